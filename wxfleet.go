@@ -1,0 +1,191 @@
+// Package wxfleet holds the domain of the wxfleet platform in plain types:
+// third-party platforms (第三方平台), the mini programs that authorized them
+// (授权方), the pushes WeChat sends, and the coded errors every layer speaks.
+// It imports nothing of the project; every other package imports it.
+package wxfleet
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Error codes. The HTTP layer maps each to a status in one table.
+const (
+	EINVALID      = "invalid"      // the request is malformed or a value is out of range
+	ENOTFOUND     = "not_found"    // the named thing does not exist (for this platform)
+	ECONFLICT     = "conflict"     // the thing exists already or is in the wrong state
+	EUNAUTHORIZED = "unauthorized" // no or wrong credentials
+	EFORBIDDEN    = "forbidden"    // credentials fine, action not allowed
+	EUNAVAILABLE  = "unavailable"  // a dependency (WeChat, the database) cannot serve now
+	EINTERNAL     = "internal"     // a bug or an unexpected failure
+)
+
+// Error is the coded error of the domain. Message is a sentence a user can act
+// on (Chinese first, English beside); the wrapped Err carries the detail for logs.
+type Error struct {
+	Code    string
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns a coded error with a formatted user-facing message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// WrapError returns a coded error that keeps err as its cause.
+func WrapError(code, message string, err error) *Error {
+	return &Error{Code: code, Message: message, Err: err}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
+// any other non-nil error and "" for nil.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the user-facing message of err: the *Error's message,
+// or a generic sentence for anything else (details stay in the logs).
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "内部错误，请查看服务日志 / internal error, see the server log"
+}
+
+// Secret is a string that must never be printed: it redacts itself in logs,
+// fmt verbs and JSON.
+type Secret string
+
+// LogValue implements slog.LogValuer.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.Redacted()) }
+
+// String implements fmt.Stringer with the redacted form.
+func (s Secret) String() string { return s.Redacted() }
+
+// GoString keeps %#v from printing the value.
+func (s Secret) GoString() string { return s.Redacted() }
+
+// MarshalJSON never sends the value anywhere.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.Redacted() + `"`), nil }
+
+// Redacted tells whether the secret is set, and nothing else.
+func (s Secret) Redacted() string {
+	if s == "" {
+		return ""
+	}
+	return "[REDACTED]"
+}
+
+// Reveal returns the plain value, for the few places that must send it to WeChat.
+func (s Secret) Reveal() string { return string(s) }
+
+// Platform is a third-party platform (第三方平台, "component") this installation
+// runs. Several may share one installation (different legal entities).
+type Platform struct {
+	AppID  string // component_appid
+	Name   string
+	Token  Secret // 消息校验Token, signs pushes
+	AESKey Secret // 消息加解密Key (EncodingAESKey, 43 chars)
+	Secret Secret // component_appsecret
+}
+
+// Ticket is the latest component_verify_ticket of a platform. WeChat pushes one
+// every 10 minutes; each is valid for 12 hours.
+type Ticket struct {
+	ComponentAppID string
+	Value          Secret
+	CreateTime     time.Time // CreateTime of the push that carried it
+	ReceivedAt     time.Time
+}
+
+// TicketLifetime is how long WeChat accepts a component_verify_ticket.
+const TicketLifetime = 12 * time.Hour
+
+// ValidAt tells whether the ticket can still be used at now.
+func (t *Ticket) ValidAt(now time.Time) bool {
+	return t != nil && t.Value != "" && now.Before(t.CreateTime.Add(TicketLifetime))
+}
+
+// Token is an access token with its expiry: the component_access_token
+// (令牌) of a platform or an authorizer_access_token (授权方令牌).
+type Token struct {
+	Value     Secret
+	ExpiresAt time.Time
+}
+
+// Authorizer statuses.
+const (
+	StatusAuthorized            = "authorized"
+	StatusRevoked               = "revoked"                // the merchant cancelled the authorization (unauthorized push)
+	StatusReauthorizationNeeded = "reauthorization_needed" // WeChat rejected the refresh token (61023)
+	StatusPending               = "pending"                // seen in a push, not yet exchanged
+)
+
+// Authorizer is a mini program (or official account) that authorized a
+// platform: 授权方. Its refresh token (authorizer_refresh_token) is the one thing
+// that must never be lost: without it the merchant has to authorize again.
+type Authorizer struct {
+	ComponentAppID string
+	AppID          string // authorizer_appid
+	Nickname       string
+	HeadImg        string
+	UserName       string // original id, gh_...
+	PrincipalName  string // 主体名称
+	Signature      string
+	IsMiniProgram  bool
+	Status         string
+	Permissions    []int // func_info funcscope_category ids (权限集)
+	AccessToken    Secret
+	TokenExpiresAt time.Time
+	RefreshToken   Secret
+	Merchant       string // the merchant reference the authorization link was made for
+	AuthorizedAt   time.Time
+	UpdatedAt      time.Time
+	Info           []byte // raw authorizer_info JSON from api_get_authorizer_info
+}
+
+// Event is one push WeChat sent and the platform accepted, stored before the
+// push was acknowledged.
+type Event struct {
+	ID             int64
+	ComponentAppID string
+	AppID          string // authorizer appid; empty for platform-level pushes like tickets
+	Type           string // InfoType for component pushes, MsgType or MsgType.Event for messages
+	DedupKey       string // identifies WeChat's retries of the same push
+	CreateTime     time.Time
+	ReceivedAt     time.Time
+	Payload        []byte // decrypted XML
+}
+
+// AuthLink is one authorization link (授权链接) handed to a merchant: a fresh
+// pre_auth_code, and which merchant it was made for.
+type AuthLink struct {
+	ID              string
+	ComponentAppID  string
+	PreAuthCode     string
+	Merchant        string
+	AuthType        int
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+	AuthorizerAppID string // set once the link was used
+}
