@@ -189,3 +189,28 @@ type AuthLink struct {
 	ExpiresAt       time.Time
 	AuthorizerAppID string // set once the link was used
 }
+
+// AuthorizerRef names an authorizer whose token falls due for refresh.
+type AuthorizerRef struct {
+	ComponentAppID string
+	AppID          string
+	TokenExpiresAt time.Time
+}
+
+// permissionNames are the permission sets (权限集, func_info ids) a merchant
+// may grant; WeChat keeps adding ids, unknown ones are shown by number.
+var permissionNames = map[int]string{
+	1: "消息管理", 2: "用户管理", 3: "帐号服务", 4: "网页服务", 5: "微信小店", 6: "微信多客服",
+	7: "群发与通知", 8: "微信卡券", 9: "微信扫一扫", 10: "微信连WIFI", 11: "素材管理", 12: "微信摇周边",
+	13: "微信门店", 15: "自定义菜单", 17: "小程序帐号管理", 18: "小程序开发管理", 19: "小程序客服消息",
+	24: "开放平台帐号管理", 25: "开放平台帐号管理", 30: "小程序基本信息设置", 31: "小程序认证",
+	36: "小程序插件管理", 37: "附近的小程序", 40: "小程序直播", 41: "小程序搜索", 49: "小程序云开发",
+}
+
+// PermissionName names a permission set id, in Chinese as WeChat shows it.
+func PermissionName(id int) string {
+	if n, ok := permissionNames[id]; ok {
+		return n
+	}
+	return fmt.Sprintf("权限集 %d", id)
+}

@@ -1,0 +1,270 @@
+// Package authorization runs the authorization flow (授权流程) by which a
+// merchant hands a mini program to a platform: a fresh pre_auth_code per link,
+// the PC and H5 pages on WeChat's side, and the two ways WeChat reports the
+// result — the browser coming back to our callback with an auth_code, and the
+// `authorized` / `updateauthorized` push. Either may arrive first, or only one
+// of them; both end in the same authorized state.
+package authorization
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/queue"
+	"github.com/wxfleet/wxfleet/token"
+	"github.com/wxfleet/wxfleet/wechat"
+)
+
+// Store is what the flow reads and writes.
+type Store interface {
+	Platform(ctx context.Context, appID string) (*wxfleet.Platform, error)
+	CreateAuthLink(ctx context.Context, l *wxfleet.AuthLink) error
+	AuthLink(ctx context.Context, componentAppID, id string) (*wxfleet.AuthLink, error)
+	AuthLinkByPreAuthCode(ctx context.Context, componentAppID, code string) (*wxfleet.AuthLink, error)
+	MarkAuthLinkUsed(ctx context.Context, componentAppID, id, authorizerAppID string) error
+	Authorizer(ctx context.Context, componentAppID, appID string) (*wxfleet.Authorizer, error)
+	UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) error
+	SetAuthorizerStatus(ctx context.Context, componentAppID, appID, status string, now time.Time) error
+	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration, now time.Time) (bool, error)
+	ReleaseLease(ctx context.Context, name, owner string) error
+}
+
+// Auth types (auth_type) WeChat's pages take.
+const (
+	AuthTypeOfficialAccount = 1
+	AuthTypeMiniProgram     = 2
+	AuthTypeBoth            = 3
+)
+
+// Service runs the flow.
+type Service struct {
+	Store     Store
+	WeChat    *wechat.Client
+	Keeper    *token.Keeper
+	Queue     func() queue.Queue
+	PublicURL string // the platform's base URL: redirect_uri points back here
+	AuthType  int    // default auth_type of new links; 0 → mini programs only
+	Now       func() time.Time
+	Logger    *slog.Logger
+}
+
+// LinkRequest asks for an authorization link.
+type LinkRequest struct {
+	Merchant string `json:"merchant"`  // your reference for the merchant the link is for
+	AuthType int    `json:"auth_type"` // 1 official accounts, 2 mini programs, 3 both
+	BizAppID string `json:"biz_appid"` // restrict to this one account
+}
+
+// Link is an authorization link ready to hand to a merchant.
+type Link struct {
+	ID        string    `json:"id"`
+	PCURL     string    `json:"pc_url"`
+	H5URL     string    `json:"h5_url"`
+	Merchant  string    `json:"merchant,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// CreateLink gets a fresh pre_auth_code from WeChat and builds the PC and H5
+// links; the redirect_uri carries the link id so the callback knows which
+// merchant the authorization was for.
+func (s *Service) CreateLink(ctx context.Context, componentAppID string, req LinkRequest) (*Link, error) {
+	if req.AuthType == 0 {
+		req.AuthType = s.AuthType
+	}
+	if req.AuthType == 0 {
+		req.AuthType = AuthTypeMiniProgram
+	}
+	if req.AuthType < 1 || req.AuthType > 3 {
+		return nil, wxfleet.Errorf(wxfleet.EINVALID, "auth_type 只能是 1、2 或 3 / auth_type must be 1, 2 or 3")
+	}
+	if len(req.Merchant) > 128 {
+		return nil, wxfleet.Errorf(wxfleet.EINVALID, "merchant 最长 128 个字符 / merchant is at most 128 characters")
+	}
+	if _, err := s.Store.Platform(ctx, componentAppID); err != nil {
+		return nil, err
+	}
+	code, err := s.WeChat.CreatePreAuthCode(ctx, s.Keeper.ComponentSource(componentAppID), componentAppID)
+	if err != nil {
+		return nil, wxfleet.WrapError(wxfleet.EUNAVAILABLE, "向微信申请预授权码失败 / WeChat did not give a pre_auth_code", err)
+	}
+	now := s.Now()
+	l := &wxfleet.AuthLink{
+		ID:             newID(),
+		ComponentAppID: componentAppID,
+		PreAuthCode:    code.Code,
+		Merchant:       req.Merchant,
+		AuthType:       req.AuthType,
+		CreatedAt:      now,
+		ExpiresAt:      now.Add(time.Duration(code.ExpiresIn) * time.Second),
+	}
+	if err := s.Store.CreateAuthLink(ctx, l); err != nil {
+		return nil, err
+	}
+	redirect := s.PublicURL + "/authorize/callback?" + url.Values{"c": {componentAppID}, "link": {l.ID}}.Encode()
+	return &Link{
+		ID:        l.ID,
+		PCURL:     s.WeChat.PCAuthURL(componentAppID, code.Code, redirect, req.AuthType, req.BizAppID),
+		H5URL:     s.WeChat.H5AuthURL(componentAppID, code.Code, redirect, req.AuthType, req.BizAppID),
+		Merchant:  req.Merchant,
+		ExpiresAt: l.ExpiresAt,
+	}, nil
+}
+
+// Callback completes the authorization the browser came back with. When the
+// push got there first, it finds the work done and returns the authorizer.
+func (s *Service) Callback(ctx context.Context, componentAppID, linkID, authCode string) (*wxfleet.Authorizer, error) {
+	if authCode == "" {
+		return nil, wxfleet.Errorf(wxfleet.EINVALID, "回调缺少 auth_code，授权可能已被取消 / the callback has no auth_code: the authorization may have been cancelled")
+	}
+	var link *wxfleet.AuthLink
+	if linkID != "" {
+		l, err := s.Store.AuthLink(ctx, componentAppID, linkID)
+		if err != nil && wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
+			return nil, err
+		}
+		link = l
+	}
+	return s.complete(ctx, componentAppID, authCode, link, time.Time{})
+}
+
+// HandlePush completes the authorization an `authorized` or `updateauthorized`
+// push announced. createTime is the push's CreateTime: if the browser
+// callback already completed an authorization at or after it, nothing is left
+// to do.
+func (s *Service) HandlePush(ctx context.Context, componentAppID, authorizerAppID, authCode, preAuthCode string, createTime time.Time) (*wxfleet.Authorizer, error) {
+	if a, err := s.Store.Authorizer(ctx, componentAppID, authorizerAppID); err == nil &&
+		a.Status == wxfleet.StatusAuthorized && !createTime.IsZero() && !a.AuthorizedAt.Before(createTime) {
+		return a, nil
+	}
+	var link *wxfleet.AuthLink
+	if preAuthCode != "" {
+		l, err := s.Store.AuthLinkByPreAuthCode(ctx, componentAppID, preAuthCode)
+		if err != nil && wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
+			return nil, err
+		}
+		link = l
+	}
+	return s.complete(ctx, componentAppID, authCode, link, createTime)
+}
+
+// complete exchanges the code and stores the authorizer, holding the same
+// lease as token refreshes so the two never interleave their writes.
+func (s *Service) complete(ctx context.Context, componentAppID, authCode string, link *wxfleet.AuthLink, pushTime time.Time) (*wxfleet.Authorizer, error) {
+	info, err := s.WeChat.QueryAuth(ctx, s.Keeper.ComponentSource(componentAppID), componentAppID, authCode)
+	if err != nil {
+		return nil, wxfleet.WrapError(wxfleet.EUNAVAILABLE, "用授权码换取授权信息失败 / exchanging the authorization code failed", err)
+	}
+	appID := info.AuthorizerAppID
+	lease := token.AuthorizerLease(componentAppID, appID)
+	for i := 0; ; i++ {
+		ok, err := s.Store.AcquireLease(ctx, lease, s.Keeper.Owner, time.Minute, s.Now())
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			break
+		}
+		if i > 150 {
+			return nil, wxfleet.Errorf(wxfleet.EUNAVAILABLE, "该小程序正在被另一个请求处理，请重试 / this mini program is busy in another request; retry")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	defer s.Store.ReleaseLease(context.WithoutCancel(ctx), lease, s.Keeper.Owner)
+
+	if link != nil { // re-read under the lease: the other path may have used it
+		if l, err := s.Store.AuthLink(ctx, componentAppID, link.ID); err == nil {
+			link = l
+		}
+	}
+	prev, err := s.Store.Authorizer(ctx, componentAppID, appID)
+	if err != nil && wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
+		return nil, err
+	}
+	// The other path may have finished while we waited for the lease.
+	if prev != nil && prev.Status == wxfleet.StatusAuthorized {
+		if link != nil && link.AuthorizerAppID == appID {
+			return prev, nil
+		}
+		if !pushTime.IsZero() && !prev.AuthorizedAt.Before(pushTime) {
+			return prev, nil
+		}
+	}
+	now := s.Now()
+	a := &wxfleet.Authorizer{ComponentAppID: componentAppID, AppID: appID}
+	if prev != nil {
+		*a = *prev
+	}
+	a.Status = wxfleet.StatusAuthorized
+	a.Permissions = info.Permissions()
+	a.AuthorizedAt = now
+	a.UpdatedAt = now
+	if info.AccessToken != "" {
+		a.AccessToken = wxfleet.Secret(info.AccessToken)
+		a.TokenExpiresAt = now.Add(time.Duration(info.ExpiresIn) * time.Second)
+	}
+	if info.RefreshToken != "" {
+		a.RefreshToken = wxfleet.Secret(info.RefreshToken)
+	}
+	if link != nil && link.Merchant != "" {
+		a.Merchant = link.Merchant
+	}
+	// Save the tokens before anything else can fail: they are what matters.
+	if err := s.Store.UpsertAuthorizer(ctx, a); err != nil {
+		return nil, err
+	}
+	if details, err := s.WeChat.GetAuthorizerInfo(ctx, s.Keeper.ComponentSource(componentAppID), componentAppID, appID); err != nil {
+		s.Logger.Warn("api_get_authorizer_info failed; the authorizer is saved without its profile", "component_appid", componentAppID, "appid", appID, "err", err)
+	} else {
+		ai := details.AuthorizerInfo
+		a.Nickname, a.HeadImg, a.UserName = ai.NickName, ai.HeadImg, ai.UserName
+		a.PrincipalName, a.Signature = ai.PrincipalName, ai.Signature
+		a.IsMiniProgram = details.IsMiniProgram()
+		a.Info = details.Raw
+		if err := s.Store.UpsertAuthorizer(ctx, a); err != nil {
+			return nil, err
+		}
+	}
+	if link != nil {
+		if err := s.Store.MarkAuthLinkUsed(ctx, componentAppID, link.ID, appID); err != nil {
+			s.Logger.Warn("marking the authorization link used failed", "link", link.ID, "err", err)
+		}
+	}
+	s.Logger.Info("authorizer authorized", "component_appid", componentAppID, "appid", appID,
+		"merchant", a.Merchant, "permissions", a.Permissions, "via_push", !pushTime.IsZero())
+	return a, nil
+}
+
+// Revoke handles an `unauthorized` push: the merchant cancelled the
+// authorization. The authorizer is kept (its history matters) but marked
+// revoked, and its pending jobs are cancelled.
+func (s *Service) Revoke(ctx context.Context, componentAppID, appID string) error {
+	err := s.Store.SetAuthorizerStatus(ctx, componentAppID, appID, wxfleet.StatusRevoked, s.Now())
+	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND {
+		s.Logger.Info("unauthorized push for an unknown authorizer", "component_appid", componentAppID, "appid", appID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	n, err := s.Queue().CancelTagged(ctx, token.AppTag(appID))
+	if err != nil {
+		return err
+	}
+	s.Logger.Info("authorizer revoked", "component_appid", componentAppID, "appid", appID, "cancelled_jobs", n)
+	return nil
+}
+
+func newID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromium finds Debian's Chromium; the test skips, saying so, without it.
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("CI=true but no Chromium found: .ci/run must install Debian's chromium package")
+	}
+	t.Skip("Chromium not installed (apt-get install chromium): skipping the browser test")
+	return ""
+}
+
+// TestBrowserAuthorizesPC clicks through the PC flow as a merchant would:
+// the platform's 授权 page, the sandbox's WeChat page, back to the callback,
+// then the console's authorizer list.
+func TestBrowserAuthorizesPC(t *testing.T) {
+	bin := chromium(t)
+	d := bootDemo(t)
+	app := d.miniPrograms()[4]
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.NoFirstRun,
+		chromedp.UserDataDir(t.TempDir()))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+
+	var nickname, list string
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(d.Platform.URL()+"/authorize?merchant=browser-merchant"),
+		chromedp.Click("#authorize-pc", chromedp.ByQuery),
+		chromedp.WaitVisible(`#confirm`, chromedp.ByQuery),
+		chromedp.Click(`input[name="appid"][value="`+app.AppID+`"]`, chromedp.ByQuery),
+		chromedp.Click(`#confirm`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#nickname`, chromedp.ByQuery),
+		chromedp.Text(`#nickname`, &nickname, chromedp.ByQuery),
+		chromedp.Navigate(d.Platform.URL()+"/authorizers"),
+		chromedp.WaitVisible(`input[name="token"]`, chromedp.ByQuery),
+		chromedp.SendKeys(`input[name="token"]`, d.AdminToken, chromedp.ByQuery),
+		chromedp.Submit(`input[name="token"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#authorizers`, chromedp.ByQuery),
+		chromedp.Text(`#authorizers`, &list, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nickname != app.Nickname {
+		t.Errorf("callback shows %q, want %q", nickname, app.Nickname)
+	}
+	if !strings.Contains(list, app.Nickname) || !strings.Contains(list, "browser-merchant") || !strings.Contains(list, "已授权") {
+		t.Errorf("authorizer list lacks the new mini program:\n%s", list)
+	}
+}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/sandbox"
+	"github.com/wxfleet/wxfleet/server"
+)
+
+// demoPlatform is the third-party platform the demo and the standalone
+// sandbox use when WXFLEET_COMPONENT_* are unset. Not secret: demo only.
+var demoPlatform = wxfleet.Platform{
+	AppID:  "wxd3m0f1ee7c0ffee1",
+	Name:   "wxfleet 演示平台 Demo Platform",
+	Secret: "demo-component-secret-not-for-production",
+	Token:  "wxfleetdemotoken",
+	AESKey: "wxfleetDemoEncodingAESKey0123456789abcdefg",
+}
+
+// describeDSN names a database without its password.
+func describeDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" && u.Host != "" {
+		u.User = nil
+		return u.Redacted()
+	}
+	return "sqlite:" + dsn
+}
+
+// demo is a running platform plus sandbox, wired to each other.
+type demo struct {
+	Platform   *server.Server
+	Sandbox    *sandbox.Sandbox
+	SandboxURL string
+	AdminToken string
+	sandboxSrv *http.Server
+	cancel     context.CancelFunc
+	done       chan struct{}
+}
+
+type demoOptions struct {
+	Addr, SandboxAddr, Data string
+	Platform                wxfleet.Platform
+	AdminToken              string
+	MasterKey               []byte
+	TicketInterval          time.Duration
+	JobPollInterval         time.Duration
+	Logger                  *slog.Logger
+}
+
+// startDemo boots the sandbox and the platform in this process. The platform
+// binds first so the sandbox knows where to push; the sandbox serves before
+// the platform starts so the platform's first calls find it.
+func startDemo(ctx context.Context, o demoOptions) (*demo, error) {
+	if err := os.MkdirAll(o.Data, 0o700); err != nil {
+		return nil, err
+	}
+	sbLn, err := net.Listen("tcp", o.SandboxAddr)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: listening on %s: %w", o.SandboxAddr, err)
+	}
+	sandboxURL := "http://" + sbLn.Addr().String()
+	srv, err := server.New(ctx, server.Config{
+		Addr: o.Addr, Database: filepath.Join(o.Data, "wxfleet.db"), WeChatURL: sandboxURL,
+		AdminToken: wxfleet.Secret(o.AdminToken), MasterKey: o.MasterKey, Platforms: []wxfleet.Platform{o.Platform},
+		JobPollInterval: o.JobPollInterval, Logger: o.Logger,
+	})
+	if err != nil {
+		sbLn.Close()
+		return nil, err
+	}
+	if err := srv.Listen(); err != nil {
+		sbLn.Close()
+		srv.Close()
+		return nil, err
+	}
+	sb, err := sandbox.New(sandbox.Config{
+		DataDir:     filepath.Join(o.Data, "sandbox"),
+		PublicURL:   sandboxURL,
+		PlatformURL: srv.URL(),
+		Components: []sandbox.Component{{
+			AppID: o.Platform.AppID, Secret: o.Platform.Secret.Reveal(), Token: o.Platform.Token.Reveal(),
+			AESKey: o.Platform.AESKey.Reveal(), Name: o.Platform.Name,
+		}},
+		TicketInterval: o.TicketInterval,
+		Logger:         o.Logger.With("side", "sandbox"),
+	})
+	if err != nil {
+		sbLn.Close()
+		srv.Close()
+		return nil, err
+	}
+	d := &demo{Platform: srv, Sandbox: sb, SandboxURL: sandboxURL, AdminToken: o.AdminToken, done: make(chan struct{})}
+	d.sandboxSrv = &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go d.sandboxSrv.Serve(sbLn)
+	if err := srv.Start(ctx); err != nil {
+		d.sandboxSrv.Close()
+		sb.Close()
+		srv.Close()
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.cancel = cancel
+	go func() {
+		defer close(d.done)
+		if err := sb.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			o.Logger.Error("sandbox stopped", "err", err)
+		}
+	}()
+	return d, nil
+}
+
+// Close stops both sides.
+func (d *demo) Close() error {
+	d.cancel()
+	<-d.done
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d.sandboxSrv.Shutdown(ctx)
+	err := d.Platform.Close()
+	if serr := d.Sandbox.Close(); err == nil {
+		err = serr
+	}
+	return err
+}
+
+func runDemo(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "platform listen address")
+	sbAddr := fs.String("sandbox-addr", "127.0.0.1:8081", "sandbox listen address")
+	data := fs.String("data", "wxfleet-data", "data directory (platform database, master key, sandbox state)")
+	interval := fs.Duration("ticket-interval", 10*time.Minute, "how often the sandbox pushes component_verify_ticket")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
+	}
+	logger, err := newLogger(e, stderr)
+	if err != nil {
+		return err
+	}
+	p, _, err := componentFromEnv(e, &demoPlatform)
+	if err != nil {
+		return err
+	}
+	key, err := masterKey(e, *data)
+	if err != nil {
+		return err
+	}
+	admin, err := demoAdminToken(e, *data)
+	if err != nil {
+		return err
+	}
+	d, err := startDemo(ctx, demoOptions{
+		Addr: *addr, SandboxAddr: *sbAddr, Data: *data, Platform: p, AdminToken: admin, MasterKey: key,
+		TicketInterval: *interval, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	u := d.Platform.URL()
+	fmt.Fprintf(stdout, `
+wxfleet 演示已启动 / demo running
+  平台 Platform:      %s
+  授权 Authorize:     %s/authorize
+  控制台 Console:     %s/login   (管理令牌 admin token below)
+  沙箱 WeChat sandbox: %s
+  管理令牌 Admin token: %s
+  数据目录 Data:       %s
+
+  curl -H "Authorization: Bearer %s" %s/api/v1/authorizers
+按 Ctrl+C 停止 / press Ctrl+C to stop.
+`, u, u, u, d.SandboxURL, admin, *data, admin, u)
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "stopping…")
+	return nil
+}
+
+// demoAdminToken takes WXFLEET_ADMIN_TOKEN, else the token the demo generated
+// on its first start (kept in DATA/admin.token, mode 0600, so bookmarks and
+// scripts keep working across restarts).
+func demoAdminToken(e *env, data string) (string, error) {
+	v, err := e.get("ADMIN_TOKEN")
+	if err != nil || v != "" {
+		return v, err
+	}
+	path := filepath.Join(data, "admin.token")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	tok := randomToken()
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return tok, nil
+}

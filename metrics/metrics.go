@@ -1,0 +1,74 @@
+// Package metrics holds the Prometheus collectors of a wxfleet server, on a
+// registry of its own (no global state), served at /metrics.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the server's collectors.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// Pushes counts WeChat pushes by endpoint (component|app), type and result
+	// (accepted|duplicate|rejected).
+	Pushes *prometheus.CounterVec
+	// IngestBatch observes how many pushes one database commit stored.
+	IngestBatch prometheus.Histogram
+	// TokenRefreshes counts token refreshes by kind (component|authorizer) and result.
+	TokenRefreshes *prometheus.CounterVec
+	// WeChatCalls counts calls to WeChat by API path and errcode (-2: no answer).
+	WeChatCalls *prometheus.CounterVec
+	// WeChatLatency observes WeChat call latency by API path.
+	WeChatLatency *prometheus.HistogramVec
+	// TicketAge is the age in seconds of each platform's latest component_verify_ticket.
+	TicketAge *prometheus.GaugeVec
+}
+
+// New builds the collectors and registers them, with Go and process metrics,
+// on a fresh registry.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxfleet_pushes_total", Help: "WeChat pushes received, by endpoint, type and result.",
+		}, []string{"endpoint", "type", "result"}),
+		IngestBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "wxfleet_ingest_batch_size", Help: "Pushes stored per database commit.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
+		TokenRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxfleet_token_refreshes_total", Help: "Token refreshes, by kind and result.",
+		}, []string{"kind", "result"}),
+		WeChatCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxfleet_wechat_calls_total", Help: "Calls to WeChat, by API path and errcode (-2: no answer).",
+		}, []string{"path", "errcode"}),
+		WeChatLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "wxfleet_wechat_call_seconds", Help: "Latency of calls to WeChat, by API path.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"path"}),
+		TicketAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wxfleet_component_ticket_age_seconds", Help: "Age of the latest component_verify_ticket, by platform.",
+		}, []string{"component_appid"}),
+	}
+	m.Registry.MustRegister(m.Pushes, m.IngestBatch, m.TokenRefreshes, m.WeChatCalls, m.WeChatLatency, m.TicketAge,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// ObserveWeChat is the wechat client's Observe hook.
+func (m *Metrics) ObserveWeChat(path string, errcode int, d time.Duration) {
+	m.WeChatCalls.WithLabelValues(path, strconv.Itoa(errcode)).Inc()
+	m.WeChatLatency.WithLabelValues(path).Observe(d.Seconds())
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}

@@ -1,0 +1,330 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/authorization"
+	"github.com/wxfleet/wxfleet/store"
+)
+
+// platformJSON is a platform as the API shows it: never its secrets.
+type platformJSON struct {
+	AppID            string     `json:"component_appid"`
+	Name             string     `json:"name"`
+	TicketAt         *time.Time `json:"ticket_created_at"`
+	TicketAgeSeconds *int64     `json:"ticket_age_seconds"`
+	TicketValid      bool       `json:"ticket_valid"`
+	TokenExpiresAt   *time.Time `json:"token_expires_at"`
+}
+
+func (s *Server) platformStatus(r *http.Request, p *wxfleet.Platform) (platformJSON, error) {
+	out := platformJSON{AppID: p.AppID, Name: p.Name}
+	now := s.Now()
+	t, err := s.Store.Ticket(r.Context(), p.AppID)
+	if err != nil && wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
+		return out, err
+	}
+	if t != nil {
+		at := t.CreateTime
+		age := int64(now.Sub(at) / time.Second)
+		out.TicketAt, out.TicketAgeSeconds, out.TicketValid = &at, &age, t.ValidAt(now)
+	}
+	tok, err := s.Store.ComponentToken(r.Context(), p.AppID)
+	if err != nil && wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
+		return out, err
+	}
+	if tok != nil {
+		exp := tok.ExpiresAt
+		out.TokenExpiresAt = &exp
+	}
+	return out, nil
+}
+
+func (s *Server) listPlatforms(w http.ResponseWriter, r *http.Request) error {
+	ps, err := s.Store.Platforms(r.Context())
+	if err != nil {
+		return err
+	}
+	items := make([]platformJSON, 0, len(ps))
+	for _, p := range ps {
+		pj, err := s.platformStatus(r, p)
+		if err != nil {
+			return err
+		}
+		items = append(items, pj)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return nil
+}
+
+// decodeBody reads an optional JSON body into v; an empty body is {}.
+func decodeBody(r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, 1<<20))
+	if err != nil {
+		return wxfleet.Errorf(wxfleet.EINVALID, "请求体过大或无法读取 / request body too large or unreadable")
+	}
+	if len(body) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return wxfleet.WrapError(wxfleet.EINVALID, "请求体不是有效的 JSON / request body is not valid JSON for this endpoint", err)
+	}
+	return nil
+}
+
+func (s *Server) createAuthorizationLink(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		authorization.LinkRequest
+		Platform string `json:"platform"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	comp := req.Platform
+	if comp == "" {
+		var err error
+		if comp, err = s.platform(r); err != nil {
+			return err
+		}
+	}
+	link, err := s.Auth.CreateLink(r.Context(), comp, req.LinkRequest)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, link)
+	return nil
+}
+
+// authorizerJSON is an authorizer as the API shows it: never its tokens.
+type authorizerJSON struct {
+	ComponentAppID  string           `json:"component_appid"`
+	AppID           string           `json:"appid"`
+	Nickname        string           `json:"nickname"`
+	HeadImg         string           `json:"head_img"`
+	UserName        string           `json:"user_name"`
+	PrincipalName   string           `json:"principal_name"`
+	IsMiniProgram   bool             `json:"is_mini_program"`
+	Status          string           `json:"status"`
+	Permissions     []int            `json:"permissions"`
+	PermissionNames []string         `json:"permission_names"`
+	TokenExpiresAt  *time.Time       `json:"token_expires_at"`
+	TokenState      string           `json:"token_state"`
+	Merchant        string           `json:"merchant"`
+	AuthorizedAt    *time.Time       `json:"authorized_at"`
+	UpdatedAt       *time.Time       `json:"updated_at"`
+	Info            *json.RawMessage `json:"authorizer_info,omitempty"`
+}
+
+// tokenState summarises an authorizer's token for people.
+func tokenState(a *wxfleet.Authorizer, now time.Time) string {
+	switch {
+	case a.Status != wxfleet.StatusAuthorized:
+		return "unusable"
+	case a.AccessToken == "" || a.TokenExpiresAt.IsZero():
+		return "none"
+	case !now.Before(a.TokenExpiresAt):
+		return "expired"
+	case a.TokenExpiresAt.Sub(now) < 20*time.Minute:
+		return "refreshing"
+	default:
+		return "valid"
+	}
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func toAuthorizerJSON(a *wxfleet.Authorizer, now time.Time, withInfo bool) authorizerJSON {
+	out := authorizerJSON{
+		ComponentAppID: a.ComponentAppID, AppID: a.AppID, Nickname: a.Nickname, HeadImg: a.HeadImg,
+		UserName: a.UserName, PrincipalName: a.PrincipalName, IsMiniProgram: a.IsMiniProgram,
+		Status: a.Status, Permissions: a.Permissions, TokenExpiresAt: timePtr(a.TokenExpiresAt),
+		TokenState: tokenState(a, now), Merchant: a.Merchant,
+		AuthorizedAt: timePtr(a.AuthorizedAt), UpdatedAt: timePtr(a.UpdatedAt),
+	}
+	if out.Permissions == nil {
+		out.Permissions = []int{}
+	}
+	out.PermissionNames = make([]string, len(out.Permissions))
+	for i, id := range out.Permissions {
+		out.PermissionNames[i] = wxfleet.PermissionName(id)
+	}
+	if withInfo && json.Valid(a.Info) {
+		raw := json.RawMessage(a.Info)
+		out.Info = &raw
+	}
+	return out
+}
+
+// limit parses ?limit=, default def, at most max.
+func limit(r *http.Request, def, max int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, wxfleet.Errorf(wxfleet.EINVALID, "limit 必须是 1 到 %d 之间的整数 / limit must be an integer from 1 to %d", max, max)
+	}
+	return n, nil
+}
+
+func (s *Server) listAuthorizers(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	n, err := limit(r, 100, 500)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	status := q.Get("status")
+	switch status {
+	case "", wxfleet.StatusAuthorized, wxfleet.StatusRevoked, wxfleet.StatusReauthorizationNeeded, wxfleet.StatusPending:
+	default:
+		return wxfleet.Errorf(wxfleet.EINVALID, "未知的 status %q / unknown status %q", status, status)
+	}
+	list, total, err := s.Store.ListAuthorizers(r.Context(), comp, store.AuthorizerFilter{Status: status, Limit: n, Cursor: q.Get("cursor")})
+	if err != nil {
+		return err
+	}
+	now := s.Now()
+	items := make([]authorizerJSON, 0, len(list))
+	for _, a := range list {
+		items = append(items, toAuthorizerJSON(a, now, false))
+	}
+	resp := map[string]any{"items": items, "total": total}
+	if len(list) == n {
+		resp["next_cursor"] = list[len(list)-1].AppID
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) getAuthorizer(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	a, err := s.Store.Authorizer(r.Context(), comp, r.PathValue("appid"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toAuthorizerJSON(a, s.Now(), true))
+	return nil
+}
+
+// getAccessToken is the central token service (中控): the ISV's other systems
+// ask here instead of refreshing tokens themselves and invalidating each other's.
+func (s *Server) getAccessToken(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	appID := r.PathValue("appid")
+	tok, err := s.Keeper.AuthorizerToken(r.Context(), comp, appID)
+	if err != nil {
+		return err
+	}
+	a, err := s.Store.Authorizer(r.Context(), comp, appID)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"appid":        appID,
+		"access_token": tok,
+		"expires_at":   a.TokenExpiresAt,
+		"expires_in":   int64(a.TokenExpiresAt.Sub(s.Now()) / time.Second),
+	})
+	return nil
+}
+
+// forward passes any WeChat API call through with the authorizer's token, so
+// a new WeChat API needs no release of wxfleet.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	appID := r.PathValue("appid")
+	a, err := s.Store.Authorizer(r.Context(), comp, appID)
+	if err != nil {
+		return err
+	}
+	if a.Status != wxfleet.StatusAuthorized {
+		return wxfleet.Errorf(wxfleet.ECONFLICT, "小程序 %s 当前未授权（%s）/ %s is not authorized (%s)", appID, a.Status, appID, a.Status)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 10<<20))
+	if err != nil {
+		return wxfleet.Errorf(wxfleet.EINVALID, "请求体超过 10 MiB / request body over 10 MiB")
+	}
+	query := r.URL.Query()
+	query.Del("platform")
+	resp, err := s.WeChat.Forward(r.Context(), s.Keeper.AuthorizerSource(comp, appID), r.Method, "/"+r.PathValue("path"), query, body)
+	if err != nil {
+		return wxfleet.WrapError(wxfleet.EUNAVAILABLE, "转发到微信失败 / forwarding to WeChat failed", err)
+	}
+	if resp.ContentType != "" {
+		w.Header().Set("Content-Type", resp.ContentType)
+	}
+	w.WriteHeader(resp.Status)
+	w.Write(resp.Body)
+	return nil
+}
+
+type eventJSON struct {
+	ID             int64      `json:"id"`
+	ComponentAppID string     `json:"component_appid"`
+	AppID          string     `json:"appid"`
+	Type           string     `json:"type"`
+	CreateTime     *time.Time `json:"create_time"`
+	ReceivedAt     time.Time  `json:"received_at"`
+	Payload        string     `json:"payload"`
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	n, err := limit(r, 50, 500)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	var cursor int64
+	if c := q.Get("cursor"); c != "" {
+		if cursor, err = strconv.ParseInt(c, 10, 64); err != nil || cursor < 1 {
+			return wxfleet.Errorf(wxfleet.EINVALID, "cursor 必须是上一页返回的 next_cursor / cursor must be a next_cursor from a previous page")
+		}
+	}
+	list, total, err := s.Store.ListEvents(r.Context(), comp, store.EventFilter{AppID: q.Get("appid"), Type: q.Get("type"), Limit: n, Cursor: cursor})
+	if err != nil {
+		return err
+	}
+	items := make([]eventJSON, 0, len(list))
+	for _, e := range list {
+		items = append(items, eventJSON{ID: e.ID, ComponentAppID: e.ComponentAppID, AppID: e.AppID, Type: e.Type,
+			CreateTime: timePtr(e.CreateTime), ReceivedAt: e.ReceivedAt, Payload: string(e.Payload)})
+	}
+	resp := map[string]any{"items": items, "total": total}
+	if len(list) == n {
+		resp["next_cursor"] = strconv.FormatInt(list[len(list)-1].ID, 10)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}

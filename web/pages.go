@@ -1,0 +1,223 @@
+package web
+
+import (
+	"embed"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/authorization"
+	"github.com/wxfleet/wxfleet/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var pageFuncs = template.FuncMap{
+	"fmtTime": func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.Local().Format("2006-01-02 15:04:05")
+	},
+	"age": func(sec *int64) string {
+		if sec == nil {
+			return ""
+		}
+		return (time.Duration(*sec) * time.Second).String()
+	},
+	"state": func(s string) template.HTML {
+		label := map[string]string{
+			"valid": `<span class="tag ok">有效 valid</span>`, "refreshing": `<span class="tag warn">即将刷新 refreshing</span>`,
+			"expired": `<span class="tag bad">已过期 expired</span>`, "none": `<span class="tag warn">无 none</span>`,
+			"unusable": `<span class="tag bad">不可用 unusable</span>`,
+		}[s]
+		return template.HTML(label)
+	},
+	"status": func(s string) template.HTML {
+		label := map[string]string{
+			wxfleet.StatusAuthorized: `<span class="tag ok">已授权 authorized</span>`, wxfleet.StatusRevoked: `<span class="tag bad">已取消 revoked</span>`,
+			wxfleet.StatusReauthorizationNeeded: `<span class="tag bad">需重新授权 re-authorization needed</span>`,
+			wxfleet.StatusPending:               `<span class="tag warn">处理中 pending</span>`,
+		}[s]
+		if label == "" {
+			label = template.HTMLEscapeString(s)
+		}
+		return template.HTML(label)
+	},
+}
+
+// pages are parsed once; each page is the layout plus its own file.
+var pages = func() map[string]*template.Template {
+	m := map[string]*template.Template{}
+	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers"} {
+		m[name] = template.Must(template.New(name).Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	}
+	return m
+}()
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data map[string]any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.WriteHeader(status)
+	if err := pages[name].ExecuteTemplate(w, name+".html", data); err != nil {
+		s.Logger.Error("rendering page failed", "page", name, "err", err)
+	}
+}
+
+// errorPage shows err to a person: the coded message, never internals.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, title string, err error, back string) {
+	status := statusOf[wxfleet.ErrorCode(err)]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	if status >= 500 {
+		s.Logger.Error("page failed", "path", r.URL.Path, "err", err)
+	} else {
+		s.Logger.Info("page refused", "path", r.URL.Path, "err", err)
+	}
+	s.render(w, r, status, "error", map[string]any{"Title": title, "Message": wxfleet.ErrorMessage(err), "Back": back})
+}
+
+func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.Store.Platforms(r.Context())
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/")
+		return
+	}
+	var items []platformJSON
+	for _, p := range ps {
+		pj, err := s.platformStatus(r, p)
+		if err != nil {
+			s.errorPage(w, r, "出错了 Error", err, "/")
+			return
+		}
+		items = append(items, pj)
+	}
+	s.render(w, r, http.StatusOK, "home", map[string]any{"Title": "首页 Home", "Platforms": items, "WeChatURL": s.WeChatURL})
+}
+
+// authorizePage is the merchant-facing 授权 page. ?merchant= says which
+// merchant the link is for; it travels with the link and ends on the authorizer.
+func (s *Server) authorizePage(w http.ResponseWriter, r *http.Request) {
+	comp, err := s.platform(r)
+	if err != nil {
+		s.errorPage(w, r, "无法授权 Cannot authorize", err, "/")
+		return
+	}
+	p, err := s.Store.Platform(r.Context(), comp)
+	if err != nil {
+		s.errorPage(w, r, "无法授权 Cannot authorize", err, "/")
+		return
+	}
+	s.render(w, r, http.StatusOK, "authorize", map[string]any{
+		"Title": "授权 Authorize", "Platform": comp, "PlatformName": p.Name, "Merchant": r.URL.Query().Get("merchant"),
+	})
+}
+
+// authorizeStart makes a fresh link (a fresh pre_auth_code) per click and
+// sends the browser to WeChat's page.
+func (s *Server) authorizeStart(w http.ResponseWriter, r *http.Request) {
+	kind := r.PathValue("kind")
+	if kind != "pc" && kind != "h5" {
+		http.NotFound(w, r)
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, r, "无法授权 Cannot authorize", wxfleet.Errorf(wxfleet.EINVALID, "表单无效 / invalid form"), "/authorize")
+		return
+	}
+	comp := r.PostForm.Get("platform")
+	if comp == "" {
+		comp = s.DefaultPlatform
+	}
+	link, err := s.Auth.CreateLink(r.Context(), comp, authorization.LinkRequest{Merchant: r.PostForm.Get("merchant")})
+	if err != nil {
+		s.errorPage(w, r, "无法生成授权链接 Cannot create the authorization link", err, "/authorize")
+		return
+	}
+	target := link.PCURL
+	if kind == "h5" {
+		target = link.H5URL
+	}
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// authorizeCallback is redirect_uri: WeChat sends the browser back with auth_code.
+func (s *Server) authorizeCallback(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	comp := q.Get("c")
+	if comp == "" {
+		comp = s.DefaultPlatform
+	}
+	a, err := s.Auth.Callback(r.Context(), comp, q.Get("link"), q.Get("auth_code"))
+	if err != nil {
+		s.errorPage(w, r, "授权未完成 Authorization not completed", err, "/authorize")
+		return
+	}
+	aj := toAuthorizerJSON(a, s.Now(), false)
+	s.render(w, r, http.StatusOK, "callback", map[string]any{"Title": "授权成功 Authorized", "Authorizer": aj})
+}
+
+func (s *Server) authorizersPage(w http.ResponseWriter, r *http.Request) {
+	comp, err := s.platform(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/")
+		return
+	}
+	p, err := s.Store.Platform(r.Context(), comp)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/")
+		return
+	}
+	const pageSize = 50
+	list, total, err := s.Store.ListAuthorizers(r.Context(), comp, store.AuthorizerFilter{Limit: pageSize, Cursor: r.URL.Query().Get("cursor")})
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/")
+		return
+	}
+	now := s.Now()
+	items := make([]authorizerJSON, 0, len(list))
+	for _, a := range list {
+		items = append(items, toAuthorizerJSON(a, now, false))
+	}
+	next := ""
+	if len(list) == pageSize {
+		next = list[len(list)-1].AppID
+	}
+	s.render(w, r, http.StatusOK, "authorizers", map[string]any{
+		"Title": "授权方 Authorizers", "Platform": comp, "PlatformName": p.Name, "Items": items, "Total": total, "Next": next,
+	})
+}
+
+// safeNext keeps post-login redirects on this site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, `\`) {
+		return "/authorizers"
+	}
+	return next
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "login", map[string]any{"Title": "登录 Sign in", "Next": safeNext(r.URL.Query().Get("next"))})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	r.ParseForm()
+	next := safeNext(r.PostForm.Get("next"))
+	if !s.tokenOK(r.PostForm.Get("token")) {
+		s.Logger.Warn("console login failed", "remote", r.RemoteAddr)
+		s.render(w, r, http.StatusUnauthorized, "login", map[string]any{"Title": "登录 Sign in", "Next": next, "Failed": true})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sessionValue(), Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 7 * 24 * 3600})
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
