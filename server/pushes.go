@@ -116,7 +116,6 @@ func (h *pushHandler) releaseCheckReply(comp, code, openid string) {
 	h.logger.Info("release check: answered QUERY_AUTH_CODE", "component_appid", comp, "appid", info.AuthorizerAppID)
 }
 
-
 // textReply builds a passive text reply, To and From swapped.
 func textReply(to, from, content string, now time.Time) []byte {
 	var b strings.Builder
