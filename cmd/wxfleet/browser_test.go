@@ -45,22 +45,33 @@ func TestBrowserAuthorizesPC(t *testing.T) {
 	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 
-	var nickname, list string
-	err := chromedp.Run(ctx,
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	err := chromedp.Do(ctx,
 		chromedp.Navigate(d.Platform.URL()+"/authorize?merchant=browser-merchant"),
-		chromedp.Click("#authorize-pc", chromedp.ByQuery),
-		chromedp.WaitVisible(`#confirm`, chromedp.ByQuery),
-		chromedp.Click(`input[name="appid"][value="`+app.AppID+`"]`, chromedp.ByQuery),
-		chromedp.Click(`#confirm`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#nickname`, chromedp.ByQuery),
-		chromedp.Text(`#nickname`, &nickname, chromedp.ByQuery),
-		chromedp.Navigate(d.Platform.URL()+"/authorizers"),
-		chromedp.WaitVisible(`input[name="token"]`, chromedp.ByQuery),
-		chromedp.SendKeys(`input[name="token"]`, d.AdminToken, chromedp.ByQuery),
-		chromedp.Submit(`input[name="token"]`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#authorizers`, chromedp.ByQuery),
-		chromedp.Text(`#authorizers`, &list, chromedp.ByQuery),
+		chromedp.Click(css("#authorize-pc")),
+		chromedp.WaitVisible(css("#confirm")),
+		chromedp.Click(css(`input[name="appid"][value="`+app.AppID+`"]`)),
+		chromedp.Click(css("#confirm")),
+		chromedp.WaitVisible(css("#nickname")),
 	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nickname, err := chromedp.Run(ctx, chromedp.Text(css("#nickname")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(d.Platform.URL()+"/authorizers"),
+		chromedp.WaitVisible(css(`input[name="token"]`)),
+		chromedp.SendKeys(css(`input[name="token"]`), d.AdminToken),
+		chromedp.Submit(css(`input[name="token"]`)),
+		chromedp.WaitVisible(css("#authorizers")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := chromedp.Run(ctx, chromedp.Text(css("#authorizers")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,11 +23,11 @@ import (
 // demoPlatform is the third-party platform the demo and the standalone
 // sandbox use when WXFLEET_COMPONENT_* are unset. Not secret: demo only.
 var demoPlatform = wxfleet.Platform{
-	AppID:  "wxd3m0f1ee7c0ffee1",
+	AppID:  "wxd3e0f1ee7c0ffee1",
 	Name:   "wxfleet 演示平台 Demo Platform",
 	Secret: "demo-component-secret-not-for-production",
 	Token:  "wxfleetdemotoken",
-	AESKey: "wxfleetDemoEncodingAESKey0123456789abcdefg",
+	AESKey: "wxfleetDemoEncodingAESKey0123456789abcdefgh",
 }
 
 // describeDSN names a database without its password.

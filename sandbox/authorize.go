@@ -1,0 +1,337 @@
+package sandbox
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The paths of WeChat's authorization pages, host-independent: the PC page
+// (mp.weixin.qq.com, QR scan), the H5 page (open.weixin.qq.com) and the older
+// H5 form on mp.weixin.qq.com.
+const (
+	pathLoginPage     = "/cgi-bin/componentloginpage"
+	pathBindComponent = "/wxaopen/safe/bindcomponent"
+	pathBindOld       = "/safe/bindcomponent"
+)
+
+func isAuthPagePath(p string) bool {
+	return p == pathLoginPage || p == pathBindComponent || p == pathBindOld
+}
+
+// pageError is a validation failure shown to the merchant's admin: Chinese
+// like WeChat's own pages, with English beside it.
+type pageError struct{ Zh, En string }
+
+func (e *pageError) Error() string { return e.En + " (" + e.Zh + ")" }
+
+// authRequest is a validated authorization link.
+type authRequest struct {
+	comp        *component
+	preAuthCode string
+	redirectURI string
+	authType    int // 1 official accounts, 2 mini programs, anything else both
+	bizAppID    string
+	query       url.Values
+}
+
+// parseAuthRequest validates the query of an authorization link the way
+// WeChat's page does before showing anything: the component exists, the
+// pre_auth_code is this component's and unexpired, redirect_uri is an
+// absolute http(s) URL.
+func (s *Sandbox) parseAuthRequest(q url.Values) (*authRequest, *pageError) {
+	c := s.byID[q.Get("component_appid")]
+	if c == nil {
+		return nil, &pageError{"第三方平台 appid 无效，请联系该平台的开发者", "invalid component_appid: no such third-party platform"}
+	}
+	pre := q.Get("pre_auth_code")
+	s.mu.Lock()
+	cs := s.st.ensureComponent(c.AppID)
+	i := slices.IndexFunc(cs.PreAuthCodes, func(v issued) bool { return v.Value == pre })
+	var issuedAt issued
+	if i >= 0 {
+		issuedAt = cs.PreAuthCodes[i]
+	}
+	s.mu.Unlock()
+	if pre == "" || i < 0 {
+		return nil, &pageError{"授权链接无效，请返回第三方平台重新发起授权", "invalid pre_auth_code: it was not issued to this platform"}
+	}
+	if !s.now().Before(issuedAt.IssuedAt.Add(preAuthTTL)) {
+		return nil, &pageError{"授权链接已过期，请返回第三方平台重新发起授权", "pre_auth_code expired (valid for 600 s)"}
+	}
+	redirect := q.Get("redirect_uri")
+	u, err := url.Parse(redirect)
+	if redirect == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, &pageError{"回调地址（redirect_uri）无效，请联系该平台的开发者", "redirect_uri must be an absolute http(s) URL"}
+	}
+	authType, _ := strconv.Atoi(q.Get("auth_type"))
+	return &authRequest{comp: c, preAuthCode: pre, redirectURI: redirect, authType: authType,
+		bizAppID: q.Get("biz_appid"), query: q}, nil
+}
+
+// candidates lists the accounts the admin may pick. biz_appid restricts the
+// choice to that one account and wins over auth_type; auth_type 1 shows
+// official accounts only, 2 mini programs only, anything else both. WeChat's
+// hidden 全网发布 test accounts are never offered.
+func (s *Sandbox) candidates(req *authRequest) ([]*account, *pageError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if req.bizAppID != "" {
+		a := s.st.account(req.bizAppID)
+		if a == nil || a.Hidden {
+			return nil, &pageError{"指定授权的帐号（biz_appid）不存在", "biz_appid is not an account on this sandbox"}
+		}
+		return []*account{a}, nil
+	}
+	var out []*account
+	for _, a := range s.st.Accounts {
+		switch {
+		case a.Hidden:
+		case req.authType == 1 && a.MiniProgram:
+		case req.authType == 2 && !a.MiniProgram:
+		default:
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// confirm performs what the admin's click on 确认授权 does: authorize appid to
+// the component with the chosen permission sets (nil = all offered), and
+// return the redirect back to the platform and the authorized (or
+// updateauthorized) push to send.
+func (s *Sandbox) confirm(req *authRequest, appid string, funcs []int) (string, pushJob, *pageError) {
+	accounts, perr := s.candidates(req)
+	if perr != nil {
+		return "", pushJob{}, perr
+	}
+	if appid == "" {
+		return "", pushJob{}, &pageError{"请选择要授权的帐号", "choose the account to authorize (appid)"}
+	}
+	i := slices.IndexFunc(accounts, func(a *account) bool { return a.AppID == appid })
+	if i < 0 {
+		return "", pushJob{}, &pageError{"该帐号不在本次可授权的帐号列表中", "appid " + appid + " is not offered by this authorization link"}
+	}
+	a := accounts[i]
+	offered := funcIDs(funcSetsFor(a.MiniProgram))
+	if funcs == nil {
+		funcs = offered
+	}
+	for _, id := range funcs {
+		if !slices.Contains(offered, id) {
+			return "", pushJob{}, &pageError{fmt.Sprintf("权限集 %d 不适用于该帐号", id),
+				fmt.Sprintf("permission set %d is not offered to this kind of account", id)}
+		}
+	}
+	if len(funcs) == 0 {
+		return "", pushJob{}, &pageError{"请至少勾选一项权限", "tick at least one permission set (func)"}
+	}
+	s.mu.Lock()
+	infoType, code := s.authorizeLocked(req.comp, a.AppID, funcs, req.preAuthCode)
+	s.mu.Unlock()
+	s.markDirty()
+	return appendQuery(req.redirectURI, "auth_code="+code+"&expires_in=3600"),
+		s.authEvent(req.comp, infoType, a.AppID, code, req.preAuthCode), nil
+}
+
+// authorizeLocked records an authorization: new refresh and access tokens
+// (re-authorizing revokes the old refresh token) and a new authorization
+// code. It returns the InfoType to push and the code. Callers hold s.mu.
+func (s *Sandbox) authorizeLocked(c *component, appid string, funcs []int, preAuthCode string) (infoType, code string) {
+	now := s.now()
+	cs := s.st.ensureComponent(c.AppID)
+	authz := cs.Authorizations[appid]
+	infoType = "authorized"
+	if authz == nil {
+		authz = &authorization{AppID: appid}
+		cs.Authorizations[appid] = authz
+	} else if authz.Authorized {
+		infoType = "updateauthorized"
+	}
+	funcs = slices.Clone(funcs)
+	slices.Sort(funcs)
+	authz.Authorized = true
+	authz.FuncInfo = slices.Compact(funcs)
+	authz.AuthorizedAt = now
+	authz.RevokedAt = time.Time{}
+	authz.RefreshToken = "refreshtoken@@@" + randomToken(32)
+	authz.AccessTokens = issueCredential(authz.AccessTokens, randomToken(64), now)
+	return infoType, s.issueAuthCodeLocked(cs, appid, preAuthCode)
+}
+
+// issueAuthCodeLocked issues an authorization code valid for 3600 s. Callers hold s.mu.
+func (s *Sandbox) issueAuthCodeLocked(cs *componentState, appid, preAuthCode string) string {
+	now := s.now()
+	code := "queryauthcode@@@" + randomToken(48)
+	cs.AuthCodes = append(pruneAuthCodes(cs.AuthCodes, now, 500),
+		authCode{Value: code, AppID: appid, PreAuthCode: preAuthCode, IssuedAt: now})
+	return code
+}
+
+// appendQuery adds params to a URL's existing query, before any fragment,
+// without re-encoding what the platform wrote.
+func appendQuery(uri, params string) string {
+	frag := ""
+	if i := strings.IndexByte(uri, '#'); i >= 0 {
+		uri, frag = uri[:i], uri[i:]
+	}
+	switch {
+	case !strings.Contains(uri, "?"):
+		uri += "?"
+	case !strings.HasSuffix(uri, "?") && !strings.HasSuffix(uri, "&"):
+		uri += "&"
+	}
+	return uri + params + frag
+}
+
+// handleAuthPage serves the three authorization pages: GET shows the account
+// picker, POST is the admin's confirmation.
+func (s *Sandbox) handleAuthPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil {
+			s.renderError(w, http.StatusBadRequest, &pageError{"请求格式错误", "malformed form"})
+			return
+		}
+		q = r.Form
+	}
+	req, perr := s.parseAuthRequest(q)
+	if perr != nil {
+		s.renderError(w, http.StatusBadRequest, perr)
+		return
+	}
+	accounts, perr := s.candidates(req)
+	if perr != nil {
+		s.renderError(w, http.StatusBadRequest, perr)
+		return
+	}
+	if r.Method != http.MethodPost {
+		s.renderAuthPage(w, http.StatusOK, r, req, accounts, "", nil, nil)
+		return
+	}
+	appid := r.PostForm.Get("appid")
+	funcs := []int{}
+	for _, v := range r.PostForm["func"] {
+		id, err := strconv.Atoi(v)
+		if err != nil {
+			s.renderError(w, http.StatusBadRequest, &pageError{"权限集参数错误", "func must be numeric permission set ids"})
+			return
+		}
+		funcs = append(funcs, id)
+	}
+	// A browser posts the ticked boxes of both groups; keep the ones that
+	// apply to the chosen account's kind.
+	if a := s.account(appid); a != nil {
+		offered := funcIDs(funcSetsFor(a.MiniProgram))
+		funcs = slices.DeleteFunc(funcs, func(id int) bool { return !slices.Contains(offered, id) })
+	}
+	redirect, job, perr := s.confirm(req, appid, funcs)
+	if perr != nil {
+		s.renderAuthPage(w, http.StatusBadRequest, r, req, accounts, appid, funcs, perr)
+		return
+	}
+	s.pushAsync(job)
+	http.Redirect(w, r, redirect, http.StatusFound)
+}
+
+// account returns the account with appid, or nil. Accounts never change after
+// seeding, so callers may read the result without holding s.mu.
+func (s *Sandbox) account(appid string) *account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.account(appid)
+}
+
+// Views for the authorization page template.
+type (
+	authPageView struct {
+		ComponentName  string
+		ComponentAppID string
+		Action         string
+		Mobile         bool
+		Hidden         []hiddenField
+		Accounts       []accountChoice
+		Groups         []funcGroup
+		Error          *pageError
+		QR             string
+	}
+	hiddenField   struct{ Name, Value string }
+	accountChoice struct {
+		AppID, Nickname, PrincipalName, Icon, Kind string
+		Checked, Authorized                        bool
+	}
+	funcGroup struct {
+		Label string
+		Sets  []funcChoice
+	}
+	funcChoice struct {
+		ID      int
+		Name    string
+		Checked bool
+	}
+)
+
+func (s *Sandbox) renderAuthPage(w http.ResponseWriter, status int, r *http.Request, req *authRequest,
+	accounts []*account, selected string, ticked []int, perr *pageError) {
+	v := authPageView{
+		ComponentName:  req.comp.Name,
+		ComponentAppID: req.comp.AppID,
+		Action:         r.URL.Path,
+		Mobile:         r.URL.Path != pathLoginPage,
+		Error:          perr,
+		QR:             qrcodeURL("", req.comp.AppID),
+	}
+	keys := make([]string, 0, len(req.query))
+	for k := range req.query {
+		if k != "appid" && k != "func" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v.Hidden = append(v.Hidden, hiddenField{k, req.query.Get(k)})
+	}
+	if selected == "" && len(accounts) == 1 {
+		selected = accounts[0].AppID
+	}
+	s.mu.Lock()
+	cs := s.st.ensureComponent(req.comp.AppID)
+	var hasMini, hasOfficial bool
+	for _, a := range accounts {
+		kind := "公众号"
+		if a.MiniProgram {
+			kind = "小程序"
+			hasMini = true
+		} else {
+			hasOfficial = true
+		}
+		authz := cs.Authorizations[a.AppID]
+		v.Accounts = append(v.Accounts, accountChoice{AppID: a.AppID, Nickname: a.Nickname, PrincipalName: a.PrincipalName,
+			Icon: iconURL("", a.AppID), Kind: kind, Checked: a.AppID == selected, Authorized: authz != nil && authz.Authorized})
+	}
+	s.mu.Unlock()
+	group := func(label string, mini bool) funcGroup {
+		g := funcGroup{Label: label}
+		for _, f := range funcSetsFor(mini) {
+			g.Sets = append(g.Sets, funcChoice{f.ID, f.Name, ticked == nil || slices.Contains(ticked, f.ID)})
+		}
+		return g
+	}
+	if hasMini {
+		v.Groups = append(v.Groups, group("小程序权限集 · mini program permissions", true))
+	}
+	if hasOfficial {
+		v.Groups = append(v.Groups, group("公众号权限集 · official account permissions", false))
+	}
+	s.render(w, status, "authorize.html", v)
+}
+
+// renderError shows WeChat-like error text with English beside it.
+func (s *Sandbox) renderError(w http.ResponseWriter, status int, perr *pageError) {
+	s.render(w, status, "error.html", perr)
+}

@@ -1,0 +1,72 @@
+package sandbox
+
+import "net/http"
+
+// routes maps every path the sandbox serves. WeChat's hosts (api.weixin.qq.com,
+// mp.weixin.qq.com, open.weixin.qq.com) all point at this one handler, so
+// paths are host-independent.
+func (s *Sandbox) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+
+	// Emulated WeChat APIs: counted, fault-injectable, WeChat's error shape.
+	apis := map[string]apiFunc{
+		"/cgi-bin/component/api_component_token":     s.apiComponentToken,
+		"/cgi-bin/component/api_start_push_ticket":   s.apiStartPushTicket,
+		"/cgi-bin/component/api_create_preauthcode":  s.apiCreatePreAuthCode,
+		"/cgi-bin/component/api_query_auth":          s.apiQueryAuth,
+		"/cgi-bin/component/api_authorizer_token":    s.apiAuthorizerToken,
+		"/cgi-bin/component/api_get_authorizer_info": s.apiGetAuthorizerInfo,
+		"/cgi-bin/component/api_get_authorizer_list": s.apiGetAuthorizerList,
+		"/cgi-bin/message/custom/send":               s.apiCustomSend,
+	}
+	known := map[string]bool{}
+	for path, h := range apis {
+		mux.HandleFunc("POST "+path, s.api(h))
+		known[path] = true
+	}
+	mux.HandleFunc("/cgi-bin/", s.apiNotEmulated(known))
+	mux.HandleFunc("/wxa/", s.apiNotEmulated(known))
+	mux.HandleFunc("/sns/", s.apiNotEmulated(known)) // jscode2session and friends live here
+
+	// Authorization pages: PC, H5, and the older H5 path.
+	for _, p := range []string{pathLoginPage, pathBindComponent, pathBindOld} {
+		mux.HandleFunc("GET "+p, s.handleAuthPage)
+		mux.HandleFunc("POST "+p, s.handleAuthPage)
+	}
+
+	// Static assets.
+	mux.HandleFunc("GET /sandbox/static/icons/{file}", s.handleIcon)
+	mux.HandleFunc("GET /sandbox/static/qrcode/{file}", s.handleQRCode)
+
+	// Control API.
+	mux.HandleFunc("GET /sandbox/api/apps", s.handleListApps)
+	mux.HandleFunc("GET /sandbox/api/apps/{appid}", s.handleGetApp)
+	mux.HandleFunc("POST /sandbox/api/apps/{appid}/unauthorize", s.handleUnauthorize)
+	mux.HandleFunc("POST /sandbox/api/apps/{appid}/messages", s.handleUserMessage)
+	mux.HandleFunc("POST /sandbox/api/authorize", s.handleControlAuthorize)
+	mux.HandleFunc("GET /sandbox/api/outbox", s.handleOutbox)
+	mux.HandleFunc("POST /sandbox/api/ticket", s.handleTicket)
+	mux.HandleFunc("GET /sandbox/api/components", s.handleComponents)
+	mux.HandleFunc("GET /sandbox/api/clock", s.handleGetClock)
+	mux.HandleFunc("POST /sandbox/api/clock", s.handleSetClock)
+	mux.HandleFunc("GET /sandbox/api/faults", s.handleListFaults)
+	mux.HandleFunc("POST /sandbox/api/faults", s.handleAddFault)
+	mux.HandleFunc("DELETE /sandbox/api/faults", s.handleClearFaults)
+	mux.HandleFunc("GET /sandbox/api/calls", s.handleCalls)
+	mux.HandleFunc("DELETE /sandbox/api/calls", s.handleResetCalls)
+	mux.HandleFunc("GET /sandbox/api/pushes", s.handlePushes)
+	mux.HandleFunc("POST /sandbox/api/release-check", s.handleReleaseCheck)
+
+	// Human pages.
+	mux.HandleFunc("GET /{$}", s.handleHome)
+	mux.HandleFunc("GET /sandbox/{$}", s.handleHome)
+	mux.HandleFunc("GET /sandbox", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/sandbox/", http.StatusMovedPermanently)
+	})
+	mux.HandleFunc("POST /sandbox/ui/ticket", s.handleUITicket)
+	mux.HandleFunc("POST /sandbox/ui/clock", s.handleUIClock)
+	mux.HandleFunc("POST /sandbox/ui/message", s.handleUIMessage)
+	mux.HandleFunc("POST /sandbox/ui/unauthorize", s.handleUIUnauthorize)
+	mux.HandleFunc("POST /sandbox/ui/release-check", s.handleUIReleaseCheck)
+	return mux
+}

@@ -1,0 +1,267 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/wxfleet/wxfleet"
+)
+
+// AuthorizerFilter selects a page of a platform's authorizers.
+type AuthorizerFilter struct {
+	Status string // only this status; "" for all
+	Limit  int    // page size; 0 means 50, at most 1000
+	Cursor string // return appids after this one (the last appid of the previous page)
+}
+
+// AuthorizerRef names an authorizer whose access token is due for refresh.
+type AuthorizerRef struct {
+	ComponentAppID string
+	AppID          string
+	TokenExpiresAt time.Time
+}
+
+func validStatus(status string) bool {
+	switch status {
+	case wxfleet.StatusAuthorized, wxfleet.StatusRevoked, wxfleet.StatusReauthorizationNeeded, wxfleet.StatusPending:
+		return true
+	}
+	return false
+}
+
+const authorizerColumns = `component_appid, appid, nickname, head_img, user_name, principal_name, signature,
+	is_mini_program, status, permissions, access_token_sealed, token_expires_at, refresh_token_sealed,
+	merchant, authorized_at, updated_at, info`
+
+// UpsertAuthorizer inserts an authorizer (授权方) or overwrites all of its
+// columns, tokens included (sealed). Permissions are stored as a JSON array,
+// Info as the raw JSON text.
+func (s *Store) UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) error {
+	if a == nil || a.ComponentAppID == "" || a.AppID == "" {
+		return invalid("授权方需要 component_appid 和 appid / an authorizer needs a component_appid and an appid")
+	}
+	if !validStatus(a.Status) {
+		return invalid("未知的授权状态 %q / unknown authorizer status %q", a.Status, a.Status)
+	}
+	perms := []byte("[]")
+	if len(a.Permissions) > 0 {
+		var err error
+		if perms, err = json.Marshal(a.Permissions); err != nil {
+			return dbErr("upsert authorizer", err)
+		}
+	}
+	_, err := s.write.ExecContext(ctx, `
+		INSERT INTO authorizers (`+authorizerColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+		ON CONFLICT (component_appid, appid) DO UPDATE SET
+			nickname = excluded.nickname,
+			head_img = excluded.head_img,
+			user_name = excluded.user_name,
+			principal_name = excluded.principal_name,
+			signature = excluded.signature,
+			is_mini_program = excluded.is_mini_program,
+			status = excluded.status,
+			permissions = excluded.permissions,
+			access_token_sealed = excluded.access_token_sealed,
+			token_expires_at = excluded.token_expires_at,
+			refresh_token_sealed = excluded.refresh_token_sealed,
+			merchant = excluded.merchant,
+			authorized_at = excluded.authorized_at,
+			updated_at = excluded.updated_at,
+			info = excluded.info`,
+		a.ComponentAppID, a.AppID, a.Nickname, a.HeadImg, a.UserName, a.PrincipalName, a.Signature,
+		boolInt(a.IsMiniProgram), a.Status, string(perms), s.seal(a.AccessToken), toMillis(a.TokenExpiresAt),
+		s.seal(a.RefreshToken), a.Merchant, toMillis(a.AuthorizedAt), toMillis(a.UpdatedAt), string(a.Info))
+	return platformErr("upsert authorizer", a.ComponentAppID, err)
+}
+
+func (s *Store) scanAuthorizer(row interface{ Scan(...any) error }) (*wxfleet.Authorizer, error) {
+	var (
+		a                       wxfleet.Authorizer
+		isMini                  int64
+		perms, access, refresh  string
+		info                    string
+		expires, authd, updated int64
+	)
+	err := row.Scan(&a.ComponentAppID, &a.AppID, &a.Nickname, &a.HeadImg, &a.UserName, &a.PrincipalName,
+		&a.Signature, &isMini, &a.Status, &perms, &access, &expires, &refresh, &a.Merchant, &authd, &updated, &info)
+	if err != nil {
+		return nil, err
+	}
+	a.IsMiniProgram = isMini != 0
+	a.TokenExpiresAt, a.AuthorizedAt, a.UpdatedAt = fromMillis(expires), fromMillis(authd), fromMillis(updated)
+	if perms != "" && perms != "[]" {
+		if err := json.Unmarshal([]byte(perms), &a.Permissions); err != nil {
+			return nil, err
+		}
+	}
+	if info != "" {
+		a.Info = []byte(info)
+	}
+	if a.AccessToken, err = s.open(access, "authorizers.access_token_sealed"); err != nil {
+		return nil, err
+	}
+	if a.RefreshToken, err = s.open(refresh, "authorizers.refresh_token_sealed"); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+func authorizerNotFound(componentAppID, appID string) error {
+	return notFound("平台 %s 下没有授权方 %s / authorizer %s not found under platform %s", componentAppID, appID, appID, componentAppID)
+}
+
+// Authorizer returns one authorizer of a platform, tokens opened.
+func (s *Store) Authorizer(ctx context.Context, componentAppID, appID string) (*wxfleet.Authorizer, error) {
+	a, err := s.scanAuthorizer(s.read.QueryRowContext(ctx,
+		`SELECT `+authorizerColumns+` FROM authorizers WHERE component_appid = $1 AND appid = $2`,
+		componentAppID, appID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, authorizerNotFound(componentAppID, appID)
+	}
+	if err != nil {
+		return nil, dbErr("get authorizer", err)
+	}
+	return a, nil
+}
+
+// AuthorizerPlatforms returns the component appids under which appid is an
+// authorizer, sorted. It serves push routing, which learns the authorizer
+// from the URL before it knows the platform; the result may be empty.
+func (s *Store) AuthorizerPlatforms(ctx context.Context, appID string) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT component_appid FROM authorizers WHERE appid = $1 ORDER BY component_appid`, appID)
+	if err != nil {
+		return nil, dbErr("authorizer platforms", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, dbErr("authorizer platforms", err)
+		}
+		out = append(out, c)
+	}
+	return out, dbErr("authorizer platforms", rows.Err())
+}
+
+// ListAuthorizers returns a page of a platform's authorizers ordered by appid,
+// and how many match the filter in total (all pages).
+func (s *Store) ListAuthorizers(ctx context.Context, componentAppID string, f AuthorizerFilter) ([]*wxfleet.Authorizer, int, error) {
+	var w where
+	w.and("component_appid = $%d", componentAppID)
+	if f.Status != "" {
+		w.and("status = $%d", f.Status)
+	}
+	var total int
+	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM authorizers`+w.sql.String(), w.args...).Scan(&total); err != nil {
+		return nil, 0, dbErr("count authorizers", err)
+	}
+	if f.Cursor != "" {
+		w.and("appid > $%d", f.Cursor)
+	}
+	q := `SELECT ` + authorizerColumns + ` FROM authorizers` + w.sql.String() +
+		` ORDER BY appid LIMIT ` + w.next(clampLimit(f.Limit))
+	rows, err := s.read.QueryContext(ctx, q, w.args...)
+	if err != nil {
+		return nil, 0, dbErr("list authorizers", err)
+	}
+	defer rows.Close()
+	var out []*wxfleet.Authorizer
+	for rows.Next() {
+		a, err := s.scanAuthorizer(rows)
+		if err != nil {
+			return nil, 0, dbErr("list authorizers", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, dbErr("list authorizers", err)
+	}
+	return out, total, nil
+}
+
+// SaveAuthorizerToken stores a fresh authorizer_access_token (授权方令牌), its
+// expiry and the refresh token WeChat returned with it, in one statement: a
+// rotated refresh token is never stored apart from its access token. An empty
+// refresh keeps the stored one.
+func (s *Store) SaveAuthorizerToken(ctx context.Context, componentAppID, appID string, access wxfleet.Token, refresh wxfleet.Secret) error {
+	if access.Value == "" {
+		return invalid("授权方令牌为空 / the authorizer access token is empty")
+	}
+	var (
+		res sql.Result
+		err error
+	)
+	if refresh == "" {
+		res, err = s.write.ExecContext(ctx, `
+			UPDATE authorizers SET access_token_sealed = $3, token_expires_at = $4
+			WHERE component_appid = $1 AND appid = $2`,
+			componentAppID, appID, s.seal(access.Value), toMillis(access.ExpiresAt))
+	} else {
+		res, err = s.write.ExecContext(ctx, `
+			UPDATE authorizers SET access_token_sealed = $3, token_expires_at = $4, refresh_token_sealed = $5
+			WHERE component_appid = $1 AND appid = $2`,
+			componentAppID, appID, s.seal(access.Value), toMillis(access.ExpiresAt), s.seal(refresh))
+	}
+	return oneRow(res, err, "save authorizer token", func() error { return authorizerNotFound(componentAppID, appID) })
+}
+
+// SetAuthorizerStatus changes an authorizer's status (e.g. revoked after an
+// unauthorized push) and stamps updated_at with now.
+func (s *Store) SetAuthorizerStatus(ctx context.Context, componentAppID, appID, status string, now time.Time) error {
+	if !validStatus(status) {
+		return invalid("未知的授权状态 %q / unknown authorizer status %q", status, status)
+	}
+	res, err := s.write.ExecContext(ctx, `
+		UPDATE authorizers SET status = $3, updated_at = $4
+		WHERE component_appid = $1 AND appid = $2`,
+		componentAppID, appID, status, toMillis(now))
+	return oneRow(res, err, "set authorizer status", func() error { return authorizerNotFound(componentAppID, appID) })
+}
+
+// AuthorizersDue returns, across all platforms, up to limit authorized
+// authorizers whose access token expires before before, soonest first. It is
+// the token refresher's work list; index authorizers_due covers it.
+func (s *Store) AuthorizersDue(ctx context.Context, before time.Time, limit int) ([]AuthorizerRef, error) {
+	rows, err := s.read.QueryContext(ctx, `
+		SELECT component_appid, appid, token_expires_at FROM authorizers
+		WHERE status = $1 AND token_expires_at < $2
+		ORDER BY token_expires_at, component_appid, appid
+		LIMIT $3`,
+		wxfleet.StatusAuthorized, toMillis(before), clampLimit(limit))
+	if err != nil {
+		return nil, dbErr("authorizers due", err)
+	}
+	defer rows.Close()
+	var out []AuthorizerRef
+	for rows.Next() {
+		var r AuthorizerRef
+		var ms int64
+		if err := rows.Scan(&r.ComponentAppID, &r.AppID, &ms); err != nil {
+			return nil, dbErr("authorizers due", err)
+		}
+		r.TokenExpiresAt = fromMillis(ms)
+		out = append(out, r)
+	}
+	return out, dbErr("authorizers due", rows.Err())
+}
+
+// oneRow checks that an UPDATE touched a row, returning missing() if not.
+func oneRow(res sql.Result, err error, op string, missing func() error) error {
+	if err != nil {
+		return dbErr(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return dbErr(op, err)
+	}
+	if n == 0 {
+		return missing()
+	}
+	return nil
+}

@@ -1,0 +1,266 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/wxfleet/wxfleet"
+)
+
+// EventFilter selects a page of a platform's events.
+type EventFilter struct {
+	AppID  string // only this authorizer's events; "" for all
+	Type   string // only this type; "" for all
+	Limit  int    // page size; 0 means 50, at most 1000
+	Cursor int64  // return ids below this one (the last id of the previous page); 0 for the first page
+}
+
+// eventChunk is how many events one INSERT carries: at 7 parameters a row, a
+// chunk stays far below SQLite's and PostgreSQL's parameter limits.
+const eventChunk = 64
+
+// eventColumns is the number of columns InsertEvents writes (id is generated).
+const eventColumns = 7
+
+// eventSQLCache holds the multi-row INSERT text for each chunk size, built on
+// first use.
+type eventSQLCache struct {
+	once [eventChunk + 1]sync.Once
+	sql  [eventChunk + 1]string
+}
+
+func (c *eventSQLCache) insert(n int) string {
+	c.once[n].Do(func() {
+		var b strings.Builder
+		b.WriteString("INSERT INTO events (component_appid, appid, type, dedup_key, create_time, received_at, payload) VALUES ")
+		p := 1
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('(')
+			for j := range eventColumns {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(p))
+				p++
+			}
+			b.WriteByte(')')
+		}
+		// No conflict target needed beyond the one unique key; naming it keeps
+		// a future unique index from silently swallowing rows.
+		b.WriteString(" ON CONFLICT (component_appid, dedup_key) DO NOTHING RETURNING id, component_appid, dedup_key")
+		c.sql[n] = b.String()
+	})
+	return c.sql[n]
+}
+
+// InsertEvents stores a batch of pushes in one transaction and reports which
+// were new: a push whose (component_appid, dedup_key) is already stored, or
+// appears earlier in the batch, is skipped (inserted[i] false). Every event
+// gets its ID, the existing row's for duplicates. Nothing is changed in evs
+// unless the transaction commits.
+//
+// This is the push ingest's hot path: WeChat gets its ack once this returns,
+// so rows go in as multi-row INSERTs, one round trip per 64 events.
+func (s *Store) InsertEvents(ctx context.Context, evs []*wxfleet.Event) (inserted []bool, err error) {
+	inserted = make([]bool, len(evs))
+	if len(evs) == 0 {
+		return inserted, nil
+	}
+	for _, ev := range evs {
+		if ev == nil || ev.ComponentAppID == "" || ev.DedupKey == "" {
+			return nil, invalid("事件缺少 component_appid 或去重键 / an event needs a component_appid and a dedup key")
+		}
+	}
+	ids := make([]int64, len(evs))
+	args := make([]any, 0, min(len(evs), eventChunk)*eventColumns)
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		for start := 0; start < len(evs); start += eventChunk {
+			chunk := evs[start:min(start+eventChunk, len(evs))]
+			args = args[:0]
+			for _, ev := range chunk {
+				payload := ev.Payload
+				if payload == nil {
+					payload = []byte{} // NOT NULL column
+				}
+				args = append(args, ev.ComponentAppID, ev.AppID, ev.Type, ev.DedupKey,
+					toMillis(ev.CreateTime), toMillis(ev.ReceivedAt), payload)
+			}
+			rows, err := tx.QueryContext(ctx, s.eventSQL.insert(len(chunk)), args...)
+			if err != nil {
+				return err
+			}
+			if err := matchReturned(rows, chunk, inserted[start:], ids[start:]); err != nil {
+				return err
+			}
+		}
+		return resolveDuplicates(ctx, tx, evs, inserted, ids)
+	})
+	if err != nil {
+		if isForeignKeyViolation(err) {
+			return nil, notFound("事件所属的第三方平台不存在 / an event names a platform that does not exist")
+		}
+		return nil, dbErr("insert events", err)
+	}
+	for i, ev := range evs {
+		ev.ID = ids[i]
+	}
+	return inserted, nil
+}
+
+// matchReturned marks the rows RETURNING reported as inserted.
+func matchReturned(rows *sql.Rows, chunk []*wxfleet.Event, inserted []bool, ids []int64) error {
+	defer rows.Close()
+	m := matcher{chunk: chunk, inserted: inserted, ids: ids, inStep: true}
+	var (
+		id        int64
+		comp, key string
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &comp, &key); err != nil {
+			return err
+		}
+		if err := m.match(id, comp, key); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// matcher pairs returned rows with the chunk's events. Within a chunk only the
+// first occurrence of a key can be inserted, and each inserted key is returned
+// once. Both databases return rows in VALUES order, so while every row so far
+// matched the next event in turn, the next event is the one; after any skip (a
+// duplicate in the chunk, or another order: it is not guaranteed) each row's
+// first occurrence is searched for.
+type matcher struct {
+	chunk    []*wxfleet.Event
+	inserted []bool
+	ids      []int64
+	next     int
+	inStep   bool
+}
+
+func (m *matcher) match(id int64, comp, key string) error {
+	i := m.next
+	if !m.inStep || i >= len(m.chunk) || m.chunk[i].DedupKey != key || m.chunk[i].ComponentAppID != comp {
+		m.inStep = false
+		for i = 0; i < len(m.chunk); i++ {
+			if m.chunk[i].DedupKey == key && m.chunk[i].ComponentAppID == comp {
+				break
+			}
+		}
+		if i == len(m.chunk) || m.inserted[i] {
+			return errors.New("RETURNING reported a row not in the batch")
+		}
+	}
+	m.inserted[i], m.ids[i] = true, id
+	m.next = i + 1
+	return nil
+}
+
+// resolveDuplicates gives skipped events the id of the row they duplicate:
+// an earlier event of the batch, or a row stored before (one lookup each;
+// duplicates are WeChat's rare retries).
+func resolveDuplicates(ctx context.Context, tx *sql.Tx, evs []*wxfleet.Event, inserted []bool, ids []int64) error {
+	var stmt *sql.Stmt
+	defer func() {
+		if stmt != nil {
+			stmt.Close()
+		}
+	}()
+	for i, ev := range evs {
+		if inserted[i] {
+			continue
+		}
+		for j := range i {
+			if ids[j] != 0 && evs[j].DedupKey == ev.DedupKey && evs[j].ComponentAppID == ev.ComponentAppID {
+				ids[i] = ids[j]
+				break
+			}
+		}
+		if ids[i] != 0 {
+			continue
+		}
+		if stmt == nil {
+			var err error
+			stmt, err = tx.PrepareContext(ctx, `SELECT id FROM events WHERE component_appid = $1 AND dedup_key = $2`)
+			if err != nil {
+				return err
+			}
+		}
+		if err := stmt.QueryRowContext(ctx, ev.ComponentAppID, ev.DedupKey).Scan(&ids[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const eventSelect = `SELECT id, component_appid, appid, type, dedup_key, create_time, received_at, payload FROM events`
+
+func scanEvent(row interface{ Scan(...any) error }) (*wxfleet.Event, error) {
+	var ev wxfleet.Event
+	var created, received int64
+	if err := row.Scan(&ev.ID, &ev.ComponentAppID, &ev.AppID, &ev.Type, &ev.DedupKey, &created, &received, &ev.Payload); err != nil {
+		return nil, err
+	}
+	ev.CreateTime, ev.ReceivedAt = fromMillis(created), fromMillis(received)
+	return &ev, nil
+}
+
+// Event returns one stored push of a platform.
+func (s *Store) Event(ctx context.Context, componentAppID string, id int64) (*wxfleet.Event, error) {
+	ev, err := scanEvent(s.read.QueryRowContext(ctx, eventSelect+` WHERE component_appid = $1 AND id = $2`, componentAppID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("平台 %s 下没有事件 %d / event %d not found under platform %s", componentAppID, id, id, componentAppID)
+	}
+	if err != nil {
+		return nil, dbErr("get event", err)
+	}
+	return ev, nil
+}
+
+// ListEvents returns a page of a platform's events, newest first, and how many
+// match the filter in total (all pages).
+func (s *Store) ListEvents(ctx context.Context, componentAppID string, f EventFilter) ([]*wxfleet.Event, int, error) {
+	var w where
+	w.and("component_appid = $%d", componentAppID)
+	if f.AppID != "" {
+		w.and("appid = $%d", f.AppID)
+	}
+	if f.Type != "" {
+		w.and("type = $%d", f.Type)
+	}
+	var total int
+	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`+w.sql.String(), w.args...).Scan(&total); err != nil {
+		return nil, 0, dbErr("count events", err)
+	}
+	if f.Cursor > 0 {
+		w.and("id <= $%d", f.Cursor)
+	}
+	q := eventSelect + w.sql.String() + ` ORDER BY id DESC LIMIT ` + w.next(clampLimit(f.Limit))
+	rows, err := s.read.QueryContext(ctx, q, w.args...)
+	if err != nil {
+		return nil, 0, dbErr("list events", err)
+	}
+	defer rows.Close()
+	var out []*wxfleet.Event
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return nil, 0, dbErr("list events", err)
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, dbErr("list events", err)
+	}
+	return out, total, nil
+}

@@ -1,0 +1,156 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+)
+
+// The schema's two flavours. They differ only where the databases do (the
+// events id column and the payload type); table and column names are the same.
+//
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
+var migrationFiles embed.FS
+
+// goose returns a goose provider for this store's dialect, without goose's
+// global state.
+func (s *Store) goose() (*goose.Provider, error) {
+	sub, err := fs.Sub(migrationFiles, "migrations/"+s.dialect)
+	if err != nil {
+		return nil, err
+	}
+	dialect := goose.DialectSQLite3
+	if s.dialect == DialectPostgres {
+		dialect = goose.DialectPostgres
+	}
+	return goose.NewProvider(dialect, s.write, sub,
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithSlog(s.logger.With(slog.String("component", "goose"))),
+	)
+}
+
+// Migrate brings the schema up to date: wxfleet's own migrations (goose), then
+// River's (rivermigrate). Running it again is a no-op. On PostgreSQL, instances
+// starting together take turns through an advisory lock scoped to the current
+// schema. (SQLite serves one instance, whose single write connection
+// serialises everything.)
+func (s *Store) Migrate(ctx context.Context) error {
+	if s.dialect == DialectPostgres {
+		unlock, err := s.lockMigrations(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	p, err := s.goose()
+	if err != nil {
+		return fmt.Errorf("store: migrations: %w", err)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("store: apply migrations: %w", err)
+	}
+	for _, r := range res {
+		s.logger.InfoContext(ctx, "migration applied", slog.Int64("version", r.Source.Version), slog.Duration("duration", r.Duration))
+	}
+	if err := s.riverMigrate(ctx, false); err != nil {
+		return fmt.Errorf("store: apply River migrations: %w", err)
+	}
+	return nil
+}
+
+// riverMigrate applies River's pending migrations (check false) or tells
+// whether all are applied (check true, errNotApplied if not).
+func (s *Store) riverMigrate(ctx context.Context, check bool) error {
+	cfg := &rivermigrate.Config{Logger: s.logger.With(slog.String("component", "rivermigrate"))}
+	if s.dialect == DialectPostgres {
+		m, err := rivermigrate.New(riverpgxv5.New(s.pool), cfg)
+		if err != nil {
+			return err
+		}
+		return riverRun(ctx, m, check)
+	}
+	m, err := rivermigrate.New(riversqlite.New(s.write), cfg)
+	if err != nil {
+		return err
+	}
+	return riverRun(ctx, m, check)
+}
+
+var errNotApplied = errors.New("River migrations pending")
+
+func riverRun[TTx any](ctx context.Context, m *rivermigrate.Migrator[TTx], check bool) error {
+	if !check {
+		_, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+		return err
+	}
+	have, err := m.ExistingVersions(ctx)
+	if err != nil {
+		return err
+	}
+	applied := make(map[int]bool, len(have))
+	for _, v := range have {
+		applied[v.Version] = true
+	}
+	for _, v := range m.AllVersions() {
+		if !applied[v.Version] {
+			return errNotApplied
+		}
+	}
+	return nil
+}
+
+// lockMigrations takes a session advisory lock on a dedicated connection,
+// keyed by the current schema, and returns its release.
+func (s *Store) lockMigrations(ctx context.Context) (func(), error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: migration lock: %w", err)
+	}
+	const key = "hashtext('wxfleet.migrate:' || current_schema())"
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock("+key+")"); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("store: migration lock: %w", err)
+	}
+	return func() {
+		// Unlock even if ctx was cancelled meanwhile; a failed unlock closes
+		// the connection, which releases the lock too.
+		if _, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock("+key+")"); err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		conn.Release()
+	}, nil
+}
+
+// MigrationStatus tells whether the schema is fully migrated: every embedded
+// wxfleet migration and every River migration is applied. It is meant for a
+// readiness probe. (On a database never migrated, goose creates its empty
+// version table while checking.)
+func (s *Store) MigrationStatus(ctx context.Context) (applied bool, err error) {
+	p, err := s.goose()
+	if err != nil {
+		return false, fmt.Errorf("store: migrations: %w", err)
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return false, dbErr("migration status", err)
+	}
+	if pending {
+		return false, nil
+	}
+	switch err := s.riverMigrate(ctx, true); {
+	case errors.Is(err, errNotApplied):
+		return false, nil
+	case err != nil:
+		return false, dbErr("River migration status", err)
+	}
+	return true, nil
+}

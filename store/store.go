@@ -1,0 +1,358 @@
+// Package store keeps wxfleet's state in SQLite or PostgreSQL behind one set of
+// methods, with hand-written SQL that is the same text for both databases
+// ($N placeholders, ON CONFLICT, RETURNING). The schema differs only in its
+// migration files (migrations/sqlite, migrations/postgres), which keep the
+// same table and column names.
+//
+// Rules the SQL follows:
+//   - every tenant row carries component_appid, part of its key, and every
+//     method touching tenant data takes it explicitly and filters on it;
+//   - times are BIGINT unix milliseconds UTC (the zero time is 0), booleans
+//     INTEGER 0/1, JSON TEXT;
+//   - secrets (platform token, EncodingAESKey, app secret, tickets, access and
+//     refresh tokens) are stored only as vault-sealed text (*_sealed columns).
+//
+// On SQLite, writes go through a pool of exactly one connection (begun
+// IMMEDIATE, so a transaction never fails half-way on a lock upgrade) and reads
+// through a separate read-only pool, as pocketbase does. River shares the write
+// pool (WriteDB), which is why SQLite means one wxfleet instance: River
+// coordinates only inside one database file. Scaling out means PostgreSQL.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+
+	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/vault"
+)
+
+// Dialects, as returned by Store.Dialect.
+const (
+	DialectSQLite   = "sqlite"
+	DialectPostgres = "postgres"
+)
+
+// Store is wxfleet's database. It is safe for concurrent use.
+type Store struct {
+	dialect string
+	write   *sql.DB       // SQLite: the single write connection; Postgres: the pool
+	read    *sql.DB       // SQLite: read-only pool; Postgres: same as write
+	pool    *pgxpool.Pool // Postgres only
+	vault   *vault.Vault
+	logger  *slog.Logger
+
+	eventSQL eventSQLCache
+}
+
+// SQLite connection settings. busy_timeout comes first (modernc applies it
+// before the others) so that nothing below can fail on SQLITE_BUSY.
+const (
+	sqliteWriteParams = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(on)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	sqliteReadParams  = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_query_only=1"
+)
+
+// Open connects to the database named by dsn: a postgres:// or postgresql://
+// URL opens PostgreSQL; anything else is a SQLite file path, optionally
+// prefixed with "sqlite:" (a missing parent directory is created, mode 0700).
+// v seals and opens the secrets; logger receives migration logs (nil: none).
+//
+// Open does not migrate: call Migrate.
+func Open(ctx context.Context, dsn string, v *vault.Vault, logger *slog.Logger) (*Store, error) {
+	if v == nil {
+		return nil, errors.New("store: a vault is required to seal secrets")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{vault: v, logger: logger}
+	var err error
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		err = s.openPostgres(ctx, dsn)
+	} else {
+		err = s.openSQLite(ctx, dsn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) openPostgres(ctx context.Context, dsn string) error {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's parse errors may echo the DSN, password included.
+		return errors.New("store: cannot parse the PostgreSQL URL (check its syntax; the URL is not repeated here because it may hold a password)")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("store: connect to PostgreSQL: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return fmt.Errorf("store: connect to PostgreSQL %s:%d/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	s.dialect, s.pool, s.write, s.read = DialectPostgres, pool, db, db
+	return nil
+}
+
+// sqlitePath extracts the file path from a SQLite DSN.
+func sqlitePath(dsn string) (string, error) {
+	path := dsn
+	if rest, ok := strings.CutPrefix(path, "sqlite://"); ok {
+		path = rest
+	} else if rest, ok := strings.CutPrefix(path, "sqlite:"); ok {
+		path = rest
+	}
+	switch {
+	case path == "":
+		return "", errors.New("store: empty database path (give a SQLite file path or a postgres:// URL)")
+	case path == ":memory:" || strings.HasPrefix(path, "file::memory:"):
+		return "", errors.New("store: in-memory SQLite is not supported (the read and write pools must share one file): give a file path")
+	case strings.ContainsAny(path, "?#"):
+		return "", fmt.Errorf("store: SQLite path %q must not contain '?' or '#': connection settings are fixed by wxfleet", path)
+	}
+	return path, nil
+}
+
+func (s *Store) openSQLite(ctx context.Context, dsn string) error {
+	path, err := sqlitePath(dsn)
+	if err != nil {
+		return err
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("store: create database directory: %w", err)
+		}
+	}
+	// Go's url package would turn a literal '%' in the path into an escape, so
+	// only the query is built, by hand, from constants.
+	write, err := sql.Open("sqlite", path+"?"+sqliteWriteParams)
+	if err != nil {
+		return fmt.Errorf("store: open SQLite %s: %w", path, err)
+	}
+	// One writer: SQLite serialises writes anyway, and a pool of one turns
+	// lock contention (SQLITE_BUSY) into an orderly wait in database/sql.
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	// Connect the writer first: it switches the file to WAL, which the
+	// read-only connections cannot do.
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return fmt.Errorf("store: open SQLite %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", path+"?"+sqliteReadParams)
+	if err != nil {
+		write.Close()
+		return fmt.Errorf("store: open SQLite %s: %w", path, err)
+	}
+	n := max(4, runtime.NumCPU())
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	read.SetConnMaxIdleTime(5 * time.Minute)
+	if err := read.PingContext(ctx); err != nil {
+		read.Close()
+		write.Close()
+		return fmt.Errorf("store: open SQLite %s for reading: %w", path, err)
+	}
+	s.dialect, s.write, s.read = DialectSQLite, write, read
+	return nil
+}
+
+// Dialect returns "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.dialect }
+
+// WriteDB returns the database/sql handle writes go through. On SQLite it is
+// the single write connection, which River's riversqlite driver must share; on
+// PostgreSQL it is a database/sql view of the pgx pool.
+func (s *Store) WriteDB() *sql.DB { return s.write }
+
+// PgxPool returns the PostgreSQL pool for River's riverpgxv5 driver, or nil on
+// SQLite.
+func (s *Store) PgxPool() *pgxpool.Pool { return s.pool }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.write.PingContext(ctx); err != nil {
+		return wxfleet.WrapError(wxfleet.EUNAVAILABLE, "数据库不可用 / database unavailable", err)
+	}
+	if s.read != s.write {
+		if err := s.read.PingContext(ctx); err != nil {
+			return wxfleet.WrapError(wxfleet.EUNAVAILABLE, "数据库不可用 / database unavailable", err)
+		}
+	}
+	return nil
+}
+
+// Close closes the connections. Stop River before closing the store.
+func (s *Store) Close() error {
+	var errs []error
+	if s.read != s.write {
+		errs = append(errs, s.read.Close())
+	}
+	errs = append(errs, s.write.Close())
+	if s.pool != nil {
+		s.pool.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// inTx runs fn in a write transaction and commits it if fn returns nil. fn must
+// use tx only: on SQLite the write pool has one connection, which tx holds.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// toMillis converts a time to the stored form: unix milliseconds, 0 for the
+// zero time.
+func toMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromMillis is the inverse of toMillis, in UTC.
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// seal seals a secret; the empty secret stays empty, so "not set" remains
+// visible (and nothing else about it).
+func (s *Store) seal(sec wxfleet.Secret) string {
+	if sec == "" {
+		return ""
+	}
+	return s.vault.SealString(sec.Reveal())
+}
+
+// open opens a sealed column; what names the column for the error.
+func (s *Store) open(sealed, what string) (wxfleet.Secret, error) {
+	if sealed == "" {
+		return "", nil
+	}
+	plain, err := s.vault.OpenString(sealed)
+	if err != nil {
+		return "", wxfleet.WrapError(wxfleet.EINTERNAL,
+			"无法解密已存储的密钥，请确认 vault 密钥与写入时一致 / cannot decrypt a stored secret ("+what+"): check that the vault key is the one it was written with", err)
+	}
+	return wxfleet.Secret(plain), nil
+}
+
+func notFound(format string, args ...any) error {
+	return wxfleet.Errorf(wxfleet.ENOTFOUND, format, args...)
+}
+
+func invalid(format string, args ...any) error {
+	return wxfleet.Errorf(wxfleet.EINVALID, format, args...)
+}
+
+// dbErr wraps a database failure for the log; the user sees a generic sentence.
+func dbErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *wxfleet.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return wxfleet.WrapError(wxfleet.EUNAVAILABLE, "数据库操作超时或被取消 / database operation timed out or was cancelled", fmt.Errorf("store: %s: %w", op, err))
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// where builds a WHERE clause with $N placeholders numbered as it goes.
+type where struct {
+	sql  strings.Builder
+	args []any
+}
+
+// and adds "cond" with its argument; cond holds one %d for the placeholder.
+func (w *where) and(cond string, arg any) {
+	w.args = append(w.args, arg)
+	if w.sql.Len() == 0 {
+		w.sql.WriteString(" WHERE ")
+	} else {
+		w.sql.WriteString(" AND ")
+	}
+	fmt.Fprintf(&w.sql, cond, len(w.args))
+}
+
+// next returns the placeholder for one more argument.
+func (w *where) next(arg any) string {
+	w.args = append(w.args, arg)
+	return fmt.Sprintf("$%d", len(w.args))
+}
+
+// clampLimit applies the default and maximum page size.
+func clampLimit(n int) int {
+	switch {
+	case n <= 0:
+		return 50
+	case n > 1000:
+		return 1000
+	}
+	return n
+}
+
+// isForeignKeyViolation tells whether err is a foreign key failure: in this
+// schema, a tenant row naming a platform that does not exist. It is the one
+// place that knows both drivers' error types.
+func isForeignKeyViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == 787 // SQLITE_CONSTRAINT_FOREIGNKEY
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23503" // foreign_key_violation
+	}
+	return false
+}
+
+// platformErr turns a foreign key failure into "no such platform".
+func platformErr(op, componentAppID string, err error) error {
+	if isForeignKeyViolation(err) {
+		return notFound("第三方平台 %s 不存在 / platform %s not found", componentAppID, componentAppID)
+	}
+	return dbErr(op, err)
+}

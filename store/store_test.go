@@ -1,0 +1,217 @@
+package store_test
+
+// The conformance suite: every test in conformance runs against SQLite (a temp
+// file, always) and PostgreSQL (when WXFLEET_TEST_POSTGRES names a database;
+// each test gets a fresh schema, dropped afterwards).
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver for the raw view
+	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/vault"
+)
+
+const postgresEnv = "WXFLEET_TEST_POSTGRES"
+
+// backend opens stores on one database kind.
+type backend struct {
+	name string
+	// open returns a new, unmigrated store on a fresh database, closed (and
+	// the database dropped) at test cleanup, plus a DSN for a raw connection
+	// to the same database.
+	open func(t testing.TB, v *vault.Vault) (s *store.Store, raw string)
+}
+
+// harness is what a conformance test gets: a migrated store and the means to
+// look under it.
+type harness struct {
+	*store.Store
+	backend backend
+	vault   *vault.Vault
+	rawDSN  string
+	ctx     context.Context
+}
+
+// rawDB opens the database directly, bypassing the store.
+func (h *harness) rawDB(t testing.TB) *sql.DB {
+	t.Helper()
+	driver := "sqlite"
+	if h.Dialect() == store.DialectPostgres {
+		driver = "pgx"
+	}
+	db, err := sql.Open(driver, h.rawDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// reopen opens a second store on the same database, with vault v.
+func (h *harness) reopen(t testing.TB, v *vault.Vault) *store.Store {
+	t.Helper()
+	s, err := store.Open(h.ctx, h.rawDSN, v, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newVault(t testing.TB) *vault.Vault {
+	t.Helper()
+	v, err := vault.New(vault.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+var sqliteBackend = backend{
+	name: "sqlite",
+	open: func(t testing.TB, v *vault.Vault) (*store.Store, string) {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "data", "wxfleet.db")
+		s, err := store.Open(context.Background(), "sqlite:"+path, v, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s, path
+	},
+}
+
+func postgresBackend(dsn string) backend {
+	return backend{
+		name: "postgres",
+		open: func(t testing.TB, v *vault.Vault) (*store.Store, string) {
+			t.Helper()
+			ctx := context.Background()
+			admin, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatalf("connect to %s: %v", postgresEnv, err)
+			}
+			b := make([]byte, 6)
+			rand.Read(b)
+			schema := "wxfleet_test_" + hex.EncodeToString(b)
+			if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+				admin.Close(ctx)
+				t.Fatal(err)
+			}
+			admin.Close(ctx)
+			u, err := url.Parse(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := u.Query()
+			q.Set("search_path", schema)
+			u.RawQuery = q.Encode()
+			s, err := store.Open(ctx, u.String(), v, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				s.Close()
+				admin, err := pgx.Connect(ctx, dsn)
+				if err != nil {
+					t.Errorf("drop schema %s: %v", schema, err)
+					return
+				}
+				defer admin.Close(ctx)
+				if _, err := admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+					t.Errorf("drop schema %s: %v", schema, err)
+				}
+			})
+			return s, u.String()
+		},
+	}
+}
+
+// conformance is the suite every database must pass.
+var conformance = []struct {
+	name string
+	fn   func(t *testing.T, h *harness)
+}{
+	{"Migrate", testMigrate},
+	{"PlatformRoundTrip", testPlatformRoundTrip},
+	{"SecretsSealedAtRest", testSecretsSealedAtRest},
+	{"WrongVaultKey", testWrongVaultKey},
+	{"TicketNewestWins", testTicketNewestWins},
+	{"ComponentToken", testComponentToken},
+	{"Lease", testLease},
+	{"LeaseRace", testLeaseRace},
+	{"AuthorizerRoundTrip", testAuthorizerRoundTrip},
+	{"AuthorizerList", testAuthorizerList},
+	{"AuthorizerCrossTenant", testAuthorizerCrossTenant},
+	{"SaveAuthorizerToken", testSaveAuthorizerToken},
+	{"SetAuthorizerStatus", testSetAuthorizerStatus},
+	{"AuthorizersDue", testAuthorizersDue},
+	{"InsertEvents", testInsertEvents},
+	{"InsertEventsLargeBatch", testInsertEventsLargeBatch},
+	{"InsertEventsAtomic", testInsertEventsAtomic},
+	{"InsertEventsConcurrent", testInsertEventsConcurrent},
+	{"ListEvents", testListEvents},
+	{"AuthLinks", testAuthLinks},
+}
+
+func runConformance(t *testing.T, b backend) {
+	for _, tc := range conformance {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			v := newVault(t)
+			s, raw := b.open(t, v)
+			ctx := t.Context()
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatalf("Migrate: %v", err)
+			}
+			tc.fn(t, &harness{Store: s, backend: b, vault: v, rawDSN: raw, ctx: ctx})
+		})
+	}
+}
+
+func TestSQLite(t *testing.T) {
+	runConformance(t, sqliteBackend)
+}
+
+func TestPostgres(t *testing.T) {
+	dsn := os.Getenv(postgresEnv)
+	if dsn == "" {
+		t.Skip("WXFLEET_TEST_POSTGRES not set: skipping PostgreSQL store tests")
+	}
+	runConformance(t, postgresBackend(dsn))
+}
+
+// ---- helpers ----
+
+func wantCode(t testing.TB, err error, code string) {
+	t.Helper()
+	if got := wxfleet.ErrorCode(err); got != code {
+		t.Fatalf("error %v: code %q, want %q", err, got, code)
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustPlatform(t testing.TB, h *harness, appid string) *wxfleet.Platform {
+	t.Helper()
+	p := &wxfleet.Platform{AppID: appid, Name: "平台 " + appid, Token: "tok-" + wxfleet.Secret(appid),
+		AESKey: wxfleet.Secret(strings.Repeat("k", 43)), Secret: "sec-" + wxfleet.Secret(appid)}
+	must(t, h.UpsertPlatform(h.ctx, p))
+	return p
+}
