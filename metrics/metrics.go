@@ -27,8 +27,6 @@ type Metrics struct {
 	WeChatCalls *prometheus.CounterVec
 	// WeChatLatency observes WeChat call latency by API path.
 	WeChatLatency *prometheus.HistogramVec
-	// TicketAge is the age in seconds of each platform's latest component_verify_ticket.
-	TicketAge *prometheus.GaugeVec
 }
 
 // New builds the collectors and registers them, with Go and process metrics,
@@ -53,11 +51,8 @@ func New() *Metrics {
 			Name: "wxfleet_wechat_call_seconds", Help: "Latency of calls to WeChat, by API path.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"path"}),
-		TicketAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "wxfleet_component_ticket_age_seconds", Help: "Age of the latest component_verify_ticket, by platform.",
-		}, []string{"component_appid"}),
 	}
-	m.Registry.MustRegister(m.Pushes, m.IngestBatch, m.TokenRefreshes, m.WeChatCalls, m.WeChatLatency, m.TicketAge,
+	m.Registry.MustRegister(m.Pushes, m.IngestBatch, m.TokenRefreshes, m.WeChatCalls, m.WeChatLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -71,4 +66,15 @@ func (m *Metrics) ObserveWeChat(path string, errcode int, d time.Duration) {
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// WatchTicketAge exports the age in seconds of a platform's latest
+// component_verify_ticket, read at scrape time (-1: none yet). Read at scrape
+// rather than set on push, so every instance reports what the shared store holds.
+func (m *Metrics) WatchTicketAge(componentAppID string, age func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "wxfleet_component_ticket_age_seconds",
+		Help:        "Age of the latest component_verify_ticket, by platform (-1: none).",
+		ConstLabels: prometheus.Labels{"component_appid": componentAppID},
+	}, age))
 }

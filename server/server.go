@@ -122,6 +122,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 
+	for _, p := range cfg.Platforms {
+		appID := p.AppID
+		s.Metrics.WatchTicketAge(appID, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			t, err := st.Ticket(ctx, appID)
+			if err != nil {
+				return -1
+			}
+			return cfg.Now().Sub(t.CreateTime).Seconds()
+		})
+	}
+
 	hosts := wechat.DefaultHosts()
 	if cfg.WeChatURL != "" {
 		hosts = wechat.SingleHost(cfg.WeChatURL)

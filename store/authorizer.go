@@ -224,9 +224,11 @@ func (s *Store) SetAuthorizerStatus(ctx context.Context, componentAppID, appID, 
 	return oneRow(res, err, "set authorizer status", func() error { return authorizerNotFound(componentAppID, appID) })
 }
 
-// AuthorizersDue returns, across all platforms, up to limit authorized
-// authorizers whose access token expires before before, soonest first. It is
-// the token refresher's work list; index authorizers_due covers it.
+// AuthorizersDue returns, across all platforms, up to limit (≤ 0 means 50, at
+// most 1000) authorized authorizers whose access token expires before before,
+// soonest first; an authorized row without a token (expiry 0) is always due.
+// It is the token refresher's work list, the one query that spans platforms:
+// index authorizers_due answers it without scanning or sorting.
 func (s *Store) AuthorizersDue(ctx context.Context, before time.Time, limit int) ([]AuthorizerRef, error) {
 	rows, err := s.read.QueryContext(ctx, `
 		SELECT component_appid, appid, token_expires_at FROM authorizers

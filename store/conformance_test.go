@@ -84,6 +84,59 @@ func testMigrate(t *testing.T, h *harness) {
 	}
 }
 
+// testMigrateConcurrently starts instances together on a fresh database: one
+// migrates, the others wait for its advisory lock and find nothing left to do.
+func testMigrateConcurrently(t *testing.T, h *harness) {
+	if h.Dialect() == store.DialectSQLite {
+		t.Skip("SQLite serves a single instance: there is no second one to race")
+	}
+	fresh, raw := h.backend.open(t, h.vault)
+
+	// While another session holds the migration lock (the key is repeated from
+	// store/migrate.go), Migrate waits.
+	db, err := sql.Open("pgx", raw) // the fresh database's schema, not the harness's
+	must(t, err)
+	defer db.Close()
+	conn, err := db.Conn(h.ctx)
+	must(t, err)
+	defer conn.Close()
+	const key = "hashtext('wxfleet.migrate:' || current_schema())"
+	_, err = conn.ExecContext(h.ctx, "SELECT pg_advisory_lock("+key+")")
+	must(t, err)
+	done := make(chan error, 1)
+	go func() { done <- fresh.Migrate(h.ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Migrate ran while another instance held the migration lock (err %v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	_, err = conn.ExecContext(h.ctx, "SELECT pg_advisory_unlock("+key+")")
+	must(t, err)
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Migrate did not finish after the lock was released")
+	}
+
+	// More instances starting together: all succeed.
+	stores := []*store.Store{fresh, h.reopenDSN(t, raw), h.reopenDSN(t, raw)}
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Go(func() { errs[i] = s.Migrate(h.ctx) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("instance %d: Migrate: %v", i, err)
+		}
+	}
+	if ok, err := fresh.MigrationStatus(h.ctx); err != nil || !ok {
+		t.Fatalf("MigrationStatus = %v, %v", ok, err)
+	}
+}
+
 // ---- platforms and their secrets ----
 
 func testPlatformRoundTrip(t *testing.T, h *harness) {
@@ -433,7 +486,10 @@ func testAuthorizerList(t *testing.T, h *harness) {
 	page := func(f store.AuthorizerFilter) []string {
 		t.Helper()
 		var got []string
-		for {
+		for pages := 0; ; pages++ {
+			if pages > 100 {
+				t.Fatalf("paging does not end: cursor %q", f.Cursor)
+			}
 			as, total, err := h.ListAuthorizers(h.ctx, "wxA", f)
 			must(t, err)
 			wantTotal := len(want)
@@ -687,7 +743,7 @@ func testInsertEvents(t *testing.T, h *harness) {
 		ev("wxA", "", "component_verify_ticket", "k1", "<xml>first</xml>"),
 		ev("wxA", "wxapp1", "event.weapp_audit_success", "k2", "<xml>2</xml>"),
 		ev("wxA", "", "component_verify_ticket", "k1", "<xml>retry, other payload</xml>"), // in-batch duplicate
-		ev("wxB", "", "component_verify_ticket", "k1", "<xml>B</xml>"),                     // same key, other platform
+		ev("wxB", "", "component_verify_ticket", "k1", "<xml>B</xml>"),                    // same key, other platform
 		ev("wxA", "wxapp2", "text", "k3", "\x00\xff binary \xfe"),                         // not UTF-8: stored as is
 	}
 	b1[4].CreateTime = time.Time{}
@@ -709,7 +765,7 @@ func testInsertEvents(t *testing.T, h *harness) {
 
 	b2 := []*wxfleet.Event{
 		ev("wxA", "wxapp1", "event.weapp_audit_success", "k2", "<xml>2 again</xml>"), // cross-batch duplicate
-		ev("wxA", "", "x", "k4", "<xml>4</xml>"),
+		{ComponentAppID: "wxA", Type: "x", DedupKey: "k4"}, // no payload, no times
 		ev("wxB", "", "component_verify_ticket", "k1", "<xml>B again</xml>"),
 		ev("wxB", "", "component_verify_ticket", "k1", "<xml>B again again</xml>"),
 	}
@@ -913,7 +969,10 @@ func testListEvents(t *testing.T, h *harness) {
 			}
 		}
 		var got []int64
-		for {
+		for pages := 0; ; pages++ {
+			if pages > 100 {
+				t.Fatalf("paging does not end: cursor %d", f.Cursor)
+			}
 			page, total, err := h.ListEvents(h.ctx, "wxA", f)
 			must(t, err)
 			if total != wantTotal {

@@ -212,6 +212,9 @@ func scanEvent(row interface{ Scan(...any) error }) (*wxfleet.Event, error) {
 		return nil, err
 	}
 	ev.CreateTime, ev.ReceivedAt = fromMillis(created), fromMillis(received)
+	if len(ev.Payload) == 0 {
+		ev.Payload = nil // as InsertEvents got it, whichever way the driver returns an empty blob
+	}
 	return &ev, nil
 }
 
@@ -243,7 +246,7 @@ func (s *Store) ListEvents(ctx context.Context, componentAppID string, f EventFi
 		return nil, 0, dbErr("count events", err)
 	}
 	if f.Cursor > 0 {
-		w.and("id <= $%d", f.Cursor)
+		w.and("id < $%d", f.Cursor)
 	}
 	q := eventSelect + w.sql.String() + ` ORDER BY id DESC LIMIT ` + w.next(clampLimit(f.Limit))
 	rows, err := s.read.QueryContext(ctx, q, w.args...)

@@ -49,6 +49,7 @@ const (
 // Store is wxfleet's database. It is safe for concurrent use.
 type Store struct {
 	dialect string
+	path    string        // SQLite only: the database file
 	write   *sql.DB       // SQLite: the single write connection; Postgres: the pool
 	read    *sql.DB       // SQLite: read-only pool; Postgres: same as write
 	pool    *pgxpool.Pool // Postgres only
@@ -171,7 +172,7 @@ func (s *Store) openSQLite(ctx context.Context, dsn string) error {
 		write.Close()
 		return fmt.Errorf("store: open SQLite %s for reading: %w", path, err)
 	}
-	s.dialect, s.write, s.read = DialectSQLite, write, read
+	s.dialect, s.path, s.write, s.read = DialectSQLite, path, write, read
 	return nil
 }
 

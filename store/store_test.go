@@ -61,7 +61,18 @@ func (h *harness) rawDB(t testing.TB) *sql.DB {
 // reopen opens a second store on the same database, with vault v.
 func (h *harness) reopen(t testing.TB, v *vault.Vault) *store.Store {
 	t.Helper()
-	s, err := store.Open(h.ctx, h.rawDSN, v, nil)
+	return h.open(t, h.rawDSN, v)
+}
+
+// reopenDSN opens another store on the database at dsn, with the same vault.
+func (h *harness) reopenDSN(t testing.TB, dsn string) *store.Store {
+	t.Helper()
+	return h.open(t, dsn, h.vault)
+}
+
+func (h *harness) open(t testing.TB, dsn string, v *vault.Vault) *store.Store {
+	t.Helper()
+	s, err := store.Open(h.ctx, dsn, v, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +155,7 @@ var conformance = []struct {
 	fn   func(t *testing.T, h *harness)
 }{
 	{"Migrate", testMigrate},
+	{"MigrateConcurrently", testMigrateConcurrently},
 	{"PlatformRoundTrip", testPlatformRoundTrip},
 	{"SecretsSealedAtRest", testSecretsSealedAtRest},
 	{"WrongVaultKey", testWrongVaultKey},

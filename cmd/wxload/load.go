@@ -156,7 +156,12 @@ type Result struct {
 	MaxMs       float64          `json:"max_ms"`
 	Conns       int              `json:"connections"`
 	Dials       int64            `json:"connections_opened"` // during this run; 0 after a warm-up
-	StoppedBy   string           `json:"stopped_by"`         // duration, requests, pool exhausted, interrupted
+	// CPUs kept busy on average during the run (Linux): this process (the
+	// generator, plus the server when it runs in-process) and everything else
+	// on the machine, which is noise.
+	SelfCPUs  float64 `json:"process_cpus,omitempty"`
+	OtherCPUs float64 `json:"other_cpus,omitempty"`
+	StoppedBy string  `json:"stopped_by"` // duration, requests, pool exhausted, interrupted
 }
 
 type workerStats struct {
@@ -185,6 +190,7 @@ func (c *Client) Run(ctx context.Context, label string, src source, opts RunOpti
 	stats := make([]*workerStats, c.conns)
 	var claimed atomic.Int64
 	var exhausted atomic.Bool
+	cpu0 := takeCPU()
 	start := time.Now()
 	deadline := start.Add(d)
 	var wg sync.WaitGroup
@@ -211,8 +217,10 @@ func (c *Client) Run(ctx context.Context, label string, src source, opts RunOpti
 	})
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu1 := takeCPU()
 
 	r := &Result{Label: label, Conns: c.conns, Seconds: elapsed.Seconds(), Dials: c.dials.Load() - dials}
+	r.SelfCPUs, r.OtherCPUs = cpuUsage(cpu0, cpu1, elapsed)
 	var lat []time.Duration
 	for _, st := range stats {
 		r.OK += st.ok
@@ -318,6 +326,9 @@ type Measurement struct {
 	Warmup *Result   `json:"warmup,omitempty"`
 	Result *Result   `json:"result"`
 	Pool   *PoolInfo `json:"messages"`
+	// RanDry are timed runs that used up their pool before the duration was
+	// over; each was repeated with a pool sized from its rate.
+	RanDry []*Result `json:"ran_dry,omitempty"`
 }
 
 // PoolInfo describes the messages of a timed run.
@@ -330,11 +341,15 @@ type PoolInfo struct {
 	AvgBodyBytes    float64 `json:"avg_body_bytes"`
 }
 
-// acked is how many pushes the server acknowledged, warm-up included.
+// acked is how many pushes the server acknowledged, warm-ups and repeated
+// runs included.
 func (m *Measurement) acked() int64 {
 	n := m.Result.OK
 	if m.Warmup != nil {
 		n += m.Warmup.OK
+	}
+	for _, r := range m.RanDry {
+		n += r.OK
 	}
 	return n
 }
@@ -342,7 +357,7 @@ func (m *Measurement) acked() int64 {
 // Measure warms the server up and then times a run of pre-generated
 // messages. rate is the expected req/s, which sizes the pool; with 0 and no
 // -n the warm-up runs first and gives the estimate. beforeTimed, if set, runs
-// just before the timed run (metrics scrape, profiler start).
+// just before each timed run (metrics scrape, profiler start).
 func Measure(ctx context.Context, label string, cl *Client, gen *Generator, s LoadSettings, rate float64, beforeTimed func()) *Measurement {
 	m := &Measurement{}
 	warmed := false
@@ -354,28 +369,41 @@ func Measure(ctx context.Context, label string, cl *Client, gen *Generator, s Lo
 		m.Warmup = cl.Run(ctx, label+" warm-up", live{gen}, RunOptions{Duration: d})
 		rate, warmed = m.Warmup.RPS, true
 	}
-	size := s.Requests
-	if size == 0 {
-		// Twice the expected need: warm-ups underestimate (they generate live).
-		// Should it still run dry, the run ends early and its rate stands.
-		size = min(int(rate*s.Duration.Seconds()*2)+2048, s.MaxPool)
+	for attempt := 0; ; attempt++ {
+		size := s.Requests
+		if size == 0 {
+			// Twice the expected need: warm-ups and probes underestimate.
+			size = min(int(rate*s.Duration.Seconds()*2)+2048, s.MaxPool)
+		}
+		pool := gen.Pool(size)
+		runtime.GC() // start the timed run from a clean heap, the same for every server
+		if !warmed && s.Warmup > 0 && ctx.Err() == nil {
+			w := cl.Run(ctx, label+" warm-up", live{gen}, RunOptions{Duration: s.Warmup})
+			if m.Warmup == nil {
+				m.Warmup = w
+			} else { // a repeat: fold its acks into the warm-up's
+				m.Warmup.OK += w.OK
+				m.Warmup.Requests += w.Requests
+			}
+		}
+		warmed = false
+		if beforeTimed != nil {
+			beforeTimed()
+		}
+		r := cl.Run(ctx, label, pool, RunOptions{Requests: s.Requests, Duration: s.Duration})
+		m.Pool = &PoolInfo{
+			Mode:            "pre-generated before the timed run",
+			Messages:        pool.Len(),
+			Used:            pool.Used(),
+			GenerateSeconds: pool.Took.Seconds(),
+			AvgPlainBytes:   float64(pool.PlainBytes) / float64(max(pool.Len(), 1)),
+			AvgBodyBytes:    float64(pool.BodyBytes) / float64(max(pool.Len(), 1)),
+		}
+		if r.StoppedBy != "pool exhausted" || size >= s.MaxPool || attempt == 2 {
+			m.Result = r
+			return m
+		}
+		m.RanDry = append(m.RanDry, r)
+		rate = max(rate, r.RPS)
 	}
-	pool := gen.Pool(size)
-	runtime.GC() // start the timed run from a clean heap, the same for every server
-	if !warmed && s.Warmup > 0 && ctx.Err() == nil {
-		m.Warmup = cl.Run(ctx, label+" warm-up", live{gen}, RunOptions{Duration: s.Warmup})
-	}
-	if beforeTimed != nil {
-		beforeTimed()
-	}
-	m.Result = cl.Run(ctx, label, pool, RunOptions{Requests: s.Requests, Duration: s.Duration})
-	m.Pool = &PoolInfo{
-		Mode:            "pre-generated before the timed run",
-		Messages:        pool.Len(),
-		Used:            pool.Used(),
-		GenerateSeconds: pool.Took.Seconds(),
-		AvgPlainBytes:   float64(pool.PlainBytes) / float64(max(pool.Len(), 1)),
-		AvgBodyBytes:    float64(pool.BodyBytes) / float64(max(pool.Len(), 1)),
-	}
-	return m
 }

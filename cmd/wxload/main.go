@@ -159,7 +159,11 @@ func runFloor(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer s.Close()
 	fmt.Fprintf(stdout, "wxload floor: listening on %s\n", s.URL())
 	fmt.Fprintf(stdout, "  message URL: %s/wechat/apps/$APPID$\n", s.URL())
-	fmt.Fprintf(stdout, "  platform: component appid %s, token %s, aes key %s\n", creds.ComponentAppID, creds.Token, creds.AESKey)
+	if creds == defaultCredentials() {
+		fmt.Fprintf(stdout, "  test platform: component appid %s, token %s, aes key %s (wxload run's defaults)\n", creds.ComponentAppID, creds.Token, creds.AESKey)
+	} else {
+		fmt.Fprintf(stdout, "  platform: component appid %s, with the token and aes key given\n", creds.ComponentAppID)
+	}
 	fmt.Fprintf(stdout, "  per push: check timestamp (±%v) and size (1 MiB), verify msg_signature, decrypt, parse XML, answer \"success\"; nothing stored\n", 5*time.Minute)
 	fmt.Fprintf(stdout, "  try: wxload run --target %s\n", s.URL())
 	<-ctx.Done()
@@ -264,6 +268,15 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if rep.AllStored != nil && !*rep.AllStored {
 		return fmt.Errorf("the platform stored %d new events for %d acknowledged pushes", *rep.Stored, rep.Acked)
 	}
+	return allSuccess(m.Result)
+}
+
+// allSuccess fails a run in which some request did not get "success", so
+// that scripts notice; the report has been printed by then.
+func allSuccess(r *Result) error {
+	if r.OK != r.Requests {
+		return fmt.Errorf("%s: %d of %d requests did not get \"success\"", r.Label, r.Requests-r.OK, r.Requests)
+	}
 	return nil
 }
 
@@ -295,6 +308,9 @@ func printRun(w io.Writer, r *RunReport) {
 	printFailures(w, "", res)
 	fmt.Fprintf(w, "throughput  %.0f req/s\n", res.RPS)
 	fmt.Fprintf(w, "latency     p50 %s  p90 %s  p99 %s  max %s\n", fmtMs(res.P50ms), fmtMs(res.P90ms), fmtMs(res.P99ms), fmtMs(res.MaxMs))
+	if res.SelfCPUs > 0 || res.OtherCPUs > 0 {
+		fmt.Fprintf(w, "CPUs busy   this process (the generator) %.2f, other processes (the server, and anything else) %.2f\n", res.SelfCPUs, res.OtherCPUs)
+	}
 	if r.Load.Warmup != nil {
 		fmt.Fprintf(w, "warm-up     %d requests, %d ok, %.0f req/s (live generation, not measured)\n", r.Load.Warmup.Requests, r.Load.Warmup.OK, r.Load.Warmup.RPS)
 	}

@@ -1,0 +1,172 @@
+package store
+
+import (
+	"database/sql"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/vault"
+)
+
+// TestMatcherAnyOrder feeds the matcher RETURNING rows in every kind of order:
+// the databases return VALUES order, but nothing guarantees it, and with
+// duplicates in a chunk the in-order shortcut must not claim a later copy.
+func TestMatcherAnyOrder(t *testing.T) {
+	keys := []string{"a", "b", "a", "c", "b", "d", "a"}
+	comps := []string{"wx1", "wx1", "wx1", "wx1", "wx2", "wx1", "wx1"}
+	chunk := make([]*wxfleet.Event, len(keys))
+	for i := range keys {
+		chunk[i] = &wxfleet.Event{ComponentAppID: comps[i], DedupKey: keys[i]}
+	}
+	// What the database inserts: the first occurrence of each (comp, key).
+	wantInserted := []bool{true, true, false, true, true, true, false}
+	type row struct {
+		id        int64
+		comp, key string
+	}
+	var returned []row
+	for i, ok := range wantInserted {
+		if ok {
+			returned = append(returned, row{int64(100 + i), comps[i], keys[i]})
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for trial := range 200 {
+		order := slices.Clone(returned)
+		if trial > 0 {
+			r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		inserted := make([]bool, len(chunk))
+		ids := make([]int64, len(chunk))
+		m := matcher{chunk: chunk, inserted: inserted, ids: ids, inStep: true}
+		for _, rw := range order {
+			if err := m.match(rw.id, rw.comp, rw.key); err != nil {
+				t.Fatalf("order %v: %v", order, err)
+			}
+		}
+		if !slices.Equal(inserted, wantInserted) {
+			t.Fatalf("order %v: inserted %v, want %v", order, inserted, wantInserted)
+		}
+		for i, ok := range wantInserted {
+			if ok && ids[i] != int64(100+i) {
+				t.Fatalf("order %v: ids %v", order, ids)
+			}
+		}
+	}
+	// A row the batch never held is an error, not a silent mismatch.
+	m := matcher{chunk: chunk, inserted: make([]bool, len(chunk)), ids: make([]int64, len(chunk)), inStep: true}
+	if err := m.match(1, "wx1", "zzz"); err == nil {
+		t.Fatal("unknown row accepted")
+	}
+}
+
+func TestEventInsertSQL(t *testing.T) {
+	var c eventSQLCache
+	got := c.insert(2)
+	want := "INSERT INTO events (component_appid, appid, type, dedup_key, create_time, received_at, payload) VALUES " +
+		"($1,$2,$3,$4,$5,$6,$7),($8,$9,$10,$11,$12,$13,$14)" +
+		" ON CONFLICT (component_appid, dedup_key) DO NOTHING RETURNING id, component_appid, dedup_key"
+	if got != want {
+		t.Fatalf("insert(2) =\n%s\nwant\n%s", got, want)
+	}
+	if c.insert(2) != got || len(c.insert(eventChunk)) <= len(got) {
+		t.Fatal("cache returns different text")
+	}
+}
+
+func TestSQLitePath(t *testing.T) {
+	for _, tc := range []struct{ dsn, path string }{
+		{"/var/lib/wxfleet/wxfleet.db", "/var/lib/wxfleet/wxfleet.db"},
+		{"sqlite:/var/lib/wxfleet/wxfleet.db", "/var/lib/wxfleet/wxfleet.db"},
+		{"sqlite:data/wxfleet.db", "data/wxfleet.db"},
+		{"sqlite:///var/lib/wxfleet.db", "/var/lib/wxfleet.db"},
+		{"wxfleet.db", "wxfleet.db"},
+	} {
+		got, err := sqlitePath(tc.dsn)
+		if err != nil || got != tc.path {
+			t.Errorf("sqlitePath(%q) = %q, %v; want %q", tc.dsn, got, err, tc.path)
+		}
+	}
+	for _, dsn := range []string{"", "sqlite:", ":memory:", "sqlite::memory:", "file::memory:?cache=shared", "x.db?_pragma=foo"} {
+		if _, err := sqlitePath(dsn); err == nil {
+			t.Errorf("sqlitePath(%q) accepted", dsn)
+		}
+	}
+}
+
+func TestMillis(t *testing.T) {
+	if toMillis(time.Time{}) != 0 || !fromMillis(0).IsZero() {
+		t.Fatal("zero time must map to 0 and back")
+	}
+	cst := time.FixedZone("CST", 8*3600)
+	in := time.Date(2025, 10, 9, 17, 0, 0, 123_456_789, cst)
+	out := fromMillis(toMillis(in))
+	if !out.Equal(in.Truncate(time.Millisecond)) || out.Location() != time.UTC {
+		t.Fatalf("round trip %v → %v", in, out)
+	}
+}
+
+// TestSQLiteConnections checks the pocketbase-style setup: the write pool is
+// one connection in WAL mode with foreign keys and a busy timeout, begun
+// IMMEDIATE; the read pool refuses writes.
+func TestSQLiteConnections(t *testing.T) {
+	ctx := t.Context()
+	v, err := vault.New(vault.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"), v, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Dialect() != DialectSQLite || s.PgxPool() != nil {
+		t.Fatalf("dialect %q, pool %v", s.Dialect(), s.PgxPool())
+	}
+	if got := s.WriteDB().Stats().MaxOpenConnections; got != 1 {
+		t.Fatalf("write pool allows %d connections, want 1", got)
+	}
+	for pragma, want := range map[string]string{
+		"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000", "synchronous": "1", "query_only": "0",
+	} {
+		var got string
+		if err := s.write.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("write connection: PRAGMA %s = %s, want %s", pragma, got, want)
+		}
+	}
+	var qo, fk string
+	if err := s.read.QueryRowContext(ctx, "PRAGMA query_only").Scan(&qo); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.read.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+		t.Fatal(err)
+	}
+	if qo != "1" || fk != "1" {
+		t.Errorf("read connection: query_only %s, foreign_keys %s", qo, fk)
+	}
+	if _, err := s.read.ExecContext(ctx, "CREATE TABLE nope (x INTEGER)"); err == nil {
+		t.Fatal("the read pool accepted a write")
+	}
+	// IMMEDIATE: a transaction holds the write lock from BEGIN, so a second
+	// writer on another connection sees the lock at once (not at its first write).
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	other, err := sql.Open("sqlite", s.path+"?_pragma=busy_timeout(0)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.ExecContext(ctx, "BEGIN IMMEDIATE"); err == nil {
+		t.Fatal("BEGIN on the write pool did not take the write lock")
+	}
+}
