@@ -17,12 +17,10 @@ type AuthorizerFilter struct {
 	Cursor string // return appids after this one (the last appid of the previous page)
 }
 
-// AuthorizerRef names an authorizer whose access token is due for refresh.
-type AuthorizerRef struct {
-	ComponentAppID string
-	AppID          string
-	TokenExpiresAt time.Time
-}
+// AuthorizerRef names an authorizer whose access token is due for refresh. It
+// is the domain's type, so the token keeper can take AuthorizersDue's result
+// as is.
+type AuthorizerRef = wxfleet.AuthorizerRef
 
 func validStatus(status string) bool {
 	switch status {

@@ -652,9 +652,9 @@ func testAuthorizersDue(t *testing.T, h *harness) {
 	due, err := h.AuthorizersDue(h.ctx, base.Add(2*time.Hour), 100)
 	must(t, err)
 	want := []store.AuthorizerRef{
-		{"wxB", "app1", base.Add(5 * time.Minute)},
-		{"wxA", "app2", base.Add(10 * time.Minute)},
-		{"wxA", "app1", base.Add(time.Hour)},
+		{ComponentAppID: "wxB", AppID: "app1", TokenExpiresAt: base.Add(5 * time.Minute)},
+		{ComponentAppID: "wxA", AppID: "app2", TokenExpiresAt: base.Add(10 * time.Minute)},
+		{ComponentAppID: "wxA", AppID: "app1", TokenExpiresAt: base.Add(time.Hour)},
 	}
 	if !reflect.DeepEqual(due, want) {
 		t.Fatalf("AuthorizersDue = %+v\nwant %+v", due, want)
@@ -765,7 +765,7 @@ func testInsertEvents(t *testing.T, h *harness) {
 
 	b2 := []*wxfleet.Event{
 		ev("wxA", "wxapp1", "event.weapp_audit_success", "k2", "<xml>2 again</xml>"), // cross-batch duplicate
-		{ComponentAppID: "wxA", Type: "x", DedupKey: "k4"}, // no payload, no times
+		{ComponentAppID: "wxA", Type: "x", DedupKey: "k4"},                           // no payload, no times
 		ev("wxB", "", "component_verify_ticket", "k1", "<xml>B again</xml>"),
 		ev("wxB", "", "component_verify_ticket", "k1", "<xml>B again again</xml>"),
 	}
