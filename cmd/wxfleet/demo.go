@@ -52,6 +52,7 @@ type demo struct {
 
 type demoOptions struct {
 	Addr, SandboxAddr, Data string
+	Database                string // "" → SQLite in Data
 	Platform                wxfleet.Platform
 	AdminToken              string
 	MasterKey               []byte
@@ -72,8 +73,11 @@ func startDemo(ctx context.Context, o demoOptions) (*demo, error) {
 		return nil, fmt.Errorf("sandbox: listening on %s: %w", o.SandboxAddr, err)
 	}
 	sandboxURL := "http://" + sbLn.Addr().String()
+	if o.Database == "" {
+		o.Database = filepath.Join(o.Data, "wxfleet.db")
+	}
 	srv, err := server.New(ctx, server.Config{
-		Addr: o.Addr, Database: filepath.Join(o.Data, "wxfleet.db"), WeChatURL: sandboxURL,
+		Addr: o.Addr, Database: o.Database, WeChatURL: sandboxURL,
 		AdminToken: wxfleet.Secret(o.AdminToken), MasterKey: o.MasterKey, Platforms: []wxfleet.Platform{o.Platform},
 		JobPollInterval: o.JobPollInterval, Logger: o.Logger,
 	})

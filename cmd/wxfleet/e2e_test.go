@@ -45,18 +45,25 @@ type testDemo struct {
 
 // bootDemo starts the real demo — platform and sandbox — on loopback ports
 // chosen by the kernel, with its data in a temp dir.
-func bootDemo(t *testing.T) *testDemo {
+func bootDemo(t *testing.T) *testDemo { return bootDemoWith(t, nil) }
+
+// bootDemoWith lets a test change the options (the database, the key).
+func bootDemoWith(t *testing.T, change func(*demoOptions)) *testDemo {
 	t.Helper()
 	data := t.TempDir()
 	key := make([]byte, 32)
 	rand.Read(key)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	d, err := startDemo(context.Background(), demoOptions{
+	o := demoOptions{
 		Addr: "127.0.0.1:0", SandboxAddr: "127.0.0.1:0", Data: data, Platform: demoPlatform,
 		AdminToken: "test-admin-token", MasterKey: key, TicketInterval: 10 * time.Minute,
 		JobPollInterval: 50 * time.Millisecond, Logger: logger,
-	})
+	}
+	if change != nil {
+		change(&o)
+	}
+	d, err := startDemo(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +182,17 @@ func (d *testDemo) authorizer(appid string) (apiAuthorizer, int) {
 }
 
 func TestDemoAuthorizesThroughBothFlows(t *testing.T) {
-	d := bootDemo(t)
+	authorizeThroughBothFlows(t, bootDemo(t))
+}
+
+func TestDemoOnPostgres(t *testing.T) {
+	dsn := postgresDSN(t)
+	d := bootDemoWith(t, func(o *demoOptions) { o.Database = dsn })
+	authorizeThroughBothFlows(t, d)
+	releaseCheck(t, d)
+}
+
+func authorizeThroughBothFlows(t *testing.T, d *testDemo) {
 	apps := d.miniPrograms()
 
 	// Unauthenticated API calls are refused with a JSON error.
@@ -376,7 +393,10 @@ func TestDemoTokensSurviveExpiryAndRevocation(t *testing.T) {
 }
 
 func TestDemoPassesReleaseCheck(t *testing.T) {
-	d := bootDemo(t)
+	releaseCheck(t, bootDemo(t))
+}
+
+func releaseCheck(t *testing.T, d *testDemo) {
 	for i := 0; i < 2; i++ { // WeChat picks one of two test accounts at random
 		var res struct {
 			Passed bool   `json:"passed"`
