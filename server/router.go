@@ -1,11 +1,7 @@
 package server
 
 import (
-	"time"
-
 	"context"
-	"github.com/wxfleet/wxfleet"
-	"github.com/wxfleet/wxfleet/store"
 	"strconv"
 	"sync"
 
@@ -69,15 +65,3 @@ func (r *router) ForAuthorizer(ctx context.Context, appID string) []*wxcrypt.Cry
 func (r *router) all() []*wxcrypt.Crypter { return r.allList }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-// sweepStore adapts the store's due-list to the token package's view.
-type sweepStore struct{ *store.Store }
-
-func (s sweepStore) AuthorizersDue(ctx context.Context, before time.Time, limit int) ([]wxfleet.AuthorizerRef, error) {
-	refs, err := s.Store.AuthorizersDue(ctx, before, limit)
-	out := make([]wxfleet.AuthorizerRef, len(refs))
-	for i, r := range refs {
-		out[i] = wxfleet.AuthorizerRef{ComponentAppID: r.ComponentAppID, AppID: r.AppID, TokenExpiresAt: r.TokenExpiresAt}
-	}
-	return out, err
-}

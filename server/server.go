@@ -152,7 +152,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &token.RefreshAuthorizerWorker{Keeper: s.Keeper})
 	river.AddWorker(workers, &token.RefreshComponentWorker{Keeper: s.Keeper})
-	river.AddWorker(workers, &token.SweepWorker{Store: sweepStore{st}, Queue: q, Now: cfg.Now})
+	river.AddWorker(workers, &token.SweepWorker{Store: st, Queue: q, Now: cfg.Now})
 	river.AddWorker(workers, &authorization.CompleteWorker{Service: s.Auth, Sealer: v})
 	riverCfg := &river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},
