@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/wxfleet/wxfleet"
 )
@@ -25,6 +27,14 @@ type Committer struct {
 	maxBatch int
 	in       chan *pending
 	observe  func(batch int)
+
+	// arriving counts pushes that have begun but not yet reached Record
+	// (reading, verifying, decrypting). While some are on their way the
+	// writer waits a moment for them: one commit for the lot is far cheaper
+	// than one each, and they would wait for the commit in progress anyway.
+	arriving  atomic.Int64
+	linger    time.Duration
+	lastBatch int // size of the previous commit; the writer's own
 
 	mu       sync.RWMutex // held for reading while sending, so Close knows no send is in flight
 	closed   bool
@@ -58,10 +68,20 @@ func NewCommitter(store EventStore, maxBatch int, observe func(int)) *Committer 
 		observe:  observe,
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
+		linger:   100 * time.Microsecond,
 	}
 	go c.run()
 	return c
 }
+
+// Arriving tells the committer a push has begun: it is being read and
+// decrypted and may soon call Record. Every Arriving must be followed by one
+// Arrived, whether or not the push is recorded.
+func (c *Committer) Arriving() { c.arriving.Add(1) }
+
+// Arrived ends what Arriving began; call it just before Record, or when the
+// push is refused.
+func (c *Committer) Arrived() { c.arriving.Add(-1) }
 
 // Record stores ev and returns whether it was new (false: a retry of a push
 // stored before). It returns once the transaction holding ev committed.
@@ -93,6 +113,8 @@ func (c *Committer) Record(ctx context.Context, ev *wxfleet.Event) (inserted boo
 
 func (c *Committer) run() {
 	defer close(c.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	batch := make([]*pending, 0, c.maxBatch)
 	evs := make([]*wxfleet.Event, 0, c.maxBatch)
 	for {
@@ -111,17 +133,50 @@ func (c *Committer) run() {
 				}
 			}
 		}
-	fill:
-		for len(batch) < c.maxBatch {
-			select {
-			case p := <-c.in:
-				batch = append(batch, p)
-			default:
-				break fill
-			}
-		}
+		batch = c.fill(batch, timer)
+		c.lastBatch = len(batch)
 		c.flush(batch, evs)
 	}
+}
+
+// fill adds what is queued to batch, then, while pushes are still on their
+// way (Arriving without Record yet), waits up to the linger time for them.
+func (c *Committer) fill(batch []*pending, timer *time.Timer) []*pending {
+	lingering := false
+	defer func() {
+		if lingering && !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}()
+	for len(batch) < c.maxBatch {
+		select {
+		case p := <-c.in:
+			batch = append(batch, p)
+			continue
+		default:
+		}
+		// Alone (nothing on its way and the last commit carried one push):
+		// commit at once. Under load, wait: it costs each push up to the
+		// linger time and saves most of the commits.
+		if c.arriving.Load() <= 0 && c.lastBatch <= 1 {
+			return batch
+		}
+		if !lingering {
+			lingering = true
+			timer.Reset(c.linger)
+		}
+		select {
+		case p := <-c.in:
+			batch = append(batch, p)
+		case <-timer.C:
+			lingering = false
+			return batch
+		}
+	}
+	return batch
 }
 
 func (c *Committer) flush(batch []*pending, evs []*wxfleet.Event) {

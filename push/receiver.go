@@ -79,13 +79,16 @@ func (r *Receiver) ServeComponent(w http.ResponseWriter, req *http.Request) {
 		r.echo(w, req, "")
 		return
 	}
+	r.Committer.Arriving()
 	plain, crypter, rej := r.open(w, req, "")
 	if rej != nil {
+		r.Committer.Arrived()
 		r.refuse(w, req, "component", rej)
 		return
 	}
 	msg, err := ParseMessage(plain)
 	if err != nil {
+		r.Committer.Arrived()
 		r.refuse(w, req, "component", reject(http.StatusBadRequest, "xml", "decrypted body is not WeChat XML"))
 		return
 	}
@@ -103,6 +106,7 @@ func (r *Receiver) ServeComponent(w http.ResponseWriter, req *http.Request) {
 	if ev.AppID == "" {
 		ev.AppID = msg.Get("appid") // notify_third_fasteregister uses lowercase
 	}
+	r.Committer.Arrived()
 	inserted, err := r.Committer.Record(req.Context(), ev)
 	if err != nil {
 		r.fail(w, "component", infoType, "record", err)
@@ -123,13 +127,16 @@ func (r *Receiver) ServeApp(w http.ResponseWriter, req *http.Request, appID stri
 		r.echo(w, req, appID)
 		return
 	}
+	r.Committer.Arriving()
 	plain, crypter, rej := r.open(w, req, appID)
 	if rej != nil {
+		r.Committer.Arrived()
 		r.refuse(w, req, "app", rej)
 		return
 	}
 	msg, err := ParseMessage(plain)
 	if err != nil {
+		r.Committer.Arrived()
 		r.refuse(w, req, "app", reject(http.StatusBadRequest, "xml", "decrypted body is not WeChat XML"))
 		return
 	}
@@ -146,6 +153,7 @@ func (r *Receiver) ServeApp(w http.ResponseWriter, req *http.Request, appID stri
 		ReceivedAt:     r.Now(),
 		Payload:        plain,
 	}
+	r.Committer.Arrived()
 	inserted, err := r.Committer.Record(req.Context(), ev)
 	if err != nil {
 		r.fail(w, "app", typ, "record", err)

@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -57,12 +58,15 @@ type Store struct {
 	logger  *slog.Logger
 
 	eventSQL eventSQLCache
+	// platformSeen caches component appids known to exist (SQLite has no
+	// foreign key on events; see knownPlatform).
+	platformSeen sync.Map
 }
 
 // SQLite connection settings. busy_timeout comes first (modernc applies it
 // before the others) so that nothing below can fail on SQLITE_BUSY.
 const (
-	sqliteWriteParams = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(on)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	sqliteWriteParams = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(on)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_pragma=cache_size(-65536)&_txlock=immediate"
 	sqliteReadParams  = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_query_only=1"
 )
 
@@ -173,6 +177,7 @@ func (s *Store) openSQLite(ctx context.Context, dsn string) error {
 		return fmt.Errorf("store: open SQLite %s for reading: %w", path, err)
 	}
 	s.dialect, s.path, s.write, s.read = DialectSQLite, path, write, read
+	s.eventSQL.positional = true
 	return nil
 }
 
@@ -203,6 +208,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the connections. Stop River before closing the store.
 func (s *Store) Close() error {
+	s.eventSQL.close()
 	var errs []error
 	if s.read != s.write {
 		errs = append(errs, s.read.Close())

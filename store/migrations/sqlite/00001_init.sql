@@ -62,8 +62,13 @@ CREATE INDEX authorizers_status ON authorizers (component_appid, status, appid);
 CREATE INDEX authorizers_due ON authorizers (status, token_expires_at, component_appid, appid);
 
 CREATE TABLE events (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even after pruning
-    component_appid TEXT    NOT NULL REFERENCES platforms (component_appid),
+    -- Plain rowid (no AUTOINCREMENT: it costs a write to sqlite_sequence per
+    -- commit) and no foreign key (a lookup per row): this is the ingest hot
+    -- path, and only configured platforms can sign a push. Ids are never
+    -- reused as long as the newest rows are never deleted (pruning deletes
+    -- the oldest).
+    id              INTEGER PRIMARY KEY,
+    component_appid TEXT    NOT NULL,
     appid           TEXT    NOT NULL DEFAULT '',
     type            TEXT    NOT NULL DEFAULT '',
     dedup_key       TEXT    NOT NULL,
@@ -72,7 +77,6 @@ CREATE TABLE events (
     payload         BLOB    NOT NULL,
     UNIQUE (component_appid, dedup_key)
 );
-CREATE INDEX events_platform ON events (component_appid, id);
 CREATE INDEX events_appid ON events (component_appid, appid, id);
 CREATE INDEX events_type ON events (component_appid, type, id);
 
