@@ -137,10 +137,6 @@ func (s *Service) Callback(ctx context.Context, componentAppID, linkID, authCode
 // callback already completed an authorization at or after it, nothing is left
 // to do.
 func (s *Service) HandlePush(ctx context.Context, componentAppID, authorizerAppID, authCode, preAuthCode string, createTime time.Time) (*wxfleet.Authorizer, error) {
-	if a, err := s.Store.Authorizer(ctx, componentAppID, authorizerAppID); err == nil &&
-		a.Status == wxfleet.StatusAuthorized && !createTime.IsZero() && !a.AuthorizedAt.Before(createTime) {
-		return a, nil
-	}
 	var link *wxfleet.AuthLink
 	if preAuthCode != "" {
 		l, err := s.Store.AuthLinkByPreAuthCode(ctx, componentAppID, preAuthCode)
@@ -149,7 +145,24 @@ func (s *Service) HandlePush(ctx context.Context, componentAppID, authorizerAppI
 		}
 		link = l
 	}
+	if a, err := s.Store.Authorizer(ctx, componentAppID, authorizerAppID); err == nil && doneAlready(a, link, createTime) {
+		return a, nil
+	}
 	return s.complete(ctx, componentAppID, authCode, link, createTime)
+}
+
+// doneAlready tells whether the authorization a push announced was completed
+// by the browser callback: its link was used for this authorizer, or the
+// authorizer was authorized after the second the push was made in (CreateTime
+// has whole seconds).
+func doneAlready(a *wxfleet.Authorizer, link *wxfleet.AuthLink, pushTime time.Time) bool {
+	if a == nil || a.Status != wxfleet.StatusAuthorized {
+		return false
+	}
+	if link != nil && link.AuthorizerAppID == a.AppID {
+		return true
+	}
+	return !pushTime.IsZero() && !a.AuthorizedAt.Before(pushTime.Add(time.Second))
 }
 
 // complete exchanges the code and stores the authorizer, holding the same
@@ -190,13 +203,8 @@ func (s *Service) complete(ctx context.Context, componentAppID, authCode string,
 		return nil, err
 	}
 	// The other path may have finished while we waited for the lease.
-	if prev != nil && prev.Status == wxfleet.StatusAuthorized {
-		if link != nil && link.AuthorizerAppID == appID {
-			return prev, nil
-		}
-		if !pushTime.IsZero() && !prev.AuthorizedAt.Before(pushTime) {
-			return prev, nil
-		}
+	if doneAlready(prev, link, pushTime) {
+		return prev, nil
 	}
 	now := s.Now()
 	a := &wxfleet.Authorizer{ComponentAppID: componentAppID, AppID: appID}

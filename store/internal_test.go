@@ -1,8 +1,10 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -168,5 +170,28 @@ func TestSQLiteConnections(t *testing.T) {
 	defer other.Close()
 	if _, err := other.ExecContext(ctx, "BEGIN IMMEDIATE"); err == nil {
 		t.Fatal("BEGIN on the write pool did not take the write lock")
+	}
+}
+
+func TestSQLiteFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "private.db")
+	key := make([]byte, 32)
+	v, _ := vault.New(key)
+	s, err := Open(context.Background(), path, v, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no group/other access", p, fi.Mode().Perm())
+		}
 	}
 }

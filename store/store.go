@@ -144,6 +144,13 @@ func (s *Store) openSQLite(ctx context.Context, dsn string) error {
 			return fmt.Errorf("store: create database directory: %w", err)
 		}
 	}
+	// The database holds sealed secrets and every merchant's messages: create
+	// it readable by its owner only (SQLite gives -wal and -shm the same mode).
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("store: create SQLite file %s: %w", path, err)
+	}
 	// Go's url package would turn a literal '%' in the path into an escape, so
 	// only the query is built, by hand, from constants.
 	write, err := sql.Open("sqlite", path+"?"+sqliteWriteParams)

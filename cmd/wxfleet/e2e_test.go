@@ -257,6 +257,27 @@ func authorizeThroughBothFlows(t *testing.T, d *testDemo) {
 		t.Fatalf("late callback: %d", resp.StatusCode)
 	}
 
+	// The merchant authorizes again with fewer permission sets: WeChat sends
+	// updateauthorized, the platform re-exchanges and overwrites.
+	var link3 struct {
+		PCURL string `json:"pc_url"`
+	}
+	d.api("POST", "/api/v1/authorization-links", map[string]any{}, &link3)
+	if st := d.sandbox("POST", "/sandbox/api/authorize", map[string]any{"url": link3.PCURL, "appid": apps[0].AppID, "func": []int{17, 18}}, &redir); st != 200 {
+		t.Fatalf("re-authorize: %d", st)
+	}
+	d.eventually("updateauthorized to narrow the permissions", func() bool {
+		a, _ := d.authorizer(apps[0].AppID)
+		return a.Status == "authorized" && fmt.Sprint(a.Permissions) == "[17 18]" && a.Merchant == "m-1001"
+	})
+	var upd struct {
+		Total int `json:"total"`
+	}
+	d.api("GET", "/api/v1/events?type=updateauthorized&appid="+apps[0].AppID, nil, &upd)
+	if upd.Total != 1 {
+		t.Fatalf("updateauthorized events: %d", upd.Total)
+	}
+
 	var list struct {
 		Items []apiAuthorizer `json:"items"`
 		Total int             `json:"total"`
