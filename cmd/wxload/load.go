@@ -373,7 +373,11 @@ func Measure(ctx context.Context, label string, cl *Client, gen *Generator, s Lo
 		size := s.Requests
 		if size == 0 {
 			// Twice the expected need: warm-ups and probes underestimate.
-			size = min(int(rate*s.Duration.Seconds()*2)+2048, s.MaxPool)
+			slack := s.PoolSlack
+			if slack <= 0 {
+				slack = 2048
+			}
+			size = min(int(rate*s.Duration.Seconds()*2)+slack, s.MaxPool)
 		}
 		pool := gen.Pool(size)
 		runtime.GC() // start the timed run from a clean heap, the same for every server

@@ -121,6 +121,9 @@ type LoadSettings struct {
 	Warmup   time.Duration
 	Timeout  time.Duration
 	MaxPool  int
+	// PoolSlack is added to the expected number of requests when sizing a
+	// pool; 0 means 2048. Tests set it low to make a pool run dry.
+	PoolSlack int
 }
 
 func (l loadFlags) get() (LoadSettings, error) {
