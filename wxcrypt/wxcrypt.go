@@ -169,7 +169,9 @@ func (c *Crypter) EncryptWithRandom(random [16]byte, msg []byte) string {
 // Decrypt opens the base64 text of <Encrypt> and returns the message and the
 // receiveid found in it. It does not compare the receiveid; Open does.
 func (c *Crypter) Decrypt(encrypt string) (msg []byte, receiveID string, err error) {
-	buf := make([]byte, base64.StdEncoding.DecodedLen(len(encrypt)))
+	// Room for the unpadded form too: StdEncoding.DecodedLen rounds down for
+	// lengths that are not a multiple of 4, and Decode panics on a short dst.
+	buf := make([]byte, base64.RawStdEncoding.DecodedLen(len(encrypt))+3)
 	n, err := base64.StdEncoding.Decode(buf, []byte(encrypt))
 	if err != nil {
 		// Some senders drop the trailing '='; accept that too.

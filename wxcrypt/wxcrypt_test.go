@@ -211,3 +211,14 @@ func BenchmarkSeal(b *testing.B) {
 		}
 	}
 }
+
+func FuzzParseEnvelope(f *testing.F) {
+	f.Add([]byte("<xml><AppId><![CDATA[wx]]></AppId><Encrypt><![CDATA[QUJD]]></Encrypt></xml>"))
+	f.Add([]byte(`{"Encrypt":"QUJD"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		env, err := ParseEnvelope(body) // must not panic
+		if err == nil && env.Encrypt == "" {
+			t.Fatal("accepted an envelope without Encrypt")
+		}
+	})
+}
