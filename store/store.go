@@ -66,7 +66,7 @@ type Store struct {
 // SQLite connection settings. busy_timeout comes first (modernc applies it
 // before the others) so that nothing below can fail on SQLITE_BUSY.
 const (
-	sqliteWriteParams = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(on)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_pragma=cache_size(-65536)&_txlock=immediate"
+	sqliteWriteParams = "_pragma=busy_timeout(10000)&_pragma=page_size(8192)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(on)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_pragma=cache_size(-65536)&_txlock=immediate"
 	sqliteReadParams  = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_query_only=1"
 )
 
