@@ -65,6 +65,7 @@ type Config struct {
 // run Run in the background and Close it when done.
 type Sandbox struct {
 	cfg      Config
+	stateKey []byte // seals the state file (seal.go)
 	log      *slog.Logger
 	client   *http.Client
 	comps    []*component // configuration order; the first is the default
@@ -171,7 +172,10 @@ func New(cfg Config) (*Sandbox, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	st, fresh, err := loadState(s.statePath())
+	if s.stateKey, err = stateKey(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	st, fresh, err := loadState(s.statePath(), s.stateKey)
 	if err != nil {
 		return nil, err
 	}
@@ -303,6 +307,9 @@ func (s *Sandbox) save() error {
 	data, err := json.MarshalIndent(s.st, "", "  ")
 	s.mu.Unlock()
 	if err != nil {
+		return err
+	}
+	if data, err = sealState(s.stateKey, data); err != nil {
 		return err
 	}
 	return writeFileAtomic(s.statePath(), data)

@@ -116,12 +116,15 @@ func newState() *state {
 
 // loadState reads the state file; a missing file yields a freshly seeded
 // state and fresh=true.
-func loadState(path string) (st *state, fresh bool, err error) {
+func loadState(path string, key []byte) (st *state, fresh bool, err error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return newState(), true, nil
 	}
 	if err != nil {
+		return nil, false, err
+	}
+	if data, err = openState(key, data); err != nil {
 		return nil, false, err
 	}
 	st = &state{}
