@@ -125,6 +125,13 @@ func (s *Server) authorizeStart(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if !s.authorizeLimit.allow(clientKey(r)) {
+		w.Header().Set("Retry-After", "60")
+		s.Logger.Warn("authorization link rate limit hit", "remote", r.RemoteAddr)
+		s.errorPage(w, r, "操作太频繁 Too many attempts", wxfleet.Errorf(wxfleet.EUNAVAILABLE,
+			"生成授权链接过于频繁，请一分钟后再试 / too many authorization links from your address; try again in a minute"), "/authorize")
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		s.errorPage(w, r, "无法授权 Cannot authorize", wxfleet.Errorf(wxfleet.EINVALID, "表单无效 / invalid form"), "/authorize")
 		return

@@ -38,10 +38,14 @@ type Server struct {
 	WeChatURL string
 	Now       func() time.Time
 	Logger    *slog.Logger
+
+	authorizeLimit *limiter
 }
 
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
+	// 30 links a minute per address, bursts of 10: far above any merchant.
+	s.authorizeLimit = newLimiter(30, 10, s.Now)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
