@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/queue"
@@ -25,8 +26,17 @@ func (a RefreshAuthorizerArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
 		MaxAttempts: 8,
 		Tags:        []string{AppTag(a.AppID)},
-		UniqueOpts:  river.UniqueOpts{ByArgs: true},
+		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: unfinished},
 	}
+}
+
+// unfinished are the states in which a refresh job makes another redundant.
+// River's default also counts completed jobs (until they are cleaned out a day
+// later), which would allow one refresh per token per day: tokens live two
+// hours.
+var unfinished = []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+	rivertype.JobStateRetryable, rivertype.JobStateScheduled,
 }
 
 // AppTag is the River tag every job about one authorizer carries.
@@ -42,7 +52,7 @@ func (RefreshComponentArgs) Kind() string { return "refresh_component_token" }
 
 // InsertOpts keeps one pending refresh per platform.
 func (RefreshComponentArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 20, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{MaxAttempts: 20, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: unfinished}}
 }
 
 // SweepArgs is the periodic job that finds tokens nearing expiry.
