@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/wxfleet/wxfleet"
@@ -47,6 +48,8 @@ type Keeper struct {
 	Observe func(kind, result string) // metrics hook, may be nil
 	// Wait pauses between lease attempts; injectable for tests.
 	Wait func(ctx context.Context, d time.Duration) error
+
+	ticketAsked sync.Map // component appid → time.Time of the last api_start_push_ticket
 }
 
 func (k *Keeper) wait(ctx context.Context, d time.Duration) error {
@@ -130,7 +133,14 @@ func (k *Keeper) RefreshComponent(ctx context.Context, componentAppID, stale str
 	})
 }
 
+// askForTicket calls api_start_push_ticket, at most once a minute per
+// platform: every token request while the ticket is missing ends up here.
 func (k *Keeper) askForTicket(ctx context.Context, p *wxfleet.Platform) {
+	now := k.Now()
+	if last, ok := k.ticketAsked.Load(p.AppID); ok && now.Sub(last.(time.Time)) < time.Minute {
+		return
+	}
+	k.ticketAsked.Store(p.AppID, now)
 	if err := k.WeChat.StartPushTicket(ctx, p.AppID, p.Secret.Reveal()); err != nil {
 		k.Logger.Warn("api_start_push_ticket failed", "component_appid", p.AppID, "err", err)
 		return

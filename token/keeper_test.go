@@ -28,6 +28,7 @@ type fakeWeChat struct {
 	refresh         string // the one valid refresh token
 	authorizerCalls atomic.Int32
 	componentCalls  atomic.Int32
+	startPushCalls  atomic.Int32
 	delay           time.Duration
 	n               int
 }
@@ -51,6 +52,9 @@ func (f *fakeWeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.n++
 		f.refresh = fmt.Sprintf("refresh-%d", f.n)
 		fmt.Fprintf(w, `{"authorizer_access_token":"atok-%d","expires_in":7200,"authorizer_refresh_token":%q}`, f.n, f.refresh)
+	case "/cgi-bin/component/api_start_push_ticket":
+		f.startPushCalls.Add(1)
+		io.WriteString(w, `{"errcode":0,"errmsg":"ok"}`)
 	default:
 		io.WriteString(w, `{"errcode":0,"errmsg":"ok"}`)
 	}
@@ -243,5 +247,16 @@ func TestComponentTokenNeedsATicket(t *testing.T) {
 	}
 	if n := f.wc.componentCalls.Load(); n != 1 {
 		t.Fatalf("api_component_token called %d times", n)
+	}
+	// Asked for a ticket once, not on every request.
+	k.ComponentToken(ctx, "wxcomp")
+	k.ComponentToken(ctx, "wxcomp")
+	if n := f.wc.startPushCalls.Load(); n != 1 {
+		t.Fatalf("api_start_push_ticket called %d times in a minute, want 1", n)
+	}
+	f.advance(2 * time.Minute)
+	k.ComponentToken(ctx, "wxcomp")
+	if n := f.wc.startPushCalls.Load(); n != 2 {
+		t.Fatalf("api_start_push_ticket called %d times after two minutes, want 2", n)
 	}
 }
