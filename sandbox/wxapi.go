@@ -135,6 +135,24 @@ func (s *Sandbox) componentByToken(r *http.Request) (*component, *componentState
 
 // checkBodyComponent rejects a body naming another component than the token's.
 // A missing component_appid is accepted: the token already says which one.
+// componentCall runs the checks every component-token API starts with: the
+// token names a component, the body decodes into req, and the body's
+// component_appid (decoded into *named), if any, is that component. The
+// caller holds s.mu.
+func (s *Sandbox) componentCall(r *http.Request, body []byte, req any, named *string) (*component, *componentState, int) {
+	c, cs, code := s.componentByToken(r)
+	if code != 0 {
+		return nil, nil, code
+	}
+	if code := decode(body, req); code != 0 {
+		return nil, nil, code
+	}
+	if code := checkBodyComponent(c, *named); code != 0 {
+		return nil, nil, code
+	}
+	return c, cs, 0
+}
+
 func checkBodyComponent(c *component, appid string) int {
 	if appid != "" && appid != c.AppID {
 		return 61011
@@ -217,14 +235,8 @@ func (s *Sandbox) apiCreatePreAuthCode(r *http.Request, body []byte) (any, int) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, cs, code := s.componentByToken(r)
+	_, cs, code := s.componentCall(r, body, &req, &req.ComponentAppID)
 	if code != 0 {
-		return nil, code
-	}
-	if code := decode(body, &req); code != 0 {
-		return nil, code
-	}
-	if code := checkBodyComponent(c, req.ComponentAppID); code != 0 {
 		return nil, code
 	}
 	now := s.now()
@@ -260,14 +272,8 @@ func (s *Sandbox) apiQueryAuth(r *http.Request, body []byte) (any, int) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, cs, code := s.componentByToken(r)
+	_, cs, code := s.componentCall(r, body, &req, &req.ComponentAppID)
 	if code != 0 {
-		return nil, code
-	}
-	if code := decode(body, &req); code != 0 {
-		return nil, code
-	}
-	if code := checkBodyComponent(c, req.ComponentAppID); code != 0 {
 		return nil, code
 	}
 	now := s.now()
@@ -322,14 +328,8 @@ func (s *Sandbox) apiAuthorizerToken(r *http.Request, body []byte) (any, int) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, cs, code := s.componentByToken(r)
+	_, cs, code := s.componentCall(r, body, &req, &req.ComponentAppID)
 	if code != 0 {
-		return nil, code
-	}
-	if code := decode(body, &req); code != 0 {
-		return nil, code
-	}
-	if code := checkBodyComponent(c, req.ComponentAppID); code != 0 {
 		return nil, code
 	}
 	authz := cs.Authorizations[req.AuthorizerAppID]
@@ -362,14 +362,8 @@ func (s *Sandbox) apiGetAuthorizerInfo(r *http.Request, body []byte) (any, int) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, cs, code := s.componentByToken(r)
+	_, cs, code := s.componentCall(r, body, &req, &req.ComponentAppID)
 	if code != 0 {
-		return nil, code
-	}
-	if code := decode(body, &req); code != 0 {
-		return nil, code
-	}
-	if code := checkBodyComponent(c, req.ComponentAppID); code != 0 {
 		return nil, code
 	}
 	authz := cs.Authorizations[req.AuthorizerAppID]
@@ -458,14 +452,8 @@ func (s *Sandbox) apiGetAuthorizerList(r *http.Request, body []byte) (any, int) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, cs, code := s.componentByToken(r)
+	_, cs, code := s.componentCall(r, body, &req, &req.ComponentAppID)
 	if code != 0 {
-		return nil, code
-	}
-	if code := decode(body, &req); code != 0 {
-		return nil, code
-	}
-	if code := checkBodyComponent(c, req.ComponentAppID); code != 0 {
 		return nil, code
 	}
 	if req.Count > 500 {
