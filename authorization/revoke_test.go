@@ -1,0 +1,83 @@
+package authorization
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/queue"
+	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/token"
+	"github.com/wxfleet/wxfleet/vault"
+)
+
+// An unauthorized push marks the authorizer revoked and cancels the jobs
+// still waiting for it, and only its own.
+func TestRevokeCancelsPendingJobs(t *testing.T) {
+	ctx := context.Background()
+	key := make([]byte, 32)
+	rand.Read(key)
+	v, _ := vault.New(key)
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "t.db"), v, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	st.UpsertPlatform(ctx, &wxfleet.Platform{AppID: "wxcomp", Name: "p", Token: "t", AESKey: "k", Secret: "s"})
+	for _, app := range []string{"wxgone", "wxstays"} {
+		err := st.UpsertAuthorizer(ctx, &wxfleet.Authorizer{ComponentAppID: "wxcomp", AppID: app, Status: wxfleet.StatusAuthorized,
+			AccessToken: "a", RefreshToken: "r", TokenExpiresAt: now.Add(time.Hour), AuthorizedAt: now, UpdatedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &token.RefreshAuthorizerWorker{})
+	// Not started: the jobs wait, as they would an hour ahead of expiry.
+	client, err := river.NewClient(riversqlite.New(st.WriteDB()), &river.Config{Workers: workers, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := queue.River(client)
+	for _, app := range []string{"wxgone", "wxstays"} {
+		if err := q.Insert(ctx, token.RefreshAuthorizerArgs{ComponentAppID: "wxcomp", AppID: app}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &Service{Store: st, Queue: func() queue.Queue { return q }, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}
+	if err := s.Revoke(ctx, "wxcomp", "wxgone"); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := st.Authorizer(ctx, "wxcomp", "wxgone")
+	if a.Status != wxfleet.StatusRevoked {
+		t.Fatalf("status = %s", a.Status)
+	}
+	res, err := client.JobList(ctx, river.NewJobListParams().First(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]rivertype.JobState{}
+	for _, j := range res.Jobs {
+		states[j.Tags[0]] = j.State
+	}
+	if states[token.AppTag("wxgone")] != rivertype.JobStateCancelled || states[token.AppTag("wxstays")] != rivertype.JobStateAvailable {
+		t.Fatalf("job states after revoking wxgone: %v", states)
+	}
+	// A revoke for an authorizer never seen is not an error (WeChat may
+	// push it after we lost interest), and it touches nothing.
+	if err := s.Revoke(ctx, "wxcomp", "wxnever"); err != nil {
+		t.Fatal(err)
+	}
+}
