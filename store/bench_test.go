@@ -16,18 +16,25 @@ import (
 //
 //	go test -run '^$' -bench InsertEvents -benchmem ./store/
 func BenchmarkInsertEvents(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) { benchInsertEvents(b, sqliteBackend) })
+	b.Run("sqlite", func(b *testing.B) { benchInsertEvents(b, sqliteBackend, 32) })
 	b.Run("postgres", func(b *testing.B) {
 		dsn := os.Getenv(postgresEnv)
 		if dsn == "" {
 			b.Skip("WXFLEET_TEST_POSTGRES not set: skipping PostgreSQL store benchmarks")
 		}
-		benchInsertEvents(b, postgresBackend(dsn))
+		benchInsertEvents(b, postgresBackend(dsn), 32)
 	})
 }
 
-func benchInsertEvents(b *testing.B, be backend) {
-	const batch = 32
+// BenchmarkInsertEventsBatch splits a commit's cost into its fixed part and
+// its part per event: compare ns/event across batch sizes.
+func BenchmarkInsertEventsBatch(b *testing.B) {
+	for _, n := range []int{1, 4, 16, 64} {
+		b.Run(fmt.Sprintf("sqlite-%d", n), func(b *testing.B) { benchInsertEvents(b, sqliteBackend, n) })
+	}
+}
+
+func benchInsertEvents(b *testing.B, be backend, batch int) {
 	ctx := b.Context()
 	s, _ := be.open(b, newVault(b))
 	if err := s.Migrate(ctx); err != nil {
