@@ -195,3 +195,24 @@ func TestSQLiteFileIsPrivate(t *testing.T) {
 		}
 	}
 }
+
+func TestSQLiteSynchronousSetting(t *testing.T) {
+	v, _ := vault.New(make([]byte, 32))
+	for dsn, want := range map[string]int{"": 1, "?synchronous=full": 2, "?synchronous=NORMAL": 1} {
+		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "s.db")+dsn, v, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", dsn, err)
+		}
+		var got int
+		if err := s.write.QueryRow("PRAGMA synchronous").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if got != want {
+			t.Errorf("%q: synchronous = %d, want %d", dsn, got, want)
+		}
+	}
+	if _, err := Open(context.Background(), filepath.Join(t.TempDir(), "s.db")+"?_pragma=foo", v, nil); err == nil {
+		t.Error("an arbitrary SQLite setting was accepted")
+	}
+}
