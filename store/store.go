@@ -118,8 +118,8 @@ func (s *Store) openPostgres(ctx context.Context, dsn string) error {
 // sqliteSync reads the one setting a SQLite DSN may carry, after the path:
 // "?synchronous=full" makes every commit wait for fsync, so an acknowledged
 // push also survives a power loss (about 20 % fewer pushes a second; see the
-// README). The default, normal, survives a crash of the process or of wxfleet's
-// host process tree, and syncs at checkpoints.
+// README). The default, normal, survives a crash of the process; it syncs at
+// checkpoints, so a power loss may lose the commits since the last one.
 func sqliteSync(dsn string) (string, string, error) {
 	path, query, found := strings.Cut(dsn, "?")
 	if !found {
