@@ -153,6 +153,27 @@ func (s *Sandbox) componentCall(r *http.Request, body []byte, req any, named *st
 	return c, cs, 0
 }
 
+// componentBySecret authenticates the two APIs that take the component's
+// secret instead of a token. The secret may come under either field name
+// (component_appsecret or component_secret); the first non-empty one counts.
+func (s *Sandbox) componentBySecret(appid string, secrets ...string) (*component, int) {
+	c, code := s.lookupComponent(appid)
+	if code != 0 {
+		return nil, code
+	}
+	secret := ""
+	for _, v := range secrets {
+		if v != "" {
+			secret = v
+			break
+		}
+	}
+	if code := checkSecret(c, secret); code != 0 {
+		return nil, code
+	}
+	return c, 0
+}
+
 func checkBodyComponent(c *component, appid string) int {
 	if appid != "" && appid != c.AppID {
 		return 61011
@@ -171,15 +192,8 @@ func (s *Sandbox) apiComponentToken(r *http.Request, body []byte) (any, int) {
 	if code := decode(body, &req); code != 0 {
 		return nil, code
 	}
-	c, code := s.lookupComponent(req.ComponentAppID)
+	c, code := s.componentBySecret(req.ComponentAppID, req.ComponentAppSecret, req.ComponentSecret)
 	if code != 0 {
-		return nil, code
-	}
-	secret := req.ComponentAppSecret
-	if secret == "" {
-		secret = req.ComponentSecret
-	}
-	if code := checkSecret(c, secret); code != 0 {
 		return nil, code
 	}
 	now := s.now()
@@ -212,15 +226,8 @@ func (s *Sandbox) apiStartPushTicket(r *http.Request, body []byte) (any, int) {
 	if code := decode(body, &req); code != 0 {
 		return nil, code
 	}
-	c, code := s.lookupComponent(req.ComponentAppID)
+	c, code := s.componentBySecret(req.ComponentAppID, req.ComponentAppSecret, req.ComponentSecret)
 	if code != 0 {
-		return nil, code
-	}
-	secret := req.ComponentSecret
-	if secret == "" {
-		secret = req.ComponentAppSecret
-	}
-	if code := checkSecret(c, secret); code != 0 {
 		return nil, code
 	}
 	// WeChat answers at once and pushes shortly after.
