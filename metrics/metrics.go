@@ -57,6 +57,14 @@ func New() *Metrics {
 	return m
 }
 
+// WatchIngestBacklog exports how many acknowledged pushes wait in the ingest
+// journal for the database.
+func (m *Metrics) WatchIngestBacklog(backlog func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wxfleet_ingest_journal_backlog", Help: "Acknowledged pushes in the ingest journal not yet moved to the database.",
+	}, backlog))
+}
+
 // ObserveWeChat is the wechat client's Observe hook.
 func (m *Metrics) ObserveWeChat(path string, errcode int, d time.Duration) {
 	m.WeChatCalls.WithLabelValues(path, strconv.Itoa(errcode)).Inc()

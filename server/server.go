@@ -26,6 +26,7 @@ import (
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
+	"github.com/wxfleet/wxfleet/ingest"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
@@ -60,6 +61,7 @@ type Server struct {
 	Auth      *authorization.Service
 	WeChat    *wechat.Client
 	committer *push.Committer
+	journal   *ingest.Journal // SQLite only
 	queue     queue.Queue
 	web       *web.Server
 	http      *http.Server
@@ -110,6 +112,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	ok := false
 	defer func() {
 		if !ok {
+			if s.journal != nil {
+				s.journal.Close(ctx)
+			}
 			st.Close()
 		}
 	}()
@@ -181,7 +186,28 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.queue = queue.River(c)
 	}
 
-	s.committer = push.NewCommitter(st, 256, func(n int) { s.Metrics.IngestBatch.Observe(float64(n)) })
+	// On SQLite the pushes go through the ingest journal: an acknowledged push
+	// costs one file append, and the database gets them in large transactions
+	// (see package ingest). PostgreSQL is shared by several instances, so each
+	// commit goes to the database itself: a journal on one machine's disk
+	// would tie acknowledged pushes to that machine.
+	var events push.EventStore = st
+	if st.Dialect() == store.DialectSQLite {
+		j, err := ingest.Open(ctx, st, ingest.Options{
+			Path:   st.Path() + "-ingest",
+			Sync:   st.SyncFull(),
+			Recent: func(ctx context.Context, since time.Time) ([]string, error) { return st.RecentEventKeys(ctx, since, 200_000) },
+			Now:    cfg.Now,
+			Logger: cfg.Logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.journal = j
+		events = j
+		s.Metrics.WatchIngestBacklog(func() float64 { return float64(j.Backlog()) })
+	}
+	s.committer = push.NewCommitter(events, 256, func(n int) { s.Metrics.IngestBatch.Observe(float64(n)) })
 	handler := &pushHandler{
 		store: st, auth: s.Auth, sealer: v, queue: q, keeper: s.Keeper, wechat: s.WeChat, now: cfg.Now, logger: cfg.Logger,
 		background: func(f func()) {
@@ -199,6 +225,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.web = &web.Server{
 		Store: st, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Receiver: receiver, Metrics: s.Metrics,
+		EventsSync: s.syncEvents,
 		AdminToken: cfg.AdminToken, DefaultPlatform: order[0], WeChatURL: cfg.WeChatURL, Now: cfg.Now, Logger: cfg.Logger,
 	}
 	ok = true
@@ -280,6 +307,11 @@ func (s *Server) Close() error {
 		s.listener.Close()
 	}
 	s.committer.Close()
+	if s.journal != nil {
+		if err := s.journal.Close(ctx); err != nil {
+			s.logger.Warn("closing the ingest journal", "err", err)
+		}
+	}
 	s.bg.Wait()
 	if s.http != nil {
 		if err := s.queue.Stop(ctx); err != nil {
@@ -287,6 +319,15 @@ func (s *Server) Close() error {
 		}
 	}
 	return s.Store.Close()
+}
+
+// syncEvents waits until every acknowledged push is in the database, so a
+// read of the events sees them all.
+func (s *Server) syncEvents(ctx context.Context) error {
+	if s.journal == nil {
+		return nil
+	}
+	return s.journal.Sync(ctx)
 }
 
 func instanceID() string {

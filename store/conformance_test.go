@@ -793,6 +793,32 @@ func testInsertEvents(t *testing.T, h *harness) {
 	wantCode(t, err, wxfleet.EINVALID)
 }
 
+func testRecentEventKeys(t *testing.T, h *harness) {
+	mustPlatform(t, h, "wxA")
+	mustPlatform(t, h, "wxB")
+	var batch []*wxfleet.Event
+	for i := range 6 {
+		e := ev("wxA", "", "t", fmt.Sprintf("k%d", i), "x")
+		if i%2 == 1 {
+			e.ComponentAppID = "wxB"
+		}
+		e.ReceivedAt = base.Add(time.Duration(i) * time.Minute)
+		batch = append(batch, e)
+	}
+	_, err := h.InsertEvents(h.ctx, batch)
+	must(t, err)
+	keys, err := h.RecentEventKeys(h.ctx, base.Add(3*time.Minute), 100)
+	must(t, err)
+	if want := []string{"wxB\x00k5", "wxA\x00k4", "wxB\x00k3"}; !slices.Equal(keys, want) {
+		t.Fatalf("recent keys = %q, want %q (newest first, stopping at the first older one)", keys, want)
+	}
+	keys, err = h.RecentEventKeys(h.ctx, base, 2)
+	must(t, err)
+	if len(keys) != 2 {
+		t.Fatalf("limit 2 gave %d keys", len(keys))
+	}
+}
+
 func testInsertEventsLargeBatch(t *testing.T, h *harness) {
 	mustPlatform(t, h, "wxA")
 	// Some keys stored before.

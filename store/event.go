@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wxfleet/wxfleet"
 )
@@ -325,6 +326,36 @@ func (s *Store) ListEvents(ctx context.Context, componentAppID string, f EventFi
 		return nil, 0, dbErr("list events", err)
 	}
 	return out, total, nil
+}
+
+// RecentEventKeys returns the keys (component appid + "\x00" + dedup key) of
+// the events received since the given time, newest first, at most limit of
+// them: the ingest journal seeds its duplicate detection with them at start.
+// It reads backwards by id and stops at the first older event, so it costs
+// what it returns, whatever the table's size.
+func (s *Store) RecentEventKeys(ctx context.Context, since time.Time, limit int) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT component_appid, dedup_key, received_at FROM events ORDER BY id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, dbErr("recent events", err)
+	}
+	defer rows.Close()
+	cut := since.UnixMilli()
+	var keys []string
+	for rows.Next() {
+		var comp, key string
+		var received int64
+		if err := rows.Scan(&comp, &key, &received); err != nil {
+			return nil, dbErr("recent events", err)
+		}
+		if received < cut {
+			break
+		}
+		keys = append(keys, comp+"\x00"+key)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("recent events", err)
+	}
+	return keys, nil
 }
 
 // knownPlatform returns ENOTFOUND unless componentAppID is a stored

@@ -49,13 +49,14 @@ const (
 
 // Store is wxfleet's database. It is safe for concurrent use.
 type Store struct {
-	dialect string
-	path    string        // SQLite only: the database file
-	write   *sql.DB       // SQLite: the single write connection; Postgres: the pool
-	read    *sql.DB       // SQLite: read-only pool; Postgres: same as write
-	pool    *pgxpool.Pool // Postgres only
-	vault   *vault.Vault
-	logger  *slog.Logger
+	dialect  string
+	path     string        // SQLite only: the database file
+	syncFull bool          // SQLite only: synchronous=full
+	write    *sql.DB       // SQLite: the single write connection; Postgres: the pool
+	read     *sql.DB       // SQLite: read-only pool; Postgres: same as write
+	pool     *pgxpool.Pool // Postgres only
+	vault    *vault.Vault
+	logger   *slog.Logger
 
 	eventSQL eventSQLCache
 	// platformSeen caches component appids known to exist (SQLite has no
@@ -207,9 +208,17 @@ func (s *Store) openSQLite(ctx context.Context, dsn string) error {
 		return fmt.Errorf("store: open SQLite %s for reading: %w", path, err)
 	}
 	s.dialect, s.path, s.write, s.read = DialectSQLite, path, write, read
+	s.syncFull = sync == "FULL"
 	s.eventSQL.positional = true
 	return nil
 }
+
+// Path returns the SQLite database file ("" on PostgreSQL).
+func (s *Store) Path() string { return s.path }
+
+// SyncFull reports whether SQLite commits wait for fsync (?synchronous=full),
+// so whatever sits in front of the database (the ingest journal) can match.
+func (s *Store) SyncFull() bool { return s.syncFull }
 
 // Dialect returns "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.dialect }

@@ -173,6 +173,7 @@ var conformance = []struct {
 	{"InsertEventsLargeBatch", testInsertEventsLargeBatch},
 	{"InsertEventsAtomic", testInsertEventsAtomic},
 	{"InsertEventsConcurrent", testInsertEventsConcurrent},
+	{"RecentEventKeys", testRecentEventKeys},
 	{"ListEvents", testListEvents},
 	{"AuthLinks", testAuthLinks},
 }

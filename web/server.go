@@ -38,6 +38,9 @@ type Server struct {
 	WeChatURL string
 	Now       func() time.Time
 	Logger    *slog.Logger
+	// EventsSync, if set, is called before events are read: it waits until
+	// every acknowledged push is in the database (the ingest journal).
+	EventsSync func(ctx context.Context) error
 
 	authorizeLimit *limiter
 }

@@ -1,0 +1,711 @@
+// Package ingest keeps the push ingest's promise — stored before acknowledged —
+// at the cost of one file append per batch instead of one database
+// transaction. It is used with SQLite, whose commits (a B-tree insert per
+// index, a write per touched page) cost more than the rest of a push.
+//
+// A Journal is an append-only log in front of the event table. Append writes
+// a group of events to the current segment file in one write (and fdatasync
+// with Options.Sync) and returns: that is the acknowledgement point. A
+// background applier moves the journaled events into the database in large
+// transactions; a segment is deleted once everything in it is applied. After
+// a crash, Open replays the segments left behind (the database skips events
+// it already has: every event has a unique dedup key), so an acknowledged
+// push is never lost:
+//
+//   - a crash of the process loses nothing: a returned write is in the
+//     operating system's page cache, as a SQLite commit in WAL mode with
+//     synchronous=NORMAL is;
+//   - with Options.Sync (SQLite's synchronous=full), each append is also
+//     fdatasync'ed, so it survives a power loss.
+//
+// Readers that need to see every acknowledged event (the events API) call
+// Sync first, which waits for the applier to catch up. The applier may lag
+// by at most Options.MaxLag events: beyond that Append waits, so the lag (and
+// what a crash leaves to replay) stays bounded and a sustained load pays the
+// database's cost in full instead of piling it up.
+//
+// Duplicates (WeChat retries a push it got no answer for, up to three times
+// in about 15 s) are told apart in memory by (component appid, dedup key)
+// over a window of Options.Window, seeded at start from the journal and the
+// newest stored events. A retry arriving later than that is still stored only
+// once (the database's unique key), but reported as new.
+package ingest
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wxfleet/wxfleet"
+)
+
+// Target is the database the journal applies to.
+type Target interface {
+	// InsertEvents stores evs in one transaction, skipping dedup keys already
+	// stored.
+	InsertEvents(ctx context.Context, evs []*wxfleet.Event) (inserted []bool, err error)
+}
+
+// Options configure a Journal. Path is required; zero values elsewhere take
+// the defaults.
+type Options struct {
+	// Path is the segment files' prefix: segments are Path.000001.log, ...
+	Path string
+	// Sync fdatasyncs every append (and the directory when a segment is
+	// created), so an acknowledged push survives a power loss.
+	Sync bool
+	// MaxLag is how many appended events may wait for the applier before
+	// Append blocks (default 8192).
+	MaxLag int
+	// ApplyBatch is the most events one database transaction carries (default 512).
+	ApplyBatch int
+	// ApplyDelay is how long the applier lets events gather before a
+	// transaction smaller than half of ApplyBatch (default 50 ms). Sync and
+	// Close cut it short.
+	ApplyDelay time.Duration
+	// SegmentSize is the size after which appends go to a new segment (default 64 MiB).
+	SegmentSize int64
+	// Window is how long a dedup key is remembered (default 2 minutes; keys
+	// are kept for between one and two windows).
+	Window time.Duration
+	// Recent returns the keys (component appid + "\x00" + dedup key) of
+	// events stored since the given time, to seed duplicate detection at start.
+	Recent func(ctx context.Context, since time.Time) ([]string, error)
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("ingest: journal closed")
+
+// Journal is the ingest's write-ahead log. Append must not be called
+// concurrently with itself (the push committer calls it from one goroutine);
+// everything else is safe for concurrent use.
+type Journal struct {
+	target Target
+	opts   Options
+	logger *slog.Logger
+
+	// Owned by Append (and Open/Close, which do not run alongside it).
+	seg     *os.File
+	segNo   int
+	segSize int64
+	buf     []byte
+	broken  error // a failed write could not be undone: refuse appends
+
+	mu       sync.Mutex
+	queue    []*wxfleet.Event // appended, not yet applied, in order
+	appended uint64           // events appended since Open
+	applied  uint64           // events applied since Open
+	segments []segment        // finished segments waiting to be fully applied
+	keys     map[string]struct{}
+	oldKeys  map[string]struct{}
+	keysAt   time.Time
+	closed   bool
+	progress chan struct{} // closed and replaced whenever applied advances or the journal closes
+	work     chan struct{} // wakes the applier: events appended
+	hurry    chan struct{} // wakes the applier: someone waits (Sync, Close)
+	stop     chan struct{} // closed by Close when the applier must give up retrying
+	done     chan struct{} // closed when the applier has returned
+}
+
+type segment struct {
+	path    string
+	lastSeq uint64 // appended count after its last event
+}
+
+// segmentMagic starts every segment: format and version.
+const segmentMagic = "WXFJRNL1"
+
+// maxRecord bounds one record's body: pushes are at most 1 MiB.
+const maxRecord = 4 << 20
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// Open replays what earlier runs left in the journal into target, seeds the
+// duplicate window, and starts a journal with a fresh segment.
+func Open(ctx context.Context, target Target, opts Options) (*Journal, error) {
+	if opts.Path == "" {
+		return nil, errors.New("ingest: journal path required")
+	}
+	if opts.MaxLag <= 0 {
+		opts.MaxLag = 8192
+	}
+	if opts.ApplyBatch <= 0 {
+		opts.ApplyBatch = 512
+	}
+	if opts.ApplyDelay <= 0 {
+		opts.ApplyDelay = 50 * time.Millisecond
+	}
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = 64 << 20
+	}
+	if opts.Window <= 0 {
+		opts.Window = 2 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	j := &Journal{
+		target: target, opts: opts, logger: opts.Logger,
+		keys: map[string]struct{}{}, oldKeys: map[string]struct{}{}, keysAt: opts.Now(),
+		progress: make(chan struct{}), work: make(chan struct{}, 1), hurry: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	if opts.Recent != nil {
+		keys, err := opts.Recent(ctx, opts.Now().Add(-opts.Window))
+		if err != nil {
+			return nil, fmt.Errorf("ingest: reading recent events: %w", err)
+		}
+		for _, k := range keys {
+			j.keys[k] = struct{}{}
+		}
+	}
+	last, err := j.replay(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := j.openSegment(last + 1); err != nil {
+		return nil, err
+	}
+	go j.apply()
+	return j, nil
+}
+
+// segmentFiles lists the journal's segments in order, with their numbers.
+func segmentFiles(prefix string) ([]string, []int, error) {
+	matches, err := filepath.Glob(prefix + ".*.log")
+	if err != nil {
+		return nil, nil, err
+	}
+	type seg struct {
+		path string
+		no   int
+	}
+	var segs []seg
+	for _, m := range matches {
+		mid := strings.TrimSuffix(strings.TrimPrefix(m, prefix+"."), ".log")
+		n, err := strconv.Atoi(mid)
+		if err != nil || n <= 0 {
+			continue
+		}
+		segs = append(segs, seg{m, n})
+	}
+	slices.SortFunc(segs, func(a, b seg) int { return a.no - b.no })
+	paths, nos := make([]string, len(segs)), make([]int, len(segs))
+	for i, s := range segs {
+		paths[i], nos[i] = s.path, s.no
+	}
+	return paths, nos, nil
+}
+
+// replay applies every segment left on disk, then deletes them. It returns
+// the highest segment number seen.
+func (j *Journal) replay(ctx context.Context) (int, error) {
+	paths, nos, err := segmentFiles(j.opts.Path)
+	if err != nil {
+		return 0, fmt.Errorf("ingest: listing journal segments: %w", err)
+	}
+	last := 0
+	total := 0
+	since := j.opts.Now().Add(-j.opts.Window)
+	for i, path := range paths {
+		last = nos[i]
+		evs, torn, err := readSegment(path)
+		if err != nil {
+			return 0, err
+		}
+		if torn > 0 {
+			// Only a write that never returned can be torn, and its pushes
+			// were never acknowledged: WeChat retries them.
+			j.logger.Warn("ingest journal: dropping an unfinished record at the end of a segment (never acknowledged)",
+				"segment", filepath.Base(path), "bytes", torn)
+		}
+		for start := 0; start < len(evs); start += j.opts.ApplyBatch {
+			batch := evs[start:min(len(evs), start+j.opts.ApplyBatch)]
+			if err := j.store(ctx, batch); err != nil {
+				return 0, fmt.Errorf("ingest: replaying journal segment %s: %w", filepath.Base(path), err)
+			}
+		}
+		for _, ev := range evs {
+			if !ev.ReceivedAt.Before(since) {
+				j.keys[key(ev)] = struct{}{}
+			}
+		}
+		total += len(evs)
+	}
+	if len(paths) > 0 {
+		j.logger.Info("ingest journal: replayed what the last run had not yet moved to the database",
+			"segments", len(paths), "events", total)
+	}
+	for _, path := range paths {
+		if err := os.Remove(path); err != nil {
+			return 0, fmt.Errorf("ingest: removing replayed segment: %w", err)
+		}
+	}
+	return last, nil
+}
+
+// readSegment decodes a segment's records. torn is the number of bytes after
+// the last whole record.
+func readSegment(path string) (evs []*wxfleet.Event, torn int, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("ingest: reading journal segment: %w", err)
+	}
+	if len(data) < len(segmentMagic) {
+		return nil, len(data), nil // created, header not (fully) written
+	}
+	if string(data[:len(segmentMagic)]) != segmentMagic {
+		return nil, 0, fmt.Errorf("ingest: %s is not a wxfleet journal segment (bad header); move it away to start", path)
+	}
+	rest := data[len(segmentMagic):]
+	for len(rest) > 0 {
+		if len(rest) < 8 {
+			return evs, len(rest), nil
+		}
+		n := binary.LittleEndian.Uint32(rest)
+		sum := binary.LittleEndian.Uint32(rest[4:])
+		if n > maxRecord || int(n) > len(rest)-8 || crc32.Checksum(rest[8:8+n], crcTable) != sum {
+			return evs, len(rest), nil
+		}
+		ev, err := decode(rest[8 : 8+n])
+		if err != nil {
+			// The checksum matched, so this is not a torn write.
+			return nil, 0, fmt.Errorf("ingest: journal segment %s: %w", path, err)
+		}
+		evs = append(evs, ev)
+		rest = rest[8+n:]
+	}
+	return evs, 0, nil
+}
+
+func (j *Journal) openSegment(no int) error {
+	path := fmt.Sprintf("%s.%06d.log", j.opts.Path, no)
+	// Pushes are merchants' users' messages: owner only, like the database.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("ingest: creating journal segment: %w", err)
+	}
+	if _, err := f.Write([]byte(segmentMagic)); err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("ingest: writing journal segment: %w", err)
+	}
+	if j.opts.Sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("ingest: syncing journal segment: %w", err)
+		}
+		if d, err := os.Open(filepath.Dir(path)); err == nil {
+			err = d.Sync()
+			d.Close()
+			if err != nil {
+				f.Close()
+				return fmt.Errorf("ingest: syncing journal directory: %w", err)
+			}
+		}
+	}
+	j.seg, j.segNo, j.segSize = f, no, int64(len(segmentMagic))
+	return nil
+}
+
+func key(ev *wxfleet.Event) string { return ev.ComponentAppID + "\x00" + ev.DedupKey }
+
+// Append journals evs and reports which were new (false: the dedup key was
+// seen within the window, or earlier in evs). When it returns without error
+// the new events are durable; they reach the database shortly after. Each
+// event's ID stays 0: ids are assigned when applied.
+func (j *Journal) Append(ctx context.Context, evs []*wxfleet.Event) (inserted []bool, err error) {
+	if j.broken != nil {
+		return nil, j.broken
+	}
+	for _, ev := range evs {
+		if ev == nil || ev.ComponentAppID == "" || ev.DedupKey == "" {
+			return nil, errors.New("ingest: an event needs a component_appid and a dedup key")
+		}
+	}
+	inserted = make([]bool, len(evs))
+	j.mu.Lock()
+	for len(j.queue) >= j.opts.MaxLag && !j.closed {
+		wait := j.progress
+		j.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		j.mu.Lock()
+	}
+	if j.closed {
+		j.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if now := j.opts.Now(); now.Sub(j.keysAt) >= j.opts.Window {
+		j.oldKeys, j.keys, j.keysAt = j.keys, make(map[string]struct{}, len(j.keys)), now
+	}
+	fresh := make([]*wxfleet.Event, 0, len(evs))
+	var added []string
+	for i, ev := range evs {
+		k := key(ev)
+		if _, ok := j.keys[k]; ok {
+			continue
+		}
+		if _, ok := j.oldKeys[k]; ok {
+			continue
+		}
+		j.keys[k] = struct{}{}
+		added = append(added, k)
+		inserted[i] = true
+		cp := *ev // the applier sets ID on its own copy; the caller keeps reading ev
+		fresh = append(fresh, &cp)
+	}
+	j.mu.Unlock()
+	if len(fresh) == 0 {
+		return inserted, nil
+	}
+	if err := j.write(fresh); err != nil {
+		j.mu.Lock()
+		for _, k := range added {
+			delete(j.keys, k)
+		}
+		j.mu.Unlock()
+		return nil, err
+	}
+	j.mu.Lock()
+	j.queue = append(j.queue, fresh...)
+	j.appended += uint64(len(fresh))
+	j.mu.Unlock()
+	j.wake(j.work)
+	return inserted, nil
+}
+
+// InsertEvents is Append, so a Journal can stand where the push committer
+// expects a database.
+func (j *Journal) InsertEvents(ctx context.Context, evs []*wxfleet.Event) ([]bool, error) {
+	return j.Append(ctx, evs)
+}
+
+// write appends evs to the current segment in one write, starting a new
+// segment first when the current one is full.
+func (j *Journal) write(evs []*wxfleet.Event) error {
+	if j.segSize >= j.opts.SegmentSize {
+		j.mu.Lock()
+		j.segments = append(j.segments, segment{path: j.seg.Name(), lastSeq: j.appended})
+		j.mu.Unlock()
+		if err := j.seg.Close(); err != nil {
+			j.logger.Warn("ingest journal: closing a full segment", "err", err)
+		}
+		if err := j.openSegment(j.segNo + 1); err != nil {
+			j.broken = err
+			return err
+		}
+	}
+	j.buf = j.buf[:0]
+	for _, ev := range evs {
+		j.buf = appendRecord(j.buf, ev)
+	}
+	n, err := j.seg.Write(j.buf)
+	if err == nil && j.opts.Sync {
+		err = j.seg.Sync()
+	}
+	if err != nil {
+		// Take back a partial record, or replay would stop there and miss
+		// whatever is appended after it.
+		if terr := j.seg.Truncate(j.segSize); terr != nil && n > 0 {
+			j.broken = fmt.Errorf("ingest: journal write failed and could not be undone (%v); restart to recover: %w", terr, err)
+		}
+		return fmt.Errorf("ingest: writing the journal: %w", err)
+	}
+	j.segSize += int64(n)
+	return nil
+}
+
+// apply moves journaled events into the database until the journal closes
+// and everything is applied (or Close gives up).
+func (j *Journal) apply() {
+	defer close(j.done)
+	batch := make([]*wxfleet.Event, 0, j.opts.ApplyBatch)
+	backoff := 50 * time.Millisecond
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		j.mu.Lock()
+		queued, closed := len(j.queue), j.closed
+		j.mu.Unlock()
+		if queued == 0 {
+			if closed {
+				return
+			}
+			select {
+			case <-j.work:
+			case <-j.hurry:
+			case <-j.stop:
+				return
+			}
+			continue
+		}
+		// A transaction's fixed cost is most of a small one's: let events
+		// gather, unless there are enough already or someone waits.
+		if queued < j.opts.ApplyBatch/2 && !closed {
+			timer.Reset(j.opts.ApplyDelay)
+		gather:
+			for {
+				select {
+				case <-j.work:
+					j.mu.Lock()
+					queued = len(j.queue)
+					j.mu.Unlock()
+					if queued >= j.opts.ApplyBatch/2 {
+						break gather
+					}
+				case <-j.hurry:
+					break gather
+				case <-timer.C:
+					break gather
+				case <-j.stop:
+					return
+				}
+			}
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+		j.mu.Lock()
+		batch = append(batch[:0], j.queue[:min(len(j.queue), j.opts.ApplyBatch)]...)
+		j.mu.Unlock()
+
+		if err := j.store(context.Background(), batch); err != nil {
+			// The events are safe in the journal: keep trying.
+			j.logger.Error("ingest journal: moving pushes to the database failed; retrying", "events", len(batch), "err", err)
+			select {
+			case <-time.After(backoff):
+			case <-j.stop:
+				return
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+
+		j.mu.Lock()
+		n := copy(j.queue, j.queue[len(batch):])
+		clear(j.queue[n:])
+		j.queue = j.queue[:n]
+		j.applied += uint64(len(batch))
+		var done []string
+		for len(j.segments) > 0 && j.segments[0].lastSeq <= j.applied {
+			done = append(done, j.segments[0].path)
+			j.segments = j.segments[1:]
+		}
+		close(j.progress)
+		j.progress = make(chan struct{})
+		j.mu.Unlock()
+		for _, path := range done {
+			if err := os.Remove(path); err != nil {
+				j.logger.Warn("ingest journal: removing an applied segment", "err", err)
+			}
+		}
+	}
+}
+
+// Sync waits until every event appended before the call is in the database.
+func (j *Journal) Sync(ctx context.Context) error {
+	j.mu.Lock()
+	target := j.appended
+	for j.applied < target {
+		wait := j.progress
+		j.mu.Unlock()
+		j.wake(j.hurry)
+		select {
+		case <-wait:
+		case <-j.done:
+			j.mu.Lock()
+			behind := j.applied < target
+			j.mu.Unlock()
+			if behind {
+				return ErrClosed
+			}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		j.mu.Lock()
+	}
+	j.mu.Unlock()
+	return nil
+}
+
+func (j *Journal) wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Backlog is how many journaled events are not yet in the database.
+func (j *Journal) Backlog() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.queue)
+}
+
+// Close stops appends, waits (until ctx ends) for the applier to move the
+// rest to the database, then deletes the segments. What is left when ctx
+// ends stays in the journal and is replayed by the next Open.
+func (j *Journal) Close(ctx context.Context) error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		<-j.done
+		return nil
+	}
+	j.closed = true
+	close(j.progress) // wake appenders waiting on the lag
+	j.progress = make(chan struct{})
+	j.mu.Unlock()
+	j.wake(j.hurry)
+	var err error
+	select {
+	case <-j.done:
+	case <-ctx.Done():
+		close(j.stop)
+		<-j.done
+		err = fmt.Errorf("ingest: %d pushes left in the journal, to be replayed at the next start: %w", j.Backlog(), ctx.Err())
+	}
+	if cerr := j.seg.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	// Everything is applied: the segments are no longer needed.
+	paths, _, lerr := segmentFiles(j.opts.Path)
+	if lerr != nil {
+		return lerr
+	}
+	for _, p := range paths {
+		if rerr := os.Remove(p); rerr != nil {
+			return rerr
+		}
+	}
+	return nil
+}
+
+// store inserts batch into the database. An event the database refuses as
+// invalid (its platform was removed from the configuration, say) would block
+// the journal forever: such events are stored one by one and the refused
+// ones dropped, each with an error in the log.
+func (j *Journal) store(ctx context.Context, batch []*wxfleet.Event) error {
+	_, err := j.target.InsertEvents(ctx, batch)
+	if err == nil || !refused(err) {
+		return err
+	}
+	for _, ev := range batch {
+		if _, err := j.target.InsertEvents(ctx, []*wxfleet.Event{ev}); err != nil {
+			if !refused(err) {
+				return err
+			}
+			j.logger.Error("ingest journal: the database refuses a journaled push; dropping it",
+				"component_appid", ev.ComponentAppID, "appid", ev.AppID, "type", ev.Type, "dedup_key", ev.DedupKey, "err", err)
+		}
+	}
+	return nil
+}
+
+func refused(err error) bool {
+	code := wxfleet.ErrorCode(err)
+	return code == wxfleet.EINVALID || code == wxfleet.ENOTFOUND
+}
+
+// appendRecord adds one record: body length and CRC-32C, then the body.
+func appendRecord(b []byte, ev *wxfleet.Event) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0)
+	b = appendString(b, ev.ComponentAppID)
+	b = appendString(b, ev.AppID)
+	b = appendString(b, ev.Type)
+	b = appendString(b, ev.DedupKey)
+	b = binary.AppendVarint(b, unixNano(ev.CreateTime))
+	b = binary.AppendVarint(b, unixNano(ev.ReceivedAt))
+	b = binary.AppendUvarint(b, uint64(len(ev.Payload)))
+	b = append(b, ev.Payload...)
+	body := b[start+8:]
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(body)))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(body, crcTable))
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+var errRecord = errors.New("malformed record")
+
+func decode(b []byte) (*wxfleet.Event, error) {
+	var ev wxfleet.Event
+	var ok bool
+	take := func() string {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			ok = false
+			return ""
+		}
+		s := string(b[k : k+int(n)])
+		b = b[k+int(n):]
+		return s
+	}
+	varint := func() int64 {
+		v, k := binary.Varint(b)
+		if k <= 0 {
+			ok = false
+			return 0
+		}
+		b = b[k:]
+		return v
+	}
+	ok = true
+	ev.ComponentAppID = take()
+	ev.AppID = take()
+	ev.Type = take()
+	ev.DedupKey = take()
+	ev.CreateTime = fromUnixNano(varint())
+	ev.ReceivedAt = fromUnixNano(varint())
+	payload := take()
+	if !ok || len(b) != 0 || ev.ComponentAppID == "" || ev.DedupKey == "" {
+		return nil, errRecord
+	}
+	ev.Payload = []byte(payload)
+	return &ev, nil
+}

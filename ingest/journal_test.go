@@ -1,0 +1,389 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxfleet/wxfleet"
+)
+
+// fakeDB is a Target that stores events by (component appid, dedup key), like
+// the events table's unique key. It can be made to fail or to refuse events.
+type fakeDB struct {
+	mu      sync.Mutex
+	rows    []wxfleet.Event
+	keys    map[string]bool
+	fail    error           // returned by every InsertEvents while set
+	refuse  map[string]bool // dedup keys answered with EINVALID
+	batches []int           // sizes of the successful transactions
+	gate    chan struct{}   // when set, each InsertEvents waits for a token
+}
+
+func newFakeDB() *fakeDB { return &fakeDB{keys: map[string]bool{}, refuse: map[string]bool{}} }
+
+func (db *fakeDB) InsertEvents(ctx context.Context, evs []*wxfleet.Event) ([]bool, error) {
+	if db.gate != nil {
+		select {
+		case <-db.gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.fail != nil {
+		return nil, db.fail
+	}
+	for _, ev := range evs {
+		if db.refuse[ev.DedupKey] {
+			return nil, wxfleet.Errorf(wxfleet.EINVALID, "refused %s", ev.DedupKey)
+		}
+	}
+	ins := make([]bool, len(evs))
+	for i, ev := range evs {
+		k := key(ev)
+		if db.keys[k] {
+			continue
+		}
+		db.keys[k] = true
+		ins[i] = true
+		ev.ID = int64(len(db.rows) + 1)
+		db.rows = append(db.rows, *ev)
+	}
+	db.batches = append(db.batches, len(evs))
+	return ins, nil
+}
+
+func (db *fakeDB) setFail(err error) {
+	db.mu.Lock()
+	db.fail = err
+	db.mu.Unlock()
+}
+
+func (db *fakeDB) stored() []wxfleet.Event {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return append([]wxfleet.Event(nil), db.rows...)
+}
+
+var t0 = time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+
+func event(i int) *wxfleet.Event {
+	return &wxfleet.Event{
+		ComponentAppID: "wxcomponent01", AppID: "wxapp" + fmt.Sprint(i%3), Type: "text",
+		DedupKey: fmt.Sprintf("m:%d", 1000+i), CreateTime: t0.Add(time.Duration(i) * time.Second),
+		ReceivedAt: t0.Add(time.Duration(i)*time.Second + 1234567*time.Nanosecond),
+		Payload:    []byte(fmt.Sprintf("<xml><Content><![CDATA[消息 %d]]></Content></xml>", i)),
+	}
+}
+
+func events(from, n int) []*wxfleet.Event {
+	out := make([]*wxfleet.Event, n)
+	for i := range out {
+		out[i] = event(from + i)
+	}
+	return out
+}
+
+func open(t *testing.T, db Target, opts Options) *Journal {
+	t.Helper()
+	if opts.Path == "" {
+		opts.Path = filepath.Join(t.TempDir(), "db-ingest")
+	}
+	if opts.Now == nil {
+		opts.Now = func() time.Time { return t0 }
+	}
+	j, err := Open(t.Context(), db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func segments(t *testing.T, prefix string) []string {
+	t.Helper()
+	paths, _, err := segmentFiles(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return paths
+}
+
+func TestAppendSyncStoresEveryFieldAndTellsDuplicates(t *testing.T) {
+	db := newFakeDB()
+	j := open(t, db, Options{})
+	batch := append(events(0, 3), event(1)) // the last repeats the second
+	ins, err := j.Append(t.Context(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ins) != "[true true true false]" {
+		t.Fatalf("inserted = %v, want the repeat within the batch reported", ins)
+	}
+	ins, err = j.Append(t.Context(), []*wxfleet.Event{event(2), event(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ins) != "[false true]" {
+		t.Fatalf("inserted = %v, want the retry of an earlier batch reported", ins)
+	}
+	if batch[0].ID != 0 {
+		t.Fatal("Append must not touch the caller's events (the applier works on copies)")
+	}
+	if err := j.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := db.stored()
+	if len(got) != 4 {
+		t.Fatalf("stored %d events, want 4", len(got))
+	}
+	for i, ev := range got {
+		want := event(i)
+		if ev.ComponentAppID != want.ComponentAppID || ev.AppID != want.AppID || ev.Type != want.Type ||
+			ev.DedupKey != want.DedupKey || !ev.CreateTime.Equal(want.CreateTime) ||
+			!ev.ReceivedAt.Equal(want.ReceivedAt) || !bytes.Equal(ev.Payload, want.Payload) {
+			t.Fatalf("stored event %d = %+v, want %+v", i, ev, want)
+		}
+	}
+	if err := j.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if s := segments(t, j.opts.Path); len(s) != 0 {
+		t.Fatalf("segments left after a clean close: %v", s)
+	}
+	if _, err := j.Append(t.Context(), events(10, 1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Append after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestApplierGathersEventsIntoLargeTransactions(t *testing.T) {
+	db := newFakeDB()
+	j := open(t, db, Options{ApplyBatch: 64, ApplyDelay: time.Hour})
+	for i := range 100 {
+		if _, err := j.Append(t.Context(), events(i, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	db.mu.Lock()
+	batches := append([]int(nil), db.batches...)
+	db.mu.Unlock()
+	// With an hour's delay, only "half a batch gathered" or Sync start a
+	// transaction: never one per append.
+	if len(batches) > 4 {
+		t.Fatalf("100 appends were applied in %d transactions %v; want them gathered", len(batches), batches)
+	}
+	j.Close(t.Context())
+}
+
+func TestCrashBeforeApplyReplaysAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "db-ingest")
+	down := newFakeDB()
+	down.setFail(errors.New("database is locked"))
+	j := open(t, down, Options{Path: prefix, SegmentSize: 2048})
+	var acked []*wxfleet.Event
+	for i := 0; i < 40; i += 4 {
+		evs := events(i, 4)
+		if _, err := j.Append(t.Context(), evs); err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, evs...)
+	}
+	if n := len(segments(t, prefix)); n < 2 {
+		t.Fatalf("%d segment(s) with a 2 KiB segment size; want the journal to have rotated", n)
+	}
+	// A crash: the process stops with nothing applied. Close with an expired
+	// context is the nearest a test gets; it must leave the segments alone.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := j.Close(ctx); err == nil || !strings.Contains(err.Error(), "replayed") {
+		t.Fatalf("Close with the database down = %v, want an error saying the rest is replayed at the next start", err)
+	}
+	if len(down.stored()) != 0 {
+		t.Fatal("the failing database stored something")
+	}
+
+	db := newFakeDB()
+	db.keys[key(acked[0])] = true // already applied before the crash
+	db.rows = append(db.rows, *acked[0])
+	j2 := open(t, db, Options{Path: prefix})
+	got := db.stored()
+	if len(got) != len(acked) {
+		t.Fatalf("after replay the database has %d events, want the %d acknowledged ones", len(got), len(acked))
+	}
+	if s := segments(t, prefix); len(s) != 1 {
+		t.Fatalf("segments after replay: %v; want only the new one", s)
+	}
+	// The replayed keys are remembered: WeChat's retry of an acked push is a duplicate.
+	ins, err := j2.Append(t.Context(), []*wxfleet.Event{event(5), event(99)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ins) != "[false true]" {
+		t.Fatalf("inserted after replay = %v, want the replayed push known", ins)
+	}
+	j2.Close(t.Context())
+}
+
+func TestTornTailIsDroppedAndCorruptHeaderRefused(t *testing.T) {
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "db-ingest")
+	var buf []byte
+	buf = append(buf, segmentMagic...)
+	buf = appendRecord(buf, event(1))
+	buf = appendRecord(buf, event(2))
+	whole := len(buf)
+	buf = appendRecord(buf, event(3))
+	torn := buf[:whole+len(buf[whole:])/2] // a write cut in the middle
+	if err := os.WriteFile(prefix+".000007.log", torn, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	db := newFakeDB()
+	j := open(t, db, Options{Path: prefix, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if got := db.stored(); len(got) != 2 || got[1].DedupKey != event(2).DedupKey {
+		t.Fatalf("replayed %d events, want the 2 whole records", len(got))
+	}
+	if !strings.Contains(logs.String(), "unfinished record") {
+		t.Fatalf("no warning about the torn record in the log:\n%s", logs.String())
+	}
+	if s := segments(t, prefix); len(s) != 1 || !strings.HasSuffix(s[0], ".000008.log") {
+		t.Fatalf("segments = %v, want a new one numbered after the replayed one", s)
+	}
+	j.Close(t.Context())
+
+	// A flipped bit in a record's body fails its checksum: treated as torn.
+	good := append([]byte(segmentMagic), appendRecord(nil, event(1))...)
+	good[len(good)-3] ^= 0x40
+	if err := os.WriteFile(prefix+".000009.log", good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db2 := newFakeDB()
+	open(t, db2, Options{Path: prefix}).Close(t.Context())
+	if n := len(db2.stored()); n != 0 {
+		t.Fatalf("a record with a bad checksum was applied (%d events)", n)
+	}
+
+	if err := os.WriteFile(prefix+".000010.log", []byte("not a journal at all"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(t.Context(), newFakeDB(), Options{Path: prefix}); err == nil || !strings.Contains(err.Error(), "bad header") {
+		t.Fatalf("Open over a foreign file = %v, want a refusal naming the bad header", err)
+	}
+}
+
+func TestLagIsBounded(t *testing.T) {
+	db := newFakeDB()
+	db.gate = make(chan struct{})
+	j := open(t, db, Options{MaxLag: 10, ApplyDelay: time.Millisecond})
+	if _, err := j.Append(t.Context(), events(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := j.Append(ctx, events(10, 1)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Append beyond MaxLag = %v, want it to wait for the applier", err)
+	}
+	if j.Backlog() != 10 {
+		t.Fatalf("backlog = %d, want 10", j.Backlog())
+	}
+	close(db.gate) // the database answers again
+	if _, err := j.Append(t.Context(), events(10, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(db.stored()); n != 11 {
+		t.Fatalf("stored %d, want 11", n)
+	}
+	j.Close(t.Context())
+}
+
+func TestApplierRetriesAndDropsOnlyRefusedEvents(t *testing.T) {
+	db := newFakeDB()
+	db.setFail(errors.New("disk I/O error"))
+	db.refuse["m:1001"] = true
+	var logs bytes.Buffer
+	j := open(t, db, Options{ApplyDelay: time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if _, err := j.Append(t.Context(), events(0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	if err := j.Sync(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Sync while the database fails = %v, want it still waiting", err)
+	}
+	cancel()
+	db.setFail(nil)
+	if err := j.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := db.stored()
+	if len(got) != 2 || got[0].DedupKey != "m:1000" || got[1].DedupKey != "m:1002" {
+		t.Fatalf("stored %+v, want every event but the refused one", got)
+	}
+	if !strings.Contains(logs.String(), "retrying") || !strings.Contains(logs.String(), "dropping") {
+		t.Fatalf("log lacks the retry or the drop:\n%s", logs.String())
+	}
+	j.Close(t.Context())
+}
+
+func TestRecentKeysSeedDuplicateWindow(t *testing.T) {
+	now := t0
+	seen := ""
+	j := open(t, newFakeDB(), Options{
+		Window: time.Minute,
+		Now:    func() time.Time { return now },
+		Recent: func(_ context.Context, since time.Time) ([]string, error) {
+			seen = since.Format(time.RFC3339)
+			return []string{key(event(1))}, nil
+		},
+	})
+	if seen != t0.Add(-time.Minute).Format(time.RFC3339) {
+		t.Fatalf("Recent asked since %s, want one window back", seen)
+	}
+	ins, _ := j.Append(t.Context(), []*wxfleet.Event{event(1)})
+	if ins[0] {
+		t.Fatal("a push stored before the start was not recognised as a retry")
+	}
+	// Keys live one to two windows: after two, a repeat counts as new (the
+	// database still stores it once).
+	now = now.Add(61 * time.Second)
+	if ins, _ := j.Append(t.Context(), []*wxfleet.Event{event(1)}); ins[0] {
+		t.Fatal("forgotten after one window; want between one and two")
+	}
+	now = now.Add(61 * time.Second)
+	j.Append(t.Context(), events(50, 1)) // rotates
+	now = now.Add(61 * time.Second)
+	if ins, _ := j.Append(t.Context(), []*wxfleet.Event{event(1)}); !ins[0] {
+		t.Fatal("remembered beyond two windows")
+	}
+	j.Close(t.Context())
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(appendRecord(nil, event(1))[8:])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, err := decode(body)
+		if err != nil {
+			return
+		}
+		again, err := decode(appendRecord(nil, ev)[8:])
+		if err != nil || again.DedupKey != ev.DedupKey || !bytes.Equal(again.Payload, ev.Payload) {
+			t.Fatalf("re-encoding a decoded record does not round-trip: %v", err)
+		}
+	})
+}
