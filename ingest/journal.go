@@ -51,9 +51,9 @@ import (
 
 // Target is the database the journal applies to.
 type Target interface {
-	// InsertEvents stores evs in one transaction, skipping dedup keys already
+	// AddEvents stores evs in one transaction, skipping dedup keys already
 	// stored.
-	InsertEvents(ctx context.Context, evs []*wxfleet.Event) (inserted []bool, err error)
+	AddEvents(ctx context.Context, evs []*wxfleet.Event) error
 }
 
 // Options configure a Journal. Path is required; zero values elsewhere take
@@ -75,8 +75,9 @@ type Options struct {
 	ApplyDelay time.Duration
 	// SegmentSize is the size after which appends go to a new segment (default 64 MiB).
 	SegmentSize int64
-	// Window is how long a dedup key is remembered (default 2 minutes; keys
-	// are kept for between one and two windows).
+	// Window is how long a dedup key is remembered (default 1 minute; keys
+	// are kept for between one and two windows). WeChat's last retry comes
+	// about 15 s after the first attempt.
 	Window time.Duration
 	// Recent returns the keys (component appid + "\x00" + dedup key) of
 	// events stored since the given time, to seed duplicate detection at start.
@@ -151,7 +152,7 @@ func Open(ctx context.Context, target Target, opts Options) (*Journal, error) {
 		opts.SegmentSize = 64 << 20
 	}
 	if opts.Window <= 0 {
-		opts.Window = 2 * time.Minute
+		opts.Window = time.Minute
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -613,12 +614,12 @@ func (j *Journal) Close(ctx context.Context) error {
 // the journal forever: such events are stored one by one and the refused
 // ones dropped, each with an error in the log.
 func (j *Journal) store(ctx context.Context, batch []*wxfleet.Event) error {
-	_, err := j.target.InsertEvents(ctx, batch)
+	err := j.target.AddEvents(ctx, batch)
 	if err == nil || !refused(err) {
 		return err
 	}
 	for _, ev := range batch {
-		if _, err := j.target.InsertEvents(ctx, []*wxfleet.Event{ev}); err != nil {
+		if err := j.target.AddEvents(ctx, []*wxfleet.Event{ev}); err != nil {
 			if !refused(err) {
 				return err
 			}

@@ -30,37 +30,35 @@ type fakeDB struct {
 
 func newFakeDB() *fakeDB { return &fakeDB{keys: map[string]bool{}, refuse: map[string]bool{}} }
 
-func (db *fakeDB) InsertEvents(ctx context.Context, evs []*wxfleet.Event) ([]bool, error) {
+func (db *fakeDB) AddEvents(ctx context.Context, evs []*wxfleet.Event) error {
 	if db.gate != nil {
 		select {
 		case <-db.gate:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.fail != nil {
-		return nil, db.fail
+		return db.fail
 	}
 	for _, ev := range evs {
 		if db.refuse[ev.DedupKey] {
-			return nil, wxfleet.Errorf(wxfleet.EINVALID, "refused %s", ev.DedupKey)
+			return wxfleet.Errorf(wxfleet.EINVALID, "refused %s", ev.DedupKey)
 		}
 	}
-	ins := make([]bool, len(evs))
-	for i, ev := range evs {
+	for _, ev := range evs {
 		k := key(ev)
 		if db.keys[k] {
 			continue
 		}
 		db.keys[k] = true
-		ins[i] = true
 		ev.ID = int64(len(db.rows) + 1)
 		db.rows = append(db.rows, *ev)
 	}
 	db.batches = append(db.batches, len(evs))
-	return ins, nil
+	return nil
 }
 
 func (db *fakeDB) setFail(err error) {

@@ -793,6 +793,34 @@ func testInsertEvents(t *testing.T, h *harness) {
 	wantCode(t, err, wxfleet.EINVALID)
 }
 
+func testAddEvents(t *testing.T, h *harness) {
+	mustPlatform(t, h, "wxA")
+	must(t, h.AddEvents(h.ctx, nil))
+	_, err := h.InsertEvents(h.ctx, []*wxfleet.Event{ev("wxA", "wxapp1", "text", "k1", "<xml>first</xml>")})
+	must(t, err)
+	var batch []*wxfleet.Event
+	for i := range 150 { // more than one 64-row chunk
+		batch = append(batch, ev("wxA", "wxapp1", "text", fmt.Sprintf("k%d", i), fmt.Sprintf("<xml>%d</xml>", i)))
+	}
+	batch = append(batch, ev("wxA", "wxapp1", "text", "k7", "<xml>retry</xml>"))
+	must(t, h.AddEvents(h.ctx, batch))
+	list, total, err := h.ListEvents(h.ctx, "wxA", store.EventFilter{Limit: 1000})
+	must(t, err)
+	if total != 150 || len(list) != 150 {
+		t.Fatalf("stored %d events (total %d), want 150: each key once", len(list), total)
+	}
+	for _, e := range list {
+		if e.DedupKey == "k1" && string(e.Payload) != "<xml>first</xml>" {
+			t.Fatalf("k1 payload %q: the stored row must win", e.Payload)
+		}
+		if e.DedupKey == "k7" && string(e.Payload) != "<xml>7</xml>" {
+			t.Fatalf("k7 payload %q: the first in the batch must win", e.Payload)
+		}
+	}
+	wantCode(t, h.AddEvents(h.ctx, []*wxfleet.Event{ev("wxA", "", "t", "", "no key")}), wxfleet.EINVALID)
+	wantCode(t, h.AddEvents(h.ctx, []*wxfleet.Event{ev("wxNope", "", "t", "k", "x")}), wxfleet.ENOTFOUND)
+}
+
 func testRecentEventKeys(t *testing.T, h *harness) {
 	mustPlatform(t, h, "wxA")
 	mustPlatform(t, h, "wxB")

@@ -58,16 +58,21 @@ type Store struct {
 	vault    *vault.Vault
 	logger   *slog.Logger
 
-	eventSQL eventSQLCache
+	eventSQL      eventSQLCache
+	eventSQLQuiet eventSQLCache
 	// platformSeen caches component appids known to exist (SQLite has no
 	// foreign key on events; see knownPlatform).
 	platformSeen sync.Map
 }
 
 // SQLite connection settings. busy_timeout comes first (modernc applies it
-// before the others) so that nothing below can fail on SQLITE_BUSY.
+// before the others) so that nothing below can fail on SQLITE_BUSY. The
+// writer's page cache is 8 MiB: every page a larger cache takes on is fresh
+// memory, and its first touch (a page fault) cost more than the insert that
+// needed it — 13.6 against 23.5 µs an event in a 256-event transaction
+// (64 MiB); the operating system caches the file behind it anyway.
 const (
-	sqliteWriteParams = "_pragma=busy_timeout(10000)&_pragma=page_size(8192)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(on)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_pragma=cache_size(-65536)&_txlock=immediate"
+	sqliteWriteParams = "_pragma=busy_timeout(10000)&_pragma=page_size(8192)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(on)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_pragma=cache_size(-8192)&_txlock=immediate"
 	sqliteReadParams  = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_query_only=1"
 )
 
@@ -85,6 +90,7 @@ func Open(ctx context.Context, dsn string, v *vault.Vault, logger *slog.Logger) 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{vault: v, logger: logger}
+	s.eventSQLQuiet.quiet = true
 	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		err = s.openPostgres(ctx, dsn)
@@ -210,6 +216,7 @@ func (s *Store) openSQLite(ctx context.Context, dsn string) error {
 	s.dialect, s.path, s.write, s.read = DialectSQLite, path, write, read
 	s.syncFull = sync == "FULL"
 	s.eventSQL.positional = true
+	s.eventSQLQuiet.positional = true
 	return nil
 }
 
@@ -248,6 +255,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the connections. Stop River before closing the store.
 func (s *Store) Close() error {
 	s.eventSQL.close()
+	s.eventSQLQuiet.close()
 	var errs []error
 	if s.read != s.write {
 		errs = append(errs, s.read.Close())

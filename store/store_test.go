@@ -174,6 +174,7 @@ var conformance = []struct {
 	{"InsertEventsAtomic", testInsertEventsAtomic},
 	{"InsertEventsConcurrent", testInsertEventsConcurrent},
 	{"RecentEventKeys", testRecentEventKeys},
+	{"AddEvents", testAddEvents},
 	{"ListEvents", testListEvents},
 	{"AuthLinks", testAuthLinks},
 }
