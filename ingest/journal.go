@@ -82,8 +82,10 @@ type Options struct {
 	// Recent returns the keys (component appid + "\x00" + dedup key) of
 	// events stored since the given time, to seed duplicate detection at start.
 	Recent func(ctx context.Context, since time.Time) ([]string, error)
-	Now    func() time.Time
-	Logger *slog.Logger
+	// Observe, if set, is told the number of records of each write.
+	Observe func(records int)
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // ErrClosed is returned by Append after Close.
@@ -97,27 +99,33 @@ type Journal struct {
 	opts   Options
 	logger *slog.Logger
 
-	// Owned by Append (and Open/Close, which do not run alongside it).
+	// Owned by the writing caller (see Append), and by Open and Close.
 	seg     *os.File
 	segNo   int
 	segSize int64
-	buf     []byte
-	broken  error // a failed write could not be undone: refuse appends
 
-	mu       sync.Mutex
-	queue    []*wxfleet.Event // appended, not yet applied, in order
-	appended uint64           // events appended since Open
-	applied  uint64           // events applied since Open
-	segments []segment        // finished segments waiting to be fully applied
-	keys     map[string]struct{}
-	oldKeys  map[string]struct{}
-	keysAt   time.Time
-	closed   bool
-	progress chan struct{} // closed and replaced whenever applied advances or the journal closes
-	work     chan struct{} // wakes the applier: events appended
-	hurry    chan struct{} // wakes the applier: someone waits (Sync, Close)
-	stop     chan struct{} // closed by Close when the applier must give up retrying
-	done     chan struct{} // closed when the applier has returned
+	mu           sync.Mutex
+	writing      bool             // a caller is writing pending groups
+	group        *group           // the callers whose records are pending
+	pending      []*wxfleet.Event // records gathered for the next write
+	pendingBuf   []byte           // their encoding
+	sparePending []*wxfleet.Event
+	spareBuf     []byte
+	broken       error            // a failed write could not be undone: refuse appends
+	queue        []*wxfleet.Event // appended, not yet applied, in order
+	appended     uint64           // events appended since Open
+	applied      uint64           // events applied since Open
+	segments     []segment        // finished segments waiting to be fully applied
+	keys         map[string]struct{}
+	oldKeys      map[string]struct{}
+	keysAt       time.Time
+	closed       bool          // no more appends
+	draining     bool          // closed and no write in progress: the applier may finish once the queue is empty
+	progress     chan struct{} // closed and replaced whenever applied advances or the journal closes
+	work         chan struct{} // wakes the applier: events appended
+	hurry        chan struct{} // wakes the applier: someone waits (Sync, Close)
+	stop         chan struct{} // closed by Close when the applier must give up retrying
+	done         chan struct{} // closed when the applier has returned
 }
 
 type segment struct {
@@ -163,6 +171,7 @@ func Open(ctx context.Context, target Target, opts Options) (*Journal, error) {
 	j := &Journal{
 		target: target, opts: opts, logger: opts.Logger,
 		keys: map[string]struct{}{}, oldKeys: map[string]struct{}{}, keysAt: opts.Now(),
+		group:    &group{done: make(chan struct{})},
 		progress: make(chan struct{}), work: make(chan struct{}, 1), hurry: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -326,14 +335,23 @@ func (j *Journal) openSegment(no int) error {
 
 func key(ev *wxfleet.Event) string { return ev.ComponentAppID + "\x00" + ev.DedupKey }
 
+// Record journals one push and reports whether it was new; it is what the
+// push receiver calls for every push. Concurrent calls are written together
+// (group commit): while one caller writes, the others' records gather, and
+// the next write takes them all.
+func (j *Journal) Record(ctx context.Context, ev *wxfleet.Event) (inserted bool, err error) {
+	ins, err := j.Append(ctx, []*wxfleet.Event{ev})
+	if err != nil {
+		return false, err
+	}
+	return ins[0], nil
+}
+
 // Append journals evs and reports which were new (false: the dedup key was
 // seen within the window, or earlier in evs). When it returns without error
 // the new events are durable; they reach the database shortly after. Each
-// event's ID stays 0: ids are assigned when applied.
+// event's ID stays 0: ids are assigned when applied. Safe for concurrent use.
 func (j *Journal) Append(ctx context.Context, evs []*wxfleet.Event) (inserted []bool, err error) {
-	if j.broken != nil {
-		return nil, j.broken
-	}
 	for _, ev := range evs {
 		if ev == nil || ev.ComponentAppID == "" || ev.DedupKey == "" {
 			return nil, errors.New("ingest: an event needs a component_appid and a dedup key")
@@ -341,7 +359,7 @@ func (j *Journal) Append(ctx context.Context, evs []*wxfleet.Event) (inserted []
 	}
 	inserted = make([]bool, len(evs))
 	j.mu.Lock()
-	for len(j.queue) >= j.opts.MaxLag && !j.closed {
+	for len(j.queue)+len(j.pending) >= j.opts.MaxLag && !j.closed && j.broken == nil {
 		wait := j.progress
 		j.mu.Unlock()
 		select {
@@ -355,11 +373,15 @@ func (j *Journal) Append(ctx context.Context, evs []*wxfleet.Event) (inserted []
 		j.mu.Unlock()
 		return nil, ErrClosed
 	}
+	if j.broken != nil {
+		err := j.broken
+		j.mu.Unlock()
+		return nil, err
+	}
 	if now := j.opts.Now(); now.Sub(j.keysAt) >= j.opts.Window {
 		j.oldKeys, j.keys, j.keysAt = j.keys, make(map[string]struct{}, len(j.keys)), now
 	}
-	fresh := make([]*wxfleet.Event, 0, len(evs))
-	var added []string
+	fresh := 0
 	for i, ev := range evs {
 		k := key(ev)
 		if _, ok := j.keys[k]; ok {
@@ -369,40 +391,76 @@ func (j *Journal) Append(ctx context.Context, evs []*wxfleet.Event) (inserted []
 			continue
 		}
 		j.keys[k] = struct{}{}
-		added = append(added, k)
 		inserted[i] = true
+		fresh++
 		cp := *ev // the applier sets ID on its own copy; the caller keeps reading ev
-		fresh = append(fresh, &cp)
+		j.pending = append(j.pending, &cp)
+		j.pendingBuf = appendRecord(j.pendingBuf, ev)
 	}
-	j.mu.Unlock()
-	if len(fresh) == 0 {
+	if fresh == 0 {
+		j.mu.Unlock()
 		return inserted, nil
 	}
-	if err := j.write(fresh); err != nil {
-		j.mu.Lock()
-		for _, k := range added {
-			delete(j.keys, k)
+	g := j.group
+	if !j.writing {
+		// Nobody is writing: this caller writes, its own records and those
+		// that gather meanwhile, until none are left.
+		j.writing = true
+		for len(j.pending) > 0 {
+			j.flushLocked()
 		}
+		j.writing = false
 		j.mu.Unlock()
-		return nil, err
+	} else {
+		j.mu.Unlock()
+		<-g.done
 	}
-	j.mu.Lock()
-	j.queue = append(j.queue, fresh...)
-	j.appended += uint64(len(fresh))
-	j.mu.Unlock()
-	j.wake(j.work)
+	if g.err != nil {
+		return nil, g.err
+	}
 	return inserted, nil
 }
 
-// InsertEvents is Append, so a Journal can stand where the push committer
-// expects a database.
-func (j *Journal) InsertEvents(ctx context.Context, evs []*wxfleet.Event) ([]bool, error) {
-	return j.Append(ctx, evs)
+// group is one write's worth of records and the callers waiting for it.
+type group struct {
+	done chan struct{}
+	err  error
 }
 
-// write appends evs to the current segment in one write, starting a new
-// segment first when the current one is full.
-func (j *Journal) write(evs []*wxfleet.Event) error {
+// flushLocked writes what is pending, with j.mu held on entry and on return
+// (released during the write).
+func (j *Journal) flushLocked() {
+	g, evs, buf := j.group, j.pending, j.pendingBuf
+	j.group = &group{done: make(chan struct{})}
+	j.pending, j.pendingBuf = j.sparePending[:0], j.spareBuf[:0]
+	j.mu.Unlock()
+	err := j.write(buf, len(evs))
+	if j.opts.Observe != nil {
+		j.opts.Observe(len(evs))
+	}
+	j.mu.Lock()
+	if err != nil {
+		for _, ev := range evs {
+			delete(j.keys, key(ev))
+		}
+	} else {
+		j.queue = append(j.queue, evs...)
+		j.appended += uint64(len(evs))
+		j.wake(j.work)
+	}
+	clear(evs)
+	j.sparePending, j.spareBuf = evs[:0], buf[:0]
+	g.err = err
+	close(g.done)
+}
+
+// write appends buf (n records) to the current segment in one write,
+// starting a new segment first when the current one is full. Only the
+// writing caller runs it.
+func (j *Journal) write(buf []byte, n int) error {
+	if j.broken != nil {
+		return j.broken
+	}
 	if j.segSize >= j.opts.SegmentSize {
 		j.mu.Lock()
 		j.segments = append(j.segments, segment{path: j.seg.Name(), lastSeq: j.appended})
@@ -411,28 +469,30 @@ func (j *Journal) write(evs []*wxfleet.Event) error {
 			j.logger.Warn("ingest journal: closing a full segment", "err", err)
 		}
 		if err := j.openSegment(j.segNo + 1); err != nil {
-			j.broken = err
+			j.setBroken(err)
 			return err
 		}
 	}
-	j.buf = j.buf[:0]
-	for _, ev := range evs {
-		j.buf = appendRecord(j.buf, ev)
-	}
-	n, err := j.seg.Write(j.buf)
+	w, err := j.seg.Write(buf)
 	if err == nil && j.opts.Sync {
 		err = j.seg.Sync()
 	}
 	if err != nil {
 		// Take back a partial record, or replay would stop there and miss
 		// whatever is appended after it.
-		if terr := j.seg.Truncate(j.segSize); terr != nil && n > 0 {
-			j.broken = fmt.Errorf("ingest: journal write failed and could not be undone (%v); restart to recover: %w", terr, err)
+		if terr := j.seg.Truncate(j.segSize); terr != nil && w > 0 {
+			j.setBroken(fmt.Errorf("ingest: journal write failed and could not be undone (%v); restart to recover: %w", terr, err))
 		}
 		return fmt.Errorf("ingest: writing the journal: %w", err)
 	}
-	j.segSize += int64(n)
+	j.segSize += int64(w)
 	return nil
+}
+
+func (j *Journal) setBroken(err error) {
+	j.mu.Lock()
+	j.broken = err
+	j.mu.Unlock()
 }
 
 // apply moves journaled events into the database until the journal closes
@@ -445,7 +505,7 @@ func (j *Journal) apply() {
 	timer.Stop()
 	for {
 		j.mu.Lock()
-		queued, closed := len(j.queue), j.closed
+		queued, closed := len(j.queue), j.draining
 		j.mu.Unlock()
 		if queued == 0 {
 			if closed {
@@ -578,6 +638,14 @@ func (j *Journal) Close(ctx context.Context) error {
 		return nil
 	}
 	j.closed = true
+	// A write under way finishes first: its records must reach the queue
+	// before the applier may stop at an empty one.
+	for j.writing {
+		j.mu.Unlock()
+		time.Sleep(100 * time.Microsecond)
+		j.mu.Lock()
+	}
+	j.draining = true
 	close(j.progress) // wake appenders waiting on the lag
 	j.progress = make(chan struct{})
 	j.mu.Unlock()

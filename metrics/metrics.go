@@ -38,7 +38,7 @@ func New() *Metrics {
 			Name: "wxfleet_pushes_total", Help: "WeChat pushes received, by endpoint, type and result.",
 		}, []string{"endpoint", "type", "result"}),
 		IngestBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "wxfleet_ingest_batch_size", Help: "Pushes stored per database commit.",
+			Name: "wxfleet_ingest_batch_size", Help: "Pushes made durable per write: a database commit, or on SQLite an ingest journal write.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		}),
 		TokenRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -54,14 +54,29 @@ type Handler interface {
 // Counter is told the outcome of every push (metrics).
 type Counter func(endpoint, typ, result string)
 
+// Recorder stores accepted pushes: Record returns once ev is durable, and
+// reports whether it was new (false: a retry of a push stored before).
+// Committer is one (a group commit into the database); the ingest journal is
+// the other.
+type Recorder interface {
+	Record(ctx context.Context, ev *wxfleet.Event) (inserted bool, err error)
+}
+
+// arrivals is implemented by recorders that want to know a push is on its
+// way before it reaches Record (Committer waits for such pushes).
+type arrivals interface {
+	Arriving()
+	Arrived()
+}
+
 // Receiver serves the two push endpoints.
 type Receiver struct {
-	Router    Router
-	Committer *Committer
-	Handler   Handler
-	Now       func() time.Time
-	Logger    *slog.Logger
-	Count     Counter
+	Router   Router
+	Recorder Recorder
+	Handler  Handler
+	Now      func() time.Time
+	Logger   *slog.Logger
+	Count    Counter
 }
 
 // rejection is a push refused before anything was stored.
@@ -79,16 +94,16 @@ func (r *Receiver) ServeComponent(w http.ResponseWriter, req *http.Request) {
 		r.echo(w, req, "")
 		return
 	}
-	r.Committer.Arriving()
+	r.arriving()
 	plain, crypter, rej := r.open(w, req, "")
 	if rej != nil {
-		r.Committer.Arrived()
+		r.arrived()
 		r.refuse(w, req, "component", rej)
 		return
 	}
 	msg, err := ParseMessage(plain)
 	if err != nil {
-		r.Committer.Arrived()
+		r.arrived()
 		r.refuse(w, req, "component", reject(http.StatusBadRequest, "xml", "decrypted body is not WeChat XML"))
 		return
 	}
@@ -106,8 +121,8 @@ func (r *Receiver) ServeComponent(w http.ResponseWriter, req *http.Request) {
 	if ev.AppID == "" {
 		ev.AppID = msg.Get("appid") // notify_third_fasteregister uses lowercase
 	}
-	r.Committer.Arrived()
-	inserted, err := r.Committer.Record(req.Context(), ev)
+	r.arrived()
+	inserted, err := r.Recorder.Record(req.Context(), ev)
 	if err != nil {
 		r.fail(w, "component", infoType, "record", err)
 		return
@@ -127,16 +142,16 @@ func (r *Receiver) ServeApp(w http.ResponseWriter, req *http.Request, appID stri
 		r.echo(w, req, appID)
 		return
 	}
-	r.Committer.Arriving()
+	r.arriving()
 	plain, crypter, rej := r.open(w, req, appID)
 	if rej != nil {
-		r.Committer.Arrived()
+		r.arrived()
 		r.refuse(w, req, "app", rej)
 		return
 	}
 	msg, err := ParseMessage(plain)
 	if err != nil {
-		r.Committer.Arrived()
+		r.arrived()
 		r.refuse(w, req, "app", reject(http.StatusBadRequest, "xml", "decrypted body is not WeChat XML"))
 		return
 	}
@@ -153,8 +168,8 @@ func (r *Receiver) ServeApp(w http.ResponseWriter, req *http.Request, appID stri
 		ReceivedAt:     r.Now(),
 		Payload:        plain,
 	}
-	r.Committer.Arrived()
-	inserted, err := r.Committer.Record(req.Context(), ev)
+	r.arrived()
+	inserted, err := r.Recorder.Record(req.Context(), ev)
 	if err != nil {
 		r.fail(w, "app", typ, "record", err)
 		return
@@ -177,6 +192,18 @@ func (r *Receiver) ServeApp(w http.ResponseWriter, req *http.Request, appID stri
 	}
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
 	w.Write(body)
+}
+
+func (r *Receiver) arriving() {
+	if a, ok := r.Recorder.(arrivals); ok {
+		a.Arriving()
+	}
+}
+
+func (r *Receiver) arrived() {
+	if a, ok := r.Recorder.(arrivals); ok {
+		a.Arrived()
+	}
 }
 
 // secretFields hold values worth a token: the ticket (kept sealed in its own

@@ -84,7 +84,7 @@ func newRig(t *testing.T) *rig {
 	c, _ := wxcrypt.New("tok", testKey, "wxcomponent")
 	r := &rig{c: c, store: &memStore{keys: map[string]bool{}}, h: &recorder{}, now: time.Now()}
 	committer := NewCommitter(r.store, 16, nil)
-	recv := &Receiver{Router: oneRouter{c}, Committer: committer, Handler: r.h,
+	recv := &Receiver{Router: oneRouter{c}, Recorder: committer, Handler: r.h,
 		Now: func() time.Time { return r.now }, Logger: slog.New(slog.DiscardHandler)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/wechat/component", recv.ServeComponent)

@@ -23,10 +23,10 @@ import (
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
+	"github.com/wxfleet/wxfleet/ingest"
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
-	"github.com/wxfleet/wxfleet/ingest"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
@@ -191,23 +191,29 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// (see package ingest). PostgreSQL is shared by several instances, so each
 	// commit goes to the database itself: a journal on one machine's disk
 	// would tie acknowledged pushes to that machine.
-	var events push.EventStore = st
+	var recorder push.Recorder
+	observe := func(n int) { s.Metrics.IngestBatch.Observe(float64(n)) }
 	if st.Dialect() == store.DialectSQLite {
 		j, err := ingest.Open(ctx, st, ingest.Options{
-			Path:   st.Path() + "-ingest",
-			Sync:   st.SyncFull(),
-			Recent: func(ctx context.Context, since time.Time) ([]string, error) { return st.RecentEventKeys(ctx, since, 200_000) },
-			Now:    cfg.Now,
-			Logger: cfg.Logger,
+			Path: st.Path() + "-ingest",
+			Sync: st.SyncFull(),
+			Recent: func(ctx context.Context, since time.Time) ([]string, error) {
+				return st.RecentEventKeys(ctx, since, 200_000)
+			},
+			Observe: observe,
+			Now:     cfg.Now,
+			Logger:  cfg.Logger,
 		})
 		if err != nil {
 			return nil, err
 		}
 		s.journal = j
-		events = j
+		recorder = j
 		s.Metrics.WatchIngestBacklog(func() float64 { return float64(j.Backlog()) })
+	} else {
+		s.committer = push.NewCommitter(st, 256, observe)
+		recorder = s.committer
 	}
-	s.committer = push.NewCommitter(events, 256, func(n int) { s.Metrics.IngestBatch.Observe(float64(n)) })
 	handler := &pushHandler{
 		store: st, auth: s.Auth, sealer: v, queue: q, keeper: s.Keeper, wechat: s.WeChat, now: cfg.Now, logger: cfg.Logger,
 		background: func(f func()) {
@@ -216,12 +222,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		},
 	}
 	receiver := &push.Receiver{
-		Router:    newRouter(crypters, order, st.AuthorizerPlatforms),
-		Committer: s.committer,
-		Handler:   handler,
-		Now:       cfg.Now,
-		Logger:    cfg.Logger,
-		Count:     func(endpoint, typ, result string) { s.Metrics.Pushes.WithLabelValues(endpoint, typ, result).Inc() },
+		Router:   newRouter(crypters, order, st.AuthorizerPlatforms),
+		Recorder: recorder,
+		Handler:  handler,
+		Now:      cfg.Now,
+		Logger:   cfg.Logger,
+		Count:    func(endpoint, typ, result string) { s.Metrics.Pushes.WithLabelValues(endpoint, typ, result).Inc() },
 	}
 	s.web = &web.Server{
 		Store: st, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Receiver: receiver, Metrics: s.Metrics,
@@ -306,7 +312,9 @@ func (s *Server) Close() error {
 	} else if s.listener != nil {
 		s.listener.Close()
 	}
-	s.committer.Close()
+	if s.committer != nil {
+		s.committer.Close()
+	}
 	if s.journal != nil {
 		if err := s.journal.Close(ctx); err != nil {
 			s.logger.Warn("closing the ingest journal", "err", err)

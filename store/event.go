@@ -37,8 +37,8 @@ type eventSQLCache struct {
 	positional bool
 	// quiet leaves out RETURNING: for AddEvents, which reports nothing.
 	quiet bool
-	once       [eventChunk + 1]sync.Once
-	sql        [eventChunk + 1]string
+	once  [eventChunk + 1]sync.Once
+	sql   [eventChunk + 1]string
 
 	mu    sync.Mutex
 	stmts [eventChunk + 1]*sql.Stmt
