@@ -385,3 +385,82 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestConcurrentRecordsAreGroupedAndNoneLostAtClose has many callers record
+// at once (some retrying each other's pushes) while the journal closes under
+// them: every push acknowledged (nil error) must be in the database exactly
+// once, and exactly one caller per key is told it was new.
+func TestConcurrentRecordsAreGroupedAndNoneLostAtClose(t *testing.T) {
+	db := newFakeDB()
+	var writes []int
+	var wmu sync.Mutex
+	j := open(t, db, Options{ApplyDelay: time.Millisecond, Observe: func(n int) {
+		wmu.Lock()
+		writes = append(writes, n)
+		wmu.Unlock()
+	}})
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		acked  = map[string]bool{}
+		newFor = map[string]int{}
+	)
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				ev := event(w*1000 + i)
+				if i%10 == 9 {
+					ev = event(((w+1)%32)*1000 + i - 1) // a neighbour's push, retried
+				}
+				ins, err := j.Record(t.Context(), ev)
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				acked[ev.DedupKey] = true
+				if ins {
+					newFor[ev.DedupKey]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := j.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	stored := map[string]int{}
+	for _, ev := range db.stored() {
+		stored[ev.DedupKey]++
+	}
+	for k := range acked {
+		if stored[k] != 1 {
+			t.Fatalf("acknowledged %s stored %d times", k, stored[k])
+		}
+	}
+	for k, n := range stored {
+		if n != 1 || newFor[k] != 1 {
+			t.Fatalf("%s: stored %d times, reported new %d times; want 1 and 1", k, n, newFor[k])
+		}
+	}
+	if len(acked) == 0 {
+		t.Fatal("nothing was recorded before the close")
+	}
+	total := 0
+	for _, n := range writes {
+		total += n
+	}
+	if total != len(stored) {
+		t.Fatalf("writes carried %d records, %d stored", total, len(stored))
+	}
+	if s := segments(t, j.opts.Path); len(s) != 0 {
+		t.Fatalf("segments left after close: %v", s)
+	}
+}
