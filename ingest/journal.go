@@ -100,9 +100,8 @@ type Journal struct {
 	logger *slog.Logger
 
 	// Owned by the writing caller (see Append), and by Open and Close.
-	seg     *os.File
-	segNo   int
-	segSize int64
+	seg   segmentFile
+	segNo int
 
 	mu           sync.Mutex
 	writing      bool             // a caller is writing pending groups
@@ -188,7 +187,7 @@ func Open(ctx context.Context, target Target, opts Options) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := j.openSegment(last + 1); err != nil {
+	if err := j.openSegment(last+1, 0); err != nil {
 		return nil, err
 	}
 	go j.apply()
@@ -276,26 +275,38 @@ func readSegment(path string) (evs []*wxfleet.Event, torn int, err error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("ingest: reading journal segment: %w", err)
 	}
+	evs, torn, err = parseSegment(data)
+	if err != nil {
+		return nil, 0, fmt.Errorf("ingest: journal segment %s: %w", path, err)
+	}
+	return evs, torn, nil
+}
+
+// parseSegment decodes a segment's bytes. Zeros after the last whole record
+// are the end (segments are preallocated; a record is never empty, so a zero
+// header is not one). Anything else there is torn: a write cut short by a
+// crash, never acknowledged; torn counts its bytes.
+func parseSegment(data []byte) (evs []*wxfleet.Event, torn int, err error) {
 	if len(data) < len(segmentMagic) {
 		return nil, len(data), nil // created, header not (fully) written
 	}
 	if string(data[:len(segmentMagic)]) != segmentMagic {
-		return nil, 0, fmt.Errorf("ingest: %s is not a wxfleet journal segment (bad header); move it away to start", path)
+		return nil, 0, errors.New("not a wxfleet journal segment (bad header); move it away to start")
 	}
 	rest := data[len(segmentMagic):]
 	for len(rest) > 0 {
 		if len(rest) < 8 {
-			return evs, len(rest), nil
+			return evs, tornBytes(rest), nil
 		}
 		n := binary.LittleEndian.Uint32(rest)
 		sum := binary.LittleEndian.Uint32(rest[4:])
-		if n > maxRecord || int(n) > len(rest)-8 || crc32.Checksum(rest[8:8+n], crcTable) != sum {
-			return evs, len(rest), nil
+		if n == 0 || n > maxRecord || int(n) > len(rest)-8 || crc32.Checksum(rest[8:8+n], crcTable) != sum {
+			return evs, tornBytes(rest), nil
 		}
 		ev, err := decode(rest[8 : 8+n])
 		if err != nil {
 			// The checksum matched, so this is not a torn write.
-			return nil, 0, fmt.Errorf("ingest: journal segment %s: %w", path, err)
+			return nil, 0, err
 		}
 		evs = append(evs, ev)
 		rest = rest[8+n:]
@@ -303,33 +314,38 @@ func readSegment(path string) (evs []*wxfleet.Event, torn int, err error) {
 	return evs, 0, nil
 }
 
-func (j *Journal) openSegment(no int) error {
-	path := fmt.Sprintf("%s.%06d.log", j.opts.Path, no)
-	// Pushes are merchants' users' messages: owner only, like the database.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("ingest: creating journal segment: %w", err)
+// tornBytes is len(rest), or 0 when rest is all zeros (the unused end of a
+// preallocated segment).
+func tornBytes(rest []byte) int {
+	for _, b := range rest {
+		if b != 0 {
+			return len(rest)
+		}
 	}
-	if _, err := f.Write([]byte(segmentMagic)); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("ingest: writing journal segment: %w", err)
+	return 0
+}
+
+func (j *Journal) openSegment(no int, capacity int64) error {
+	path := fmt.Sprintf("%s.%06d.log", j.opts.Path, no)
+	seg, err := createSegment(path, max(capacity, j.opts.SegmentSize))
+	if err != nil {
+		return err
 	}
 	if j.opts.Sync {
-		if err := f.Sync(); err != nil {
-			f.Close()
+		if err := seg.sync(); err != nil {
+			seg.close()
 			return fmt.Errorf("ingest: syncing journal segment: %w", err)
 		}
 		if d, err := os.Open(filepath.Dir(path)); err == nil {
 			err = d.Sync()
 			d.Close()
 			if err != nil {
-				f.Close()
+				seg.close()
 				return fmt.Errorf("ingest: syncing journal directory: %w", err)
 			}
 		}
 	}
-	j.seg, j.segNo, j.segSize = f, no, int64(len(segmentMagic))
+	j.seg, j.segNo = seg, no
 	return nil
 }
 
@@ -461,31 +477,31 @@ func (j *Journal) write(buf []byte, n int) error {
 	if j.broken != nil {
 		return j.broken
 	}
-	if j.segSize >= j.opts.SegmentSize {
+	if j.seg.size() >= j.opts.SegmentSize || int64(len(buf)) > j.seg.room() {
 		j.mu.Lock()
-		j.segments = append(j.segments, segment{path: j.seg.Name(), lastSeq: j.appended})
+		j.segments = append(j.segments, segment{path: j.seg.name(), lastSeq: j.appended})
 		j.mu.Unlock()
-		if err := j.seg.Close(); err != nil {
+		if err := j.seg.close(); err != nil {
 			j.logger.Warn("ingest journal: closing a full segment", "err", err)
 		}
-		if err := j.openSegment(j.segNo + 1); err != nil {
+		if err := j.openSegment(j.segNo+1, int64(len(segmentMagic)+len(buf))); err != nil {
 			j.setBroken(err)
 			return err
 		}
 	}
-	w, err := j.seg.Write(buf)
+	undone, err := j.seg.append(buf)
 	if err == nil && j.opts.Sync {
-		err = j.seg.Sync()
+		err = j.seg.sync()
+		// Appended but not synced: replay would still apply it, which is
+		// harmless (the pushes are answered 500 and WeChat retries them;
+		// the dedup key stores them once).
 	}
 	if err != nil {
-		// Take back a partial record, or replay would stop there and miss
-		// whatever is appended after it.
-		if terr := j.seg.Truncate(j.segSize); terr != nil && w > 0 {
-			j.setBroken(fmt.Errorf("ingest: journal write failed and could not be undone (%v); restart to recover: %w", terr, err))
+		if !undone {
+			j.setBroken(fmt.Errorf("ingest: journal write failed and could not be undone; restart to recover: %w", err))
 		}
 		return fmt.Errorf("ingest: writing the journal: %w", err)
 	}
-	j.segSize += int64(w)
 	return nil
 }
 
@@ -658,7 +674,7 @@ func (j *Journal) Close(ctx context.Context) error {
 		<-j.done
 		err = fmt.Errorf("ingest: %d pushes left in the journal, to be replayed at the next start: %w", j.Backlog(), ctx.Err())
 	}
-	if cerr := j.seg.Close(); cerr != nil && err == nil {
+	if cerr := j.seg.close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	if err != nil {

@@ -95,6 +95,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the last round's timed platform run to this file")
 	floorProfile := fs.String("floor-cpuprofile", "", "write a CPU profile of the last round's timed floor run to this file")
 	verbose := fs.Bool("v", false, "show the platform's info logs")
+	syncFull := fs.Bool("sync-full", false, "run the platform's SQLite with ?synchronous=full (every acknowledged push fsync'ed)")
 	lf := addLoadFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -107,7 +108,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errors.New("-rounds must be at least 1")
 	}
 	opts := compareOptions{Settings: settings, Rounds: *rounds, Data: *data, AppID: *appID,
-		CPUProfile: *cpuProfile, FloorProfile: *floorProfile, Verbose: *verbose}
+		CPUProfile: *cpuProfile, FloorProfile: *floorProfile, Verbose: *verbose, SyncFull: *syncFull}
 	rep, err := Compare(ctx, opts, stderr)
 	if err != nil {
 		return err
@@ -140,6 +141,7 @@ type compareOptions struct {
 	AppID                    string
 	CPUProfile, FloorProfile string
 	Verbose                  bool
+	SyncFull                 bool
 }
 
 // Compare runs the floor and the platform in turn, in this process, and
@@ -168,6 +170,9 @@ func Compare(ctx context.Context, o compareOptions, progress io.Writer) (*Compar
 	rep := &CompareReport{Settings: reportConfig(s), TargetRatio: targetRatio, AllStored: true,
 		Generation: generationNote, Note: cpuNote() + "; the floor, the platform and the generator share one process",
 		Database: "SQLite under " + dir + ", a fresh database each round"}
+	if o.SyncFull {
+		rep.Database += ", synchronous=full (an fsync per acknowledged write)"
+	}
 
 	var floor *FloorServer
 	var err error
@@ -223,7 +228,7 @@ func Compare(ctx context.Context, o compareOptions, progress io.Writer) (*Compar
 			if last {
 				profile = o.CPUProfile
 			}
-			pm, err := measurePlatform(ctx, filepath.Join(dir, fmt.Sprintf("round-%d", n)), creds, o.AppID, s, rate, gen, profile, logger, progress)
+			pm, err := measurePlatform(ctx, filepath.Join(dir, fmt.Sprintf("round-%d", n)), creds, o.SyncFull, o.AppID, s, rate, gen, profile, logger, progress)
 			if err != nil {
 				return fmt.Errorf("round %d platform: %w", n, err)
 			}
@@ -266,7 +271,7 @@ func Compare(ctx context.Context, o compareOptions, progress io.Writer) (*Compar
 
 // measurePlatform boots a fresh platform in dir, measures it, checks that it
 // stored every acknowledged push, and stops it.
-func measurePlatform(ctx context.Context, dir string, creds Credentials, appID string, s LoadSettings, rate float64,
+func measurePlatform(ctx context.Context, dir string, creds Credentials, syncFull bool, appID string, s LoadSettings, rate float64,
 	gen *Generator, profile string, logger *slog.Logger, progress io.Writer) (*PlatformMeasurement, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -278,7 +283,7 @@ func measurePlatform(ctx context.Context, dir string, creds Credentials, appID s
 	var err error
 	// Labelled, so that a profile tells the platform's CPU from the generator's.
 	pprof.Do(ctx, pprof.Labels("side", "platform"), func(ctx context.Context) {
-		p, err = StartPlatform(ctx, dir, creds, logger.With("server", "platform"))
+		p, err = StartPlatform(ctx, dir, creds, syncFull, logger.With("server", "platform"))
 	})
 	if err != nil {
 		return nil, err

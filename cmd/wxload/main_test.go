@@ -174,7 +174,7 @@ func TestLoadFloor(t *testing.T) {
 // exactly once.
 func TestLoadPlatform(t *testing.T) {
 	ctx := context.Background()
-	p, err := StartPlatform(ctx, t.TempDir(), defaultCredentials(), quiet())
+	p, err := StartPlatform(ctx, t.TempDir(), defaultCredentials(), false, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

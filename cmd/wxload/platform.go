@@ -36,7 +36,11 @@ type Platform struct {
 // point at a closed loopback port: the platform warns once that it cannot ask
 // for a component_verify_ticket, which pushes to the message URL do not need.
 // The serving goroutines inherit the caller's profiler labels.
-func StartPlatform(ctx context.Context, dir string, creds Credentials, logger *slog.Logger) (*Platform, error) {
+func StartPlatform(ctx context.Context, dir string, creds Credentials, syncFull bool, logger *slog.Logger) (*Platform, error) {
+	dsn := filepath.Join(dir, "wxfleet.db")
+	if syncFull {
+		dsn += "?synchronous=full"
+	}
 	closed, err := closedPort()
 	if err != nil {
 		return nil, err
@@ -46,7 +50,7 @@ func StartPlatform(ctx context.Context, dir string, creds Credentials, logger *s
 	rand.Read(master)
 	srv, err := server.New(ctx, server.Config{
 		Addr:       "127.0.0.1:0",
-		Database:   filepath.Join(dir, "wxfleet.db"),
+		Database:   dsn,
 		WeChatURL:  "http://" + closed,
 		AdminToken: wxfleet.Secret(admin),
 		MasterKey:  master,
