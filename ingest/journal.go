@@ -67,10 +67,16 @@ type Options struct {
 	// MaxLag is how many appended events may wait for the applier before
 	// Append blocks (default 8192).
 	MaxLag int
-	// ApplyBatch is the most events one database transaction carries (default 512).
+	// ApplyBatch is the most events one database transaction carries
+	// (default 1024). Large transactions pay most where pushes come from many
+	// mini programs: each transaction rewrites every index page it touches,
+	// and with 50 apps a 1024-event transaction cost 22–24 µs an event
+	// against 27–30 µs for 256 (one app: 11–13 µs either way). Larger ones
+	// (2048) raised the ingest's p99 latency (the applier holds a CPU longer)
+	// without a clear gain.
 	ApplyBatch int
 	// ApplyDelay is how long the applier lets events gather before a
-	// transaction smaller than half of ApplyBatch (default 50 ms). Sync and
+	// transaction smaller than half of ApplyBatch (default 100 ms). Sync and
 	// Close cut it short.
 	ApplyDelay time.Duration
 	// SegmentSize is the size after which appends go to a new segment (default 64 MiB).
@@ -150,10 +156,10 @@ func Open(ctx context.Context, target Target, opts Options) (*Journal, error) {
 		opts.MaxLag = 8192
 	}
 	if opts.ApplyBatch <= 0 {
-		opts.ApplyBatch = 512
+		opts.ApplyBatch = 1024
 	}
 	if opts.ApplyDelay <= 0 {
-		opts.ApplyDelay = 50 * time.Millisecond
+		opts.ApplyDelay = 100 * time.Millisecond
 	}
 	if opts.SegmentSize <= 0 {
 		opts.SegmentSize = 64 << 20
