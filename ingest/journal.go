@@ -3,20 +3,21 @@
 // transaction. It is used with SQLite, whose commits (a B-tree insert per
 // index, a write per touched page) cost more than the rest of a push.
 //
-// A Journal is an append-only log in front of the event table. Append writes
-// a group of events to the current segment file in one write (and fdatasync
-// with Options.Sync) and returns: that is the acknowledgement point. A
+// A Journal is an append-only log in front of the event table. Append adds a
+// group of events to the current segment (on Linux a copy into a
+// preallocated, memory-mapped file; elsewhere one write(2)), flushes it to
+// disk with Options.Sync, and returns: that is the acknowledgement point. A
 // background applier moves the journaled events into the database in large
 // transactions; a segment is deleted once everything in it is applied. After
 // a crash, Open replays the segments left behind (the database skips events
 // it already has: every event has a unique dedup key), so an acknowledged
 // push is never lost:
 //
-//   - a crash of the process loses nothing: a returned write is in the
-//     operating system's page cache, as a SQLite commit in WAL mode with
-//     synchronous=NORMAL is;
+//   - a crash of the process loses nothing: what was appended is in the
+//     operating system's page cache (a shared file mapping's pages are the
+//     file's), as a SQLite commit in WAL mode with synchronous=NORMAL is;
 //   - with Options.Sync (SQLite's synchronous=full), each append is also
-//     fdatasync'ed, so it survives a power loss.
+//     flushed to disk (msync or fdatasync), so it survives a power loss.
 //
 // Readers that need to see every acknowledged event (the events API) call
 // Sync first, which waits for the applier to catch up. The applier may lag
