@@ -3,6 +3,8 @@ package web
 import (
 	"testing"
 	"time"
+
+	"github.com/wxfleet/wxfleet/metrics"
 )
 
 func TestLimiter(t *testing.T) {
@@ -34,5 +36,18 @@ func TestLimiter(t *testing.T) {
 	}
 	if l.allow("a") {
 		t.Fatal("bucket refilled past its burst")
+	}
+}
+
+func TestHandlerKeepsOneLimiter(t *testing.T) {
+	s := &Server{Metrics: metrics.New(), Now: time.Now}
+	s.Handler()
+	first := s.authorizeLimit
+	for range 10 {
+		first.allow("203.0.113.7")
+	}
+	s.Handler()
+	if s.authorizeLimit != first {
+		t.Fatal("a second Handler call replaced the limiter, giving every address a fresh allowance")
 	}
 }

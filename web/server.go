@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wxfleet/wxfleet"
@@ -42,13 +43,16 @@ type Server struct {
 	// every acknowledged push is in the database (the ingest journal).
 	EventsSync func(ctx context.Context) error
 
+	limitOnce      sync.Once
 	authorizeLimit *limiter
 }
 
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
 	// 30 links a minute per address, bursts of 10: far above any merchant.
-	s.authorizeLimit = newLimiter(30, 10, s.Now)
+	// One limiter however often Handler is called: a second call must not
+	// hand every address a fresh allowance.
+	s.limitOnce.Do(func() { s.authorizeLimit = newLimiter(30, 10, s.Now) })
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)

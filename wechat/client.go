@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -60,8 +61,9 @@ type Options struct {
 	// Timeout bounds each attempt (connect, send, read the whole body);
 	// 0 means DefaultTimeout (10 s).
 	Timeout time.Duration
-	// Retries is how many extra attempts errcode -1 and network errors get;
-	// 0 means DefaultRetries (2), a negative value means no retry at all.
+	// Retries is how many extra attempts errcode -1 and network errors get
+	// (see the package documentation for which network errors); 0 means
+	// DefaultRetries (2), a negative value means no retry at all.
 	Retries int
 	// Backoff is the wait before the first retry, doubled for each further one,
 	// with jitter (a random value between half and all of it);
@@ -191,6 +193,24 @@ type request struct {
 	ts         TokenSource
 	tokenParam string // query parameter the token goes in; "" when the call takes none
 	raw        bool   // Forward: any status and any body are answers, not failures
+	// resend: sending the request twice does no harm (it reads, or makes
+	// something new that replaces nothing), so a network failure after it
+	// may have reached WeChat is retried too. Otherwise only a failure to
+	// connect is.
+	resend bool
+}
+
+// resendable lists the calls that may be sent again after they may have
+// reached WeChat. Not among them: api_authorizer_token (a refresh token may
+// have rotated under us: a second call with the old one fails 61023) and
+// message/custom/send (the user would get the message twice).
+var resendable = map[string]bool{
+	pathComponentToken:    true,
+	pathStartPushTicket:   true,
+	pathCreatePreAuthCode: true,
+	pathQueryAuth:         true,
+	pathGetAuthorizerInfo: true,
+	pathGetAuthorizerList: true,
 }
 
 // Response is a raw answer from WeChat, as Forward returns it.
@@ -351,14 +371,15 @@ func (c *Client) attempt(ctx context.Context, r *request, tok string) (o outcome
 	res, err := c.http.Do(req)
 	if err != nil {
 		o.err = fmt.Errorf("wechat %s: %w", r.path, redactErr(err))
-		o.retryable = ctx.Err() == nil && retryableNetErr(err)
+		o.retryable = ctx.Err() == nil && retryableNetErr(err) && (r.resend || notSent(err))
 		return o
 	}
 	data, err := io.ReadAll(io.LimitReader(res.Body, maxBodySize+1))
 	res.Body.Close()
 	if err != nil {
 		o.err = fmt.Errorf("wechat %s: read response: %w", r.path, redactErr(err))
-		o.retryable = ctx.Err() == nil && retryableNetErr(err)
+		// WeChat has the request and may have acted on it.
+		o.retryable = ctx.Err() == nil && retryableNetErr(err) && r.resend
 		return o
 	}
 	if len(data) > maxBodySize {
@@ -448,6 +469,14 @@ func retryableNetErr(err error) bool {
 	return true
 }
 
+// notSent tells a failure to connect, after which WeChat cannot have seen the
+// request, from one later on (a timeout, a reset while waiting), after which
+// it may have.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
 // redactErr strips tokens from the URL a *url.Error prints.
 func redactErr(err error) error {
 	var ue *url.Error
@@ -482,6 +511,7 @@ func (c *Client) postJSON(ctx context.Context, ts TokenSource, tokenParam, path 
 		body:       body,
 		ts:         ts,
 		tokenParam: tokenParam,
+		resend:     resendable[path],
 	})
 	if err != nil {
 		return err

@@ -750,3 +750,44 @@ func TestBodyNotHTMLEscaped(t *testing.T) {
 		t.Errorf("body %s escapes HTML or non-ASCII", body)
 	}
 }
+
+// A call that acts (a customer-service message, a refresh-token exchange)
+// is not sent again once it may have reached WeChat: the user would get the
+// message twice, or the refresh token would have rotated under us.
+func TestActingCallsNotResentAfterTheyMayHaveArrived(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		conn, _, err := w.(http.Hijacker).Hijack() // read the request, drop the connection
+		if err == nil {
+			conn.Close()
+		}
+	})
+	c, _, _ := newClient(f.srv.URL, Options{Retries: 2})
+	if err := c.SendCustomMessage(context.Background(), StaticToken("tok"), TextMessage("openid", "hi")); err == nil {
+		t.Fatal("no error from a dropped connection")
+	}
+	if n := len(f.requests()); n != 1 {
+		t.Errorf("custom/send sent %d times, want once", n)
+	}
+	if _, err := c.AuthorizerToken(context.Background(), StaticToken("ctok"), "wxcomp", "wxapp", "refresh"); err == nil {
+		t.Fatal("no error from a dropped connection")
+	}
+	if n := len(f.requests()); n != 2 {
+		t.Errorf("api_authorizer_token sent %d times, want once", n-1)
+	}
+	// A read is sent again.
+	if _, err := c.GetAuthorizerInfo(context.Background(), StaticToken("ctok"), "wxcomp", "wxapp"); err == nil {
+		t.Fatal("no error although every attempt was dropped")
+	}
+	if n := len(f.requests()); n != 5 {
+		t.Errorf("api_get_authorizer_info sent %d times, want 3 (two retries)", n-2)
+	}
+	// So is a forwarded GET, but not a forwarded POST.
+	c.Forward(context.Background(), StaticToken("tok"), "POST", "/wxa/commit", nil, []byte(`{}`))
+	if n := len(f.requests()); n != 6 {
+		t.Errorf("forwarded POST sent %d times, want once", n-5)
+	}
+	c.Forward(context.Background(), StaticToken("tok"), "GET", "/wxa/get_category", nil, nil)
+	if n := len(f.requests()); n != 9 {
+		t.Errorf("forwarded GET sent %d times, want 3", n-6)
+	}
+}

@@ -6,7 +6,11 @@
 // Every call takes a context, runs each HTTP attempt under its own timeout,
 // retries WeChat's "system busy" (errcode -1) and network errors with
 // exponential backoff and jitter, and turns any other errcode into a *Error
-// (reachable with errors.As) carrying the code, the message and the rid.
+// (reachable with errors.As) carrying the code, the message and the rid. A
+// network failure after the request may have reached WeChat (a timeout, a
+// reset) is retried only for calls that do no harm twice (reads, new tokens
+// and pre_auth_codes); a customer-service message or a refresh-token
+// exchange is retried only when the connection was never made.
 //
 // Calls that need an access token take a TokenSource instead of a string: when
 // WeChat rejects the token (40001, 40014, 42001) the client tells the source,

@@ -3,6 +3,7 @@ package wechat
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -43,5 +44,8 @@ func (c *Client) Forward(ctx context.Context, ts TokenSource, method, path strin
 		ts:         ts,
 		tokenParam: paramAccessToken,
 		raw:        true,
+		// What a forwarded POST does is unknown: only reads are sent again
+		// after they may have reached WeChat.
+		resend: strings.EqualFold(method, http.MethodGet) || strings.EqualFold(method, http.MethodHead),
 	})
 }
