@@ -484,15 +484,22 @@ func (j *Journal) write(buf []byte, n int) error {
 	if j.broken != nil {
 		return j.broken
 	}
-	if j.seg.size() >= j.opts.SegmentSize || int64(len(buf)) > j.seg.room() {
+	if j.seg != nil && (j.seg.size() >= j.opts.SegmentSize || int64(len(buf)) > j.seg.room()) {
 		j.mu.Lock()
 		j.segments = append(j.segments, segment{path: j.seg.name(), lastSeq: j.appended})
 		j.mu.Unlock()
 		if err := j.seg.close(); err != nil {
 			j.logger.Warn("ingest journal: closing a full segment", "err", err)
 		}
+		j.seg = nil
+	}
+	if j.seg == nil {
+		// A new segment may fail (a full disk): the pushes get a 500 and
+		// WeChat retries them; the next write tries again, under a new
+		// number in case the failed attempt left a file behind.
 		if err := j.openSegment(j.segNo+1, int64(len(segmentMagic)+len(buf))); err != nil {
-			j.setBroken(err)
+			j.segNo++
+			j.logger.Error("ingest journal: cannot start a new segment; pushes are refused until one can be", "err", err)
 			return err
 		}
 	}
@@ -681,8 +688,10 @@ func (j *Journal) Close(ctx context.Context) error {
 		<-j.done
 		err = fmt.Errorf("ingest: %d pushes left in the journal, to be replayed at the next start: %w", j.Backlog(), ctx.Err())
 	}
-	if cerr := j.seg.close(); cerr != nil && err == nil {
-		err = cerr
+	if j.seg != nil {
+		if cerr := j.seg.close(); cerr != nil && err == nil {
+			err = cerr
+		}
 	}
 	if err != nil {
 		return err

@@ -519,3 +519,41 @@ func TestPlainSegmentRoundTrip(t *testing.T) {
 		t.Fatalf("file %d bytes mode %v; want %d bytes, 0600", fi.Size(), fi.Mode().Perm(), size)
 	}
 }
+
+// A segment that cannot be created (here: its name is taken by a directory)
+// refuses the pushes of that moment, and the journal recovers by itself.
+func TestNewSegmentFailureIsNotPermanent(t *testing.T) {
+	db := newFakeDB()
+	prefix := filepath.Join(t.TempDir(), "db-ingest")
+	j := open(t, db, Options{Path: prefix, SegmentSize: 1024, ApplyDelay: time.Millisecond})
+	if _, err := j.Append(t.Context(), events(0, 10)); err != nil { // fills the first segment
+		t.Fatal(err)
+	}
+	blocker := fmt.Sprintf("%s.%06d.log", prefix, j.segNo+1) // the next segment's name
+	if err := os.Mkdir(blocker, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(t.Context(), events(10, 1)); err == nil {
+		t.Fatal("append succeeded although no segment could be created")
+	}
+	ins, err := j.Append(t.Context(), events(10, 2))
+	if err != nil {
+		t.Fatalf("the journal did not recover: %v", err)
+	}
+	if !ins[0] || !ins[1] {
+		t.Fatalf("inserted = %v: a refused push must count as new when retried", ins)
+	}
+	if err := j.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(db.stored()); n != 12 {
+		t.Fatalf("stored %d, want 12", n)
+	}
+	if err := j.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(blocker)
+	if s := segments(t, prefix); len(s) != 0 {
+		t.Fatalf("segments left: %v", s)
+	}
+}
