@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -38,20 +37,17 @@ var crashPlatform = struct{ appID, secret, token, aesKey string }{
 }
 
 type serveProcess struct {
-	cmd  *exec.Cmd
-	url  string
-	logs *strings.Builder
+	cmd    *exec.Cmd
+	url    string
+	logs   *strings.Builder
+	exited chan struct{} // closed once the process has ended
 }
 
 func startServe(t *testing.T, dir string) *serveProcess {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(os.Args[0], "serve", "--addr", addr, "--data", dir, "--wechat-url", "http://127.0.0.1:1")
+	// Port 0: the process binds a free port itself and logs its URL (a port
+	// picked here and freed could be taken by another test meanwhile).
+	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--data", dir, "--wechat-url", "http://127.0.0.1:1")
 	cmd.Env = append(os.Environ(),
 		"WXFLEET_TEST_RUN_MAIN=1",
 		"WXFLEET_COMPONENT_APPID="+crashPlatform.appID,
@@ -67,23 +63,25 @@ func startServe(t *testing.T, dir string) *serveProcess {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &serveProcess{cmd: cmd, url: "http://" + addr, logs: logs}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }() // Wait also finishes copying the output
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	output := func() string { mu.Lock(); defer mu.Unlock(); return logs.String() }
+	serving := regexp.MustCompile(`msg="wxfleet serving" url=(http://127\.0\.0\.1:\d+)`)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(p.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
+		select {
+		case <-exited:
+			t.Fatalf("wxfleet serve exited before serving; its output:\n%s", output())
+		default:
+		}
+		if m := serving.FindStringSubmatch(output()); m != nil {
+			return &serveProcess{cmd: cmd, url: m[1], logs: logs, exited: exited}
 		}
 		if time.Now().After(deadline) {
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("wxfleet serve not ready after 20 s; its output:\n%s", logs.String())
+			t.Fatalf("wxfleet serve not serving after 30 s; its output:\n%s", output())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -162,7 +160,7 @@ func TestAckedPushesSurviveKill(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Wait()
+	<-p.exited
 	close(stopped)
 	wg.Wait()
 	n := nAcked.Load()
@@ -224,7 +222,7 @@ func TestAckedPushesSurviveKill(t *testing.T) {
 	}
 	t.Logf("killed after %d acks; all stored after restart (%d stored, the rest were in flight)", n, len(stored))
 	p2.cmd.Process.Signal(os.Interrupt)
-	p2.cmd.Wait()
+	<-p2.exited
 	if !strings.Contains(p2.logs.String(), "replayed") {
 		t.Fatalf("the restart did not replay the journal; its output:\n%s", p2.logs.String())
 	}
