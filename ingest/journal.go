@@ -80,7 +80,10 @@ type Options struct {
 	// transaction smaller than half of ApplyBatch (default 100 ms). Sync and
 	// Close cut it short.
 	ApplyDelay time.Duration
-	// SegmentSize is the size after which appends go to a new segment (default 64 MiB).
+	// SegmentSize is the size after which appends go to a new segment
+	// (default 16 MiB: about a second of pushes at full load; on Linux each
+	// segment is preallocated at this size, so it is also the journal's
+	// footprint on disk when idle).
 	SegmentSize int64
 	// Window is how long a dedup key is remembered (default 1 minute; keys
 	// are kept for between one and two windows). WeChat's last retry comes
@@ -163,7 +166,7 @@ func Open(ctx context.Context, target Target, opts Options) (*Journal, error) {
 		opts.ApplyDelay = 100 * time.Millisecond
 	}
 	if opts.SegmentSize <= 0 {
-		opts.SegmentSize = 64 << 20
+		opts.SegmentSize = 16 << 20
 	}
 	if opts.Window <= 0 {
 		opts.Window = time.Minute
