@@ -121,6 +121,7 @@ type Journal struct {
 	sparePending []*wxfleet.Event
 	spareBuf     []byte
 	broken       error            // a failed write could not be undone: refuse appends
+	spare        segmentFile      // an applied segment, wiped, kept for the next rotation (mapped segments only)
 	queue        []*wxfleet.Event // appended, not yet applied, in order
 	appended     uint64           // events appended since Open
 	applied      uint64           // events applied since Open
@@ -138,7 +139,7 @@ type Journal struct {
 }
 
 type segment struct {
-	path    string
+	file    segmentFile
 	lastSeq uint64 // appended count after its last event
 }
 
@@ -488,13 +489,27 @@ func (j *Journal) write(buf []byte, n int) error {
 		return j.broken
 	}
 	if j.seg != nil && (j.seg.size() >= j.opts.SegmentSize || int64(len(buf)) > j.seg.room()) {
+		// The full segment stays open until its pushes are applied; then it
+		// is deleted, or wiped and kept as the spare.
 		j.mu.Lock()
-		j.segments = append(j.segments, segment{path: j.seg.name(), lastSeq: j.appended})
+		j.segments = append(j.segments, segment{file: j.seg, lastSeq: j.appended})
+		spare := j.spare
+		j.spare = nil
 		j.mu.Unlock()
-		if err := j.seg.close(); err != nil {
-			j.logger.Warn("ingest journal: closing a full segment", "err", err)
-		}
 		j.seg = nil
+		if spare != nil {
+			if int64(len(segmentMagic)+len(buf)) <= spare.room()+spare.size()-int64(len(segmentMagic)) {
+				if err := spare.reuse(fmt.Sprintf("%s.%06d.log", j.opts.Path, j.segNo+1)); err == nil {
+					j.seg = spare
+					j.segNo++
+				} else {
+					j.logger.Warn("ingest journal: reusing a segment", "err", err)
+					removeSegment(spare, j.logger)
+				}
+			} else {
+				removeSegment(spare, j.logger)
+			}
+		}
 	}
 	if j.seg == nil {
 		// A new segment may fail (a full disk): the pushes get a 500 and
@@ -520,6 +535,16 @@ func (j *Journal) write(buf []byte, n int) error {
 		return fmt.Errorf("ingest: writing the journal: %w", err)
 	}
 	return nil
+}
+
+// removeSegment closes a segment that is no longer needed and deletes it.
+func removeSegment(seg segmentFile, logger *slog.Logger) {
+	if err := seg.close(); err != nil {
+		logger.Warn("ingest journal: closing an applied segment", "err", err)
+	}
+	if err := os.Remove(seg.name()); err != nil {
+		logger.Warn("ingest journal: removing an applied segment", "err", err)
+	}
 }
 
 func (j *Journal) setBroken(err error) {
@@ -603,18 +628,32 @@ func (j *Journal) apply() {
 		clear(j.queue[n:])
 		j.queue = j.queue[:n]
 		j.applied += uint64(len(batch))
-		var done []string
+		var done []segmentFile
 		for len(j.segments) > 0 && j.segments[0].lastSeq <= j.applied {
-			done = append(done, j.segments[0].path)
+			done = append(done, j.segments[0].file)
 			j.segments = j.segments[1:]
 		}
+		wantSpare := j.spare == nil && !j.opts.Sync
 		close(j.progress)
 		j.progress = make(chan struct{})
 		j.mu.Unlock()
-		for _, path := range done {
-			if err := os.Remove(path); err != nil {
-				j.logger.Warn("ingest journal: removing an applied segment", "err", err)
+		for _, seg := range done {
+			// Keep one for reuse (not with Sync: its zeros would have to
+			// reach the disk before reuse, or a power loss could bring back
+			// applied pushes; the database would skip them, but still).
+			if wantSpare && seg.recyclable() {
+				seg.wipe()
+				j.mu.Lock()
+				if j.spare == nil && !j.closed {
+					j.spare, seg = seg, nil
+				}
+				j.mu.Unlock()
+				wantSpare = false
+				if seg == nil {
+					continue
+				}
 			}
+			removeSegment(seg, j.logger)
 		}
 	}
 }
@@ -695,6 +734,19 @@ func (j *Journal) Close(ctx context.Context) error {
 		if cerr := j.seg.close(); cerr != nil && err == nil {
 			err = cerr
 		}
+	}
+	j.mu.Lock()
+	open := []segmentFile{}
+	if j.spare != nil {
+		open = append(open, j.spare)
+		j.spare = nil
+	}
+	for _, sg := range j.segments {
+		open = append(open, sg.file)
+	}
+	j.mu.Unlock()
+	for _, sg := range open {
+		sg.close()
 	}
 	if err != nil {
 		return err

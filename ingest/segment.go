@@ -19,6 +19,14 @@ type segmentFile interface {
 	size() int64
 	name() string
 	close() error
+	// recyclable tells whether the segment can be wiped and reused under
+	// a new name once applied (see Journal's spare), which spares the
+	// page faults of a fresh mapping.
+	recyclable() bool
+	// wipe zeroes the whole segment; reuse then renames it to path and
+	// starts it afresh.
+	wipe()
+	reuse(path string) error
 }
 
 // plainSegment appends with write(2): portable, one system call per append.
@@ -62,3 +70,9 @@ func (s *plainSegment) room() int64  { return 1<<62 - s.used }
 func (s *plainSegment) size() int64  { return s.used }
 func (s *plainSegment) name() string { return s.f.Name() }
 func (s *plainSegment) close() error { return s.f.Close() }
+
+func (s *plainSegment) recyclable() bool { return false }
+func (s *plainSegment) wipe()            {}
+func (s *plainSegment) reuse(string) error {
+	return fmt.Errorf("ingest: a plain segment cannot be reused")
+}
