@@ -474,7 +474,15 @@ func retryableNetErr(err error) bool {
 // it may have.
 func notSent(err error) bool {
 	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	// A kept-alive connection WeChat closed as idle just as we sent on it:
+	// net/http's errServerClosedIdle, unexported, known by its text (stable
+	// since Go 1.9). The server had stopped reading; it retries such requests
+	// itself when they are idempotent. (Nothing written at all, it retries
+	// POSTs too: our bodies can be rewound.)
+	return strings.Contains(err.Error(), "http: server closed idle connection")
 }
 
 // redactErr strips tokens from the URL a *url.Error prints.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
@@ -98,21 +99,23 @@ func TestTwoInstancesOnPostgres(t *testing.T) {
 	a.sandbox("POST", "/sandbox/api/clock", map[string]any{"advance": "2h5m"}, nil)
 	var wg sync.WaitGroup
 	codes := make([]int, 2)
+	answers := make([]string, 2)
 	for i, inst := range []*testDemo{a, bd} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var sent struct {
-				ErrCode int `json:"errcode"`
-			}
-			inst.api("POST", "/api/v1/authorizers/"+apps[0].AppID+"/wechat/cgi-bin/message/custom/send",
+			var sent map[string]any
+			st := inst.api("POST", "/api/v1/authorizers/"+apps[0].AppID+"/wechat/cgi-bin/message/custom/send",
 				map[string]any{"touser": "o-nobody", "msgtype": "text", "text": map[string]string{"content": "hi"}}, &sent)
-			codes[i] = sent.ErrCode
+			if c, ok := sent["errcode"].(float64); ok {
+				codes[i] = int(c)
+			}
+			answers[i] = fmt.Sprintf("%d %v", st, sent)
 		}()
 	}
 	wg.Wait()
 	if codes[0] != 40003 || codes[1] != 40003 {
-		t.Fatalf("errcodes after concurrent refresh: %v (want WeChat's 40003 for the unknown openid on both)", codes)
+		t.Fatalf("errcodes after concurrent refresh: %v (want WeChat's 40003 for the unknown openid on both); answers: %q", codes, answers)
 	}
 	au, _ := bd.authorizer(apps[0].AppID)
 	if au.Status != "authorized" {
