@@ -116,6 +116,8 @@ type Journal struct {
 	mu           sync.Mutex
 	writing      bool             // a caller is writing pending groups
 	group        *group           // the callers whose records are pending
+	inflight     *group           // the write under way, if any
+	beforeWrite  func()           // tests: runs before each write, outside the lock
 	pending      []*wxfleet.Event // records gathered for the next write
 	pendingBuf   []byte           // their encoding
 	sparePending []*wxfleet.Event
@@ -409,12 +411,15 @@ func (j *Journal) Append(ctx context.Context, evs []*wxfleet.Event) (inserted []
 		j.oldKeys, j.keys, j.keysAt = j.keys, make(map[string]struct{}, len(j.keys)), now
 	}
 	fresh := 0
+	var dups []int // events whose key was seen: its write may still be under way
 	for i, ev := range evs {
 		k := key(ev)
 		if _, ok := j.keys[k]; ok {
+			dups = append(dups, i)
 			continue
 		}
 		if _, ok := j.oldKeys[k]; ok {
+			dups = append(dups, i)
 			continue
 		}
 		j.keys[k] = struct{}{}
@@ -424,12 +429,19 @@ func (j *Journal) Append(ctx context.Context, evs []*wxfleet.Event) (inserted []
 		j.pending = append(j.pending, &cp)
 		j.pendingBuf = appendRecord(j.pendingBuf, ev)
 	}
-	if fresh == 0 {
-		j.mu.Unlock()
-		return inserted, nil
+	// A duplicate is acknowledged as stored, so it must not return before
+	// the write carrying its original has: wait for the newest write pending
+	// now (writes finish in order), then see whether the original made it.
+	var before *group
+	if len(dups) > 0 {
+		if len(j.pending) > fresh {
+			before = j.group
+		} else if j.inflight != nil {
+			before = j.inflight
+		}
 	}
 	g := j.group
-	if !j.writing {
+	if fresh > 0 && !j.writing {
 		// Nobody is writing: this caller writes, its own records and those
 		// that gather meanwhile, until none are left.
 		j.writing = true
@@ -440,10 +452,37 @@ func (j *Journal) Append(ctx context.Context, evs []*wxfleet.Event) (inserted []
 		j.mu.Unlock()
 	} else {
 		j.mu.Unlock()
-		<-g.done
+		if fresh > 0 {
+			<-g.done
+		}
 	}
-	if g.err != nil {
+	if fresh > 0 && g.err != nil {
 		return nil, g.err
+	}
+	if before != nil {
+		<-before.done
+		// A failed write forgets its keys: an original lost that way is not
+		// stored, so its duplicate is journaled now in its place.
+		var again []*wxfleet.Event
+		var at []int
+		j.mu.Lock()
+		for _, i := range dups {
+			k := key(evs[i])
+			_, ok := j.keys[k]
+			if _, old := j.oldKeys[k]; !ok && !old {
+				again, at = append(again, evs[i]), append(at, i)
+			}
+		}
+		j.mu.Unlock()
+		if len(again) > 0 {
+			ins, err := j.Append(ctx, again)
+			if err != nil {
+				return nil, err
+			}
+			for n, i := range at {
+				inserted[i] = ins[n]
+			}
+		}
 	}
 	return inserted, nil
 }
@@ -459,8 +498,12 @@ type group struct {
 func (j *Journal) flushLocked() {
 	g, evs, buf := j.group, j.pending, j.pendingBuf
 	j.group = &group{done: make(chan struct{})}
+	j.inflight = g
 	j.pending, j.pendingBuf = j.sparePending[:0], j.spareBuf[:0]
 	j.mu.Unlock()
+	if j.beforeWrite != nil {
+		j.beforeWrite()
+	}
 	err := j.write(buf, len(evs))
 	if j.opts.Observe != nil {
 		j.opts.Observe(len(evs))
@@ -479,6 +522,9 @@ func (j *Journal) flushLocked() {
 	j.sparePending, j.spareBuf = evs[:0], buf[:0]
 	g.err = err
 	close(g.done)
+	if j.inflight == g {
+		j.inflight = nil
+	}
 }
 
 // write appends buf (n records) to the current segment in one write,

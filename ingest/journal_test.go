@@ -623,3 +623,60 @@ func TestSegmentsAreRecycledAndReplayable(t *testing.T) {
 		t.Fatalf("segments left after close: %v", s)
 	}
 }
+
+// WeChat's retry of a push whose first attempt is still being written must
+// not be acknowledged as a duplicate if that write then fails: the retry
+// waits for it, and is journaled itself (here failing too) instead of
+// answering "already stored" for a push that is not.
+func TestDuplicateWaitsForItsOriginalsWrite(t *testing.T) {
+	db := newFakeDB()
+	j := open(t, db, Options{})
+	inWrite, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	j.beforeWrite = func() {
+		once.Do(func() { // the first write only: the original's
+			inWrite <- struct{}{}
+			<-release
+		})
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := j.Append(t.Context(), events(0, 1))
+		first <- err
+	}()
+	<-inWrite // the original's write is under way
+	second := make(chan error, 1)
+	var dupIns []bool
+	go func() {
+		var err error
+		dupIns, err = j.Append(t.Context(), events(0, 1))
+		second <- err
+	}()
+	select {
+	case err := <-second:
+		t.Fatalf("the retry returned (%v, %v) before its original was written", dupIns, err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	j.mu.Lock()
+	j.broken = errors.New("disk on fire")
+	j.mu.Unlock()
+	close(release)
+	if err := <-first; err == nil {
+		t.Fatal("the original's write was to fail")
+	}
+	if err := <-second; err == nil {
+		t.Fatalf("the retry was answered %v with no error although nothing is stored", dupIns)
+	}
+	j.mu.Lock()
+	j.broken = nil
+	j.mu.Unlock()
+	ins, err := j.Append(t.Context(), events(0, 1))
+	if err != nil || !ins[0] {
+		t.Fatalf("a later retry: %v, %v; want it stored as new", ins, err)
+	}
+	j.Sync(t.Context())
+	if n := len(db.stored()); n != 1 {
+		t.Fatalf("stored %d, want 1", n)
+	}
+	j.Close(t.Context())
+}
