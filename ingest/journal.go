@@ -101,9 +101,8 @@ type Options struct {
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("ingest: journal closed")
 
-// Journal is the ingest's write-ahead log. Append must not be called
-// concurrently with itself (the push committer calls it from one goroutine);
-// everything else is safe for concurrent use.
+// Journal is the ingest's write-ahead log. It is safe for concurrent use:
+// concurrent Appends share a write (see Append).
 type Journal struct {
 	target Target
 	opts   Options
@@ -504,7 +503,7 @@ func (j *Journal) flushLocked() {
 	if j.beforeWrite != nil {
 		j.beforeWrite()
 	}
-	err := j.write(buf, len(evs))
+	err := j.write(buf)
 	if j.opts.Observe != nil {
 		j.opts.Observe(len(evs))
 	}
@@ -527,10 +526,10 @@ func (j *Journal) flushLocked() {
 	}
 }
 
-// write appends buf (n records) to the current segment in one write,
+// write appends buf (whole records) to the current segment in one write,
 // starting a new segment first when the current one is full. Only the
 // writing caller runs it.
-func (j *Journal) write(buf []byte, n int) error {
+func (j *Journal) write(buf []byte) error {
 	if j.broken != nil {
 		return j.broken
 	}
@@ -544,7 +543,7 @@ func (j *Journal) write(buf []byte, n int) error {
 		j.mu.Unlock()
 		j.seg = nil
 		if spare != nil {
-			if int64(len(segmentMagic)+len(buf)) <= spare.room()+spare.size()-int64(len(segmentMagic)) {
+			if capacity := spare.size() + spare.room(); int64(len(segmentMagic)+len(buf)) <= capacity {
 				if err := spare.reuse(fmt.Sprintf("%s.%06d.log", j.opts.Path, j.segNo+1)); err == nil {
 					j.seg = spare
 					j.segNo++

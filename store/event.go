@@ -119,45 +119,19 @@ func (s *Store) InsertEvents(ctx context.Context, evs []*wxfleet.Event) (inserte
 	if len(evs) == 0 {
 		return inserted, nil
 	}
-	for _, ev := range evs {
-		if ev == nil || ev.ComponentAppID == "" || ev.DedupKey == "" {
-			return nil, invalid("事件缺少 component_appid 或去重键 / an event needs a component_appid and a dedup key")
-		}
+	if err := s.checkEvents(ctx, evs); err != nil {
+		return nil, err
 	}
-	// SQLite's events table has no foreign key (a lookup per row on the hot
-	// path): check the platforms here, from a cache of the ones seen.
-	if s.dialect == DialectSQLite {
-		for _, ev := range evs {
-			if err := s.knownPlatform(ctx, ev.ComponentAppID); err != nil {
-				return nil, err
-			}
-		}
+	stmts, err := s.eventStmts(ctx, &s.eventSQL, len(evs))
+	if err != nil {
+		return nil, err
 	}
 	ids := make([]int64, len(evs))
 	args := make([]any, 0, min(len(evs), eventChunk)*eventColumns)
-	// Prepare before the transaction: on SQLite the transaction holds the only
-	// write connection.
-	var stmts [eventChunk + 1]*sql.Stmt
-	for start := 0; start < len(evs); start += eventChunk {
-		n := min(eventChunk, len(evs)-start)
-		if stmts[n] == nil {
-			if stmts[n], err = s.eventSQL.stmt(ctx, s.write, n); err != nil {
-				return nil, dbErr("prepare event insert", err)
-			}
-		}
-	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		for start := 0; start < len(evs); start += eventChunk {
 			chunk := evs[start:min(start+eventChunk, len(evs))]
-			args = args[:0]
-			for _, ev := range chunk {
-				payload := ev.Payload
-				if payload == nil {
-					payload = []byte{} // NOT NULL column
-				}
-				args = append(args, ev.ComponentAppID, ev.AppID, ev.Type, ev.DedupKey,
-					toMillis(ev.CreateTime), toMillis(ev.ReceivedAt), payload)
-			}
+			args = eventArgs(args[:0], chunk)
 			rows, err := tx.StmtContext(ctx, stmts[len(chunk)]).QueryContext(ctx, args...)
 			if err != nil {
 				return err
@@ -189,41 +163,18 @@ func (s *Store) AddEvents(ctx context.Context, evs []*wxfleet.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	for _, ev := range evs {
-		if ev == nil || ev.ComponentAppID == "" || ev.DedupKey == "" {
-			return invalid("事件缺少 component_appid 或去重键 / an event needs a component_appid and a dedup key")
-		}
+	if err := s.checkEvents(ctx, evs); err != nil {
+		return err
 	}
-	if s.dialect == DialectSQLite {
-		for _, ev := range evs {
-			if err := s.knownPlatform(ctx, ev.ComponentAppID); err != nil {
-				return err
-			}
-		}
-	}
-	var stmts [eventChunk + 1]*sql.Stmt
-	for start := 0; start < len(evs); start += eventChunk {
-		n := min(eventChunk, len(evs)-start)
-		if stmts[n] == nil {
-			var err error
-			if stmts[n], err = s.eventSQLQuiet.stmt(ctx, s.write, n); err != nil {
-				return dbErr("prepare event insert", err)
-			}
-		}
+	stmts, err := s.eventStmts(ctx, &s.eventSQLQuiet, len(evs))
+	if err != nil {
+		return err
 	}
 	args := make([]any, 0, min(len(evs), eventChunk)*eventColumns)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		for start := 0; start < len(evs); start += eventChunk {
 			chunk := evs[start:min(start+eventChunk, len(evs))]
-			args = args[:0]
-			for _, ev := range chunk {
-				payload := ev.Payload
-				if payload == nil {
-					payload = []byte{} // NOT NULL column
-				}
-				args = append(args, ev.ComponentAppID, ev.AppID, ev.Type, ev.DedupKey,
-					toMillis(ev.CreateTime), toMillis(ev.ReceivedAt), payload)
-			}
+			args = eventArgs(args[:0], chunk)
 			if _, err := tx.StmtContext(ctx, stmts[len(chunk)]).ExecContext(ctx, args...); err != nil {
 				return err
 			}
@@ -237,6 +188,56 @@ func (s *Store) AddEvents(ctx context.Context, evs []*wxfleet.Event) error {
 		return dbErr("add events", err)
 	}
 	return nil
+}
+
+// checkEvents refuses events without a platform or dedup key and, on SQLite,
+// events of an unknown platform: its events table has no foreign key (a
+// lookup per row on the hot path), so the platforms are checked here, from a
+// cache of the ones seen.
+func (s *Store) checkEvents(ctx context.Context, evs []*wxfleet.Event) error {
+	for _, ev := range evs {
+		if ev == nil || ev.ComponentAppID == "" || ev.DedupKey == "" {
+			return invalid("事件缺少 component_appid 或去重键 / an event needs a component_appid and a dedup key")
+		}
+	}
+	if s.dialect == DialectSQLite {
+		for _, ev := range evs {
+			if err := s.knownPlatform(ctx, ev.ComponentAppID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// eventStmts prepares, from cache, the INSERTs a batch of n events needs (one
+// per chunk size). Call it before the transaction: on SQLite the transaction
+// holds the only write connection.
+func (s *Store) eventStmts(ctx context.Context, cache *eventSQLCache, n int) (*[eventChunk + 1]*sql.Stmt, error) {
+	var stmts [eventChunk + 1]*sql.Stmt
+	for start := 0; start < n; start += eventChunk {
+		size := min(eventChunk, n-start)
+		if stmts[size] == nil {
+			var err error
+			if stmts[size], err = cache.stmt(ctx, s.write, size); err != nil {
+				return nil, dbErr("prepare event insert", err)
+			}
+		}
+	}
+	return &stmts, nil
+}
+
+// eventArgs appends a chunk's parameters, eventColumns per event.
+func eventArgs(args []any, chunk []*wxfleet.Event) []any {
+	for _, ev := range chunk {
+		payload := ev.Payload
+		if payload == nil {
+			payload = []byte{} // NOT NULL column
+		}
+		args = append(args, ev.ComponentAppID, ev.AppID, ev.Type, ev.DedupKey,
+			toMillis(ev.CreateTime), toMillis(ev.ReceivedAt), payload)
+	}
+	return args
 }
 
 // matchReturned marks the rows RETURNING reported as inserted.
