@@ -38,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"hash/maphash"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -127,8 +128,9 @@ type Journal struct {
 	appended     uint64           // events appended since Open
 	applied      uint64           // events applied since Open
 	segments     []segment        // finished segments waiting to be fully applied
-	keys         map[string]struct{}
-	oldKeys      map[string]struct{}
+	seeds        [2]maphash.Seed  // for dedupKey
+	keys         map[dedupKey]struct{}
+	oldKeys      map[dedupKey]struct{}
 	keysAt       time.Time
 	closed       bool          // no more appends
 	draining     bool          // closed and no write in progress: the applier may finish once the queue is empty
@@ -181,7 +183,8 @@ func Open(ctx context.Context, target Target, opts Options) (*Journal, error) {
 	}
 	j := &Journal{
 		target: target, opts: opts, logger: opts.Logger,
-		keys: map[string]struct{}{}, oldKeys: map[string]struct{}{}, keysAt: opts.Now(),
+		keys: map[dedupKey]struct{}{}, oldKeys: map[dedupKey]struct{}{},
+		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, keysAt: opts.Now(),
 		group:    &group{done: make(chan struct{})},
 		progress: make(chan struct{}), work: make(chan struct{}, 1), hurry: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{}),
@@ -192,7 +195,8 @@ func Open(ctx context.Context, target Target, opts Options) (*Journal, error) {
 			return nil, fmt.Errorf("ingest: reading recent events: %w", err)
 		}
 		for _, k := range keys {
-			j.keys[k] = struct{}{}
+			comp, dedup, _ := strings.Cut(k, "\x00")
+			j.keys[j.dedupKey(comp, dedup)] = struct{}{}
 		}
 	}
 	last, err := j.replay(ctx)
@@ -263,7 +267,7 @@ func (j *Journal) replay(ctx context.Context) (int, error) {
 		}
 		for _, ev := range evs {
 			if !ev.ReceivedAt.Before(since) {
-				j.keys[key(ev)] = struct{}{}
+				j.keys[j.eventKey(ev)] = struct{}{}
 			}
 		}
 		total += len(evs)
@@ -361,7 +365,24 @@ func (j *Journal) openSegment(no int, capacity int64) error {
 	return nil
 }
 
-func key(ev *wxfleet.Event) string { return ev.ComponentAppID + "\x00" + ev.DedupKey }
+// dedupKey stands for an event's (component appid, dedup key) in the
+// duplicate window: two 64-bit hashes with seeds of this journal's own. At
+// full load the window holds millions of keys; as strings each cost an
+// allocation, a pointer for the garbage collector to follow, and a second
+// cache miss per lookup to compare it. Two keys agree by chance with
+// probability 2⁻¹²⁸ (the seeds are random, so no sender can aim for it).
+type dedupKey [2]uint64
+
+type compKey struct{ comp, dedup string }
+
+func (j *Journal) dedupKey(comp, dedup string) dedupKey {
+	k := compKey{comp, dedup}
+	return dedupKey{maphash.Comparable(j.seeds[0], k), maphash.Comparable(j.seeds[1], k)}
+}
+
+func (j *Journal) eventKey(ev *wxfleet.Event) dedupKey {
+	return j.dedupKey(ev.ComponentAppID, ev.DedupKey)
+}
 
 // Record journals one push and reports whether it was new; it is what the
 // push receiver calls for every push. Concurrent calls are written together
@@ -386,6 +407,14 @@ func (j *Journal) Append(ctx context.Context, evs []*wxfleet.Event) (inserted []
 		}
 	}
 	inserted = make([]bool, len(evs))
+	var one [1]dedupKey
+	ks := one[:0]
+	if len(evs) > 1 {
+		ks = make([]dedupKey, 0, len(evs))
+	}
+	for _, ev := range evs {
+		ks = append(ks, j.eventKey(ev)) // outside the lock
+	}
 	j.mu.Lock()
 	for len(j.queue)+len(j.pending) >= j.opts.MaxLag && !j.closed && j.broken == nil {
 		wait := j.progress
@@ -407,12 +436,12 @@ func (j *Journal) Append(ctx context.Context, evs []*wxfleet.Event) (inserted []
 		return nil, err
 	}
 	if now := j.opts.Now(); now.Sub(j.keysAt) >= j.opts.Window {
-		j.oldKeys, j.keys, j.keysAt = j.keys, make(map[string]struct{}, len(j.keys)), now
+		j.oldKeys, j.keys, j.keysAt = j.keys, make(map[dedupKey]struct{}, len(j.keys)), now
 	}
 	fresh := 0
 	var dups []int // events whose key was seen: its write may still be under way
 	for i, ev := range evs {
-		k := key(ev)
+		k := ks[i]
 		if _, ok := j.keys[k]; ok {
 			dups = append(dups, i)
 			continue
@@ -466,7 +495,7 @@ func (j *Journal) Append(ctx context.Context, evs []*wxfleet.Event) (inserted []
 		var at []int
 		j.mu.Lock()
 		for _, i := range dups {
-			k := key(evs[i])
+			k := ks[i]
 			_, ok := j.keys[k]
 			if _, old := j.oldKeys[k]; !ok && !old {
 				again, at = append(again, evs[i]), append(at, i)
@@ -510,7 +539,7 @@ func (j *Journal) flushLocked() {
 	j.mu.Lock()
 	if err != nil {
 		for _, ev := range evs {
-			delete(j.keys, key(ev))
+			delete(j.keys, j.eventKey(ev))
 		}
 	} else {
 		j.queue = append(j.queue, evs...)

@@ -29,6 +29,9 @@ type fakeDB struct {
 	gate    chan struct{}   // when set, each InsertEvents waits for a token
 }
 
+// key is an event's key as Options.Recent reports it.
+func key(ev *wxfleet.Event) string { return ev.ComponentAppID + "\x00" + ev.DedupKey }
+
 func newFakeDB() *fakeDB { return &fakeDB{keys: map[string]bool{}, refuse: map[string]bool{}} }
 
 func (db *fakeDB) AddEvents(ctx context.Context, evs []*wxfleet.Event) error {

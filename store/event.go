@@ -37,6 +37,16 @@ type eventSQLCache struct {
 	positional bool
 	// quiet leaves out RETURNING: for AddEvents, which reports nothing.
 	quiet bool
+	// orIgnore writes SQLite's INSERT OR IGNORE instead of ON CONFLICT DO
+	// NOTHING. Both skip a stored dedup key, but an upsert clause leaves the
+	// other constraints (NOT NULL) able to abort the statement halfway, so
+	// SQLite keeps a statement journal for every multi-row INSERT: a copy
+	// of each page before the statement first changes it. OR IGNORE cannot
+	// abort, so it needs none; an event cost about a tenth less (6.9 → 6.3
+	// µs in 1024-event transactions). Only AddEvents uses it: its rows come
+	// from eventArgs, which never binds NULL, so "ignore" can only mean a
+	// stored dedup key (the only unique key besides id, which is not bound).
+	orIgnore bool
 	once  [eventChunk + 1]sync.Once
 	sql   [eventChunk + 1]string
 
@@ -74,7 +84,12 @@ func (c *eventSQLCache) close() {
 func (c *eventSQLCache) insert(n int) string {
 	c.once[n].Do(func() {
 		var b strings.Builder
-		b.WriteString("INSERT INTO events (component_appid, appid, type, dedup_key, create_time, received_at, payload) VALUES ")
+		if c.orIgnore {
+			b.WriteString("INSERT OR IGNORE")
+		} else {
+			b.WriteString("INSERT")
+		}
+		b.WriteString(" INTO events (component_appid, appid, type, dedup_key, create_time, received_at, payload) VALUES ")
 		p := 1
 		for i := range n {
 			if i > 0 {
@@ -97,7 +112,9 @@ func (c *eventSQLCache) insert(n int) string {
 		}
 		// No conflict target needed beyond the one unique key; naming it keeps
 		// a future unique index from silently swallowing rows.
-		b.WriteString(" ON CONFLICT (component_appid, dedup_key) DO NOTHING")
+		if !c.orIgnore {
+			b.WriteString(" ON CONFLICT (component_appid, dedup_key) DO NOTHING")
+		}
 		if !c.quiet {
 			b.WriteString(" RETURNING id, component_appid, dedup_key")
 		}

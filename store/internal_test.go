@@ -78,6 +78,51 @@ func TestEventInsertSQL(t *testing.T) {
 	if c.insert(2) != got || len(c.insert(eventChunk)) <= len(got) {
 		t.Fatal("cache returns different text")
 	}
+	quiet := eventSQLCache{positional: true, quiet: true, orIgnore: true}
+	got = quiet.insert(1)
+	want = "INSERT OR IGNORE INTO events (component_appid, appid, type, dedup_key, create_time, received_at, payload) VALUES (?,?,?,?,?,?,?)"
+	if got != want {
+		t.Fatalf("quiet insert(1) =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestSQLiteEventsOneUniqueKey guards AddEvents' INSERT OR IGNORE: it skips a
+// row that breaks any unique key, which is right only while the dedup key is
+// the events table's one unique key (besides the rowid, which it never binds).
+func TestSQLiteEventsOneUniqueKey(t *testing.T) {
+	ctx := t.Context()
+	v, err := vault.New(vault.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"), v, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT il.name, group_concat(ii.name, ',') FROM pragma_index_list('events') AS il
+		JOIN pragma_index_info(il.name) AS ii WHERE il."unique" = 1 GROUP BY il.name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var name, cols string
+		if err := rows.Scan(&name, &cols); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, cols)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys[0] != "component_appid,dedup_key" {
+		t.Fatalf("events has unique keys %q; AddEvents' INSERT OR IGNORE assumes only (component_appid, dedup_key)", keys)
+	}
 }
 
 func TestSQLitePath(t *testing.T) {

@@ -217,6 +217,7 @@ func (s *Store) openSQLite(ctx context.Context, dsn string) error {
 	s.syncFull = sync == "FULL"
 	s.eventSQL.positional = true
 	s.eventSQLQuiet.positional = true
+	s.eventSQLQuiet.orIgnore = true
 	return nil
 }
 
