@@ -74,6 +74,53 @@ func benchInsertEvents(b *testing.B, be backend, batch int) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }
 
+// BenchmarkAddEventsApps measures the ingest journal's way into SQLite:
+// AddEvents in 1024-event transactions, the pushes coming from 1, 50 or 1000
+// mini programs. The more mini programs, the more pages of the per-app index
+// every transaction rewrites, so ns/op (per event) grows with them.
+//
+//	go test -run '^$' -bench AddEventsApps ./store/
+func BenchmarkAddEventsApps(b *testing.B) {
+	for _, apps := range []int{1, 50, 1000} {
+		b.Run(fmt.Sprintf("apps-%d", apps), func(b *testing.B) {
+			ctx := b.Context()
+			s, _ := sqliteBackend.open(b, newVault(b))
+			if err := s.Migrate(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if err := s.UpsertPlatform(ctx, &wxfleet.Platform{AppID: "wxA"}); err != nil {
+				b.Fatal(err)
+			}
+			payload := make([]byte, 600)
+			for i := range payload {
+				payload[i] = 'a' + byte(i%26)
+			}
+			appids := make([]string, apps)
+			for i := range appids {
+				appids[i] = fmt.Sprintf("wx%016x", uint64(i)*0x9e3779b97f4a7c15)
+			}
+			batch := make([]*wxfleet.Event, 1024)
+			evs := make([]wxfleet.Event, len(batch))
+			n := 0
+			b.ResetTimer()
+			for done := 0; done < b.N; done += len(batch) {
+				b.StopTimer()
+				for i := range batch {
+					n++
+					evs[i] = wxfleet.Event{ComponentAppID: "wxA", AppID: appids[(n*7919)%apps], Type: "text",
+						DedupKey: fmt.Sprintf("m:%d", 61000000000000000+n), CreateTime: base, ReceivedAt: base, Payload: payload}
+					batch[i] = &evs[i]
+				}
+				b.StartTimer()
+				if err := s.AddEvents(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
 // BenchmarkAuthorizersDue runs the token refresher's query against 100k
 // authorizers over 10 platforms, 1% of them due (756 rows returned).
 //

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -157,6 +158,44 @@ func TestMillis(t *testing.T) {
 	}
 }
 
+// TestSQLiteExistingPageSize opens a database made with SQLite's default page
+// size: it keeps it, and works.
+func TestSQLiteExistingPageSize(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "CREATE TABLE before_us (x)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	v, err := vault.New(vault.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, path, v, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var size int
+	var mode string
+	if err := s.write.QueryRowContext(ctx, "PRAGMA page_size").Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if size != 4096 || mode != "wal" {
+		t.Fatalf("page size %d, journal mode %q; want 4096 (kept) and wal", size, mode)
+	}
+}
+
 // TestSQLiteConnections checks the pocketbase-style setup: the write pool is
 // one connection in WAL mode with foreign keys and a busy timeout, begun
 // IMMEDIATE; the read pool refuses writes.
@@ -179,6 +218,7 @@ func TestSQLiteConnections(t *testing.T) {
 	}
 	for pragma, want := range map[string]string{
 		"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000", "synchronous": "1", "query_only": "0",
+		"page_size": strconv.Itoa(sqlitePageSize),
 	} {
 		var got string
 		if err := s.write.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {

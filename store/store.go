@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -66,13 +67,15 @@ type Store struct {
 }
 
 // SQLite connection settings. busy_timeout comes first (modernc applies it
-// before the others) so that nothing below can fail on SQLITE_BUSY. The
+// before the others) so that nothing below can fail on SQLITE_BUSY. The page
+// size is not among them: modernc sets journal_mode before page_size, and a
+// database in WAL mode keeps the page size it has, so sqliteInit sets it. The
 // writer's page cache is 8 MiB: every page a larger cache takes on is fresh
 // memory, and its first touch (a page fault) cost more than the insert that
 // needed it — 13.6 against 23.5 µs an event in a 256-event transaction
 // (64 MiB); the operating system caches the file behind it anyway.
 const (
-	sqliteWriteParams = "_pragma=busy_timeout(10000)&_pragma=page_size(8192)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(on)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_pragma=cache_size(-8192)&_txlock=immediate"
+	sqliteWriteParams = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(on)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_pragma=cache_size(-8192)&_txlock=immediate"
 	sqliteReadParams  = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_query_only=1"
 )
 
@@ -160,6 +163,45 @@ func sqlitePath(dsn string) (string, error) {
 	return path, nil
 }
 
+// sqlitePageSize is the page size of a new SQLite database. Against
+// SQLite's default of 4096 it cut the cost of storing a push by a sixth
+// (5.0 → 4.2 µs in 1024-push transactions, one mini program) and by a
+// tenth for pushes from 1000 mini programs (12.9 → 11.7 µs): fewer WAL
+// frames and B-tree pages for the same rows. Larger pages did no better
+// with many mini programs, whose pushes each dirty an index page of their
+// own. An existing database keeps the size it was created with.
+const sqlitePageSize = 8192
+
+// sqliteInit gives an empty database file its page size and WAL mode, on a
+// connection of its own that sets nothing else first.
+func sqliteInit(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("store: open SQLite %s: %w", path, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: open SQLite %s: %w", path, err)
+	}
+	defer conn.Close()
+	var pages int
+	if err := conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		return fmt.Errorf("store: open SQLite %s: %w", path, err)
+	}
+	if pages > 0 {
+		return nil
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA page_size = "+strconv.Itoa(sqlitePageSize)); err != nil {
+		return fmt.Errorf("store: set the page size of %s: %w", path, err)
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA journal_mode = WAL"); err != nil {
+		return fmt.Errorf("store: switch %s to WAL: %w", path, err)
+	}
+	return nil
+}
+
 func (s *Store) openSQLite(ctx context.Context, dsn string) error {
 	dsn, sync, err := sqliteSync(dsn)
 	if err != nil {
@@ -180,6 +222,9 @@ func (s *Store) openSQLite(ctx context.Context, dsn string) error {
 		f.Close()
 	} else if !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("store: create SQLite file %s: %w", path, err)
+	}
+	if err := sqliteInit(ctx, path); err != nil {
+		return err
 	}
 	// Go's url package would turn a literal '%' in the path into an escape, so
 	// only the query is built, by hand, from constants.
