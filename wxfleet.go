@@ -182,7 +182,7 @@ type Event struct {
 type AuthLink struct {
 	ID              string
 	ComponentAppID  string
-	PreAuthCode     string
+	PreAuthCode     string // only on creation: the store keeps a digest, and reads back ""
 	Merchant        string
 	AuthType        int
 	CreatedAt       time.Time

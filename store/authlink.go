@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 
 	"github.com/wxfleet/wxfleet"
@@ -11,8 +13,10 @@ import (
 
 // CreateAuthLink stores a new authorization link (授权链接). An empty ID is
 // filled with a random one (set on l); an ID already used under the platform
-// is a conflict. The pre_auth_code is kept as is: links are looked up by it,
-// and it expires within minutes.
+// is a conflict. The pre_auth_code is stored only as its SHA-256 digest, which
+// is all a lookup needs: with the code itself, whoever reads the database could
+// start an authorization that the platform would credit to the link's merchant.
+// So a link read back has an empty PreAuthCode.
 func (s *Store) CreateAuthLink(ctx context.Context, l *wxfleet.AuthLink) error {
 	if l == nil || l.ComponentAppID == "" || l.PreAuthCode == "" {
 		return invalid("授权链接需要 component_appid 和 pre_auth_code / an authorization link needs a component_appid and a pre_auth_code")
@@ -22,10 +26,10 @@ func (s *Store) CreateAuthLink(ctx context.Context, l *wxfleet.AuthLink) error {
 		id = rand.Text()
 	}
 	res, err := s.write.ExecContext(ctx, `
-		INSERT INTO auth_links (component_appid, id, pre_auth_code, merchant, auth_type, created_at, expires_at, authorizer_appid)
+		INSERT INTO auth_links (component_appid, id, pre_auth_code_sha256, merchant, auth_type, created_at, expires_at, authorizer_appid)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (component_appid, id) DO NOTHING`,
-		l.ComponentAppID, id, l.PreAuthCode, l.Merchant, l.AuthType, toMillis(l.CreatedAt), toMillis(l.ExpiresAt), l.AuthorizerAppID)
+		l.ComponentAppID, id, preAuthDigest(l.PreAuthCode), l.Merchant, l.AuthType, toMillis(l.CreatedAt), toMillis(l.ExpiresAt), l.AuthorizerAppID)
 	if err != nil {
 		return platformErr("create auth link", l.ComponentAppID, err)
 	}
@@ -38,12 +42,18 @@ func (s *Store) CreateAuthLink(ctx context.Context, l *wxfleet.AuthLink) error {
 	return nil
 }
 
-const authLinkSelect = `SELECT component_appid, id, pre_auth_code, merchant, auth_type, created_at, expires_at, authorizer_appid FROM auth_links`
+// preAuthDigest is what auth_links keeps of a pre_auth_code.
+func preAuthDigest(code string) string {
+	sum := sha256.Sum256([]byte(code))
+	return hex.EncodeToString(sum[:])
+}
+
+const authLinkSelect = `SELECT component_appid, id, merchant, auth_type, created_at, expires_at, authorizer_appid FROM auth_links`
 
 func scanAuthLink(row *sql.Row) (*wxfleet.AuthLink, error) {
 	var l wxfleet.AuthLink
 	var authType, created, expires int64
-	err := row.Scan(&l.ComponentAppID, &l.ID, &l.PreAuthCode, &l.Merchant, &authType, &created, &expires, &l.AuthorizerAppID)
+	err := row.Scan(&l.ComponentAppID, &l.ID, &l.Merchant, &authType, &created, &expires, &l.AuthorizerAppID)
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +83,8 @@ func (s *Store) AuthLink(ctx context.Context, componentAppID, id string) (*wxfle
 // identifies it.
 func (s *Store) AuthLinkByPreAuthCode(ctx context.Context, componentAppID, code string) (*wxfleet.AuthLink, error) {
 	l, err := scanAuthLink(s.read.QueryRowContext(ctx,
-		authLinkSelect+` WHERE component_appid = $1 AND pre_auth_code = $2 ORDER BY created_at DESC, id DESC LIMIT 1`,
-		componentAppID, code))
+		authLinkSelect+` WHERE component_appid = $1 AND pre_auth_code_sha256 = $2 ORDER BY created_at DESC, id DESC LIMIT 1`,
+		componentAppID, preAuthDigest(code)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("平台 %s 下没有使用该预授权码的授权链接 / no authorization link with this pre_auth_code under platform %s", componentAppID, componentAppID)
 	}

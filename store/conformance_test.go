@@ -1080,16 +1080,26 @@ func testAuthLinks(t *testing.T, h *harness) {
 	if l.ID == "" {
 		t.Fatal("CreateAuthLink did not assign an id")
 	}
+	// The code itself is not kept (only its digest): a link reads back without it.
+	want := *l
+	want.PreAuthCode = ""
 	got, err := h.AuthLink(h.ctx, "wxA", l.ID)
 	must(t, err)
-	if !reflect.DeepEqual(got, l) {
-		t.Fatalf("AuthLink = %+v, want %+v", got, l)
+	if !reflect.DeepEqual(*got, want) {
+		t.Fatalf("AuthLink = %+v, want %+v", got, want)
 	}
 	got, err = h.AuthLinkByPreAuthCode(h.ctx, "wxA", "preauthcode@@@abc")
 	must(t, err)
-	if !reflect.DeepEqual(got, l) {
-		t.Fatalf("AuthLinkByPreAuthCode = %+v, want %+v", got, l)
+	if !reflect.DeepEqual(*got, want) {
+		t.Fatalf("AuthLinkByPreAuthCode = %+v, want %+v", got, want)
 	}
+	var stored int
+	must(t, h.rawDB(t).QueryRowContext(h.ctx, `SELECT count(*) FROM auth_links WHERE pre_auth_code_sha256 LIKE '%preauthcode%'`).Scan(&stored))
+	if stored != 0 {
+		t.Fatal("the pre_auth_code is stored in the clear")
+	}
+	_, err = h.AuthLinkByPreAuthCode(h.ctx, "wxA", "preauthcode@@@abd")
+	wantCode(t, err, wxfleet.ENOTFOUND)
 
 	// Tenant boundaries.
 	_, err = h.AuthLink(h.ctx, "wxB", l.ID)
@@ -1130,5 +1140,28 @@ func testAuthLinks(t *testing.T, h *harness) {
 	must(t, err)
 	if got.ID != "link-2" {
 		t.Fatalf("AuthLinkByPreAuthCode = %s, want the newer link-2", got.ID)
+	}
+}
+
+// testHashPreAuthCodes starts from migration 1, where auth_links kept
+// pre_auth_codes in the clear, and checks that migration 2 leaves only
+// digests, by which the links are still found.
+func testHashPreAuthCodes(t *testing.T, h *harness) {
+	mustPlatform(t, h, "wxA")
+	must(t, h.MigrateDownTo(h.ctx, 1))
+	raw := h.rawDB(t)
+	_, err := raw.ExecContext(h.ctx, `INSERT INTO auth_links (component_appid, id, pre_auth_code, merchant, created_at, expires_at)
+		VALUES ('wxA', 'old-link', 'preauthcode@@@old', 'merchant-9', 1, 2)`)
+	must(t, err)
+	must(t, h.Migrate(h.ctx))
+	var clear int
+	must(t, raw.QueryRowContext(h.ctx, `SELECT count(*) FROM auth_links WHERE pre_auth_code_sha256 LIKE '%preauthcode%'`).Scan(&clear))
+	if clear != 0 {
+		t.Fatal("migration 2 left a pre_auth_code in the clear")
+	}
+	got, err := h.AuthLinkByPreAuthCode(h.ctx, "wxA", "preauthcode@@@old")
+	must(t, err)
+	if got.ID != "old-link" || got.Merchant != "merchant-9" {
+		t.Fatalf("AuthLinkByPreAuthCode after migration = %+v", got)
 	}
 }

@@ -47,8 +47,8 @@ type eventSQLCache struct {
 	// from eventArgs, which never binds NULL, so "ignore" can only mean a
 	// stored dedup key (the only unique key besides id, which is not bound).
 	orIgnore bool
-	once  [eventChunk + 1]sync.Once
-	sql   [eventChunk + 1]string
+	once     [eventChunk + 1]sync.Once
+	sql      [eventChunk + 1]string
 
 	mu    sync.Mutex
 	stmts [eventChunk + 1]*sql.Stmt

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -20,6 +21,51 @@ import (
 //go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
+// goMigrations are the steps SQL cannot take on both databases.
+var goMigrations = []*goose.Migration{
+	goose.NewGoMigration(2,
+		&goose.GoFunc{RunTx: hashPreAuthCodes},
+		&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
+			// The codes cannot come back; they expired long ago anyway.
+			_, err := tx.ExecContext(ctx, `ALTER TABLE auth_links RENAME COLUMN pre_auth_code_sha256 TO pre_auth_code`)
+			return err
+		}}),
+}
+
+// hashPreAuthCodes (migration 2) replaces the pre_auth_codes that
+// auth_links kept in the clear with their SHA-256 digests, in a column
+// renamed to say so. The index on it follows the rename.
+func hashPreAuthCodes(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `ALTER TABLE auth_links RENAME COLUMN pre_auth_code TO pre_auth_code_sha256`); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT component_appid, id, pre_auth_code_sha256 FROM auth_links`)
+	if err != nil {
+		return err
+	}
+	type link struct{ comp, id, code string }
+	var links []link
+	for rows.Next() {
+		var l link
+		if err := rows.Scan(&l.comp, &l.id, &l.code); err != nil {
+			rows.Close()
+			return err
+		}
+		links = append(links, l)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, l := range links {
+		if _, err := tx.ExecContext(ctx, `UPDATE auth_links SET pre_auth_code_sha256 = $1 WHERE component_appid = $2 AND id = $3`,
+			preAuthDigest(l.code), l.comp, l.id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // goose returns a goose provider for this store's dialect, without goose's
 // global state.
 func (s *Store) goose() (*goose.Provider, error) {
@@ -33,6 +79,7 @@ func (s *Store) goose() (*goose.Provider, error) {
 	}
 	return goose.NewProvider(dialect, s.write, sub,
 		goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(goMigrations...),
 		goose.WithSlog(s.logger.With(slog.String("component", "goose"))),
 	)
 }

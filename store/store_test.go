@@ -177,6 +177,7 @@ var conformance = []struct {
 	{"AddEvents", testAddEvents},
 	{"ListEvents", testListEvents},
 	{"AuthLinks", testAuthLinks},
+	{"HashPreAuthCodes", testHashPreAuthCodes},
 }
 
 func runConformance(t *testing.T, b backend) {

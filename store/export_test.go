@@ -1,0 +1,14 @@
+package store
+
+import "context"
+
+// MigrateDownTo undoes wxfleet's migrations above version (tests of a
+// migration start from the schema before it).
+func (s *Store) MigrateDownTo(ctx context.Context, version int64) error {
+	p, err := s.goose()
+	if err != nil {
+		return err
+	}
+	_, err = p.DownTo(ctx, version)
+	return err
+}
