@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -69,9 +70,74 @@ func (s *Sandbox) parseAuthRequest(q url.Values) (*authRequest, *pageError) {
 	if redirect == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, &pageError{"回调地址（redirect_uri）无效，请联系该平台的开发者", "redirect_uri must be an absolute http(s) URL"}
 	}
+	if d := s.authDomain(c); d != "" && !sameDomain(u.Hostname(), d) {
+		return nil, domainError("授权后回调页", "redirect_uri", u.Hostname(), d)
+	}
 	authType, _ := strconv.Atoi(q.Get("auth_type"))
 	return &authRequest{comp: c, preAuthCode: pre, redirectURI: redirect, authType: authType,
 		bizAppID: q.Get("biz_appid"), query: q}, nil
+}
+
+// checkReferer refuses an authorization page opened from a page on another
+// domain than the platform's 授权发起页域名, as WeChat does. A request without
+// a Referer passes: WeChat refuses it too (its message then names the entry
+// page's domain as 空, empty), but the sandbox is also opened by hand, by
+// tests and by tools, which send none.
+func (s *Sandbox) checkReferer(r *http.Request, req *authRequest) *pageError {
+	ref := r.Referer()
+	if ref == "" {
+		return nil
+	}
+	d := s.authDomain(req.comp)
+	if d == "" {
+		return nil
+	}
+	u, err := url.Parse(ref)
+	if err != nil || u.Hostname() == "" {
+		return nil
+	}
+	if u.Hostname() == hostOnly(r.Host) {
+		return nil // the page's own form posting back to it
+	}
+	if !sameDomain(u.Hostname(), d) {
+		return domainError("授权入口页", "the page linking here", u.Hostname(), d)
+	}
+	return nil
+}
+
+// domainError is WeChat's message for a page or redirect_uri outside the
+// 授权发起页域名.
+func domainError(zhWhat, enWhat, got, want string) *pageError {
+	return &pageError{
+		"请确认授权入口页所在域名，与授权后回调页所在域名相同，并且，此两者都必须与申请第三方平台时填写的授权发起页域名相同。" +
+			zhWhat + "所在域名：" + got + "；授权发起页域名：" + want,
+		enWhat + " is on " + got + ", not on the platform's authorization domain (授权发起页域名) " + want,
+	}
+}
+
+// sameDomain compares host names as WeChat compares them with the registered
+// domain: exactly, ignoring case. The loopback names count as one, so that a
+// demo opened as localhost works with a platform configured as 127.0.0.1.
+func sameDomain(host, domain string) bool {
+	if strings.EqualFold(host, domain) {
+		return true
+	}
+	return isLoopback(host) && isLoopback(domain)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
 }
 
 // candidates lists the accounts the admin may pick. biz_appid restricts the
@@ -201,6 +267,9 @@ func (s *Sandbox) handleAuthPage(w http.ResponseWriter, r *http.Request) {
 		q = r.Form
 	}
 	req, perr := s.parseAuthRequest(q)
+	if perr == nil {
+		perr = s.checkReferer(r, req)
+	}
 	if perr != nil {
 		s.renderError(w, http.StatusBadRequest, perr)
 		return

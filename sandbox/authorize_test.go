@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -284,6 +285,69 @@ func TestAuthorizationPages(t *testing.T) {
 				t.Errorf("HTTP %d, want 400 with %q\n%s", status, tt.want, page)
 			}
 		})
+	}
+}
+
+// TestAuthorizationDomain checks the 授权发起页域名: the redirect_uri and the
+// page the merchant came from must be on it.
+func TestAuthorizationDomain(t *testing.T) {
+	e := newEnv(t) // the test component's domain is platform.example
+	pre := e.preAuthCode(e.componentToken())
+	page := func(redirect, referer string) (int, string) {
+		extra := url.Values{}
+		if redirect != "" {
+			extra.Set("redirect_uri", redirect)
+		}
+		link := authURL(pathLoginPage, pre, extra)
+		return getPageFrom(t, e.srv.URL+strings.TrimPrefix(link, "https://mp.weixin.qq.com"), referer)
+	}
+	for _, tt := range []struct {
+		name, redirect, referer string
+		ok                      bool
+	}{
+		{"on the domain", "", "https://platform.example/merchants/42/authorize", true},
+		{"no referer (opened by hand)", "", "", true},
+		{"upper case", "https://PLATFORM.example/cb", "", true},
+		{"redirect_uri elsewhere", "https://evil.example/cb", "", false},
+		{"redirect_uri on a subdomain", "https://www.platform.example/cb", "", false},
+		{"linked from elsewhere", "", "https://evil.example/page", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := page(tt.redirect, tt.referer)
+			if tt.ok && status != http.StatusOK {
+				t.Fatalf("HTTP %d, want 200\n%s", status, body)
+			}
+			if !tt.ok && (status != http.StatusBadRequest || !strings.Contains(body, "授权发起页域名") || !strings.Contains(body, "evil.example") && !strings.Contains(body, "www.platform.example")) {
+				t.Fatalf("HTTP %d, want 400 naming the domains\n%s", status, body)
+			}
+		})
+	}
+	// The headless confirmation checks the redirect_uri too.
+	link := authURL(pathLoginPage, pre, url.Values{"redirect_uri": {"https://evil.example/cb"}})
+	status, out := e.do(http.MethodPost, "/sandbox/api/authorize", map[string]any{"url": link, "appid": AppNoodles})
+	if status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out["error"]), "授权发起页域名") {
+		t.Fatalf("headless authorize: HTTP %d %v", status, out)
+	}
+
+	// Without an AuthDomain the platform URL's host is the domain, and the
+	// loopback names stand for one another; "*" turns the check off.
+	for _, tt := range []struct {
+		domain, redirect string
+		ok               bool
+	}{
+		{"", "http://localhost:8080/authorize/callback", true}, // the fake platform listens on 127.0.0.1
+		{"", "http://[::1]:8080/authorize/callback", true},
+		{"", "https://platform.example/cb", false},
+		{"*", "https://anywhere.example/cb", true},
+	} {
+		e.cfg.Components[0].AuthDomain = tt.domain
+		e.restart()
+		pre := e.preAuthCode(e.componentToken())
+		link := authURL(pathLoginPage, pre, url.Values{"redirect_uri": {tt.redirect}})
+		status, body := getPage(t, e.srv.URL+strings.TrimPrefix(link, "https://mp.weixin.qq.com"))
+		if (status == http.StatusOK) != tt.ok {
+			t.Errorf("AuthDomain %q, redirect_uri %s: HTTP %d, want ok=%v\n%s", tt.domain, tt.redirect, status, tt.ok, body)
+		}
 	}
 }
 

@@ -426,12 +426,13 @@ func (s *Sandbox) handleComponents(w http.ResponseWriter, r *http.Request) {
 		AppID          string `json:"component_appid"`
 		Name           string `json:"name"`
 		PlatformURL    string `json:"platform_url"`
+		AuthDomain     string `json:"auth_domain"` // 授权发起页域名; "" when any domain is accepted
 		LatestTicket   string `json:"latest_ticket,omitempty"`
 		TicketIssuedAt string `json:"ticket_issued_at,omitempty"`
 	}
 	items := []item{}
 	for _, c := range s.comps {
-		it := item{AppID: c.AppID, Name: c.Name, PlatformURL: s.platformBase(c)}
+		it := item{AppID: c.AppID, Name: c.Name, PlatformURL: s.platformBase(c), AuthDomain: s.authDomain(c)}
 		s.mu.Lock()
 		if t := s.st.ensureComponent(c.AppID).Tickets; len(t) > 0 {
 			it.LatestTicket, it.TicketIssuedAt = t[len(t)-1].Value, rfc3339(t[len(t)-1].IssuedAt)

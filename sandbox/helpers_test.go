@@ -217,7 +217,7 @@ func newEnv(t *testing.T) *testEnv {
 		DataDir:     e.dir,
 		PlatformURL: plat.srv.URL,
 		Components: []Component{{AppID: testComponent, Secret: testSecret, Token: testToken, AESKey: testAESKey,
-			Name: "测试服务商平台"}},
+			Name: "测试服务商平台", AuthDomain: "platform.example"}},
 		Logger: slog.New(slog.DiscardHandler),
 	}
 	e.start()
@@ -241,6 +241,16 @@ func (e *testEnv) start() {
 			e.t.Errorf("Close: %v", err)
 		}
 	})
+}
+
+// restart stops the sandbox and starts it again from e.cfg and its state.
+func (e *testEnv) restart() {
+	e.t.Helper()
+	e.srv.Close()
+	if err := e.sb.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.start()
 }
 
 // do sends a request to the sandbox and decodes a JSON answer.
@@ -417,7 +427,20 @@ func customText(touser, content string) map[string]any {
 
 func getPage(t *testing.T, u string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(u)
+	return getPageFrom(t, u, "")
+}
+
+// getPageFrom fetches a page as a browser following a link on referer would.
+func getPageFrom(t *testing.T, u, referer string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if referer != "" {
+		req.Header.Set("Referer", referer)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,11 @@ type Component struct {
 	// PlatformURL is the base URL of the platform that receives this
 	// component's pushes; "" means Config.PlatformURL.
 	PlatformURL string
+	// AuthDomain is the platform's 授权发起页域名 (authorization domain), as
+	// registered with WeChat: the authorization pages refuse a redirect_uri on
+	// any other host, and a link followed from a page on another host. ""
+	// means the host of the platform URL; "*" turns the check off.
+	AuthDomain string
 }
 
 // Config configures a Sandbox.
@@ -323,6 +329,31 @@ func (s *Sandbox) platformBase(c *component) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.platformURL
+}
+
+// AuthDomain returns the 授权发起页域名 the authorization pages check for
+// the component, "" when they accept any domain (or there is no such component).
+func (s *Sandbox) AuthDomain(componentAppID string) string {
+	c := s.byID[componentAppID]
+	if c == nil {
+		return ""
+	}
+	return s.authDomain(c)
+}
+
+// authDomain returns c's 授权发起页域名, "" when there is none to check.
+func (s *Sandbox) authDomain(c *component) string {
+	switch c.AuthDomain {
+	case "*":
+		return ""
+	case "":
+		u, err := url.Parse(s.platformBase(c))
+		if err != nil {
+			return ""
+		}
+		return u.Hostname()
+	}
+	return c.AuthDomain
 }
 
 // publicURL returns the sandbox's base URL for links, falling back to the

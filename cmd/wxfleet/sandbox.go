@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/wxfleet/wxfleet/sandbox"
@@ -21,6 +22,7 @@ func runSandbox(ctx context.Context, args []string, e *env, stdout, stderr io.Wr
 	platformURL := fs.String("platform-url", "http://127.0.0.1:8080", "the platform that receives pushes (WXFLEET_PLATFORM_URL)")
 	publicURL := fs.String("public-url", "", "URL browsers use to reach the sandbox; default http://ADDR")
 	interval := fs.Duration("ticket-interval", 10*time.Minute, "component_verify_ticket push period (WXFLEET_TICKET_INTERVAL)")
+	authDomain := fs.String("auth-domain", "", "授权发起页域名: the host the authorization redirect_uri and entry page must be on; default the host of --platform-url, \"*\" for any (WXFLEET_AUTH_DOMAIN)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,6 +44,12 @@ func runSandbox(ctx context.Context, args []string, e *env, stdout, stderr io.Wr
 	if *interval, err = time.ParseDuration(iv); err != nil || *interval <= 0 {
 		return fmt.Errorf("--ticket-interval %q: a positive duration such as 10m", iv)
 	}
+	if *authDomain, err = flagOrEnv(fs, e, "auth-domain", "AUTH_DOMAIN"); err != nil {
+		return err
+	}
+	if d := *authDomain; d != "" && d != "*" && (strings.ContainsAny(d, "/:?#@ ") || strings.Contains(d, "..")) {
+		return fmt.Errorf("--auth-domain %q: a host name such as isv.example.com, without scheme, port or path", d)
+	}
 	*addr, *platformURL = a, purl
 	logger, err := newLogger(e, stderr)
 	if err != nil {
@@ -60,7 +68,7 @@ func runSandbox(ctx context.Context, args []string, e *env, stdout, stderr io.Wr
 	}
 	sb, err := sandbox.New(sandbox.Config{
 		DataDir: *data, PublicURL: *publicURL, PlatformURL: *platformURL,
-		Components:     []sandbox.Component{{AppID: p.AppID, Secret: p.Secret.Reveal(), Token: p.Token.Reveal(), AESKey: p.AESKey.Reveal(), Name: p.Name}},
+		Components:     []sandbox.Component{{AppID: p.AppID, Secret: p.Secret.Reveal(), Token: p.Token.Reveal(), AESKey: p.AESKey.Reveal(), Name: p.Name, AuthDomain: *authDomain}},
 		TicketInterval: *interval, Logger: logger,
 	})
 	if err != nil {
@@ -72,6 +80,9 @@ func runSandbox(ctx context.Context, args []string, e *env, stdout, stderr io.Wr
 	go hs.Serve(ln)
 	defer hs.Close()
 	fmt.Fprintf(stdout, "wxfleet 沙箱 / WeChat sandbox: %s  →  推送到 pushes to %s (component %s)\n", *publicURL, *platformURL, p.AppID)
+	if d := sb.AuthDomain(p.AppID); d != "" {
+		fmt.Fprintf(stdout, "授权发起页域名 / authorization domain: %s (--auth-domain)\n", d)
+	}
 	if err := sb.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
