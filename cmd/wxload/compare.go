@@ -24,6 +24,7 @@ const batchMetric = "wxfleet_ingest_batch_size"
 // CompareReport is what `wxload compare` prints.
 type CompareReport struct {
 	Settings      ReportConfig  `json:"settings"`
+	Apps          int           `json:"apps"` // mini programs the messages are spread over
 	Rounds        []*Round      `json:"rounds"`
 	Median        Summary       `json:"median"`
 	TargetRatio   float64       `json:"target_ratio"`
@@ -92,6 +93,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	rounds := fs.Int("rounds", 3, "rounds of (floor, platform); the order alternates; medians are reported")
 	data := fs.String("data", "", "directory for the platform's SQLite databases (kept); default a temporary one (removed)")
 	appID := fs.String("appid", defaultAppID, "the authorizer (mini program) appid the messages are for")
+	apps := fs.Int("apps", 1, "spread the messages over this many mini programs (the first is -appid), each message to one at random: the events table's per-app index then costs more per push, as in a real fleet")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the last round's timed platform run to this file")
 	floorProfile := fs.String("floor-cpuprofile", "", "write a CPU profile of the last round's timed floor run to this file")
 	verbose := fs.Bool("v", false, "show the platform's info logs")
@@ -107,7 +109,10 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *rounds < 1 {
 		return errors.New("-rounds must be at least 1")
 	}
-	opts := compareOptions{Settings: settings, Rounds: *rounds, Data: *data, AppID: *appID,
+	if *apps < 1 || *apps > 100_000 {
+		return fmt.Errorf("-apps %d: give 1 to 100000 mini programs", *apps)
+	}
+	opts := compareOptions{Settings: settings, Rounds: *rounds, Data: *data, AppIDs: appIDs(*appID, *apps),
 		CPUProfile: *cpuProfile, FloorProfile: *floorProfile, Verbose: *verbose, SyncFull: *syncFull}
 	rep, err := Compare(ctx, opts, stderr)
 	if err != nil {
@@ -138,7 +143,7 @@ type compareOptions struct {
 	Settings                 LoadSettings
 	Rounds                   int
 	Data                     string
-	AppID                    string
+	AppIDs                   []string
 	CPUProfile, FloorProfile string
 	Verbose                  bool
 	SyncFull                 bool
@@ -167,7 +172,7 @@ func Compare(ctx context.Context, o compareOptions, progress io.Writer) (*Compar
 		return nil, err
 	}
 
-	rep := &CompareReport{Settings: reportConfig(s), TargetRatio: targetRatio, AllStored: true,
+	rep := &CompareReport{Settings: reportConfig(s), Apps: len(o.AppIDs), TargetRatio: targetRatio, AllStored: true,
 		Generation: generationNote, Note: cpuNote() + "; the floor, the platform and the generator share one process",
 		Database: "SQLite under " + dir + ", a fresh database each round"}
 	if o.SyncFull {
@@ -183,13 +188,13 @@ func Compare(ctx context.Context, o compareOptions, progress io.Writer) (*Compar
 		return nil, err
 	}
 	defer floor.Close()
-	floorTarget, err := ParseTarget(ctx, floor.URL(), o.AppID)
+	floorTarget, err := parseTargetFor(ctx, floor.URL(), o.AppIDs)
 	if err != nil {
 		return nil, err
 	}
 	floorClient := NewClient(floorTarget, s.Conns, s.Timeout)
 	defer floorClient.Close()
-	gen, err := NewGenerator(creds, o.AppID, time.Now)
+	gen, err := NewGeneratorApps(creds, o.AppIDs, time.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +233,7 @@ func Compare(ctx context.Context, o compareOptions, progress io.Writer) (*Compar
 			if last {
 				profile = o.CPUProfile
 			}
-			pm, err := measurePlatform(ctx, filepath.Join(dir, fmt.Sprintf("round-%d", n)), creds, o.SyncFull, o.AppID, s, rate, gen, profile, logger, progress)
+			pm, err := measurePlatform(ctx, filepath.Join(dir, fmt.Sprintf("round-%d", n)), creds, o.SyncFull, o.AppIDs, s, rate, gen, profile, logger, progress)
 			if err != nil {
 				return fmt.Errorf("round %d platform: %w", n, err)
 			}
@@ -271,7 +276,7 @@ func Compare(ctx context.Context, o compareOptions, progress io.Writer) (*Compar
 
 // measurePlatform boots a fresh platform in dir, measures it, checks that it
 // stored every acknowledged push, and stops it.
-func measurePlatform(ctx context.Context, dir string, creds Credentials, syncFull bool, appID string, s LoadSettings, rate float64,
+func measurePlatform(ctx context.Context, dir string, creds Credentials, syncFull bool, appIDs []string, s LoadSettings, rate float64,
 	gen *Generator, profile string, logger *slog.Logger, progress io.Writer) (*PlatformMeasurement, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -289,7 +294,7 @@ func measurePlatform(ctx context.Context, dir string, creds Credentials, syncFul
 		return nil, err
 	}
 	defer p.Close()
-	target, err := ParseTarget(ctx, p.URL, appID)
+	target, err := parseTargetFor(ctx, p.URL, appIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -322,11 +327,33 @@ func measurePlatform(ctx context.Context, dir string, creds Credentials, syncFul
 	// Acknowledged means committed, so the count is final once the run ends.
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if pm.Stored, err = api.EventTotal(qctx, creds.ComponentAppID, appID); err != nil {
-		return nil, err
+	for _, appID := range appIDs {
+		n, err := api.EventTotal(qctx, creds.ComponentAppID, appID)
+		if err != nil {
+			return nil, err
+		}
+		pm.Stored += n
 	}
 	pm.AllStored = pm.Stored == pm.Acked
 	return pm, nil
+}
+
+// appIDs returns n appids, the first being first: wx + 16 hex digits, as
+// WeChat's are.
+func appIDs(first string, n int) []string {
+	ids := []string{first}
+	for i := 1; i < n; i++ {
+		ids = append(ids, fmt.Sprintf("wx10ad%012x", 0xf00000000+i))
+	}
+	return ids
+}
+
+// parseTargetFor returns the message URL for messages to appIDs.
+func parseTargetFor(ctx context.Context, base string, appIDs []string) (*Target, error) {
+	if len(appIDs) == 1 {
+		return ParseTarget(ctx, base, appIDs[0])
+	}
+	return ParseTargetApps(ctx, base)
 }
 
 // startProfile starts the CPU profiler writing to file, if one is named, and
@@ -469,8 +496,8 @@ func printCompare(w io.Writer, rep *CompareReport) {
 				b.Commits, b.CommitsPerSec, b.Events, b.Mean, b.P50, b.P90)
 		}
 		p := rep.Rounds[len(rep.Rounds)-1].Floor.Pool
-		fmt.Fprintf(w, "messages    %s: e.g. %d in %.2fs off the clock, avg %.0f B plaintext XML, %.0f B body; distinct MsgIds, %d openids\n",
-			rep.Generation, p.Messages, p.GenerateSeconds, p.AvgPlainBytes, p.AvgBodyBytes, numOpenIDs)
+		fmt.Fprintf(w, "messages    %s: e.g. %d in %.2fs off the clock, avg %.0f B plaintext XML, %.0f B body; distinct MsgIds, %d openids, %d mini program(s)\n",
+			rep.Generation, p.Messages, p.GenerateSeconds, p.AvgPlainBytes, p.AvgBodyBytes, numOpenIDs, rep.Apps)
 	}
 	fmt.Fprintf(w, "database    %s\n", rep.Database)
 	fmt.Fprintf(w, "note        %s\n", rep.Note)

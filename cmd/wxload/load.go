@@ -27,6 +27,19 @@ const maxRun = 4 * time.Minute
 type Target struct {
 	URL      *url.URL // scheme, host and path; the query is per message
 	dialAddr string   // the loopback ip:port every connection goes to
+	// PerMessageApp: URL's path ends in /wechat/apps/ and each message's
+	// query string starts with its appid and "?" (a multi-app Generator's).
+	PerMessageApp bool
+}
+
+// ParseTargetApps is ParseTarget for a Generator of several mini programs.
+func ParseTargetApps(ctx context.Context, base string) (*Target, error) {
+	t, err := ParseTarget(ctx, base, "")
+	if err != nil {
+		return nil, err
+	}
+	t.PerMessageApp = true
+	return t, nil
 }
 
 // ParseTarget checks that base is an http URL on a loopback address and
@@ -264,6 +277,11 @@ func (c *Client) Run(ctx context.Context, label string, src source, opts RunOpti
 // one sends a message and records the outcome.
 func (c *Client) one(ctx context.Context, st *workerStats, header http.Header, query string, body []byte) {
 	u := *c.target.URL
+	if c.target.PerMessageApp {
+		appID, rest, _ := strings.Cut(query, "?")
+		u.Path += appID
+		query = rest
+	}
 	u.RawQuery = query
 	req := (&http.Request{
 		Method:        http.MethodPost,

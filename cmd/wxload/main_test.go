@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -242,6 +245,66 @@ func TestCompareTiny(t *testing.T) {
 	printCompare(&out, &rep)
 	if !strings.Contains(out.String(), "median") || !strings.Contains(out.String(), "all stored  yes") {
 		t.Errorf("human report:\n%s", out.String())
+	}
+}
+
+// TestCompareApps spreads the load over several mini programs: every
+// message goes to the message URL of the app its ToUserName names, and each
+// app's events are stored under it.
+func TestCompareApps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a platform")
+	}
+	ids := appIDs(defaultAppID, 3)
+	gen, err := NewGeneratorApps(defaultCredentials(), ids, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := gen.Pool(300)
+	seen := map[string]int{}
+	for i := range pool.Len() {
+		q, body := pool.Get(i)
+		appID, rest, ok := strings.Cut(q, "?")
+		if !ok || !slices.Contains(ids, appID) || !strings.HasPrefix(rest, "signature=") {
+			t.Fatalf("query %q does not start with one of %v", q, ids)
+		}
+		sum := sha1.Sum([]byte(appID))
+		if !strings.Contains(string(body), "gh_"+hex.EncodeToString(sum[:6])) {
+			t.Fatalf("message to %s is addressed to another mini program: %s", appID, body)
+		}
+		seen[appID]++
+	}
+	if len(seen) != 3 {
+		t.Fatalf("messages went to %v, want all 3 apps", seen)
+	}
+
+	p, err := StartPlatform(context.Background(), t.TempDir(), defaultCredentials(), false, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	target, err := parseTargetFor(context.Background(), p.URL, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := NewClient(target, 4, 10*time.Second)
+	defer cl.Close()
+	res := cl.Run(context.Background(), "apps", pool, RunOptions{Requests: 300})
+	if res.OK != 300 {
+		t.Fatalf("%d ok of %d: %+v", res.OK, res.Requests, res)
+	}
+	api, err := newAPIClient(context.Background(), p.URL, p.AdminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		n, err := api.EventTotal(context.Background(), p.Creds.ComponentAppID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != int64(seen[id]) {
+			t.Errorf("%s: %d events stored, %d sent", id, n, seen[id])
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"math/rand/v2"
 	"runtime"
 	"strconv"
@@ -42,7 +43,7 @@ func defaultCredentials() Credentials {
 // <xml><ToUserName/><Encrypt/></xml>. It is safe for concurrent use.
 type Generator struct {
 	crypter *wxcrypt.Crypter
-	ghID    string // ToUserName: the mini program's original id (原始ID)
+	apps    []genApp // the mini programs messages go to, each as likely
 	now     func() time.Time
 	seed    uint64
 	baseID  uint64        // MsgIds are baseID + index: unique within a run, and across runs with high probability
@@ -53,16 +54,36 @@ type Generator struct {
 // numOpenIDs is how many distinct users send the messages.
 const numOpenIDs = 997
 
+// genApp is a mini program messages go to.
+type genApp struct {
+	appID string
+	ghID  string // ToUserName: the mini program's original id (原始ID)
+}
+
 // NewGenerator returns a generator for messages to authorizer appID.
 func NewGenerator(creds Credentials, appID string, now func() time.Time) (*Generator, error) {
+	return NewGeneratorApps(creds, []string{appID}, now)
+}
+
+// NewGeneratorApps returns a generator for messages to several authorizers,
+// each message to one picked at random. With more than one, a message's
+// query string starts with its appid and "?" (see Target.PerMessageApp).
+func NewGeneratorApps(creds Credentials, appIDs []string, now func() time.Time) (*Generator, error) {
+	if len(appIDs) == 0 {
+		return nil, errors.New("wxload: no appid to send messages to")
+	}
 	c, err := wxcrypt.New(creds.Token, creds.AESKey, creds.ComponentAppID)
 	if err != nil {
 		return nil, err
 	}
-	sum := sha1.Sum([]byte(appID))
+	var apps []genApp
+	for _, id := range appIDs {
+		sum := sha1.Sum([]byte(id))
+		apps = append(apps, genApp{appID: id, ghID: "gh_" + hex.EncodeToString(sum[:6])})
+	}
 	g := &Generator{
 		crypter: c,
-		ghID:    "gh_" + hex.EncodeToString(sum[:6]),
+		apps:    apps,
 		now:     now,
 		seed:    rand.Uint64(),
 		// 17 digits like WeChat's MsgIds (e.g. 23637352235060880); the random
@@ -91,11 +112,17 @@ func (g *Generator) appendMessage(q *strings.Builder, body []byte, i uint64, ts 
 	r := rand.New(rand.NewPCG(g.seed, i+1))
 	nonce := strconv.FormatUint(1_000_000_000+r.Uint64N(9_000_000_000), 10)
 	openid := g.openids[r.IntN(len(g.openids))]
+	app := g.apps[0]
+	if len(g.apps) > 1 {
+		app = g.apps[r.IntN(len(g.apps))]
+		q.WriteString(app.appID)
+		q.WriteByte('?')
+	}
 
 	var plain strings.Builder
 	plain.Grow(640)
 	plain.WriteString("<xml><ToUserName><![CDATA[")
-	plain.WriteString(g.ghID)
+	plain.WriteString(app.ghID)
 	plain.WriteString("]]></ToUserName><FromUserName><![CDATA[")
 	plain.WriteString(openid)
 	plain.WriteString("]]></FromUserName><CreateTime>")
@@ -125,7 +152,7 @@ func (g *Generator) appendMessage(q *strings.Builder, body []byte, i uint64, ts 
 	q.WriteString(openid)
 	q.WriteString("&encrypt_type=aes&msg_signature=")
 	q.WriteString(g.crypter.MsgSignature(ts, nonce, encrypt))
-	return append(body, wxcrypt.MessageEnvelope(g.ghID, encrypt)...), plain.Len()
+	return append(body, wxcrypt.MessageEnvelope(app.ghID, encrypt)...), plain.Len()
 }
 
 // Message builds one message on the spot (used by warm-ups, which are not
