@@ -86,7 +86,7 @@
 //	                                              → {"openid","msg_id","status","reply","reply_plain"?,"error"?}
 //	GET    /sandbox/api/outbox?appid=             {"items":[{"component_appid","appid","touser","msgtype","content","body","at"}]}
 //	POST   /sandbox/api/ticket                    {"component_appid"?} → {"ticket","status","ok","error"?}; synchronous
-//	GET    /sandbox/api/components                {"items":[{"component_appid","name","platform_url","latest_ticket","ticket_issued_at"}]}
+//	GET    /sandbox/api/components                {"items":[{"component_appid","name","platform_url","auth_domain","latest_ticket","ticket_issued_at"}]}
 //	GET    /sandbox/api/clock                     {"now":RFC3339,"offset":"2h0m0s"}
 //	POST   /sandbox/api/clock                     {"advance":"2h"} or {"reset":true} → same as GET
 //	POST   /sandbox/api/faults                    {"path","errcode"?,"rate"?,"latency"?,"count"?} → the fault with "id","errmsg","fired"
@@ -94,7 +94,22 @@
 //	DELETE /sandbox/api/faults                    {"ok":true}
 //	GET    /sandbox/api/calls                     {"calls":{"<path>":N}}; DELETE resets
 //	GET    /sandbox/api/pushes?limit=             {"items":[{"id","kind","component_appid","appid","event","url","at","done","ok","attempts","status","reply","error"}]} newest first
+//	GET    /sandbox/api/quotas                    {"limits":{"<path>":N},"used":[{"account","path","period","count"}],"resets":[{"account","period","count"}]}
+//	POST   /sandbox/api/quotas                    {"path","daily_limit"} (0 removes the limit) → the same
 //	POST   /sandbox/api/release-check             {"component_appid"?,"appid"?} → {"passed","appid","component_appid","cases":[{"name","passed","detail"}]}
+//
+// # Quotas
+//
+// Every emulated API call counts against its caller's daily quota (the
+// component for component APIs, the mini program for its own), per API, over
+// a day in Beijing time on the sandbox clock; over the limit WeChat answers
+// 45009. WeChat does not publish the component APIs' limits, so none is set
+// until POST /sandbox/api/quotas sets one. clear_quota
+// (/cgi-bin/component/clear_quota with the component token,
+// /cgi-bin/component/clear_quota/v2 with the secret and optionally an
+// authorizer's appid, /cgi-bin/clear_quota with an authorizer token) resets
+// an account's counts, ten times a month at most (then 48006). Limits and
+// counts are kept in the state file.
 //
 // A fault's rate defaults to 1 (always) and count to 0 (unlimited); faults
 // apply before any validation and live in memory only, as do call counts and

@@ -18,12 +18,16 @@ func (s *Sandbox) routes() *http.ServeMux {
 		"/cgi-bin/component/api_get_authorizer_info": s.apiGetAuthorizerInfo,
 		"/cgi-bin/component/api_get_authorizer_list": s.apiGetAuthorizerList,
 		"/cgi-bin/message/custom/send":               s.apiCustomSend,
+		"/cgi-bin/component/clear_quota":             s.apiClearComponentQuota,
+		"/cgi-bin/component/clear_quota/v2":          s.apiClearQuotaV2,
+		"/cgi-bin/clear_quota":                       s.apiClearAuthorizerQuota,
 	}
 	known := map[string]bool{}
 	for path, h := range apis {
-		mux.HandleFunc("POST "+path, s.api(h))
+		mux.HandleFunc("POST "+path, s.api(path, h))
 		known[path] = true
 	}
+	s.apiPaths = known
 	mux.HandleFunc("/cgi-bin/", s.apiNotEmulated(known))
 	mux.HandleFunc("/wxa/", s.apiNotEmulated(known))
 	mux.HandleFunc("/sns/", s.apiNotEmulated(known)) // jscode2session and friends live here
@@ -55,6 +59,8 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("GET /sandbox/api/calls", s.handleCalls)
 	mux.HandleFunc("DELETE /sandbox/api/calls", s.handleResetCalls)
 	mux.HandleFunc("GET /sandbox/api/pushes", s.handlePushes)
+	mux.HandleFunc("GET /sandbox/api/quotas", s.handleQuotas)
+	mux.HandleFunc("POST /sandbox/api/quotas", s.handleSetQuota)
 	mux.HandleFunc("POST /sandbox/api/release-check", s.handleReleaseCheck)
 
 	// Human pages.

@@ -91,6 +91,7 @@ type Sandbox struct {
 	st          *state
 	platformURL string
 	calls       map[string]int
+	apiPaths    map[string]bool // the WeChat APIs the sandbox emulates (set by routes)
 	faults      []*fault
 	nextFault   int
 	pushes      []*pushRecord

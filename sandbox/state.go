@@ -38,6 +38,7 @@ type state struct {
 	Components  map[string]*componentState `json:"components"` // by component appid
 	Users       map[string]*appUsers       `json:"users"`      // by authorizer appid
 	Outbox      []outboxEntry              `json:"outbox"`
+	Quota       quotaState                 `json:"quota"`
 }
 
 // issued is a ticket or code with its issue time on the sandbox clock.

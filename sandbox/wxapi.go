@@ -18,9 +18,9 @@ import (
 type apiFunc func(r *http.Request, body []byte) (resp any, errcode int)
 
 // api wraps an apiFunc with what every WeChat API call gets: a call count,
-// injected faults (before any validation), a bounded body and WeChat's error
-// shape.
-func (s *Sandbox) api(h apiFunc) http.HandlerFunc {
+// injected faults (before any validation), a bounded body, the caller's daily
+// quota and WeChat's error shape.
+func (s *Sandbox) api(path string, h apiFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.applyFault(w, r) {
 			return
@@ -28,6 +28,16 @@ func (s *Sandbox) api(h apiFunc) http.HandlerFunc {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 		if err != nil {
 			s.writeWxError(w, 47001)
+			return
+		}
+		s.mu.Lock()
+		within := true
+		if _, limited := s.st.Quota.Limits[path]; limited {
+			within = s.quotaTake(s.quotaAccount(r, body), path)
+		}
+		s.mu.Unlock()
+		if !within {
+			s.writeWxError(w, 45009)
 			return
 		}
 		resp, code := h(r, body)

@@ -50,6 +50,8 @@ func errmsg(code int) string {
 		return "data format error"
 	case 48001:
 		return "api unauthorized"
+	case 48006:
+		return "forbid to clear quota because of reaching the limit"
 	case 61003:
 		return "component is not authorized by this account"
 	case 61004:

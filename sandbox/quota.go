@@ -1,0 +1,245 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Daily call quotas (每日调用上限) and their resets (clear_quota), as WeChat
+// keeps them: per account (the component for component APIs, the mini program
+// for its own) and per API, counted over a day in Beijing time; a call over
+// the limit gets 45009. clear_quota resets an account's counts, at most 10
+// times a month (48006 after). WeChat does not publish the limits of the
+// component APIs, so the sandbox sets none by default: a test or a user sets
+// them with POST /sandbox/api/quotas to rehearse running out.
+const quotaResetsPerMonth = 10
+
+// quotaState is the part of the state that quotas keep.
+type quotaState struct {
+	Limits map[string]int       `json:"limits,omitempty"` // daily limit by API path
+	Used   map[string]*quotaUse `json:"used,omitempty"`   // by account + " " + path
+	Resets map[string]*quotaUse `json:"resets,omitempty"` // clear_quota calls by account
+}
+
+// quotaUse counts calls within one period (a day, or a month for resets).
+type quotaUse struct {
+	Period string `json:"period"`
+	Count  int    `json:"count"`
+}
+
+var beijing = time.FixedZone("CST", 8*3600)
+
+func quotaDay(t time.Time) string   { return t.In(beijing).Format("2006-01-02") }
+func quotaMonth(t time.Time) string { return t.In(beijing).Format("2006-01") }
+
+// quotaAccount names whose quota a call uses: the body's component_appid for
+// component APIs, the mini program whose access_token is in the query for
+// its own. "" when neither says (the API then refuses the call anyway).
+// Callers hold s.mu.
+func (s *Sandbox) quotaAccount(r *http.Request, body []byte) string {
+	var named struct {
+		ComponentAppID string `json:"component_appid"`
+	}
+	if json.Unmarshal(body, &named) == nil && named.ComponentAppID != "" {
+		return named.ComponentAppID
+	}
+	if c, _, code := s.componentByToken(r); code == 0 {
+		return c.AppID
+	}
+	if _, authz, code := s.authorizerByToken(r.URL.Query().Get("access_token"), s.now()); code == 0 {
+		return authz.AppID
+	}
+	return ""
+}
+
+// quotaTake counts a call of account on path and reports whether it is
+// within the day's limit. Callers hold s.mu.
+func (s *Sandbox) quotaTake(account, path string) bool {
+	q := &s.st.Quota
+	limit, limited := q.Limits[path]
+	if account == "" || !limited {
+		return true
+	}
+	if q.Used == nil {
+		q.Used = map[string]*quotaUse{}
+	}
+	day := quotaDay(s.now())
+	u := q.Used[account+" "+path]
+	if u == nil || u.Period != day {
+		u = &quotaUse{Period: day}
+		q.Used[account+" "+path] = u
+	}
+	if u.Count >= limit {
+		return false
+	}
+	u.Count++
+	s.markDirty()
+	return true
+}
+
+// quotaClear resets account's counts: 48006 once it has been done
+// quotaResetsPerMonth times this month. Callers hold s.mu.
+func (s *Sandbox) quotaClear(account string) int {
+	q := &s.st.Quota
+	if q.Resets == nil {
+		q.Resets = map[string]*quotaUse{}
+	}
+	month := quotaMonth(s.now())
+	u := q.Resets[account]
+	if u == nil || u.Period != month {
+		u = &quotaUse{Period: month}
+		q.Resets[account] = u
+	}
+	if u.Count >= quotaResetsPerMonth {
+		return 48006
+	}
+	u.Count++
+	for k := range q.Used {
+		if strings.HasPrefix(k, account+" ") {
+			delete(q.Used, k)
+		}
+	}
+	s.markDirty()
+	return 0
+}
+
+// POST /cgi-bin/component/clear_quota?component_access_token=… {"component_appid"}:
+// the component resets its own quota.
+func (s *Sandbox) apiClearComponentQuota(r *http.Request, body []byte) (any, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var req struct {
+		ComponentAppID string `json:"component_appid"`
+	}
+	c, _, code := s.componentCall(r, body, &req, &req.ComponentAppID)
+	if code != 0 {
+		return nil, code
+	}
+	if code := s.quotaClear(c.AppID); code != 0 {
+		return nil, code
+	}
+	return wxError{Errcode: 0, Errmsg: "ok"}, 0
+}
+
+// POST /cgi-bin/component/clear_quota/v2 {"component_appid","appsecret"[,"appid"]}:
+// with the component's secret instead of a token; with appid, the quota of
+// a mini program authorized to the component.
+func (s *Sandbox) apiClearQuotaV2(r *http.Request, body []byte) (any, int) {
+	var req struct {
+		ComponentAppID string `json:"component_appid"`
+		AppSecret      string `json:"appsecret"`
+		AppID          string `json:"appid"`
+	}
+	if code := decode(body, &req); code != 0 {
+		return nil, code
+	}
+	c, code := s.lookupComponent(req.ComponentAppID)
+	if code != 0 {
+		return nil, code
+	}
+	if code := checkSecret(c, req.AppSecret); code != 0 {
+		return nil, code
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	account := c.AppID
+	if req.AppID != "" {
+		authz := s.st.ensureComponent(c.AppID).Authorizations[req.AppID]
+		if authz == nil || !authz.Authorized {
+			return nil, 61003 // component is not authorized by this account
+		}
+		account = req.AppID
+	}
+	if code := s.quotaClear(account); code != 0 {
+		return nil, code
+	}
+	return wxError{Errcode: 0, Errmsg: "ok"}, 0
+}
+
+// POST /cgi-bin/clear_quota?access_token=<authorizer token> {"appid"}: a mini
+// program's quota, reset by the platform on its behalf.
+func (s *Sandbox) apiClearAuthorizerQuota(r *http.Request, body []byte) (any, int) {
+	var req struct {
+		AppID string `json:"appid"`
+	}
+	if code := decode(body, &req); code != 0 {
+		return nil, code
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, authz, code := s.authorizerByToken(r.URL.Query().Get("access_token"), s.now())
+	if code != 0 {
+		return nil, code
+	}
+	if req.AppID != authz.AppID {
+		return nil, 40013
+	}
+	if code := s.quotaClear(authz.AppID); code != 0 {
+		return nil, code
+	}
+	return wxError{Errcode: 0, Errmsg: "ok"}, 0
+}
+
+// GET /sandbox/api/quotas: the limits and today's use.
+func (s *Sandbox) handleQuotas(w http.ResponseWriter, r *http.Request) {
+	type use struct {
+		Account string `json:"account"`
+		Path    string `json:"path,omitempty"`
+		Period  string `json:"period"`
+		Count   int    `json:"count"`
+	}
+	out := struct {
+		Limits map[string]int `json:"limits"`
+		Used   []use          `json:"used"`
+		Resets []use          `json:"resets"`
+	}{Limits: map[string]int{}, Used: []use{}, Resets: []use{}}
+	s.mu.Lock()
+	q := s.st.Quota
+	for p, n := range q.Limits {
+		out.Limits[p] = n
+	}
+	for k, u := range q.Used {
+		acct, path, _ := strings.Cut(k, " ")
+		out.Used = append(out.Used, use{acct, path, u.Period, u.Count})
+	}
+	for acct, u := range q.Resets {
+		out.Resets = append(out.Resets, use{Account: acct, Period: u.Period, Count: u.Count})
+	}
+	s.mu.Unlock()
+	byKey := func(a, b use) int { return strings.Compare(a.Account+a.Path, b.Account+b.Path) }
+	slices.SortFunc(out.Used, byKey)
+	slices.SortFunc(out.Resets, byKey)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// POST /sandbox/api/quotas {"path": "/cgi-bin/…", "daily_limit": N}: sets the
+// daily limit of one API for every account (0 removes it).
+func (s *Sandbox) handleSetQuota(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Path       string `json:"path"`
+		DailyLimit *int   `json:"daily_limit"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil || req.DailyLimit == nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `请求体应为 {"path": "/cgi-bin/…", "daily_limit": N} / body must be {"path": "/cgi-bin/…", "daily_limit": N}`})
+		return
+	}
+	if !s.apiPaths[req.Path] || *req.DailyLimit < 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "path 须为沙箱模拟的接口之一，daily_limit 不能为负 / path must be an API the sandbox emulates and daily_limit not negative: " + req.Path})
+		return
+	}
+	s.mu.Lock()
+	if *req.DailyLimit == 0 {
+		delete(s.st.Quota.Limits, req.Path)
+	} else {
+		if s.st.Quota.Limits == nil {
+			s.st.Quota.Limits = map[string]int{}
+		}
+		s.st.Quota.Limits[req.Path] = *req.DailyLimit
+	}
+	s.markDirty()
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"path": req.Path, "daily_limit": *req.DailyLimit})
+}
