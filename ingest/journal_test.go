@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -283,6 +284,47 @@ func TestTornTailIsDroppedAndCorruptHeaderRefused(t *testing.T) {
 	}
 	if _, err := Open(t.Context(), newFakeDB(), Options{Path: prefix}); err == nil || !strings.Contains(err.Error(), "bad header") {
 		t.Fatalf("Open over a foreign file = %v, want a refusal naming the bad header", err)
+	}
+}
+
+// TestSpreadPushesMakeLargerTransactions: pushes from many mini programs go
+// to the database in transactions of up to spreadBatch × ApplyBatch, pushes
+// from one in transactions of up to ApplyBatch.
+func TestSpreadPushesMakeLargerTransactions(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		apps int
+		max  int
+	}{
+		{"one mini program", 1, 16},
+		{"many mini programs", 200, 16 * spreadBatch},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db := newFakeDB()
+			db.gate = make(chan struct{})
+			j := open(t, db, Options{ApplyBatch: 16, ApplyDelay: time.Hour})
+			evs := events(0, 200)
+			for i, ev := range evs {
+				ev.AppID = fmt.Sprintf("wxapp%03d", i%tt.apps)
+			}
+			if _, err := j.Append(t.Context(), evs); err != nil { // one write: the applier sees all 200
+				t.Fatal(err)
+			}
+			close(db.gate)
+			if err := j.Sync(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			db.mu.Lock()
+			batches := append([]int(nil), db.batches...)
+			db.mu.Unlock()
+			if got := slices.Max(batches); got != tt.max {
+				t.Fatalf("transactions %v: the largest has %d events, want %d", batches, got, tt.max)
+			}
+			if n := len(db.stored()); n != 200 {
+				t.Fatalf("stored %d, want 200", n)
+			}
+			j.Close(t.Context())
+		})
 	}
 }
 
