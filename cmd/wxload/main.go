@@ -33,7 +33,7 @@ Usage:
   wxload run     --target URL [--appid APPID] [--component-appid A --token T --aes-key K]
                  [-c 32] [-d 10s] [-n N] [-warmup 1s] [--admin-token TOKEN] [-json]
   wxload compare [-c 32] [-d 10s] [-n N] [-rounds 3] [-warmup 1s] [--data DIR]
-                 [-cpuprofile FILE] [-floor-cpuprofile FILE] [-json]
+                 [-sync-full] [-apps N] [-cpuprofile FILE] [-floor-cpuprofile FILE] [-json]
 
 Run "wxload <command> -h" for a command's flags. Without credential flags all
 commands use the same test platform, so "wxload floor" and "wxload run" work
