@@ -94,9 +94,17 @@
 //	DELETE /sandbox/api/faults                    {"ok":true}
 //	GET    /sandbox/api/calls                     {"calls":{"<path>":N}}; DELETE resets
 //	GET    /sandbox/api/pushes?limit=             {"items":[{"id","kind","component_appid","appid","event","url","at","done","ok","attempts","status","reply","error"}]} newest first
+//	GET    /sandbox/api/ip-whitelist?component_appid=  {"component_appid","ips":[...]}
+//	POST   /sandbox/api/ip-whitelist              {"component_appid"?,"ips":["203.0.113.7","10.0.0.0/8"]} ([] accepts any address) → the same
 //	GET    /sandbox/api/quotas                    {"limits":{"<path>":N},"used":[{"account","path","period","count"}],"resets":[{"account","period","count"}]}
 //	POST   /sandbox/api/quotas                    {"path","daily_limit"} (0 removes the limit) → the same
 //	POST   /sandbox/api/release-check             {"component_appid"?,"appid"?} → {"passed","appid","component_appid","cases":[{"name","passed","detail"}]}
+//
+// # IP whitelist
+//
+// A component with a whitelist (白名单IP地址列表) gets 61004 on its
+// component APIs (/cgi-bin/component/…) from any other address, as on
+// WeChat. None is set by default, so that the demo works from anywhere.
 //
 // # Quotas
 //

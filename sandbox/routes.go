@@ -60,6 +60,8 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("DELETE /sandbox/api/calls", s.handleResetCalls)
 	mux.HandleFunc("GET /sandbox/api/pushes", s.handlePushes)
 	mux.HandleFunc("GET /sandbox/api/quotas", s.handleQuotas)
+	mux.HandleFunc("GET /sandbox/api/ip-whitelist", s.handleGetWhitelist)
+	mux.HandleFunc("POST /sandbox/api/ip-whitelist", s.handleSetWhitelist)
 	mux.HandleFunc("POST /sandbox/api/quotas", s.handleSetQuota)
 	mux.HandleFunc("POST /sandbox/api/release-check", s.handleReleaseCheck)
 

@@ -70,7 +70,8 @@ type componentState struct {
 	Tokens         []credential              `json:"tokens"`
 	PreAuthCodes   []issued                  `json:"pre_auth_codes"`
 	AuthCodes      []authCode                `json:"auth_codes"`
-	Authorizations map[string]*authorization `json:"authorizations"` // by authorizer appid
+	Authorizations map[string]*authorization `json:"authorizations"`         // by authorizer appid
+	IPWhitelist    []string                  `json:"ip_whitelist,omitempty"` // addresses or CIDR ranges; empty: any
 }
 
 // authorization is one authorizer's grant to one component (授权关系).

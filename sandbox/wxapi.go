@@ -19,7 +19,7 @@ type apiFunc func(r *http.Request, body []byte) (resp any, errcode int)
 
 // api wraps an apiFunc with what every WeChat API call gets: a call count,
 // injected faults (before any validation), a bounded body, the caller's daily
-// quota and WeChat's error shape.
+// quota, the component's IP whitelist and WeChat's error shape.
 func (s *Sandbox) api(path string, h apiFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.applyFault(w, r) {
@@ -31,11 +31,16 @@ func (s *Sandbox) api(path string, h apiFunc) http.HandlerFunc {
 			return
 		}
 		s.mu.Lock()
+		allowed := s.whitelistAllows(r, body)
 		within := true
-		if _, limited := s.st.Quota.Limits[path]; limited {
+		if _, limited := s.st.Quota.Limits[path]; limited && allowed {
 			within = s.quotaTake(s.quotaAccount(r, body), path)
 		}
 		s.mu.Unlock()
+		if !allowed {
+			s.writeWxError(w, 61004)
+			return
+		}
 		if !within {
 			s.writeWxError(w, 45009)
 			return
