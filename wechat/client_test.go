@@ -240,6 +240,19 @@ func TestErrcodeBecomesError(t *testing.T) {
 	}
 }
 
+// TestErrorAdvice: errcodes that only an operator can fix say what to do.
+func TestErrorAdvice(t *testing.T) {
+	for code, want := range map[int]string{61004: "白名单", 45009: "clear_quota", 40125: "appsecret"} {
+		e := &Error{Path: "/cgi-bin/component/api_component_token", Code: code, Message: "m", RID: "r"}
+		if !strings.Contains(e.Error(), want) {
+			t.Errorf("%d: Error() = %q, want advice mentioning %s", code, e.Error(), want)
+		}
+	}
+	if s := (&Error{Code: 61009, Message: "invalid code"}).Error(); strings.Contains(s, "—") {
+		t.Errorf("61009 got advice: %q", s)
+	}
+}
+
 func TestErrcodeVariants(t *testing.T) {
 	tests := []struct {
 		body string

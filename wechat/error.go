@@ -15,7 +15,9 @@ const (
 	CodeInvalidCredential   = 40001 // access_token invalid or not latest (also: wrong secret)
 	CodeInvalidToken        = 40014 // illegal access_token
 	CodeTokenExpired        = 42001 // access_token expired
+	CodeInvalidSecret       = 40125 // invalid appsecret
 	CodeQuotaExceeded       = 45009 // daily API quota reached
+	CodeIPNotWhitelisted    = 61004 // the caller's address is not on the platform's IP whitelist
 	CodeOutOfResponseWindow = 45015 // customer-service message outside the 48 h window
 	CodeAPIUnauthorized     = 48001 // the API is not authorised
 	CodeNotAuthorized       = 61003 // the authorizer has not authorized (or revoked) the component
@@ -59,7 +61,18 @@ func (e *Error) Error() string {
 		b.WriteString(e.RID)
 		b.WriteString(")")
 	}
+	if a := advice[e.Code]; a != "" {
+		b.WriteString(" — ")
+		b.WriteString(a)
+	}
 	return b.String()
+}
+
+// advice says what an operator can do about errcodes that no retry fixes.
+var advice = map[int]string{
+	CodeIPNotWhitelisted: "本机出口 IP 不在第三方平台的白名单中，请在开放平台的开发配置里添加 / add this server's outgoing address to the platform's IP whitelist on the Open Platform",
+	CodeQuotaExceeded:    "今日调用次数已达上限：北京时间零点恢复，或调用 clear_quota（每月 10 次）/ the daily quota is used up: it resets at midnight Beijing time, or call clear_quota (10 times a month)",
+	CodeInvalidSecret:    "第三方平台的 appsecret 不对，请检查配置 / the platform's appsecret is wrong: check the configuration",
 }
 
 // IsTokenError tells whether err carries an errcode saying the access token
