@@ -349,6 +349,17 @@ func TestAuthorizationDomain(t *testing.T) {
 			t.Errorf("AuthDomain %q, redirect_uri %s: HTTP %d, want ok=%v\n%s", tt.domain, tt.redirect, status, tt.ok, body)
 		}
 	}
+
+	// A platform listening on every interface names no domain to check.
+	tok := e.componentToken() // before pushes have nowhere to go
+	e.cfg.Components[0].AuthDomain = ""
+	e.cfg.PlatformURL = "http://0.0.0.0:8080"
+	e.restart()
+	pre = e.preAuthCode(tok)
+	link = authURL(pathLoginPage, pre, url.Values{"redirect_uri": {"http://192.168.1.5:8080/authorize/callback"}})
+	if status, body := getPageFrom(t, e.srv.URL+strings.TrimPrefix(link, "https://mp.weixin.qq.com"), "http://192.168.1.5:8080/authorize"); status != http.StatusOK {
+		t.Errorf("platform on 0.0.0.0: HTTP %d\n%s", status, body)
+	}
 }
 
 // TestAuthorizationPagePost submits the page's form as a browser without

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -350,6 +351,11 @@ func (s *Sandbox) authDomain(c *component) string {
 	case "":
 		u, err := url.Parse(s.platformBase(c))
 		if err != nil {
+			return ""
+		}
+		// A platform listening on every interface (0.0.0.0, ::) names no
+		// domain: browsers reach it by whatever address they know.
+		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsUnspecified() {
 			return ""
 		}
 		return u.Hostname()
