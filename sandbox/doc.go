@@ -55,7 +55,8 @@
 // auth_code=…&expires_in=3600 appended. Invalid links render an error page
 // with HTTP 400, WeChat's wording first. As on WeChat, redirect_uri must be on
 // the platform's 授权发起页域名 (Component.AuthDomain; by default the host of
-// the platform URL; the loopback names count as one), and so must the page
+// the platform URL, no check when that is 0.0.0.0 or ::; the loopback names
+// count as one), and so must the page
 // the admin came from, when the request names one (Referer): WeChat also
 // refuses a page opened without a Referer, the sandbox lets it through so
 // that links can be opened by hand and by tools.

@@ -34,7 +34,8 @@ type Component struct {
 	// AuthDomain is the platform's 授权发起页域名 (authorization domain), as
 	// registered with WeChat: the authorization pages refuse a redirect_uri on
 	// any other host, and a link followed from a page on another host. ""
-	// means the host of the platform URL; "*" turns the check off.
+	// means the host of the platform URL (none when it is 0.0.0.0 or ::);
+	// "*" turns the check off.
 	AuthDomain string
 }
 
