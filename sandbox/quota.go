@@ -40,14 +40,8 @@ func quotaMonth(t time.Time) string { return t.In(beijing).Format("2006-01") }
 // its own. "" when neither says (the API then refuses the call anyway).
 // Callers hold s.mu.
 func (s *Sandbox) quotaAccount(r *http.Request, body []byte) string {
-	var named struct {
-		ComponentAppID string `json:"component_appid"`
-	}
-	if json.Unmarshal(body, &named) == nil && named.ComponentAppID != "" {
-		return named.ComponentAppID
-	}
-	if c, _, code := s.componentByToken(r); code == 0 {
-		return c.AppID
+	if appid := s.callingComponent(r, body); appid != "" {
+		return appid
 	}
 	if _, authz, code := s.authorizerByToken(r.URL.Query().Get("access_token"), s.now()); code == 0 {
 		return authz.AppID
@@ -136,11 +130,8 @@ func (s *Sandbox) apiClearQuotaV2(r *http.Request, body []byte) (any, int) {
 	if code := decode(body, &req); code != 0 {
 		return nil, code
 	}
-	c, code := s.lookupComponent(req.ComponentAppID)
+	c, code := s.componentBySecret(req.ComponentAppID, req.AppSecret)
 	if code != 0 {
-		return nil, code
-	}
-	if code := checkSecret(c, req.AppSecret); code != 0 {
 		return nil, code
 	}
 	s.mu.Lock()

@@ -22,16 +22,7 @@ func (s *Sandbox) whitelistAllows(r *http.Request, body []byte) bool {
 	if !strings.HasPrefix(r.URL.Path, "/cgi-bin/component/") {
 		return true
 	}
-	var named struct {
-		ComponentAppID string `json:"component_appid"`
-	}
-	appid := ""
-	if json.Unmarshal(body, &named) == nil && named.ComponentAppID != "" {
-		appid = named.ComponentAppID
-	} else if c, _, code := s.componentByToken(r); code == 0 {
-		appid = c.AppID
-	}
-	cs := s.st.Components[appid]
+	cs := s.st.Components[s.callingComponent(r, body)]
 	if cs == nil || len(cs.IPWhitelist) == 0 {
 		return true
 	}

@@ -148,8 +148,22 @@ func (s *Sandbox) componentByToken(r *http.Request) (*component, *componentState
 	return nil, nil, 40001
 }
 
-// checkBodyComponent rejects a body naming another component than the token's.
-// A missing component_appid is accepted: the token already says which one.
+// callingComponent names the component a call is made for: the body's
+// component_appid, else the component whose token is in the query; "" when
+// neither says. Callers hold s.mu.
+func (s *Sandbox) callingComponent(r *http.Request, body []byte) string {
+	var named struct {
+		ComponentAppID string `json:"component_appid"`
+	}
+	if json.Unmarshal(body, &named) == nil && named.ComponentAppID != "" {
+		return named.ComponentAppID
+	}
+	if c, _, code := s.componentByToken(r); code == 0 {
+		return c.AppID
+	}
+	return ""
+}
+
 // componentCall runs the checks every component-token API starts with: the
 // token names a component, the body decodes into req, and the body's
 // component_appid (decoded into *named), if any, is that component. The
@@ -189,6 +203,8 @@ func (s *Sandbox) componentBySecret(appid string, secrets ...string) (*component
 	return c, 0
 }
 
+// checkBodyComponent rejects a body naming another component than the token's.
+// A missing component_appid is accepted: the token already says which one.
 func checkBodyComponent(c *component, appid string) int {
 	if appid != "" && appid != c.AppID {
 		return 61011

@@ -34,7 +34,9 @@ func BenchmarkInsertEventsBatch(b *testing.B) {
 	}
 }
 
-func benchInsertEvents(b *testing.B, be backend, batch int) {
+// benchEventStore opens a migrated store with platform wxA for the event
+// benchmarks.
+func benchEventStore(b *testing.B, be backend) *store.Store {
 	ctx := b.Context()
 	s, _ := be.open(b, newVault(b))
 	if err := s.Migrate(ctx); err != nil {
@@ -43,10 +45,22 @@ func benchInsertEvents(b *testing.B, be backend, batch int) {
 	if err := s.UpsertPlatform(ctx, &wxfleet.Platform{AppID: "wxA"}); err != nil {
 		b.Fatal(err)
 	}
+	return s
+}
+
+// benchPayload is a 600-byte event payload.
+func benchPayload() []byte {
 	payload := make([]byte, 600)
 	for i := range payload {
 		payload[i] = 'a' + byte(i%26)
 	}
+	return payload
+}
+
+func benchInsertEvents(b *testing.B, be backend, batch int) {
+	ctx := b.Context()
+	s := benchEventStore(b, be)
+	payload := benchPayload()
 	evs := make([]*wxfleet.Event, batch)
 	// Keys and events are made before the clock starts: the benchmark measures
 	// the store, not the caller's allocations.
@@ -86,17 +100,8 @@ func BenchmarkAddEventsApps(b *testing.B) {
 		apps := tc.apps
 		b.Run(fmt.Sprintf("apps-%d/batch-%d", apps, tc.batch), func(b *testing.B) {
 			ctx := b.Context()
-			s, _ := sqliteBackend.open(b, newVault(b))
-			if err := s.Migrate(ctx); err != nil {
-				b.Fatal(err)
-			}
-			if err := s.UpsertPlatform(ctx, &wxfleet.Platform{AppID: "wxA"}); err != nil {
-				b.Fatal(err)
-			}
-			payload := make([]byte, 600)
-			for i := range payload {
-				payload[i] = 'a' + byte(i%26)
-			}
+			s := benchEventStore(b, sqliteBackend)
+			payload := benchPayload()
 			appids := make([]string, apps)
 			for i := range appids {
 				appids[i] = fmt.Sprintf("wx%016x", uint64(i)*0x9e3779b97f4a7c15)

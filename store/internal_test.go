@@ -87,20 +87,27 @@ func TestEventInsertSQL(t *testing.T) {
 	}
 }
 
+// openSQLite opens a store on the SQLite file at path, closed when t ends.
+func openSQLite(t *testing.T, path string) *Store {
+	t.Helper()
+	v, err := vault.New(vault.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(t.Context(), path, v, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // TestSQLiteEventsOneUniqueKey guards AddEvents' INSERT OR IGNORE: it skips a
 // row that breaks any unique key, which is right only while the dedup key is
 // the events table's one unique key (besides the rowid, which it never binds).
 func TestSQLiteEventsOneUniqueKey(t *testing.T) {
 	ctx := t.Context()
-	v, err := vault.New(vault.GenerateKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"), v, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "x.db"))
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -171,15 +178,7 @@ func TestSQLiteExistingPageSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	v, err := vault.New(vault.GenerateKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(ctx, path, v, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSQLite(t, path)
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -201,15 +200,7 @@ func TestSQLiteExistingPageSize(t *testing.T) {
 // IMMEDIATE; the read pool refuses writes.
 func TestSQLiteConnections(t *testing.T) {
 	ctx := t.Context()
-	v, err := vault.New(vault.GenerateKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"), v, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "x.db"))
 	if s.Dialect() != DialectSQLite || s.PgxPool() != nil {
 		t.Fatalf("dialect %q, pool %v", s.Dialect(), s.PgxPool())
 	}

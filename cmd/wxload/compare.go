@@ -112,7 +112,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *apps < 1 || *apps > 100_000 {
 		return fmt.Errorf("-apps %d: give 1 to 100000 mini programs", *apps)
 	}
-	opts := compareOptions{Settings: settings, Rounds: *rounds, Data: *data, AppIDs: appIDs(*appID, *apps),
+	opts := compareOptions{Settings: settings, Rounds: *rounds, Data: *data, AppIDs: fleetAppIDs(*appID, *apps),
 		CPUProfile: *cpuProfile, FloorProfile: *floorProfile, Verbose: *verbose, SyncFull: *syncFull}
 	rep, err := Compare(ctx, opts, stderr)
 	if err != nil {
@@ -338,9 +338,9 @@ func measurePlatform(ctx context.Context, dir string, creds Credentials, syncFul
 	return pm, nil
 }
 
-// appIDs returns n appids, the first being first: wx + 16 hex digits, as
+// fleetAppIDs returns n appids, the first being first: wx + 16 hex digits, as
 // WeChat's are.
-func appIDs(first string, n int) []string {
+func fleetAppIDs(first string, n int) []string {
 	ids := []string{first}
 	for i := 1; i < n; i++ {
 		ids = append(ids, fmt.Sprintf("wx10ad%012x", 0xf00000000+i))

@@ -255,7 +255,7 @@ func TestCompareApps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a platform")
 	}
-	ids := appIDs(defaultAppID, 3)
+	ids := fleetAppIDs(defaultAppID, 3)
 	gen, err := NewGeneratorApps(defaultCredentials(), ids, time.Now)
 	if err != nil {
 		t.Fatal(err)
