@@ -2,38 +2,26 @@ package authorization
 
 import (
 	"context"
-	"crypto/rand"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/queue"
-	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/store/storetest"
 	"github.com/wxfleet/wxfleet/token"
-	"github.com/wxfleet/wxfleet/vault"
 )
 
 // An unauthorized push marks the authorizer revoked and cancels the jobs
 // still waiting for it, and only its own.
-func TestRevokeCancelsPendingJobs(t *testing.T) {
+func TestRevokeCancelsPendingJobs(t *testing.T) { storetest.Run(t, testRevokeCancelsPendingJobs) }
+
+func testRevokeCancelsPendingJobs(t *testing.T, b storetest.Backend) {
 	ctx := context.Background()
-	key := make([]byte, 32)
-	rand.Read(key)
-	v, _ := vault.New(key)
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "t.db"), v, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := b.New(t)
 	now := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 	st.UpsertPlatform(ctx, &wxfleet.Platform{AppID: "wxcomp", Name: "p", Token: "t", AESKey: "k", Secret: "s"})
 	for _, app := range []string{"wxgone", "wxstays"} {
@@ -46,11 +34,11 @@ func TestRevokeCancelsPendingJobs(t *testing.T) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &token.RefreshAuthorizerWorker{})
 	// Not started: the jobs wait, as they would an hour ahead of expiry.
-	client, err := river.NewClient(riversqlite.New(st.WriteDB()), &river.Config{Workers: workers, Logger: slog.New(slog.DiscardHandler)})
+	cfg := &river.Config{Workers: workers, Logger: slog.New(slog.DiscardHandler)}
+	q, err := queue.New(st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := queue.River(client)
 	for _, app := range []string{"wxgone", "wxstays"} {
 		if err := q.Insert(ctx, token.RefreshAuthorizerArgs{ComponentAppID: "wxcomp", AppID: app}, nil); err != nil {
 			t.Fatal(err)
@@ -64,7 +52,7 @@ func TestRevokeCancelsPendingJobs(t *testing.T) {
 	if a.Status != wxfleet.StatusRevoked {
 		t.Fatalf("status = %s", a.Status)
 	}
-	res, err := client.JobList(ctx, river.NewJobListParams().First(10))
+	res, err := q.JobList(ctx, river.NewJobListParams().First(10))
 	if err != nil {
 		t.Fatal(err)
 	}

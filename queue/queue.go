@@ -18,6 +18,8 @@ type Queue interface {
 	InsertMany(ctx context.Context, params []river.InsertManyParams) error
 	// CancelTagged cancels the not-yet-finished jobs carrying tag.
 	CancelTagged(ctx context.Context, tag string) (int, error)
+	// JobList lists jobs matching params.
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 }

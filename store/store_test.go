@@ -6,23 +6,19 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver for the raw view
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/store/storetest"
 	"github.com/wxfleet/wxfleet/vault"
 )
 
-const postgresEnv = "WXFLEET_TEST_POSTGRES"
+const postgresEnv = storetest.PostgresEnv
 
 // backend opens stores on one database kind.
 type backend struct {
@@ -80,26 +76,14 @@ func (h *harness) open(t testing.TB, dsn string, v *vault.Vault) *store.Store {
 	return s
 }
 
-func newVault(t testing.TB) *vault.Vault {
-	t.Helper()
-	v, err := vault.New(vault.GenerateKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
+func newVault(t testing.TB) *vault.Vault { return storetest.NewVault(t) }
 
 var sqliteBackend = backend{
 	name: "sqlite",
 	open: func(t testing.TB, v *vault.Vault) (*store.Store, string) {
 		t.Helper()
-		path := filepath.Join(t.TempDir(), "data", "wxfleet.db")
-		s, err := store.Open(context.Background(), "sqlite:"+path, v, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s, path
+		dsn := storetest.SQLite.DSN(t)
+		return storetest.Open(t, dsn, v), strings.TrimPrefix(dsn, "sqlite:")
 	},
 }
 
@@ -108,43 +92,8 @@ func postgresBackend(dsn string) backend {
 		name: "postgres",
 		open: func(t testing.TB, v *vault.Vault) (*store.Store, string) {
 			t.Helper()
-			ctx := context.Background()
-			admin, err := pgx.Connect(ctx, dsn)
-			if err != nil {
-				t.Fatalf("connect to %s: %v", postgresEnv, err)
-			}
-			b := make([]byte, 6)
-			rand.Read(b)
-			schema := "wxfleet_test_" + hex.EncodeToString(b)
-			if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-				admin.Close(ctx)
-				t.Fatal(err)
-			}
-			admin.Close(ctx)
-			u, err := url.Parse(dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			s, err := store.Open(ctx, u.String(), v, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				s.Close()
-				admin, err := pgx.Connect(ctx, dsn)
-				if err != nil {
-					t.Errorf("drop schema %s: %v", schema, err)
-					return
-				}
-				defer admin.Close(ctx)
-				if _, err := admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-					t.Errorf("drop schema %s: %v", schema, err)
-				}
-			})
-			return s, u.String()
+			fresh := storetest.Postgres(dsn).DSN(t)
+			return storetest.Open(t, fresh, v), fresh
 		},
 	}
 }

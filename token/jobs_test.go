@@ -7,37 +7,39 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/wxfleet/wxfleet/queue"
+	"github.com/wxfleet/wxfleet/store/storetest"
 )
 
 // The sweep and the refresh worker, on a real River queue: a token is
 // refreshed before it expires, and again two hours later. (River's default
 // uniqueness would have kept the completed first job blocking the second for
 // a day.)
-func TestSweepRefreshesAgainAndAgain(t *testing.T) {
-	f := newFixture(t)
+func TestSweepRefreshesAgainAndAgain(t *testing.T) { storetest.Run(t, testSweepRefreshesAgainAndAgain) }
+
+func testSweepRefreshesAgainAndAgain(t *testing.T, b storetest.Backend) {
+	f := newFixture(t, b)
 	k := f.keeper(t, "a")
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &RefreshAuthorizerWorker{Keeper: k})
 	river.AddWorker(workers, &RefreshComponentWorker{Keeper: k})
-	client, err := river.NewClient(riversqlite.New(f.store.WriteDB()), &river.Config{
+	cfg := &river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
 		Workers:           workers,
 		FetchPollInterval: 20 * time.Millisecond,
 		FetchCooldown:     10 * time.Millisecond,
 		Logger:            slog.New(slog.DiscardHandler),
-	})
+	}
+	ctx := context.Background()
+	q, err := queue.New(f.store, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if err := client.Start(ctx); err != nil {
+	if err := q.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { client.Stop(context.Background()) })
-	q := queue.River(client)
+	t.Cleanup(func() { q.Stop(context.Background()) })
 
 	waitToken := func(want string) {
 		t.Helper()
@@ -47,13 +49,13 @@ func TestSweepRefreshesAgainAndAgain(t *testing.T) {
 			// Done when the token is the new one and River has recorded the
 			// job as finished (it completes jobs in batches, a moment later).
 			if err == nil && a.AccessToken.Reveal() == want {
-				res, err := client.JobList(ctx, river.NewJobListParams().States(unfinished...))
+				res, err := q.JobList(ctx, river.NewJobListParams().States(unfinished...))
 				if err == nil && len(res.Jobs) == 0 {
 					return
 				}
 			}
 			if time.Now().After(deadline) {
-				res, _ := client.JobList(ctx, river.NewJobListParams().First(50))
+				res, _ := q.JobList(ctx, river.NewJobListParams().First(50))
 				for _, j := range res.Jobs {
 					t.Logf("job %d %s %s attempt %d errors %v args %s", j.ID, j.Kind, j.State, j.Attempt, j.Errors, j.EncodedArgs)
 				}

@@ -2,14 +2,12 @@ package token
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,7 +15,7 @@ import (
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/store"
-	"github.com/wxfleet/wxfleet/vault"
+	"github.com/wxfleet/wxfleet/store/storetest"
 	"github.com/wxfleet/wxfleet/wechat"
 )
 
@@ -79,23 +77,12 @@ func (f *fixture) advance(d time.Duration) {
 	f.mu.Unlock()
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture is one platform with one authorizer on a fresh database of b's kind.
+func newFixture(t *testing.T, b storetest.Backend) *fixture {
 	t.Helper()
-	key := make([]byte, 32)
-	rand.Read(key)
-	v, err := vault.New(key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "t.db"), v, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := b.New(t)
+	var err error
 	f := &fixture{store: st, wc: &fakeWeChat{refresh: "refresh-0"}, now: time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)}
 	p := &wxfleet.Platform{AppID: "wxcomp", Name: "p", Token: "t", AESKey: "k", Secret: "s"}
 	if err := st.UpsertPlatform(ctx, p); err != nil {
@@ -124,7 +111,11 @@ func (f *fixture) keeper(t *testing.T, owner string) *Keeper {
 }
 
 func TestFreshTokenIsServedFromTheStore(t *testing.T) {
-	f := newFixture(t)
+	storetest.Run(t, testFreshTokenIsServedFromTheStore)
+}
+
+func testFreshTokenIsServedFromTheStore(t *testing.T, b storetest.Backend) {
+	f := newFixture(t, b)
 	k := f.keeper(t, "a")
 	tok, err := k.AuthorizerToken(context.Background(), "wxcomp", "wxapp")
 	if err != nil || tok != "atok-0" {
@@ -136,7 +127,11 @@ func TestFreshTokenIsServedFromTheStore(t *testing.T) {
 }
 
 func TestExpiredTokenIsRefreshedAndRotationSaved(t *testing.T) {
-	f := newFixture(t)
+	storetest.Run(t, testExpiredTokenIsRefreshedAndRotationSaved)
+}
+
+func testExpiredTokenIsRefreshedAndRotationSaved(t *testing.T, b storetest.Backend) {
+	f := newFixture(t, b)
 	k := f.keeper(t, "a")
 	f.advance(2 * time.Hour)
 	ctx := context.Background()
@@ -159,7 +154,11 @@ func TestExpiredTokenIsRefreshedAndRotationSaved(t *testing.T) {
 // WeChat; the other finds the new token in the store. Were both to call,
 // the second would present a rotated-away refresh token and get 61023.
 func TestConcurrentRefreshCallsWeChatOnce(t *testing.T) {
-	f := newFixture(t)
+	storetest.Run(t, testConcurrentRefreshCallsWeChatOnce)
+}
+
+func testConcurrentRefreshCallsWeChatOnce(t *testing.T, b storetest.Backend) {
+	f := newFixture(t, b)
 	f.wc.delay = 50 * time.Millisecond
 	ka, kb := f.keeper(t, "instance-a"), f.keeper(t, "instance-b")
 	f.advance(2 * time.Hour)
@@ -187,8 +186,10 @@ func TestConcurrentRefreshCallsWeChatOnce(t *testing.T) {
 
 // A token WeChat rejected (40001) is refreshed only if the store still holds
 // it; if another instance already replaced it, the new one is used.
-func TestInvalidateRereadsTheStore(t *testing.T) {
-	f := newFixture(t)
+func TestInvalidateRereadsTheStore(t *testing.T) { storetest.Run(t, testInvalidateRereadsTheStore) }
+
+func testInvalidateRereadsTheStore(t *testing.T, b storetest.Backend) {
+	f := newFixture(t, b)
 	k := f.keeper(t, "a")
 	ctx := context.Background()
 	src := k.AuthorizerSource("wxcomp", "wxapp")
@@ -210,7 +211,11 @@ func TestInvalidateRereadsTheStore(t *testing.T) {
 }
 
 func TestRejectedRefreshTokenNeedsReauthorization(t *testing.T) {
-	f := newFixture(t)
+	storetest.Run(t, testRejectedRefreshTokenNeedsReauthorization)
+}
+
+func testRejectedRefreshTokenNeedsReauthorization(t *testing.T, b storetest.Backend) {
+	f := newFixture(t, b)
 	k := f.keeper(t, "a")
 	f.wc.refresh = "something-else" // WeChat no longer knows ours
 	f.advance(2 * time.Hour)
@@ -230,8 +235,10 @@ func TestRejectedRefreshTokenNeedsReauthorization(t *testing.T) {
 	}
 }
 
-func TestComponentTokenNeedsATicket(t *testing.T) {
-	f := newFixture(t)
+func TestComponentTokenNeedsATicket(t *testing.T) { storetest.Run(t, testComponentTokenNeedsATicket) }
+
+func testComponentTokenNeedsATicket(t *testing.T, b storetest.Backend) {
+	f := newFixture(t, b)
 	k := f.keeper(t, "a")
 	ctx := context.Background()
 	if tok, err := k.ComponentToken(ctx, "wxcomp"); err != nil || tok != "ctok-1" {

@@ -3,56 +3,22 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/server"
+	"github.com/wxfleet/wxfleet/store/storetest"
 )
 
 // postgresDSN gives a DSN for a fresh schema of WXFLEET_TEST_POSTGRES, or
 // skips, saying so.
 func postgresDSN(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("WXFLEET_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("WXFLEET_TEST_POSTGRES not set: skipping the PostgreSQL end-to-end tests")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("WXFLEET_TEST_POSTGRES: %v", err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "wxfleet_e2e_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), dsn)
-		if err == nil {
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return storetest.Postgres(storetest.PostgresDSN(t)).DSN(t)
 }
 
 // Two `wxfleet serve` instances share one PostgreSQL database. When WeChat
