@@ -519,7 +519,7 @@ func (c *Client) postJSON(ctx context.Context, ts TokenSource, tokenParam, path 
 		body:       body,
 		ts:         ts,
 		tokenParam: tokenParam,
-		resend:     resendable[path],
+		resend:     resendable[path] || codeReads[path],
 	})
 	if err != nil {
 		return err
