@@ -127,6 +127,9 @@ var conformance = []struct {
 	{"ListEvents", testListEvents},
 	{"AuthLinks", testAuthLinks},
 	{"HashPreAuthCodes", testHashPreAuthCodes},
+	{"Templates", testTemplates},
+	{"AuthorizerSettingsAndTags", testAuthorizerSettingsAndTags},
+	{"Rollouts", testRollouts},
 }
 
 func runConformance(t *testing.T, b backend) {
