@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 )
@@ -19,19 +20,29 @@ type Database interface {
 
 // New makes a River queue on db with cfg, choosing River's driver by the
 // database's dialect: this is the one place that knows which.
+//
+// On PostgreSQL the working client uses pgx (LISTEN/NOTIFY wakes workers at
+// once), while the store's transactions are database/sql ones over the same
+// pool; jobs enqueued inside those go through a second, insert-only client
+// on River's database/sql driver, so they commit with the store's writes.
+// On SQLite one client does both: its driver's transactions are *sql.Tx.
 func New(db Database, cfg *river.Config) (Queue, error) {
 	if db.Dialect() == "postgres" {
 		c, err := river.NewClient(riverpgxv5.New(db.PgxPool()), cfg)
 		if err != nil {
 			return nil, err
 		}
-		return River(c), nil
+		ins, err := river.NewClient(riverdatabasesql.New(db.WriteDB()), &river.Config{Logger: cfg.Logger, Workers: cfg.Workers})
+		if err != nil {
+			return nil, err
+		}
+		return River(c, ins), nil
 	}
 	c, err := river.NewClient(riversqlite.New(db.WriteDB()), cfg)
 	if err != nil {
 		return nil, err
 	}
-	return River(c), nil
+	return River(c, c), nil
 }
 
 // JobList lists jobs (for tests, status pages and reconciliation).

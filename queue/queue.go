@@ -6,6 +6,7 @@ package queue
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 
 	"github.com/riverqueue/river"
@@ -18,6 +19,10 @@ type Queue interface {
 	InsertMany(ctx context.Context, params []river.InsertManyParams) error
 	// CancelTagged cancels the not-yet-finished jobs carrying tag.
 	CancelTagged(ctx context.Context, tag string) (int, error)
+	// InsertTx and InsertManyTx enqueue inside the store's transaction tx:
+	// the job exists if and only if tx commits.
+	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error
+	InsertManyTx(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) error
 	// JobList lists jobs matching params.
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 	Start(ctx context.Context) error
@@ -25,9 +30,29 @@ type Queue interface {
 }
 
 // River wraps a River client of any driver.
-func River[TTx any](c *river.Client[TTx]) Queue { return &riverQueue[TTx]{c} }
+func River[TTx any](c *river.Client[TTx], tx *river.Client[*sql.Tx]) Queue {
+	return &riverQueue[TTx]{c: c, tx: tx}
+}
 
-type riverQueue[TTx any] struct{ c *river.Client[TTx] }
+type riverQueue[TTx any] struct {
+	c *river.Client[TTx]
+	// tx inserts in a *sql.Tx: the client itself on SQLite, an insert-only
+	// database/sql client on PostgreSQL (see New).
+	tx *river.Client[*sql.Tx]
+}
+
+func (q *riverQueue[TTx]) InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+	_, err := q.tx.InsertTx(ctx, tx, args, opts)
+	return err
+}
+
+func (q *riverQueue[TTx]) InsertManyTx(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) error {
+	if len(params) == 0 {
+		return nil
+	}
+	_, err := q.tx.InsertManyTx(ctx, tx, params)
+	return err
+}
 
 func (q *riverQueue[TTx]) Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
 	_, err := q.c.Insert(ctx, args, opts)

@@ -342,3 +342,44 @@ func (s *Store) AuditingApps(ctx context.Context, componentAppID, appID string) 
 	}
 	return out, dbErr("auditing apps", rows.Err())
 }
+
+// AdvanceCohort moves a running rollout from cohort from to from+1 and runs
+// then in the same transaction. It reports whether it moved: of two callers
+// that saw the same cohort finish, only one starts the next.
+func (s *Store) AdvanceCohort(ctx context.Context, componentAppID string, id int64, from int, now time.Time, then Then) (bool, error) {
+	moved := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE rollouts SET cohort = $1, updated_at = $2
+			WHERE component_appid = $3 AND id = $4 AND status = $5 AND cohort = $6`,
+			from+1, toMillis(now), componentAppID, id, string(wxfleet.RolloutRunning), from)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n == 0 {
+			return err
+		}
+		moved = true
+		return then.run(ctx, tx)
+	})
+	return moved, dbErr("advance rollout cohort", err)
+}
+
+// RunningRollouts returns the ids of every running rollout (of all
+// platforms): the periodic check advances each.
+func (s *Store) RunningRollouts(ctx context.Context) ([]wxfleet.Rollout, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, component_appid FROM rollouts WHERE status = $1 ORDER BY id`, string(wxfleet.RolloutRunning))
+	if err != nil {
+		return nil, dbErr("running rollouts", err)
+	}
+	defer rows.Close()
+	var out []wxfleet.Rollout
+	for rows.Next() {
+		var r wxfleet.Rollout
+		if err := rows.Scan(&r.ID, &r.ComponentAppID); err != nil {
+			return nil, dbErr("running rollouts", err)
+		}
+		out = append(out, r)
+	}
+	return out, dbErr("running rollouts", rows.Err())
+}
