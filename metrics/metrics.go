@@ -23,6 +23,9 @@ type Metrics struct {
 	IngestBatch prometheus.Histogram
 	// TokenRefreshes counts token refreshes by kind (component|authorizer) and result.
 	TokenRefreshes *prometheus.CounterVec
+	// RolloutSteps counts rollout steps by step and result; step "move"
+	// counts apps reaching a state (the result).
+	RolloutSteps *prometheus.CounterVec
 	// WeChatCalls counts calls to WeChat by API path and errcode (-2: no answer).
 	WeChatCalls *prometheus.CounterVec
 	// WeChatLatency observes WeChat call latency by API path.
@@ -44,6 +47,9 @@ func New() *Metrics {
 		TokenRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wxfleet_token_refreshes_total", Help: "Token refreshes, by kind and result.",
 		}, []string{"kind", "result"}),
+		RolloutSteps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxfleet_rollout_steps_total", Help: "Rollout steps by step and result (step \"move\": apps reaching the state in result).",
+		}, []string{"step", "result"}),
 		WeChatCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wxfleet_wechat_calls_total", Help: "Calls to WeChat, by API path and errcode (-2: no answer).",
 		}, []string{"path", "errcode"}),
@@ -52,7 +58,7 @@ func New() *Metrics {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"path"}),
 	}
-	m.Registry.MustRegister(m.Pushes, m.IngestBatch, m.TokenRefreshes, m.WeChatCalls, m.WeChatLatency,
+	m.Registry.MustRegister(m.Pushes, m.IngestBatch, m.TokenRefreshes, m.RolloutSteps, m.WeChatCalls, m.WeChatLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

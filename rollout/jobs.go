@@ -129,7 +129,7 @@ func (st *step) move(ctx context.Context, from wxfleet.AppState, then func(ctx c
 	if err != nil || !ok {
 		return err
 	}
-	st.s.observe(string(from)+"→"+string(st.app.State), "ok")
+	st.s.observe("move", string(st.app.State))
 	if st.app.State.Final() || st.app.State == wxfleet.AppApproved {
 		return st.s.advance(ctx, st.r.ComponentAppID, st.r.ID)
 	}

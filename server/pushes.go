@@ -10,6 +10,7 @@ import (
 	"github.com/wxfleet/wxfleet/authorization"
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
+	"github.com/wxfleet/wxfleet/rollout"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/wechat"
 )
@@ -19,13 +20,14 @@ type pushHandler struct {
 	store interface {
 		SaveTicket(ctx context.Context, t *wxfleet.Ticket) error
 	}
-	auth   *authorization.Service
-	sealer authorization.Sealer
-	queue  func() queue.Queue
-	keeper *token.Keeper
-	wechat *wechat.Client
-	now    func() time.Time
-	logger *slog.Logger
+	auth     *authorization.Service
+	rollouts *rollout.Service
+	sealer   authorization.Sealer
+	queue    func() queue.Queue
+	keeper   *token.Keeper
+	wechat   *wechat.Client
+	now      func() time.Time
+	logger   *slog.Logger
 	// background runs the 全网发布 API replies; tests wait on it.
 	background func(func())
 }
@@ -79,6 +81,11 @@ var releaseCheckAccounts = map[string]bool{
 // Message handles the message URL's pushes. Ordinary messages are only
 // recorded; the 全网发布 test accounts get the answers WeChat's check expects.
 func (h *pushHandler) Message(ctx context.Context, ev *wxfleet.Event, msg push.Message, inserted bool) ([]byte, error) {
+	if msg.Get("MsgType") == "event" && strings.HasPrefix(msg.Get("Event"), "weapp_audit_") {
+		// A rollout waiting for this app's audit moves on now; a lost push is
+		// caught by the rollout's poll.
+		return nil, h.rollouts.HandleAuditEvent(ctx, ev.ComponentAppID, ev.AppID, msg.Get("Event"), msg.Get("Reason"), msg.Get("ScreenShot"))
+	}
 	if !releaseCheckAccounts[ev.AppID] {
 		return nil, nil
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
+	"github.com/wxfleet/wxfleet/rollout"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
@@ -43,6 +44,11 @@ type Config struct {
 	MasterKey  []byte         // 32 bytes: seals secrets at rest
 	Platforms  []wxfleet.Platform
 	AuthType   int // default auth_type of authorization links
+	// AuditPollInterval is how often a rollout polls an audit no push has
+	// decided; 0 → 10 minutes (the demo sets seconds: its audits take seconds).
+	AuditPollInterval time.Duration
+	// RolloutWorkers is how many rollout steps run at once on this instance; 0 → 10.
+	RolloutWorkers int
 	// JobPollInterval is how often River looks for new jobs; 0 → River's default (1 s).
 	JobPollInterval time.Duration
 	Logger          *slog.Logger
@@ -57,6 +63,7 @@ type Server struct {
 	Metrics   *metrics.Metrics
 	Keeper    *token.Keeper
 	Auth      *authorization.Service
+	Rollouts  *rollout.Service
 	WeChat    *wechat.Client
 	committer *push.Committer
 	journal   *ingest.Journal // SQLite only
@@ -157,14 +164,32 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	river.AddWorker(workers, &token.RefreshComponentWorker{Keeper: s.Keeper})
 	river.AddWorker(workers, &token.SweepWorker{Store: st, Queue: q, Now: cfg.Now})
 	river.AddWorker(workers, &authorization.CompleteWorker{Service: s.Auth, Sealer: v})
+	s.Rollouts = &rollout.Service{
+		Store: st, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() rollout.Jobs { return s.queue },
+		Now: cfg.Now, Logger: cfg.Logger, PollInterval: cfg.AuditPollInterval,
+		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
+	}
+	river.AddWorker(workers, &rollout.StepWorker{Service: s.Rollouts})
+	river.AddWorker(workers, &rollout.CheckWorker{Service: s.Rollouts})
+	rolloutWorkers := cfg.RolloutWorkers
+	if rolloutWorkers <= 0 {
+		rolloutWorkers = 10
+	}
 	riverCfg := &river.Config{
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: 20},
+			rollout.Queue:      {MaxWorkers: rolloutWorkers},
+		},
 		Workers:           workers,
 		Logger:            quietRiver(cfg.Logger),
 		FetchPollInterval: cfg.JobPollInterval,
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(token.SweepInterval),
-			func() (river.JobArgs, *river.InsertOpts) { return token.SweepArgs{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true})},
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(token.SweepInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return token.SweepArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(rollout.CheckInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return rollout.CheckArgs{}, nil }, nil),
+		},
 	}
 	if cfg.JobPollInterval > 0 && cfg.JobPollInterval < river.FetchCooldownDefault {
 		riverCfg.FetchCooldown = cfg.JobPollInterval
@@ -202,7 +227,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		recorder = s.committer
 	}
 	handler := &pushHandler{
-		store: st, auth: s.Auth, sealer: v, queue: q, keeper: s.Keeper, wechat: s.WeChat, now: cfg.Now, logger: cfg.Logger,
+		store: st, auth: s.Auth, rollouts: s.Rollouts, sealer: v, queue: q, keeper: s.Keeper, wechat: s.WeChat, now: cfg.Now, logger: cfg.Logger,
 		background: func(f func()) {
 			s.bg.Add(1)
 			go func() { defer s.bg.Done(); f() }()
@@ -217,7 +242,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Count:    func(endpoint, typ, result string) { s.Metrics.Pushes.WithLabelValues(endpoint, typ, result).Inc() },
 	}
 	s.web = &web.Server{
-		Store: st, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Receiver: receiver, Metrics: s.Metrics,
+		Store: st, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Receiver: receiver, Metrics: s.Metrics, Rollouts: s.Rollouts,
 		EventsSync: s.syncEvents,
 		AdminToken: cfg.AdminToken, DefaultPlatform: order[0], WeChatURL: cfg.WeChatURL, Now: cfg.Now, Logger: cfg.Logger,
 	}

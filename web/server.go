@@ -19,6 +19,7 @@ import (
 	"github.com/wxfleet/wxfleet/authorization"
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/push"
+	"github.com/wxfleet/wxfleet/rollout"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/wechat"
@@ -32,6 +33,7 @@ type Server struct {
 	WeChat     *wechat.Client
 	Receiver   *push.Receiver
 	Metrics    *metrics.Metrics
+	Rollouts   *rollout.Service
 	AdminToken wxfleet.Secret
 	// DefaultPlatform is the component appid used when a request names none.
 	DefaultPlatform string
@@ -76,6 +78,7 @@ func (s *Server) Handler() http.Handler {
 	api("POST /api/v1/authorizers/{appid}/wechat/{path...}", s.forward)
 	api("GET /api/v1/authorizers/{appid}/wechat/{path...}", s.forward)
 	api("GET /api/v1/events", s.listEvents)
+	s.rolloutRoutes(api)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path))
 	})

@@ -1,0 +1,478 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/rollout"
+	"github.com/wxfleet/wxfleet/store"
+)
+
+// rolloutRoutes registers the template and rollout API.
+func (s *Server) rolloutRoutes(api func(string, func(http.ResponseWriter, *http.Request) error)) {
+	api("GET /api/v1/templates/drafts", s.listDrafts)
+	api("GET /api/v1/templates", s.listTemplates)
+	api("POST /api/v1/templates", s.createTemplate)
+	api("POST /api/v1/templates/sync", s.syncTemplates)
+	api("GET /api/v1/templates/{id}", s.getTemplate)
+	api("PUT /api/v1/templates/{id}", s.updateTemplate)
+	api("DELETE /api/v1/templates/{id}", s.deleteTemplate)
+	api("GET /api/v1/templates/{id}/ext-json", s.previewExtJSON)
+	api("GET /api/v1/authorizers/{appid}/settings", s.getAuthorizerSettings)
+	api("PUT /api/v1/authorizers/{appid}/settings", s.putAuthorizerSettings)
+	api("PUT /api/v1/authorizers/{appid}/tags", s.putAuthorizerTags)
+	api("POST /api/v1/rollouts", s.createRollout)
+	api("GET /api/v1/rollouts", s.listRollouts)
+	api("GET /api/v1/rollouts/{id}", s.getRollout)
+	api("GET /api/v1/rollouts/{id}/apps", s.listRolloutApps)
+	api("POST /api/v1/rollouts/{id}/{action}", s.rolloutAction)
+}
+
+func pathID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, wxfleet.Errorf(wxfleet.EINVALID, "%s 须是正整数 / %s must be a positive integer", name, name)
+	}
+	return id, nil
+}
+
+type templateJSON struct {
+	TemplateID   int64      `json:"template_id"`
+	DraftID      int64      `json:"draft_id"`
+	UserVersion  string     `json:"user_version"`
+	UserDesc     string     `json:"user_desc"`
+	TemplateType int        `json:"template_type"`
+	CreateTime   *time.Time `json:"create_time"`
+	ExtJSON      string     `json:"ext_json"`
+	Notes        string     `json:"notes"`
+	SyncedAt     *time.Time `json:"synced_at"`
+	Deleted      bool       `json:"deleted"`
+}
+
+func toTemplateJSON(t *wxfleet.Template) templateJSON {
+	return templateJSON{TemplateID: t.TemplateID, DraftID: t.DraftID, UserVersion: t.UserVersion, UserDesc: t.UserDesc,
+		TemplateType: t.TemplateType, CreateTime: timePtr(t.CreateTime), ExtJSON: t.ExtJSON, Notes: t.Notes,
+		SyncedAt: timePtr(t.SyncedAt), Deleted: !t.DeletedAt.IsZero()}
+}
+
+func templatesJSON(ts []*wxfleet.Template) []templateJSON {
+	out := make([]templateJSON, len(ts))
+	for i, t := range ts {
+		out[i] = toTemplateJSON(t)
+	}
+	return out
+}
+
+func (s *Server) listDrafts(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	drafts, err := s.Rollouts.Drafts(r.Context(), comp)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": drafts})
+	return nil
+}
+
+func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	ts, err := s.Store.ListTemplates(r.Context(), comp)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": templatesJSON(ts)})
+	return nil
+}
+
+func (s *Server) syncTemplates(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	ts, err := s.Rollouts.SyncTemplates(r.Context(), comp)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": templatesJSON(ts)})
+	return nil
+}
+
+func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		DraftID      int64  `json:"draft_id"`
+		TemplateType int    `json:"template_type"`
+		ExtJSON      string `json:"ext_json"`
+		Notes        string `json:"notes"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	t, err := s.Rollouts.AddTemplate(r.Context(), comp, req.DraftID, req.TemplateType, req.ExtJSON, req.Notes)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, toTemplateJSON(t))
+	return nil
+}
+
+func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	t, err := s.Store.Template(r.Context(), comp, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toTemplateJSON(t))
+	return nil
+}
+
+func (s *Server) updateTemplate(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		ExtJSON string `json:"ext_json"`
+		Notes   string `json:"notes"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.Rollouts.SetTemplateDetails(r.Context(), comp, id, req.ExtJSON, req.Notes); err != nil {
+		return err
+	}
+	return s.getTemplate(w, r)
+}
+
+func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.Rollouts.DeleteTemplate(r.Context(), comp, id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// previewExtJSON renders a template's ext_json for one authorizer
+// (?appid=), exactly as a rollout would commit it.
+func (s *Server) previewExtJSON(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	appID := r.URL.Query().Get("appid")
+	if appID == "" {
+		return wxfleet.Errorf(wxfleet.EINVALID, "缺少 appid 参数 / the appid parameter is required")
+	}
+	t, err := s.Store.Template(r.Context(), comp, id)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Store.Authorizer(r.Context(), comp, appID); err != nil {
+		return err
+	}
+	settings, err := s.Store.AuthorizerSettings(r.Context(), comp, appID)
+	if err != nil {
+		return err
+	}
+	ext, err := rollout.RenderExtJSON(t.ExtJSON, appID, settings)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"appid": appID, "ext_json": ext})
+	return nil
+}
+
+func (s *Server) getAuthorizerSettings(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	appID := r.PathValue("appid")
+	if _, err := s.Store.Authorizer(r.Context(), comp, appID); err != nil {
+		return err
+	}
+	settings, err := s.Store.AuthorizerSettings(r.Context(), comp, appID)
+	if err != nil {
+		return err
+	}
+	tags, err := s.Store.AuthorizerTags(r.Context(), comp, appID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"appid": appID, "settings": settings, "tags": nonNil(tags)})
+	return nil
+}
+
+func (s *Server) putAuthorizerSettings(w http.ResponseWriter, r *http.Request) error {
+	var settings map[string]any
+	if err := decodeBody(r, &settings); err != nil {
+		return err
+	}
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.SetAuthorizerSettings(r.Context(), comp, r.PathValue("appid"), settings, s.Now()); err != nil {
+		return err
+	}
+	return s.getAuthorizerSettings(w, r)
+}
+
+func (s *Server) putAuthorizerTags(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Tags []string `json:"tags"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.SetAuthorizerTags(r.Context(), comp, r.PathValue("appid"), req.Tags); err != nil {
+		return err
+	}
+	return s.getAuthorizerSettings(w, r)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+type rolloutJSON struct {
+	ID              int64                  `json:"id"`
+	ComponentAppID  string                 `json:"component_appid"`
+	TemplateID      int64                  `json:"template_id"`
+	UserVersion     string                 `json:"user_version"`
+	UserDesc        string                 `json:"user_desc"`
+	Targets         wxfleet.RolloutTargets `json:"targets"`
+	Release         string                 `json:"release"`
+	GrayPercentage  int                    `json:"gray_percentage"`
+	BatchSize       int                    `json:"batch_size"`
+	MaxFailureRatio float64                `json:"max_failure_ratio"`
+	Status          string                 `json:"status"`
+	StatusReason    string                 `json:"status_reason,omitempty"`
+	Cohort          int                    `json:"cohort"`
+	Cohorts         int                    `json:"cohorts"`
+	Counts          rollout.Counts         `json:"counts"`
+	CreatedAt       time.Time              `json:"created_at"`
+	UpdatedAt       time.Time              `json:"updated_at"`
+}
+
+func toRolloutJSON(st *rollout.Status) rolloutJSON {
+	r := st.Rollout
+	return rolloutJSON{ID: r.ID, ComponentAppID: r.ComponentAppID, TemplateID: r.TemplateID, UserVersion: r.UserVersion,
+		UserDesc: r.UserDesc, Targets: r.Targets, Release: r.Release, GrayPercentage: r.GrayPercentage, BatchSize: r.BatchSize,
+		MaxFailureRatio: r.MaxFailureRatio, Status: string(r.Status), StatusReason: r.StatusReason, Cohort: r.Cohort,
+		Cohorts: st.Cohorts, Counts: st.Counts, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		rollout.CreateRequest
+		DryRun bool `json:"dry_run"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	if req.DryRun {
+		plan, err := s.Rollouts.DryRun(r.Context(), comp, req.CreateRequest)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, plan)
+		return nil
+	}
+	ro, err := s.Rollouts.Create(r.Context(), comp, req.CreateRequest)
+	if err != nil {
+		return err
+	}
+	st, err := s.Rollouts.Get(r.Context(), comp, ro.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, toRolloutJSON(st))
+	return nil
+}
+
+func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	n, err := limit(r, 50, 1000)
+	if err != nil {
+		return err
+	}
+	var before int64
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		if before, err = strconv.ParseInt(c, 10, 64); err != nil {
+			return wxfleet.Errorf(wxfleet.EINVALID, "cursor 无效 / invalid cursor")
+		}
+	}
+	rs, err := s.Store.ListRollouts(r.Context(), comp, before, n)
+	if err != nil {
+		return err
+	}
+	items := make([]rolloutJSON, 0, len(rs))
+	for _, ro := range rs {
+		st, err := s.Rollouts.Get(r.Context(), comp, ro.ID)
+		if err != nil {
+			return err
+		}
+		items = append(items, toRolloutJSON(st))
+	}
+	next := ""
+	if len(rs) == n {
+		next = strconv.FormatInt(rs[len(rs)-1].ID, 10)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
+	return nil
+}
+
+func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	st, err := s.Rollouts.Get(r.Context(), comp, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toRolloutJSON(st))
+	return nil
+}
+
+type rolloutAppJSON struct {
+	AppID       string    `json:"appid"`
+	Cohort      int       `json:"cohort"`
+	State       string    `json:"state"`
+	AuditID     int64     `json:"audit_id,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	ScreenShot  string    `json:"screenshot,omitempty"`
+	LastErrcode int       `json:"last_errcode,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+	Attempts    int       `json:"attempts"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func (s *Server) listRolloutApps(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if _, err := s.Store.Rollout(r.Context(), comp, id); err != nil {
+		return err
+	}
+	n, err := limit(r, 50, 1000)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := store.RolloutAppFilter{State: wxfleet.AppState(q.Get("state")), Cohort: -1, Limit: n, Cursor: q.Get("cursor")}
+	if c := q.Get("cohort"); c != "" {
+		if f.Cohort, err = strconv.Atoi(c); err != nil || f.Cohort < 0 {
+			return wxfleet.Errorf(wxfleet.EINVALID, "cohort 须是非负整数 / cohort must be a non-negative integer")
+		}
+	}
+	apps, err := s.Store.RolloutApps(r.Context(), comp, id, f)
+	if err != nil {
+		return err
+	}
+	items := make([]rolloutAppJSON, len(apps))
+	for i, a := range apps {
+		items[i] = rolloutAppJSON{AppID: a.AppID, Cohort: a.Cohort, State: string(a.State), AuditID: a.AuditID, Reason: a.Reason,
+			ScreenShot: a.ScreenShot, LastErrcode: a.LastErrcode, LastError: a.LastError, Attempts: a.Attempts, UpdatedAt: a.UpdatedAt}
+	}
+	next := ""
+	if len(apps) == n {
+		next = apps[len(apps)-1].AppID
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
+	return nil
+}
+
+// rolloutAction is POST /api/v1/rollouts/{id}/pause|resume|cancel|retry-failed|release.
+func (s *Server) rolloutAction(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		AppIDs []string `json:"appids"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	switch r.PathValue("action") {
+	case "pause":
+		err = s.Rollouts.Pause(ctx, comp, id)
+	case "resume":
+		err = s.Rollouts.Resume(ctx, comp, id)
+	case "cancel":
+		err = s.Rollouts.Cancel(ctx, comp, id)
+	case "retry-failed":
+		_, err = s.Rollouts.RetryFailed(ctx, comp, id)
+	case "release":
+		_, err = s.Rollouts.Release(ctx, comp, id, req.AppIDs)
+	default:
+		return wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个操作 / no such action: %s (pause, resume, cancel, retry-failed, release)", r.PathValue("action"))
+	}
+	if err != nil {
+		return err
+	}
+	return s.getRollout(w, r)
+}
