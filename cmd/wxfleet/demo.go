@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -58,7 +59,10 @@ type demoOptions struct {
 	MasterKey               []byte
 	TicketInterval          time.Duration
 	JobPollInterval         time.Duration
-	Logger                  *slog.Logger
+	// AuditPollInterval is how often rollouts poll an undecided audit; 0 → 3 s
+	// (the sandbox decides audits in seconds).
+	AuditPollInterval time.Duration
+	Logger            *slog.Logger
 }
 
 // startDemo boots the sandbox and the platform in this process. The platform
@@ -79,7 +83,7 @@ func startDemo(ctx context.Context, o demoOptions) (*demo, error) {
 	srv, err := server.New(ctx, server.Config{
 		Addr: o.Addr, Database: o.Database, WeChatURL: sandboxURL,
 		AdminToken: wxfleet.Secret(o.AdminToken), MasterKey: o.MasterKey, Platforms: []wxfleet.Platform{o.Platform},
-		JobPollInterval: o.JobPollInterval, Logger: o.Logger,
+		JobPollInterval: o.JobPollInterval, AuditPollInterval: cmp.Or(o.AuditPollInterval, 3*time.Second), Logger: o.Logger,
 	})
 	if err != nil {
 		sbLn.Close()

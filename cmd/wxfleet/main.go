@@ -6,6 +6,7 @@
 //	wxfleet sandbox   the WeChat sandbox alone
 //	wxfleet migrate   apply database migrations
 //	wxfleet crypt     encrypt/decrypt WeChat push envelopes by hand
+//	wxfleet rollout   roll a template out to mini programs and watch it
 package main
 
 import (
@@ -29,6 +30,7 @@ const usage = `wxfleet — 微信第三方平台服务 / a platform for WeChat t
   wxfleet sandbox  [--addr ADDR] [--data DIR] [--platform-url URL]
   wxfleet migrate  [--data DIR] [--database DSN]
   wxfleet crypt    decrypt|encrypt --token T --aes-key K --appid A [...]
+  wxfleet rollout  create|status|watch|list|pause|resume|cancel|retry-failed|release [...]
 
 Run "wxfleet <command> -h" for a command's flags. Settings also come from
 WXFLEET_* environment variables (secrets from WXFLEET_*_FILE too).
@@ -71,6 +73,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runMigrate(ctx, rest, e, stdout, stderr)
 	case "crypt":
 		return runCrypt(rest, stdin, stdout, stderr)
+	case "rollout":
+		return runRollout(ctx, rest, e, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
