@@ -16,6 +16,7 @@ import (
 var templateFS embed.FS
 
 var pageFuncs = template.FuncMap{
+	"rolloutStatus": rolloutStatusLabel,
 	"fmtTime": func(t *time.Time) string {
 		if t == nil {
 			return ""
@@ -52,7 +53,7 @@ var pageFuncs = template.FuncMap{
 // pages are parsed once; each page is the layout plus its own file.
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers"} {
+	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout"} {
 		m[name] = template.Must(template.New(name).Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m

@@ -92,6 +92,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.Handle("GET /authorizers", s.requireSession(s.authorizersPage))
+	mux.Handle("GET /rollouts", s.requireSession(s.rolloutsPage))
+	mux.Handle("GET /rollouts/{id}", s.requireSession(s.rolloutPage))
+	mux.Handle("GET /rollouts/{id}/events", s.requireSession(s.rolloutEvents))
 	return s.recoverer(mux)
 }
 

@@ -1,0 +1,149 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/store"
+)
+
+var rolloutStatusLabels = map[string]string{
+	string(wxfleet.RolloutPending):   `<span class="tag">待开始 pending</span>`,
+	string(wxfleet.RolloutRunning):   `<span class="tag warn">进行中 running</span>`,
+	string(wxfleet.RolloutPaused):    `<span class="tag bad">已暂停 paused</span>`,
+	string(wxfleet.RolloutCompleted): `<span class="tag ok">已完成 completed</span>`,
+	string(wxfleet.RolloutCancelled): `<span class="tag">已取消 cancelled</span>`,
+	string(wxfleet.RolloutFailed):    `<span class="tag bad">失败 failed</span>`,
+}
+
+func rolloutStatusLabel(s string) template.HTML {
+	if l, ok := rolloutStatusLabels[s]; ok {
+		return template.HTML(l)
+	}
+	return template.HTML(template.HTMLEscapeString(s))
+}
+
+// rolloutsPage lists the platform's rollouts.
+func (s *Server) rolloutsPage(w http.ResponseWriter, r *http.Request) {
+	comp, err := s.platform(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/")
+		return
+	}
+	p, err := s.Store.Platform(r.Context(), comp)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/")
+		return
+	}
+	rs, err := s.Store.ListRollouts(r.Context(), comp, 0, 50)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/")
+		return
+	}
+	items := make([]rolloutJSON, 0, len(rs))
+	for _, ro := range rs {
+		st, err := s.Rollouts.Get(r.Context(), comp, ro.ID)
+		if err != nil {
+			s.errorPage(w, r, "出错了 Error", err, "/")
+			return
+		}
+		items = append(items, toRolloutJSON(st))
+	}
+	s.render(w, r, http.StatusOK, "rollouts", map[string]any{"Title": "发布任务 Rollouts", "Platform": comp, "PlatformName": p.Name, "Items": items})
+}
+
+// rolloutPage shows one rollout; its script follows rolloutEvents live.
+func (s *Server) rolloutPage(w http.ResponseWriter, r *http.Request) {
+	comp, err := s.platform(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/rollouts")
+		return
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/rollouts")
+		return
+	}
+	st, err := s.Rollouts.Get(r.Context(), comp, id)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/rollouts")
+		return
+	}
+	v := toRolloutJSON(st)
+	c := v.Counts
+	done := c.Released + c.Rejected + c.Failed + c.Skipped + c.Cancelled
+	pct := 0
+	if c.Total > 0 {
+		pct = done * 100 / c.Total
+	}
+	var problems []*wxfleet.RolloutApp
+	for _, state := range []wxfleet.AppState{wxfleet.AppRejected, wxfleet.AppFailed} {
+		apps, err := s.Store.RolloutApps(r.Context(), comp, id, store.RolloutAppFilter{State: state, Cohort: -1, Limit: 100})
+		if err != nil {
+			s.errorPage(w, r, "出错了 Error", err, "/rollouts")
+			return
+		}
+		problems = append(problems, apps...)
+	}
+	s.render(w, r, http.StatusOK, "rollout", map[string]any{
+		"Title": fmt.Sprintf("发布任务 Rollout #%d", id), "Platform": comp, "R": v, "Done": done, "Percent": pct,
+		"Cohort": min(v.Cohort+1, max(v.Cohorts, 1)), "Problems": problems,
+	})
+}
+
+// rolloutEvents streams a rollout's status as server-sent events: one event
+// when it changes (checked every second), until it is final or the browser
+// goes away.
+func (s *Server) rolloutEvents(w http.ResponseWriter, r *http.Request) {
+	comp, err := s.platform(r)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	if _, err := s.Rollouts.Get(r.Context(), comp, id); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	rc := http.NewResponseController(w)
+	last := ""
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		st, err := s.Rollouts.Get(r.Context(), comp, id)
+		if err != nil {
+			return
+		}
+		b, _ := json.Marshal(toRolloutJSON(st))
+		if string(b) != last {
+			// A long-lived stream: each write gets its own deadline.
+			rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+			last = string(b)
+		}
+		if st.Status.Final() {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
