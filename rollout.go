@@ -62,13 +62,16 @@ const (
 	AppFailed    AppState = "failed"    // a step failed for good; LastError says why
 	AppSkipped   AppState = "skipped"   // not attempted; Reason says why (revoked, no permission...)
 	AppCancelled AppState = "cancelled" // the rollout was cancelled before the app finished
+	// AppRolledBack: released, then rolled back (revertcoderelease or, for a
+	// gray release, revertgrayrelease).
+	AppRolledBack AppState = "rolled_back"
 )
 
 // Final tells whether the app's part of the rollout is over. An approved app
 // of a manual-release rollout is not final: it waits for the release.
 func (s AppState) Final() bool {
 	switch s {
-	case AppReleased, AppRejected, AppFailed, AppSkipped, AppCancelled:
+	case AppReleased, AppRejected, AppFailed, AppSkipped, AppCancelled, AppRolledBack:
 		return true
 	}
 	return false
@@ -78,7 +81,7 @@ func (s AppState) Final() bool {
 func (s AppState) Failure() bool { return s == AppRejected || s == AppFailed }
 
 // AppStates lists every state, for counts and validation.
-var AppStates = []AppState{AppPending, AppCommitted, AppAuditing, AppApproved, AppReleased, AppRejected, AppFailed, AppSkipped, AppCancelled}
+var AppStates = []AppState{AppPending, AppCommitted, AppAuditing, AppApproved, AppReleased, AppRejected, AppFailed, AppSkipped, AppCancelled, AppRolledBack}
 
 // Release modes of a rollout.
 const (

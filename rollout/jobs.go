@@ -19,6 +19,10 @@ const (
 	stepSubmit  = "submit_audit"
 	stepPoll    = "audit_status"
 	stepRelease = "release"
+	// Actions a person starts on apps that already went some way.
+	stepRollback = "rollback"
+	stepUndo     = "undo_audit"
+	stepSpeedup  = "speedup_audit"
 )
 
 // Queue is the River queue rollout steps run on, apart from token upkeep:
@@ -31,6 +35,7 @@ type StepArgs struct {
 	RolloutID      int64  `json:"rollout_id"`
 	AppID          string `json:"appid"`
 	Step           string `json:"step"`
+	ToVersion      string `json:"to_version,omitempty"` // rollback: the user_version to go back to; "" the one before
 }
 
 // Kind implements river.JobArgs.
@@ -86,7 +91,8 @@ func (w *StepWorker) Work(ctx context.Context, job *river.Job[StepArgs]) error {
 	if err != nil {
 		return err
 	}
-	if r.Status != wxfleet.RolloutRunning {
+	manual := a.Step == stepRollback || a.Step == stepUndo || a.Step == stepSpeedup
+	if r.Status != wxfleet.RolloutRunning && !(manual && r.Status != wxfleet.RolloutCancelled) {
 		return nil // paused: Resume enqueues again; final: nothing to do
 	}
 	app, err := s.Store.RolloutApp(ctx, a.ComponentAppID, a.RolloutID, a.AppID)
@@ -103,6 +109,12 @@ func (w *StepWorker) Work(ctx context.Context, job *river.Job[StepArgs]) error {
 		err = st.poll(ctx)
 	case stepRelease:
 		err = st.release(ctx)
+	case stepRollback:
+		err = st.rollback(ctx, a.ToVersion)
+	case stepUndo:
+		err = st.undo(ctx)
+	case stepSpeedup:
+		err = st.speedup(ctx)
 	default:
 		return river.JobCancel(errors.New("unknown rollout step " + a.Step))
 	}
@@ -362,4 +374,89 @@ func (st *step) release(ctx context.Context) error {
 	}
 	st.app.State, st.app.LastErrcode, st.app.LastError = wxfleet.AppReleased, 0, ""
 	return st.move(ctx, wxfleet.AppApproved, nil)
+}
+
+// rollback reverts the released version. 87012 (nothing to roll back to)
+// fails the app with WeChat's reason; the release stays online.
+func (st *step) rollback(ctx context.Context, toVersion string) error {
+	if st.app.State != wxfleet.AppReleased {
+		return nil
+	}
+	var err error
+	switch p := st.r.GrayPercentage; {
+	case p > 0 && p < 100 && toVersion == "":
+		err = st.s.WeChat.RevertGrayRelease(ctx, st.ts())
+	case toVersion != "":
+		var hist []wechat.HistoryVersion
+		if hist, err = st.s.WeChat.ReleaseHistory(ctx, st.ts()); err == nil {
+			var target int64
+			for _, h := range hist {
+				if h.UserVersion == toVersion && h.AppVersion > target {
+					target = h.AppVersion
+				}
+			}
+			if target == 0 {
+				return st.keep(ctx, stepRollback, "历史版本中没有 "+toVersion+" / version "+toVersion+" is not in the release history")
+			}
+			err = st.s.WeChat.RevertRelease(ctx, st.ts(), target)
+		}
+	default:
+		err = st.s.WeChat.RevertRelease(ctx, st.ts(), 0)
+	}
+	var we *wechat.Error
+	if errors.As(err, &we) && !isTransient(err) {
+		return st.keep(ctx, stepRollback, err.Error())
+	}
+	if err != nil {
+		return st.fail(ctx, stepRollback, err)
+	}
+	st.app.State, st.app.LastErrcode, st.app.LastError = wxfleet.AppRolledBack, 0, ""
+	return st.move(ctx, wxfleet.AppReleased, nil)
+}
+
+// keep records why an action on the app failed without changing its state:
+// a rollback WeChat refuses leaves the release online, and says why.
+func (st *step) keep(ctx context.Context, stepName, why string) error {
+	st.app.LastError = why
+	st.s.observe(stepName, "refused")
+	_, err := st.s.Store.UpdateRolloutApp(ctx, st.r.ComponentAppID, st.app, st.app.State, nil)
+	return err
+}
+
+func isTransient(err error) bool {
+	_, t := classify(err)
+	return t
+}
+
+// undo withdraws the audit; the app fails with that reason and can be
+// retried (retry-failed commits and submits again).
+func (st *step) undo(ctx context.Context) error {
+	if st.app.State != wxfleet.AppAuditing {
+		return nil
+	}
+	err := st.s.WeChat.UndoAudit(ctx, st.ts())
+	if err != nil && !isTransient(err) {
+		return st.keep(ctx, stepUndo, err.Error())
+	}
+	if err != nil {
+		return st.fail(ctx, stepUndo, err)
+	}
+	st.app.State, st.app.Reason = wxfleet.AppFailed, "操作员撤回了审核 / the audit was withdrawn by an operator"
+	return st.move(ctx, wxfleet.AppAuditing, nil)
+}
+
+// speedup asks for an expedited audit; the app's state does not change.
+func (st *step) speedup(ctx context.Context) error {
+	if st.app.State != wxfleet.AppAuditing {
+		return nil
+	}
+	err := st.s.WeChat.SpeedupAudit(ctx, st.ts(), st.app.AuditID)
+	if err != nil && isTransient(err) && !st.last {
+		return err
+	}
+	if err != nil {
+		return st.keep(ctx, stepSpeedup, err.Error())
+	}
+	st.s.observe(stepSpeedup, "ok")
+	return nil
 }

@@ -305,22 +305,24 @@ func (s *Service) enqueue(ctx context.Context, tx *sql.Tx, r *wxfleet.Rollout, s
 
 // Counts are a rollout's apps by state, as the API shows them.
 type Counts struct {
-	Total     int `json:"total"`
-	Pending   int `json:"pending"`
-	Committed int `json:"committed"`
-	Auditing  int `json:"auditing"`
-	Approved  int `json:"approved"`
-	Rejected  int `json:"rejected"`
-	Released  int `json:"released"`
-	Failed    int `json:"failed"`
-	Skipped   int `json:"skipped"`
-	Cancelled int `json:"cancelled"`
+	Total      int `json:"total"`
+	Pending    int `json:"pending"`
+	Committed  int `json:"committed"`
+	Auditing   int `json:"auditing"`
+	Approved   int `json:"approved"`
+	Rejected   int `json:"rejected"`
+	Released   int `json:"released"`
+	Failed     int `json:"failed"`
+	Skipped    int `json:"skipped"`
+	Cancelled  int `json:"cancelled"`
+	RolledBack int `json:"rolled_back"`
 }
 
 func countsOf(m map[wxfleet.AppState]int) Counts {
 	c := Counts{Pending: m[wxfleet.AppPending], Committed: m[wxfleet.AppCommitted], Auditing: m[wxfleet.AppAuditing],
 		Approved: m[wxfleet.AppApproved], Rejected: m[wxfleet.AppRejected], Released: m[wxfleet.AppReleased],
-		Failed: m[wxfleet.AppFailed], Skipped: m[wxfleet.AppSkipped], Cancelled: m[wxfleet.AppCancelled]}
+		Failed: m[wxfleet.AppFailed], Skipped: m[wxfleet.AppSkipped], Cancelled: m[wxfleet.AppCancelled],
+		RolledBack: m[wxfleet.AppRolledBack]}
 	for _, n := range m {
 		c.Total += n
 	}
@@ -537,6 +539,72 @@ func (s *Service) Release(ctx context.Context, componentAppID string, id int64, 
 	_, err = s.Store.SetRolloutStatus(ctx, componentAppID, id, []wxfleet.RolloutStatus{r.Status}, r.Status, r.StatusReason, r.Cohort, s.Now(),
 		func(ctx context.Context, tx *sql.Tx) error { return s.enqueue(ctx, tx, r, stepRelease, targets...) })
 	return len(targets), err
+}
+
+// Selection names some of a rollout's apps: those listed, or those of one
+// cohort (Cohort ≥ 0), or all when both are unset.
+type Selection struct {
+	AppIDs []string `json:"appids"`
+	Cohort *int     `json:"cohort"`
+}
+
+func (sel Selection) has(a *wxfleet.RolloutApp) bool {
+	if len(sel.AppIDs) > 0 && !slices.Contains(sel.AppIDs, a.AppID) {
+		return false
+	}
+	return sel.Cohort == nil || *sel.Cohort == a.Cohort
+}
+
+// act enqueues step for every app of the rollout in state that sel names,
+// and returns how many.
+func (s *Service) act(ctx context.Context, componentAppID string, id int64, state wxfleet.AppState, sel Selection, step, toVersion string) (int, error) {
+	r, err := s.Store.Rollout(ctx, componentAppID, id)
+	if err != nil {
+		return 0, err
+	}
+	var params []river.InsertManyParams
+	cursor := ""
+	for {
+		apps, err := s.Store.RolloutApps(ctx, componentAppID, id, store.RolloutAppFilter{State: state, Cohort: -1, Limit: 1000, Cursor: cursor})
+		if err != nil {
+			return 0, err
+		}
+		for _, a := range apps {
+			if sel.has(a) {
+				params = append(params, river.InsertManyParams{Args: StepArgs{ComponentAppID: componentAppID, RolloutID: id,
+					AppID: a.AppID, Step: step, ToVersion: toVersion}})
+			}
+		}
+		if len(apps) < 1000 {
+			break
+		}
+		cursor = apps[len(apps)-1].AppID
+	}
+	if len(params) == 0 {
+		return 0, nil
+	}
+	// The jobs need a transaction of their own: a no-op status write gives one.
+	_, err = s.Store.SetRolloutStatus(ctx, componentAppID, id, []wxfleet.RolloutStatus{r.Status}, r.Status, r.StatusReason, r.Cohort, s.Now(),
+		func(ctx context.Context, tx *sql.Tx) error { return s.Jobs().InsertManyTx(ctx, tx, params) })
+	return len(params), err
+}
+
+// Rollback rolls released apps back: to the version before, or to the
+// version toVersion (a user_version in each app's release history). A gray
+// release is rolled back with revertgrayrelease.
+func (s *Service) Rollback(ctx context.Context, componentAppID string, id int64, sel Selection, toVersion string) (int, error) {
+	return s.act(ctx, componentAppID, id, wxfleet.AppReleased, sel, stepRollback, toVersion)
+}
+
+// UndoAudit withdraws the audits in progress (undocodeaudit); WeChat allows
+// a few a day per mini program.
+func (s *Service) UndoAudit(ctx context.Context, componentAppID string, id int64, sel Selection) (int, error) {
+	return s.act(ctx, componentAppID, id, wxfleet.AppAuditing, sel, stepUndo, "")
+}
+
+// SpeedupAudit asks WeChat to expedite the audits in progress (speedupaudit).
+func (s *Service) SpeedupAudit(ctx context.Context, componentAppID string, id int64, sel Selection) (int, error) {
+	return s.act(ctx, componentAppID, id, wxfleet.AppAuditing, sel, stepSpeedup, "")
 }
 
 // RolloutTag is the River tag of every job of one rollout.

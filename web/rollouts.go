@@ -440,10 +440,12 @@ func (s *Server) listRolloutApps(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// rolloutAction is POST /api/v1/rollouts/{id}/pause|resume|cancel|retry-failed|release.
+// rolloutAction is POST /api/v1/rollouts/{id}/pause|resume|cancel|retry-failed|release|rollback|undo-audit|speedup-audit,
+// the last four optionally for some apps ({"appids":[...]} or {"cohort":N}).
 func (s *Server) rolloutAction(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		AppIDs []string `json:"appids"`
+		rollout.Selection
+		ToVersion string `json:"to_version"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		return err
@@ -468,8 +470,14 @@ func (s *Server) rolloutAction(w http.ResponseWriter, r *http.Request) error {
 		_, err = s.Rollouts.RetryFailed(ctx, comp, id)
 	case "release":
 		_, err = s.Rollouts.Release(ctx, comp, id, req.AppIDs)
+	case "rollback":
+		_, err = s.Rollouts.Rollback(ctx, comp, id, req.Selection, req.ToVersion)
+	case "undo-audit":
+		_, err = s.Rollouts.UndoAudit(ctx, comp, id, req.Selection)
+	case "speedup-audit":
+		_, err = s.Rollouts.SpeedupAudit(ctx, comp, id, req.Selection)
 	default:
-		return wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个操作 / no such action: %s (pause, resume, cancel, retry-failed, release)", r.PathValue("action"))
+		return wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个操作 / no such action: %s (pause, resume, cancel, retry-failed, release, rollback, undo-audit, speedup-audit)", r.PathValue("action"))
 	}
 	if err != nil {
 		return err
