@@ -13,8 +13,8 @@ import (
 // AuthorizerFilter selects a page of a platform's authorizers.
 type AuthorizerFilter struct {
 	Status wxfleet.AuthorizerStatus // only this status; "" for all
-	Limit  int    // page size; 0 means 50, at most 1000
-	Cursor string // return appids after this one (the last appid of the previous page)
+	Limit  int                      // page size; 0 means 50, at most 1000
+	Cursor string                   // return appids after this one (the last appid of the previous page)
 }
 
 // AuthorizerRef names an authorizer whose access token is due for refresh. It
