@@ -314,12 +314,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 			return wxfleet.Errorf(wxfleet.EINVALID, "cursor 必须是上一页返回的 next_cursor / cursor must be a next_cursor from a previous page")
 		}
 	}
-	if s.EventsSync != nil {
-		if err := s.EventsSync(r.Context()); err != nil {
-			return wxfleet.WrapError(wxfleet.EUNAVAILABLE, "事件尚未写入数据库 / pushes not yet in the database", err)
-		}
-	}
-	list, total, err := s.Store.ListEvents(r.Context(), comp, store.EventFilter{AppID: q.Get("appid"), Type: q.Get("type"), Limit: n, Cursor: cursor})
+	list, total, err := s.Events.ListEvents(r.Context(), comp, store.EventFilter{AppID: q.Get("appid"), Type: q.Get("type"), Limit: n, Cursor: cursor})
 	if err != nil {
 		return err
 	}
