@@ -38,7 +38,7 @@ type IngestOptions struct {
 // would tie acknowledged pushes to that machine.
 //
 // A journaled push is acknowledged before it is in the database, so reading
-// the events table alone could miss it: Events and ListEvents first wait
+// the events table alone could miss it: Event and ListEvents first wait
 // until every push acknowledged before the call is there. Every reader of
 // events goes through them, and none has to remember to wait.
 type Ingest struct {
