@@ -133,13 +133,92 @@ type Token struct {
 	ExpiresAt time.Time
 }
 
+// AuthorizerStatus is where an authorizer stands with its platform. What
+// each status allows is decided by its methods here, so no other package
+// keeps a list of statuses of its own.
+type AuthorizerStatus string
+
 // Authorizer statuses.
 const (
-	StatusAuthorized            = "authorized"
-	StatusRevoked               = "revoked"                // the merchant cancelled the authorization (unauthorized push)
-	StatusReauthorizationNeeded = "reauthorization_needed" // WeChat rejected the refresh token (61023)
-	StatusPending               = "pending"                // seen in a push, not yet exchanged
+	StatusAuthorized            AuthorizerStatus = "authorized"
+	StatusRevoked               AuthorizerStatus = "revoked"                // the merchant cancelled the authorization (unauthorized push, or 61003)
+	StatusReauthorizationNeeded AuthorizerStatus = "reauthorization_needed" // WeChat rejected the refresh token (61023)
+	StatusPending               AuthorizerStatus = "pending"                // seen in a push, not yet exchanged
 )
+
+// AuthorizerStatuses returns every status, in the order the console lists them.
+func AuthorizerStatuses() []AuthorizerStatus {
+	return []AuthorizerStatus{StatusAuthorized, StatusPending, StatusReauthorizationNeeded, StatusRevoked}
+}
+
+// ParseAuthorizerStatus reads a status named by a user (an API filter); an
+// unknown name is an EINVALID error listing the known ones.
+func ParseAuthorizerStatus(s string) (AuthorizerStatus, error) {
+	st := AuthorizerStatus(s)
+	if !st.Valid() {
+		return "", Errorf(EINVALID, "未知的授权状态 %q（可选 %v）/ unknown authorizer status %q (one of %v)", s, AuthorizerStatuses(), s, AuthorizerStatuses())
+	}
+	return st, nil
+}
+
+// Valid tells whether s is one of the statuses above.
+func (s AuthorizerStatus) Valid() bool {
+	switch s {
+	case StatusAuthorized, StatusRevoked, StatusReauthorizationNeeded, StatusPending:
+		return true
+	}
+	return false
+}
+
+// Usable tells whether the authorizer's tokens may be handed out, refreshed
+// and used to call WeChat on its behalf. Only an authorized authorizer's are:
+// a revoked or rejected refresh token would get 61003/61023 back, and
+// refreshing it again only spends the API's daily quota.
+func (s AuthorizerStatus) Usable() bool { return s == StatusAuthorized }
+
+// Label names the status for people, Chinese first with English beside.
+func (s AuthorizerStatus) Label() string {
+	switch s {
+	case StatusAuthorized:
+		return "已授权 authorized"
+	case StatusRevoked:
+		return "已取消授权 revoked"
+	case StatusReauthorizationNeeded:
+		return "需重新授权 re-authorization needed"
+	case StatusPending:
+		return "处理中 pending"
+	}
+	return "未知状态 unknown (" + string(s) + ")"
+}
+
+// Tone tells a console how to show the status: "ok" (usable), "warn" (on
+// its way to usable) or "bad" (a merchant has to act).
+func (s AuthorizerStatus) Tone() string {
+	switch s {
+	case StatusAuthorized:
+		return "ok"
+	case StatusPending:
+		return "warn"
+	}
+	return "bad"
+}
+
+// Unusable returns nil when s is usable, and otherwise the ECONFLICT error
+// that tells a caller asking for authorizer appID's token or API what the
+// merchant has to do.
+func (s AuthorizerStatus) Unusable(appID string) error {
+	switch s {
+	case StatusAuthorized:
+		return nil
+	case StatusReauthorizationNeeded:
+		return Errorf(ECONFLICT, "小程序 %s 需要商家重新授权（refresh token 已失效）/ %s needs the merchant to authorize again (refresh token rejected)", appID, appID)
+	case StatusRevoked:
+		return Errorf(ECONFLICT, "小程序 %s 已取消授权，需要商家重新授权 / %s cancelled the authorization: the merchant must authorize again", appID, appID)
+	case StatusPending:
+		return Errorf(ECONFLICT, "小程序 %s 的授权尚未完成，请稍后再试 / the authorization of %s is not complete yet; try again shortly", appID, appID)
+	}
+	return Errorf(ECONFLICT, "小程序 %s 当前未授权（状态 %s）/ %s is not authorized (status %s)", appID, s, appID, s)
+}
 
 // Authorizer is a mini program (or official account) that authorized a
 // platform: 授权方. Its refresh token (authorizer_refresh_token) is the one thing
@@ -153,7 +232,7 @@ type Authorizer struct {
 	PrincipalName  string // 主体名称
 	Signature      string
 	IsMiniProgram  bool
-	Status         string
+	Status         AuthorizerStatus
 	Permissions    []int // func_info funcscope_category ids (权限集)
 	AccessToken    Secret
 	TokenExpiresAt time.Time

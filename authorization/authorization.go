@@ -29,7 +29,7 @@ type Store interface {
 	MarkAuthLinkUsed(ctx context.Context, componentAppID, id, authorizerAppID string) error
 	Authorizer(ctx context.Context, componentAppID, appID string) (*wxfleet.Authorizer, error)
 	UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) error
-	SetAuthorizerStatus(ctx context.Context, componentAppID, appID, status string, now time.Time) error
+	SetAuthorizerStatus(ctx context.Context, componentAppID, appID string, status wxfleet.AuthorizerStatus, now time.Time) error
 	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration, now time.Time) (bool, error)
 	ReleaseLease(ctx context.Context, name, owner string) error
 }

@@ -19,8 +19,9 @@
 //   - with Options.Sync (SQLite's synchronous=full), each append is also
 //     flushed to disk (msync or fdatasync), so it survives a power loss.
 //
-// Readers that need to see every acknowledged event (the events API) call
-// Sync first, which waits for the applier to catch up. The applier may lag
+// Readers that need to see every acknowledged event call Sync first, which
+// waits for the applier to catch up; push.Ingest, the one way the platform
+// reads events, does so on every read. The applier may lag
 // by at most Options.MaxLag events: beyond that Append waits, so the lag (and
 // what a crash leaves to replay) stays bounded and a sustained load pays the
 // database's cost in full instead of piling it up.

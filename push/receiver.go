@@ -349,3 +349,12 @@ func nonce() string {
 	}
 	return sb.String()
 }
+
+// RegisterRoutes adds the two push endpoints to mux. They are verified by
+// WeChat's signature, not by the admin token.
+func (r *Receiver) RegisterRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("/wechat/component", r.ServeComponent)
+	mux.HandleFunc("/wechat/apps/{appid}", func(w http.ResponseWriter, req *http.Request) {
+		r.ServeApp(w, req, req.PathValue("appid"))
+	})
+}

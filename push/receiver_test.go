@@ -81,14 +81,19 @@ type rig struct {
 }
 
 func newRig(t *testing.T) *rig {
-	c, _ := wxcrypt.New("tok", testKey, "wxcomponent")
-	r := &rig{c: c, store: &memStore{keys: map[string]bool{}}, h: &recorder{}, now: time.Now()}
+	r := &rig{h: &recorder{}}
+	return newRigWith(t, r, r.h, slog.New(slog.DiscardHandler))
+}
+
+// newRigWith serves a real receiver with handler h, recording into memory.
+func newRigWith(t *testing.T, r *rig, h Handler, logger *slog.Logger) *rig {
+	r.c, _ = wxcrypt.New("tok", testKey, "wxcomponent")
+	r.store, r.now = &memStore{keys: map[string]bool{}}, time.Now()
 	committer := NewCommitter(r.store, 16, nil)
-	recv := &Receiver{Router: oneRouter{c}, Recorder: committer, Handler: r.h,
-		Now: func() time.Time { return r.now }, Logger: slog.New(slog.DiscardHandler)}
+	recv := &Receiver{Router: oneRouter{r.c}, Recorder: committer, Handler: h,
+		Now: func() time.Time { return r.now }, Logger: logger}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/wechat/component", recv.ServeComponent)
-	mux.HandleFunc("/wechat/apps/{appid}", func(w http.ResponseWriter, req *http.Request) { recv.ServeApp(w, req, req.PathValue("appid")) })
+	recv.RegisterRoutes(mux)
 	r.srv = httptest.NewServer(mux)
 	t.Cleanup(func() { r.srv.Close(); committer.Close() })
 	return r

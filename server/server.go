@@ -1,6 +1,9 @@
-// Package server assembles a wxfleet platform server from its parts — store,
-// WeChat client, token keeper, authorization flow, push receiver, River jobs
-// and the HTTP surface — the way main and the end-to-end tests boot it.
+// Package server wires a wxfleet platform the way main and the end-to-end
+// tests boot it. It builds the shared core — store, vault, WeChat client,
+// token keeper, authorization flow, push ingest — and then lets each feature
+// (token, authorization, releasecheck, push's receiver, web) register its
+// push handlers, River workers, periodic jobs and HTTP routes through the
+// interfaces in features.go. What a feature does is in its own package.
 package server
 
 import (
@@ -17,11 +20,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
-	"github.com/wxfleet/wxfleet/ingest"
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
@@ -29,9 +29,7 @@ import (
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
-	"github.com/wxfleet/wxfleet/web"
 	"github.com/wxfleet/wxfleet/wechat"
-	"github.com/wxfleet/wxfleet/wxcrypt"
 )
 
 // Config is everything a server needs, built once by main.
@@ -57,26 +55,68 @@ type Config struct {
 
 // Server is a running platform.
 type Server struct {
-	cfg       Config
-	logger    *slog.Logger
-	Store     *store.Store
-	Metrics   *metrics.Metrics
-	Keeper    *token.Keeper
-	Auth      *authorization.Service
-	Rollouts  *rollout.Service
-	WeChat    *wechat.Client
-	committer *push.Committer
-	journal   *ingest.Journal // SQLite only
-	queue     queue.Queue
-	web       *web.Server
-	http      *http.Server
-	listener  net.Listener
-	bg        sync.WaitGroup
+	cfg      Config
+	logger   *slog.Logger
+	Store    *store.Store
+	Metrics  *metrics.Metrics
+	Keeper   *token.Keeper
+	Auth     *authorization.Service
+	Rollouts *rollout.Service
+	WeChat   *wechat.Client
+	vault    *vault.Vault
+	ingest   *push.Ingest
+	queue    queue.Queue
+	handler  http.Handler
+	http     *http.Server
+	listener net.Listener
+	bg       sync.WaitGroup
 }
 
 // New opens the database, applies migrations, registers the platforms and
-// prepares everything; Start begins serving.
+// wires the features; Start begins serving.
 func New(ctx context.Context, cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, logger: cfg.Logger, Metrics: metrics.New()}
+	// The router checks every platform's keys before the database is touched;
+	// it reads the store only when pushes arrive.
+	router, err := push.NewRouter(cfg.Platforms, func(ctx context.Context, appID string) ([]string, error) {
+		return s.Store.AuthorizerPlatforms(ctx, appID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.openStore(ctx); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeStorage(ctx)
+		}
+	}()
+	s.watchTickets()
+	s.buildCore()
+	if s.ingest, err = push.OpenIngest(ctx, s.Store, push.IngestOptions{
+		Observe: func(n int) { s.Metrics.IngestBatch.Observe(float64(n)) },
+		Now:     cfg.Now, Logger: cfg.Logger,
+	}); err != nil {
+		return nil, err
+	}
+	s.Metrics.WatchIngestBacklog(func() float64 { return float64(s.ingest.Backlog()) })
+	pushes := push.NewMux(cfg.Logger)
+	if err := s.wire(pushes, s.features(router, pushes)); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// withDefaults fills in the logger and clock and refuses a config that
+// cannot serve.
+func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -84,170 +124,91 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	if len(cfg.Platforms) == 0 {
-		return nil, errors.New("no platform configured: set WXFLEET_COMPONENT_APPID (and _SECRET, _TOKEN, _AES_KEY) or --platforms FILE")
+		return cfg, errors.New("no platform configured: set WXFLEET_COMPONENT_APPID (and _SECRET, _TOKEN, _AES_KEY) or --platforms FILE")
 	}
 	if cfg.AdminToken == "" {
-		return nil, errors.New("no admin token: set WXFLEET_ADMIN_TOKEN or WXFLEET_ADMIN_TOKEN_FILE")
+		return cfg, errors.New("no admin token: set WXFLEET_ADMIN_TOKEN or WXFLEET_ADMIN_TOKEN_FILE")
 	}
-	crypters := map[string]*wxcrypt.Crypter{}
-	var order []string
-	for _, p := range cfg.Platforms {
-		if p.AppID == "" || p.Secret == "" {
-			return nil, fmt.Errorf("platform %q: component appid and secret are required", p.AppID)
-		}
-		c, err := wxcrypt.New(p.Token.Reveal(), p.AESKey.Reveal(), p.AppID)
-		if err != nil {
-			return nil, fmt.Errorf("platform %s: %w", p.AppID, err)
-		}
-		if _, dup := crypters[p.AppID]; dup {
-			return nil, fmt.Errorf("platform %s is configured twice", p.AppID)
-		}
-		crypters[p.AppID] = c
-		order = append(order, p.AppID)
-	}
-	v, err := vault.New(cfg.MasterKey)
-	if err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
-	}
-	st, err := store.Open(ctx, cfg.Database, v, cfg.Logger)
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{cfg: cfg, logger: cfg.Logger, Store: st, Metrics: metrics.New()}
-	ok := false
-	defer func() {
-		if !ok {
-			if s.journal != nil {
-				s.journal.Close(ctx)
-			}
-			st.Close()
-		}
-	}()
-	if err := st.Migrate(ctx); err != nil {
-		return nil, fmt.Errorf("migrating the database: %w", err)
-	}
-	for i := range cfg.Platforms {
-		if err := st.UpsertPlatform(ctx, &cfg.Platforms[i]); err != nil {
-			return nil, err
-		}
-	}
+	return cfg, nil
+}
 
-	for _, p := range cfg.Platforms {
+// openStore opens and migrates the database and records the platforms.
+func (s *Server) openStore(ctx context.Context) error {
+	v, err := vault.New(s.cfg.MasterKey)
+	if err != nil {
+		return fmt.Errorf("master key: %w", err)
+	}
+	s.vault = v
+	if s.Store, err = store.Open(ctx, s.cfg.Database, v, s.logger); err != nil {
+		return err
+	}
+	if err := s.Store.Migrate(ctx); err != nil {
+		s.Store.Close()
+		return fmt.Errorf("migrating the database: %w", err)
+	}
+	for i := range s.cfg.Platforms {
+		if err := s.Store.UpsertPlatform(ctx, &s.cfg.Platforms[i]); err != nil {
+			s.Store.Close()
+			return err
+		}
+	}
+	return nil
+}
+
+// closeStorage undoes what New opened when a later step fails.
+func (s *Server) closeStorage(ctx context.Context) {
+	if s.ingest != nil {
+		s.ingest.Close(ctx)
+	}
+	s.Store.Close()
+}
+
+// watchTickets exports each platform's ticket age.
+func (s *Server) watchTickets() {
+	for _, p := range s.cfg.Platforms {
 		appID := p.AppID
 		s.Metrics.WatchTicketAge(appID, func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			t, err := st.Ticket(ctx, appID)
+			t, err := s.Store.Ticket(ctx, appID)
 			if err != nil {
 				return -1
 			}
-			return cfg.Now().Sub(t.CreateTime).Seconds()
+			return s.cfg.Now().Sub(t.CreateTime).Seconds()
 		})
 	}
+}
 
+// buildCore makes what several features share: the WeChat client, the token
+// keeper and the authorization flow.
+func (s *Server) buildCore() {
+	cfg := s.cfg
 	hosts := wechat.DefaultHosts()
 	if cfg.WeChatURL != "" {
 		hosts = wechat.SingleHost(cfg.WeChatURL)
 	}
 	s.WeChat = wechat.New(wechat.Options{Hosts: hosts, Logger: cfg.Logger, Observe: s.Metrics.ObserveWeChat})
 	s.Keeper = &token.Keeper{
-		Store: st, WeChat: s.WeChat, Now: cfg.Now, Owner: instanceID(), Logger: cfg.Logger,
+		Store: s.Store, WeChat: s.WeChat, Now: cfg.Now, Owner: instanceID(), Logger: cfg.Logger,
 		Observe: func(kind, result string) { s.Metrics.TokenRefreshes.WithLabelValues(kind, result).Inc() },
 	}
-	q := func() queue.Queue { return s.queue }
 	s.Auth = &authorization.Service{
-		Store: st, WeChat: s.WeChat, Keeper: s.Keeper, Queue: q, AuthType: cfg.AuthType, Now: cfg.Now, Logger: cfg.Logger,
+		Store: s.Store, WeChat: s.WeChat, Keeper: s.Keeper, Queue: s.jobs, AuthType: cfg.AuthType, Now: cfg.Now, Logger: cfg.Logger,
 	}
-
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &token.RefreshAuthorizerWorker{Keeper: s.Keeper})
-	river.AddWorker(workers, &token.RefreshComponentWorker{Keeper: s.Keeper})
-	river.AddWorker(workers, &token.SweepWorker{Store: st, Queue: q, Now: cfg.Now})
-	river.AddWorker(workers, &authorization.CompleteWorker{Service: s.Auth, Sealer: v})
 	s.Rollouts = &rollout.Service{
-		Store: st, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() rollout.Jobs { return s.queue },
+		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() rollout.Jobs { return s.queue },
 		Now: cfg.Now, Logger: cfg.Logger, PollInterval: cfg.AuditPollInterval,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 	}
-	river.AddWorker(workers, &rollout.StepWorker{Service: s.Rollouts})
-	river.AddWorker(workers, &rollout.CheckWorker{Service: s.Rollouts})
-	rolloutWorkers := cfg.RolloutWorkers
-	if rolloutWorkers <= 0 {
-		rolloutWorkers = 10
-	}
-	riverCfg := &river.Config{
-		Queues: map[string]river.QueueConfig{
-			river.QueueDefault: {MaxWorkers: 20},
-			rollout.Queue:      {MaxWorkers: rolloutWorkers},
-		},
-		Workers:           workers,
-		Logger:            quietRiver(cfg.Logger),
-		FetchPollInterval: cfg.JobPollInterval,
-		PeriodicJobs: []*river.PeriodicJob{
-			river.NewPeriodicJob(river.PeriodicInterval(token.SweepInterval),
-				func() (river.JobArgs, *river.InsertOpts) { return token.SweepArgs{}, nil },
-				&river.PeriodicJobOpts{RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(rollout.CheckInterval),
-				func() (river.JobArgs, *river.InsertOpts) { return rollout.CheckArgs{}, nil }, nil),
-		},
-	}
-	if cfg.JobPollInterval > 0 && cfg.JobPollInterval < river.FetchCooldownDefault {
-		riverCfg.FetchCooldown = cfg.JobPollInterval
-	}
-	if s.queue, err = queue.New(st, riverCfg); err != nil {
-		return nil, err
-	}
+}
 
-	// On SQLite the pushes go through the ingest journal: an acknowledged push
-	// costs one file append, and the database gets them in large transactions
-	// (see package ingest). PostgreSQL is shared by several instances, so each
-	// commit goes to the database itself: a journal on one machine's disk
-	// would tie acknowledged pushes to that machine.
-	var recorder push.Recorder
-	observe := func(n int) { s.Metrics.IngestBatch.Observe(float64(n)) }
-	if st.Dialect() == store.DialectSQLite {
-		j, err := ingest.Open(ctx, st, ingest.Options{
-			Path: st.Path() + "-ingest",
-			Sync: st.SyncFull(),
-			Recent: func(ctx context.Context, since time.Time) ([]string, error) {
-				return st.RecentEventKeys(ctx, since, 200_000)
-			},
-			Observe: observe,
-			Now:     cfg.Now,
-			Logger:  cfg.Logger,
-		})
-		if err != nil {
-			return nil, err
-		}
-		s.journal = j
-		recorder = j
-		s.Metrics.WatchIngestBacklog(func() float64 { return float64(j.Backlog()) })
-	} else {
-		s.committer = push.NewCommitter(st, 256, observe)
-		recorder = s.committer
-	}
-	handler := &pushHandler{
-		store: st, auth: s.Auth, rollouts: s.Rollouts, sealer: v, queue: q, keeper: s.Keeper, wechat: s.WeChat, now: cfg.Now, logger: cfg.Logger,
-		background: func(f func()) {
-			s.bg.Add(1)
-			go func() { defer s.bg.Done(); f() }()
-		},
-	}
-	receiver := &push.Receiver{
-		Router:   newRouter(crypters, order, st.AuthorizerPlatforms),
-		Recorder: recorder,
-		Handler:  handler,
-		Now:      cfg.Now,
-		Logger:   cfg.Logger,
-		Count:    func(endpoint, typ, result string) { s.Metrics.Pushes.WithLabelValues(endpoint, typ, result).Inc() },
-	}
-	s.web = &web.Server{
-		Store: st, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Receiver: receiver, Metrics: s.Metrics, Rollouts: s.Rollouts,
-		EventsSync: s.syncEvents,
-		AdminToken: cfg.AdminToken, DefaultPlatform: order[0], WeChatURL: cfg.WeChatURL, Now: cfg.Now, Logger: cfg.Logger,
-	}
-	ok = true
-	return s, nil
+// jobs is the queue, made once every feature registered its workers.
+func (s *Server) jobs() queue.Queue { return s.queue }
+
+// background runs f in a goroutine Close waits for.
+func (s *Server) background(f func()) {
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); f() }()
 }
 
 // Listen binds the address so the URL is known before serving (":0" in tests).
@@ -269,7 +230,7 @@ func (s *Server) Listen() error {
 func (s *Server) URL() string { return s.cfg.PublicURL }
 
 // Handler is the HTTP surface, for tests that serve it themselves.
-func (s *Server) Handler() http.Handler { return s.web.Handler() }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Start serves HTTP on the bound listener and starts the job workers. It
 // returns at once; Close stops everything.
@@ -282,7 +243,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.queue.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
-	s.http = &http.Server{Handler: s.web.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)}
+	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)}
 	go func() {
 		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.logger.Error("http server stopped", "err", err)
@@ -290,11 +251,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	// Without a valid ticket nothing works: ask WeChat to push one now rather
 	// than wait up to 10 minutes.
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		s.ensureTickets(context.WithoutCancel(ctx))
-	}()
+	s.background(func() { s.ensureTickets(context.WithoutCancel(ctx)) })
 	return nil
 }
 
@@ -324,13 +281,8 @@ func (s *Server) Close() error {
 	} else if s.listener != nil {
 		s.listener.Close()
 	}
-	if s.committer != nil {
-		s.committer.Close()
-	}
-	if s.journal != nil {
-		if err := s.journal.Close(ctx); err != nil {
-			s.logger.Warn("closing the ingest journal", "err", err)
-		}
+	if err := s.ingest.Close(ctx); err != nil {
+		s.logger.Warn("closing the ingest journal", "err", err)
 	}
 	s.bg.Wait()
 	if s.http != nil {
@@ -341,28 +293,11 @@ func (s *Server) Close() error {
 	return s.Store.Close()
 }
 
-// syncEvents waits until every acknowledged push is in the database, so a
-// read of the events sees them all.
-func (s *Server) syncEvents(ctx context.Context) error {
-	if s.journal == nil {
-		return nil
-	}
-	return s.journal.Sync(ctx)
-}
-
 func instanceID() string {
 	host, _ := os.Hostname()
 	var b [4]byte
 	rand.Read(b[:])
 	return host + "-" + hex.EncodeToString(b[:])
-}
-
-func newRouter(crypters map[string]*wxcrypt.Crypter, order []string, lookup func(ctx context.Context, appID string) ([]string, error)) *router {
-	r := &router{crypters: crypters, order: order, lookup: lookup, cache: map[string][]*wxcrypt.Crypter{}}
-	for _, c := range order {
-		r.allList = append(r.allList, crypters[c])
-	}
-	return r
 }
 
 // quietRiver keeps River's own info chatter out of the operator's log.

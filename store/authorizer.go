@@ -12,23 +12,15 @@ import (
 
 // AuthorizerFilter selects a page of a platform's authorizers.
 type AuthorizerFilter struct {
-	Status string // only this status; "" for all
-	Limit  int    // page size; 0 means 50, at most 1000
-	Cursor string // return appids after this one (the last appid of the previous page)
+	Status wxfleet.AuthorizerStatus // only this status; "" for all
+	Limit  int                      // page size; 0 means 50, at most 1000
+	Cursor string                   // return appids after this one (the last appid of the previous page)
 }
 
 // AuthorizerRef names an authorizer whose access token is due for refresh. It
 // is the domain's type, so the token keeper can take AuthorizersDue's result
 // as is.
 type AuthorizerRef = wxfleet.AuthorizerRef
-
-func validStatus(status string) bool {
-	switch status {
-	case wxfleet.StatusAuthorized, wxfleet.StatusRevoked, wxfleet.StatusReauthorizationNeeded, wxfleet.StatusPending:
-		return true
-	}
-	return false
-}
 
 const authorizerColumns = `component_appid, appid, nickname, head_img, user_name, principal_name, signature,
 	is_mini_program, status, permissions, access_token_sealed, token_expires_at, refresh_token_sealed,
@@ -41,7 +33,7 @@ func (s *Store) UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) err
 	if a == nil || a.ComponentAppID == "" || a.AppID == "" {
 		return invalid("授权方需要 component_appid 和 appid / an authorizer needs a component_appid and an appid")
 	}
-	if !validStatus(a.Status) {
+	if !a.Status.Valid() {
 		return invalid("未知的授权状态 %q / unknown authorizer status %q", a.Status, a.Status)
 	}
 	perms := []byte("[]")
@@ -71,7 +63,7 @@ func (s *Store) UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) err
 			updated_at = excluded.updated_at,
 			info = excluded.info`,
 		a.ComponentAppID, a.AppID, a.Nickname, a.HeadImg, a.UserName, a.PrincipalName, a.Signature,
-		boolInt(a.IsMiniProgram), a.Status, string(perms), s.seal(a.AccessToken), toMillis(a.TokenExpiresAt),
+		boolInt(a.IsMiniProgram), string(a.Status), string(perms), s.seal(a.AccessToken), toMillis(a.TokenExpiresAt),
 		s.seal(a.RefreshToken), a.Merchant, toMillis(a.AuthorizedAt), toMillis(a.UpdatedAt), string(a.Info))
 	return platformErr("upsert authorizer", a.ComponentAppID, err)
 }
@@ -153,7 +145,7 @@ func (s *Store) ListAuthorizers(ctx context.Context, componentAppID string, f Au
 	var w where
 	w.and("component_appid = $%d", componentAppID)
 	if f.Status != "" {
-		w.and("status = $%d", f.Status)
+		w.and("status = $%d", string(f.Status))
 	}
 	var total int
 	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM authorizers`+w.sql.String(), w.args...).Scan(&total); err != nil {
@@ -211,14 +203,14 @@ func (s *Store) SaveAuthorizerToken(ctx context.Context, componentAppID, appID s
 
 // SetAuthorizerStatus changes an authorizer's status (e.g. revoked after an
 // unauthorized push) and stamps updated_at with now.
-func (s *Store) SetAuthorizerStatus(ctx context.Context, componentAppID, appID, status string, now time.Time) error {
-	if !validStatus(status) {
+func (s *Store) SetAuthorizerStatus(ctx context.Context, componentAppID, appID string, status wxfleet.AuthorizerStatus, now time.Time) error {
+	if !status.Valid() {
 		return invalid("未知的授权状态 %q / unknown authorizer status %q", status, status)
 	}
 	res, err := s.write.ExecContext(ctx, `
 		UPDATE authorizers SET status = $3, updated_at = $4
 		WHERE component_appid = $1 AND appid = $2`,
-		componentAppID, appID, status, toMillis(now))
+		componentAppID, appID, string(status), toMillis(now))
 	return oneRow(res, err, "set authorizer status", func() error { return authorizerNotFound(componentAppID, appID) })
 }
 
@@ -233,7 +225,7 @@ func (s *Store) AuthorizersDue(ctx context.Context, before time.Time, limit int)
 		WHERE status = $1 AND token_expires_at < $2
 		ORDER BY token_expires_at, component_appid, appid
 		LIMIT $3`,
-		wxfleet.StatusAuthorized, toMillis(before), clampLimit(limit))
+		string(wxfleet.StatusAuthorized), toMillis(before), clampLimit(limit))
 	if err != nil {
 		return nil, dbErr("authorizers due", err)
 	}

@@ -165,7 +165,7 @@ func benchAuthorizersDue(b *testing.B, be backend) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	statuses := []string{wxfleet.StatusAuthorized, wxfleet.StatusAuthorized, wxfleet.StatusAuthorized, wxfleet.StatusRevoked}
+	statuses := []wxfleet.AuthorizerStatus{wxfleet.StatusAuthorized, wxfleet.StatusAuthorized, wxfleet.StatusAuthorized, wxfleet.StatusRevoked}
 	before := base.Add(72 * time.Second) // 1% of the expiries
 	want := 0
 	for i := range rows {
@@ -173,7 +173,7 @@ func benchAuthorizersDue(b *testing.B, be backend) {
 		if exp.Before(before) && statuses[i%4] == wxfleet.StatusAuthorized {
 			want++
 		}
-		if _, err := stmt.ExecContext(ctx, fmt.Sprintf("wxcomp%d", i%platforms), fmt.Sprintf("wxapp%06d", i), statuses[i%4], exp.UnixMilli()); err != nil {
+		if _, err := stmt.ExecContext(ctx, fmt.Sprintf("wxcomp%d", i%platforms), fmt.Sprintf("wxapp%06d", i), string(statuses[i%4]), exp.UnixMilli()); err != nil {
 			b.Fatal(err)
 		}
 	}

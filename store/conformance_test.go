@@ -634,7 +634,7 @@ func testSetAuthorizerStatus(t *testing.T, h *harness) {
 func testAuthorizersDue(t *testing.T, h *harness) {
 	mustPlatform(t, h, "wxA")
 	mustPlatform(t, h, "wxB")
-	add := func(comp, app, status string, exp time.Duration) {
+	add := func(comp, app string, status wxfleet.AuthorizerStatus, exp time.Duration) {
 		t.Helper()
 		a := fullAuthorizer(comp, app)
 		a.Status, a.TokenExpiresAt = status, base.Add(exp)

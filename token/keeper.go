@@ -28,7 +28,7 @@ type Store interface {
 	ReleaseLease(ctx context.Context, name, owner string) error
 	Authorizer(ctx context.Context, componentAppID, appID string) (*wxfleet.Authorizer, error)
 	SaveAuthorizerToken(ctx context.Context, componentAppID, appID string, access wxfleet.Token, refresh wxfleet.Secret) error
-	SetAuthorizerStatus(ctx context.Context, componentAppID, appID, status string, now time.Time) error
+	SetAuthorizerStatus(ctx context.Context, componentAppID, appID string, status wxfleet.AuthorizerStatus, now time.Time) error
 }
 
 // Margin is how long before expiry a token is refreshed. WeChat's tokens live
@@ -163,16 +163,7 @@ func (k *Keeper) AuthorizerToken(ctx context.Context, componentAppID, appID stri
 	return k.RefreshAuthorizer(ctx, componentAppID, appID, "", time.Minute)
 }
 
-func usable(a *wxfleet.Authorizer) error {
-	switch a.Status {
-	case wxfleet.StatusAuthorized:
-		return nil
-	case wxfleet.StatusReauthorizationNeeded:
-		return wxfleet.Errorf(wxfleet.ECONFLICT, "小程序 %s 需要商家重新授权（refresh token 已失效）/ %s needs the merchant to authorize again (refresh token rejected)", a.AppID, a.AppID)
-	default:
-		return wxfleet.Errorf(wxfleet.ECONFLICT, "小程序 %s 当前未授权（状态 %s）/ %s is not authorized (status %s)", a.AppID, a.Status, a.AppID, a.Status)
-	}
-}
+func usable(a *wxfleet.Authorizer) error { return a.Status.Unusable(a.AppID) }
 
 // RefreshAuthorizer exchanges the stored refresh token for a new access token
 // unless the stored token differs from stale and has more than minLeft to live.

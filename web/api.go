@@ -11,6 +11,7 @@ import (
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
 	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/token"
 )
 
 // platformJSON is a platform as the API shows it: never its secrets.
@@ -105,34 +106,35 @@ func (s *Server) createAuthorizationLink(w http.ResponseWriter, r *http.Request)
 
 // authorizerJSON is an authorizer as the API shows it: never its tokens.
 type authorizerJSON struct {
-	ComponentAppID  string           `json:"component_appid"`
-	AppID           string           `json:"appid"`
-	Nickname        string           `json:"nickname"`
-	HeadImg         string           `json:"head_img"`
-	UserName        string           `json:"user_name"`
-	PrincipalName   string           `json:"principal_name"`
-	IsMiniProgram   bool             `json:"is_mini_program"`
-	Status          string           `json:"status"`
-	Permissions     []int            `json:"permissions"`
-	PermissionNames []string         `json:"permission_names"`
-	TokenExpiresAt  *time.Time       `json:"token_expires_at"`
-	TokenState      string           `json:"token_state"`
-	Merchant        string           `json:"merchant"`
-	AuthorizedAt    *time.Time       `json:"authorized_at"`
-	UpdatedAt       *time.Time       `json:"updated_at"`
-	Info            *json.RawMessage `json:"authorizer_info,omitempty"`
+	ComponentAppID  string                   `json:"component_appid"`
+	AppID           string                   `json:"appid"`
+	Nickname        string                   `json:"nickname"`
+	HeadImg         string                   `json:"head_img"`
+	UserName        string                   `json:"user_name"`
+	PrincipalName   string                   `json:"principal_name"`
+	IsMiniProgram   bool                     `json:"is_mini_program"`
+	Status          wxfleet.AuthorizerStatus `json:"status"`
+	Permissions     []int                    `json:"permissions"`
+	PermissionNames []string                 `json:"permission_names"`
+	TokenExpiresAt  *time.Time               `json:"token_expires_at"`
+	TokenState      string                   `json:"token_state"`
+	Merchant        string                   `json:"merchant"`
+	AuthorizedAt    *time.Time               `json:"authorized_at"`
+	UpdatedAt       *time.Time               `json:"updated_at"`
+	Info            *json.RawMessage         `json:"authorizer_info,omitempty"`
 }
 
-// tokenState summarises an authorizer's token for people.
+// tokenState summarises an authorizer's token for people. "refreshing" is
+// the keeper's window: a token within token.Margin of expiry is due.
 func tokenState(a *wxfleet.Authorizer, now time.Time) string {
 	switch {
-	case a.Status != wxfleet.StatusAuthorized:
+	case !a.Status.Usable():
 		return "unusable"
 	case a.AccessToken == "" || a.TokenExpiresAt.IsZero():
 		return "none"
 	case !now.Before(a.TokenExpiresAt):
 		return "expired"
-	case a.TokenExpiresAt.Sub(now) < 20*time.Minute:
+	case a.TokenExpiresAt.Sub(now) < token.Margin:
 		return "refreshing"
 	default:
 		return "valid"
@@ -191,11 +193,11 @@ func (s *Server) listAuthorizers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	status := q.Get("status")
-	switch status {
-	case "", wxfleet.StatusAuthorized, wxfleet.StatusRevoked, wxfleet.StatusReauthorizationNeeded, wxfleet.StatusPending:
-	default:
-		return wxfleet.Errorf(wxfleet.EINVALID, "未知的 status %q / unknown status %q", status, status)
+	var status wxfleet.AuthorizerStatus
+	if v := q.Get("status"); v != "" {
+		if status, err = wxfleet.ParseAuthorizerStatus(v); err != nil {
+			return err
+		}
 	}
 	list, total, err := s.Store.ListAuthorizers(r.Context(), comp, store.AuthorizerFilter{Status: status, Limit: n, Cursor: q.Get("cursor")})
 	if err != nil {
@@ -265,8 +267,8 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if a.Status != wxfleet.StatusAuthorized {
-		return wxfleet.Errorf(wxfleet.ECONFLICT, "小程序 %s 当前未授权（%s）/ %s is not authorized (%s)", appID, a.Status, appID, a.Status)
+	if err := a.Status.Unusable(appID); err != nil {
+		return err
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 10<<20))
 	if err != nil {
@@ -312,12 +314,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 			return wxfleet.Errorf(wxfleet.EINVALID, "cursor 必须是上一页返回的 next_cursor / cursor must be a next_cursor from a previous page")
 		}
 	}
-	if s.EventsSync != nil {
-		if err := s.EventsSync(r.Context()); err != nil {
-			return wxfleet.WrapError(wxfleet.EUNAVAILABLE, "事件尚未写入数据库 / pushes not yet in the database", err)
-		}
-	}
-	list, total, err := s.Store.ListEvents(r.Context(), comp, store.EventFilter{AppID: q.Get("appid"), Type: q.Get("type"), Limit: n, Cursor: cursor})
+	list, total, err := s.Events.ListEvents(r.Context(), comp, store.EventFilter{AppID: q.Get("appid"), Type: q.Get("type"), Limit: n, Cursor: cursor})
 	if err != nil {
 		return err
 	}

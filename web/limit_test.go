@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/http"
 	"testing"
 	"time"
 
@@ -39,15 +40,15 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
-func TestHandlerKeepsOneLimiter(t *testing.T) {
+func TestRoutesKeepOneLimiter(t *testing.T) {
 	s := &Server{Metrics: metrics.New(), Now: time.Now}
-	s.Handler()
+	s.RegisterRoutes(http.NewServeMux())
 	first := s.authorizeLimit
 	for range 10 {
 		first.allow("203.0.113.7")
 	}
-	s.Handler()
+	s.RegisterRoutes(http.NewServeMux())
 	if s.authorizeLimit != first {
-		t.Fatal("a second Handler call replaced the limiter, giving every address a fresh allowance")
+		t.Fatal("a second RegisterRoutes call replaced the limiter, giving every address a fresh allowance")
 	}
 }

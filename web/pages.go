@@ -37,16 +37,8 @@ var pageFuncs = template.FuncMap{
 		}[s]
 		return template.HTML(label)
 	},
-	"status": func(s string) template.HTML {
-		label := map[string]string{
-			wxfleet.StatusAuthorized: `<span class="tag ok">已授权 authorized</span>`, wxfleet.StatusRevoked: `<span class="tag bad">已取消 revoked</span>`,
-			wxfleet.StatusReauthorizationNeeded: `<span class="tag bad">需重新授权 re-authorization needed</span>`,
-			wxfleet.StatusPending:               `<span class="tag warn">处理中 pending</span>`,
-		}[s]
-		if label == "" {
-			label = template.HTMLEscapeString(s)
-		}
-		return template.HTML(label)
+	"status": func(s wxfleet.AuthorizerStatus) template.HTML {
+		return template.HTML(`<span class="tag ` + s.Tone() + `">` + template.HTMLEscapeString(s.Label()) + `</span>`)
 	},
 }
 

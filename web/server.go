@@ -1,6 +1,7 @@
-// Package web is wxfleet's HTTP surface: WeChat's push endpoints, the REST
-// API under /api/v1 (admin bearer token), the merchant-facing authorization
-// pages, a minimal server-rendered console, health and metrics.
+// Package web is wxfleet's HTTP surface for people and the ISV's systems: the
+// REST API under /api/v1 (admin bearer token), the merchant-facing
+// authorization pages, a minimal server-rendered console, health and metrics.
+// WeChat's push endpoints are package push's (push.Receiver.RegisterRoutes).
 package web
 
 import (
@@ -18,7 +19,6 @@ import (
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
 	"github.com/wxfleet/wxfleet/metrics"
-	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/rollout"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
@@ -27,13 +27,15 @@ import (
 
 // Server holds what the handlers use. Build it once in main and call Handler.
 type Server struct {
-	Store      *store.Store
-	Auth       *authorization.Service
-	Keeper     *token.Keeper
-	WeChat     *wechat.Client
-	Receiver   *push.Receiver
-	Metrics    *metrics.Metrics
-	Rollouts   *rollout.Service
+	Store    *store.Store
+	Auth     *authorization.Service
+	Keeper   *token.Keeper
+	WeChat   *wechat.Client
+	Metrics  *metrics.Metrics
+	Rollouts *rollout.Service
+	// Events reads the stored pushes; it is the ingest (push.Ingest), which
+	// waits for every acknowledged push before it reads.
+	Events     EventReader
 	AdminToken wxfleet.Secret
 	// DefaultPlatform is the component appid used when a request names none.
 	DefaultPlatform string
@@ -41,30 +43,26 @@ type Server struct {
 	WeChatURL string
 	Now       func() time.Time
 	Logger    *slog.Logger
-	// EventsSync, if set, is called before events are read: it waits until
-	// every acknowledged push is in the database (the ingest journal).
-	EventsSync func(ctx context.Context) error
 
 	limitOnce      sync.Once
 	authorizeLimit *limiter
 }
 
-// Handler returns the routes.
-func (s *Server) Handler() http.Handler {
+// EventReader reads stored pushes. Its reads include every push
+// acknowledged before the call.
+type EventReader interface {
+	ListEvents(ctx context.Context, componentAppID string, f store.EventFilter) ([]*wxfleet.Event, int, error)
+}
+
+// RegisterRoutes adds health, metrics, the REST API and the pages to mux.
+func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	// 30 links a minute per address, bursts of 10: far above any merchant.
-	// One limiter however often Handler is called: a second call must not
-	// hand every address a fresh allowance.
+	// One limiter however often the routes are registered: a second mux must
+	// not hand every address a fresh allowance.
 	s.limitOnce.Do(func() { s.authorizeLimit = newLimiter(30, 10, s.Now) })
-	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
-
-	// WeChat's pushes: verified by signature, not by our token.
-	mux.HandleFunc("/wechat/component", s.Receiver.ServeComponent)
-	mux.HandleFunc("/wechat/apps/{appid}", func(w http.ResponseWriter, r *http.Request) {
-		s.Receiver.ServeApp(w, r, r.PathValue("appid"))
-	})
 
 	// REST API.
 	api := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
@@ -95,17 +93,18 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /rollouts", s.requireSession(s.rolloutsPage))
 	mux.Handle("GET /rollouts/{id}", s.requireSession(s.rolloutPage))
 	mux.Handle("GET /rollouts/{id}/events", s.requireSession(s.rolloutEvents))
-	return s.recoverer(mux)
 }
 
-func (s *Server) recoverer(next http.Handler) http.Handler {
+// Recover serves next, and answers 500 (and logs) for a handler that panics,
+// whichever feature registered it.
+func Recover(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.Logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+				logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
 				http.Error(w, "internal error", http.StatusInternalServerError)
 			}
 		}()

@@ -1,12 +1,41 @@
-package server
+package push
 
 import (
 	"context"
-	"strconv"
+	"fmt"
 	"sync"
 
+	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/wxcrypt"
 )
+
+// AuthorizerPlatforms returns the component appids of the platforms an
+// authorizer authorized (store.Store.AuthorizerPlatforms).
+type AuthorizerPlatforms func(ctx context.Context, appID string) ([]string, error)
+
+// NewRouter returns the Router of the configured platforms, the first being
+// the default; lookup tells the platforms of an authorizer. It refuses a
+// platform without appid or secret, with keys wxcrypt cannot use, or
+// configured twice.
+func NewRouter(platforms []wxfleet.Platform, lookup AuthorizerPlatforms) (Router, error) {
+	r := &router{crypters: map[string]*wxcrypt.Crypter{}, lookup: lookup, cache: map[string][]*wxcrypt.Crypter{}}
+	for _, p := range platforms {
+		if p.AppID == "" || p.Secret == "" {
+			return nil, fmt.Errorf("platform %q: component appid and secret are required", p.AppID)
+		}
+		c, err := wxcrypt.New(p.Token.Reveal(), p.AESKey.Reveal(), p.AppID)
+		if err != nil {
+			return nil, fmt.Errorf("platform %s: %w", p.AppID, err)
+		}
+		if _, dup := r.crypters[p.AppID]; dup {
+			return nil, fmt.Errorf("platform %s is configured twice", p.AppID)
+		}
+		r.crypters[p.AppID] = c
+		r.order = append(r.order, p.AppID)
+		r.allList = append(r.allList, c)
+	}
+	return r, nil
+}
 
 // router finds a push's platform. Crypters are built once per platform; the
 // appid → platforms mapping is cached because the message URL is the hot path.
@@ -14,7 +43,7 @@ type router struct {
 	crypters map[string]*wxcrypt.Crypter // by component appid
 	order    []string                    // component appids, default first
 	allList  []*wxcrypt.Crypter          // in order; shared, never modified
-	lookup   func(ctx context.Context, appID string) ([]string, error)
+	lookup   AuthorizerPlatforms
 
 	mu    sync.RWMutex
 	cache map[string][]*wxcrypt.Crypter
@@ -63,5 +92,3 @@ func (r *router) ForAuthorizer(ctx context.Context, appID string) []*wxcrypt.Cry
 }
 
 func (r *router) all() []*wxcrypt.Crypter { return r.allList }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

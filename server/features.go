@@ -1,0 +1,103 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/riverqueue/river"
+
+	"github.com/wxfleet/wxfleet/authorization"
+	"github.com/wxfleet/wxfleet/push"
+	"github.com/wxfleet/wxfleet/queue"
+	"github.com/wxfleet/wxfleet/releasecheck"
+	"github.com/wxfleet/wxfleet/rollout"
+	"github.com/wxfleet/wxfleet/token"
+	"github.com/wxfleet/wxfleet/web"
+)
+
+// A feature extends the server through any of these interfaces. They name
+// only push, River and net/http types, so a feature package never imports
+// server: adding a feature is its constructor in features, nothing more.
+type (
+	// pushFeature handles kinds of WeChat pushes.
+	pushFeature interface{ RegisterPushes(m *push.Mux) }
+	// workerFeature works kinds of River jobs.
+	workerFeature interface{ RegisterWorkers(w *river.Workers) }
+	// periodicFeature schedules River jobs at intervals.
+	periodicFeature interface{ PeriodicJobs() []*river.PeriodicJob }
+	// routeFeature serves HTTP routes.
+	routeFeature interface{ RegisterRoutes(mux *http.ServeMux) }
+)
+
+// features are the platform's parts, each built on the shared core; the
+// receiver hands the pushes it stored to the features through pushes.
+func (s *Server) features(router push.Router, pushes *push.Mux) []any {
+	cfg := s.cfg
+	return []any{
+		&token.Feature{Keeper: s.Keeper, Store: s.Store, Queue: s.jobs, Now: cfg.Now, Logger: cfg.Logger},
+		&authorization.Feature{Service: s.Auth, Sealer: s.vault},
+		&rollout.Feature{Service: s.Rollouts},
+		&releasecheck.Responder{WeChat: s.WeChat, Tokens: s.Keeper, Now: cfg.Now, Logger: cfg.Logger, Background: s.background},
+		&push.Receiver{
+			Router: router, Recorder: s.ingest, Handler: pushes, Now: cfg.Now, Logger: cfg.Logger,
+			Count: func(endpoint, typ, result string) { s.Metrics.Pushes.WithLabelValues(endpoint, typ, result).Inc() },
+		},
+		&web.Server{
+			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts,
+			AdminToken: cfg.AdminToken, DefaultPlatform: cfg.Platforms[0].AppID, WeChatURL: cfg.WeChatURL,
+			Now: cfg.Now, Logger: cfg.Logger,
+		},
+	}
+}
+
+// wire lets every feature register its pushes, jobs and routes, then makes
+// the job queue and the HTTP handler from what they registered.
+func (s *Server) wire(pushes *push.Mux, features []any) error {
+	workers := river.NewWorkers()
+	var periodic []*river.PeriodicJob
+	mux := http.NewServeMux()
+	for _, f := range features {
+		if f, ok := f.(pushFeature); ok {
+			f.RegisterPushes(pushes)
+		}
+		if f, ok := f.(workerFeature); ok {
+			f.RegisterWorkers(workers)
+		}
+		if f, ok := f.(periodicFeature); ok {
+			periodic = append(periodic, f.PeriodicJobs()...)
+		}
+		if f, ok := f.(routeFeature); ok {
+			f.RegisterRoutes(mux)
+		}
+	}
+	q, err := queue.New(s.Store, riverConfig(s.cfg, workers, periodic))
+	if err != nil {
+		return err
+	}
+	s.queue = q
+	s.handler = web.Recover(s.logger, mux)
+	return nil
+}
+
+// riverConfig is the job queue's configuration: the default queue and the
+// rollouts' own (a fleet rollout never starves token upkeep), the registered
+// workers and periodic jobs, River's chatter kept out of the log.
+func riverConfig(cfg Config, workers *river.Workers, periodic []*river.PeriodicJob) *river.Config {
+	rolloutWorkers := cfg.RolloutWorkers
+	if rolloutWorkers <= 0 {
+		rolloutWorkers = 10
+	}
+	rc := &river.Config{
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: 20},
+			rollout.Queue:      {MaxWorkers: rolloutWorkers},
+		},
+		Workers:           workers,
+		Logger:            quietRiver(cfg.Logger),
+		FetchPollInterval: cfg.JobPollInterval,
+		PeriodicJobs:      periodic,
+	}
+	if cfg.JobPollInterval > 0 && cfg.JobPollInterval < river.FetchCooldownDefault {
+		rc.FetchCooldown = cfg.JobPollInterval
+	}
+	return rc
+}
