@@ -30,8 +30,6 @@ type Store interface {
 	Authorizer(ctx context.Context, componentAppID, appID string) (*wxfleet.Authorizer, error)
 	UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) error
 	SetAuthorizerStatus(ctx context.Context, componentAppID, appID, status string, now time.Time) error
-	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration, now time.Time) (bool, error)
-	ReleaseLease(ctx context.Context, name, owner string) error
 }
 
 // Auth types (auth_type) WeChat's pages take.
@@ -173,26 +171,18 @@ func (s *Service) complete(ctx context.Context, componentAppID, authCode string,
 		return nil, wxfleet.WrapError(wxfleet.EUNAVAILABLE, "用授权码换取授权信息失败 / exchanging the authorization code failed", err)
 	}
 	appID := info.AuthorizerAppID
-	lease := token.AuthorizerLease(componentAppID, appID)
-	for i := 0; ; i++ {
-		ok, err := s.Store.AcquireLease(ctx, lease, s.Keeper.Owner, time.Minute, s.Now())
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			break
-		}
-		if i > 150 {
-			return nil, wxfleet.Errorf(wxfleet.EUNAVAILABLE, "该小程序正在被另一个请求处理，请重试 / this mini program is busy in another request; retry")
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	defer s.Store.ReleaseLease(context.WithoutCancel(ctx), lease, s.Keeper.Owner)
+	var a *wxfleet.Authorizer
+	err = s.Keeper.Leases().Do(ctx, token.AuthorizerLease(componentAppID, appID), func(ctx context.Context) error {
+		var err error
+		a, err = s.save(ctx, componentAppID, appID, info, link, pushTime)
+		return err
+	})
+	return a, err
+}
 
+// save saves the authorizer info describes, unless the other path (push or
+// callback) already did. The caller holds the authorizer's lease.
+func (s *Service) save(ctx context.Context, componentAppID, appID string, info *wechat.AuthorizationInfo, link *wxfleet.AuthLink, pushTime time.Time) (*wxfleet.Authorizer, error) {
 	if link != nil { // re-read under the lease: the other path may have used it
 		if l, err := s.Store.AuthLink(ctx, componentAppID, link.ID); err == nil {
 			link = l

@@ -1,9 +1,11 @@
 // Package token keeps every token alive: the component_access_token (第三方平台
 // 令牌) of each platform and the authorizer_access_token (授权方令牌) of every
 // mini program that authorized one. Tokens are refreshed before they expire by
-// River jobs; a database lease makes sure only one instance refreshes a given
-// token at a time, and a rotated refresh token is saved in the same statement
-// as the access token it came with.
+// River jobs; a database lease (package lease, one owner token per
+// acquisition) makes sure only one goroutine of one instance refreshes a given
+// token at a time, callers of one process asking at once share one refresh,
+// and a rotated refresh token is saved in the same statement as the access
+// token it came with.
 package token
 
 import (
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/lease"
 	"github.com/wxfleet/wxfleet/wechat"
 )
 
@@ -24,8 +27,7 @@ type Store interface {
 	Ticket(ctx context.Context, componentAppID string) (*wxfleet.Ticket, error)
 	ComponentToken(ctx context.Context, componentAppID string) (*wxfleet.Token, error)
 	SaveComponentToken(ctx context.Context, componentAppID string, t wxfleet.Token) error
-	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration, now time.Time) (bool, error)
-	ReleaseLease(ctx context.Context, name, owner string) error
+	lease.Store
 	Authorizer(ctx context.Context, componentAppID, appID string) (*wxfleet.Authorizer, error)
 	SaveAuthorizerToken(ctx context.Context, componentAppID, appID string, access wxfleet.Token, refresh wxfleet.Secret) error
 	SetAuthorizerStatus(ctx context.Context, componentAppID, appID, status string, now time.Time) error
@@ -35,21 +37,21 @@ type Store interface {
 // 7200 s; refreshing 20 minutes early leaves room for retries and outages.
 const Margin = 20 * time.Minute
 
-// leaseTTL outlives one WeChat call with its retries.
-const leaseTTL = time.Minute
-
 // Keeper hands out valid tokens and refreshes them.
 type Keeper struct {
 	Store   Store
 	WeChat  *wechat.Client
 	Now     func() time.Time
-	Owner   string // this instance's lease owner id
+	Owner   string // prefixes this instance's lease owner tokens (one per acquisition)
 	Logger  *slog.Logger
 	Observe func(kind, result string) // metrics hook, may be nil
 	// Wait pauses between lease attempts; injectable for tests.
 	Wait func(ctx context.Context, d time.Duration) error
 
 	ticketAsked sync.Map // component appid → time.Time of the last api_start_push_ticket
+	leasesOnce  sync.Once
+	leases      *lease.Leases
+	flights     lease.Group[refreshKey, string]
 }
 
 func (k *Keeper) wait(ctx context.Context, d time.Duration) error {
@@ -95,7 +97,7 @@ func (k *Keeper) ComponentToken(ctx context.Context, componentAppID string) (str
 // refreshed it meanwhile).
 func (k *Keeper) RefreshComponent(ctx context.Context, componentAppID, stale string, minLeft time.Duration) (string, error) {
 	lease := "component_token:" + componentAppID
-	return k.underLease(ctx, lease, func() (string, error) {
+	return k.underLease(ctx, lease, stale, minLeft, func(ctx context.Context) (string, error) {
 		if t, err := k.Store.ComponentToken(ctx, componentAppID); err == nil && t.Value.Reveal() != stale && k.fresh(t, minLeft) {
 			return t.Value.Reveal(), nil
 		}
@@ -180,7 +182,7 @@ func usable(a *wxfleet.Authorizer) error {
 // reauthorization_needed.
 func (k *Keeper) RefreshAuthorizer(ctx context.Context, componentAppID, appID, stale string, minLeft time.Duration) (string, error) {
 	lease := AuthorizerLease(componentAppID, appID)
-	return k.underLease(ctx, lease, func() (string, error) {
+	return k.underLease(ctx, lease, stale, minLeft, func(ctx context.Context) (string, error) {
 		a, err := k.Store.Authorizer(ctx, componentAppID, appID)
 		if err != nil {
 			return "", err
@@ -249,30 +251,39 @@ func AuthorizerLease(componentAppID, appID string) string {
 	return "authorizer_token:" + componentAppID + ":" + appID
 }
 
-// underLease runs fn holding the named lease. If another instance holds it,
-// it waits and retries: fn itself re-reads the store, so the waiter usually
-// finds the token the holder just refreshed.
-func (k *Keeper) underLease(ctx context.Context, name string, fn func() (string, error)) (string, error) {
-	for attempt := 0; ; attempt++ {
-		ok, err := k.Store.AcquireLease(ctx, name, k.Owner, leaseTTL, k.Now())
-		if err != nil {
-			return "", err
-		}
-		if ok {
-			defer func() {
-				if err := k.Store.ReleaseLease(context.WithoutCancel(ctx), name, k.Owner); err != nil {
-					k.Logger.Warn("releasing lease failed", "lease", name, "err", err)
-				}
-			}()
-			return fn()
-		}
-		if attempt >= 100 {
-			return "", wxfleet.Errorf(wxfleet.EUNAVAILABLE, "令牌正由其他实例刷新，请稍后重试 / the token is being refreshed by another instance; retry shortly")
-		}
-		if err := k.wait(ctx, 200*time.Millisecond); err != nil {
-			return "", err
-		}
-	}
+// Leases is the lease helper the keeper and the authorization flow share:
+// built once from the keeper's Store, Owner, Now, Wait and Logger.
+func (k *Keeper) Leases() *lease.Leases {
+	k.leasesOnce.Do(func() {
+		k.leases = &lease.Leases{Store: k.Store, Owner: k.Owner, Now: k.Now, Wait: k.Wait, Logger: k.Logger}
+	})
+	return k.leases
+}
+
+// refreshKey names one kind of refresh request: callers asking the same thing
+// of the same token at once share one run (the in-flight refresh).
+type refreshKey struct {
+	lease   string
+	stale   string
+	minLeft time.Duration
+}
+
+// underLease runs fn holding the named lease, sharing the run with every
+// caller of this process that asks the same (stale, minLeft) meanwhile.
+// Callers asking something else, and other instances, wait for the lease:
+// fn re-reads the store first, so they usually find the token the holder
+// just refreshed.
+func (k *Keeper) underLease(ctx context.Context, name, stale string, minLeft time.Duration, fn func(ctx context.Context) (string, error)) (string, error) {
+	key := refreshKey{lease: name, stale: stale, minLeft: minLeft}
+	return k.flights.Do(ctx, key, func(ctx context.Context) (string, error) {
+		var tok string
+		err := k.Leases().Do(ctx, name, func(ctx context.Context) error {
+			var err error
+			tok, err = fn(ctx)
+			return err
+		})
+		return tok, err
+	})
 }
 
 // ComponentSource is a wechat.TokenSource for a platform's component token.
