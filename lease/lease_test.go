@@ -20,7 +20,9 @@ func fastWait(ctx context.Context, _ time.Duration) error {
 
 // Goroutines of one process sharing one Leases (one Owner) exclude each
 // other: every acquisition has its own owner token.
-func TestAcquisitionsExcludeEachOther(t *testing.T) { storetest.Run(t, testAcquisitionsExcludeEachOther) }
+func TestAcquisitionsExcludeEachOther(t *testing.T) {
+	storetest.Run(t, testAcquisitionsExcludeEachOther)
+}
 
 func testAcquisitionsExcludeEachOther(t *testing.T, b storetest.Backend) {
 	l := &lease.Leases{Store: b.New(t), Owner: "host-1", Wait: fastWait, Tries: 100000}
