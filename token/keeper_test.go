@@ -208,14 +208,14 @@ func testInvalidateRereadsTheStore(t *testing.T, b storetest.Backend) {
 	src := k.AuthorizerSource("wxcomp", "wxapp")
 	// Another instance refreshed meanwhile: the store holds atok-9.
 	f.store.SaveAuthorizerToken(ctx, "wxcomp", "wxapp", wxfleet.Token{Value: "atok-9", ExpiresAt: f.clock().Add(time.Hour)}, "")
-	if err := src.Invalidate(ctx, "atok-0"); err != nil {
+	if err := src.Invalidate(ctx, "atok-0", invalidCredential); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.wc.authorizerCalls.Load(); n != 0 {
 		t.Fatalf("Invalidate of a token already replaced called WeChat %d times", n)
 	}
 	// The stored token itself was rejected: now it must refresh.
-	if err := src.Invalidate(ctx, "atok-9"); err != nil {
+	if err := src.Invalidate(ctx, "atok-9", invalidCredential); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.wc.authorizerCalls.Load(); n != 1 {
