@@ -127,6 +127,7 @@ var conformance = []struct {
 	{"ListEvents", testListEvents},
 	{"AuthLinks", testAuthLinks},
 	{"HashPreAuthCodes", testHashPreAuthCodes},
+	{"CodeExchanges", testCodeExchanges},
 }
 
 func runConformance(t *testing.T, b backend) {
