@@ -130,6 +130,7 @@ var conformance = []struct {
 	{"Templates", testTemplates},
 	{"AuthorizerSettingsAndTags", testAuthorizerSettingsAndTags},
 	{"Rollouts", testRollouts},
+	{"CodeExchanges", testCodeExchanges},
 }
 
 func runConformance(t *testing.T, b backend) {
