@@ -121,6 +121,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := st.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrating the database: %w", err)
 	}
+	// Before anything is sealed or opened: a wrong key must not re-seal.
+	if err := st.CheckVaultKey(ctx, cfg.Now()); err != nil {
+		return nil, err
+	}
 	for i := range cfg.Platforms {
 		if err := st.UpsertPlatform(ctx, &cfg.Platforms[i]); err != nil {
 			return nil, err
