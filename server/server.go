@@ -47,6 +47,10 @@ type Config struct {
 	AuthType   int // default auth_type of authorization links
 	// JobPollInterval is how often River looks for new jobs; 0 → River's default (1 s).
 	JobPollInterval time.Duration
+	// JobTimeoutScale shortens River's job timeout and stuck-job rescue delay,
+	// for tests that kill a process and wait for its jobs to be taken back;
+	// 0 → the real values (see queue.Configure).
+	JobTimeoutScale float64
 	Logger          *slog.Logger
 	Now             func() time.Time
 }
@@ -158,23 +162,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Store: st, WeChat: s.WeChat, Keeper: s.Keeper, Queue: q, AuthType: cfg.AuthType, Now: cfg.Now, Logger: cfg.Logger,
 	}
 
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &token.RefreshAuthorizerWorker{Keeper: s.Keeper})
-	river.AddWorker(workers, &token.RefreshComponentWorker{Keeper: s.Keeper})
-	river.AddWorker(workers, &token.SweepWorker{Store: st, Queue: q, Now: cfg.Now})
-	river.AddWorker(workers, &authorization.CompleteWorker{Service: s.Auth, Sealer: v})
-	riverCfg := &river.Config{
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},
-		Workers:           workers,
-		Logger:            quietRiver(cfg.Logger),
-		FetchPollInterval: cfg.JobPollInterval,
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(token.SweepInterval),
-			func() (river.JobArgs, *river.InsertOpts) { return token.SweepArgs{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true})},
-	}
-	if cfg.JobPollInterval > 0 && cfg.JobPollInterval < river.FetchCooldownDefault {
-		riverCfg.FetchCooldown = cfg.JobPollInterval
-	}
+	workers := queue.NewWorkers(cfg.JobTimeoutScale)
+	queue.AddWorker(workers, &token.RefreshAuthorizerWorker{Keeper: s.Keeper})
+	queue.AddWorker(workers, &token.RefreshComponentWorker{Keeper: s.Keeper})
+	queue.AddWorker(workers, &token.SweepWorker{Store: st, Queue: q, Now: cfg.Now})
+	queue.AddWorker(workers, &authorization.CompleteWorker{Service: s.Auth, Sealer: v})
+	riverCfg := riverConfig(cfg, workers)
 	switch st.Dialect() {
 	case "postgres":
 		c, err := river.NewClient(riverpgxv5.New(st.PgxPool()), riverCfg)
@@ -240,6 +233,25 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	ok = true
 	return s, nil
+}
+
+// riverConfig is the River client's configuration: the workers, with the
+// job timeouts and rescue delay they imply (see queue.Configure), and the
+// periodic token sweep.
+func riverConfig(cfg Config, workers *queue.Workers) *river.Config {
+	rc := &river.Config{
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},
+		Logger:            quietRiver(cfg.Logger),
+		FetchPollInterval: cfg.JobPollInterval,
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(token.SweepInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return token.SweepArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true})},
+	}
+	if cfg.JobPollInterval > 0 && cfg.JobPollInterval < river.FetchCooldownDefault {
+		rc.FetchCooldown = cfg.JobPollInterval
+	}
+	queue.Configure(rc, workers)
+	return rc
 }
 
 // Listen binds the address so the URL is known before serving (":0" in tests).

@@ -191,9 +191,14 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	scale, err := jobTimeoutScale(e)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(ctx, server.Config{
 		Addr: s.addr, PublicURL: s.publicURL, Database: s.database, WeChatURL: s.wechatURL,
 		AdminToken: wxfleet.Secret(admin), MasterKey: key, Platforms: platforms, AuthType: at, Logger: logger,
+		JobTimeoutScale: scale,
 	})
 	if err != nil {
 		return err
@@ -206,6 +211,22 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	<-ctx.Done()
 	logger.Info("shutting down")
 	return nil
+}
+
+// jobTimeoutScale reads WXFLEET_TEST_JOB_TIMEOUT_SCALE, a knob for the tests
+// that kill `wxfleet serve` and wait for River to take its jobs back (see
+// server.Config.JobTimeoutScale). It is not a setting for operators: unset,
+// the real timeouts apply.
+func jobTimeoutScale(e *env) (float64, error) {
+	v, ok := e.lookup("WXFLEET_TEST_JOB_TIMEOUT_SCALE")
+	if !ok || v == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || f > 1 {
+		return 0, fmt.Errorf("WXFLEET_TEST_JOB_TIMEOUT_SCALE %q: a number in (0, 1]", v)
+	}
+	return f, nil
 }
 
 func wechatTarget(u string) string {
