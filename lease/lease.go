@@ -27,13 +27,16 @@ type Store interface {
 
 // Defaults of Leases.
 const (
-	// DefaultTTL outlives one WeChat call with its retries; a longer job renews.
-	DefaultTTL = time.Minute
+	// DefaultTTL is short because the holder renews it every TTL/3 while it
+	// works: what it bounds is how long a process killed while holding a
+	// lease keeps everyone else out. 15 s is less than the 30 s a waiter
+	// tries for, so a crashed holder's work is taken over in one wait.
+	DefaultTTL = 15 * time.Second
 	// DefaultRetry is the pause between two attempts to take a busy lease.
 	DefaultRetry = 200 * time.Millisecond
 	// DefaultTries bounds the attempts: 150 × 200 ms is 30 s of waiting,
-	// enough for a holder to finish its WeChat call, not to outwait one that
-	// crashed (its lease expires after TTL; the caller's retry takes it).
+	// enough for a holder to finish its WeChat call, and for the lease of one
+	// that crashed to expire (after TTL).
 	DefaultTries = 150
 )
 

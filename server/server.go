@@ -49,6 +49,10 @@ type Config struct {
 	RolloutWorkers int
 	// JobPollInterval is how often River looks for new jobs; 0 → River's default (1 s).
 	JobPollInterval time.Duration
+	// JobTimeoutScale shortens River's job timeout and stuck-job rescue delay,
+	// for tests that kill a process and wait for its jobs to be taken back;
+	// 0 → the real values (see queue.Configure).
+	JobTimeoutScale float64
 	Logger          *slog.Logger
 	Now             func() time.Time
 }
@@ -145,6 +149,11 @@ func (s *Server) openStore(ctx context.Context) error {
 	if err := s.Store.Migrate(ctx); err != nil {
 		s.Store.Close()
 		return fmt.Errorf("migrating the database: %w", err)
+	}
+	// Before anything is sealed or opened: a wrong key must not re-seal.
+	if err := s.Store.CheckVaultKey(ctx, s.cfg.Now()); err != nil {
+		s.Store.Close()
+		return err
 	}
 	for i := range s.cfg.Platforms {
 		if err := s.Store.UpsertPlatform(ctx, &s.cfg.Platforms[i]); err != nil {

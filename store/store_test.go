@@ -108,6 +108,8 @@ var conformance = []struct {
 	{"PlatformRoundTrip", testPlatformRoundTrip},
 	{"SecretsSealedAtRest", testSecretsSealedAtRest},
 	{"WrongVaultKey", testWrongVaultKey},
+	{"CheckVaultKey", testCheckVaultKey},
+	{"CheckVaultKeyRace", testCheckVaultKeyRace},
 	{"TicketNewestWins", testTicketNewestWins},
 	{"ComponentToken", testComponentToken},
 	{"Lease", testLease},

@@ -165,7 +165,7 @@ func runDemo(ctx context.Context, args []string, e *env, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	key, err := masterKey(e, *data)
+	key, err := masterKey(e, *data, filepath.Join(*data, "wxfleet.db"), logger)
 	if err != nil {
 		return err
 	}
