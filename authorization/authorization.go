@@ -182,8 +182,9 @@ func CodeLease(componentAppID, authCode string) string {
 // complete exchanges the code once, whichever of the push and the browser
 // callback comes first: under a lease named after the code, the second finds
 // the code recorded as exchanged and gets the authorizer the first stored,
-// without calling WeChat. The authorizer is written holding the same lease as
-// token refreshes, so the two never interleave their writes.
+// without calling WeChat (docs/wechat-tokens.md). The authorizer is written
+// holding the same lease as token refreshes, so the two never interleave
+// their writes.
 func (s *Service) complete(ctx context.Context, componentAppID, authCode string, link *wxfleet.AuthLink, pushTime time.Time) (*wxfleet.Authorizer, error) {
 	var a *wxfleet.Authorizer
 	err := s.Keeper.Leases().Do(ctx, CodeLease(componentAppID, authCode), func(ctx context.Context) error {

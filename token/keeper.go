@@ -193,7 +193,8 @@ func (k *Keeper) RefreshAuthorizer(ctx context.Context, componentAppID, appID, s
 // InvalidateAuthorizer is told that WeChat rejected stale with rejection, and
 // refreshes unless the store already holds another token. 42001 (expired)
 // always may: it means WeChat's clock is past the token's end, which a new
-// token cures. 40001 and 40014 are limited to one per ForcedRefreshInterval.
+// token cures. 40001 and 40014 are limited to one per ForcedRefreshInterval
+// (docs/wechat-tokens.md).
 func (k *Keeper) InvalidateAuthorizer(ctx context.Context, componentAppID, appID, stale string, rejection *wechat.Error) error {
 	limited := rejection == nil || rejection.Code != wechat.CodeTokenExpired
 	_, err := k.refreshAuthorizer(ctx, componentAppID, appID, refreshKey{stale: stale, limited: limited})
@@ -352,7 +353,8 @@ func (k *Keeper) AuthorizerSource(componentAppID, appID string) wechat.TokenSour
 // privacy and authorizer-option APIs live there and take the authorizer
 // token), but WeChat rejecting the token there never refreshes it: most of
 // those APIs take the component_access_token, which no authorizer-token
-// refresh can provide, so the rejection is returned to the caller instead.
+// refresh can provide, so the rejection is returned to the caller instead
+// (docs/wechat-tokens.md).
 func (k *Keeper) ForwardSource(componentAppID, appID, path string) wechat.TokenSource {
 	src := k.AuthorizerSource(componentAppID, appID)
 	if !strings.HasPrefix(path, "/cgi-bin/component/") {

@@ -77,6 +77,7 @@ func TestForwardedRejectionsDoNotStormRefreshes(t *testing.T) {
 	if n := c["/cgi-bin/component/api_authorizer_token"]; n > 1 {
 		t.Fatalf("40 forwards answered 40001 made %d api_authorizer_token calls, want at most 1", n)
 	}
+	t.Logf("40 forwards answered 40001: %d forwarded calls, %d api_authorizer_token calls", c[sendPath], c["/cgi-bin/component/api_authorizer_token"])
 	if n := c[sendPath]; n < 40 {
 		t.Fatalf("the sandbox saw %d forwarded calls, want at least 40", n)
 	}
