@@ -27,6 +27,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 		mux.HandleFunc("POST "+path, s.api(path, h))
 		known[path] = true
 	}
+	s.codeRoutes(mux, known) // code_routes.go
 	s.apiPaths = known
 	mux.HandleFunc("/cgi-bin/", s.apiNotEmulated(known))
 	mux.HandleFunc("/wxa/", s.apiNotEmulated(known))
