@@ -101,6 +101,7 @@ const (
 type codeAudit struct {
 	ID          int64       `json:"auditid"`
 	AppID       string      `json:"appid"`
+	UserName    string      `json:"user_name"` // the app's gh_ id, ToUserName of its pushes
 	Component   string      `json:"component_appid"`
 	Version     codeVersion `json:"version"`
 	VersionDesc string      `json:"version_desc,omitempty"`
@@ -172,11 +173,11 @@ type appCode struct {
 
 // codeMeta is the sandbox-wide part: ids, rules, limits, quota use.
 type codeMeta struct {
-	NextDraft    int64                   `json:"next_draft"`
-	NextTemplate int64                   `json:"next_template"`
-	NextAudit    int64                   `json:"next_audit"`
-	Rules        auditRules              `json:"rules"`
-	Limits       codeLimits              `json:"limits"`
+	NextDraft    int64                  `json:"next_draft"`
+	NextTemplate int64                  `json:"next_template"`
+	NextAudit    int64                  `json:"next_audit"`
+	Rules        auditRules             `json:"rules"`
+	Limits       codeLimits             `json:"limits"`
 	Quota        map[string]*auditQuota `json:"quota"` // by component appid
 }
 
@@ -234,7 +235,7 @@ func (s *Sandbox) startCode() error {
 		dirty: map[codeKey]bool{}, pushed: make(chan struct{}, 1)}
 	cs.meta = codeMeta{NextDraft: 1, NextTemplate: 1, NextAudit: 400000001, Rules: defaultAuditRules(),
 		Limits: codeLimits{defaultAuditQuota, defaultSpeedupQuota, defaultTemplateLimit, defaultPackageKB},
-		Quota: map[string]*auditQuota{}}
+		Quota:  map[string]*auditQuota{}}
 	if err := cs.load(); err != nil {
 		db.Close()
 		return fmt.Errorf("sandbox: %s: %w", path, err)
@@ -323,11 +324,17 @@ func (cs *codeState) loadRow(kind string, data []byte) error {
 }
 
 // touch records changed rows; flush writes them. Callers hold cs.mu.
-func (cs *codeState) touchMeta()              { cs.dirty[codeKey{"meta", "meta"}] = true }
-func (cs *codeState) touchApp(a *appCode)     { cs.dirty[codeKey{"app", a.AppID}] = true }
-func (cs *codeState) touchAudit(a *codeAudit) { cs.dirty[codeKey{"audit", strconv.FormatInt(a.ID, 10)}] = true }
-func (cs *codeState) touchDraft(id int64)     { cs.dirty[codeKey{"draft", strconv.FormatInt(id, 10)}] = true }
-func (cs *codeState) touchTemplate(id int64)  { cs.dirty[codeKey{"template", strconv.FormatInt(id, 10)}] = true }
+func (cs *codeState) touchMeta()          { cs.dirty[codeKey{"meta", "meta"}] = true }
+func (cs *codeState) touchApp(a *appCode) { cs.dirty[codeKey{"app", a.AppID}] = true }
+func (cs *codeState) touchAudit(a *codeAudit) {
+	cs.dirty[codeKey{"audit", strconv.FormatInt(a.ID, 10)}] = true
+}
+func (cs *codeState) touchDraft(id int64) {
+	cs.dirty[codeKey{"draft", strconv.FormatInt(id, 10)}] = true
+}
+func (cs *codeState) touchTemplate(id int64) {
+	cs.dirty[codeKey{"template", strconv.FormatInt(id, 10)}] = true
+}
 
 // flush writes the changed rows in one transaction and reports -1 (WeChat's
 // system error) when that failed. Callers hold cs.mu.
