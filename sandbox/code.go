@@ -210,9 +210,10 @@ type codeState struct {
 	open      map[int64]*codeAudit // pending or delayed: the simulator's work list
 	dirty     map[codeKey]bool
 
-	pushMu sync.Mutex
-	pushQ  []pushJob
-	pushed chan struct{} // wakes the push workers
+	pushMu   sync.Mutex
+	pushQ    []pushJob
+	inflight map[string]bool // apps with a push being sent
+	pushed   chan struct{}   // wakes the push workers
 }
 
 // codeKey names one row of the code database.
@@ -232,7 +233,7 @@ func (s *Sandbox) startCode() error {
 	db.SetMaxOpenConns(1)
 	cs := &codeState{s: s, db: db, drafts: map[int64]*codeDraft{}, templates: map[int64]*codeTemplate{},
 		apps: map[string]*appCode{}, audits: map[int64]*codeAudit{}, open: map[int64]*codeAudit{},
-		dirty: map[codeKey]bool{}, pushed: make(chan struct{}, 1)}
+		dirty: map[codeKey]bool{}, inflight: map[string]bool{}, pushed: make(chan struct{}, 1)}
 	cs.meta = codeMeta{NextDraft: 1, NextTemplate: 1, NextAudit: 400000001, Rules: defaultAuditRules(),
 		Limits: codeLimits{defaultAuditQuota, defaultSpeedupQuota, defaultTemplateLimit, defaultPackageKB},
 		Quota:  map[string]*auditQuota{}}

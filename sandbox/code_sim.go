@@ -277,25 +277,22 @@ func (cs *codeState) wakePushers() {
 	}
 }
 
-// pushWorker sends queued audit pushes until the sandbox closes. Pushes
-// still queued then are dropped, like pushes lost on WeChat's side: the
-// platform polls.
+// pushWorker sends queued audit pushes until the sandbox closes, one app's
+// in the order they were decided (a delay before its result). Pushes still
+// queued then are dropped, like pushes lost on WeChat's side: the platform
+// polls.
 func (cs *codeState) pushWorker(ctx context.Context) {
 	for {
-		cs.pushMu.Lock()
-		var job pushJob
-		have := len(cs.pushQ) > 0
-		if have {
-			job = cs.pushQ[0]
-			cs.pushQ = slices.Delete(cs.pushQ, 0, 1)
-		}
-		more := len(cs.pushQ) > 0
-		cs.pushMu.Unlock()
+		job, have, more := cs.nextPush()
 		if more {
 			cs.wakePushers() // another worker takes the next one
 		}
 		if have {
 			cs.s.push(ctx, job)
+			cs.pushMu.Lock()
+			delete(cs.inflight, job.appID)
+			cs.pushMu.Unlock()
+			cs.wakePushers()
 			continue
 		}
 		select {
@@ -304,6 +301,25 @@ func (cs *codeState) pushWorker(ctx context.Context) {
 		case <-cs.pushed:
 		}
 	}
+}
+
+// nextPush takes the oldest queued push of an app with none in flight.
+func (cs *codeState) nextPush() (job pushJob, have, more bool) {
+	cs.pushMu.Lock()
+	defer cs.pushMu.Unlock()
+	for i, j := range cs.pushQ {
+		if !cs.inflight[j.appID] {
+			if i == 0 {
+				cs.pushQ[0] = pushJob{}
+				cs.pushQ = cs.pushQ[1:] // the usual case: no copying
+			} else {
+				cs.pushQ = slices.Delete(cs.pushQ, i, i+1)
+			}
+			cs.inflight[j.appID] = true
+			return j, true, len(cs.pushQ) > 0
+		}
+	}
+	return pushJob{}, false, false
 }
 
 // decidingAfter wraps the clock's control handlers: once the clock moved,

@@ -11,13 +11,14 @@ import (
 // with every permission set, for the code-management tests.
 type codeEnv struct {
 	*testEnv
-	ctok   string            // component_access_token
-	tokens map[string]string // appid → authorizer_access_token
+	ctok    string            // component_access_token
+	tokens  map[string]string // appid → authorizer_access_token
+	refresh map[string]string // appid → authorizer_refresh_token
 }
 
 func newCodeEnv(t *testing.T, apps ...string) *codeEnv {
 	t.Helper()
-	e := &codeEnv{testEnv: newEnv(t), tokens: map[string]string{}}
+	e := &codeEnv{testEnv: newEnv(t), tokens: map[string]string{}, refresh: map[string]string{}}
 	e.ctok = e.componentToken()
 	for _, appid := range apps {
 		e.authorizeApp(appid, nil)
@@ -29,9 +30,23 @@ func newCodeEnv(t *testing.T, apps ...string) *codeEnv {
 func (e *codeEnv) authorizeApp(appid string, funcs []int) string {
 	e.t.Helper()
 	redirect, _ := e.authorize(e.ctok, appid, funcs)
-	tok := str(e.queryAuth(e.ctok, redirect.Query().Get("auth_code")), "authorizer_access_token")
-	e.tokens[appid] = tok
-	return tok
+	info := e.queryAuth(e.ctok, redirect.Query().Get("auth_code"))
+	e.tokens[appid], e.refresh[appid] = str(info, "authorizer_access_token"), str(info, "authorizer_refresh_token")
+	return e.tokens[appid]
+}
+
+// later moves the sandbox clock and fetches fresh tokens, as a platform
+// keeps them fresh while the time passes.
+func (e *codeEnv) later(d string) {
+	e.t.Helper()
+	e.advance(d)
+	e.ctok = e.componentToken()
+	for appid, rt := range e.refresh {
+		out := e.wx("/cgi-bin/component/api_authorizer_token?component_access_token="+e.ctok, map[string]string{
+			"component_appid": testComponent, "authorizer_appid": appid, "authorizer_refresh_token": rt})
+		wantErr(e.t, out, 0)
+		e.tokens[appid], e.refresh[appid] = str(out, "authorizer_access_token"), str(out, "authorizer_refresh_token")
+	}
 }
 
 // call sends method to an emulated API with the app's token (appid "" =
