@@ -526,3 +526,53 @@ func flexID(raw json.RawMessage) (int64, bool) {
 func ok() any { return wxError{Errcode: 0, Errmsg: "ok"} }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// codeErrmsg is WeChat's errmsg for the code-management errcodes (texts as
+// WxJava's WxOpenErrorMsgEnum and WeChat's doc tables give them, in
+// WeChat's English where it has one).
+func codeErrmsg(code int) (string, bool) {
+	m, ok := map[int]string{
+		61014: "must use component token for component api",
+		85001: "wechatid not exist or not searchable",
+		85002: "too many testers",
+		85003: "the user is a tester of too many mini programs",
+		85004: "the user is already a tester",
+		85006: "invalid tag",
+		85007: "invalid page path",
+		85008: "no approved category",
+		85009: "a version is already under audit",
+		85010: "item_list has an empty item",
+		85011: "invalid title",
+		85012: "invalid auditid",
+		85013: "invalid ext config",
+		85014: "invalid template id",
+		85016: "too many domains",
+		85019: "no audit version",
+		85020: "audit status does not allow release",
+		85021: "status not allowed",
+		85022: "invalid action",
+		85023: "item_list count must be between 1 and 5",
+		85044: "code package exceeds size limit",
+		85045: "ext_json has a path that does not exist",
+		85046: "tabBar item has no path",
+		85047: "pages is empty",
+		85048: "ext_json parse failed",
+		85052: "app is already released",
+		85064: "template not found",
+		85065: "template library is full",
+		85079: "no online version, cannot gray release",
+		85080: "audit not approved",
+		85081: "invalid gray percentage",
+		85082: "gray percentage must be higher than the current one",
+		85085: "reach submit audit quota limit this month",
+		85086: "commit code before submit audit",
+		86001: "no code committed by the component",
+		87011: "in gray release, cannot roll back",
+		87012: "this version cannot be rolled back",
+		87013: "reach undo code audit limit (5 a day, 10 a month)",
+		89019: "webview domain unchanged",
+		89022: "webview domain to delete does not exist",
+		89029: "too many webview domains",
+	}[code]
+	return m, ok
+}
