@@ -47,6 +47,12 @@ type Config struct {
 	AuditPollInterval time.Duration
 	// RolloutWorkers is how many rollout steps run at once on this instance; 0 → 10.
 	RolloutWorkers int
+	// RolloutRetryBase and RolloutQuotaWait shorten a rollout step's retry
+	// delay and its wait after a quota error (see rollout.Service); 0 → the
+	// production values. For the demo and tests.
+	RolloutRetryBase, RolloutQuotaWait, RolloutSettleTime time.Duration
+	// WeChatTimeout bounds each attempt of a call to WeChat; 0 → 10 s.
+	WeChatTimeout time.Duration
 	// JobPollInterval is how often River looks for new jobs; 0 → River's default (1 s).
 	JobPollInterval time.Duration
 	// JobTimeoutScale shortens River's job timeout and stuck-job rescue delay,
@@ -196,7 +202,7 @@ func (s *Server) buildCore() {
 	if cfg.WeChatURL != "" {
 		hosts = wechat.SingleHost(cfg.WeChatURL)
 	}
-	s.WeChat = wechat.New(wechat.Options{Hosts: hosts, Logger: cfg.Logger, Observe: s.Metrics.ObserveWeChat})
+	s.WeChat = wechat.New(wechat.Options{Hosts: hosts, Logger: cfg.Logger, Observe: s.Metrics.ObserveWeChat, Timeout: cfg.WeChatTimeout})
 	s.Keeper = &token.Keeper{
 		Store: s.Store, WeChat: s.WeChat, Now: cfg.Now, Owner: instanceID(), Logger: cfg.Logger,
 		Observe: func(kind, result string) { s.Metrics.TokenRefreshes.WithLabelValues(kind, result).Inc() },
@@ -207,6 +213,7 @@ func (s *Server) buildCore() {
 	s.Rollouts = &rollout.Service{
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() rollout.Jobs { return s.queue },
 		Now: cfg.Now, Logger: cfg.Logger, PollInterval: cfg.AuditPollInterval,
+		RetryBase: cfg.RolloutRetryBase, QuotaWait: cfg.RolloutQuotaWait, SettleTime: cfg.RolloutSettleTime,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 	}
 }

@@ -264,3 +264,54 @@ func rolloutEndToEnd(t *testing.T, d *testDemo) {
 		t.Fatalf("gray release: %+v", c)
 	}
 }
+
+// With a fifth of the code calls failing — WeChat's "system busy" (-1), its
+// daily quota (45009), and answers slower than the client waits (a timeout)
+// — the rollout still completes with every app committed, submitted and
+// released exactly once.
+func TestRolloutSurvivesFaults(t *testing.T) {
+	d := bootDemoWith(t, func(o *demoOptions) {
+		o.RolloutRetryBase, o.RolloutQuotaWait, o.WeChatTimeout = 200*time.Millisecond, 300*time.Millisecond, time.Second
+		// A call the client gave up on lands in the sandbox 0.5 s later (its
+		// latency fault does not notice the client leaving): 3 s covers it.
+		o.RolloutSettleTime = 3 * time.Second
+		o.AuditPollInterval = 500 * time.Millisecond
+	})
+	apps := d.authorizeAll()
+	d.sandbox("POST", "/sandbox/api/audit-rules", map[string]any{"delay": "500ms", "lose_push_rate": 0.5}, nil)
+	tmpl := d.makeTemplate("2.0.0", `{"ext":{"v":"2"}}`)
+	for _, f := range []map[string]any{
+		{"path": "/wxa/commit", "errcode": -1, "rate": 0.2},
+		{"path": "/wxa/commit", "errcode": 45009, "rate": 0.2},
+		{"path": "/wxa/submit_audit", "latency": "1500ms", "rate": 0.2},
+		{"path": "/wxa/submit_audit", "errcode": -1, "rate": 0.2},
+		{"path": "/wxa/get_auditstatus", "errcode": -1, "rate": 0.2},
+		{"path": "/wxa/release", "errcode": 45009, "rate": 0.2},
+		{"path": "/wxa/release", "latency": "1500ms", "rate": 0.2},
+	} {
+		if st := d.sandbox("POST", "/sandbox/api/faults", f, nil); st != 200 && st != 201 {
+			t.Fatalf("fault %v: %d", f, st)
+		}
+	}
+	var created rolloutStatus
+	if st := d.api("POST", "/api/v1/rollouts", map[string]any{"template_id": tmpl, "targets": map[string]bool{"all": true}, "batch_size": 3}, &created); st != 201 {
+		t.Fatalf("create rollout: %d", st)
+	}
+	r := d.waitRollout(created.ID, "completed", "paused", "failed")
+	if r.Status != "completed" || r.Counts["released"] != len(apps) {
+		t.Fatalf("rollout under faults: %+v; failed apps %+v", r, d.rolloutApps(created.ID, "failed"))
+	}
+	for _, a := range apps {
+		c := d.appCode(a.AppID)
+		if c.Counts["commits"] != 1 || c.Counts["submits"] != 1 || c.Counts["releases"] != 1 {
+			t.Errorf("%s: %+v, want one commit, one submit, one release", a.AppID, c.Counts)
+		}
+	}
+	var calls struct {
+		Calls map[string]int `json:"calls"`
+	}
+	d.sandbox("GET", "/sandbox/api/calls", nil, &calls)
+	if calls.Calls["/wxa/commit"] <= len(apps) {
+		t.Errorf("no commit was refused (%d calls for %d apps): the faults did not fire", calls.Calls["/wxa/commit"], len(apps))
+	}
+}
