@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -10,23 +12,27 @@ import (
 )
 
 // fault is an injected failure on one API path: an errcode, a latency, or
-// both. Faults live in memory only; a restart clears them.
+// both, optionally only for calls about some authorizers. Faults live in
+// memory only; a restart clears them.
 type fault struct {
-	ID      int     `json:"id"`
-	Path    string  `json:"path"`
-	Errcode int     `json:"errcode"`
-	Errmsg  string  `json:"errmsg,omitempty"`
-	Rate    float64 `json:"rate"`
-	Latency string  `json:"latency,omitempty"`
-	Count   int     `json:"count"` // how many times it fires; 0 = unlimited
-	Fired   int     `json:"fired"`
+	ID      int      `json:"id"`
+	Path    string   `json:"path"`
+	AppIDs  []string `json:"appids,omitempty"`
+	Errcode int      `json:"errcode"`
+	Errmsg  string   `json:"errmsg,omitempty"`
+	Rate    float64  `json:"rate"`
+	Latency string   `json:"latency,omitempty"`
+	Count   int      `json:"count"` // how many times it fires; 0 = unlimited
+	Fired   int      `json:"fired"`
 	latency time.Duration
+	apps    map[string]bool // AppIDs as a set; nil = every call
 }
 
 // faultRequest is the body of POST /sandbox/api/faults. Rate is a pointer so
 // that an omitted rate means "always" while an explicit 0 means "never".
 type faultRequest struct {
 	Path    string   `json:"path"`
+	AppIDs  []string `json:"appids"`
 	Errcode int      `json:"errcode"`
 	Rate    *float64 `json:"rate"`
 	Latency string   `json:"latency"`
@@ -60,18 +66,51 @@ func (req faultRequest) fault() (*fault, error) {
 	if f.Errcode != 0 {
 		f.Errmsg = errmsg(f.Errcode)
 	}
+	if req.AppIDs != nil {
+		if len(req.AppIDs) == 0 {
+			return nil, errors.New("appids, when given, must name at least one authorizer")
+		}
+		f.AppIDs = slices.Clone(req.AppIDs)
+		f.apps = make(map[string]bool, len(req.AppIDs))
+		for _, id := range req.AppIDs {
+			f.apps[id] = true
+		}
+	}
 	return f, nil
 }
 
-// applyFault counts the call and applies the first fault on its path that
-// fires. It reports whether it answered the request.
-func (s *Sandbox) applyFault(w http.ResponseWriter, r *http.Request) bool {
-	path := r.URL.Path
+// callSubject names the authorizer a call is about, "" when it names none:
+// the body's authorizer_appid (api_authorizer_token, api_get_authorizer_info),
+// else the app whose authorizer_access_token is in the query.
+func (s *Sandbox) callSubject(r *http.Request, body []byte) string {
+	if bytes.Contains(body, []byte(`"authorizer_appid"`)) {
+		var named struct {
+			AppID string `json:"authorizer_appid"`
+		}
+		if json.Unmarshal(body, &named) == nil && named.AppID != "" {
+			return named.AppID
+		}
+	}
+	tok := r.URL.Query().Get("access_token")
+	if tok == "" {
+		return ""
+	}
 	s.mu.Lock()
-	s.calls[path]++
+	defer s.mu.Unlock()
+	if authz := s.st.tokens[tok]; authz != nil {
+		return authz.AppID
+	}
+	return ""
+}
+
+// applyFault applies the first fault on the call's path (and app) that
+// fires: it waits out the latency and returns the errcode to answer, 0 for
+// none. stop reports that the caller went away during the latency.
+func (s *Sandbox) applyFault(r *http.Request, path, app string) (errcode int, stop bool) {
+	s.mu.Lock()
 	var fired *fault
 	for i, f := range s.faults {
-		if f.Path != path || (f.Rate < 1 && rand.Float64() >= f.Rate) {
+		if f.Path != path || (f.apps != nil && !f.apps[app]) || (f.Rate < 1 && rand.Float64() >= f.Rate) {
 			continue
 		}
 		f.Fired++
@@ -84,7 +123,7 @@ func (s *Sandbox) applyFault(w http.ResponseWriter, r *http.Request) bool {
 	}
 	s.mu.Unlock()
 	if fired == nil {
-		return false
+		return 0, false
 	}
 	if fired.latency > 0 {
 		t := time.NewTimer(fired.latency)
@@ -92,12 +131,8 @@ func (s *Sandbox) applyFault(w http.ResponseWriter, r *http.Request) bool {
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
-			return true
+			return 0, true
 		}
 	}
-	if fired.Errcode != 0 {
-		s.writeWxError(w, fired.Errcode)
-		return true
-	}
-	return false
+	return fired.Errcode, false
 }

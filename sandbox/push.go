@@ -223,13 +223,10 @@ func truncate(v string, n int) string {
 // pushTicket issues a new component_verify_ticket, remembers it (it is valid
 // whether or not the platform received it) and pushes it.
 func (s *Sandbox) pushTicket(ctx context.Context, c *component) (string, pushResult) {
-	ticket := "ticket@@@" + randomToken(48)
-	now := s.now()
 	s.mu.Lock()
-	cs := s.st.ensureComponent(c.AppID)
-	cs.Tickets = append(pruneIssued(cs.Tickets, now, 200), issued{Value: ticket, IssuedAt: now})
+	ticket := s.issueTicketLocked(c, s.now())
 	s.mu.Unlock()
-	s.markDirty()
+	s.waitDurable(ctx)
 	var x xmlDoc
 	x.str("AppId", c.AppID)
 	x.num("CreateTime", s.wall().Unix())

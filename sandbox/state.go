@@ -4,18 +4,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
 	"math/big"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 )
-
-// stateFile is the name of the sandbox's state file inside Config.DataDir.
-const stateFile = "sandbox.json"
 
 // Lifetimes on the sandbox clock, as WeChat documents them.
 const (
@@ -28,17 +20,24 @@ const (
 	forgetAfter    = 48 * time.Hour     // issued values older than this are dropped from the state
 )
 
-// state is everything the sandbox remembers across restarts. It is guarded by
-// Sandbox.mu and written to sandbox.json as one JSON document.
+// state is everything the sandbox remembers across restarts, guarded by
+// Sandbox.mu. It lives in memory, indexed for the lookups the APIs make, and
+// every change is written to the state database row by row (persist.go).
 type state struct {
-	Version     int                        `json:"version"`
-	ClockOffset time.Duration              `json:"clock_offset"` // sandbox clock = wall clock + offset
-	NextMsgID   int64                      `json:"next_msg_id"`
-	Accounts    []*account                 `json:"accounts"`
-	Components  map[string]*componentState `json:"components"` // by component appid
-	Users       map[string]*appUsers       `json:"users"`      // by authorizer appid
-	Outbox      []outboxEntry              `json:"outbox"`
-	Quota       quotaState                 `json:"quota"`
+	ClockOffset time.Duration // sandbox clock = wall clock + offset
+	NextMsgID   int64
+	nextSeq     int64 // orders accounts and outbox entries
+
+	accounts   map[string]*account // by appid
+	order      []*account          // creation order, for listings
+	Components map[string]*componentState
+	Users      map[string]*appUsers // by authorizer appid
+	Outbox     []outboxEntry        // oldest first
+	Quota      quotaState
+
+	// tokens indexes every live authorizer_access_token: the authorizer-token
+	// APIs resolve a token without scanning the fleet.
+	tokens map[string]*authorization
 }
 
 // issued is a ticket or code with its issue time on the sandbox clock.
@@ -46,6 +45,8 @@ type issued struct {
 	Value    string    `json:"value"`
 	IssuedAt time.Time `json:"issued_at"`
 }
+
+func (v *issued) issued() time.Time { return v.IssuedAt }
 
 // credential is an access token. Issuing a newer one supersedes it; it then
 // keeps working for supersedeGrace, as WeChat does.
@@ -64,14 +65,17 @@ type authCode struct {
 	IssuedAt    time.Time `json:"issued_at"`
 }
 
-// componentState is what WeChat keeps per third-party platform.
+func (v *authCode) issued() time.Time { return v.IssuedAt }
+
+// componentState is what WeChat keeps per third-party platform. The lists are
+// short (pruned); codes and authorizations are indexed by value and appid.
 type componentState struct {
 	Tickets        []issued                  `json:"tickets"`
 	Tokens         []credential              `json:"tokens"`
-	PreAuthCodes   []issued                  `json:"pre_auth_codes"`
-	AuthCodes      []authCode                `json:"auth_codes"`
-	Authorizations map[string]*authorization `json:"authorizations"`         // by authorizer appid
 	IPWhitelist    []string                  `json:"ip_whitelist,omitempty"` // addresses or CIDR ranges; empty: any
+	PreAuthCodes   codeBook[*issued]         `json:"-"`
+	AuthCodes      codeBook[*authCode]       `json:"-"`
+	Authorizations map[string]*authorization `json:"-"` // by authorizer appid
 }
 
 // authorization is one authorizer's grant to one component (授权关系).
@@ -83,6 +87,7 @@ type authorization struct {
 	RevokedAt    time.Time    `json:"revoked_at,omitzero"`
 	RefreshToken string       `json:"refresh_token,omitempty"` // the only valid one; rotated on every refresh
 	AccessTokens []credential `json:"access_tokens"`
+	component    string       // component appid; not stored, the row's key says it
 }
 
 // appUsers are the WeChat users (openids) who talked to one authorizer.
@@ -94,6 +99,7 @@ type appUsers struct {
 // outboxEntry is a customer-service message the platform sent through
 // message/custom/send.
 type outboxEntry struct {
+	Seq            int64           `json:"seq"`
 	ComponentAppID string          `json:"component_appid"`
 	AppID          string          `json:"appid"`
 	ToUser         string          `json:"touser"`
@@ -103,54 +109,34 @@ type outboxEntry struct {
 	At             time.Time       `json:"at"`
 }
 
-// outboxLimit bounds the outbox kept in the state file.
+// outboxLimit bounds the outbox kept in the state.
 const outboxLimit = 1000
+
+// codeLimit bounds the pre-authorization and authorization codes a component
+// keeps, far above what 48 hours of a 100,000-app fleet issue.
+const codeLimit = 1_000_000
 
 func newState() *state {
 	return &state{
-		Version:    1,
 		NextMsgID:  7300000000000000000 + randomInt(1_000_000_000_000),
-		Accounts:   seedAccounts(),
+		accounts:   map[string]*account{},
 		Components: map[string]*componentState{},
 		Users:      map[string]*appUsers{},
+		tokens:     map[string]*authorization{},
 	}
 }
 
-// loadState reads the state file; a missing file yields a freshly seeded
-// state and fresh=true.
-func loadState(path string, key []byte) (st *state, fresh bool, err error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return newState(), true, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	if data, err = openState(key, data); err != nil {
-		return nil, false, err
-	}
-	st = &state{}
-	if err := json.Unmarshal(data, st); err != nil {
-		return nil, false, fmt.Errorf("sandbox: %s is not valid state: %w", path, err)
-	}
-	if st.Components == nil {
-		st.Components = map[string]*componentState{}
-	}
-	if st.Users == nil {
-		st.Users = map[string]*appUsers{}
-	}
-	// Accounts added to the seed after this file was written appear too;
-	// existing ones keep whatever the file says.
-	for _, a := range seedAccounts() {
-		if st.account(a.AppID) == nil {
-			st.Accounts = append(st.Accounts, a)
-		}
-	}
-	return st, false, nil
+// addAccount adds an account at the end of the listing order. Callers hold
+// Sandbox.mu and record the change.
+func (st *state) addAccount(a *account) {
+	st.nextSeq++
+	a.Seq = st.nextSeq
+	st.accounts[a.AppID] = a
+	st.order = append(st.order, a)
 }
 
 // ensureComponent returns the state of a component, creating it on first use
-// (a component added to the configuration after the state file was written).
+// (a component added to the configuration after the state was written).
 func (st *state) ensureComponent(appid string) *componentState {
 	cs := st.Components[appid]
 	if cs == nil {
@@ -163,14 +149,7 @@ func (st *state) ensureComponent(appid string) *componentState {
 	return cs
 }
 
-func (st *state) account(appid string) *account {
-	for _, a := range st.Accounts {
-		if a.AppID == appid {
-			return a
-		}
-	}
-	return nil
-}
+func (st *state) account(appid string) *account { return st.accounts[appid] }
 
 // users returns the user book of an authorizer, creating it on first use.
 func (st *state) users(appid string) *appUsers {
@@ -185,44 +164,51 @@ func (st *state) users(appid string) *appUsers {
 	return u
 }
 
-// writeFileAtomic writes data so that a crash leaves either the old or the new
-// file, never a torn one: temp file, fsync, rename, fsync the directory.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".sandbox-*.json.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // best effort: not every file system supports syncing a directory
-		d.Close()
-	}
-	return nil
+// codeBook holds issued codes by value, with their issue order so that
+// pruning drops the oldest without scanning the rest.
+type codeBook[T interface{ issued() time.Time }] struct {
+	byValue map[string]T
+	order   []string // issue order; may name codes already dropped
 }
 
-// prune keeps the state file small: WeChat forgets old tickets and codes too.
-// Entries older than forgetAfter on the sandbox clock are dropped, and at most
-// limit remain, newest last.
+func (b *codeBook[T]) get(value string) (T, bool) {
+	v, ok := b.byValue[value]
+	return v, ok
+}
+
+func (b *codeBook[T]) add(value string, v T) {
+	if b.byValue == nil {
+		b.byValue = map[string]T{}
+	}
+	b.byValue[value] = v
+	b.order = append(b.order, value)
+}
+
+func (b *codeBook[T]) len() int { return len(b.byValue) }
+
+// prune drops codes issued more than forgetAfter before now, and the oldest
+// beyond limit, calling gone for each so that the change is recorded. WeChat
+// forgets old codes too.
+func (b *codeBook[T]) prune(now time.Time, limit int, gone func(value string)) {
+	n := 0
+	for ; n < len(b.order); n++ {
+		v, ok := b.byValue[b.order[n]]
+		if ok && now.Sub(v.issued()) <= forgetAfter && len(b.byValue) <= limit {
+			break
+		}
+		if ok {
+			delete(b.byValue, b.order[n])
+			gone(b.order[n])
+		}
+	}
+	if n > 0 {
+		b.order = slices.Delete(b.order, 0, n)
+	}
+}
+
+// prune keeps lists small: WeChat forgets old tickets and codes too. Entries
+// older than forgetAfter on the sandbox clock are dropped, and at most limit
+// remain, newest last.
 func prune[T any](list []T, issuedAt func(T) time.Time, now time.Time, limit int) []T {
 	list = slices.DeleteFunc(list, func(v T) bool { return now.Sub(issuedAt(v)) > forgetAfter })
 	if len(list) > limit {
@@ -233,14 +219,6 @@ func prune[T any](list []T, issuedAt func(T) time.Time, now time.Time, limit int
 
 func pruneIssued(list []issued, now time.Time, limit int) []issued {
 	return prune(list, func(v issued) time.Time { return v.IssuedAt }, now, limit)
-}
-
-func pruneCredentials(list []credential, now time.Time, limit int) []credential {
-	return prune(list, func(v credential) time.Time { return v.IssuedAt }, now, limit)
-}
-
-func pruneAuthCodes(list []authCode, now time.Time, limit int) []authCode {
-	return prune(list, func(v authCode) time.Time { return v.IssuedAt }, now, limit)
 }
 
 // credentialError tells whether a token can be used at now: 0 if so, 40001
@@ -255,14 +233,32 @@ func credentialError(c credential, now time.Time) int {
 	return 0
 }
 
-// issueCredential appends a new token and supersedes the ones before it.
-func issueCredential(list []credential, value string, now time.Time) []credential {
+// issueCredential appends a new token and supersedes the ones before it. A
+// token superseded more than supersedeGrace ago is dropped (dropped is told
+// its value): WeChat answers it 40001 exactly as it answers a token it never
+// issued, so keeping it would only cost memory at fleet scale.
+func issueCredential(list []credential, value string, now time.Time, dropped func(string)) []credential {
 	for i := range list {
 		if list[i].SupersededAt.IsZero() {
 			list[i].SupersededAt = now
 		}
 	}
-	return append(pruneCredentials(list, now, 50), credential{Value: value, IssuedAt: now})
+	list = slices.DeleteFunc(list, func(c credential) bool {
+		gone := !now.Before(c.SupersededAt.Add(supersedeGrace)) || now.Sub(c.IssuedAt) > forgetAfter
+		if gone && dropped != nil {
+			dropped(c.Value)
+		}
+		return gone
+	})
+	if len(list) >= 50 {
+		for _, c := range list[:len(list)-49] {
+			if dropped != nil {
+				dropped(c.Value)
+			}
+		}
+		list = slices.Delete(list, 0, len(list)-49)
+	}
+	return append(list, credential{Value: value, IssuedAt: now})
 }
 
 // randomToken returns n random bytes as unpadded base64url: the alphabet

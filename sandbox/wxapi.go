@@ -17,41 +17,58 @@ import (
 // is released.
 type apiFunc func(r *http.Request, body []byte) (resp any, errcode int)
 
-// api wraps an apiFunc with what every WeChat API call gets: a call count,
-// injected faults (before any validation), a bounded body, the caller's daily
-// quota, the component's IP whitelist and WeChat's error shape.
+// api wraps an apiFunc with what every WeChat API call gets: a bounded body,
+// injected faults (before any validation), the caller's daily quota, the
+// component's IP whitelist, WeChat's error shape and a call count by path,
+// errcode and the authorizer the call is about.
 func (s *Sandbox) api(path string, h apiFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.applyFault(w, r) {
-			return
-		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 		if err != nil {
+			s.count(path, "", 47001)
 			s.writeWxError(w, 47001)
 			return
 		}
-		s.mu.Lock()
-		allowed := s.whitelistAllows(r, body)
-		within := true
-		if _, limited := s.st.Quota.Limits[path]; limited && allowed {
-			within = s.quotaTake(s.quotaAccount(r, body), path)
+		app := s.callSubject(r, body)
+		gen := s.dirtyGen.Load()
+		resp, code, stop := s.serveAPI(r, path, body, app, h)
+		if stop {
+			return // the caller left during an injected latency
 		}
-		s.mu.Unlock()
-		if !allowed {
-			s.writeWxError(w, 61004)
-			return
+		// What the answer tells the platform (a rotated refresh token, a
+		// code) must survive a crash of the sandbox: wait for its commit.
+		if g := s.dirtyGen.Load(); g > gen {
+			s.waitFlushed(r.Context(), g)
 		}
-		if !within {
-			s.writeWxError(w, 45009)
-			return
-		}
-		resp, code := h(r, body)
+		s.count(path, app, code)
 		if code != 0 {
 			s.writeWxError(w, code)
 			return
 		}
 		writeJSON(w, http.StatusOK, resp)
 	}
+}
+
+// serveAPI runs the checks before h, then h.
+func (s *Sandbox) serveAPI(r *http.Request, path string, body []byte, app string, h apiFunc) (any, int, bool) {
+	if code, stop := s.applyFault(r, path, app); stop || code != 0 {
+		return nil, code, stop
+	}
+	s.mu.Lock()
+	allowed := s.whitelistAllows(r, body)
+	within := true
+	if _, limited := s.st.Quota.Limits[path]; limited && allowed {
+		within = s.quotaTake(s.quotaAccount(r, body), path)
+	}
+	s.mu.Unlock()
+	if !allowed {
+		return nil, 61004, false
+	}
+	if !within {
+		return nil, 45009, false
+	}
+	resp, code := h(r, body)
+	return resp, code, false
 }
 
 // apiNotEmulated answers any other path under /cgi-bin/, /wxa/ and /sns/. WeChat has
@@ -61,15 +78,23 @@ func (s *Sandbox) api(path string, h apiFunc) http.HandlerFunc {
 // A known API called with the wrong method gets WeChat's 43002 instead.
 func (s *Sandbox) apiNotEmulated(known map[string]bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.applyFault(w, r) {
+		path := r.URL.Path
+		app := s.callSubject(r, nil)
+		code, stop := s.applyFault(r, path, app)
+		if stop {
 			return
 		}
-		if known[r.URL.Path] {
-			s.writeWxError(w, 43002)
+		if code == 0 && known[path] {
+			code = 43002
+		}
+		if code != 0 {
+			s.count(path, app, code)
+			s.writeWxError(w, code)
 			return
 		}
+		s.count(path, app, -1)
 		// No rid here: this answer comes from the sandbox, not from WeChat.
-		writeJSON(w, http.StatusNotFound, wxError{Errcode: -1, Errmsg: "system error: api not emulated by the wxfleet sandbox: " + r.URL.Path})
+		writeJSON(w, http.StatusNotFound, wxError{Errcode: -1, Errmsg: "system error: api not emulated by the wxfleet sandbox: " + path})
 	}
 }
 
@@ -136,7 +161,7 @@ func (s *Sandbox) componentByToken(r *http.Request) (*component, *componentState
 	now := s.now()
 	for _, c := range s.comps {
 		cs := s.st.ensureComponent(c.AppID)
-		for _, t := range cs.Tokens {
+		for _, t := range slices.Backward(cs.Tokens) {
 			if t.Value == tok {
 				if code := credentialError(t, now); code != 0 {
 					return nil, nil, code
@@ -238,9 +263,7 @@ func (s *Sandbox) apiComponentToken(r *http.Request, body []byte) (any, int) {
 	if !now.Before(cs.Tickets[i].IssuedAt.Add(ticketTTL)) {
 		return nil, 61005
 	}
-	tok := randomToken(64)
-	cs.Tokens = issueCredential(cs.Tokens, tok, now)
-	s.markDirty()
+	tok := s.issueComponentTokenLocked(c, now)
 	return struct {
 		Token     string `json:"component_access_token"`
 		ExpiresIn int    `json:"expires_in"`
@@ -273,14 +296,11 @@ func (s *Sandbox) apiCreatePreAuthCode(r *http.Request, body []byte) (any, int) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, cs, code := s.componentCall(r, body, &req, &req.ComponentAppID)
+	c, _, code := s.componentCall(r, body, &req, &req.ComponentAppID)
 	if code != 0 {
 		return nil, code
 	}
-	now := s.now()
-	pre := "preauthcode@@@" + randomToken(48)
-	cs.PreAuthCodes = append(pruneIssued(cs.PreAuthCodes, now, 500), issued{Value: pre, IssuedAt: now})
-	s.markDirty()
+	pre := s.issuePreAuthLocked(c, s.now())
 	return struct {
 		PreAuthCode string `json:"pre_auth_code"`
 		ExpiresIn   int    `json:"expires_in"`
@@ -315,11 +335,10 @@ func (s *Sandbox) apiQueryAuth(r *http.Request, body []byte) (any, int) {
 		return nil, code
 	}
 	now := s.now()
-	i := slices.IndexFunc(cs.AuthCodes, func(a authCode) bool { return a.Value == req.AuthorizationCode })
-	if req.AuthorizationCode == "" || i < 0 {
+	ac, ok := cs.AuthCodes.get(req.AuthorizationCode)
+	if req.AuthorizationCode == "" || !ok {
 		return nil, 61009
 	}
-	ac := cs.AuthCodes[i]
 	if !now.Before(ac.IssuedAt.Add(authCodeTTL)) {
 		return nil, 61010
 	}
@@ -352,9 +371,7 @@ func (s *Sandbox) currentAccessToken(authz *authorization, now time.Time) creden
 			return last
 		}
 	}
-	authz.AccessTokens = issueCredential(authz.AccessTokens, randomToken(64), now)
-	s.markDirty()
-	return authz.AccessTokens[len(authz.AccessTokens)-1]
+	return s.issueAccessTokenLocked(authz, now)
 }
 
 // POST /cgi-bin/component/api_authorizer_token
@@ -380,11 +397,8 @@ func (s *Sandbox) apiAuthorizerToken(r *http.Request, body []byte) (any, int) {
 	// Refresh tokens rotate: the one just used is revoked at once, so a
 	// platform that loses the answer (or refreshes twice concurrently) has to
 	// cope with 61023. The previous access token keeps its 5-minute grace.
-	now := s.now()
-	tok := randomToken(64)
-	authz.AccessTokens = issueCredential(authz.AccessTokens, tok, now)
+	tok := s.issueAccessTokenLocked(authz, s.now()).Value
 	authz.RefreshToken = "refreshtoken@@@" + randomToken(32)
-	s.markDirty()
 	return struct {
 		AccessToken  string `json:"authorizer_access_token"`
 		ExpiresIn    int    `json:"expires_in"`

@@ -1,0 +1,69 @@
+package sandbox
+
+import "time"
+
+// The functions here issue and revoke what WeChat hands out, keeping the
+// indexes (codes by value, tokens by value) and the change record in step.
+// Callers hold s.mu.
+
+// issueTicketLocked remembers a new component_verify_ticket.
+func (s *Sandbox) issueTicketLocked(c *component, now time.Time) string {
+	ticket := "ticket@@@" + randomToken(48)
+	cs := s.st.ensureComponent(c.AppID)
+	cs.Tickets = append(pruneIssued(cs.Tickets, now, 200), issued{Value: ticket, IssuedAt: now})
+	s.touch(ref{kind: kComponent, a: c.AppID})
+	return ticket
+}
+
+// issueComponentTokenLocked issues a component_access_token, superseding the
+// previous one.
+func (s *Sandbox) issueComponentTokenLocked(c *component, now time.Time) string {
+	tok := randomToken(64)
+	cs := s.st.ensureComponent(c.AppID)
+	cs.Tokens = issueCredential(cs.Tokens, tok, now, nil)
+	s.touch(ref{kind: kComponent, a: c.AppID})
+	return tok
+}
+
+// issuePreAuthLocked issues a pre_auth_code valid for 600 s.
+func (s *Sandbox) issuePreAuthLocked(c *component, now time.Time) string {
+	cs := s.st.ensureComponent(c.AppID)
+	cs.PreAuthCodes.prune(now, codeLimit, func(v string) { s.touch(ref{kind: kPreAuth, a: c.AppID, b: v}) })
+	pre := "preauthcode@@@" + randomToken(48)
+	cs.PreAuthCodes.add(pre, &issued{Value: pre, IssuedAt: now})
+	s.touch(ref{kind: kPreAuth, a: c.AppID, b: pre})
+	return pre
+}
+
+// issueAuthCodeLocked issues an authorization code valid for 3600 s.
+func (s *Sandbox) issueAuthCodeLocked(c *component, appid, preAuthCode string) string {
+	now := s.now()
+	cs := s.st.ensureComponent(c.AppID)
+	cs.AuthCodes.prune(now, codeLimit, func(v string) { s.touch(ref{kind: kAuthCode, a: c.AppID, b: v}) })
+	code := "queryauthcode@@@" + randomToken(48)
+	cs.AuthCodes.add(code, &authCode{Value: code, AppID: appid, PreAuthCode: preAuthCode, IssuedAt: now})
+	s.touch(ref{kind: kAuthCode, a: c.AppID, b: code})
+	return code
+}
+
+// issueAccessTokenLocked issues an authorizer_access_token, superseding the
+// previous one (which keeps its grace period), and indexes it.
+func (s *Sandbox) issueAccessTokenLocked(authz *authorization, now time.Time) credential {
+	tok := randomToken(64)
+	authz.AccessTokens = issueCredential(authz.AccessTokens, tok, now, func(old string) { delete(s.st.tokens, old) })
+	s.st.tokens[tok] = authz
+	s.touch(ref{kind: kAuthz, a: authz.component, b: authz.AppID})
+	return authz.AccessTokens[len(authz.AccessTokens)-1]
+}
+
+// revokeLocked ends an authorization: its tokens and refresh token die at once.
+func (s *Sandbox) revokeLocked(authz *authorization, now time.Time) {
+	authz.Authorized = false
+	authz.RevokedAt = now
+	authz.RefreshToken = ""
+	for _, t := range authz.AccessTokens {
+		delete(s.st.tokens, t.Value)
+	}
+	authz.AccessTokens = nil
+	s.touch(ref{kind: kAuthz, a: authz.component, b: authz.AppID})
+}
