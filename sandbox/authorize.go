@@ -53,16 +53,12 @@ func (s *Sandbox) parseAuthRequest(q url.Values) (*authRequest, *pageError) {
 	}
 	pre := q.Get("pre_auth_code")
 	s.mu.Lock()
-	var issuedAt issued
 	v, found := s.st.ensureComponent(c.AppID).PreAuthCodes.get(pre)
-	if found {
-		issuedAt = *v
-	}
 	s.mu.Unlock()
 	if pre == "" || !found {
 		return nil, &pageError{"授权链接无效，请返回第三方平台重新发起授权", "invalid pre_auth_code: it was not issued to this platform"}
 	}
-	if !s.now().Before(issuedAt.IssuedAt.Add(preAuthTTL)) {
+	if !s.now().Before(v.issuedAt().Add(preAuthTTL)) {
 		return nil, &pageError{"授权链接已过期，请返回第三方平台重新发起授权", "pre_auth_code expired (valid for 600 s)"}
 	}
 	redirect := q.Get("redirect_uri")
@@ -156,8 +152,11 @@ func (s *Sandbox) candidates(req *authRequest) ([]*account, *pageError) {
 		return []*account{a}, nil
 	}
 	var out []*account
-	for _, a := range s.st.order {
-		if offered(req, a, false) {
+	for _, id := range s.st.order {
+		if _, bulk := s.st.bulk[id]; bulk {
+			continue
+		}
+		if a := s.st.account(id); offered(req, a, false) {
 			out = append(out, a)
 		}
 	}
@@ -249,12 +248,12 @@ func (s *Sandbox) authorizeLocked(c *component, appid string, funcs []int, preAu
 	funcs = slices.Clone(funcs)
 	slices.Sort(funcs)
 	authz.Authorized = true
-	authz.FuncInfo = slices.Compact(funcs)
+	authz.FuncInfo = s.st.internFuncs(slices.Compact(funcs))
 	authz.AuthorizedAt = now
 	authz.RevokedAt = time.Time{}
 	authz.RefreshToken = "refreshtoken@@@" + randomToken(32)
 	s.issueAccessTokenLocked(authz, now)
-	return infoType, s.issueAuthCodeLocked(c, appid, preAuthCode)
+	return infoType, s.issueAuthCodeLocked(c, appid)
 }
 
 // appendQuery adds params to a URL's existing query, before any fragment,

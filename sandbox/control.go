@@ -102,8 +102,8 @@ func (s *Sandbox) handleListApps(w http.ResponseWriter, r *http.Request) {
 	base := s.publicURL(r)
 	items := []appItem{}
 	s.mu.Lock()
-	for _, a := range s.st.order {
-		if !a.Hidden {
+	for _, id := range s.st.order {
+		if a := s.st.account(id); !a.Hidden {
 			items = append(items, s.appItem(a, base))
 		}
 	}

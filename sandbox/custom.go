@@ -14,7 +14,7 @@ func (s *Sandbox) authorizerByToken(tok string, now time.Time) (*component, *aut
 	if tok == "" {
 		return nil, nil, 41001
 	}
-	authz := s.st.tokens[tok]
+	authz := s.st.tokens[codeIDOf(tok)]
 	if authz == nil || !authz.Authorized {
 		return nil, nil, 40001
 	}

@@ -97,7 +97,7 @@ func (s *Sandbox) callSubject(r *http.Request, body []byte) string {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if authz := s.st.tokens[tok]; authz != nil {
+	if authz := s.st.tokens[codeIDOf(tok)]; authz != nil {
 		return authz.AppID
 	}
 	return ""

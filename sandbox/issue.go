@@ -28,30 +28,32 @@ func (s *Sandbox) issueComponentTokenLocked(c *component, now time.Time) string 
 // issuePreAuthLocked issues a pre_auth_code valid for 600 s.
 func (s *Sandbox) issuePreAuthLocked(c *component, now time.Time) string {
 	cs := s.st.ensureComponent(c.AppID)
-	cs.PreAuthCodes.prune(now, codeLimit, func(v string) { s.touch(ref{kind: kPreAuth, a: c.AppID, b: v}) })
+	cs.PreAuthCodes.prune(now, codeLimit, func(id codeID) { s.touch(codeRef(kPreAuth, c.AppID, id)) })
 	pre := "preauthcode@@@" + randomToken(48)
-	cs.PreAuthCodes.add(pre, &issued{Value: pre, IssuedAt: now})
-	s.touch(ref{kind: kPreAuth, a: c.AppID, b: pre})
+	id := codeIDOf(pre)
+	cs.PreAuthCodes.put(id, code{IssuedAt: now.UnixNano()})
+	s.touch(codeRef(kPreAuth, c.AppID, id))
 	return pre
 }
 
 // issueAuthCodeLocked issues an authorization code valid for 3600 s.
-func (s *Sandbox) issueAuthCodeLocked(c *component, appid, preAuthCode string) string {
+func (s *Sandbox) issueAuthCodeLocked(c *component, appid string) string {
 	now := s.now()
 	cs := s.st.ensureComponent(c.AppID)
-	cs.AuthCodes.prune(now, codeLimit, func(v string) { s.touch(ref{kind: kAuthCode, a: c.AppID, b: v}) })
-	code := "queryauthcode@@@" + randomToken(48)
-	cs.AuthCodes.add(code, &authCode{Value: code, AppID: appid, PreAuthCode: preAuthCode, IssuedAt: now})
-	s.touch(ref{kind: kAuthCode, a: c.AppID, b: code})
-	return code
+	cs.AuthCodes.prune(now, codeLimit, func(id codeID) { s.touch(codeRef(kAuthCode, c.AppID, id)) })
+	value := "queryauthcode@@@" + randomToken(48)
+	id := codeIDOf(value)
+	cs.AuthCodes.put(id, code{AppID: appid, IssuedAt: now.UnixNano()})
+	s.touch(codeRef(kAuthCode, c.AppID, id))
+	return value
 }
 
 // issueAccessTokenLocked issues an authorizer_access_token, superseding the
 // previous one (which keeps its grace period), and indexes it.
 func (s *Sandbox) issueAccessTokenLocked(authz *authorization, now time.Time) credential {
 	tok := randomToken(64)
-	authz.AccessTokens = issueCredential(authz.AccessTokens, tok, now, func(old string) { delete(s.st.tokens, old) })
-	s.st.tokens[tok] = authz
+	authz.AccessTokens = issueCredential(authz.AccessTokens, tok, now, func(old string) { delete(s.st.tokens, codeIDOf(old)) })
+	s.st.tokens[codeIDOf(tok)] = authz
 	s.touch(ref{kind: kAuthz, a: authz.component, b: authz.AppID})
 	return authz.AccessTokens[len(authz.AccessTokens)-1]
 }
@@ -62,7 +64,7 @@ func (s *Sandbox) revokeLocked(authz *authorization, now time.Time) {
 	authz.RevokedAt = now
 	authz.RefreshToken = ""
 	for _, t := range authz.AccessTokens {
-		delete(s.st.tokens, t.Value)
+		delete(s.st.tokens, codeIDOf(t.Value))
 	}
 	authz.AccessTokens = nil
 	s.touch(ref{kind: kAuthz, a: authz.component, b: authz.AppID})

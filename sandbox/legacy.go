@@ -20,6 +20,13 @@ type legacyState struct {
 	Quota       quotaState                       `json:"quota"`
 }
 
+// authCode is an authorization code as sandbox.json kept it.
+type authCode struct {
+	Value    string    `json:"value"`
+	AppID    string    `json:"appid"`
+	IssuedAt time.Time `json:"issued_at"`
+}
+
 type legacyComponentState struct {
 	Tickets        []issued                  `json:"tickets"`
 	Tokens         []credential              `json:"tokens"`
@@ -46,24 +53,25 @@ func importLegacy(path string, seal *sealer) (*state, error) {
 	st := newState()
 	st.ClockOffset, st.NextMsgID, st.Quota = old.ClockOffset, old.NextMsgID, old.Quota
 	for _, a := range old.Accounts {
-		if a != nil && st.accounts[a.AppID] == nil {
+		if a != nil && !st.exists(a.AppID) {
 			st.addAccount(a)
 		}
 	}
 	for id, old := range old.Components {
 		cs := st.ensureComponent(id)
 		cs.Tickets, cs.Tokens, cs.IPWhitelist = old.Tickets, old.Tokens, old.IPWhitelist
-		for i := range old.PreAuthCodes {
-			cs.PreAuthCodes.add(old.PreAuthCodes[i].Value, &old.PreAuthCodes[i])
+		for _, v := range old.PreAuthCodes {
+			cs.PreAuthCodes.put(codeIDOf(v.Value), code{IssuedAt: v.IssuedAt.UnixNano()})
 		}
-		for i := range old.AuthCodes {
-			cs.AuthCodes.add(old.AuthCodes[i].Value, &old.AuthCodes[i])
+		for _, v := range old.AuthCodes {
+			cs.AuthCodes.put(codeIDOf(v.Value), code{AppID: v.AppID, IssuedAt: v.IssuedAt.UnixNano()})
 		}
 		for appid, authz := range old.Authorizations {
 			authz.AppID, authz.component = appid, id
+			authz.FuncInfo = st.internFuncs(authz.FuncInfo)
 			cs.Authorizations[appid] = authz
 			for _, t := range authz.AccessTokens {
-				st.tokens[t.Value] = authz
+				st.tokens[codeIDOf(t.Value)] = authz
 			}
 		}
 	}

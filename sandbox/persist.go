@@ -3,7 +3,6 @@ package sandbox
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -69,8 +68,9 @@ type row struct {
 	value []byte
 }
 
-// write stores rows in one transaction, sealing each value bound to its key.
-func (d *stateDB) write(ctx context.Context, rows []row) error {
+// writeChunks stores, in one transaction, the rows that produce yields in
+// chunks, sealing each value bound to its key.
+func (d *stateDB) writeChunks(ctx context.Context, produce func(yield func([]row) error) error) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -86,18 +86,25 @@ func (d *stateDB) write(ctx context.Context, rows []row) error {
 		return err
 	}
 	defer del.Close()
-	for _, r := range rows {
-		if r.value == nil {
-			_, err = del.ExecContext(ctx, r.key)
-		} else {
-			var sealed []byte
-			if sealed, err = d.seal.seal(r.value, []byte(r.key)); err == nil {
-				_, err = put.ExecContext(ctx, r.key, sealed)
+	err = produce(func(rows []row) error {
+		for _, r := range rows {
+			var err error
+			if r.value == nil {
+				_, err = del.ExecContext(ctx, r.key)
+			} else {
+				var sealed []byte
+				if sealed, err = d.seal.seal(r.value, []byte(r.key)); err == nil {
+					_, err = put.ExecContext(ctx, r.key, sealed)
+				}
+			}
+			if err != nil {
+				return err
 			}
 		}
-		if err != nil {
-			return err
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return tx.Commit()
 }
@@ -130,8 +137,7 @@ func (d *stateDB) load(fn func(key string, value []byte) error) (n int, err erro
 func (d *stateDB) close() error { return d.db.Close() }
 
 // ref names one piece of state that changed: a kind and up to two ids.
-// Codes are named by their value in memory; their row key is a digest, so
-// that the database's keys show no code.
+// Codes are named by their digest (codeID), in memory as in the database.
 type ref struct {
 	kind string
 	a, b string
@@ -143,8 +149,8 @@ const (
 	kAccount     = "account"      // a: appid
 	kComponent   = "component"    // a: component appid (tickets, tokens, whitelist)
 	kAuthz       = "authz"        // a: component, b: authorizer appid
-	kPreAuth     = "preauth"      // a: component, b: code
-	kAuthCode    = "authcode"     // a: component, b: code
+	kPreAuth     = "preauth"      // a: component, b: code digest (hex)
+	kAuthCode    = "authcode"     // a: component, b: code digest (hex)
 	kUsers       = "users"        // a: authorizer appid
 	kOutbox      = "outbox"       // a: sequence number
 	kQuotaLimits = "quota-limits" //
@@ -156,10 +162,7 @@ func (r ref) key() string {
 	switch r.kind {
 	case kMeta, kQuotaLimits:
 		return r.kind
-	case kPreAuth, kAuthCode:
-		sum := sha256.Sum256([]byte(r.b))
-		return r.kind + "/" + r.a + "/" + hex.EncodeToString(sum[:16])
-	case kAuthz, kQuotaUsed:
+	case kAuthz, kQuotaUsed, kPreAuth, kAuthCode:
 		return r.kind + "/" + r.a + "/" + r.b
 	}
 	return r.kind + "/" + r.a
@@ -180,6 +183,9 @@ func (st *state) value(r ref) any {
 	case kMeta:
 		return meta{Version: 2, ClockOffset: st.ClockOffset, NextMsgID: st.NextMsgID, NextSeq: st.nextSeq}
 	case kAccount:
+		if seq, ok := st.bulk[r.a]; ok {
+			return account{AppID: r.a, Bulk: true, Seq: seq} // the rest is derived
+		}
 		v = st.accounts[r.a]
 	case kComponent:
 		v = st.Components[r.a]
@@ -187,14 +193,21 @@ func (st *state) value(r ref) any {
 		if cs := st.Components[r.a]; cs != nil {
 			v = cs.Authorizations[r.b]
 		}
-	case kPreAuth:
-		if cs := st.Components[r.a]; cs != nil {
-			v, _ = cs.PreAuthCodes.get(r.b)
+	case kPreAuth, kAuthCode:
+		cs := st.Components[r.a]
+		if cs == nil {
+			return nil
 		}
-	case kAuthCode:
-		if cs := st.Components[r.a]; cs != nil {
-			v, _ = cs.AuthCodes.get(r.b)
+		book := &cs.AuthCodes
+		if r.kind == kPreAuth {
+			book = &cs.PreAuthCodes
 		}
+		var id codeID
+		hex.Decode(id[:], []byte(r.b))
+		if c, ok := book.byID[id]; ok {
+			return c
+		}
+		return nil
 	case kUsers:
 		v = st.Users[r.a]
 	case kOutbox:
@@ -229,14 +242,6 @@ func nonNil(v any) any {
 		if p == nil {
 			return nil
 		}
-	case *issued:
-		if p == nil {
-			return nil
-		}
-	case *authCode:
-		if p == nil {
-			return nil
-		}
 	case *appUsers:
 		if p == nil {
 			return nil
@@ -266,7 +271,11 @@ func (st *state) loadRow(key string, data []byte) error {
 		if err := json.Unmarshal(data, acc); err != nil {
 			return err
 		}
-		st.accounts[acc.AppID] = acc
+		if acc.Bulk {
+			st.bulk[acc.AppID] = acc.Seq
+		} else {
+			st.accounts[acc.AppID] = acc
+		}
 		return nil
 	case kComponent:
 		cs := st.ensureComponent(a)
@@ -277,24 +286,27 @@ func (st *state) loadRow(key string, data []byte) error {
 			return err
 		}
 		authz.component = a
+		authz.FuncInfo = st.internFuncs(authz.FuncInfo)
 		st.ensureComponent(a).Authorizations[authz.AppID] = authz
 		for _, t := range authz.AccessTokens {
-			st.tokens[t.Value] = authz
+			st.tokens[codeIDOf(t.Value)] = authz
 		}
 		return nil
-	case kPreAuth:
-		v := &issued{}
-		if err := json.Unmarshal(data, v); err != nil {
+	case kPreAuth, kAuthCode:
+		var c code
+		var id codeID
+		if n, err := hex.Decode(id[:], []byte(b)); err != nil || n != len(id) {
+			return errors.New("malformed code digest")
+		}
+		if err := json.Unmarshal(data, &c); err != nil {
 			return err
 		}
-		st.ensureComponent(a).PreAuthCodes.add(v.Value, v)
-		return nil
-	case kAuthCode:
-		v := &authCode{}
-		if err := json.Unmarshal(data, v); err != nil {
-			return err
+		cs := st.ensureComponent(a)
+		if kind == kPreAuth {
+			cs.PreAuthCodes.put(id, c)
+		} else {
+			cs.AuthCodes.put(id, c)
 		}
-		st.ensureComponent(a).AuthCodes.add(v.Value, v)
 		return nil
 	case kUsers:
 		u := &appUsers{}
@@ -340,10 +352,18 @@ func (st *state) loadRow(key string, data []byte) error {
 // and the issue order of codes and outbox entries.
 func (st *state) finishLoad() {
 	st.order = st.order[:0]
-	for _, a := range st.accounts {
-		st.order = append(st.order, a)
+	for id := range st.accounts {
+		st.order = append(st.order, id)
 	}
-	sortBySeq(st.order, func(a *account) int64 { return a.Seq })
+	for id := range st.bulk {
+		st.order = append(st.order, id)
+	}
+	sortBySeq(st.order, func(id string) int64 {
+		if seq, ok := st.bulk[id]; ok {
+			return seq
+		}
+		return st.accounts[id].Seq
+	})
 	sortBySeq(st.Outbox, func(e outboxEntry) int64 { return e.Seq })
 	for _, cs := range st.Components {
 		cs.PreAuthCodes.sortByIssue()
@@ -394,7 +414,7 @@ func (st *state) seedNew() {
 // allRefs names every row of the state, to write it all once.
 func (st *state) allRefs() []ref {
 	refs := []ref{{kind: kMeta}, {kind: kQuotaLimits}}
-	for id := range st.accounts {
+	for _, id := range st.order {
 		refs = append(refs, ref{kind: kAccount, a: id})
 	}
 	for id, cs := range st.Components {
@@ -402,11 +422,11 @@ func (st *state) allRefs() []ref {
 		for appid := range cs.Authorizations {
 			refs = append(refs, ref{kind: kAuthz, a: id, b: appid})
 		}
-		for v := range cs.PreAuthCodes.byValue {
-			refs = append(refs, ref{kind: kPreAuth, a: id, b: v})
+		for c := range cs.PreAuthCodes.byID {
+			refs = append(refs, codeRef(kPreAuth, id, c))
 		}
-		for v := range cs.AuthCodes.byValue {
-			refs = append(refs, ref{kind: kAuthCode, a: id, b: v})
+		for c := range cs.AuthCodes.byID {
+			refs = append(refs, codeRef(kAuthCode, id, c))
 		}
 	}
 	for id := range st.Users {
@@ -431,11 +451,4 @@ func sortBySeq[T any](list []T, seq func(T) int64) {
 	slices.SortFunc(list, func(x, y T) int { return cmp.Compare(seq(x), seq(y)) })
 }
 
-// sortByIssue rebuilds the issue order after loading.
-func (b *codeBook[T]) sortByIssue() {
-	b.order = b.order[:0]
-	for v := range b.byValue {
-		b.order = append(b.order, v)
-	}
-	slices.SortFunc(b.order, func(x, y string) int { return b.byValue[x].issued().Compare(b.byValue[y].issued()) })
-}
+func codeRef(kind, component string, id codeID) ref { return ref{kind: kind, a: component, b: id.String()} }

@@ -36,6 +36,7 @@ type pushJob struct {
 	openID string // message pushes from a user add &openid=
 	event  string // InfoType, MsgType or event name, for the log
 	plain  []byte // the inner XML
+	quiet  bool   // log a delivery at DEBUG (bulk pushes), a failure still at WARN
 }
 
 // pushResult is what the platform answered to a push.
@@ -206,9 +207,12 @@ func (s *Sandbox) finishPush(rec *pushRecord, job pushJob, res pushResult) {
 	s.mu.Unlock()
 	attrs := []any{"kind", job.kind, "event", job.event, "component_appid", job.comp.AppID,
 		"appid", job.appID, "attempts", res.Attempts, "status", res.Status}
-	if res.OK {
+	switch {
+	case res.OK && job.quiet:
+		s.log.Debug("push delivered", attrs...)
+	case res.OK:
 		s.log.Info("push delivered", attrs...)
-	} else {
+	default:
 		s.log.Warn("push failed", append(attrs, "err", errText)...)
 	}
 }

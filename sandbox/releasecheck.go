@@ -106,7 +106,7 @@ func (s *Sandbox) releaseCheck(ctx context.Context, c *component, appid string) 
 
 	// Case C: QUERY_AUTH_CODE, answered through the API.
 	s.mu.Lock()
-	fresh := s.issueAuthCodeLocked(c, appid, "")
+	fresh := s.issueAuthCodeLocked(c, appid)
 	waiter := &sendWaiter{ch: make(chan sendEvent, 32)}
 	s.waiters[waiter] = struct{}{}
 	s.mu.Unlock()

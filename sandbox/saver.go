@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -46,39 +47,40 @@ func (s *Sandbox) saver() {
 	}
 }
 
+// flushChunk is how many rows flush encodes per hold of s.mu: a bulk change
+// of 100,000 rows is written in one transaction without holding all of them
+// encoded in memory at once, nor blocking the APIs for the whole encoding.
+const flushChunk = 2000
+
 // flush writes every change recorded so far in one transaction. Values are
-// encoded under s.mu (they are live state) and sealed and written after it.
+// encoded under s.mu (they are live state), sealed and written after it.
 func (s *Sandbox) flush() error {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
 	s.mu.Lock()
 	s.st.ClockOffset = time.Duration(s.offset.Load())
 	gen := s.dirtyGen.Load()
-	refs := s.dirty
+	refs := make([]ref, 0, len(s.dirty))
+	for r := range s.dirty {
+		refs = append(refs, r)
+	}
 	s.dirty = map[ref]struct{}{}
-	rows := make([]row, 0, len(refs))
-	var encErr error
-	for r := range refs {
-		v := s.st.value(r)
-		if v == nil {
-			rows = append(rows, row{key: r.key()})
-			continue
-		}
-		data, err := json.Marshal(v)
-		if err != nil {
-			encErr = err
-			continue
-		}
-		rows = append(rows, row{key: r.key(), value: data})
-	}
 	s.mu.Unlock()
-	err := encErr
-	if len(rows) > 0 && err == nil {
-		err = s.db.write(context.Background(), rows)
-	}
+	err := s.db.writeChunks(context.Background(), func(yield func([]row) error) error {
+		for chunk := range slices.Chunk(refs, flushChunk) {
+			rows, err := s.encode(chunk)
+			if err != nil {
+				return err
+			}
+			if err := yield(rows); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	s.mu.Lock()
 	if err != nil {
-		for r := range refs {
+		for _, r := range refs {
 			s.dirty[r] = struct{}{}
 		}
 	}
@@ -98,6 +100,26 @@ func (s *Sandbox) flush() error {
 		}
 	}
 	return err
+}
+
+// encode returns the rows of refs as they are now.
+func (s *Sandbox) encode(refs []ref) ([]row, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rows := make([]row, 0, len(refs))
+	for _, r := range refs {
+		v := s.st.value(r)
+		if v == nil {
+			rows = append(rows, row{key: r.key()})
+			continue
+		}
+		data, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row{key: r.key(), value: data})
+	}
+	return rows, nil
 }
 
 // waitDurable returns once every change recorded before the call has been

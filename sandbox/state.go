@@ -1,9 +1,13 @@
 package sandbox
 
 import (
+	"cmp"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"slices"
 	"time"
@@ -28,8 +32,9 @@ type state struct {
 	NextMsgID   int64
 	nextSeq     int64 // orders accounts and outbox entries
 
-	accounts   map[string]*account // by appid
-	order      []*account          // creation order, for listings
+	accounts   map[string]*account // by appid, but for the bulk ones
+	bulk       map[string]int64    // accounts made in bulk: appid → Seq; the rest is derived (bulkAccount)
+	order      []string            // every appid in creation order, for listings
 	Components map[string]*componentState
 	Users      map[string]*appUsers // by authorizer appid
 	Outbox     []outboxEntry        // oldest first
@@ -37,7 +42,11 @@ type state struct {
 
 	// tokens indexes every live authorizer_access_token: the authorizer-token
 	// APIs resolve a token without scanning the fleet.
-	tokens map[string]*authorization
+	tokens map[codeID]*authorization
+
+	// funcSets interns the permission-set lists of authorizations: a fleet
+	// shares a handful of them.
+	funcSets map[string][]int
 }
 
 // issued is a ticket or code with its issue time on the sandbox clock.
@@ -45,8 +54,6 @@ type issued struct {
 	Value    string    `json:"value"`
 	IssuedAt time.Time `json:"issued_at"`
 }
-
-func (v *issued) issued() time.Time { return v.IssuedAt }
 
 // credential is an access token. Issuing a newer one supersedes it; it then
 // keeps working for supersedeGrace, as WeChat does.
@@ -56,25 +63,14 @@ type credential struct {
 	SupersededAt time.Time `json:"superseded_at,omitzero"`
 }
 
-// authCode is an authorization code (auth_code / AuthorizationCode), exchanged
-// by api_query_auth. It is not single-use: it works until it expires.
-type authCode struct {
-	Value       string    `json:"value"`
-	AppID       string    `json:"appid"`
-	PreAuthCode string    `json:"pre_auth_code,omitempty"`
-	IssuedAt    time.Time `json:"issued_at"`
-}
-
-func (v *authCode) issued() time.Time { return v.IssuedAt }
-
 // componentState is what WeChat keeps per third-party platform. The lists are
 // short (pruned); codes and authorizations are indexed by value and appid.
 type componentState struct {
 	Tickets        []issued                  `json:"tickets"`
 	Tokens         []credential              `json:"tokens"`
 	IPWhitelist    []string                  `json:"ip_whitelist,omitempty"` // addresses or CIDR ranges; empty: any
-	PreAuthCodes   codeBook[*issued]         `json:"-"`
-	AuthCodes      codeBook[*authCode]       `json:"-"`
+	PreAuthCodes   codeBook                  `json:"-"`
+	AuthCodes      codeBook                  `json:"-"` // 授权码; not single-use: it works until it expires
 	Authorizations map[string]*authorization `json:"-"` // by authorizer appid
 }
 
@@ -120,9 +116,11 @@ func newState() *state {
 	return &state{
 		NextMsgID:  7300000000000000000 + randomInt(1_000_000_000_000),
 		accounts:   map[string]*account{},
+		bulk:       map[string]int64{},
 		Components: map[string]*componentState{},
 		Users:      map[string]*appUsers{},
-		tokens:     map[string]*authorization{},
+		tokens:     map[codeID]*authorization{},
+		funcSets:   map[string][]int{},
 	}
 }
 
@@ -131,8 +129,12 @@ func newState() *state {
 func (st *state) addAccount(a *account) {
 	st.nextSeq++
 	a.Seq = st.nextSeq
-	st.accounts[a.AppID] = a
-	st.order = append(st.order, a)
+	if a.Bulk {
+		st.bulk[a.AppID] = a.Seq
+	} else {
+		st.accounts[a.AppID] = a
+	}
+	st.order = append(st.order, a.AppID)
 }
 
 // ensureComponent returns the state of a component, creating it on first use
@@ -149,7 +151,33 @@ func (st *state) ensureComponent(appid string) *componentState {
 	return cs
 }
 
-func (st *state) account(appid string) *account { return st.accounts[appid] }
+// account returns the account with appid, nil if there is none. Accounts
+// never change once made; one made in bulk is derived afresh on each call.
+func (st *state) account(appid string) *account {
+	if a := st.accounts[appid]; a != nil {
+		return a
+	}
+	if seq, ok := st.bulk[appid]; ok {
+		return bulkAccount(appid, seq)
+	}
+	return nil
+}
+
+func (st *state) exists(appid string) bool {
+	_, bulk := st.bulk[appid]
+	return bulk || st.accounts[appid] != nil
+}
+
+// internFuncs returns the shared copy of a sorted permission-set list.
+func (st *state) internFuncs(ids []int) []int {
+	key := fmt.Sprint(ids)
+	if v, ok := st.funcSets[key]; ok {
+		return v
+	}
+	v := slices.Clip(slices.Clone(ids))
+	st.funcSets[key] = v
+	return v
+}
 
 // users returns the user book of an authorizer, creating it on first use.
 func (st *state) users(appid string) *appUsers {
@@ -164,46 +192,78 @@ func (st *state) users(appid string) *appUsers {
 	return u
 }
 
-// codeBook holds issued codes by value, with their issue order so that
+// codeID names a code by a digest of its value. Memory and the database
+// keep only the digest: a code is looked up by the value the platform
+// presents, so neither needs to hold the value itself.
+type codeID [16]byte
+
+func codeIDOf(value string) codeID {
+	sum := sha256.Sum256([]byte(value))
+	return codeID(sum[:16])
+}
+
+func (id codeID) String() string { return hex.EncodeToString(id[:]) }
+
+// code is what WeChat remembers of an issued pre_auth_code or authorization
+// code.
+type code struct {
+	// AppID is, for an authorization code, the authorizer it was issued for;
+	// for a pre_auth_code, the account that used it ("" while unused).
+	AppID    string `json:"appid,omitempty"`
+	IssuedAt int64  `json:"issued_at"` // unix nanoseconds, sandbox clock
+}
+
+func (c code) issuedAt() time.Time { return time.Unix(0, c.IssuedAt).UTC() }
+
+// codeBook holds issued codes by digest, with their issue order so that
 // pruning drops the oldest without scanning the rest.
-type codeBook[T interface{ issued() time.Time }] struct {
-	byValue map[string]T
-	order   []string // issue order; may name codes already dropped
+type codeBook struct {
+	byID  map[codeID]code
+	order []codeID // issue order; may name codes already dropped
 }
 
-func (b *codeBook[T]) get(value string) (T, bool) {
-	v, ok := b.byValue[value]
-	return v, ok
+func (b *codeBook) get(value string) (code, bool) {
+	c, ok := b.byID[codeIDOf(value)]
+	return c, ok
 }
 
-func (b *codeBook[T]) add(value string, v T) {
-	if b.byValue == nil {
-		b.byValue = map[string]T{}
+func (b *codeBook) put(id codeID, c code) {
+	if b.byID == nil {
+		b.byID = map[codeID]code{}
 	}
-	b.byValue[value] = v
-	b.order = append(b.order, value)
+	if _, ok := b.byID[id]; !ok {
+		b.order = append(b.order, id)
+	}
+	b.byID[id] = c
 }
-
-func (b *codeBook[T]) len() int { return len(b.byValue) }
 
 // prune drops codes issued more than forgetAfter before now, and the oldest
 // beyond limit, calling gone for each so that the change is recorded. WeChat
 // forgets old codes too.
-func (b *codeBook[T]) prune(now time.Time, limit int, gone func(value string)) {
+func (b *codeBook) prune(now time.Time, limit int, gone func(codeID)) {
 	n := 0
 	for ; n < len(b.order); n++ {
-		v, ok := b.byValue[b.order[n]]
-		if ok && now.Sub(v.issued()) <= forgetAfter && len(b.byValue) <= limit {
+		c, ok := b.byID[b.order[n]]
+		if ok && now.Sub(c.issuedAt()) <= forgetAfter && len(b.byID) <= limit {
 			break
 		}
 		if ok {
-			delete(b.byValue, b.order[n])
+			delete(b.byID, b.order[n])
 			gone(b.order[n])
 		}
 	}
 	if n > 0 {
 		b.order = slices.Delete(b.order, 0, n)
 	}
+}
+
+// sortByIssue rebuilds the issue order after loading.
+func (b *codeBook) sortByIssue() {
+	b.order = b.order[:0]
+	for id := range b.byID {
+		b.order = append(b.order, id)
+	}
+	slices.SortFunc(b.order, func(x, y codeID) int { return cmp.Compare(b.byID[x].IssuedAt, b.byID[y].IssuedAt) })
 }
 
 // prune keeps lists small: WeChat forgets old tickets and codes too. Entries

@@ -104,7 +104,8 @@ func (s *Sandbox) homeView(flash string, check *checkResult) homeView {
 		v.Components = append(v.Components, row)
 	}
 	s.mu.Lock()
-	for _, a := range s.st.order {
+	for _, id := range s.st.order {
+		a := s.st.account(id)
 		if len(v.Apps) == homeAppLimit {
 			v.MoreApps = len(s.st.order) - homeAppLimit
 			break

@@ -339,7 +339,7 @@ func (s *Sandbox) apiQueryAuth(r *http.Request, body []byte) (any, int) {
 	if req.AuthorizationCode == "" || !ok {
 		return nil, 61009
 	}
-	if !now.Before(ac.IssuedAt.Add(authCodeTTL)) {
+	if !now.Before(ac.issuedAt().Add(authCodeTTL)) {
 		return nil, 61010
 	}
 	authz := cs.Authorizations[ac.AppID]

@@ -1,0 +1,159 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+)
+
+// The bulk path authorizes through the real pushes: the platform hears one
+// authorized push per app and exchanges each code with api_query_auth; a push
+// the platform refuses once is retried, one it always refuses is counted.
+func TestBulkAuthorizesThroughPushes(t *testing.T) {
+	e := newEnv(t)
+	tok := e.componentToken()
+
+	var mu sync.Mutex
+	attempts := map[string]int{}
+	refused := "" // the first app pushed is refused every time
+	e.plat.setComponentHandler(func(in inbound) (int, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		appid := in.Fields["AuthorizerAppid"]
+		attempts[appid]++
+		if refused == "" {
+			refused = appid
+		}
+		if appid == refused || attempts[appid] == 1 && len(attempts)%5 == 0 {
+			return http.StatusInternalServerError, "busy"
+		}
+		return http.StatusOK, "success"
+	})
+	// The platform's side: exchange every acknowledged push's code.
+	exchanged := map[string]string{} // appid → error, "" when the exchange worked
+	stop := make(chan struct{})
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for {
+			select {
+			case in := <-e.plat.component:
+				if in.Fields["InfoType"] != "authorized" {
+					continue
+				}
+				appid := in.Fields["AuthorizerAppid"]
+				got := exchange(e.srv.URL, tok, in.Fields["AuthorizationCode"])
+				mu.Lock()
+				if _, seen := exchanged[appid]; !seen || got == appid {
+					exchanged[appid] = got
+				}
+				mu.Unlock()
+			case <-stop:
+				return
+			}
+		}
+	}()
+
+	const n = 300
+	status, out := e.do(http.MethodPost, "/sandbox/api/apps/bulk", map[string]any{"count": n, "authorize": true})
+	close(stop)
+	<-drained
+	if status != http.StatusOK {
+		t.Fatalf("bulk: HTTP %d %v", status, out)
+	}
+	if num(out, "created") != n || num(out, "authorized") != n-1 || num(out, "push_failures") != 1 {
+		t.Errorf("bulk answer: created %v, authorized %v, push_failures %v", out["created"], out["authorized"], out["push_failures"])
+	}
+	appids, _ := out["appids"].([]any)
+	unique := map[string]bool{}
+	for _, v := range appids {
+		id, _ := v.(string)
+		if !looksLikeAppID(id) {
+			t.Errorf("bulk appid %q is not wx + 16 hex digits", id)
+		}
+		unique[id] = true
+	}
+	if len(unique) != n {
+		t.Fatalf("bulk answered %d distinct appids, want %d", len(unique), n)
+	}
+	mu.Lock()
+	for id := range unique {
+		if got, ok := exchanged[id]; id != refused && (!ok || got != id) {
+			t.Errorf("app %s: exchange %q, want its own appid", id, got)
+		}
+	}
+	mu.Unlock()
+
+	// Every app is a mini program with a name and is authorized, the one the
+	// platform never acknowledged too (WeChat's side does not undo it).
+	for _, id := range []string{refused, appids[0].(string), appids[n-1].(string)} {
+		_, app := e.do(http.MethodGet, "/sandbox/api/apps/"+id, nil)
+		if app["authorized"] != true || app["is_mini_program"] != true || str(app, "nickname") == "" {
+			t.Errorf("bulk app %s = %v", id, app)
+		}
+		info := e.wx("/cgi-bin/component/api_get_authorizer_info?component_access_token="+tok,
+			map[string]string{"component_appid": testComponent, "authorizer_appid": id})
+		if _, ok := info["authorizer_info"].(map[string]any)["MiniProgramInfo"]; !ok {
+			t.Errorf("bulk app %s has no MiniProgramInfo: %v", id, info)
+		}
+	}
+	// Pages do not offer the fleet; the listing and a restart keep it.
+	_, page := getPage(t, e.srv.URL+authURL(pathLoginPage, e.preAuthCode(tok), nil)[len("https://mp.weixin.qq.com"):])
+	if got := radioValues(page); len(got) > len(seedAccounts()) {
+		t.Errorf("the authorization page offers %d accounts", len(got))
+	}
+	e.restart()
+	_, list := e.do(http.MethodGet, "/sandbox/api/apps", nil)
+	if items := list["items"].([]any); len(items) != n+len(seedAccounts())-2 {
+		t.Errorf("after restart the listing has %d accounts, want %d", len(items), n+len(seedAccounts())-2)
+	}
+}
+
+// exchange calls api_query_auth as a platform would and returns the
+// authorizer_appid, or the errcode as text.
+func exchange(base, tok, code string) string {
+	body, _ := json.Marshal(map[string]string{"component_appid": testComponent, "authorization_code": code})
+	resp, err := http.Post(base+"/cgi-bin/component/api_query_auth?component_access_token="+tok, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Errcode int `json:"errcode"`
+		Info    struct {
+			AppID string `json:"authorizer_appid"`
+		} `json:"authorization_info"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Errcode != 0 {
+		return fmt.Sprintf("errcode %d %v", out.Errcode, err)
+	}
+	return out.Info.AppID
+}
+
+func TestBulkCreatesWithoutAuthorizing(t *testing.T) {
+	e := newEnv(t)
+	status, out := e.do(http.MethodPost, "/sandbox/api/apps/bulk", map[string]any{"count": 20})
+	if status != http.StatusOK || num(out, "created") != 20 || num(out, "authorized") != 0 {
+		t.Fatalf("bulk without authorize: HTTP %d %v", status, out)
+	}
+	_, app := e.do(http.MethodGet, "/sandbox/api/apps/"+out["appids"].([]any)[0].(string), nil)
+	if app["authorized"] != false {
+		t.Errorf("an app made without authorize is authorized: %v", app)
+	}
+}
+
+func TestBulkRefusesBadRequests(t *testing.T) {
+	e := newEnv(t)
+	for _, body := range []map[string]any{
+		{"count": 0}, {"count": -5}, {"count": bulkLimit + 1}, {},
+		{"count": 1, "component_appid": "wx0000000000000bad"},
+		{"count": 1, "func_info": []int{1}}, {"count": 1, "func_info": []int{}},
+	} {
+		if status, out := e.do(http.MethodPost, "/sandbox/api/apps/bulk", body); status != http.StatusBadRequest || str(out, "error") == "" {
+			t.Errorf("bulk %v: HTTP %d %v, want 400 with an error", body, status, out)
+		}
+	}
+}
