@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The bulk path authorizes through the real pushes: the platform hears one
@@ -59,11 +60,27 @@ func TestBulkAuthorizesThroughPushes(t *testing.T) {
 
 	const n = 300
 	status, out := e.do(http.MethodPost, "/sandbox/api/apps/bulk", map[string]any{"count": n, "authorize": true})
-	close(stop)
-	<-drained
 	if status != http.StatusOK {
 		t.Fatalf("bulk: HTTP %d %v", status, out)
 	}
+	// The platform may still be working through pushes it acknowledged.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		done := 0
+		for id, got := range exchanged {
+			if got == id {
+				done++
+			}
+		}
+		mu.Unlock()
+		if done >= n-1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	<-drained
 	if num(out, "created") != n || num(out, "authorized") != n-1 || num(out, "push_failures") != 1 {
 		t.Errorf("bulk answer: created %v, authorized %v, push_failures %v", out["created"], out["authorized"], out["push_failures"])
 	}

@@ -451,4 +451,6 @@ func sortBySeq[T any](list []T, seq func(T) int64) {
 	slices.SortFunc(list, func(x, y T) int { return cmp.Compare(seq(x), seq(y)) })
 }
 
-func codeRef(kind, component string, id codeID) ref { return ref{kind: kind, a: component, b: id.String()} }
+func codeRef(kind, component string, id codeID) ref {
+	return ref{kind: kind, a: component, b: id.String()}
+}
