@@ -223,6 +223,11 @@ func (s *Sandbox) confirm(ctx context.Context, req *authRequest, appid string, f
 		return "", pushJob{}, &pageError{"请至少勾选一项权限", "tick at least one permission set (func)"}
 	}
 	s.mu.Lock()
+	if !s.usePreAuthLocked(req.comp, req.preAuthCode, a.AppID) {
+		s.mu.Unlock()
+		return "", pushJob{}, &pageError{"预授权码已经被授权过，不能重复使用",
+			"this pre_auth_code already authorized another account; the platform must make a new authorization link"}
+	}
 	infoType, code := s.authorizeLocked(req.comp, a.AppID, funcs, req.preAuthCode)
 	s.mu.Unlock()
 	// The code reaches the platform twice (redirect, push): not before it is stored.

@@ -29,7 +29,7 @@ func (s *Sandbox) authorizerByToken(tok string, now time.Time) (*component, *aut
 	return nil, nil, 40001
 }
 
-// customSendRequest is the body of message/custom/send (03-runtime.md §2.2).
+// customSendRequest is the body of message/custom/send (WeChat 客服消息 docs).
 type customSendRequest struct {
 	ToUser  string `json:"touser"`
 	MsgType string `json:"msgtype"`

@@ -36,6 +36,25 @@ func (s *Sandbox) issuePreAuthLocked(c *component, now time.Time) string {
 	return pre
 }
 
+// usePreAuthLocked records that appid authorized with a pre_auth_code, and
+// reports false if another account already did: a pre_auth_code authorizes
+// one account (the same one may open it again).
+func (s *Sandbox) usePreAuthLocked(c *component, pre, appid string) bool {
+	cs := s.st.ensureComponent(c.AppID)
+	id := codeIDOf(pre)
+	v, ok := cs.PreAuthCodes.byID[id]
+	if !ok {
+		return true // not one of WeChat's (parseAuthRequest checked it): nothing to record
+	}
+	if v.AppID != "" {
+		return v.AppID == appid
+	}
+	v.AppID = appid
+	cs.PreAuthCodes.put(id, v)
+	s.touch(codeRef(kPreAuth, c.AppID, id))
+	return true
+}
+
 // issueAuthCodeLocked issues an authorization code valid for 3600 s.
 func (s *Sandbox) issueAuthCodeLocked(c *component, appid string) string {
 	now := s.now()

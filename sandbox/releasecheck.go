@@ -34,7 +34,7 @@ func randomTestApp() string {
 }
 
 // releaseCheck runs WeChat's automated 全网发布 test against the platform
-// (01-component.md §5): authorize a test account (authorized push plus a
+// (WeChat's 全网发布 docs): authorize a test account (authorized push plus a
 // ticket push), then three encrypted messages to its message URL:
 //
 //	event    — a LOCATION event; expects an encrypted passive text "LOCATIONfrom_callback"

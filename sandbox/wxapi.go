@@ -123,9 +123,13 @@ func looksLikeAppID(v string) bool {
 	return true
 }
 
-// lookupComponent resolves a component_appid: unknown but well-formed appids
-// get 61011 (invalid component), malformed or empty ones 40013 (invalid appid).
+// lookupComponent resolves a component_appid: a missing one gets 41018,
+// unknown but well-formed appids 61011 (invalid component), malformed ones
+// 40013 (invalid appid).
 func (s *Sandbox) lookupComponent(appid string) (*component, int) {
+	if appid == "" {
+		return nil, 41018
+	}
 	if c := s.byID[appid]; c != nil {
 		return c, 0
 	}
@@ -190,9 +194,10 @@ func (s *Sandbox) callingComponent(r *http.Request, body []byte) string {
 }
 
 // componentCall runs the checks every component-token API starts with: the
-// token names a component, the body decodes into req, and the body's
-// component_appid (decoded into *named), if any, is that component. The
-// caller holds s.mu.
+// token names a component, the body decodes into req, and the body names
+// that component in component_appid (decoded into *named; 41018 when
+// missing: WeChat reads the body, never the query, for it). The caller holds
+// s.mu.
 func (s *Sandbox) componentCall(r *http.Request, body []byte, req any, named *string) (*component, *componentState, int) {
 	c, cs, code := s.componentByToken(r)
 	if code != 0 {
@@ -207,14 +212,11 @@ func (s *Sandbox) componentCall(r *http.Request, body []byte, req any, named *st
 	return c, cs, 0
 }
 
-// componentBySecret authenticates the two APIs that take the component's
-// secret instead of a token. The secret may come under either field name
-// (component_appsecret or component_secret); the first non-empty one counts.
+// componentBySecret authenticates the APIs that take the component's secret
+// instead of a token. Required fields come first: no component_appid → 41018,
+// no secret → 41004; then the appid and the secret are checked. secrets are
+// the field names an API accepts; the first non-empty one counts.
 func (s *Sandbox) componentBySecret(appid string, secrets ...string) (*component, int) {
-	c, code := s.lookupComponent(appid)
-	if code != 0 {
-		return nil, code
-	}
 	secret := ""
 	for _, v := range secrets {
 		if v != "" {
@@ -222,16 +224,29 @@ func (s *Sandbox) componentBySecret(appid string, secrets ...string) (*component
 			break
 		}
 	}
+	switch {
+	case appid == "":
+		return nil, 41018
+	case secret == "":
+		return nil, 41004
+	}
+	c, code := s.lookupComponent(appid)
+	if code != 0 {
+		return nil, code
+	}
 	if code := checkSecret(c, secret); code != 0 {
 		return nil, code
 	}
 	return c, 0
 }
 
-// checkBodyComponent rejects a body naming another component than the token's.
-// A missing component_appid is accepted: the token already says which one.
+// checkBodyComponent rejects a body without component_appid (41018) or
+// naming another component than the token's (61011).
 func checkBodyComponent(c *component, appid string) int {
-	if appid != "" && appid != c.AppID {
+	switch {
+	case appid == "":
+		return 41018
+	case appid != c.AppID:
 		return 61011
 	}
 	return 0
@@ -241,14 +256,13 @@ func checkBodyComponent(c *component, appid string) int {
 func (s *Sandbox) apiComponentToken(r *http.Request, body []byte) (any, int) {
 	var req struct {
 		ComponentAppID     string `json:"component_appid"`
-		ComponentAppSecret string `json:"component_appsecret"`
-		ComponentSecret    string `json:"component_secret"` // the spelling api_start_push_ticket uses; accepted here too
+		ComponentAppSecret string `json:"component_appsecret"` // only this name: component_secret is api_start_push_ticket's
 		Ticket             string `json:"component_verify_ticket"`
 	}
 	if code := decode(body, &req); code != 0 {
 		return nil, code
 	}
-	c, code := s.componentBySecret(req.ComponentAppID, req.ComponentAppSecret, req.ComponentSecret)
+	c, code := s.componentBySecret(req.ComponentAppID, req.ComponentAppSecret)
 	if code != 0 {
 		return nil, code
 	}
