@@ -252,6 +252,7 @@ func (s *Sandbox) authorizeLocked(c *component, appid string, funcs []int, preAu
 	}
 	funcs = slices.Clone(funcs)
 	slices.Sort(funcs)
+	cs.listed = nil // the listing order changes
 	authz.Authorized = true
 	authz.FuncInfo = s.st.internFuncs(slices.Compact(funcs))
 	authz.AuthorizedAt = now

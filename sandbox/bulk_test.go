@@ -10,35 +10,36 @@ import (
 	"time"
 )
 
-// The bulk path authorizes through the real pushes: the platform hears one
-// authorized push per app and exchanges each code with api_query_auth; a push
-// the platform refuses once is retried, one it always refuses is counted.
-func TestBulkAuthorizesThroughPushes(t *testing.T) {
-	e := newEnv(t)
-	tok := e.componentToken()
+// exchanger is the platform's side of a bulk authorization: it refuses every
+// push about the first app it hears of, refuses some others once, and
+// exchanges the code of every authorized push with api_query_auth.
+type exchanger struct {
+	mu        sync.Mutex
+	attempts  map[string]int
+	refused   string
+	exchanged map[string]string // appid → the exchange's authorizer_appid, or its error
+	stop      chan struct{}
+	drained   chan struct{}
+}
 
-	var mu sync.Mutex
-	attempts := map[string]int{}
-	refused := "" // the first app pushed is refused every time
+func startExchanger(e *testEnv, tok string) *exchanger {
+	x := &exchanger{attempts: map[string]int{}, exchanged: map[string]string{},
+		stop: make(chan struct{}), drained: make(chan struct{})}
 	e.plat.setComponentHandler(func(in inbound) (int, string) {
-		mu.Lock()
-		defer mu.Unlock()
+		x.mu.Lock()
+		defer x.mu.Unlock()
 		appid := in.Fields["AuthorizerAppid"]
-		attempts[appid]++
-		if refused == "" {
-			refused = appid
+		x.attempts[appid]++
+		if x.refused == "" {
+			x.refused = appid
 		}
-		if appid == refused || attempts[appid] == 1 && len(attempts)%5 == 0 {
+		if appid == x.refused || x.attempts[appid] == 1 && len(x.attempts)%5 == 0 {
 			return http.StatusInternalServerError, "busy"
 		}
 		return http.StatusOK, "success"
 	})
-	// The platform's side: exchange every acknowledged push's code.
-	exchanged := map[string]string{} // appid → error, "" when the exchange worked
-	stop := make(chan struct{})
-	drained := make(chan struct{})
 	go func() {
-		defer close(drained)
+		defer close(x.drained)
 		for {
 			select {
 			case in := <-e.plat.component:
@@ -47,40 +48,54 @@ func TestBulkAuthorizesThroughPushes(t *testing.T) {
 				}
 				appid := in.Fields["AuthorizerAppid"]
 				got := exchange(e.srv.URL, tok, in.Fields["AuthorizationCode"])
-				mu.Lock()
-				if _, seen := exchanged[appid]; !seen || got == appid {
-					exchanged[appid] = got
+				x.mu.Lock()
+				if _, seen := x.exchanged[appid]; !seen || got == appid {
+					x.exchanged[appid] = got
 				}
-				mu.Unlock()
-			case <-stop:
+				x.mu.Unlock()
+			case <-x.stop:
 				return
 			}
 		}
 	}()
+	return x
+}
 
+// finish waits (with a deadline) until n apps were exchanged, then stops.
+func (x *exchanger) finish(n int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		x.mu.Lock()
+		done := 0
+		for id, got := range x.exchanged {
+			if got == id {
+				done++
+			}
+		}
+		x.mu.Unlock()
+		if done >= n {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(x.stop)
+	<-x.drained
+}
+
+// The bulk path authorizes through the real pushes: the platform hears one
+// authorized push per app and exchanges each code with api_query_auth; a push
+// the platform refuses once is retried, one it always refuses is counted.
+func TestBulkAuthorizesThroughPushes(t *testing.T) {
+	e := newEnv(t)
+	tok := e.componentToken()
+	x := startExchanger(e, tok)
 	const n = 300
 	status, out := e.do(http.MethodPost, "/sandbox/api/apps/bulk", map[string]any{"count": n, "authorize": true})
 	if status != http.StatusOK {
 		t.Fatalf("bulk: HTTP %d %v", status, out)
 	}
-	// The platform may still be working through pushes it acknowledged.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		done := 0
-		for id, got := range exchanged {
-			if got == id {
-				done++
-			}
-		}
-		mu.Unlock()
-		if done >= n-1 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	close(stop)
-	<-drained
+	x.finish(n - 1) // the platform may still be working through pushes it acknowledged
+	refused := x.refused
 	if num(out, "created") != n || num(out, "authorized") != n-1 || num(out, "push_failures") != 1 {
 		t.Errorf("bulk answer: created %v, authorized %v, push_failures %v", out["created"], out["authorized"], out["push_failures"])
 	}
@@ -96,13 +111,11 @@ func TestBulkAuthorizesThroughPushes(t *testing.T) {
 	if len(unique) != n {
 		t.Fatalf("bulk answered %d distinct appids, want %d", len(unique), n)
 	}
-	mu.Lock()
 	for id := range unique {
-		if got, ok := exchanged[id]; id != refused && (!ok || got != id) {
+		if got, ok := x.exchanged[id]; id != refused && (!ok || got != id) {
 			t.Errorf("app %s: exchange %q, want its own appid", id, got)
 		}
 	}
-	mu.Unlock()
 
 	// Every app is a mini program with a name and is authorized, the one the
 	// platform never acknowledged too (WeChat's side does not undo it).
@@ -126,6 +139,21 @@ func TestBulkAuthorizesThroughPushes(t *testing.T) {
 	_, list := e.do(http.MethodGet, "/sandbox/api/apps", nil)
 	if items := list["items"].([]any); len(items) != n+len(seedAccounts())-2 {
 		t.Errorf("after restart the listing has %d accounts, want %d", len(items), n+len(seedAccounts())-2)
+	}
+	// WeChat's own listing pages through the fleet, oldest grant first.
+	seen := map[string]bool{}
+	for offset := 0; offset < n; offset += 120 {
+		out := e.wx("/cgi-bin/component/api_get_authorizer_list?component_access_token="+e.componentToken(),
+			map[string]any{"component_appid": testComponent, "offset": offset, "count": 120})
+		if num(out, "total_count") != n {
+			t.Fatalf("api_get_authorizer_list total_count = %v, want %d", out["total_count"], n)
+		}
+		for _, it := range out["list"].([]any) {
+			seen[str(it.(map[string]any), "authorizer_appid")] = true
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("paging api_get_authorizer_list saw %d distinct authorizers, want %d", len(seen), n)
 	}
 }
 

@@ -339,6 +339,7 @@ func (s *Sandbox) sendUserMessage(ctx context.Context, appid string, m userMessa
 	}
 	s.touch(ref{kind: kUsers, a: appid}, ref{kind: kMeta})
 	s.mu.Unlock()
+	s.waitDurable(ctx) // the platform may answer this user at once
 
 	var x xmlDoc
 	x.str("ToUserName", a.UserName)

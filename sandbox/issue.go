@@ -86,5 +86,6 @@ func (s *Sandbox) revokeLocked(authz *authorization, now time.Time) {
 		delete(s.st.tokens, codeIDOf(t.Value))
 	}
 	authz.AccessTokens = nil
+	s.st.ensureComponent(authz.component).listed = nil
 	s.touch(ref{kind: kAuthz, a: authz.component, b: authz.AppID})
 }

@@ -260,92 +260,97 @@ func (st *state) loadRow(key string, data []byte) error {
 	a, b, _ := strings.Cut(rest, "/")
 	switch kind {
 	case kMeta:
-		var m meta
-		if err := json.Unmarshal(data, &m); err != nil {
-			return err
+		m, err := decodeRow[meta](data)
+		if err == nil {
+			st.ClockOffset, st.NextMsgID, st.nextSeq = m.ClockOffset, m.NextMsgID, m.NextSeq
 		}
-		st.ClockOffset, st.NextMsgID, st.nextSeq = m.ClockOffset, m.NextMsgID, m.NextSeq
-		return nil
+		return err
 	case kAccount:
-		acc := &account{}
-		if err := json.Unmarshal(data, acc); err != nil {
-			return err
-		}
-		if acc.Bulk {
+		acc, err := decodeRow[account](data)
+		if err == nil && acc.Bulk {
 			st.bulk[acc.AppID] = acc.Seq
-		} else {
+		} else if err == nil {
 			st.accounts[acc.AppID] = acc
 		}
-		return nil
+		return err
 	case kComponent:
-		cs := st.ensureComponent(a)
-		return json.Unmarshal(data, cs)
+		return json.Unmarshal(data, st.ensureComponent(a))
 	case kAuthz:
-		authz := &authorization{}
-		if err := json.Unmarshal(data, authz); err != nil {
-			return err
+		authz, err := decodeRow[authorization](data)
+		if err == nil {
+			st.loadAuthorization(a, authz)
 		}
-		authz.component = a
-		authz.FuncInfo = st.internFuncs(authz.FuncInfo)
-		st.ensureComponent(a).Authorizations[authz.AppID] = authz
-		for _, t := range authz.AccessTokens {
-			st.tokens[codeIDOf(t.Value)] = authz
-		}
-		return nil
+		return err
 	case kPreAuth, kAuthCode:
-		var c code
-		var id codeID
-		if n, err := hex.Decode(id[:], []byte(b)); err != nil || n != len(id) {
-			return errors.New("malformed code digest")
-		}
-		if err := json.Unmarshal(data, &c); err != nil {
-			return err
-		}
-		cs := st.ensureComponent(a)
-		if kind == kPreAuth {
-			cs.PreAuthCodes.put(id, c)
-		} else {
-			cs.AuthCodes.put(id, c)
-		}
-		return nil
+		return st.loadCode(kind, a, b, data)
 	case kUsers:
-		u := &appUsers{}
-		if err := json.Unmarshal(data, u); err != nil {
-			return err
+		u, err := decodeRow[appUsers](data)
+		if err == nil {
+			st.Users[a] = u
 		}
-		st.Users[a] = u
-		return nil
+		return err
 	case kOutbox:
-		var e outboxEntry
-		if err := json.Unmarshal(data, &e); err != nil {
-			return err
+		e, err := decodeRow[outboxEntry](data)
+		if err == nil {
+			st.Outbox = append(st.Outbox, *e)
 		}
-		st.Outbox = append(st.Outbox, e)
-		return nil
+		return err
 	case kQuotaLimits:
 		return json.Unmarshal(data, &st.Quota.Limits)
-	case kQuotaUsed:
-		u := &quotaUse{}
-		if err := json.Unmarshal(data, u); err != nil {
-			return err
+	case kQuotaUsed, kQuotaResets:
+		u, err := decodeRow[quotaUse](data)
+		if err == nil {
+			st.loadQuota(kind, a, b, u)
 		}
-		if st.Quota.Used == nil {
-			st.Quota.Used = map[string]*quotaUse{}
-		}
-		st.Quota.Used[a+" "+b] = u
-		return nil
-	case kQuotaResets:
-		u := &quotaUse{}
-		if err := json.Unmarshal(data, u); err != nil {
-			return err
-		}
+		return err
+	}
+	return fmt.Errorf("unknown kind %q", kind)
+}
+
+func decodeRow[T any](data []byte) (*T, error) {
+	v := new(T)
+	return v, json.Unmarshal(data, v)
+}
+
+func (st *state) loadAuthorization(component string, authz *authorization) {
+	authz.component = component
+	authz.FuncInfo = st.internFuncs(authz.FuncInfo)
+	st.ensureComponent(component).Authorizations[authz.AppID] = authz
+	for _, t := range authz.AccessTokens {
+		st.tokens[codeIDOf(t.Value)] = authz
+	}
+}
+
+func (st *state) loadCode(kind, component, digest string, data []byte) error {
+	var id codeID
+	if n, err := hex.Decode(id[:], []byte(digest)); err != nil || n != len(id) {
+		return errors.New("malformed code digest")
+	}
+	c, err := decodeRow[code](data)
+	if err != nil {
+		return err
+	}
+	cs := st.ensureComponent(component)
+	if kind == kPreAuth {
+		cs.PreAuthCodes.put(id, *c)
+	} else {
+		cs.AuthCodes.put(id, *c)
+	}
+	return nil
+}
+
+func (st *state) loadQuota(kind, account, path string, u *quotaUse) {
+	if kind == kQuotaResets {
 		if st.Quota.Resets == nil {
 			st.Quota.Resets = map[string]*quotaUse{}
 		}
-		st.Quota.Resets[a] = u
-		return nil
+		st.Quota.Resets[account] = u
+		return
 	}
-	return fmt.Errorf("unknown kind %q", kind)
+	if st.Quota.Used == nil {
+		st.Quota.Used = map[string]*quotaUse{}
+	}
+	st.Quota.Used[account+" "+path] = u
 }
 
 // finishLoad restores what rows do not store in order: the account listing

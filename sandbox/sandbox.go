@@ -189,26 +189,38 @@ func New(cfg Config) (*Sandbox, error) {
 		return nil, err
 	}
 	s.tmpl = tmpl
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("sandbox: %w", err)
-	}
-	key, err := stateKey(cfg.DataDir)
-	if err != nil {
+	if err := s.openState(); err != nil {
 		return nil, err
+	}
+	s.mux = s.routes()
+	s.bg, s.stop = context.WithCancel(context.Background())
+	go s.saver()
+	return s, nil
+}
+
+// openState opens (or seeds, or imports) the state in Config.DataDir and
+// writes what loading changed, before anything is served.
+func (s *Sandbox) openState() error {
+	dir := s.cfg.DataDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	key, err := stateKey(dir)
+	if err != nil {
+		return err
 	}
 	if s.box, err = newSealer(key); err != nil {
-		return nil, err
+		return err
 	}
-	if s.db, err = openStateDB(filepath.Join(cfg.DataDir, dbFile), s.box); err != nil {
-		return nil, err
+	if s.db, err = openStateDB(filepath.Join(dir, dbFile), s.box); err != nil {
+		return err
 	}
-	st, refs, imported, err := loadState(cfg.DataDir, s.db, s.box)
+	st, refs, imported, err := loadState(dir, s.db, s.box)
 	if err != nil {
 		s.db.close()
-		return nil, err
+		return err
 	}
-	s.imported = imported
-	s.st = st
+	s.imported, s.st = imported, st
 	s.mu.Lock()
 	for _, c := range s.comps {
 		st.ensureComponent(c.AppID)
@@ -219,12 +231,9 @@ func New(cfg Config) (*Sandbox, error) {
 	s.offset.Store(int64(st.ClockOffset))
 	if err := s.flush(); err != nil {
 		s.db.close()
-		return nil, fmt.Errorf("sandbox: writing the state: %w", err)
+		return fmt.Errorf("sandbox: writing the state: %w", err)
 	}
-	s.mux = s.routes()
-	s.bg, s.stop = context.WithCancel(context.Background())
-	go s.saver()
-	return s, nil
+	return nil
 }
 
 // Handler serves everything: the emulated WeChat APIs, the authorization

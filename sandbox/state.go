@@ -72,6 +72,28 @@ type componentState struct {
 	PreAuthCodes   codeBook                  `json:"-"`
 	AuthCodes      codeBook                  `json:"-"` // 授权码; not single-use: it works until it expires
 	Authorizations map[string]*authorization `json:"-"` // by authorizer appid
+
+	// listed caches the authorized ones in api_get_authorizer_list's order
+	// (authorization time, appid); nil after any grant or revocation.
+	listed []*authorization
+}
+
+// authorizedList returns the authorized authorizations in listing order.
+func (cs *componentState) authorizedList() []*authorization {
+	if cs.listed != nil {
+		return cs.listed
+	}
+	list := make([]*authorization, 0, len(cs.Authorizations))
+	for _, authz := range cs.Authorizations {
+		if authz.Authorized {
+			list = append(list, authz)
+		}
+	}
+	slices.SortFunc(list, func(a, b *authorization) int {
+		return cmp.Or(cmp.Compare(a.AuthorizedAt.Unix(), b.AuthorizedAt.Unix()), cmp.Compare(a.AppID, b.AppID))
+	})
+	cs.listed = list
+	return list
 }
 
 // authorization is one authorizer's grant to one component (授权关系).
