@@ -71,6 +71,15 @@ func TestFaultsForSomeApps(t *testing.T) {
 	if len(perApp) != 2 || perApp[AppBakery+" 45009"] != 2 || perApp[AppHotPot+" 0"] != 1 {
 		t.Errorf("token calls by app = %v", perApp)
 	}
+	// api_query_auth is counted for the app its code was issued for.
+	_, byApp = e.do(http.MethodGet, "/sandbox/api/calls?path=/cgi-bin/component/api_query_auth&by=appid", nil)
+	exchanges := map[string]int64{}
+	for _, it := range byApp["items"].([]any) {
+		exchanges[str(it.(map[string]any), "appid")] += num(it.(map[string]any), "count")
+	}
+	if len(exchanges) != 2 || exchanges[AppBakery] != 1 || exchanges[AppHotPot] != 1 {
+		t.Errorf("api_query_auth by app = %v, want one each", exchanges)
+	}
 	if status, _ := e.do(http.MethodGet, "/sandbox/api/calls?by=appid", nil); status != http.StatusBadRequest {
 		t.Errorf("by=appid without path: HTTP %d, want 400", status)
 	}

@@ -129,8 +129,9 @@
 // apply before any validation and live in memory only, as do call counts and
 // the push log. A fault with appids fires only for calls about those
 // authorizers: the authorizer_appid of the body (api_authorizer_token,
-// api_get_authorizer_info), else the app whose authorizer_access_token is in
-// the query. Calls are counted by path and errcode, and by path, authorizer
+// api_get_authorizer_info), the app an authorization_code was issued for
+// (api_query_auth), else the app whose authorizer_access_token is in the
+// query. Calls are counted by path and errcode, and by path, authorizer
 // and errcode for calls about an authorizer.
 //
 // # Bulk

@@ -81,23 +81,30 @@ func (req faultRequest) fault() (*fault, error) {
 
 // callSubject names the authorizer a call is about, "" when it names none:
 // the body's authorizer_appid (api_authorizer_token, api_get_authorizer_info),
-// else the app whose authorizer_access_token is in the query.
+// the app an authorization_code was issued for (api_query_auth), else the app
+// whose authorizer_access_token is in the query.
 func (s *Sandbox) callSubject(r *http.Request, body []byte) string {
-	if bytes.Contains(body, []byte(`"authorizer_appid"`)) {
-		var named struct {
-			AppID string `json:"authorizer_appid"`
-		}
-		if json.Unmarshal(body, &named) == nil && named.AppID != "" {
-			return named.AppID
-		}
+	var named struct {
+		AppID string `json:"authorizer_appid"`
+		Code  string `json:"authorization_code"`
+	}
+	if bytes.Contains(body, []byte(`"authorizer_appid"`)) || bytes.Contains(body, []byte(`"authorization_code"`)) {
+		json.Unmarshal(body, &named)
+	}
+	if named.AppID != "" {
+		return named.AppID
 	}
 	tok := r.URL.Query().Get("access_token")
-	if tok == "" {
-		return ""
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if authz := s.st.tokens[codeIDOf(tok)]; authz != nil {
+	if named.Code != "" {
+		for _, cs := range s.st.Components {
+			if c, ok := cs.AuthCodes.get(named.Code); ok {
+				return c.AppID
+			}
+		}
+	}
+	if authz := s.st.tokens[codeIDOf(tok)]; tok != "" && authz != nil {
 		return authz.AppID
 	}
 	return ""

@@ -397,6 +397,10 @@ func loadState(dir string, db *stateDB, seal *sealer) (st *state, dirty []ref, i
 			st, imported = old, true
 		}
 		dirty = st.allRefs()
+	} else if fileExists(filepath.Join(dir, legacyFile)) {
+		// Rows exist, so an earlier start imported the file and stopped
+		// before renaming it: finish that.
+		imported = true
 	}
 	st.finishLoad()
 	// Accounts added to the seed after the state was written appear too;
@@ -458,4 +462,9 @@ func sortBySeq[T any](list []T, seq func(T) int64) {
 
 func codeRef(kind, component string, id codeID) ref {
 	return ref{kind: kind, a: component, b: id.String()}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
