@@ -228,7 +228,7 @@ func (s *Sandbox) confirm(ctx context.Context, req *authRequest, appid string, f
 		return "", pushJob{}, &pageError{"预授权码已经被授权过，不能重复使用",
 			"this pre_auth_code already authorized another account; the platform must make a new authorization link"}
 	}
-	infoType, code := s.authorizeLocked(req.comp, a.AppID, funcs, req.preAuthCode)
+	infoType, code := s.authorizeLocked(req.comp, a.AppID, funcs)
 	s.mu.Unlock()
 	// The code reaches the platform twice (redirect, push): not before it is stored.
 	s.waitDurable(ctx)
@@ -239,7 +239,7 @@ func (s *Sandbox) confirm(ctx context.Context, req *authRequest, appid string, f
 // authorizeLocked records an authorization: new refresh and access tokens
 // (re-authorizing revokes the old refresh token) and a new authorization
 // code. It returns the InfoType to push and the code. Callers hold s.mu.
-func (s *Sandbox) authorizeLocked(c *component, appid string, funcs []int, preAuthCode string) (infoType, code string) {
+func (s *Sandbox) authorizeLocked(c *component, appid string, funcs []int) (infoType, code string) {
 	now := s.now()
 	cs := s.st.ensureComponent(c.AppID)
 	authz := cs.Authorizations[appid]

@@ -184,7 +184,7 @@ func (s *Sandbox) authorizeBulk(ctx context.Context, c *component, appids []stri
 			// Each grant stands for an admin who confirmed a link of its own;
 			// no page will ever show these pre_auth_codes, so none is kept.
 			pre := "preauthcode@@@" + randomToken(48)
-			infoType, code := s.authorizeLocked(c, appid, funcs, pre)
+			infoType, code := s.authorizeLocked(c, appid, funcs)
 			batch = append(batch, bulkGrant{appid, infoType, code, pre})
 		}
 		s.mu.Unlock()

@@ -56,7 +56,7 @@ func (s *Sandbox) releaseCheck(ctx context.Context, c *component, appid string) 
 	// Authorize the test account like any authorizer.
 	s.mu.Lock()
 	pre := s.issuePreAuthLocked(c, s.now())
-	infoType, code := s.authorizeLocked(c, appid, funcIDs(funcSetsFor(a.MiniProgram)), pre)
+	infoType, code := s.authorizeLocked(c, appid, funcIDs(funcSetsFor(a.MiniProgram)))
 	s.mu.Unlock()
 	s.waitDurable(ctx)
 	pr := s.push(ctx, s.authEvent(c, infoType, appid, code, pre))
