@@ -70,7 +70,7 @@ func (s *Sandbox) quotaTake(account, path string) bool {
 		return false
 	}
 	u.Count++
-	s.markDirty()
+	s.touch(ref{kind: kQuotaUsed, a: account, b: path})
 	return true
 }
 
@@ -91,12 +91,13 @@ func (s *Sandbox) quotaClear(account string) int {
 		return 48006
 	}
 	u.Count++
+	s.touch(ref{kind: kQuotaResets, a: account})
 	for k := range q.Used {
-		if strings.HasPrefix(k, account+" ") {
+		if acct, path, _ := strings.Cut(k, " "); acct == account {
 			delete(q.Used, k)
+			s.touch(ref{kind: kQuotaUsed, a: acct, b: path})
 		}
 	}
-	s.markDirty()
 	return 0
 }
 
@@ -230,7 +231,7 @@ func (s *Sandbox) handleSetQuota(w http.ResponseWriter, r *http.Request) {
 		}
 		s.st.Quota.Limits[req.Path] = *req.DailyLimit
 	}
-	s.markDirty()
+	s.touch(ref{kind: kQuotaLimits})
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"path": req.Path, "daily_limit": *req.DailyLimit})
 }

@@ -46,6 +46,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 	// Control API.
 	mux.HandleFunc("GET /sandbox/api/apps", s.handleListApps)
 	mux.HandleFunc("GET /sandbox/api/apps/{appid}", s.handleGetApp)
+	mux.HandleFunc("POST /sandbox/api/apps/bulk", s.handleBulk)
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/unauthorize", s.handleUnauthorize)
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/messages", s.handleUserMessage)
 	mux.HandleFunc("POST /sandbox/api/authorize", s.handleControlAuthorize)

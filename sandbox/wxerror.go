@@ -8,7 +8,7 @@ import (
 )
 
 // errmsg returns the English errmsg WeChat sends with an errcode. Texts come
-// from WeChat's doc tables and SDK enums (see shared/wechat/01-component.md §6);
+// from WeChat's doc tables and SDK enums (docs/wechat-sandbox.md, "Error texts");
 // 61009/61010 and 40008 are paraphrases, their exact wording is unverified.
 func errmsg(code int) string {
 	if m, ok := codeErrmsg(code); ok { // code management: code.go
@@ -35,6 +35,8 @@ func errmsg(code int) string {
 		return "args count exceed count limit"
 	case 41001:
 		return "access_token missing"
+	case 41018:
+		return "missing component_appid"
 	case 41004:
 		return "appsecret missing"
 	case 42001:

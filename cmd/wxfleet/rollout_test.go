@@ -266,14 +266,13 @@ func rolloutEndToEnd(t *testing.T, d *testDemo) {
 }
 
 // With a fifth of the code calls failing — WeChat's "system busy" (-1), its
-// daily quota (45009), and answers slower than the client waits (a timeout)
-// — the rollout still completes with every app committed, submitted and
-// released exactly once.
+// daily quota (45009), answers slower than the client waits (a timeout), and
+// calls WeChat carried out whose answer was lost — the rollout still
+// completes with every app committed, submitted and released exactly once:
+// an unknown outcome is settled by asking, not by calling again.
 func TestRolloutSurvivesFaults(t *testing.T) {
 	d := bootDemoWith(t, func(o *demoOptions) {
 		o.RolloutRetryBase, o.RolloutQuotaWait, o.WeChatTimeout = 200*time.Millisecond, 300*time.Millisecond, time.Second
-		// A call the client gave up on lands in the sandbox 0.5 s later (its
-		// latency fault does not notice the client leaving): 3 s covers it.
 		o.RolloutSettleTime = 3 * time.Second
 		o.AuditPollInterval = 500 * time.Millisecond
 	})
@@ -283,11 +282,14 @@ func TestRolloutSurvivesFaults(t *testing.T) {
 	for _, f := range []map[string]any{
 		{"path": "/wxa/commit", "errcode": -1, "rate": 0.2},
 		{"path": "/wxa/commit", "errcode": 45009, "rate": 0.2},
+		{"path": "/wxa/commit", "lose_answer": true, "rate": 0.2},
 		{"path": "/wxa/submit_audit", "latency": "1500ms", "rate": 0.2},
+		{"path": "/wxa/submit_audit", "lose_answer": true, "rate": 0.2},
 		{"path": "/wxa/submit_audit", "errcode": -1, "rate": 0.2},
 		{"path": "/wxa/get_auditstatus", "errcode": -1, "rate": 0.2},
 		{"path": "/wxa/release", "errcode": 45009, "rate": 0.2},
 		{"path": "/wxa/release", "latency": "1500ms", "rate": 0.2},
+		{"path": "/wxa/release", "lose_answer": true, "rate": 0.2},
 	} {
 		if st := d.sandbox("POST", "/sandbox/api/faults", f, nil); st != 200 && st != 201 {
 			t.Fatalf("fault %v: %d", f, st)

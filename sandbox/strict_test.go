@@ -1,0 +1,98 @@
+package sandbox
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// Every API of the component family needs component_appid in its JSON body:
+// without it WeChat answers 41018, and a component_appid in the query string
+// does not count (sandbox/doc.go, "Strictness").
+func TestComponentFamilyRequiresComponentAppID(t *testing.T) {
+	e := newEnv(t)
+	tok := e.componentToken()
+	redirect, _ := e.authorize(tok, AppBakery, nil)
+	info := e.queryAuth(tok, redirect.Query().Get("auth_code"))
+	full := map[string]map[string]string{
+		"/cgi-bin/component/api_create_preauthcode":  {},
+		"/cgi-bin/component/api_query_auth":          {"authorization_code": redirect.Query().Get("auth_code")},
+		"/cgi-bin/component/api_authorizer_token":    {"authorizer_appid": AppBakery, "authorizer_refresh_token": str(info, "authorizer_refresh_token")},
+		"/cgi-bin/component/api_get_authorizer_info": {"authorizer_appid": AppBakery},
+		"/cgi-bin/component/api_get_authorizer_list": {"offset": "0", "count": "10"},
+		"/cgi-bin/component/clear_quota":             {},
+	}
+	for path, fields := range full {
+		t.Run(strings.TrimPrefix(path, "/cgi-bin/component/"), func(t *testing.T) {
+			body := map[string]any{}
+			for k, v := range fields {
+				body[k] = v
+			}
+			if path == "/cgi-bin/component/api_get_authorizer_list" {
+				body["offset"], body["count"] = 0, 10
+			}
+			q := url.Values{"component_access_token": {tok}}
+			wantErr(t, e.wx(path+"?"+q.Encode(), body), 41018)
+			q.Set("component_appid", testComponent) // the query is not the body
+			wantErr(t, e.wx(path+"?"+q.Encode(), body), 41018)
+			// The token is checked first: without one the answer is 41001.
+			wantErr(t, e.wx(path, body), 41001)
+			body["component_appid"] = "wx0000000000000000"
+			wantErr(t, e.wx(path+"?component_access_token="+tok, body), 61011)
+		})
+	}
+	for _, tt := range []struct {
+		path string
+		body map[string]string
+		want int
+	}{
+		{"/cgi-bin/component/api_start_push_ticket", map[string]string{"component_secret": testSecret}, 41018},
+		{"/cgi-bin/component/api_start_push_ticket", map[string]string{"component_appid": testComponent}, 41004},
+		{"/cgi-bin/component/clear_quota/v2", map[string]string{"appsecret": testSecret}, 41018},
+		{"/cgi-bin/component/clear_quota/v2", map[string]string{"component_appid": testComponent}, 41004},
+	} {
+		wantErr(t, e.wx(tt.path, tt.body), tt.want)
+	}
+}
+
+// A pre_auth_code one account authorized cannot authorize another; the same
+// account may use it again (sandbox/doc.go, "Strictness").
+func TestPreAuthCodeIsSingleUse(t *testing.T) {
+	e := newEnv(t)
+	tok := e.componentToken()
+	link := authURL(pathLoginPage, e.preAuthCode(tok), nil)
+	authorize := func(appid string) (int, map[string]any) {
+		return e.do(http.MethodPost, "/sandbox/api/authorize", map[string]any{"url": link, "appid": appid})
+	}
+	if status, out := authorize(AppBakery); status != http.StatusOK {
+		t.Fatalf("first use: HTTP %d %v", status, out)
+	}
+	waitFor(t, e.plat.component, "AuthorizerAppid", AppBakery)
+	status, out := authorize(AppHotPot)
+	if status != http.StatusBadRequest || !strings.Contains(str(out, "error"), "预授权码已经被授权过，不能重复使用") {
+		t.Errorf("another account on a used pre_auth_code: HTTP %d %v", status, out)
+	}
+	if _, app := e.do(http.MethodGet, "/sandbox/api/apps/"+AppHotPot, nil); app["authorized"] != false {
+		t.Errorf("the refused account is authorized: %v", app)
+	}
+	// The page itself refuses the second account too.
+	form := url.Values{"appid": {AppHotPot}}
+	u := must(url.Parse(link))
+	for k, v := range u.Query() {
+		form[k] = v
+	}
+	resp := must(http.PostForm(e.srv.URL+pathLoginPage, form))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("page confirm for another account: HTTP %d, want 400", resp.StatusCode)
+	}
+	// The same account again: allowed (updateauthorized), and it survives a restart.
+	e.restart()
+	if status, out := authorize(AppBakery); status != http.StatusOK {
+		t.Errorf("the same account again: HTTP %d %v", status, out)
+	}
+	if status, _ := authorize(AppHotPot); status != http.StatusBadRequest {
+		t.Errorf("after restart another account: HTTP %d, want 400", status)
+	}
+}
