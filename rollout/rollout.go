@@ -42,6 +42,7 @@ type Store interface {
 	UpdateRolloutApp(ctx context.Context, componentAppID string, a *wxfleet.RolloutApp, from wxfleet.AppState, then store.Then) (bool, error)
 	CancelRolloutApps(ctx context.Context, componentAppID string, id int64, now time.Time) (int, error)
 	AuditingApps(ctx context.Context, componentAppID, appID string) ([]*wxfleet.RolloutApp, error)
+	ReserveSlot(ctx context.Context, name string, interval time.Duration, now time.Time, maxAhead time.Duration) (time.Time, bool, error)
 }
 
 // Tokens supplies the tokens WeChat's code APIs take.
@@ -82,6 +83,11 @@ type Service struct {
 	// 0 → 2 minutes. Shorter means a second call is more likely when WeChat
 	// is slow; longer means a slower recovery.
 	SettleTime time.Duration
+	// Rate bounds the calls rollouts make to WeChat, per second, for the
+	// whole cluster; APIRates bounds single APIs (by path, e.g. /wxa/commit).
+	// 0 or absent: no bound. See pace.
+	Rate     float64
+	APIRates map[string]float64
 	// Observe counts steps by result (metrics); may be nil.
 	Observe func(step, result string)
 }

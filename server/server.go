@@ -51,6 +51,10 @@ type Config struct {
 	// delay and its wait after a quota error (see rollout.Service); 0 → the
 	// production values. For the demo and tests.
 	RolloutRetryBase, RolloutQuotaWait, RolloutSettleTime time.Duration
+	// RolloutRate bounds rollouts' calls to WeChat per second, cluster-wide;
+	// RolloutAPIRates bounds single APIs by path. 0 / absent: no bound.
+	RolloutRate     float64
+	RolloutAPIRates map[string]float64
 	// WeChatTimeout bounds each attempt of a call to WeChat; 0 → 10 s.
 	WeChatTimeout time.Duration
 	// JobPollInterval is how often River looks for new jobs; 0 → River's default (1 s).
@@ -214,6 +218,7 @@ func (s *Server) buildCore() {
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() rollout.Jobs { return s.queue },
 		Now: cfg.Now, Logger: cfg.Logger, PollInterval: cfg.AuditPollInterval,
 		RetryBase: cfg.RolloutRetryBase, QuotaWait: cfg.RolloutQuotaWait, SettleTime: cfg.RolloutSettleTime,
+		Rate: cfg.RolloutRate, APIRates: cfg.RolloutAPIRates,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 	}
 }

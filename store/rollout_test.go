@@ -215,3 +215,41 @@ func testRollouts(t *testing.T, h *harness) {
 func storeRolloutFilter(cohort int, state wxfleet.AppState, cursor string, limit int) store.RolloutAppFilter {
 	return store.RolloutAppFilter{Cohort: cohort, State: state, Cursor: cursor, Limit: limit}
 }
+
+// Slots are handed out interval apart, across stores on one database, and
+// none is reserved beyond maxAhead.
+func testReserveSlot(t *testing.T, h *harness) {
+	other := h.reopen(t, h.vault)
+	iv := 100 * time.Millisecond
+	var got []time.Time
+	for i := 0; i < 6; i++ {
+		s := h.Store
+		if i%2 == 1 {
+			s = other
+		}
+		at, ok, err := s.ReserveSlot(h.ctx, "wechat", iv, base, time.Second)
+		must(t, err)
+		if !ok {
+			t.Fatalf("slot %d refused", i)
+		}
+		got = append(got, at)
+	}
+	for i, at := range got {
+		if want := base.Add(time.Duration(i) * iv); !at.Equal(want) {
+			t.Fatalf("slot %d at %v, want %v", i, at, want)
+		}
+	}
+	// 600 ms ahead is within a second; with 0 ahead allowed it is refused.
+	if _, ok, err := h.ReserveSlot(h.ctx, "wechat", iv, base, 0); err != nil || ok {
+		t.Fatalf("a slot 600 ms ahead was reserved with maxAhead 0: %v %v", ok, err)
+	}
+	// Time passing frees the budget: a caller after a quiet spell goes at once.
+	later := base.Add(time.Minute)
+	if at, ok, err := h.ReserveSlot(h.ctx, "wechat", iv, later, 0); err != nil || !ok || !at.Equal(later) {
+		t.Fatalf("after a minute: %v %v %v", at, ok, err)
+	}
+	// Budgets are separate.
+	if at, ok, _ := h.ReserveSlot(h.ctx, "/wxa/commit", iv, base, 0); !ok || !at.Equal(base) {
+		t.Fatalf("another budget: %v %v", at, ok)
+	}
+}

@@ -132,6 +132,7 @@ var conformance = []struct {
 	{"Templates", testTemplates},
 	{"AuthorizerSettingsAndTags", testAuthorizerSettingsAndTags},
 	{"Rollouts", testRollouts},
+	{"ReserveSlot", testReserveSlot},
 	{"CodeExchanges", testCodeExchanges},
 }
 

@@ -158,6 +158,7 @@ func authType(e *env) (int, error) {
 
 func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
 	pf := newPlatformFlags("serve", "127.0.0.1:8080", stderr)
+	rf := addRolloutFlags(pf.fs)
 	if err := pf.fs.Parse(args); err != nil {
 		return err
 	}
@@ -195,10 +196,15 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	rs, err := rf.resolve(e)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(ctx, server.Config{
 		Addr: s.addr, PublicURL: s.publicURL, Database: s.database, WeChatURL: s.wechatURL,
 		AdminToken: wxfleet.Secret(admin), MasterKey: key, Platforms: platforms, AuthType: at, Logger: logger,
 		JobTimeoutScale: scale,
+		RolloutRate:     rs.rate, RolloutAPIRates: rs.apiRates, RolloutWorkers: rs.workers, AuditPollInterval: rs.auditPoll,
 	})
 	if err != nil {
 		return err
