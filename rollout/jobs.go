@@ -287,6 +287,13 @@ func (st *step) submit(ctx context.Context) error {
 			return river.JobSnooze(wait) // the earlier submission may still land
 		}
 	}
+	rest, err := st.s.auditQuota(ctx, st.r.ComponentAppID, st.ts())
+	if err != nil {
+		return st.fail(ctx, stepSubmit, err)
+	}
+	if rest <= 0 {
+		return st.waitForQuota(ctx, rest)
+	}
 	if err := st.s.pace(ctx, "/wxa/submit_audit"); err != nil {
 		return err
 	}
@@ -305,12 +312,18 @@ func (st *step) submit(ctx context.Context) error {
 			"另一个版本正在审核，请先撤回 / another version is under audit: withdraw it first", err))
 	case errors.As(err, &we) && we.Code == wechat.CodeAuditQuotaReached:
 		st.app.LastErrcode, st.app.LastError = we.Code, err.Error()
+		st.app.SubmitSentAt = time.Time{} // refused: nothing to settle
 		st.s.Store.UpdateRolloutApp(ctx, st.r.ComponentAppID, st.app, wxfleet.AppCommitted, nil)
 		st.s.Logger.Warn("monthly audit quota used up; the rollout waits", "component_appid", st.r.ComponentAppID, "rollout", st.r.ID, "appid", st.app.AppID)
-		return river.JobSnooze(4 * st.s.quotaWait())
+		st.s.quotas.mu.Lock()
+		delete(st.s.quotas.m, st.r.ComponentAppID)
+		st.s.quotas.mu.Unlock()
+		return st.waitForQuota(ctx, 0)
 	case err != nil:
 		return st.fail(ctx, stepSubmit, err)
 	}
+	st.s.tookQuota(st.r.ComponentAppID)
+	st.quotaCleared(ctx)
 	st.app.State, st.app.AuditID, st.app.LastErrcode, st.app.LastError = wxfleet.AppAuditing, id, 0, ""
 	return st.move(ctx, wxfleet.AppCommitted, st.poll0())
 }

@@ -187,17 +187,17 @@ func testRollouts(t *testing.T, h *harness) {
 		t.Fatalf("AuditingApps = %+v", aud)
 	}
 
-	moved, err := h.SetRolloutStatus(h.ctx, "wxA", r.ID, []wxfleet.RolloutStatus{wxfleet.RolloutPending}, wxfleet.RolloutRunning, "", 1, base, nil)
+	moved, err := h.SetRolloutStatus(h.ctx, "wxA", r.ID, []wxfleet.RolloutStatus{wxfleet.RolloutPending}, wxfleet.RolloutRunning, "", base, nil)
 	must(t, err)
 	if !moved {
 		t.Fatal("pending → running did not move")
 	}
-	moved, err = h.SetRolloutStatus(h.ctx, "wxA", r.ID, []wxfleet.RolloutStatus{wxfleet.RolloutPending}, wxfleet.RolloutRunning, "", 1, base, nil)
+	moved, err = h.SetRolloutStatus(h.ctx, "wxA", r.ID, []wxfleet.RolloutStatus{wxfleet.RolloutPending}, wxfleet.RolloutRunning, "", base, nil)
 	must(t, err)
 	if moved {
 		t.Fatal("a second pending → running moved")
 	}
-	if _, err := h.SetRolloutStatus(h.ctx, "wxB", r.ID, []wxfleet.RolloutStatus{wxfleet.RolloutRunning}, wxfleet.RolloutPaused, "", 1, base, nil); wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
+	if _, err := h.SetRolloutStatus(h.ctx, "wxB", r.ID, []wxfleet.RolloutStatus{wxfleet.RolloutRunning}, wxfleet.RolloutPaused, "", base, nil); wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
 		t.Fatalf("wxB paused wxA's rollout: %v", err)
 	}
 	n, err := h.CancelRolloutApps(h.ctx, "wxA", r.ID, base)
@@ -205,10 +205,19 @@ func testRollouts(t *testing.T, h *harness) {
 	if n != 1202 { // all but the skipped one
 		t.Fatalf("cancelled %d", n)
 	}
+	// Of two callers that saw cohort 0 finish, one starts cohort 1.
+	ran = false
+	moved, err = h.AdvanceCohort(h.ctx, "wxA", r.ID, 0, base, func(ctx context.Context, tx *sql.Tx) error { ran = true; return nil })
+	must(t, err)
+	again, err := h.AdvanceCohort(h.ctx, "wxA", r.ID, 0, base, nil)
+	must(t, err)
+	if !moved || !ran || again {
+		t.Fatalf("AdvanceCohort: first moved=%v ran=%v, second moved=%v", moved, ran, again)
+	}
 	list, err := h.ListRollouts(h.ctx, "wxA", 0, 10)
 	must(t, err)
 	if len(list) != 1 || list[0].Status != wxfleet.RolloutRunning || list[0].Cohort != 1 {
-		t.Fatalf("ListRollouts = %+v", list)
+		t.Fatalf("ListRollouts = %+v", *list[0])
 	}
 }
 

@@ -75,9 +75,9 @@ func (d *testDemo) appCode(appid string) sbCode {
 // waitRollout polls the rollout until its status is one of want.
 func (d *testDemo) waitRollout(id int64, want ...string) rolloutStatus {
 	d.t.Helper()
-	var r rolloutStatus
 	deadline := time.Now().Add(60 * time.Second)
 	for {
+		var r rolloutStatus // fresh each time: an omitted field must not keep an old value
 		d.api("GET", fmt.Sprintf("/api/v1/rollouts/%d", id), nil, &r)
 		for _, w := range want {
 			if r.Status == w {
@@ -243,7 +243,7 @@ func rolloutEndToEnd(t *testing.T, d *testDemo) {
 		t.Fatalf("rollback: %d", st)
 	}
 	d.eventually("the rollback", func() bool {
-		var r rolloutStatus
+		var r rolloutStatus // fresh each time
 		d.api("GET", fmt.Sprintf("/api/v1/rollouts/%d", second.ID), nil, &r)
 		return r.Counts["rolled_back"] == len(released)
 	})
@@ -318,5 +318,37 @@ func TestRolloutSurvivesFaults(t *testing.T) {
 	d.sandbox("GET", "/sandbox/api/faults", nil, &faults)
 	if len(faults.Items) != 0 {
 		t.Errorf("faults that never fired all their times: %v", faults.Items)
+	}
+}
+
+// When the platform's monthly audit quota runs out the rollout waits, says
+// why, and fails no app; once the quota is raised it goes on and completes.
+func TestRolloutWaitsForAuditQuota(t *testing.T) {
+	d := bootDemoWith(t, func(o *demoOptions) {
+		o.RolloutRetryBase, o.RolloutQuotaWait, o.AuditPollInterval = 200*time.Millisecond, 250*time.Millisecond, 500*time.Millisecond
+	})
+	apps := d.authorizeAll()
+	d.sandbox("POST", "/sandbox/api/audit-rules", map[string]any{"delay": "300ms"}, nil)
+	if st := d.sandbox("POST", "/sandbox/api/code-limits", map[string]any{"audit_quota": 3}, nil); st != 200 {
+		t.Fatalf("code limits: %d", st)
+	}
+	tmpl := d.makeTemplate("3.0.0", `{}`)
+	var created rolloutStatus
+	if st := d.api("POST", "/api/v1/rollouts", map[string]any{"template_id": tmpl, "targets": map[string]bool{"all": true}, "batch_size": 2}, &created); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	var r rolloutStatus
+	d.eventually("the rollout to wait for quota", func() bool {
+		r = rolloutStatus{}
+		d.api("GET", fmt.Sprintf("/api/v1/rollouts/%d", created.ID), nil, &r)
+		return r.Status == "running" && strings.Contains(r.StatusReason, "audit quota") && r.Counts["released"] == 3
+	})
+	if r.Counts["failed"] != 0 || r.Counts["released"] != 3 {
+		t.Fatalf("waiting for quota: %+v", r)
+	}
+	d.sandbox("POST", "/sandbox/api/code-limits", map[string]any{"audit_quota": 100}, nil)
+	r = d.waitRollout(created.ID, "completed")
+	if r.Counts["released"] != len(apps) || r.StatusReason != "" {
+		t.Fatalf("after the quota was raised: %+v", r)
 	}
 }
