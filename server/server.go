@@ -49,8 +49,51 @@ type Config struct {
 	RolloutWorkers int
 	// JobPollInterval is how often River looks for new jobs; 0 → River's default (1 s).
 	JobPollInterval time.Duration
+	// HTTP bounds what one client can hold of the HTTP server; zero fields
+	// take the defaults (see HTTPLimits).
+	HTTP HTTPLimits
 	Logger          *slog.Logger
 	Now             func() time.Time
+}
+
+// HTTPLimits bound connections and requests, so that idle or trickling
+// clients cannot keep WeChat's pushes out. Zero fields take the defaults.
+type HTTPLimits struct {
+	// ReadHeaderTimeout bounds reading a request's headers (default 10 s).
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included (default
+	// 30 s): a body trickled a byte a second is cut off.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds a response (default 60 s: a forwarded WeChat call
+	// may take three 10-second attempts). Long-lived responses, such as the
+	// rollout page's event stream, extend theirs per write.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection idle this long (default 30 s).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes caps a request's headers (default 64 KiB).
+	MaxHeaderBytes int
+	// MaxConnections caps open connections (default 4096); at the cap the
+	// longest-idle connection is closed to make room (see connLimit).
+	MaxConnections int
+}
+
+func (l HTTPLimits) withDefaults() HTTPLimits {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&l.ReadHeaderTimeout, 10*time.Second)
+	def(&l.ReadTimeout, 30*time.Second)
+	def(&l.WriteTimeout, 60*time.Second)
+	def(&l.IdleTimeout, 30*time.Second)
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = 64 << 10
+	}
+	if l.MaxConnections <= 0 {
+		l.MaxConnections = 4096
+	}
+	return l
 }
 
 // Server is a running platform.
@@ -69,6 +112,7 @@ type Server struct {
 	handler  http.Handler
 	http     *http.Server
 	listener net.Listener
+	conns    *connLimit
 	bg       sync.WaitGroup
 }
 
@@ -243,9 +287,20 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.queue.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
-	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)}
+	lim := s.cfg.HTTP.withDefaults()
+	s.conns = newConnLimit(s.listener, lim.MaxConnections, s.cfg.Now, s.logger)
+	s.http = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		WriteTimeout:      lim.WriteTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		ConnState:         s.conns.track,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
 	go func() {
-		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(s.conns); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.logger.Error("http server stopped", "err", err)
 		}
 	}()
