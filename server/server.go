@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -49,11 +50,24 @@ type Config struct {
 	RolloutWorkers int
 	// JobPollInterval is how often River looks for new jobs; 0 → River's default (1 s).
 	JobPollInterval time.Duration
+	// EventRetention is how long user messages are kept; 0 → 30 days,
+	// negative → forever. Authorization and audit events are always kept.
+	EventRetention time.Duration
+	// MetricsAddr, if set, serves /metrics on its own listener (for a private
+	// network) instead of the public one, where it needs MetricsToken.
+	MetricsAddr string
+	// MetricsToken is /metrics' bearer token on the public listener; "" → the admin token.
+	MetricsToken wxfleet.Secret
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (per-client limits); nobody else's is believed.
+	TrustedProxies []netip.Prefix
+	// APIBodyCap caps a JSON API request's body; 0 → 1 MiB.
+	APIBodyCap int64
 	// HTTP bounds what one client can hold of the HTTP server; zero fields
 	// take the defaults (see HTTPLimits).
-	HTTP HTTPLimits
-	Logger          *slog.Logger
-	Now             func() time.Time
+	HTTP   HTTPLimits
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // HTTPLimits bound connections and requests, so that idle or trickling
@@ -98,22 +112,25 @@ func (l HTTPLimits) withDefaults() HTTPLimits {
 
 // Server is a running platform.
 type Server struct {
-	cfg      Config
-	logger   *slog.Logger
-	Store    *store.Store
-	Metrics  *metrics.Metrics
-	Keeper   *token.Keeper
-	Auth     *authorization.Service
-	Rollouts *rollout.Service
-	WeChat   *wechat.Client
-	vault    *vault.Vault
-	ingest   *push.Ingest
-	queue    queue.Queue
-	handler  http.Handler
-	http     *http.Server
-	listener net.Listener
-	conns    *connLimit
-	bg       sync.WaitGroup
+	cfg         Config
+	logger      *slog.Logger
+	Store       *store.Store
+	Metrics     *metrics.Metrics
+	Keeper      *token.Keeper
+	Auth        *authorization.Service
+	Rollouts    *rollout.Service
+	WeChat      *wechat.Client
+	vault       *vault.Vault
+	ingest      *push.Ingest
+	queue       queue.Queue
+	handler     http.Handler
+	http        *http.Server
+	listener    net.Listener
+	conns       *connLimit
+	metrics     *http.Server
+	metricsAddr string
+	diskFree    func(dir string) (uint64, error) // readiness; tests replace it
+	bg          sync.WaitGroup
 }
 
 // New opens the database, applies migrations, registers the platforms and
@@ -123,7 +140,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger, Metrics: metrics.New()}
+	s := &Server{cfg: cfg, logger: cfg.Logger, Metrics: metrics.New(), diskFree: diskFree}
 	// The router checks every platform's keys before the database is touched;
 	// it reads the store only when pushes arrive.
 	router, err := push.NewRouter(cfg.Platforms, func(ctx context.Context, appID string) ([]string, error) {
@@ -299,6 +316,9 @@ func (s *Server) Start(ctx context.Context) error {
 		ConnState:         s.conns.track,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
+	if err := s.serveMetrics(lim); err != nil {
+		return err
+	}
 	go func() {
 		if err := s.http.Serve(s.conns); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.logger.Error("http server stopped", "err", err)
@@ -331,6 +351,9 @@ func (s *Server) ensureTickets(ctx context.Context) {
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	if s.metrics != nil {
+		s.metrics.Close()
+	}
 	if s.http != nil {
 		s.http.Shutdown(ctx)
 	} else if s.listener != nil {

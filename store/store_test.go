@@ -130,6 +130,8 @@ var conformance = []struct {
 	{"Templates", testTemplates},
 	{"AuthorizerSettingsAndTags", testAuthorizerSettingsAndTags},
 	{"Rollouts", testRollouts},
+	{"ConsoleSessions", testConsoleSessions},
+	{"PruneEvents", testPruneEvents},
 }
 
 func runConformance(t *testing.T, b backend) {
