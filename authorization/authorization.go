@@ -3,12 +3,14 @@
 // the PC and H5 pages on WeChat's side, and the two ways WeChat reports the
 // result — the browser coming back to our callback with an auth_code, and the
 // `authorized` / `updateauthorized` push. Either may arrive first, or only one
-// of them; both end in the same authorized state.
+// of them; both end in the same authorized state, and the authorization code
+// is exchanged with WeChat once.
 package authorization
 
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
 	"net/url"
@@ -30,8 +32,9 @@ type Store interface {
 	Authorizer(ctx context.Context, componentAppID, appID string) (*wxfleet.Authorizer, error)
 	UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) error
 	SetAuthorizerStatus(ctx context.Context, componentAppID, appID string, status wxfleet.AuthorizerStatus, now time.Time) error
-	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration, now time.Time) (bool, error)
-	ReleaseLease(ctx context.Context, name, owner string) error
+	RecordCodeExchange(ctx context.Context, componentAppID, code, authorizerAppID string, at time.Time) error
+	ExchangedCode(ctx context.Context, componentAppID, code string) (string, error)
+	PruneCodeExchanges(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Auth types (auth_type) WeChat's pages take.
@@ -165,34 +168,96 @@ func doneAlready(a *wxfleet.Authorizer, link *wxfleet.AuthLink, pushTime time.Ti
 	return !pushTime.IsZero() && !a.AuthorizedAt.Before(pushTime.Add(time.Second))
 }
 
-// complete exchanges the code and stores the authorizer, holding the same
-// lease as token refreshes so the two never interleave their writes.
-func (s *Service) complete(ctx context.Context, componentAppID, authCode string, link *wxfleet.AuthLink, pushTime time.Time) (*wxfleet.Authorizer, error) {
-	info, err := s.WeChat.QueryAuth(ctx, s.Keeper.ComponentSource(componentAppID), componentAppID, authCode)
-	if err != nil {
-		return nil, wxfleet.WrapError(wxfleet.EUNAVAILABLE, "用授权码换取授权信息失败 / exchanging the authorization code failed", err)
-	}
-	appID := info.AuthorizerAppID
-	lease := token.AuthorizerLease(componentAppID, appID)
-	for i := 0; ; i++ {
-		ok, err := s.Store.AcquireLease(ctx, lease, s.Keeper.Owner, time.Minute, s.Now())
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			break
-		}
-		if i > 150 {
-			return nil, wxfleet.Errorf(wxfleet.EUNAVAILABLE, "该小程序正在被另一个请求处理，请重试 / this mini program is busy in another request; retry")
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	defer s.Store.ReleaseLease(context.WithoutCancel(ctx), lease, s.Keeper.Owner)
+// exchangesKept is how long an exchanged code is remembered: codes live an
+// hour, and a push may be retried a little after.
+const exchangesKept = 24 * time.Hour
 
+// CodeLease names the lease under which one authorization code is exchanged.
+// It carries the code's SHA-256 digest, never the code.
+func CodeLease(componentAppID, authCode string) string {
+	sum := sha256.Sum256([]byte(authCode))
+	return "auth_code:" + componentAppID + ":" + hex.EncodeToString(sum[:])
+}
+
+// complete exchanges the code once, whichever of the push and the browser
+// callback comes first: under a lease named after the code, the second finds
+// the code recorded as exchanged and gets the authorizer the first stored,
+// without calling WeChat (docs/wechat-tokens.md). The authorizer is written
+// holding the same lease as token refreshes, so the two never interleave
+// their writes.
+func (s *Service) complete(ctx context.Context, componentAppID, authCode string, link *wxfleet.AuthLink, pushTime time.Time) (*wxfleet.Authorizer, error) {
+	var a *wxfleet.Authorizer
+	err := s.Keeper.Leases().Do(ctx, CodeLease(componentAppID, authCode), func(ctx context.Context) error {
+		appID, err := s.Store.ExchangedCode(ctx, componentAppID, authCode)
+		switch wxfleet.ErrorCode(err) {
+		case "":
+			a, err = s.adopt(ctx, componentAppID, appID, link)
+			return err
+		case wxfleet.ENOTFOUND:
+		default:
+			return err
+		}
+		info, err := s.WeChat.QueryAuth(ctx, s.Keeper.ComponentSource(componentAppID), componentAppID, authCode)
+		if err != nil {
+			return wxfleet.WrapError(wxfleet.EUNAVAILABLE, "用授权码换取授权信息失败 / exchanging the authorization code failed", err)
+		}
+		appID = info.AuthorizerAppID
+		err = s.Keeper.Leases().Do(ctx, token.AuthorizerLease(componentAppID, appID), func(ctx context.Context) error {
+			var err error
+			a, err = s.save(ctx, componentAppID, appID, info, link, pushTime)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		s.recordExchange(ctx, componentAppID, authCode, appID)
+		return nil
+	})
+	return a, err
+}
+
+// recordExchange remembers that authCode was exchanged and forgets codes
+// exchanged long ago. A failure only costs the other path a second exchange.
+func (s *Service) recordExchange(ctx context.Context, componentAppID, authCode, appID string) {
+	now := s.Now()
+	if err := s.Store.RecordCodeExchange(ctx, componentAppID, authCode, appID, now); err != nil {
+		s.Logger.Warn("recording an exchanged authorization code failed", "component_appid", componentAppID, "appid", appID, "err", err)
+	}
+	if _, err := s.Store.PruneCodeExchanges(ctx, now.Add(-exchangesKept)); err != nil {
+		s.Logger.Warn("pruning exchanged authorization codes failed", "err", err)
+	}
+}
+
+// adopt returns the authorizer the other path stored for this code. If only
+// this path knows the authorization link, the link is marked used and its
+// merchant set, as the exchange would have done.
+func (s *Service) adopt(ctx context.Context, componentAppID, appID string, link *wxfleet.AuthLink) (*wxfleet.Authorizer, error) {
+	if link == nil {
+		return s.Store.Authorizer(ctx, componentAppID, appID)
+	}
+	var a *wxfleet.Authorizer
+	err := s.Keeper.Leases().Do(ctx, token.AuthorizerLease(componentAppID, appID), func(ctx context.Context) error {
+		var err error
+		if a, err = s.Store.Authorizer(ctx, componentAppID, appID); err != nil {
+			return err
+		}
+		if l, err := s.Store.AuthLink(ctx, componentAppID, link.ID); err != nil || l.AuthorizerAppID == appID {
+			return nil // the other path had the link too
+		}
+		if a.Merchant == "" && link.Merchant != "" {
+			a.Merchant = link.Merchant
+			if err := s.Store.UpsertAuthorizer(ctx, a); err != nil {
+				return err
+			}
+		}
+		return s.Store.MarkAuthLinkUsed(ctx, componentAppID, link.ID, appID)
+	})
+	return a, err
+}
+
+// save saves the authorizer info describes, unless the other path (push or
+// callback) already did. The caller holds the authorizer's lease.
+func (s *Service) save(ctx context.Context, componentAppID, appID string, info *wechat.AuthorizationInfo, link *wxfleet.AuthLink, pushTime time.Time) (*wxfleet.Authorizer, error) {
 	if link != nil { // re-read under the lease: the other path may have used it
 		if l, err := s.Store.AuthLink(ctx, componentAppID, link.ID); err == nil {
 			link = l

@@ -60,5 +60,6 @@ func (w *CompleteWorker) Work(ctx context.Context, job *river.Job[CompleteArgs])
 	return err
 }
 
-// Timeout bounds one attempt: two WeChat calls and a lease wait.
+// Timeout bounds one attempt: two WeChat calls and two lease waits (the
+// code's, then the authorizer's).
 func (w *CompleteWorker) Timeout(*river.Job[CompleteArgs]) time.Duration { return 2 * time.Minute }

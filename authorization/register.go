@@ -3,9 +3,8 @@ package authorization
 import (
 	"context"
 
-	"github.com/riverqueue/river"
-
 	"github.com/wxfleet/wxfleet/push"
+	"github.com/wxfleet/wxfleet/queue"
 )
 
 // Feature is the authorization flow as the server wires it: the pushes that
@@ -23,8 +22,8 @@ func (f *Feature) RegisterPushes(m *push.Mux) {
 }
 
 // RegisterWorkers adds the worker of CompleteArgs.
-func (f *Feature) RegisterWorkers(w *river.Workers) {
-	river.AddWorker(w, &CompleteWorker{Service: f.Service, Sealer: f.Sealer})
+func (f *Feature) RegisterWorkers(w *queue.Workers) {
+	queue.AddWorker(w, &CompleteWorker{Service: f.Service, Sealer: f.Sealer})
 }
 
 // authorized enqueues the code exchange before the push is acknowledged: once

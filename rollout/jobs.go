@@ -72,11 +72,11 @@ type StepWorker struct {
 // Timeout bounds one step: one or two WeChat calls with their retries.
 func (w *StepWorker) Timeout(*river.Job[StepArgs]) time.Duration { return 2 * time.Minute }
 
-// NextRetry backs off from 5 s to at most 5 minutes: WeChat's transient
-// errors (-1, timeouts) clear in seconds to minutes, and a rollout should not
-// sit for hours on River's default schedule.
+// NextRetry backs off from RetryBase (5 s) to at most 5 minutes: WeChat's
+// transient errors (-1, timeouts) clear in seconds to minutes, and a rollout
+// should not sit for hours on River's default schedule.
 func (w *StepWorker) NextRetry(job *river.Job[StepArgs]) time.Time {
-	d := 5 * time.Second << min(job.Attempt, 6)
+	d := w.Service.retryBase() << min(job.Attempt-1, 6)
 	return time.Now().Add(min(d, 5*time.Minute))
 }
 
@@ -170,7 +170,7 @@ func (st *step) fail(ctx context.Context, stepName string, err error) error {
 			"appid", st.app.AppID, "step", stepName, "errcode", code, "err", err)
 		if code == 45009 {
 			// The day's quota is gone: try again in a while, without using up attempts.
-			return river.JobSnooze(15 * time.Minute)
+			return river.JobSnooze(st.s.quotaWait())
 		}
 		return err
 	}
@@ -227,6 +227,9 @@ func (st *step) commit(ctx context.Context) error {
 			st.app.State = wxfleet.AppCommitted
 			return st.move(ctx, wxfleet.AppPending, st.next(stepSubmit))
 		}
+		if wait := st.unsettled(st.app.CommitSentAt); wait > 0 {
+			return river.JobSnooze(wait) // the earlier commit may still land
+		}
 	}
 	st.app.CommitSentAt = st.s.Now()
 	if _, err := st.s.Store.UpdateRolloutApp(ctx, st.r.ComponentAppID, st.app, wxfleet.AppPending, nil); err != nil {
@@ -240,6 +243,16 @@ func (st *step) commit(ctx context.Context) error {
 	}
 	st.app.State, st.app.LastErrcode, st.app.LastError = wxfleet.AppCommitted, 0, ""
 	return st.move(ctx, wxfleet.AppPending, st.next(stepSubmit))
+}
+
+// unsettled returns how much longer a call sent at sent may still land on
+// WeChat's side (0 when it can no longer), polling at least every RetryBase.
+func (st *step) unsettled(sent time.Time) time.Duration {
+	left := sent.Add(st.s.settleTime()).Sub(st.s.Now())
+	if left <= 0 {
+		return 0
+	}
+	return min(left, max(st.s.retryBase(), time.Second))
 }
 
 // committed tells whether the app's 体验版 is this rollout's version,
@@ -264,6 +277,9 @@ func (st *step) submit(ctx context.Context) error {
 		if ok, err := st.adoptLatest(ctx); err != nil || ok {
 			return err
 		}
+		if wait := st.unsettled(st.app.SubmitSentAt); wait > 0 {
+			return river.JobSnooze(wait) // the earlier submission may still land
+		}
 	}
 	st.app.SubmitSentAt = st.s.Now()
 	if _, err := st.s.Store.UpdateRolloutApp(ctx, st.r.ComponentAppID, st.app, wxfleet.AppCommitted, nil); err != nil {
@@ -282,7 +298,7 @@ func (st *step) submit(ctx context.Context) error {
 		st.app.LastErrcode, st.app.LastError = we.Code, err.Error()
 		st.s.Store.UpdateRolloutApp(ctx, st.r.ComponentAppID, st.app, wxfleet.AppCommitted, nil)
 		st.s.Logger.Warn("monthly audit quota used up; the rollout waits", "component_appid", st.r.ComponentAppID, "rollout", st.r.ID, "appid", st.app.AppID)
-		return river.JobSnooze(time.Hour)
+		return river.JobSnooze(4 * st.s.quotaWait())
 	case err != nil:
 		return st.fail(ctx, stepSubmit, err)
 	}

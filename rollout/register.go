@@ -6,6 +6,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/wxfleet/wxfleet/push"
+	"github.com/wxfleet/wxfleet/queue"
 )
 
 // Feature is rollouts as the server wires them: the step and check workers,
@@ -15,9 +16,9 @@ type Feature struct {
 }
 
 // RegisterWorkers adds the step and check workers.
-func (f *Feature) RegisterWorkers(w *river.Workers) {
-	river.AddWorker(w, &StepWorker{Service: f.Service})
-	river.AddWorker(w, &CheckWorker{Service: f.Service})
+func (f *Feature) RegisterWorkers(w *queue.Workers) {
+	queue.AddWorker(w, &StepWorker{Service: f.Service})
+	queue.AddWorker(w, &CheckWorker{Service: f.Service})
 }
 
 // PeriodicJobs is the check of running rollouts, every CheckInterval.

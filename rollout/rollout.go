@@ -69,8 +69,42 @@ type Service struct {
 	// PollInterval is how long after a submission, and then how often, an
 	// audit is polled when no push has told the result; 0 → 10 minutes.
 	PollInterval time.Duration
+	// RetryBase is the first retry delay of a failed step, doubling up to 5
+	// minutes; 0 → 5 s. QuotaWait is how long a step waits after WeChat's
+	// daily quota ran out (45009) or the monthly audit quota (85085, four
+	// times as long); 0 → 15 minutes. The demo and tests shorten both.
+	RetryBase time.Duration
+	QuotaWait time.Duration
+	// SettleTime is how long a commit or submit_audit whose answer was lost
+	// (a timeout, a crash) may still land on WeChat's side. Until it has
+	// passed, the step only asks WeChat what happened and waits; after it,
+	// no sign of the call means it never arrived and it is made again.
+	// 0 → 2 minutes. Shorter means a second call is more likely when WeChat
+	// is slow; longer means a slower recovery.
+	SettleTime time.Duration
 	// Observe counts steps by result (metrics); may be nil.
 	Observe func(step, result string)
+}
+
+func (s *Service) retryBase() time.Duration {
+	if s.RetryBase > 0 {
+		return s.RetryBase
+	}
+	return 5 * time.Second
+}
+
+func (s *Service) settleTime() time.Duration {
+	if s.SettleTime > 0 {
+		return s.SettleTime
+	}
+	return 2 * time.Minute
+}
+
+func (s *Service) quotaWait() time.Duration {
+	if s.QuotaWait > 0 {
+		return s.QuotaWait
+	}
+	return 15 * time.Minute
 }
 
 func (s *Service) pollInterval() time.Duration {

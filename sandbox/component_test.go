@@ -154,8 +154,8 @@ func TestCallCountsAndUnknownAPIs(t *testing.T) {
 	e := newEnv(t)
 	e.componentToken()
 	e.wx("/cgi-bin/component/api_component_token", "{")
-	status, out := e.do(http.MethodPost, "/wxa/commit?access_token=x", map[string]string{})
-	if status != http.StatusNotFound || errcode(out) != -1 || !strings.Contains(str(out, "errmsg"), "api not emulated by the wxfleet sandbox: /wxa/commit") {
+	status, out := e.do(http.MethodPost, "/wxa/getwxacodeunlimit?access_token=x", map[string]string{})
+	if status != http.StatusNotFound || errcode(out) != -1 || !strings.Contains(str(out, "errmsg"), "api not emulated by the wxfleet sandbox: /wxa/getwxacodeunlimit") {
 		t.Errorf("unknown API: %d %v", status, out)
 	}
 	status, out = e.do(http.MethodGet, "/cgi-bin/component/api_component_token", nil)
@@ -167,8 +167,8 @@ func TestCallCountsAndUnknownAPIs(t *testing.T) {
 	if got := calls["/cgi-bin/component/api_component_token"]; got == nil || got.(interface{ String() string }).String() != "3" {
 		t.Errorf("calls = %v, want 3 for api_component_token", calls)
 	}
-	if calls["/wxa/commit"] == nil {
-		t.Errorf("calls = %v, want /wxa/commit counted", calls)
+	if calls["/wxa/getwxacodeunlimit"] == nil {
+		t.Errorf("calls = %v, want /wxa/getwxacodeunlimit counted", calls)
 	}
 	e.do(http.MethodDelete, "/sandbox/api/calls", nil)
 	_, out = e.do(http.MethodGet, "/sandbox/api/calls", nil)

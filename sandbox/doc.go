@@ -124,6 +124,121 @@
 // apply before any validation and live in memory only, as do call counts and
 // the push log.
 //
+// # Code management (代小程序开发)
+//
+// The template library and, per mini program, commit, audit, release,
+// rollback and gray release, as docs/wechat-code.md describes them (code*.go).
+// Their state is separate from the rest: {DataDir}/sandbox-code.db (SQLite,
+// one row per draft, template, app, audit and one for the rules, limits and
+// quota use), written in one transaction before each API answers. GET APIs
+// also take POST {}; POST APIs answer GET with 43002. Every one is counted,
+// takes injected faults and daily quotas like the other emulated APIs.
+//
+// The token is checked first on every path, before the body: missing 41001,
+// unknown 40001, expired 42001. Only ?access_token= is read on the per-app
+// APIs. A component token on a per-app API is unknown there (40001); an
+// authorizer token on a template API gets 61014 ("must use component token
+// for component api", WeChat's global errcode table). The per-app APIs then
+// need permission set 18 (开发管理) granted to the platform: 61007. Then the
+// body (44002 empty, 47001 malformed), then the required fields. Query
+// parameters are never read as body fields, except memberauth's action (SKIT
+// sends it in the query, WxJava in the body).
+//
+//	component token (?access_token= or ?component_access_token=):
+//	GET  /wxa/gettemplatedraftlist    draft_list[] {draft_id, user_version, user_desc, create_time}
+//	POST /wxa/addtotemplate           {draft_id, template_type 0|1}: 85064 unknown or missing draft, 85065 library full, 47001 other type
+//	GET  /wxa/gettemplatelist         ?template_type=; template_list[] {template_id, draft_id, user_version, user_desc, create_time, template_type, source_miniprogram_appid, source_miniprogram, developer}
+//	POST /wxa/deletetemplate          {template_id} a number or numeric string (PowerWeChat): 85064
+//	authorizer token (?access_token=):
+//	POST /wxa/commit                  {template_id, ext_json, user_version, user_desc}: see below
+//	GET  /wxa/get_page                page_list[]; 86001 before any commit
+//	GET  /wxa/get_qrcode              ?path=; a PNG image (Content-Type image/png); 86001 before any commit
+//	GET  /wxa/get_category            category_list[] {first_class, second_class, first_id, second_id} of the account's categories
+//	POST /wxa/submit_audit            {item_list?, version_desc?, ...} → {auditid}: 85086, 85009, 85023, 85010, 85007, 85006, 85011, 85085
+//	POST /wxa/get_auditstatus         {auditid} → {status, reason?, screenshot?}; 85012 missing, unknown or another app's
+//	GET  /wxa/get_latest_auditstatus  {auditid, status, reason?, ScreenShot?, screenshot?, user_version, user_desc, submit_audit_time}; 85012 before any
+//	GET  /wxa/undocodeaudit           3 withdrawn; 85019 nothing under audit; 87013 beyond 5 a day, 10 a month; the quota is not refunded
+//	POST /wxa/speedupaudit            {auditid}; either token (WeChat's reference says so); halves the time left; 85012; 85085 speed-ups used up
+//	GET  /wxa/queryquota              {rest, limit, speedup_rest, speedup_limit} of the platform this month (Beijing time)
+//	POST /wxa/release                 body {} (44002 empty, 47001 not an object): 85019 nothing approved, 85020 under audit, 85052 already released
+//	GET  /wxa/revertcoderelease       back to the previous version; ?action=get_history_version → version_list[]; ?app_version=N (decides over action): 87011, 87012
+//	POST /wxa/grayrelease             {gray_percentage, support_debuger_first?, support_experiencer_first?}: 85079, 85080, 85081, 85082
+//	GET  /wxa/revertgrayrelease       the plan becomes 4 (deleted); nothing running: ok, no change
+//	GET  /wxa/getgrayreleaseplan      gray_release_plan {status 0 none, 1 running, 3 finished, 4 deleted, create_timestamp, gray_percentage, support_*}
+//	POST /wxa/change_visitstatus      {action open|close}: 85022 other action, 85021 nothing released
+//	POST /wxa/getversioninfo          {} → exp_info, release_info (each absent when there is none)
+//	POST /wxa/modify_domain           {action add|delete|set|get, requestdomain[], wsrequestdomain[], uploaddomain[], downloaddomain[], udpdomain[], tcpdomain[]}: 85022, 85016 over 1000
+//	POST /wxa/setwebviewdomain        {action, webviewdomain[]}: 85022, 89019 no change, 89022 deleting an unknown one, 89029 over 100
+//	POST /wxa/bind_tester             {wechatid} → {userstr}: 85001 empty, 85004 bound, 85002 over 100
+//	POST /wxa/unbind_tester           {wechatid} or {userstr}: 47001 neither
+//	POST /wxa/memberauth              {action: get_experiencer} → members[] {userstr}; 47001 other action
+//	POST /cgi-bin/component/setprivacysetting  authorizer token despite the path (WxJava, SKIT); {privacy_ver 1|2 (default 2), owner_setting, setting_list}
+//	POST /cgi-bin/component/getprivacysetting  {privacy_ver} → {code_exist, privacy_list, setting_list (with privacy_label), update_time, owner_setting, privacy_desc}
+//
+// Commit checks, in this order: template_id (85014 missing, unknown or
+// another platform's; a numeric string is taken, PowerWeChat sends one);
+// ext_json is a JSON string field holding an object (85048 when absent, of
+// another type, or not an object; WxJava: "ext_json必须是字符串类型");
+// user_version present and not empty, user_desc present (47001: WeChat's
+// reference marks both 必填 and names no code); then a standard template
+// takes only extAppid, ext and window (85013); extAppid of another app or
+// not a string 85013 (an empty extAppid is taken: WeChat's own example
+// sends one); an empty pages 85047; a page in pages, extPages, tabBar.list
+// or subpackages that the template lacks 85045 (ext_json cannot add pages);
+// a tabBar item without pagePath 85046; a template larger than the package
+// limit 85044. 85090 (commit throttling) and 85043 are not emulated: no
+// source gives their rule.
+//
+// Where sources disagree or say nothing, the sandbox's choices:
+// get_latest_auditstatus spells the screenshot both ways (WxJava reads
+// screenshot, PowerWeChat and SKIT ScreenShot); undocodeaudit 5 a day and
+// 10 a month (WxJava's errcode text; its older javadoc says 1 a day);
+// release with an empty body is refused (WxJava posts {}, PowerWeChat posts
+// nothing; the sandbox keeps to {}); a rejected or withdrawn latest audit
+// is 85019 on release, one under audit 85020; grayrelease takes 0 only
+// with a "first" flag (WeChat's reference; SKIT says 1–100); a gray release
+// at 100% still needs release to finish; a rollback version is not rolled
+// back again without app_version (87012), and the version it replaced goes
+// into the history so that app_version can bring it back; the history keeps
+// 5 versions; 86001 on get_page and get_qrcode before any commit and 85012
+// on get_latest_auditstatus before any submission (no source says);
+// submit_audit takes an empty item_list (current WeChat); categories are
+// not checked against item_list (85008 not emulated); server domains need
+// not be on the platform's own list (85017/85018 not emulated); the
+// privacy guide needs notice_method and one contact (WeChat's reference
+// marks them required; 47001 is the sandbox's code). The audit quota
+// defaults to 10000 a month, speed-ups to 100, the template library to
+// 100, the package limit to 2048 KB (WeChat gives no numbers; POST
+// /sandbox/api/code-limits changes them).
+//
+// # Audit simulator
+//
+// Each submission is decided once its delay has passed on the sandbox
+// clock, by the rules of POST /sandbox/api/audit-rules: a submission whose
+// ext_json or version_desc contains a reject word, or one drawn at
+// reject_rate, is rejected with a numbered Chinese reason joined by <br> and
+// two screenshot media ids; one drawn at delay_rate is first delayed
+// (status 4, weapp_audit_delay) for another delay; the rest are approved.
+// Each decision is pushed, encrypted, to the app's message URL
+// ({PlatformURL}/wechat/apps/{appid}, ToUserName the app's gh_ id):
+// weapp_audit_success with SuccTime, weapp_audit_fail with Reason, FailTime
+// and ScreenShot, weapp_audit_delay with Reason and DelayTime (those times
+// on the sandbox clock, CreateTime on the wall clock), one app's in order,
+// eight pushes at a time; lose_push_rate drops pushes, so a platform must
+// poll. A ticker decides every 250 ms as real time passes; moving the clock
+// decides everything then due before the clock call answers, each decision
+// at its own due time (a delay and the decision after it both happen within
+// one move); an API that reads an app's audit decides it first.
+//
+//	GET  /sandbox/api/audit-rules           {"delay":"5s","reject_rate":0,"reject_words":[],"delay_rate":0,"lose_push_rate":0}
+//	POST /sandbox/api/audit-rules           the same, each field given replaces that rule
+//	POST /sandbox/api/drafts                {"user_version","user_desc"?,"pages"?:["pages/index/index"],"size_kb"?:512,"privacy_keys"?,"component_appid"?} → {"draft_id"}
+//	GET  /sandbox/api/code-limits           {"audit_quota","speedup_quota","template_limit","package_limit_kb"}
+//	POST /sandbox/api/code-limits           the same, each field given replaces that limit
+//	GET  /sandbox/api/apps/{appid}/code     {"exp","auditing","latest_audit","released","gray","history","audits","visit_status",
+//	                                          "counts":{"commits","submits","releases","gray_releases","rollbacks","undos","speedups"},"events","domains","webviewdomain","testers"}
+//	GET  /sandbox/api/code/apps             {"items":[{"appid","counts","exp_version","released_version","audit_status"}]}
+//
 // # Pages
 //
 // GET / and /sandbox/ show the components, accounts and their authorizations,

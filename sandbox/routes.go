@@ -27,6 +27,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 		mux.HandleFunc("POST "+path, s.api(path, h))
 		known[path] = true
 	}
+	s.codeRoutes(mux, known) // code_routes.go
 	s.apiPaths = known
 	mux.HandleFunc("/cgi-bin/", s.apiNotEmulated(known))
 	mux.HandleFunc("/wxa/", s.apiNotEmulated(known))
@@ -52,7 +53,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("POST /sandbox/api/ticket", s.handleTicket)
 	mux.HandleFunc("GET /sandbox/api/components", s.handleComponents)
 	mux.HandleFunc("GET /sandbox/api/clock", s.handleGetClock)
-	mux.HandleFunc("POST /sandbox/api/clock", s.handleSetClock)
+	mux.HandleFunc("POST /sandbox/api/clock", s.decidingAfter(s.handleSetClock)) // audits then due are decided
 	mux.HandleFunc("GET /sandbox/api/faults", s.handleListFaults)
 	mux.HandleFunc("POST /sandbox/api/faults", s.handleAddFault)
 	mux.HandleFunc("DELETE /sandbox/api/faults", s.handleClearFaults)
@@ -72,7 +73,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 		http.Redirect(w, r, "/sandbox/", http.StatusMovedPermanently)
 	})
 	mux.HandleFunc("POST /sandbox/ui/ticket", s.handleUITicket)
-	mux.HandleFunc("POST /sandbox/ui/clock", s.handleUIClock)
+	mux.HandleFunc("POST /sandbox/ui/clock", s.decidingAfter(s.handleUIClock))
 	mux.HandleFunc("POST /sandbox/ui/message", s.handleUIMessage)
 	mux.HandleFunc("POST /sandbox/ui/unauthorize", s.handleUIUnauthorize)
 	mux.HandleFunc("POST /sandbox/ui/release-check", s.handleUIReleaseCheck)

@@ -89,6 +89,8 @@ type Sandbox struct {
 	apiWait      time.Duration // release check: how long to wait for message/custom/send (WeChat: 5 s)
 	pickTestApp  func() string // release check: which test account to use
 
+	code *codeState // code management, with its own lock and database (code.go); set by New
+
 	mu          sync.Mutex // guards everything below
 	st          *state
 	platformURL string
@@ -200,6 +202,10 @@ func New(cfg Config) (*Sandbox, error) {
 	}
 	s.mux = s.routes()
 	s.bg, s.stop = context.WithCancel(context.Background())
+	if err := s.startCode(); err != nil {
+		s.stop()
+		return nil, err
+	}
 	go s.saver()
 	return s, nil
 }
@@ -257,7 +263,7 @@ func (s *Sandbox) Close() error {
 	s.stop()
 	s.wg.Wait()
 	<-s.saveDone
-	return s.save()
+	return errors.Join(s.save(), s.closeCode())
 }
 
 // goBackground runs f on a tracked goroutine with the background context, or

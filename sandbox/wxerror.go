@@ -11,6 +11,9 @@ import (
 // from WeChat's doc tables and SDK enums (see shared/wechat/01-component.md §6);
 // 61009/61010 and 40008 are paraphrases, their exact wording is unverified.
 func errmsg(code int) string {
+	if m, ok := codeErrmsg(code); ok { // code management: code.go
+		return m
+	}
 	switch code {
 	case -1:
 		return "system error"

@@ -22,7 +22,7 @@ type (
 	// pushFeature handles kinds of WeChat pushes.
 	pushFeature interface{ RegisterPushes(m *push.Mux) }
 	// workerFeature works kinds of River jobs.
-	workerFeature interface{ RegisterWorkers(w *river.Workers) }
+	workerFeature interface{ RegisterWorkers(w *queue.Workers) }
 	// periodicFeature schedules River jobs at intervals.
 	periodicFeature interface{ PeriodicJobs() []*river.PeriodicJob }
 	// routeFeature serves HTTP routes.
@@ -56,7 +56,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 // wire lets every feature register its pushes, jobs and routes, then makes
 // the job queue and the HTTP handler from what they registered.
 func (s *Server) wire(pushes *push.Mux, features []any) error {
-	workers := river.NewWorkers()
+	workers := queue.NewWorkers(s.cfg.JobTimeoutScale)
 	var periodic []*river.PeriodicJob
 	mux := http.NewServeMux()
 	for _, f := range features {
@@ -85,7 +85,7 @@ func (s *Server) wire(pushes *push.Mux, features []any) error {
 // riverConfig is the job queue's configuration: the default queue and the
 // rollouts' own (a fleet rollout never starves token upkeep), the registered
 // workers and periodic jobs, River's chatter kept out of the log.
-func riverConfig(cfg Config, workers *river.Workers, periodic []*river.PeriodicJob) *river.Config {
+func riverConfig(cfg Config, workers *queue.Workers, periodic []*river.PeriodicJob) *river.Config {
 	rolloutWorkers := cfg.RolloutWorkers
 	if rolloutWorkers <= 0 {
 		rolloutWorkers = 10
@@ -95,7 +95,6 @@ func riverConfig(cfg Config, workers *river.Workers, periodic []*river.PeriodicJ
 			river.QueueDefault: {MaxWorkers: 20},
 			rollout.Queue:      {MaxWorkers: rolloutWorkers},
 		},
-		Workers:           workers,
 		Logger:            quietRiver(cfg.Logger),
 		FetchPollInterval: cfg.JobPollInterval,
 		PeriodicJobs:      periodic,
@@ -103,6 +102,8 @@ func riverConfig(cfg Config, workers *river.Workers, periodic []*river.PeriodicJ
 	if cfg.JobPollInterval > 0 && cfg.JobPollInterval < river.FetchCooldownDefault {
 		rc.FetchCooldown = cfg.JobPollInterval
 	}
+	// The workers, with the job timeouts and stuck-job rescue delay they imply.
+	queue.Configure(rc, workers)
 	return rc
 }
 

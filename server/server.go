@@ -48,6 +48,12 @@ type Config struct {
 	AuditPollInterval time.Duration
 	// RolloutWorkers is how many rollout steps run at once on this instance; 0 → 10.
 	RolloutWorkers int
+	// RolloutRetryBase and RolloutQuotaWait shorten a rollout step's retry
+	// delay and its wait after a quota error (see rollout.Service); 0 → the
+	// production values. For the demo and tests.
+	RolloutRetryBase, RolloutQuotaWait, RolloutSettleTime time.Duration
+	// WeChatTimeout bounds each attempt of a call to WeChat; 0 → 10 s.
+	WeChatTimeout time.Duration
 	// JobPollInterval is how often River looks for new jobs; 0 → River's default (1 s).
 	JobPollInterval time.Duration
 	// EventRetention is how long user messages are kept; 0 → 30 days,
@@ -65,9 +71,13 @@ type Config struct {
 	APIBodyCap int64
 	// HTTP bounds what one client can hold of the HTTP server; zero fields
 	// take the defaults (see HTTPLimits).
-	HTTP   HTTPLimits
-	Logger *slog.Logger
-	Now    func() time.Time
+	HTTP HTTPLimits
+	// JobTimeoutScale shortens River's job timeout and stuck-job rescue delay,
+	// for tests that kill a process and wait for its jobs to be taken back;
+	// 0 → the real values (see queue.Configure).
+	JobTimeoutScale float64
+	Logger          *slog.Logger
+	Now             func() time.Time
 }
 
 // HTTPLimits bound connections and requests, so that idle or trickling
@@ -207,6 +217,11 @@ func (s *Server) openStore(ctx context.Context) error {
 		s.Store.Close()
 		return fmt.Errorf("migrating the database: %w", err)
 	}
+	// Before anything is sealed or opened: a wrong key must not re-seal.
+	if err := s.Store.CheckVaultKey(ctx, s.cfg.Now()); err != nil {
+		s.Store.Close()
+		return err
+	}
 	for i := range s.cfg.Platforms {
 		if err := s.Store.UpsertPlatform(ctx, &s.cfg.Platforms[i]); err != nil {
 			s.Store.Close()
@@ -248,7 +263,7 @@ func (s *Server) buildCore() {
 	if cfg.WeChatURL != "" {
 		hosts = wechat.SingleHost(cfg.WeChatURL)
 	}
-	s.WeChat = wechat.New(wechat.Options{Hosts: hosts, Logger: cfg.Logger, Observe: s.Metrics.ObserveWeChat})
+	s.WeChat = wechat.New(wechat.Options{Hosts: hosts, Logger: cfg.Logger, Observe: s.Metrics.ObserveWeChat, Timeout: cfg.WeChatTimeout})
 	s.Keeper = &token.Keeper{
 		Store: s.Store, WeChat: s.WeChat, Now: cfg.Now, Owner: instanceID(), Logger: cfg.Logger,
 		Observe: func(kind, result string) { s.Metrics.TokenRefreshes.WithLabelValues(kind, result).Inc() },
@@ -259,6 +274,7 @@ func (s *Server) buildCore() {
 	s.Rollouts = &rollout.Service{
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() rollout.Jobs { return s.queue },
 		Now: cfg.Now, Logger: cfg.Logger, PollInterval: cfg.AuditPollInterval,
+		RetryBase: cfg.RolloutRetryBase, QuotaWait: cfg.RolloutQuotaWait, SettleTime: cfg.RolloutSettleTime,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 	}
 }

@@ -52,7 +52,7 @@ func testMigrate(t *testing.T, h *harness) {
 			t.Fatalf("raw connection's current_schema is %q, want the test schema", schema)
 		}
 	}
-	for _, table := range []string{"platforms", "tickets", "component_tokens", "leases", "authorizers", "events", "auth_links", "goose_db_version", "river_job", "river_migration"} {
+	for _, table := range []string{"platforms", "tickets", "component_tokens", "leases", "authorizers", "events", "auth_links", "meta", "goose_db_version", "river_job", "river_migration"} {
 		if !tableExists(t, h, db, table) {
 			t.Errorf("table %s missing after Migrate", table)
 		}

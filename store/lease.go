@@ -10,8 +10,11 @@ import (
 // owner holds the lease afterwards. The check and the take are one statement,
 // so two instances can never both succeed.
 //
-// Leases keep one refresher per token across instances; by convention the
-// name carries the platform (e.g. "component_token:wx123").
+// Leases keep one refresher per token across instances and goroutines; by
+// convention the name carries the platform (e.g. "component_token:wx123").
+// Because the lease is re-entrant for its owner (that is how it is renewed),
+// owner must be unique per acquisition, never one id per process: package
+// lease makes a fresh owner token each time.
 func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration, now time.Time) (bool, error) {
 	if name == "" || owner == "" || ttl <= 0 {
 		return false, invalid("租约需要名称、持有者和正的时长 / a lease needs a name, an owner and a positive ttl")

@@ -108,6 +108,8 @@ var conformance = []struct {
 	{"PlatformRoundTrip", testPlatformRoundTrip},
 	{"SecretsSealedAtRest", testSecretsSealedAtRest},
 	{"WrongVaultKey", testWrongVaultKey},
+	{"CheckVaultKey", testCheckVaultKey},
+	{"CheckVaultKeyRace", testCheckVaultKeyRace},
 	{"TicketNewestWins", testTicketNewestWins},
 	{"ComponentToken", testComponentToken},
 	{"Lease", testLease},
@@ -130,6 +132,7 @@ var conformance = []struct {
 	{"Templates", testTemplates},
 	{"AuthorizerSettingsAndTags", testAuthorizerSettingsAndTags},
 	{"Rollouts", testRollouts},
+	{"CodeExchanges", testCodeExchanges},
 	{"ConsoleSessions", testConsoleSessions},
 	{"PruneEvents", testPruneEvents},
 }

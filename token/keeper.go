@@ -1,9 +1,11 @@
 // Package token keeps every token alive: the component_access_token (第三方平台
 // 令牌) of each platform and the authorizer_access_token (授权方令牌) of every
 // mini program that authorized one. Tokens are refreshed before they expire by
-// River jobs; a database lease makes sure only one instance refreshes a given
-// token at a time, and a rotated refresh token is saved in the same statement
-// as the access token it came with.
+// River jobs; a database lease (package lease, one owner token per
+// acquisition) makes sure only one goroutine of one instance refreshes a given
+// token at a time, callers of one process asking at once share one refresh,
+// and a rotated refresh token is saved in the same statement as the access
+// token it came with.
 package token
 
 import (
@@ -11,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/lease"
 	"github.com/wxfleet/wxfleet/wechat"
 )
 
@@ -24,8 +28,7 @@ type Store interface {
 	Ticket(ctx context.Context, componentAppID string) (*wxfleet.Ticket, error)
 	ComponentToken(ctx context.Context, componentAppID string) (*wxfleet.Token, error)
 	SaveComponentToken(ctx context.Context, componentAppID string, t wxfleet.Token) error
-	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration, now time.Time) (bool, error)
-	ReleaseLease(ctx context.Context, name, owner string) error
+	lease.Store
 	Authorizer(ctx context.Context, componentAppID, appID string) (*wxfleet.Authorizer, error)
 	SaveAuthorizerToken(ctx context.Context, componentAppID, appID string, access wxfleet.Token, refresh wxfleet.Secret) error
 	SetAuthorizerStatus(ctx context.Context, componentAppID, appID string, status wxfleet.AuthorizerStatus, now time.Time) error
@@ -35,21 +38,21 @@ type Store interface {
 // 7200 s; refreshing 20 minutes early leaves room for retries and outages.
 const Margin = 20 * time.Minute
 
-// leaseTTL outlives one WeChat call with its retries.
-const leaseTTL = time.Minute
-
 // Keeper hands out valid tokens and refreshes them.
 type Keeper struct {
 	Store   Store
 	WeChat  *wechat.Client
 	Now     func() time.Time
-	Owner   string // this instance's lease owner id
+	Owner   string // prefixes this instance's lease owner tokens (one per acquisition)
 	Logger  *slog.Logger
 	Observe func(kind, result string) // metrics hook, may be nil
 	// Wait pauses between lease attempts; injectable for tests.
 	Wait func(ctx context.Context, d time.Duration) error
 
 	ticketAsked sync.Map // component appid → time.Time of the last api_start_push_ticket
+	leasesOnce  sync.Once
+	leases      *lease.Leases
+	flights     lease.Group[refreshKey, string]
 }
 
 func (k *Keeper) wait(ctx context.Context, d time.Duration) error {
@@ -94,8 +97,8 @@ func (k *Keeper) ComponentToken(ctx context.Context, componentAppID string) (str
 // one differs from stale and has more than minLeft to live (another instance
 // refreshed it meanwhile).
 func (k *Keeper) RefreshComponent(ctx context.Context, componentAppID, stale string, minLeft time.Duration) (string, error) {
-	lease := "component_token:" + componentAppID
-	return k.underLease(ctx, lease, func() (string, error) {
+	key := refreshKey{lease: "component_token:" + componentAppID, stale: stale, minLeft: minLeft}
+	return k.underLease(ctx, key, func(ctx context.Context) (string, error) {
 		if t, err := k.Store.ComponentToken(ctx, componentAppID); err == nil && t.Value.Reveal() != stale && k.fresh(t, minLeft) {
 			return t.Value.Reveal(), nil
 		}
@@ -165,13 +168,43 @@ func (k *Keeper) AuthorizerToken(ctx context.Context, componentAppID, appID stri
 
 func usable(a *wxfleet.Authorizer) error { return a.Status.Unusable(a.AppID) }
 
+// ForcedRefreshInterval is the least time between two refreshes of one
+// authorizer's token forced by WeChat rejecting it as invalid (40001, 40014).
+// A token rejected again so soon after a refresh is not cured by another one
+// (the call wants another kind of token, or WeChat is misbehaving), and every
+// refresh spends api_authorizer_token quota.
+const ForcedRefreshInterval = 5 * time.Minute
+
+// ForcedRefreshLease names the mark a forced refresh of an authorizer's
+// token leaves for ForcedRefreshInterval, shared by every instance.
+func ForcedRefreshLease(componentAppID, appID string) string {
+	return "authorizer_forced_refresh:" + componentAppID + ":" + appID
+}
+
 // RefreshAuthorizer exchanges the stored refresh token for a new access token
 // unless the stored token differs from stale and has more than minLeft to live.
-// WeChat's 61023 (refresh token invalid) marks the authorizer
-// reauthorization_needed.
+// A non-empty stale is a forced refresh (WeChat rejected it): at most one per
+// ForcedRefreshInterval. WeChat's 61023 (refresh token invalid) marks the
+// authorizer reauthorization_needed.
 func (k *Keeper) RefreshAuthorizer(ctx context.Context, componentAppID, appID, stale string, minLeft time.Duration) (string, error) {
-	lease := AuthorizerLease(componentAppID, appID)
-	return k.underLease(ctx, lease, func() (string, error) {
+	return k.refreshAuthorizer(ctx, componentAppID, appID, refreshKey{stale: stale, minLeft: minLeft, limited: stale != ""})
+}
+
+// InvalidateAuthorizer is told that WeChat rejected stale with rejection, and
+// refreshes unless the store already holds another token. 42001 (expired)
+// always may: it means WeChat's clock is past the token's end, which a new
+// token cures. 40001 and 40014 are limited to one per ForcedRefreshInterval
+// (docs/wechat-tokens.md).
+func (k *Keeper) InvalidateAuthorizer(ctx context.Context, componentAppID, appID, stale string, rejection *wechat.Error) error {
+	limited := rejection == nil || rejection.Code != wechat.CodeTokenExpired
+	_, err := k.refreshAuthorizer(ctx, componentAppID, appID, refreshKey{stale: stale, limited: limited})
+	return err
+}
+
+func (k *Keeper) refreshAuthorizer(ctx context.Context, componentAppID, appID string, key refreshKey) (string, error) {
+	key.lease = AuthorizerLease(componentAppID, appID)
+	stale, minLeft := key.stale, key.minLeft
+	return k.underLease(ctx, key, func(ctx context.Context) (string, error) {
 		a, err := k.Store.Authorizer(ctx, componentAppID, appID)
 		if err != nil {
 			return "", err
@@ -185,6 +218,11 @@ func (k *Keeper) RefreshAuthorizer(ctx context.Context, componentAppID, appID, s
 		}
 		if a.RefreshToken == "" {
 			return "", wxfleet.Errorf(wxfleet.ECONFLICT, "小程序 %s 没有 refresh token / %s has no refresh token", appID, appID)
+		}
+		if key.limited {
+			if err := k.mayForceRefresh(ctx, componentAppID, appID); err != nil {
+				return "", err
+			}
 		}
 		resp, err := k.WeChat.AuthorizerToken(ctx, k.ComponentSource(componentAppID), componentAppID, appID, a.RefreshToken.Reveal())
 		if err != nil {
@@ -211,6 +249,24 @@ func (k *Keeper) RefreshAuthorizer(ctx context.Context, componentAppID, appID, s
 		k.observe("authorizer", "ok")
 		return resp.AccessToken, nil
 	})
+}
+
+// mayForceRefresh takes the forced-refresh mark of the authorizer, or says
+// why not: another forced refresh, here or on another instance, happened less
+// than ForcedRefreshInterval ago. The mark is never released: it expires.
+func (k *Keeper) mayForceRefresh(ctx context.Context, componentAppID, appID string) error {
+	ok, err := k.Leases().TryOnce(ctx, ForcedRefreshLease(componentAppID, appID), ForcedRefreshInterval)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		k.observe("authorizer", "forced_refresh_refused")
+		return wxfleet.Errorf(wxfleet.EUNAVAILABLE,
+			"微信拒绝了 %s 的授权方令牌，而它在 %v 内已强制刷新过一次：再刷新也无济于事，请检查调用的接口是否需要这种令牌 / WeChat rejected the authorizer token of %s, which was already force-refreshed less than %v ago: another refresh would not help; check that the API takes this kind of token",
+			appID, ForcedRefreshInterval, appID, ForcedRefreshInterval)
+	}
+	k.Logger.Warn("WeChat rejected a current authorizer token; forcing a refresh", "component_appid", componentAppID, "appid", appID)
+	return nil
 }
 
 // saveAuthorizerToken insists: WeChat may have rotated the refresh token, and
@@ -240,36 +296,45 @@ func AuthorizerLease(componentAppID, appID string) string {
 	return "authorizer_token:" + componentAppID + ":" + appID
 }
 
-// underLease runs fn holding the named lease. If another instance holds it,
-// it waits and retries: fn itself re-reads the store, so the waiter usually
-// finds the token the holder just refreshed.
-func (k *Keeper) underLease(ctx context.Context, name string, fn func() (string, error)) (string, error) {
-	for attempt := 0; ; attempt++ {
-		ok, err := k.Store.AcquireLease(ctx, name, k.Owner, leaseTTL, k.Now())
-		if err != nil {
-			return "", err
-		}
-		if ok {
-			defer func() {
-				if err := k.Store.ReleaseLease(context.WithoutCancel(ctx), name, k.Owner); err != nil {
-					k.Logger.Warn("releasing lease failed", "lease", name, "err", err)
-				}
-			}()
-			return fn()
-		}
-		if attempt >= 100 {
-			return "", wxfleet.Errorf(wxfleet.EUNAVAILABLE, "令牌正由其他实例刷新，请稍后重试 / the token is being refreshed by another instance; retry shortly")
-		}
-		if err := k.wait(ctx, 200*time.Millisecond); err != nil {
-			return "", err
-		}
-	}
+// Leases is the lease helper the keeper and the authorization flow share:
+// built once from the keeper's Store, Owner, Now, Wait and Logger.
+func (k *Keeper) Leases() *lease.Leases {
+	k.leasesOnce.Do(func() {
+		k.leases = &lease.Leases{Store: k.Store, Owner: k.Owner, Now: k.Now, Wait: k.Wait, Logger: k.Logger}
+	})
+	return k.leases
+}
+
+// refreshKey names one kind of refresh request: callers asking the same thing
+// of the same token at once share one run (the in-flight refresh).
+type refreshKey struct {
+	lease   string
+	stale   string
+	minLeft time.Duration
+	limited bool // a forced refresh, subject to ForcedRefreshInterval
+}
+
+// underLease runs fn holding the lease key names, sharing the run with every
+// caller of this process that asks the same (stale, minLeft) meanwhile.
+// Callers asking something else, and other instances, wait for the lease:
+// fn re-reads the store first, so they usually find the token the holder
+// just refreshed.
+func (k *Keeper) underLease(ctx context.Context, key refreshKey, fn func(ctx context.Context) (string, error)) (string, error) {
+	return k.flights.Do(ctx, key, func(ctx context.Context) (string, error) {
+		var tok string
+		err := k.Leases().Do(ctx, key.lease, func(ctx context.Context) error {
+			var err error
+			tok, err = fn(ctx)
+			return err
+		})
+		return tok, err
+	})
 }
 
 // ComponentSource is a wechat.TokenSource for a platform's component token.
 func (k *Keeper) ComponentSource(componentAppID string) wechat.TokenSource {
 	return &source{get: func(ctx context.Context) (string, error) { return k.ComponentToken(ctx, componentAppID) },
-		refresh: func(ctx context.Context, stale string) error {
+		refresh: func(ctx context.Context, stale string, _ *wechat.Error) error {
 			_, err := k.RefreshComponent(ctx, componentAppID, stale, 0)
 			return err
 		}}
@@ -278,19 +343,39 @@ func (k *Keeper) ComponentSource(componentAppID string) wechat.TokenSource {
 // AuthorizerSource is a wechat.TokenSource for one authorizer's token.
 func (k *Keeper) AuthorizerSource(componentAppID, appID string) wechat.TokenSource {
 	return &source{get: func(ctx context.Context) (string, error) { return k.AuthorizerToken(ctx, componentAppID, appID) },
-		refresh: func(ctx context.Context, stale string) error {
-			_, err := k.RefreshAuthorizer(ctx, componentAppID, appID, stale, 0)
-			return err
+		refresh: func(ctx context.Context, stale string, rejection *wechat.Error) error {
+			return k.InvalidateAuthorizer(ctx, componentAppID, appID, stale, rejection)
 		}}
+}
+
+// ForwardSource is the TokenSource for forwarding a call to path with the
+// authorizer's token. Paths under /cgi-bin/component/ are forwarded too (the
+// privacy and authorizer-option APIs live there and take the authorizer
+// token), but WeChat rejecting the token there never refreshes it: most of
+// those APIs take the component_access_token, which no authorizer-token
+// refresh can provide, so the rejection is returned to the caller instead
+// (docs/wechat-tokens.md).
+func (k *Keeper) ForwardSource(componentAppID, appID, path string) wechat.TokenSource {
+	src := k.AuthorizerSource(componentAppID, appID)
+	if !strings.HasPrefix(path, "/cgi-bin/component/") {
+		return src
+	}
+	return &source{get: src.Token, refresh: func(context.Context, string, *wechat.Error) error {
+		return wxfleet.Errorf(wxfleet.EINVALID,
+			"微信拒绝了转发到 %s 的授权方令牌；/cgi-bin/component/ 下的接口大多要 component_access_token，刷新授权方令牌无济于事，所以没有刷新 / WeChat rejected the authorizer token forwarded to %s: most /cgi-bin/component/ APIs take the component_access_token, which refreshing the authorizer token cannot give, so it was not refreshed",
+			path, path)
+	}}
 }
 
 type source struct {
 	get     func(context.Context) (string, error)
-	refresh func(context.Context, string) error
+	refresh func(context.Context, string, *wechat.Error) error
 }
 
 func (s *source) Token(ctx context.Context) (string, error) { return s.get(ctx) }
 
 // Invalidate re-reads the store first (inside refresh): if another instance
 // already replaced the rejected token, no call to WeChat is made.
-func (s *source) Invalidate(ctx context.Context, stale string) error { return s.refresh(ctx, stale) }
+func (s *source) Invalidate(ctx context.Context, stale string, rejection *wechat.Error) error {
+	return s.refresh(ctx, stale, rejection)
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/store/storetest"
+	"github.com/wxfleet/wxfleet/vault"
 	"github.com/wxfleet/wxfleet/wechat"
 )
 
@@ -60,6 +61,8 @@ func (f *fakeWeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 type fixture struct {
 	store *store.Store
+	dsn   string       // the database store is on
+	vault *vault.Vault // its key
 	wc    *fakeWeChat
 	now   time.Time
 	mu    sync.Mutex
@@ -81,9 +84,10 @@ func (f *fixture) advance(d time.Duration) {
 func newFixture(t *testing.T, b storetest.Backend) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	st := b.New(t)
+	dsn, v := b.DSN(t), storetest.NewVault(t)
+	st := storetest.Migrated(t, dsn, v)
 	var err error
-	f := &fixture{store: st, wc: &fakeWeChat{refresh: "refresh-0"}, now: time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)}
+	f := &fixture{store: st, dsn: dsn, vault: v, wc: &fakeWeChat{refresh: "refresh-0"}, now: time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)}
 	p := &wxfleet.Platform{AppID: "wxcomp", Name: "p", Token: "t", AESKey: "k", Secret: "s"}
 	if err := st.UpsertPlatform(ctx, p); err != nil {
 		t.Fatal(err)
@@ -100,11 +104,20 @@ func newFixture(t *testing.T, b storetest.Backend) *fixture {
 	return f
 }
 
+// otherStore is a second store on the fixture's database: another instance.
+func (f *fixture) otherStore(t *testing.T) *store.Store {
+	return storetest.Migrated(t, f.dsn, f.vault)
+}
+
 func (f *fixture) keeper(t *testing.T, owner string) *Keeper {
+	return f.keeperOn(t, f.store, owner)
+}
+
+func (f *fixture) keeperOn(t *testing.T, st *store.Store, owner string) *Keeper {
 	srv := httptest.NewServer(f.wc)
 	t.Cleanup(srv.Close)
 	return &Keeper{
-		Store: f.store, WeChat: wechat.New(wechat.Options{Hosts: wechat.SingleHost(srv.URL)}),
+		Store: st, WeChat: wechat.New(wechat.Options{Hosts: wechat.SingleHost(srv.URL)}),
 		Now: f.clock, Owner: owner, Logger: slog.New(slog.DiscardHandler),
 		Wait: func(ctx context.Context, d time.Duration) error { time.Sleep(5 * time.Millisecond); return ctx.Err() },
 	}
@@ -195,14 +208,14 @@ func testInvalidateRereadsTheStore(t *testing.T, b storetest.Backend) {
 	src := k.AuthorizerSource("wxcomp", "wxapp")
 	// Another instance refreshed meanwhile: the store holds atok-9.
 	f.store.SaveAuthorizerToken(ctx, "wxcomp", "wxapp", wxfleet.Token{Value: "atok-9", ExpiresAt: f.clock().Add(time.Hour)}, "")
-	if err := src.Invalidate(ctx, "atok-0"); err != nil {
+	if err := src.Invalidate(ctx, "atok-0", invalidCredential); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.wc.authorizerCalls.Load(); n != 0 {
 		t.Fatalf("Invalidate of a token already replaced called WeChat %d times", n)
 	}
 	// The stored token itself was rejected: now it must refresh.
-	if err := src.Invalidate(ctx, "atok-9"); err != nil {
+	if err := src.Invalidate(ctx, "atok-9", invalidCredential); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.wc.authorizerCalls.Load(); n != 1 {

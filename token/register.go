@@ -30,10 +30,10 @@ type Feature struct {
 }
 
 // RegisterWorkers adds the refresh and sweep workers.
-func (f *Feature) RegisterWorkers(w *river.Workers) {
-	river.AddWorker(w, &RefreshAuthorizerWorker{Keeper: f.Keeper})
-	river.AddWorker(w, &RefreshComponentWorker{Keeper: f.Keeper})
-	river.AddWorker(w, &SweepWorker{Store: f.Store, Queue: f.Queue, Now: f.Now})
+func (f *Feature) RegisterWorkers(w *queue.Workers) {
+	queue.AddWorker(w, &RefreshAuthorizerWorker{Keeper: f.Keeper})
+	queue.AddWorker(w, &RefreshComponentWorker{Keeper: f.Keeper})
+	queue.AddWorker(w, &SweepWorker{Store: f.Store, Queue: f.Queue, Now: f.Now})
 }
 
 // PeriodicJobs is the sweep, every SweepInterval and once at start.

@@ -16,8 +16,11 @@ package vault
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -47,7 +50,8 @@ var (
 
 // Vault seals and opens values with one key. It is safe for concurrent use.
 type Vault struct {
-	aead cipher.AEAD
+	aead        cipher.AEAD
+	fingerprint string
 }
 
 // New returns a vault for a 32-byte key.
@@ -63,8 +67,23 @@ func New(key []byte) (*Vault, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
 	}
-	return &Vault{aead: aead}, nil
+	return &Vault{aead: aead, fingerprint: fingerprint(key)}, nil
 }
+
+// fingerprintLabel is what a key's fingerprint authenticates. Changing it
+// would make every stored fingerprint mismatch: it is part of the format.
+const fingerprintLabel = "wxfleet vault key fingerprint v1"
+
+func fingerprint(key []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(fingerprintLabel))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Fingerprint names the key without revealing it: the hex HMAC-SHA256 of a
+// fixed label under the key. The database keeps it, so that an instance
+// started with another key is refused before it seals anything with it.
+func (v *Vault) Fingerprint() string { return v.fingerprint }
 
 // Seal encrypts plain and returns "v1:" + base64(nonce|ciphertext). Every call
 // uses a new random nonce.

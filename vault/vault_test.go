@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -222,5 +223,28 @@ func TestKeyFileVaultRoundTrip(t *testing.T) {
 	v2, _ := New(k2)
 	if got, err := v2.OpenString(sealed); err != nil || got != "survives a restart" {
 		t.Fatalf("reopen with reloaded key = %q, %v", got, err)
+	}
+}
+
+// The fingerprint tells keys apart, is stable for one key, and does not
+// contain the key in any obvious encoding.
+func TestFingerprint(t *testing.T) {
+	k1, k2 := GenerateKey(), GenerateKey()
+	v1, _ := New(k1)
+	v1b, _ := New(append([]byte(nil), k1...))
+	v2, _ := New(k2)
+	if v1.Fingerprint() != v1b.Fingerprint() {
+		t.Fatal("one key, two fingerprints")
+	}
+	if v1.Fingerprint() == v2.Fingerprint() {
+		t.Fatal("two keys, one fingerprint")
+	}
+	if len(v1.Fingerprint()) != 64 {
+		t.Fatalf("fingerprint %q: want 64 hex digits", v1.Fingerprint())
+	}
+	for _, enc := range []string{EncodeKey(k1), hex.EncodeToString(k1)} {
+		if strings.Contains(v1.Fingerprint(), enc) {
+			t.Fatal("the fingerprint contains the key")
+		}
 	}
 }

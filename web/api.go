@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -282,8 +283,13 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) error {
 	}
 	query := r.URL.Query()
 	query.Del("platform")
-	resp, err := s.WeChat.Forward(r.Context(), s.Keeper.AuthorizerSource(comp, appID), r.Method, "/"+r.PathValue("path"), query, body)
+	path := "/" + r.PathValue("path")
+	resp, err := s.WeChat.Forward(r.Context(), s.Keeper.ForwardSource(comp, appID, path), r.Method, path, query, body)
 	if err != nil {
+		var coded *wxfleet.Error
+		if errors.As(err, &coded) { // the keeper said why (refresh refused, reauthorization needed)
+			return err
+		}
 		return wxfleet.WrapError(wxfleet.EUNAVAILABLE, "转发到微信失败 / forwarding to WeChat failed", err)
 	}
 	if resp.ContentType != "" {

@@ -156,10 +156,11 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 type TokenSource interface {
 	// Token returns the current token.
 	Token(ctx context.Context) (string, error)
-	// Invalidate is called once when WeChat answered 40001/40014/42001 for tok. The source must
-	// re-read its store and only refresh from WeChat if the stored token is still tok (another
-	// instance may have refreshed already); the client then asks Token again and retries once.
-	Invalidate(ctx context.Context, tok string) error
+	// Invalidate is called once when WeChat answered 40001/40014/42001 for tok; rejection is
+	// that answer. The source must re-read its store and only refresh from WeChat if the
+	// stored token is still tok (another instance may have refreshed already); the client then
+	// asks Token again and retries once. An error ends the call with it.
+	Invalidate(ctx context.Context, tok string, rejection *Error) error
 }
 
 // StaticToken is a TokenSource for a token already in hand, such as the
@@ -172,7 +173,7 @@ type StaticToken string
 func (s StaticToken) Token(context.Context) (string, error) { return string(s), nil }
 
 // Invalidate does nothing.
-func (s StaticToken) Invalidate(context.Context, string) error { return nil }
+func (s StaticToken) Invalidate(context.Context, string, *Error) error { return nil }
 
 // LogValue implements slog.LogValuer without revealing the token.
 func (s StaticToken) LogValue() slog.Value { return slog.StringValue(redacted) }
@@ -291,7 +292,7 @@ func (c *Client) run(ctx context.Context, r *request) (resp *Response, code, att
 			if err := ctx.Err(); err != nil {
 				return nil, o.code, attempts, fmt.Errorf("wechat %s: %w (after %w)", r.path, err, o.apiErr)
 			}
-			if err := r.ts.Invalidate(ctx, tok); err != nil {
+			if err := r.ts.Invalidate(ctx, tok, o.apiErr); err != nil {
 				return nil, o.code, attempts, fmt.Errorf("wechat %s: invalidate rejected token: %w (after %w)", r.path, err, o.apiErr)
 			}
 			if tok, err = sourceToken(ctx, r.ts); err != nil {

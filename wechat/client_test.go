@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -130,6 +131,7 @@ type fakeTS struct {
 	tokens      []string
 	i           int
 	invalidated []string
+	rejections  []int // the errcode each Invalidate was given
 	invErr      error
 }
 
@@ -139,10 +141,13 @@ func (f *fakeTS) Token(context.Context) (string, error) {
 	return f.tokens[min(f.i, len(f.tokens)-1)], nil
 }
 
-func (f *fakeTS) Invalidate(_ context.Context, tok string) error {
+func (f *fakeTS) Invalidate(_ context.Context, tok string, rejection *Error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.invalidated = append(f.invalidated, tok)
+	if rejection != nil {
+		f.rejections = append(f.rejections, rejection.Code)
+	}
 	if f.invErr != nil {
 		return f.invErr
 	}
@@ -419,6 +424,11 @@ func TestTokenErrorRefreshesOnce(t *testing.T) {
 		if inv := ts.gotInvalidated(); !equal(inv, []string{"old"}) {
 			t.Errorf("errcode %d: Invalidate called with %v, want [old]", code, inv)
 		}
+		ts.mu.Lock()
+		if !slices.Equal(ts.rejections, []int{code}) {
+			t.Errorf("errcode %d: Invalidate was told of rejections %v", code, ts.rejections)
+		}
+		ts.mu.Unlock()
 		if sent := tokensSent(f.requests(), "component_access_token"); !equal(sent, []string{"old", "new"}) {
 			t.Errorf("errcode %d: tokens sent %v, want [old new]", code, sent)
 		}

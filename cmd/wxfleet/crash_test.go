@@ -40,15 +40,23 @@ type serveProcess struct {
 	cmd    *exec.Cmd
 	url    string
 	logs   *strings.Builder
+	output func() string // what it printed so far
 	exited chan struct{} // closed once the process has ended
 }
 
 func startServe(t *testing.T, dir string) *serveProcess {
 	t.Helper()
+	return startServeWith(t, dir, "http://127.0.0.1:1")
+}
+
+// startServeWith starts `wxfleet serve` on dir with WeChat at wechatURL and
+// extra environment variables.
+func startServeWith(t *testing.T, dir, wechatURL string, env ...string) *serveProcess {
+	t.Helper()
 	// Port 0: the process binds a free port itself and logs its URL (a port
 	// picked here and freed could be taken by another test meanwhile).
-	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--data", dir, "--wechat-url", "http://127.0.0.1:1")
-	cmd.Env = append(os.Environ(),
+	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--data", dir, "--wechat-url", wechatURL)
+	cmd.Env = append(append(os.Environ(), env...),
 		"WXFLEET_TEST_RUN_MAIN=1",
 		"WXFLEET_COMPONENT_APPID="+crashPlatform.appID,
 		"WXFLEET_COMPONENT_SECRET="+crashPlatform.secret,
@@ -76,7 +84,7 @@ func startServe(t *testing.T, dir string) *serveProcess {
 		default:
 		}
 		if m := serving.FindStringSubmatch(output()); m != nil {
-			return &serveProcess{cmd: cmd, url: m[1], logs: logs, exited: exited}
+			return &serveProcess{cmd: cmd, url: m[1], logs: logs, output: output, exited: exited}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("wxfleet serve not serving after 30 s; its output:\n%s", output())

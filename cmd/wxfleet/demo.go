@@ -62,7 +62,10 @@ type demoOptions struct {
 	// AuditPollInterval is how often rollouts poll an undecided audit; 0 → 3 s
 	// (the sandbox decides audits in seconds).
 	AuditPollInterval time.Duration
-	Logger            *slog.Logger
+	// Rollout retry and quota waits, and WeChat's call timeout; 0 → the
+	// demo's (short) values.
+	RolloutRetryBase, RolloutQuotaWait, RolloutSettleTime, WeChatTimeout time.Duration
+	Logger                                                               *slog.Logger
 }
 
 // startDemo boots the sandbox and the platform in this process. The platform
@@ -83,7 +86,10 @@ func startDemo(ctx context.Context, o demoOptions) (*demo, error) {
 	srv, err := server.New(ctx, server.Config{
 		Addr: o.Addr, Database: o.Database, WeChatURL: sandboxURL,
 		AdminToken: wxfleet.Secret(o.AdminToken), MasterKey: o.MasterKey, Platforms: []wxfleet.Platform{o.Platform},
-		JobPollInterval: o.JobPollInterval, AuditPollInterval: cmp.Or(o.AuditPollInterval, 3*time.Second), Logger: o.Logger,
+		JobPollInterval: o.JobPollInterval, AuditPollInterval: cmp.Or(o.AuditPollInterval, 3*time.Second),
+		RolloutRetryBase: cmp.Or(o.RolloutRetryBase, time.Second), RolloutQuotaWait: cmp.Or(o.RolloutQuotaWait, 30*time.Second),
+		RolloutSettleTime: cmp.Or(o.RolloutSettleTime, 30*time.Second),
+		WeChatTimeout:     o.WeChatTimeout, Logger: o.Logger,
 	})
 	if err != nil {
 		sbLn.Close()
@@ -165,7 +171,7 @@ func runDemo(ctx context.Context, args []string, e *env, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	key, err := masterKey(e, *data)
+	key, err := masterKey(e, *data, filepath.Join(*data, "wxfleet.db"), logger)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@
 //	wxfleet serve     the platform alone
 //	wxfleet sandbox   the WeChat sandbox alone
 //	wxfleet migrate   apply database migrations
+//	wxfleet keygen    print a new master key for WXFLEET_MASTER_KEY
 //	wxfleet crypt     encrypt/decrypt WeChat push envelopes by hand
 //	wxfleet rollout   roll a template out to mini programs and watch it
 package main
@@ -29,6 +30,7 @@ const usage = `wxfleet — 微信第三方平台服务 / a platform for WeChat t
   wxfleet serve    [--addr ADDR] [--data DIR] [--database DSN] [--wechat-url URL] [--platforms FILE]
   wxfleet sandbox  [--addr ADDR] [--data DIR] [--platform-url URL]
   wxfleet migrate  [--data DIR] [--database DSN]
+  wxfleet keygen   print a new master key (base64, 32 bytes) for WXFLEET_MASTER_KEY
   wxfleet crypt    decrypt|encrypt --token T --aes-key K --appid A [...]
   wxfleet rollout  create|status|watch|list|pause|resume|cancel|retry-failed|release [...]
 
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runCrypt(rest, stdin, stdout, stderr)
 	case "rollout":
 		return runRollout(ctx, rest, e, stdout, stderr)
+	case "keygen":
+		return runKeygen(rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -69,9 +71,12 @@ func (pf *platformFlags) resolve(e *env) (settings, error) {
 	return s, nil
 }
 
-// masterKey reads WXFLEET_MASTER_KEY(_FILE) or the key file in the data
-// directory, creating it (mode 0600) on first start.
-func masterKey(e *env, data string) ([]byte, error) {
+// masterKey reads WXFLEET_MASTER_KEY (or _FILE). Without it, a SQLite
+// installation uses the key file in the data directory, creating it (mode
+// 0600) on first start; PostgreSQL is refused: several instances share one
+// database, so the key must come from the operator, the same on each, and a
+// key made on one machine would break the others' secrets.
+func masterKey(e *env, data, database string, logger *slog.Logger) ([]byte, error) {
 	v, err := e.get("MASTER_KEY")
 	if err != nil {
 		return nil, err
@@ -83,10 +88,38 @@ func masterKey(e *env, data string) ([]byte, error) {
 		}
 		return k, nil
 	}
-	if err := os.MkdirAll(data, 0o700); err != nil {
+	if isPostgres(database) {
+		return nil, errors.New("PostgreSQL 需要主密钥：请设置 WXFLEET_MASTER_KEY（或 WXFLEET_MASTER_KEY_FILE），所有实例用同一个值；" +
+			"生成一个：wxfleet keygen（或 openssl rand -base64 32），并与数据库分开备份 / " +
+			"PostgreSQL needs a master key: set WXFLEET_MASTER_KEY (or WXFLEET_MASTER_KEY_FILE), the same on every instance; " +
+			"make one with `wxfleet keygen` (or `openssl rand -base64 32`) and back it up apart from the database")
+	}
+	path := filepath.Join(data, "master.key")
+	_, statErr := os.Stat(path)
+	key, err := vault.LoadKey(path, true)
+	if err != nil {
 		return nil, err
 	}
-	return vault.LoadKey(filepath.Join(data, "master.key"), true)
+	msg := "secrets are sealed with the master key in this file: back it up together with the database; losing it loses every refresh token (主密钥须与数据库一起备份，丢失则所有 refresh token 无法解密)"
+	if statErr != nil {
+		logger.Warn("created a new master key: "+msg, "path", path)
+	} else {
+		logger.Info(msg, "path", path)
+	}
+	return key, nil
+}
+
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// runKeygen prints a new random master key, for WXFLEET_MASTER_KEY.
+func runKeygen(args []string, stdout io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("keygen: unexpected argument %q", args[0])
+	}
+	_, err := fmt.Fprintln(stdout, vault.EncodeKey(vault.GenerateKey()))
+	return err
 }
 
 func platformsFrom(e *env, s settings, demo *wxfleet.Platform) ([]wxfleet.Platform, error) {
@@ -158,13 +191,18 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	key, err := masterKey(e, s.data)
+	key, err := masterKey(e, s.data, s.database, logger)
+	if err != nil {
+		return err
+	}
+	scale, err := jobTimeoutScale(e)
 	if err != nil {
 		return err
 	}
 	cfg := server.Config{
 		Addr: s.addr, PublicURL: s.publicURL, Database: s.database, WeChatURL: s.wechatURL,
 		AdminToken: wxfleet.Secret(admin), MasterKey: key, Platforms: platforms, AuthType: at, Logger: logger,
+		JobTimeoutScale: scale,
 	}
 	if err := hf.apply(pf.fs, e, &cfg); err != nil {
 		return err
@@ -181,6 +219,22 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	<-ctx.Done()
 	logger.Info("shutting down")
 	return nil
+}
+
+// jobTimeoutScale reads WXFLEET_TEST_JOB_TIMEOUT_SCALE, a knob for the tests
+// that kill `wxfleet serve` and wait for River to take its jobs back (see
+// server.Config.JobTimeoutScale). It is not a setting for operators: unset,
+// the real timeouts apply.
+func jobTimeoutScale(e *env) (float64, error) {
+	v, ok := e.lookup("WXFLEET_TEST_JOB_TIMEOUT_SCALE")
+	if !ok || v == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || f > 1 {
+		return 0, fmt.Errorf("WXFLEET_TEST_JOB_TIMEOUT_SCALE %q: a number in (0, 1]", v)
+	}
+	return f, nil
 }
 
 func wechatTarget(u string) string {
@@ -203,11 +257,9 @@ func runMigrate(ctx context.Context, args []string, e *env, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	key, err := masterKey(e, s.data)
-	if err != nil {
-		return err
-	}
-	v, err := vault.New(key)
+	// Migrations seal and open nothing, so migrate reads no master key and
+	// never makes one: the store gets a throwaway key it will not use.
+	v, err := vault.New(vault.GenerateKey())
 	if err != nil {
 		return err
 	}
