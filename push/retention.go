@@ -8,6 +8,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/queue"
 	"github.com/wxfleet/wxfleet/store"
 )
 
@@ -65,8 +66,8 @@ func (f *Retention) keep() time.Duration {
 }
 
 // RegisterWorkers adds the prune worker.
-func (f *Retention) RegisterWorkers(w *river.Workers) {
-	river.AddWorker(w, &pruneWorker{f: f})
+func (f *Retention) RegisterWorkers(w *queue.Workers) {
+	queue.AddWorker(w, &pruneWorker{f: f})
 }
 
 // PeriodicJobs schedules the prune every hour and once at start, unless
@@ -120,5 +121,6 @@ func (w *pruneWorker) Work(ctx context.Context, job *river.Job[PruneEventsArgs])
 	return err
 }
 
-// Timeout: a first prune of a large backlog takes a while, one batch at a time.
-func (w *pruneWorker) Timeout(*river.Job[PruneEventsArgs]) time.Duration { return 30 * time.Minute }
+// Timeout is the queue's default: a run that does not finish a large
+// backlog in time leaves the rest to the next hour's (each batch commits).
+func (w *pruneWorker) Timeout(*river.Job[PruneEventsArgs]) time.Duration { return queue.JobTimeout }

@@ -8,6 +8,7 @@ import (
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/store/storetest"
+	"github.com/wxfleet/wxfleet/vault"
 )
 
 // The wired server prunes user messages older than the retention through its
@@ -17,7 +18,12 @@ func TestRetentionJobPrunesOldUserMessages(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		dsn := b.DSN(t)
 		now := time.Now()
-		seed := storetest.Migrated(t, dsn, storetest.NewVault(t))
+		key := vault.GenerateKey() // the server must open what the seed sealed
+		v, err := vault.New(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed := storetest.Migrated(t, dsn, v)
 		ctx := context.Background()
 		if err := seed.UpsertPlatform(ctx, &wxfleet.Platform{AppID: testAppID, Name: "test", Token: testToken, AESKey: testAESKey, Secret: "s"}); err != nil {
 			t.Fatal(err)
@@ -37,7 +43,7 @@ func TestRetentionJobPrunesOldUserMessages(t *testing.T) {
 		}
 		seed.Close()
 
-		srv := bootWith(t, b, func(cfg *Config) { cfg.Database = dsn; cfg.JobPollInterval = 50 * time.Millisecond })
+		srv := bootWith(t, b, func(cfg *Config) { cfg.Database, cfg.MasterKey, cfg.JobPollInterval = dsn, key, 50*time.Millisecond })
 		deadline := time.Now().Add(30 * time.Second)
 		var keys []string
 		for time.Now().Before(deadline) {

@@ -269,6 +269,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	path, err := forwardPath(r)
+	if err != nil {
+		return err
+	}
 	appID := r.PathValue("appid")
 	a, err := s.Store.Authorizer(r.Context(), comp, appID)
 	if err != nil {
@@ -283,7 +287,6 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) error {
 	}
 	query := r.URL.Query()
 	query.Del("platform")
-	path := "/" + r.PathValue("path")
 	resp, err := s.WeChat.Forward(r.Context(), s.Keeper.ForwardSource(comp, appID, path), r.Method, path, query, body)
 	if err != nil {
 		var coded *wxfleet.Error

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/wechat"
 )
 
 // Body caps per kind of route. Unauthenticated forms get a few KiB: a login
@@ -130,4 +131,29 @@ func (s *Server) trusted(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// forwardPath is the WeChat API path a forward request names, or why it is
+// refused. The route's {path...} is decoded, so "..%2F" arrives as "../" and
+// once reached the sandbox's control API upstream: the escaped form is
+// checked for encoded slashes, backslashes and dots, the decoded one for dot
+// and empty segments, and only WeChat's API families are forwarded at all.
+func forwardPath(r *http.Request) (string, error) {
+	p := "/" + r.PathValue("path")
+	escaped := r.URL.EscapedPath()
+	lower := strings.ToLower(escaped)
+	for _, bad := range []string{"%2f", "%5c", "%2e", "\\", "%00"} {
+		if strings.Contains(lower, bad) {
+			return "", wxfleet.Errorf(wxfleet.EINVALID, "转发路径不能含编码的斜杠、反斜杠或点 / the forwarded path must not contain encoded slashes, backslashes or dots")
+		}
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", wxfleet.Errorf(wxfleet.EINVALID, "转发路径不能含空段或 . / .. / the forwarded path must not contain empty, . or .. segments")
+		}
+	}
+	if !wechat.UnderAPIPrefix(p) {
+		return "", wxfleet.Errorf(wxfleet.EFORBIDDEN, "只转发微信 API 路径（/cgi-bin/、/wxa/、/sns/ 等）/ only WeChat API paths are forwarded (/cgi-bin/, /wxa/, /sns/, …): %s", p)
+	}
+	return p, nil
 }
