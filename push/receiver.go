@@ -207,8 +207,11 @@ func (r *Receiver) arrived() {
 }
 
 // secretFields hold values worth a token: the ticket (kept sealed in its own
-// table) and authorization codes. The stored event keeps everything else.
-var secretFields = []string{"ComponentVerifyTicket", "AuthorizationCode", "auth_code"}
+// table), authorization codes, and the pre_auth_code (auth_links keeps only
+// its digest: with the code, whoever reads the events could start an
+// authorization credited to the link's merchant). The stored event keeps
+// everything else.
+var secretFields = []string{"ComponentVerifyTicket", "AuthorizationCode", "auth_code", "PreAuthCode"}
 
 // redact returns plain with the values of secretFields replaced.
 func redact(plain []byte, msg Message) []byte {

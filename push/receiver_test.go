@@ -305,3 +305,19 @@ func TestOversizedPushRefusedBeforeReading(t *testing.T) {
 		t.Fatalf("status %d, want 413", resp.StatusCode)
 	}
 }
+
+// The pre_auth_code of an authorized push is kept out of the stored event:
+// auth_links keeps only its digest, and the event must not undo that.
+func TestPreAuthCodeKeptOutOfStoredEvents(t *testing.T) {
+	r := newRig(t)
+	msg := `<xml><AppId><![CDATA[wxcomponent]]></AppId><CreateTime>1700000000</CreateTime><InfoType><![CDATA[authorized]]></InfoType>` +
+		`<AuthorizerAppid><![CDATA[wxapp]]></AuthorizerAppid><AuthorizationCode><![CDATA[queryauthcode@@@secret]]></AuthorizationCode>` +
+		`<AuthorizationCodeExpiredTime>1700003600</AuthorizationCodeExpiredTime><PreAuthCode><![CDATA[preauthcode@@@secret-pre]]></PreAuthCode></xml>`
+	if st, body := r.send(t, "/wechat/component", msg, r.now); st != 200 {
+		t.Fatalf("%d %q", st, body)
+	}
+	p := string(r.store.events[0].Payload)
+	if strings.Contains(p, "preauthcode@@@secret-pre") || strings.Contains(p, "queryauthcode@@@secret") || !strings.Contains(p, "<AuthorizerAppid>") {
+		t.Fatalf("stored payload: %s", p)
+	}
+}
