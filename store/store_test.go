@@ -134,6 +134,8 @@ var conformance = []struct {
 	{"Rollouts", testRollouts},
 	{"ReserveSlot", testReserveSlot},
 	{"CodeExchanges", testCodeExchanges},
+	{"ConsoleSessions", testConsoleSessions},
+	{"PruneEvents", testPruneEvents},
 }
 
 func runConformance(t *testing.T, b backend) {

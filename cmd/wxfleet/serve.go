@@ -159,6 +159,7 @@ func authType(e *env) (int, error) {
 func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
 	pf := newPlatformFlags("serve", "127.0.0.1:8080", stderr)
 	rf := addRolloutFlags(pf.fs)
+	hf := addHardeningFlags(pf.fs)
 	if err := pf.fs.Parse(args); err != nil {
 		return err
 	}
@@ -184,6 +185,9 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if admin == "" {
 		return fmt.Errorf("missing setting WXFLEET_ADMIN_TOKEN (or WXFLEET_ADMIN_TOKEN_FILE): the bearer token for the API and console")
 	}
+	if err := checkAdminToken(admin); err != nil {
+		return err
+	}
 	at, err := authType(e)
 	if err != nil {
 		return err
@@ -200,12 +204,16 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(ctx, server.Config{
+	cfg := server.Config{
 		Addr: s.addr, PublicURL: s.publicURL, Database: s.database, WeChatURL: s.wechatURL,
 		AdminToken: wxfleet.Secret(admin), MasterKey: key, Platforms: platforms, AuthType: at, Logger: logger,
 		JobTimeoutScale: scale,
 		RolloutRate:     rs.rate, RolloutAPIRates: rs.apiRates, RolloutWorkers: rs.workers, AuditPollInterval: rs.auditPoll,
-	})
+	}
+	if err := hf.apply(pf.fs, e, &cfg); err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
