@@ -8,6 +8,7 @@
 //	wxfleet keygen    print a new master key for WXFLEET_MASTER_KEY
 //	wxfleet crypt     encrypt/decrypt WeChat push envelopes by hand
 //	wxfleet rollout   roll a template out to mini programs and watch it
+//	wxfleet version   print the version, commit and Go version
 package main
 
 import (
@@ -33,6 +34,8 @@ const usage = `wxfleet — 微信第三方平台服务 / a platform for WeChat t
   wxfleet keygen   print a new master key (base64, 32 bytes) for WXFLEET_MASTER_KEY
   wxfleet crypt    decrypt|encrypt --token T --aes-key K --appid A [...]
   wxfleet rollout  create|status|watch|list|pause|resume|cancel|retry-failed|release [...]
+  wxfleet healthcheck [--url URL]   exit 0 when the platform answers /readyz with 200
+  wxfleet version  print the version, commit and Go version
 
 Run "wxfleet <command> -h" for a command's flags. Settings also come from
 WXFLEET_* environment variables (secrets from WXFLEET_*_FILE too).
@@ -79,6 +82,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runRollout(ctx, rest, e, stdout, stderr)
 	case "keygen":
 		return runKeygen(rest, stdout)
+	case "version", "--version":
+		return runVersion(rest, stdout)
+	case "healthcheck":
+		return runHealthcheck(ctx, rest, e, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

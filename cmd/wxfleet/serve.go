@@ -207,7 +207,7 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	logger.Info("wxfleet serving", "url", srv.URL(), "platforms", len(platforms), "database", describeDSN(s.database), "wechat", wechatTarget(s.wechatURL))
+	logger.Info("wxfleet serving", "url", srv.URL(), "platforms", len(platforms), "database", describeDSN(s.database), "wechat", wechatTarget(s.wechatURL), "version", buildInfo().String())
 	<-ctx.Done()
 	logger.Info("shutting down")
 	return nil
