@@ -80,7 +80,7 @@ func runVersion(args []string, stdout io.Writer) error {
 	fmt.Fprintf(&sb, "wxfleet %s\n", b.Version)
 	switch {
 	case b.Commit == "":
-		sb.WriteString("commit  unknown (built outside a Git checkout without -ldflags -X main.commit)\n")
+		sb.WriteString("commit  unknown (no -ldflags -X main.commit, and the toolchain recorded no Git revision)\n")
 	default:
 		fmt.Fprintf(&sb, "commit  %s", b.Commit)
 		if b.Time != "" {
