@@ -200,6 +200,9 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 		AdminToken: wxfleet.Secret(admin), MasterKey: key, Platforms: platforms, AuthType: at, Logger: logger,
 		JobTimeoutScale: scale,
 	})
+	if newer := (*store.NewerSchemaError)(nil); errors.As(err, &newer) {
+		return fmt.Errorf("wxfleet %s: %w", buildInfo(), err)
+	}
 	if err != nil {
 		return err
 	}
@@ -238,6 +241,8 @@ func wechatTarget(u string) string {
 
 func runMigrate(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
 	pf := newPlatformFlags("migrate", "", stderr)
+	status := pf.fs.Bool("status", false, "list applied and pending migrations (wxfleet's and River's); change nothing")
+	to := pf.fs.Int64("to", -1, "migrate wxfleet's schema up or down to this version (0: remove its tables)")
 	if err := pf.fs.Parse(args); err != nil {
 		return err
 	}
@@ -265,6 +270,9 @@ func runMigrate(ctx context.Context, args []string, e *env, stdout, stderr io.Wr
 		return err
 	}
 	defer st.Close()
+	if *status || *to >= 0 {
+		return migrateCommand(ctx, st, *status, *to, describeDSN(s.database), stdout)
+	}
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}
