@@ -214,6 +214,9 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 		return err
 	}
 	srv, err := server.New(ctx, cfg)
+	if newer := (*store.NewerSchemaError)(nil); errors.As(err, &newer) {
+		return fmt.Errorf("wxfleet %s: %w", buildInfo(), err)
+	}
 	if err != nil {
 		return err
 	}
@@ -221,7 +224,7 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	logger.Info("wxfleet serving", "url", srv.URL(), "platforms", len(platforms), "database", describeDSN(s.database), "wechat", wechatTarget(s.wechatURL))
+	logger.Info("wxfleet serving", "url", srv.URL(), "platforms", len(platforms), "database", describeDSN(s.database), "wechat", wechatTarget(s.wechatURL), "version", buildInfo().String())
 	<-ctx.Done()
 	logger.Info("shutting down")
 	return nil
@@ -252,6 +255,8 @@ func wechatTarget(u string) string {
 
 func runMigrate(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
 	pf := newPlatformFlags("migrate", "", stderr)
+	status := pf.fs.Bool("status", false, "list applied and pending migrations (wxfleet's and River's); change nothing")
+	to := pf.fs.Int64("to", -1, "migrate wxfleet's schema up or down to this version (0: remove its tables)")
 	if err := pf.fs.Parse(args); err != nil {
 		return err
 	}
@@ -279,6 +284,9 @@ func runMigrate(ctx context.Context, args []string, e *env, stdout, stderr io.Wr
 		return err
 	}
 	defer st.Close()
+	if *status || *to >= 0 {
+		return migrateCommand(ctx, st, *status, *to, describeDSN(s.database), stdout)
+	}
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}
