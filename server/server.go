@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
@@ -168,19 +166,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	queue.AddWorker(workers, &token.SweepWorker{Store: st, Queue: q, Now: cfg.Now})
 	queue.AddWorker(workers, &authorization.CompleteWorker{Service: s.Auth, Sealer: v})
 	riverCfg := riverConfig(cfg, workers)
-	switch st.Dialect() {
-	case "postgres":
-		c, err := river.NewClient(riverpgxv5.New(st.PgxPool()), riverCfg)
-		if err != nil {
-			return nil, err
-		}
-		s.queue = queue.River(c)
-	default:
-		c, err := river.NewClient(riversqlite.New(st.WriteDB()), riverCfg)
-		if err != nil {
-			return nil, err
-		}
-		s.queue = queue.River(c)
+	if s.queue, err = queue.New(st, riverCfg); err != nil {
+		return nil, err
 	}
 
 	// On SQLite the pushes go through the ingest journal: an acknowledged push
