@@ -42,11 +42,12 @@ func TestMigrateCommandAndNewerDatabase(t *testing.T) {
 			t.Fatalf("status after migrate: %v\n%s", err, out)
 		}
 		out, _, err = runCmd(t, "", env, "migrate", "--to", "3")
-		if err != nil || !strings.Contains(out, "reverted 6") || !strings.Contains(out, "now at version 3") {
+		// Every migration above 3 is reverted, however many there are by now.
+		if err != nil || !strings.Contains(out, "reverted ") || !strings.Contains(out, "now at version 3") {
 			t.Fatalf("migrate --to 3: %v\n%s", err, out)
 		}
 		out, _, _ = runCmd(t, "", env, "migrate", "--status")
-		if !strings.Contains(out, "wxfleet schema: version 3") || !strings.Contains(out, "2 pending:") {
+		if !strings.Contains(out, "wxfleet schema: version 3") || !strings.Contains(out, " pending: run `wxfleet migrate`") || !strings.Contains(out, "00006_rollouts.sql") {
 			t.Fatalf("status after --to 3:\n%s", out)
 		}
 		if _, _, err := runCmd(t, "", env, "migrate", "--status", "--to", "3"); err == nil {
