@@ -16,7 +16,7 @@ func serveEnv(dsn string) map[string]string {
 	return map[string]string{
 		"WXFLEET_COMPONENT_APPID": crashPlatform.appID, "WXFLEET_COMPONENT_SECRET": crashPlatform.secret,
 		"WXFLEET_COMPONENT_TOKEN": crashPlatform.token, "WXFLEET_COMPONENT_AES_KEY": crashPlatform.aesKey,
-		"WXFLEET_ADMIN_TOKEN": "migrate-admin", "WXFLEET_MASTER_KEY": vault.EncodeKey(vault.GenerateKey()),
+		"WXFLEET_ADMIN_TOKEN": "migrate-admin-token-of-32-characters", "WXFLEET_MASTER_KEY": vault.EncodeKey(vault.GenerateKey()),
 		"WXFLEET_DATABASE": dsn,
 	}
 }
