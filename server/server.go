@@ -43,6 +43,9 @@ type Config struct {
 	MasterKey  []byte         // 32 bytes: seals secrets at rest
 	Platforms  []wxfleet.Platform
 	AuthType   int // default auth_type of authorization links
+	// RefreshRate is api_authorizer_token calls a second per platform, for
+	// the whole cluster; 0 → token.DefaultRate.
+	RefreshRate float64
 	// JobPollInterval is how often River looks for new jobs; 0 → River's default (1 s).
 	JobPollInterval time.Duration
 	Logger          *slog.Logger
@@ -146,16 +149,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.Keeper = &token.Keeper{
 		Store: st, WeChat: s.WeChat, Now: cfg.Now, Owner: instanceID(), Logger: cfg.Logger,
 		Observe: func(kind, result string) { s.Metrics.TokenRefreshes.WithLabelValues(kind, result).Inc() },
+		Guard:   &token.Breaker{Store: st, Now: cfg.Now, Logger: cfg.Logger},
 	}
+	s.Metrics.WatchTokenHealth(token.HealthSource(st, cfg.Now))
 	q := func() queue.Queue { return s.queue }
 	s.Auth = &authorization.Service{
 		Store: st, WeChat: s.WeChat, Keeper: s.Keeper, Queue: q, AuthType: cfg.AuthType, Now: cfg.Now, Logger: cfg.Logger,
 	}
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &token.RefreshAuthorizerWorker{Keeper: s.Keeper})
+	river.AddWorker(workers, &token.RefreshAuthorizerWorker{Keeper: s.Keeper, Store: st})
 	river.AddWorker(workers, &token.RefreshComponentWorker{Keeper: s.Keeper})
-	river.AddWorker(workers, &token.SweepWorker{Store: st, Queue: q, Now: cfg.Now})
+	river.AddWorker(workers, &token.SweepWorker{Store: st, Queue: q, Now: cfg.Now, Rate: cfg.RefreshRate})
 	river.AddWorker(workers, &authorization.CompleteWorker{Service: s.Auth, Sealer: v})
 	riverCfg := &river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},

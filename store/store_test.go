@@ -127,6 +127,11 @@ var conformance = []struct {
 	{"ListEvents", testListEvents},
 	{"AuthLinks", testAuthLinks},
 	{"HashPreAuthCodes", testHashPreAuthCodes},
+	{"RefreshDue", testRefreshDue},
+	{"RefreshFailures", testRefreshFailures},
+	{"ReserveSlots", testReserveSlots},
+	{"APIPause", testAPIPause},
+	{"TokenHealth", testTokenHealth},
 }
 
 func runConformance(t *testing.T, b backend) {

@@ -76,6 +76,7 @@ func (s *Server) Handler() http.Handler {
 	api("POST /api/v1/authorizers/{appid}/wechat/{path...}", s.forward)
 	api("GET /api/v1/authorizers/{appid}/wechat/{path...}", s.forward)
 	api("GET /api/v1/events", s.listEvents)
+	api("GET /api/v1/tokens/health", s.tokenHealth)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path))
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/server"
 	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
 )
 
@@ -125,6 +126,7 @@ func authType(e *env) (int, error) {
 
 func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
 	pf := newPlatformFlags("serve", "127.0.0.1:8080", stderr)
+	pf.fs.String("refresh-rate", "", fmt.Sprintf("api_authorizer_token calls per second per platform, for the whole cluster (default %v) (WXFLEET_REFRESH_RATE)", token.DefaultRate))
 	if err := pf.fs.Parse(args); err != nil {
 		return err
 	}
@@ -154,6 +156,10 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	rate, err := refreshRate(pf, e)
+	if err != nil {
+		return err
+	}
 	key, err := masterKey(e, s.data)
 	if err != nil {
 		return err
@@ -161,6 +167,7 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	srv, err := server.New(ctx, server.Config{
 		Addr: s.addr, PublicURL: s.publicURL, Database: s.database, WeChatURL: s.wechatURL,
 		AdminToken: wxfleet.Secret(admin), MasterKey: key, Platforms: platforms, AuthType: at, Logger: logger,
+		RefreshRate: rate,
 	})
 	if err != nil {
 		return err
@@ -173,6 +180,19 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	<-ctx.Done()
 	logger.Info("shutting down")
 	return nil
+}
+
+// refreshRate reads --refresh-rate / WXFLEET_REFRESH_RATE; 0 means the default.
+func refreshRate(pf *platformFlags, e *env) (float64, error) {
+	v, err := flagOrEnv(pf.fs, e, "refresh-rate", "REFRESH_RATE")
+	if err != nil || v == "" {
+		return 0, err
+	}
+	r, err := strconv.ParseFloat(v, 64)
+	if err != nil || r <= 0 || r > 10_000 {
+		return 0, fmt.Errorf("--refresh-rate %q: give api_authorizer_token calls per second, above 0 and at most 10000", v)
+	}
+	return r, nil
 }
 
 func wechatTarget(u string) string {
