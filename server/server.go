@@ -163,7 +163,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	river.AddWorker(workers, &token.SweepWorker{Store: st, Queue: q, Now: cfg.Now, Rate: cfg.RefreshRate})
 	river.AddWorker(workers, &authorization.CompleteWorker{Service: s.Auth, Sealer: v})
 	riverCfg := &river.Config{
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}, token.QueueName: {MaxWorkers: token.Workers(cfg.RefreshRate)}},
 		Workers:           workers,
 		Logger:            quietRiver(cfg.Logger),
 		FetchPollInterval: cfg.JobPollInterval,

@@ -153,8 +153,18 @@ func (s *Store) RecordRefreshFailure(ctx context.Context, f RefreshFailure) (int
 }
 
 // RecordRefreshSuccess clears an authorizer's failures and reports whether
-// it had any. It writes nothing for a healthy authorizer.
+// it had any. For a healthy authorizer it only reads: on SQLite a write,
+// even one that changes nothing, waits for the single write connection.
 func (s *Store) RecordRefreshSuccess(ctx context.Context, componentAppID, appID string) (bool, error) {
+	var failures int
+	err := s.read.QueryRowContext(ctx, `SELECT failures FROM authorizer_refresh WHERE component_appid = $1 AND appid = $2`,
+		componentAppID, appID).Scan(&failures)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && failures == 0 {
+		return false, nil
+	}
+	if err != nil {
+		return false, dbErr("record refresh success", err)
+	}
 	res, err := s.write.ExecContext(ctx, `
 		UPDATE authorizer_refresh SET failures = 0, queued_until = 0
 		WHERE component_appid = $1 AND appid = $2 AND failures > 0`, componentAppID, appID)

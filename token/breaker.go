@@ -71,9 +71,10 @@ const (
 	tripRatio  = 0.8
 	// Backoff before a failing authorizer is swept again: RetryStep per
 	// consecutive failure, at most RetryMax, well below a token's 20 minutes
-	// of margin.
+	// of margin: once a per-app error clears, the next sweep after RetryMax
+	// (≤ 10 s) refreshes it, within a minute.
 	RetryStep = 15 * time.Second
-	RetryMax  = time.Minute
+	RetryMax  = 40 * time.Second
 	// Each authorizer's failure is logged at WARN at most once per
 	// warnEvery; a summary line covers every failure once a minute.
 	warnEvery    = 10 * time.Minute

@@ -31,6 +31,7 @@ func (RefreshAuthorizerArgs) Kind() string { return "refresh_authorizer_token" }
 func (a RefreshAuthorizerArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
 		MaxAttempts: 8,
+		Queue:       QueueName,
 		Tags:        []string{AppTag(a.AppID)},
 		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: unfinished},
 	}

@@ -25,7 +25,7 @@ func testSweepRefreshesAgainAndAgain(t *testing.T, b storetest.Backend) {
 	river.AddWorker(workers, &RefreshAuthorizerWorker{Keeper: k})
 	river.AddWorker(workers, &RefreshComponentWorker{Keeper: k})
 	cfg := &river.Config{
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}, QueueName: {MaxWorkers: 2}},
 		Workers:           workers,
 		FetchPollInterval: 20 * time.Millisecond,
 		FetchCooldown:     10 * time.Millisecond,

@@ -28,8 +28,10 @@ const (
 	// worker then waits for the slot itself.
 	lead = 8 * time.Second
 	// lateSlot: a job that starts this long after its slot gives the call
-	// back instead of making it, so a stalled pool cannot burst afterwards.
-	lateSlot = 5 * time.Second
+	// back instead of making it, so a pool that fell behind (a busy machine)
+	// cannot catch up in a burst: over any window W calls stay within
+	// rate·(W+lateSlot).
+	lateSlot = time.Second
 	// queuedGrace is how long after its slot a queued job keeps the sweep
 	// off its authorizer: time to wait, run and retry the lease. A job lost
 	// in between (a crash) only delays its authorizer by this much.
@@ -37,6 +39,20 @@ const (
 	// duePage is the store's page size when collecting due authorizers.
 	duePage = 1000
 )
+
+// QueueName is the River queue of the authorizer refreshes, apart from
+// other jobs, so that a burst of authorizations does not delay them.
+const QueueName = "token_refresh"
+
+// Workers is how many workers an instance gives QueueName at rate: a job is
+// fetched up to lead before its slot and waits for it, so a second of
+// slots per instance keeps the pool from lagging even on a slow machine.
+func Workers(rate float64) int {
+	if rate <= 0 {
+		rate = DefaultRate
+	}
+	return min(max(20, int(rate)), 500)
+}
 
 // SweepStore is what the sweep reads and writes.
 type SweepStore interface {

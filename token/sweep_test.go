@@ -180,7 +180,7 @@ func refreshJobs(t *testing.T, q queue.Queue, states ...river.JobListParams) []R
 func newQueue(t *testing.T, st *store.Store, workers *river.Workers) queue.Queue {
 	t.Helper()
 	q, err := queue.New(st, &river.Config{
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 8}},
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 8}, QueueName: {MaxWorkers: 8}},
 		Workers:           workers,
 		FetchPollInterval: 20 * time.Millisecond,
 		FetchCooldown:     10 * time.Millisecond,
