@@ -267,7 +267,7 @@ func (s *Store) PauseAPI(ctx context.Context, p APIPause) error {
 func (s *Store) APIPause(ctx context.Context, componentAppID, api string) (APIPause, bool, error) {
 	p := APIPause{ComponentAppID: componentAppID, API: api}
 	var until, since int64
-	err := s.write.QueryRowContext(ctx, `
+	err := s.read.QueryRowContext(ctx, `
 		SELECT paused_until, since, errcode, reason, probes FROM api_pauses
 		WHERE component_appid = $1 AND api = $2`, componentAppID, api).
 		Scan(&until, &since, &p.Errcode, &p.Reason, &p.Probes)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/queue"
@@ -159,7 +160,7 @@ func (f *fleet) keeper(t *testing.T) *Keeper {
 }
 
 // refreshJobs lists the authorizer refresh jobs, in slot order.
-func refreshJobs(t *testing.T, q queue.Queue, states ...river.JobListParams) []RefreshAuthorizerArgs {
+func refreshJobs(t *testing.T, q queue.Queue) []RefreshAuthorizerArgs {
 	t.Helper()
 	res, err := q.JobList(context.Background(), river.NewJobListParams().Kinds(RefreshAuthorizerArgs{}.Kind()).First(10_000))
 	if err != nil {
@@ -437,4 +438,39 @@ func workersFor(k *Keeper, st *store.Store) *river.Workers {
 	river.AddWorker(workers, &RefreshAuthorizerWorker{Keeper: k, Store: st})
 	river.AddWorker(workers, &RefreshComponentWorker{Keeper: k})
 	return workers
+}
+
+// A job that starts more than lateSlot after its slot makes no call (so a
+// pool that fell behind cannot burst) and gives its authorizer back to the
+// next sweep; one on time waits for its slot and refreshes.
+func TestLateJobGivesItsCallBack(t *testing.T) { storetest.Run(t, testLateJobGivesItsCallBack) }
+
+func testLateJobGivesItsCallBack(t *testing.T, b storetest.Backend) {
+	f := newFleet(t, b, 2)
+	k := f.keeper(t)
+	ctx := context.Background()
+	var slept []time.Duration
+	w := &RefreshAuthorizerWorker{Keeper: k, Store: f.store,
+		Sleep: func(ctx context.Context, d time.Duration) error { slept = append(slept, d); return nil }}
+	now := f.clock()
+	if err := f.store.MarkRefreshQueued(ctx, []store.RefreshMark{{ComponentAppID: "wxcomp", AppID: f.apps[0], Until: now.Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	late := &river.Job[RefreshAuthorizerArgs]{JobRow: &rivertype.JobRow{}, Args: RefreshAuthorizerArgs{ComponentAppID: "wxcomp", AppID: f.apps[0], Slot: now.Add(-lateSlot - time.Millisecond)}}
+	if err := w.Work(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.wc.total(); n != 0 {
+		t.Fatalf("a late job called WeChat %d times", n)
+	}
+	if st, err := f.store.RefreshState(ctx, "wxcomp", f.apps[0]); err != nil || !st.QueuedUntil.IsZero() {
+		t.Fatalf("the late job kept its mark: %+v, %v", st, err)
+	}
+	onTime := &river.Job[RefreshAuthorizerArgs]{JobRow: &rivertype.JobRow{}, Args: RefreshAuthorizerArgs{ComponentAppID: "wxcomp", AppID: f.apps[1], Slot: now.Add(300 * time.Millisecond)}}
+	if err := w.Work(ctx, onTime); err != nil {
+		t.Fatal(err)
+	}
+	if f.wc.callsOf(f.apps[1]) != 1 || len(slept) != 1 || slept[0] != 300*time.Millisecond {
+		t.Fatalf("on time: %d calls, waited %v", f.wc.callsOf(f.apps[1]), slept)
+	}
 }
