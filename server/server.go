@@ -58,6 +58,9 @@ type Config struct {
 	RolloutAPIRates map[string]float64
 	// WeChatTimeout bounds each attempt of a call to WeChat; 0 → 10 s.
 	WeChatTimeout time.Duration
+	// RefreshRate is api_authorizer_token calls a second per platform, for
+	// the whole cluster; 0 → token.DefaultRate.
+	RefreshRate float64
 	// JobPollInterval is how often River looks for new jobs; 0 → River's default (1 s).
 	JobPollInterval time.Duration
 	// EventRetention is how long user messages are kept; 0 → 30 days,
@@ -271,7 +274,9 @@ func (s *Server) buildCore() {
 	s.Keeper = &token.Keeper{
 		Store: s.Store, WeChat: s.WeChat, Now: cfg.Now, Owner: instanceID(), Logger: cfg.Logger,
 		Observe: func(kind, result string) { s.Metrics.TokenRefreshes.WithLabelValues(kind, result).Inc() },
+		Guard:   &token.Breaker{Store: s.Store, Now: cfg.Now, Logger: cfg.Logger},
 	}
+	s.Metrics.WatchTokenHealth(token.HealthSource(s.Store, cfg.Now))
 	s.Auth = &authorization.Service{
 		Store: s.Store, WeChat: s.WeChat, Keeper: s.Keeper, Queue: s.jobs, AuthType: cfg.AuthType, Now: cfg.Now, Logger: cfg.Logger,
 	}

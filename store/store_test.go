@@ -136,6 +136,11 @@ var conformance = []struct {
 	{"CodeExchanges", testCodeExchanges},
 	{"ConsoleSessions", testConsoleSessions},
 	{"PruneEvents", testPruneEvents},
+	{"RefreshDue", testRefreshDue},
+	{"RefreshFailures", testRefreshFailures},
+	{"ReserveSlots", testReserveSlots},
+	{"APIPause", testAPIPause},
+	{"TokenHealth", testTokenHealth},
 }
 
 func runConformance(t *testing.T, b backend) {

@@ -17,6 +17,7 @@ import (
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/server"
 	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
 )
 
@@ -160,6 +161,7 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	pf := newPlatformFlags("serve", "127.0.0.1:8080", stderr)
 	rf := addRolloutFlags(pf.fs)
 	hf := addHardeningFlags(pf.fs)
+	pf.fs.String("refresh-rate", "", fmt.Sprintf("api_authorizer_token calls per second per platform, for the whole cluster (default %v) (WXFLEET_REFRESH_RATE)", token.DefaultRate))
 	if err := pf.fs.Parse(args); err != nil {
 		return err
 	}
@@ -192,6 +194,10 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	rate, err := refreshRate(pf, e)
+	if err != nil {
+		return err
+	}
 	key, err := masterKey(e, s.data, s.database, logger)
 	if err != nil {
 		return err
@@ -207,8 +213,8 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	cfg := server.Config{
 		Addr: s.addr, PublicURL: s.publicURL, Database: s.database, WeChatURL: s.wechatURL,
 		AdminToken: wxfleet.Secret(admin), MasterKey: key, Platforms: platforms, AuthType: at, Logger: logger,
-		JobTimeoutScale: scale,
-		RolloutRate:     rs.rate, RolloutAPIRates: rs.apiRates, RolloutWorkers: rs.workers, AuditPollInterval: rs.auditPoll,
+		JobTimeoutScale: scale, RefreshRate: rate,
+		RolloutRate: rs.rate, RolloutAPIRates: rs.apiRates, RolloutWorkers: rs.workers, AuditPollInterval: rs.auditPoll,
 	}
 	if err := hf.apply(pf.fs, e, &cfg); err != nil {
 		return err
@@ -244,6 +250,19 @@ func jobTimeoutScale(e *env) (float64, error) {
 		return 0, fmt.Errorf("WXFLEET_TEST_JOB_TIMEOUT_SCALE %q: a number in (0, 1]", v)
 	}
 	return f, nil
+}
+
+// refreshRate reads --refresh-rate / WXFLEET_REFRESH_RATE; 0 means the default.
+func refreshRate(pf *platformFlags, e *env) (float64, error) {
+	v, err := flagOrEnv(pf.fs, e, "refresh-rate", "REFRESH_RATE")
+	if err != nil || v == "" {
+		return 0, err
+	}
+	r, err := strconv.ParseFloat(v, 64)
+	if err != nil || r <= 0 || r > 10_000 {
+		return 0, fmt.Errorf("--refresh-rate %q: give api_authorizer_token calls per second, above 0 and at most 10000", v)
+	}
+	return r, nil
 }
 
 func wechatTarget(u string) string {
