@@ -38,10 +38,38 @@
 //
 // An empty body is 44002, malformed JSON 47001, a known API with another
 // method 43002. The token-taking APIs of the component family answer 41018
-// when the body lacks component_appid, 61011 when it names another component. Any other path under /cgi-bin/, /wxa/ or /sns/ answers HTTP 404
-// {"errcode":-1,"errmsg":"system error: api not emulated by the wxfleet
-// sandbox: <path>"}: a sandbox choice, not WeChat behaviour, so that a
-// missing emulation is never mistaken for a platform bug.
+// when the body lacks component_appid, 61011 when it names another
+// component.
+//
+// # Tokens
+//
+// Every path under /cgi-bin/, /wxa/ and /sns/, emulated or not, checks its
+// token first (after injected faults, before the method, the body, the IP
+// whitelist and the quota), all answered with HTTP 200 (tokens.go):
+//
+//	no token                                  41001 access_token missing
+//	a token the sandbox never issued           40001 invalid credential
+//	superseded more than 5 minutes ago         40001
+//	expired (7200 s)                           42001 access_token expired
+//	authorizer token on a component API        61014 must use component token for component api
+//	component token on an authorizer's API     61015 must use biz account token for not component api
+//
+// Component APIs read ?component_access_token= or ?access_token=;
+// authorizer APIs only ?access_token= (?component_access_token=<authorizer
+// token> there is 41001). 61014 and 61015 are the codes of WeChat's global
+// errcode table and WxJava's WxOpenErrorMsgEnum for the wrong kind; the
+// template library, the component APIs and the per-app APIs all use them
+// (earlier versions answered 40001 on the component and per-app APIs).
+// Which kind an API takes is listed in apiTokens; a path the sandbox does
+// not emulate takes either kind, since the sandbox cannot know which one
+// it wants, except the few that take a secret instead (/cgi-bin/token,
+// /cgi-bin/stable_token, /cgi-bin/clear_quota/v2, /sns/jscode2session,
+// /sns/oauth2/access_token and refresh_token), which ask for none. Only a
+// call whose token passes gets HTTP 404 {"errcode":-1,"errmsg":"system
+// error: api not emulated by the wxfleet sandbox: <path>"}: a sandbox
+// choice, not WeChat behaviour, so that a missing emulation is never
+// mistaken for a platform bug. So the platform's refresh-and-retry on
+// 40001/42001 can be tried on any path.
 //
 // # Authorization pages
 //
@@ -188,11 +216,10 @@
 // also take POST {}; POST APIs answer GET with 43002. Every one is counted,
 // takes injected faults and daily quotas like the other emulated APIs.
 //
-// The token is checked first on every path, before the body: missing 41001,
-// unknown 40001, expired 42001. Only ?access_token= is read on the per-app
-// APIs. A component token on a per-app API is unknown there (40001); an
-// authorizer token on a template API gets 61014 ("must use component token
-// for component api", WeChat's global errcode table). The per-app APIs then
+// The token is checked first on every path, before the body (see Tokens):
+// missing 41001, unknown 40001, expired 42001, a component token on a
+// per-app API 61015, an authorizer token on a template API 61014. Only
+// ?access_token= is read on the per-app APIs. The per-app APIs then
 // need permission set 18 (开发管理) granted to the platform: 61007. Then the
 // body (44002 empty, 47001 malformed), then the required fields. Query
 // parameters are never read as body fields, except memberauth's action (SKIT
