@@ -34,6 +34,11 @@
 //	/cgi-bin/component/api_authorizer_token     rotates the refresh token on every call; 61023, 61003
 //	/cgi-bin/component/api_get_authorizer_info  MiniProgramInfo only for mini programs; 61003
 //	/cgi-bin/component/api_get_authorizer_list  count > 500 → 40170
+//	/cgi-bin/component/api_get_authorizer_option {authorizer_appid, option_name} → {authorizer_appid, option_name, option_value}; 61003, 61012
+//	/cgi-bin/component/api_set_authorizer_option {authorizer_appid, option_name, option_value}; 61012, 61013 (a string, else 47001)
+//	/cgi-bin/component/get_authorizer_option     ?access_token=<authorizer token> {option_name} → {option_name, option_value}
+//	/cgi-bin/component/set_authorizer_option     ?access_token=<authorizer token> {option_name, option_value}
+//	/cgi-bin/openapi/quota/get                   either token {cgi_path} → {errcode 0, errmsg, quota {daily_limit, used, remain}}; 76021, 76022
 //	/cgi-bin/message/custom/send                ?access_token=<authorizer token>; 40003, 40008, 45015, 47001, 61007
 //
 // An empty body is 44002, malformed JSON 47001, a known API with another
@@ -130,8 +135,8 @@
 //	GET    /sandbox/api/pushes?limit=             {"items":[{"id","kind","component_appid","appid","event","url","at","done","ok","attempts","status","reply","error"}]} newest first
 //	GET    /sandbox/api/ip-whitelist?component_appid=  {"component_appid","ips":[...]}
 //	POST   /sandbox/api/ip-whitelist              {"component_appid"?,"ips":["203.0.113.7","10.0.0.0/8"]} ([] accepts any address) → the same
-//	GET    /sandbox/api/quotas                    {"limits":{"<path>":N},"used":[{"account","path","period","count"}],"resets":[{"account","period","count"}]}
-//	POST   /sandbox/api/quotas                    {"path","daily_limit"} (0 removes the limit) → the same
+//	GET    /sandbox/api/quotas                    {"limits":{"<path>":N},"defaults":{"<path>":N},"used":[{"account","path","period","count"}],"resets":[{"account","period","count"}]}
+//	POST   /sandbox/api/quotas                    {"path" or "*","daily_limit"} (0: no limit) or {"path","reset":true} (the default) → {"path","daily_limit"}
 //	POST   /sandbox/api/release-check             {"component_appid"?,"appid"?} → {"passed","appid","component_appid","cases":[{"name","passed","detail"}]}
 //
 // # IP whitelist
@@ -145,12 +150,20 @@
 // Every emulated API call counts against its caller's daily quota (the
 // component for component APIs, the mini program for its own), per API, over
 // a day in Beijing time on the sandbox clock; over the limit WeChat answers
-// 45009. WeChat does not publish the component APIs' limits, so none is set
-// until POST /sandbox/api/quotas sets one. clear_quota
+// 45009. The limits sources give are on by default: api_component_token
+// 10000 a day, message/custom/send 500000 (docs/wechat-component.md, "Daily
+// quotas"); WeChat publishes none for the other APIs, which are counted but
+// not limited until POST /sandbox/api/quotas sets one (a guessed figure
+// would fail a healthy fleet: 100,000 authorizers need over a million
+// api_authorizer_token calls a day). /cgi-bin/openapi/quota/get answers the
+// same counts: daily_limit 0 and remain 0 where there is no limit, as
+// WeChat's example does. A refused call is not counted. clear_quota
 // (/cgi-bin/component/clear_quota with the component token,
 // /cgi-bin/component/clear_quota/v2 with the secret and optionally an
 // authorizer's appid, /cgi-bin/clear_quota with an authorizer token) resets
-// an account's counts, ten times a month at most (then 48006). Limits and
+// an account's counts, ten times a month at most (then 48006). POST
+// /sandbox/api/quotas {"path","daily_limit"} sets a limit (0: none; "path":
+// "*" every API), {"path","reset":true} brings back the default. Limits and
 // counts are kept in the state file.
 //
 // A fault's rate defaults to 1 (always) and count to 0 (unlimited). A
