@@ -91,9 +91,17 @@
 // the platform's 授权发起页域名 (Component.AuthDomain; by default the host of
 // the platform URL, no check when that is 0.0.0.0 or ::; the loopback names
 // count as one), and so must the page
-// the admin came from, when the request names one (Referer): WeChat also
-// refuses a page opened without a Referer, the sandbox lets it through so
-// that links can be opened by hand and by tools.
+// the admin came from (Referer; an origin-only one, what browsers send
+// across origins, is enough). As on WeChat, a page opened without a
+// Referer (a link pasted into the address bar, opened from a chat or a
+// tool) is refused with WeChat's text "…授权入口页所在域名：空；授权发起页域名：
+// <domain>", the usual first-day failure of a real platform: the platform
+// must link to the page from its own entry page (wxfleet's is /authorize).
+// The page's own form posting back passes. Tools go in through POST
+// /sandbox/api/authorize, which checks everything but the Referer. A
+// component with no domain to compare (AuthDomain "*", a platform on
+// 0.0.0.0 or ::) is not checked. Source: WeChat's page text, as quoted in
+// issue 15 and by developers on WeChat's forum.
 //
 // # Pushes
 //

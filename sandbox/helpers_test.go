@@ -425,9 +425,15 @@ func customText(touser, content string) map[string]any {
 	return map[string]any{"touser": touser, "msgtype": "text", "text": map[string]string{"content": content}}
 }
 
+// entryPage is the platform's page with the 授权 button, on the test
+// component's 授权发起页域名: WeChat opens its pages only from there.
+const entryPage = "https://platform.example/authorize"
+
+// getPage fetches a page as a browser following a link on the platform's
+// entry page would.
 func getPage(t *testing.T, u string) (int, string) {
 	t.Helper()
-	return getPageFrom(t, u, "")
+	return getPageFrom(t, u, entryPage)
 }
 
 // getPageFrom fetches a page as a browser following a link on referer would.

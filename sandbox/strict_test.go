@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -77,15 +78,16 @@ func TestPreAuthCodeIsSingleUse(t *testing.T) {
 		t.Errorf("the refused account is authorized: %v", app)
 	}
 	// The page itself refuses the second account too.
-	form := url.Values{"appid": {AppHotPot}}
+	form := url.Values{"appid": {AppHotPot}, "func": {"17", "18"}}
 	u := must(url.Parse(link))
 	for k, v := range u.Query() {
 		form[k] = v
 	}
-	resp := must(http.PostForm(e.srv.URL+pathLoginPage, form))
+	resp := must(fromPage{http.DefaultClient, e.srv.URL + strings.TrimPrefix(link, "https://mp.weixin.qq.com")}.PostForm(e.srv.URL+pathLoginPage, form))
+	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("page confirm for another account: HTTP %d, want 400", resp.StatusCode)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(page), "预授权码已经被授权过") {
+		t.Errorf("page confirm for another account: HTTP %d, want 400 with WeChat's message\n%s", resp.StatusCode, page)
 	}
 	// The same account again: allowed (updateauthorized), and it survives a restart.
 	e.restart()
