@@ -19,7 +19,13 @@
 // customer-service window. Everything the sandbox sends to the platform
 // (query timestamp, CreateTime, AuthorizationCodeExpiredTime) is stamped with
 // the wall clock, because the platform compares it with its own clock. State
-// older than 48 h on the sandbox clock is forgotten.
+// older than 48 h on the sandbox clock is forgotten. Moving the clock
+// forward by TicketInterval or more simulates the time in between: the
+// component_verify_ticket WeChat would have pushed last is pushed to every
+// component before the clock call answers, so that after {"advance":"49h"}
+// the platform's ticket is valid and it can fetch the tokens that expired
+// meanwhile (the earlier pushes are not replayed: their tickets would be
+// superseded or expired, and a platform keeps the latest).
 //
 // # Emulated WeChat APIs
 //

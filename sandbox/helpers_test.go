@@ -63,7 +63,16 @@ func newFakePlatform(t *testing.T) *fakePlatform {
 		if !ok {
 			return
 		}
-		p.component <- in
+		if in.Fields["InfoType"] == "component_verify_ticket" {
+			// Moving the clock pushes tickets no test waits for: keep the
+			// channel from filling up with them.
+			select {
+			case p.component <- in:
+			default:
+			}
+		} else {
+			p.component <- in
+		}
 		p.mu.Lock()
 		h := p.onComponent
 		p.mu.Unlock()
@@ -340,10 +349,8 @@ func (e *testEnv) ticket() string {
 	if status != http.StatusOK || num(out, "status") != 200 || out["ok"] != true {
 		e.t.Fatalf("ticket: HTTP %d %v", status, out)
 	}
-	in := waitFor(e.t, e.plat.component, "InfoType", "component_verify_ticket")
-	if in.Fields["ComponentVerifyTicket"] != str(out, "ticket") {
-		e.t.Fatalf("pushed ticket %q, control API says %q", in.Fields["ComponentVerifyTicket"], str(out, "ticket"))
-	}
+	// Earlier tickets (pushed when the clock moved) may still be queued.
+	waitFor(e.t, e.plat.component, "ComponentVerifyTicket", str(out, "ticket"))
 	return str(out, "ticket")
 }
 

@@ -98,3 +98,43 @@ func TestPreAuthCodeIsSingleUse(t *testing.T) {
 		t.Errorf("after restart another account: HTTP %d, want 400", status)
 	}
 }
+
+// Moving the clock by 49 hours pushes the ticket WeChat would have pushed
+// last, so that a platform keeping the latest ticket can still get a
+// component token; the ticket it had before has expired (sandbox/doc.go,
+// "Clocks").
+func TestClockMovePushesTheLatestTicket(t *testing.T) {
+	e := newEnv(t)
+	old := e.ticket()
+	status, out := e.do(http.MethodPost, "/sandbox/api/clock", map[string]string{"advance": "49h"})
+	if status != http.StatusOK {
+		t.Fatalf("clock: HTTP %d %v", status, out)
+	}
+	// The push arrived before the clock call answered.
+	var latest string
+	select {
+	case in := <-e.plat.component:
+		latest = in.Fields["ComponentVerifyTicket"]
+	default:
+		t.Fatal("no ticket pushed by the time the clock call answered")
+	}
+	if latest == "" || latest == old {
+		t.Fatalf("pushed ticket %q (the old one was %q)", latest, old)
+	}
+	token := func(ticket string) map[string]any {
+		return e.wx("/cgi-bin/component/api_component_token", map[string]string{
+			"component_appid": testComponent, "component_appsecret": testSecret, "component_verify_ticket": ticket})
+	}
+	// Expired (61005), or forgotten after 48 h like all old state (61006).
+	if c := errcode(token(old)); c != 61005 && c != 61006 {
+		t.Errorf("the old ticket: errcode %d, want 61005 or 61006", c)
+	}
+	wantErr(t, token(latest), 0)
+	// A move shorter than the push interval pushes nothing.
+	e.do(http.MethodPost, "/sandbox/api/clock", map[string]string{"advance": "1m"})
+	select {
+	case in := <-e.plat.component:
+		t.Fatalf("a one-minute move pushed %v", in.Fields)
+	default:
+	}
+}
