@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -136,5 +137,39 @@ func TestClockMovePushesTheLatestTicket(t *testing.T) {
 	case in := <-e.plat.component:
 		t.Fatalf("a one-minute move pushed %v", in.Fields)
 	default:
+	}
+}
+
+// Error texts as WeChat writes them, since operators search for them:
+// 61004 names the caller's address, 61009 says "code is invalid", and every
+// errmsg ends with " rid: <hex>-<hex>-<hex>" (sandbox/doc.go, "Error texts").
+func TestErrorTextsAsWeChatWritesThem(t *testing.T) {
+	e := newEnv(t)
+	tok := e.componentToken()
+	rid := regexp.MustCompile(` rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$`)
+	for _, tt := range []struct {
+		path string
+		body any
+		want string
+	}{
+		{"/cgi-bin/component/api_query_auth?component_access_token=" + tok,
+			map[string]string{"component_appid": testComponent, "authorization_code": "queryauthcode@@@forged"}, "code is invalid"},
+		{"/cgi-bin/component/api_create_preauthcode", map[string]string{"component_appid": testComponent}, "access_token missing"},
+		{"/cgi-bin/component/api_create_preauthcode?component_access_token=" + tok, "{", "data format error"},
+		{"/wxa/getwxacodeunlimit?access_token=bogus", map[string]any{}, "invalid credential, access_token is invalid or not latest"},
+	} {
+		out := e.wx(tt.path, tt.body)
+		msg := str(out, "errmsg")
+		if !strings.HasPrefix(msg, tt.want+" rid: ") || !rid.MatchString(msg) {
+			t.Errorf("%s: errmsg %q, want %q and a rid", tt.path, msg, tt.want)
+		}
+	}
+	if status, out := e.do(http.MethodPost, "/sandbox/api/ip-whitelist", map[string]any{"ips": []string{"203.0.113.7"}}); status != http.StatusOK {
+		t.Fatalf("whitelist: HTTP %d %v", status, out)
+	}
+	out := e.wx("/cgi-bin/component/api_create_preauthcode?component_access_token="+tok, map[string]string{"component_appid": testComponent})
+	msg := str(out, "errmsg")
+	if !strings.HasPrefix(msg, "access clientip is not registered requestIP: 127.0.0.1 rid: ") || !rid.MatchString(msg) {
+		t.Errorf("61004 errmsg %q, want the caller's address (the one to whitelist) and a rid", msg)
 	}
 }
