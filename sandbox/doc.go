@@ -232,6 +232,37 @@
 //   - Authorization codes are not single-use (no source says they are, and
 //     platforms exchange them twice); tickets work until they expire; refresh
 //     tokens rotate on every refresh, stricter than WeChat on purpose.
+//   - Every path under /cgi-bin/, /wxa/ and /sns/ checks its token first
+//     (see Tokens); the authorization pages need a Referer on the
+//     授权发起页域名 (see Authorization pages).
+//
+// # Bad-input table
+//
+// The tests drive every emulated API through the bad-input classes of issue
+// 15: tokens_test.go the token classes (missing, bogus, expired, wrong kind)
+// on every path, emulated or not; surface_test.go the component family,
+// the option APIs, custom/send, clear_quota and quota/get (missing field,
+// bogus, expired, reused, wrong kind, wrong method, empty body, malformed
+// JSON); code_tokens_test.go the code-management APIs; strict_test.go the
+// single-use pre_auth_code and the error texts. Each row names its source:
+//
+//	global                       WeChat's global return-code table (全局返回码说明): 40001, 40013, 41001, 41004,
+//	                             41018, 42001, 43002, 44002, 47001, 61014, 61015, 45009, 48006
+//	doc:api_component_token      the Open Platform page of api_component_token: 61004, 61005, 61006, 61011,
+//	                             40013, 40125 (the same codes for api_start_push_ticket and the token APIs)
+//	doc:api_authorizer_token     its page and WxJava's enum: 61023 refresh_token is invalid
+//	doc:api_get_authorizer_list  its newer page: 40170 when count > 500
+//	doc:clear_quota              the clear_quota pages: 40125, 48006
+//	doc:get_api_quota            the getApiQuota page: 76021, 76022 (and daily_limit/used/remain)
+//	doc:custom_send              the 客服消息 page: 40003, 40008, 45015, 47001
+//	wxjava                       WxJava's WxOpenErrorMsgEnum: 61003, 61009, 61010, 61012, 61013
+//	issue15                      WeChat's page text quoted in issue 15: 预授权码已经被授权过，不能重复使用,
+//	                             授权入口页所在域名：空
+//	sandbox                      a sandbox choice, stricter than WeChat on purpose (refresh-token rotation)
+//
+// A missing authorization_code is 61009 and a missing refresh token 61023
+// (the codes of a bogus one; no source names another), a missing
+// option_value 61013, a missing cgi_path 76021.
 //
 // # Code management (代小程序开发)
 //
