@@ -74,23 +74,27 @@ func (s *Sandbox) parseAuthRequest(q url.Values) (*authRequest, *pageError) {
 		bizAppID: q.Get("biz_appid"), query: q}, nil
 }
 
-// checkReferer refuses an authorization page opened from a page on another
-// domain than the platform's 授权发起页域名, as WeChat does. A request without
-// a Referer passes: WeChat refuses it too (its message then names the entry
-// page's domain as 空, empty), but the sandbox is also opened by hand, by
-// tests and by tools, which send none.
+// checkReferer refuses an authorization page that was not opened from a page
+// on the platform's 授权发起页域名, as WeChat does: from another domain, and
+// without a Referer at all (typed in, opened from a chat or a tool, or from a
+// page whose Referrer-Policy strips it), when WeChat's page names the entry
+// page's domain as 空 (empty). An origin-only Referer, what browsers send
+// across origins by default, names the host and is enough. The page's own
+// form posting back to it passes. A component without a domain to compare
+// (AuthDomain "*", or a platform on 0.0.0.0) is not checked. Tools go in
+// through POST /sandbox/api/authorize instead.
 func (s *Sandbox) checkReferer(r *http.Request, req *authRequest) *pageError {
-	ref := r.Referer()
-	if ref == "" {
-		return nil
-	}
 	d := s.authDomain(req.comp)
 	if d == "" {
 		return nil
 	}
+	ref := r.Referer()
+	if ref == "" {
+		return domainError("授权入口页", "the page linking here", "空", d)
+	}
 	u, err := url.Parse(ref)
 	if err != nil || u.Hostname() == "" {
-		return nil
+		return domainError("授权入口页", "the page linking here", "空", d)
 	}
 	if u.Hostname() == hostOnly(r.Host) {
 		return nil // the page's own form posting back to it

@@ -156,9 +156,9 @@ func TestPreAuthCodeExpires(t *testing.T) {
 
 func TestCallCountsAndUnknownAPIs(t *testing.T) {
 	e := newEnv(t)
-	e.componentToken()
+	tok := e.componentToken()
 	e.wx("/cgi-bin/component/api_component_token", "{")
-	status, out := e.do(http.MethodPost, "/wxa/getwxacodeunlimit?access_token=x", map[string]string{})
+	status, out := e.do(http.MethodPost, "/wxa/getwxacodeunlimit?access_token="+tok, map[string]string{})
 	if status != http.StatusNotFound || errcode(out) != -1 || !strings.Contains(str(out, "errmsg"), "api not emulated by the wxfleet sandbox: /wxa/getwxacodeunlimit") {
 		t.Errorf("unknown API: %d %v", status, out)
 	}

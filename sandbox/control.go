@@ -468,7 +468,7 @@ func (s *Sandbox) handleSetClock(w http.ResponseWriter, r *http.Request) {
 		writeControlError(w, http.StatusBadRequest, err)
 		return
 	}
-	if err := s.moveClock(body.Advance, body.Reset); err != nil {
+	if err := s.moveClock(r.Context(), body.Advance, body.Reset); err != nil {
 		writeControlError(w, http.StatusBadRequest, err)
 		return
 	}
@@ -476,8 +476,14 @@ func (s *Sandbox) handleSetClock(w http.ResponseWriter, r *http.Request) {
 }
 
 // moveClock advances the sandbox clock by a Go duration (negative moves it
-// back), or resets it to the wall clock.
-func (s *Sandbox) moveClock(advance string, reset bool) error {
+// back), or resets it to the wall clock. Moving it forward by a ticket
+// interval or more simulates the time in between the way the platform
+// sees it: WeChat would have pushed a component_verify_ticket every
+// interval, so the latest of them is pushed to every component before
+// moveClock returns, and the platform's ticket stays valid (the earlier ones
+// would have expired by now or been superseded; a platform keeps the
+// latest).
+func (s *Sandbox) moveClock(ctx context.Context, advance string, reset bool) error {
 	if reset {
 		s.offset.Store(0)
 		s.touchMeta()
@@ -489,6 +495,9 @@ func (s *Sandbox) moveClock(advance string, reset bool) error {
 	}
 	s.offset.Add(int64(d))
 	s.touchMeta()
+	if d >= s.interval {
+		s.pushTicketsToAll(ctx)
+	}
 	return nil
 }
 

@@ -22,6 +22,19 @@ func (s *Sandbox) touch(refs ...ref) {
 	}
 }
 
+// touchSoon records changed rows like touch, but an API answering now does
+// not wait for their commit (the write follows soon): for counts whose loss
+// in a crash harms no one. Callers hold s.mu.
+func (s *Sandbox) touchSoon(refs ...ref) {
+	for _, r := range refs {
+		s.dirty[r] = struct{}{}
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
 // saver writes changes as they come, off the request path; changes made while
 // a write is under way share the next one.
 func (s *Sandbox) saver() {

@@ -98,14 +98,15 @@ func (cs *componentState) authorizedList() []*authorization {
 
 // authorization is one authorizer's grant to one component (授权关系).
 type authorization struct {
-	AppID        string       `json:"appid"`
-	Authorized   bool         `json:"authorized"`
-	FuncInfo     []int        `json:"func_info"`
-	AuthorizedAt time.Time    `json:"authorized_at,omitzero"`
-	RevokedAt    time.Time    `json:"revoked_at,omitzero"`
-	RefreshToken string       `json:"refresh_token,omitempty"` // the only valid one; rotated on every refresh
-	AccessTokens []credential `json:"access_tokens"`
-	component    string       // component appid; not stored, the row's key says it
+	AppID        string            `json:"appid"`
+	Authorized   bool              `json:"authorized"`
+	FuncInfo     []int             `json:"func_info"`
+	AuthorizedAt time.Time         `json:"authorized_at,omitzero"`
+	RevokedAt    time.Time         `json:"revoked_at,omitzero"`
+	RefreshToken string            `json:"refresh_token,omitempty"` // the only valid one; rotated on every refresh
+	AccessTokens []credential      `json:"access_tokens"`
+	Options      map[string]string `json:"options,omitempty"` // authorizer options (options.go); absent ones are "0"
+	component    string            // component appid; not stored, the row's key says it
 }
 
 // appUsers are the WeChat users (openids) who talked to one authorizer.

@@ -1,8 +1,10 @@
 package sandbox
 
 import (
+	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -77,15 +79,16 @@ func TestPreAuthCodeIsSingleUse(t *testing.T) {
 		t.Errorf("the refused account is authorized: %v", app)
 	}
 	// The page itself refuses the second account too.
-	form := url.Values{"appid": {AppHotPot}}
+	form := url.Values{"appid": {AppHotPot}, "func": {"17", "18"}}
 	u := must(url.Parse(link))
 	for k, v := range u.Query() {
 		form[k] = v
 	}
-	resp := must(http.PostForm(e.srv.URL+pathLoginPage, form))
+	resp := must(fromPage{http.DefaultClient, e.srv.URL + strings.TrimPrefix(link, "https://mp.weixin.qq.com")}.PostForm(e.srv.URL+pathLoginPage, form))
+	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("page confirm for another account: HTTP %d, want 400", resp.StatusCode)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(page), "预授权码已经被授权过") {
+		t.Errorf("page confirm for another account: HTTP %d, want 400 with WeChat's message\n%s", resp.StatusCode, page)
 	}
 	// The same account again: allowed (updateauthorized), and it survives a restart.
 	e.restart()
@@ -94,5 +97,79 @@ func TestPreAuthCodeIsSingleUse(t *testing.T) {
 	}
 	if status, _ := authorize(AppHotPot); status != http.StatusBadRequest {
 		t.Errorf("after restart another account: HTTP %d, want 400", status)
+	}
+}
+
+// Moving the clock by 49 hours pushes the ticket WeChat would have pushed
+// last, so that a platform keeping the latest ticket can still get a
+// component token; the ticket it had before has expired (sandbox/doc.go,
+// "Clocks").
+func TestClockMovePushesTheLatestTicket(t *testing.T) {
+	e := newEnv(t)
+	old := e.ticket()
+	status, out := e.do(http.MethodPost, "/sandbox/api/clock", map[string]string{"advance": "49h"})
+	if status != http.StatusOK {
+		t.Fatalf("clock: HTTP %d %v", status, out)
+	}
+	// The push arrived before the clock call answered.
+	var latest string
+	select {
+	case in := <-e.plat.component:
+		latest = in.Fields["ComponentVerifyTicket"]
+	default:
+		t.Fatal("no ticket pushed by the time the clock call answered")
+	}
+	if latest == "" || latest == old {
+		t.Fatalf("pushed ticket %q (the old one was %q)", latest, old)
+	}
+	token := func(ticket string) map[string]any {
+		return e.wx("/cgi-bin/component/api_component_token", map[string]string{
+			"component_appid": testComponent, "component_appsecret": testSecret, "component_verify_ticket": ticket})
+	}
+	// Expired (61005), or forgotten after 48 h like all old state (61006).
+	if c := errcode(token(old)); c != 61005 && c != 61006 {
+		t.Errorf("the old ticket: errcode %d, want 61005 or 61006", c)
+	}
+	wantErr(t, token(latest), 0)
+	// A move shorter than the push interval pushes nothing.
+	e.do(http.MethodPost, "/sandbox/api/clock", map[string]string{"advance": "1m"})
+	select {
+	case in := <-e.plat.component:
+		t.Fatalf("a one-minute move pushed %v", in.Fields)
+	default:
+	}
+}
+
+// Error texts as WeChat writes them, since operators search for them:
+// 61004 names the caller's address, 61009 says "code is invalid", and every
+// errmsg ends with " rid: <hex>-<hex>-<hex>" (sandbox/doc.go, "Error texts").
+func TestErrorTextsAsWeChatWritesThem(t *testing.T) {
+	e := newEnv(t)
+	tok := e.componentToken()
+	rid := regexp.MustCompile(` rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$`)
+	for _, tt := range []struct {
+		path string
+		body any
+		want string
+	}{
+		{"/cgi-bin/component/api_query_auth?component_access_token=" + tok,
+			map[string]string{"component_appid": testComponent, "authorization_code": "queryauthcode@@@forged"}, "code is invalid"},
+		{"/cgi-bin/component/api_create_preauthcode", map[string]string{"component_appid": testComponent}, "access_token missing"},
+		{"/cgi-bin/component/api_create_preauthcode?component_access_token=" + tok, "{", "data format error"},
+		{"/wxa/getwxacodeunlimit?access_token=bogus", map[string]any{}, "invalid credential, access_token is invalid or not latest"},
+	} {
+		out := e.wx(tt.path, tt.body)
+		msg := str(out, "errmsg")
+		if !strings.HasPrefix(msg, tt.want+" rid: ") || !rid.MatchString(msg) {
+			t.Errorf("%s: errmsg %q, want %q and a rid", tt.path, msg, tt.want)
+		}
+	}
+	if status, out := e.do(http.MethodPost, "/sandbox/api/ip-whitelist", map[string]any{"ips": []string{"203.0.113.7"}}); status != http.StatusOK {
+		t.Fatalf("whitelist: HTTP %d %v", status, out)
+	}
+	out := e.wx("/cgi-bin/component/api_create_preauthcode?component_access_token="+tok, map[string]string{"component_appid": testComponent})
+	msg := str(out, "errmsg")
+	if !strings.HasPrefix(msg, "access clientip is not registered requestIP: 127.0.0.1 rid: ") || !rid.MatchString(msg) {
+		t.Errorf("61004 errmsg %q, want the caller's address (the one to whitelist) and a rid", msg)
 	}
 }

@@ -172,7 +172,7 @@ func (s *Sandbox) handleUITicket(w http.ResponseWriter, r *http.Request) {
 
 // POST /sandbox/ui/clock
 func (s *Sandbox) handleUIClock(w http.ResponseWriter, r *http.Request) {
-	if err := s.moveClock(r.FormValue("advance"), r.FormValue("reset") != ""); err != nil {
+	if err := s.moveClock(r.Context(), r.FormValue("advance"), r.FormValue("reset") != ""); err != nil {
 		back(w, r, "时钟未改变 · clock unchanged: "+err.Error())
 		return
 	}

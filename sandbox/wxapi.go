@@ -26,7 +26,7 @@ func (s *Sandbox) api(path string, h apiFunc) http.HandlerFunc {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 		if err != nil {
 			s.count(path, "", 47001)
-			s.writeWxError(w, 47001)
+			s.writeWxError(w, r, 47001)
 			return
 		}
 		app := s.callSubject(r, body)
@@ -54,7 +54,7 @@ func (s *Sandbox) api(path string, h apiFunc) http.HandlerFunc {
 			return
 		}
 		if code != 0 {
-			s.writeWxError(w, code)
+			s.writeWxError(w, r, code)
 			return
 		}
 		writeJSON(w, http.StatusOK, resp)
@@ -76,10 +76,13 @@ func (s *Sandbox) serveAPI(r *http.Request, path string, body []byte, app string
 	if stop || code != 0 {
 		return nil, code, stop, false
 	}
+	if code := s.checkToken(r, path); code != 0 {
+		return nil, code, false, false // tokens.go: before the body, the whitelist and the quota
+	}
 	s.mu.Lock()
 	allowed := s.whitelistAllows(r, body)
 	within := true
-	if _, limited := s.st.Quota.Limits[path]; limited && allowed {
+	if allowed {
 		within = s.quotaTake(s.quotaAccount(r, body), path)
 	}
 	s.mu.Unlock()
@@ -93,11 +96,14 @@ func (s *Sandbox) serveAPI(r *http.Request, path string, body []byte, app string
 	return resp, code, false, lose
 }
 
-// apiNotEmulated answers any other path under /cgi-bin/, /wxa/ and /sns/. WeChat has
-// hundreds of APIs; rather than pretend, the sandbox says plainly which one it
-// lacks: HTTP 404 with errcode -1 "system error: api not emulated by the
-// wxfleet sandbox: <path>". This is a sandbox choice, not WeChat behaviour.
-// A known API called with the wrong method gets WeChat's 43002 instead.
+// apiNotEmulated answers any other path under /cgi-bin/, /wxa/ and /sns/. The
+// token is checked first, as on every WeChat API (tokens.go): a call that
+// WeChat would refuse for its token is refused here the same way. WeChat has
+// hundreds of APIs; rather than pretend, the sandbox says plainly which one
+// it lacks to a call with a valid token: HTTP 404 with errcode -1 "system
+// error: api not emulated by the wxfleet sandbox: <path>". This is a
+// sandbox choice, not WeChat behaviour. A known API called with the wrong
+// method gets WeChat's 43002 instead.
 func (s *Sandbox) apiNotEmulated(known map[string]bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
@@ -106,12 +112,15 @@ func (s *Sandbox) apiNotEmulated(known map[string]bool) http.HandlerFunc {
 		if stop {
 			return
 		}
+		if code == 0 {
+			code = s.checkToken(r, path)
+		}
 		if code == 0 && known[path] {
 			code = 43002
 		}
 		if code != 0 {
 			s.count(path, app, code)
-			s.writeWxError(w, code)
+			s.writeWxError(w, r, code)
 			return
 		}
 		s.count(path, app, -1)
