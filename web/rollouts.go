@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -28,6 +29,16 @@ func (s *Server) rolloutRoutes(api func(string, func(http.ResponseWriter, *http.
 	api("GET /api/v1/rollouts/{id}", s.getRollout)
 	api("GET /api/v1/rollouts/{id}/apps", s.listRolloutApps)
 	api("POST /api/v1/rollouts/{id}/{action}", s.rolloutAction)
+}
+
+// platformAndID resolves the request's platform and its {id}.
+func (s *Server) platformAndID(r *http.Request) (string, int64, error) {
+	comp, err := s.platform(r)
+	if err != nil {
+		return "", 0, err
+	}
+	id, err := pathID(r, "id")
+	return comp, id, err
 }
 
 func pathID(r *http.Request, name string) (int64, error) {
@@ -79,24 +90,20 @@ func (s *Server) listDrafts(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
-	if err != nil {
-		return err
-	}
-	ts, err := s.Store.ListTemplates(r.Context(), comp)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": templatesJSON(ts)})
-	return nil
+	return s.writeTemplates(w, r, s.Store.ListTemplates)
 }
 
 func (s *Server) syncTemplates(w http.ResponseWriter, r *http.Request) error {
+	return s.writeTemplates(w, r, s.Rollouts.SyncTemplates)
+}
+
+// writeTemplates answers the platform's templates as list gives them.
+func (s *Server) writeTemplates(w http.ResponseWriter, r *http.Request, list func(context.Context, string) ([]*wxfleet.Template, error)) error {
 	comp, err := s.platform(r)
 	if err != nil {
 		return err
 	}
-	ts, err := s.Rollouts.SyncTemplates(r.Context(), comp)
+	ts, err := list(r.Context(), comp)
 	if err != nil {
 		return err
 	}
@@ -127,11 +134,7 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
+	comp, id, err := s.platformAndID(r)
 	if err != nil {
 		return err
 	}
@@ -151,11 +154,7 @@ func (s *Server) updateTemplate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	comp, err := s.platform(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
+	comp, id, err := s.platformAndID(r)
 	if err != nil {
 		return err
 	}
@@ -166,11 +165,7 @@ func (s *Server) updateTemplate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
+	comp, id, err := s.platformAndID(r)
 	if err != nil {
 		return err
 	}
@@ -184,11 +179,7 @@ func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) error {
 // previewExtJSON renders a template's ext_json for one authorizer
 // (?appid=), exactly as a rollout would commit it.
 func (s *Server) previewExtJSON(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
+	comp, id, err := s.platformAndID(r)
 	if err != nil {
 		return err
 	}
@@ -371,11 +362,7 @@ func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
+	comp, id, err := s.platformAndID(r)
 	if err != nil {
 		return err
 	}
@@ -401,11 +388,7 @@ type rolloutAppJSON struct {
 }
 
 func (s *Server) listRolloutApps(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
+	comp, id, err := s.platformAndID(r)
 	if err != nil {
 		return err
 	}
@@ -450,11 +433,7 @@ func (s *Server) rolloutAction(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	comp, err := s.platform(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
+	comp, id, err := s.platformAndID(r)
 	if err != nil {
 		return err
 	}
