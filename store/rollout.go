@@ -134,21 +134,8 @@ func (s *Store) ListRollouts(ctx context.Context, componentAppID string, before 
 	if before > 0 {
 		w.and("id < $%d", before)
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+rolloutColumns+` FROM rollouts`+w.sql.String()+
-		` ORDER BY id DESC LIMIT `+w.next(clampLimit(limit)), w.args...)
-	if err != nil {
-		return nil, dbErr("list rollouts", err)
-	}
-	defer rows.Close()
-	var out []*wxfleet.Rollout
-	for rows.Next() {
-		r, err := scanRollout(rows)
-		if err != nil {
-			return nil, dbErr("list rollouts", err)
-		}
-		out = append(out, r)
-	}
-	return out, dbErr("list rollouts", rows.Err())
+	return queryAll(ctx, s, "list rollouts", `SELECT `+rolloutColumns+` FROM rollouts`+w.sql.String()+
+		` ORDER BY id DESC LIMIT `+w.next(clampLimit(limit)), scanRollout, w.args...)
 }
 
 // SetRolloutStatus moves a rollout to status (with reason) if it is in one
@@ -257,21 +244,8 @@ func (s *Store) RolloutApps(ctx context.Context, componentAppID string, id int64
 	if f.Cursor != "" {
 		w.and("appid > $%d", f.Cursor)
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+rolloutAppColumns+` FROM rollout_apps`+w.sql.String()+
-		` ORDER BY appid LIMIT `+w.next(clampLimit(f.Limit)), w.args...)
-	if err != nil {
-		return nil, dbErr("list rollout apps", err)
-	}
-	defer rows.Close()
-	var out []*wxfleet.RolloutApp
-	for rows.Next() {
-		a, err := scanRolloutApp(rows)
-		if err != nil {
-			return nil, dbErr("list rollout apps", err)
-		}
-		out = append(out, a)
-	}
-	return out, dbErr("list rollout apps", rows.Err())
+	return queryAll(ctx, s, "list rollout apps", `SELECT `+rolloutAppColumns+` FROM rollout_apps`+w.sql.String()+
+		` ORDER BY appid LIMIT `+w.next(clampLimit(f.Limit)), scanRolloutApp, w.args...)
 }
 
 // RolloutApp returns one app of a rollout.
@@ -326,22 +300,9 @@ func (s *Store) CancelRolloutApps(ctx context.Context, componentAppID string, id
 // AuditingApps returns the rollout apps of one mini program waiting for an
 // audit result: where an audit push (which names no auditid) belongs.
 func (s *Store) AuditingApps(ctx context.Context, componentAppID, appID string) ([]*wxfleet.RolloutApp, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+rolloutAppColumns+` FROM rollout_apps
+	return queryAll(ctx, s, "auditing apps", `SELECT `+rolloutAppColumns+` FROM rollout_apps
 		WHERE component_appid = $1 AND appid = $2 AND state = $3 ORDER BY rollout_id`,
-		componentAppID, appID, string(wxfleet.AppAuditing))
-	if err != nil {
-		return nil, dbErr("auditing apps", err)
-	}
-	defer rows.Close()
-	var out []*wxfleet.RolloutApp
-	for rows.Next() {
-		a, err := scanRolloutApp(rows)
-		if err != nil {
-			return nil, dbErr("auditing apps", err)
-		}
-		out = append(out, a)
-	}
-	return out, dbErr("auditing apps", rows.Err())
+		scanRolloutApp, componentAppID, appID, string(wxfleet.AppAuditing))
 }
 
 // AdvanceCohort moves a running rollout from cohort from to from+1 and runs
@@ -383,4 +344,22 @@ func (s *Store) RunningRollouts(ctx context.Context) ([]wxfleet.Rollout, error) 
 		out = append(out, r)
 	}
 	return out, dbErr("running rollouts", rows.Err())
+}
+
+// queryAll runs q on the read pool and scans every row with scan.
+func queryAll[T any](ctx context.Context, s *Store, op, q string, scan func(interface{ Scan(...any) error }) (T, error), args ...any) ([]T, error) {
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, dbErr(op, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, dbErr(op, err)
+		}
+		out = append(out, v)
+	}
+	return out, dbErr(op, rows.Err())
 }

@@ -95,21 +95,8 @@ func (s *Store) Template(ctx context.Context, componentAppID string, templateID 
 // ListTemplates returns the platform's templates that still exist on
 // WeChat's side, newest first.
 func (s *Store) ListTemplates(ctx context.Context, componentAppID string) ([]*wxfleet.Template, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+templateColumns+` FROM templates
-		WHERE component_appid = $1 AND deleted_at = 0 ORDER BY template_id DESC`, componentAppID)
-	if err != nil {
-		return nil, dbErr("list templates", err)
-	}
-	defer rows.Close()
-	var out []*wxfleet.Template
-	for rows.Next() {
-		t, err := scanTemplate(rows)
-		if err != nil {
-			return nil, dbErr("list templates", err)
-		}
-		out = append(out, t)
-	}
-	return out, dbErr("list templates", rows.Err())
+	return queryAll(ctx, s, "list templates", `SELECT `+templateColumns+` FROM templates
+		WHERE component_appid = $1 AND deleted_at = 0 ORDER BY template_id DESC`, scanTemplate, componentAppID)
 }
 
 // SetTemplateDetails sets what the platform adds to a template: the ext_json
@@ -231,18 +218,9 @@ func (s *Store) TargetAppIDs(ctx context.Context, componentAppID string, t wxfle
 
 // strings runs a query of one text column.
 func (s *Store) strings(ctx context.Context, op, q string, args ...any) ([]string, error) {
-	rows, err := s.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, dbErr(op, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
+	return queryAll(ctx, s, op, q, func(row interface{ Scan(...any) error }) (string, error) {
 		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, dbErr(op, err)
-		}
-		out = append(out, v)
-	}
-	return out, dbErr(op, rows.Err())
+		err := row.Scan(&v)
+		return v, err
+	}, args...)
 }
