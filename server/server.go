@@ -77,6 +77,8 @@ type Server struct {
 	listener net.Listener
 	bg       sync.WaitGroup
 	stopBG   context.CancelFunc // ends what background runs (Close)
+	closed   sync.Once
+	closeErr error
 }
 
 // New opens the database, applies migrations, registers the platforms and

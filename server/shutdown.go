@@ -27,8 +27,13 @@ const defaultShutdownTimeout = 25 * time.Second
 //  4. close the database.
 //
 // Each step logs what it did, so an operator sees where a slow stop spent
-// its time.
+// its time. Calling Close again does nothing and returns the first result.
 func (s *Server) Close() error {
+	s.closed.Do(func() { s.closeErr = s.shutdown() })
+	return s.closeErr
+}
+
+func (s *Server) shutdown() error {
 	timeout := s.cfg.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = defaultShutdownTimeout
