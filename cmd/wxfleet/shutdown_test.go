@@ -59,10 +59,15 @@ func TestSIGTERMKeepsEveryAcknowledgedPush(t *testing.T) {
 		t.Fatalf("serve exited with %d after SIGTERM; output:\n%s", code, p.output())
 	}
 	out := p.output()
-	for _, want := range []string{"no longer taking requests", "job workers stopped", "shutdown complete"} {
+	for _, want := range []string{"no longer taking requests", "shutdown complete"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the shutdown log lacks %q:\n%s", want, tail(out, 30))
 		}
+	}
+	// The jobs either finished in time or, when one hung on WeChat past the
+	// soft deadline, were cancelled and handed back.
+	if !strings.Contains(out, "job workers stopped; running jobs finished") && !strings.Contains(out, "running jobs cancelled and handed back") {
+		t.Errorf("the shutdown log says nothing of the jobs:\n%s", tail(out, 30))
 	}
 	t.Logf("the shutdown:\n%s", shutdownLines(out))
 	if left, _ := filepath.Glob(filepath.Join(dir, "*-ingest.*.log")); len(left) != 0 {
