@@ -55,7 +55,13 @@ type Queue interface {
 	// JobList lists jobs matching params (tests, status pages, reconciliation).
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 	Start(ctx context.Context) error
+	// Stop fetches no more jobs and waits for the running ones to finish
+	// (or ctx to end, when they go on running).
 	Stop(ctx context.Context) error
+	// StopAndCancel cancels the running jobs' contexts and waits for them to
+	// return: River records each as failed and retries it later, here or on
+	// another instance.
+	StopAndCancel(ctx context.Context) error
 }
 
 // New makes the River client for st's database with cfg (see Configure),
@@ -184,3 +190,6 @@ func (q *riverQueue[TTx]) CancelTagged(ctx context.Context, tag string) (int, er
 
 func (q *riverQueue[TTx]) Start(ctx context.Context) error { return q.c.Start(ctx) }
 func (q *riverQueue[TTx]) Stop(ctx context.Context) error  { return q.c.Stop(ctx) }
+func (q *riverQueue[TTx]) StopAndCancel(ctx context.Context) error {
+	return q.c.StopAndCancel(ctx)
+}

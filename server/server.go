@@ -83,6 +83,8 @@ type Config struct {
 	// for tests that kill a process and wait for its jobs to be taken back;
 	// 0 → the real values (see queue.Configure).
 	JobTimeoutScale float64
+	// ShutdownTimeout bounds Close (see shutdown.go); 0 → 25 s.
+	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
 	Now             func() time.Time
 }
@@ -148,6 +150,9 @@ type Server struct {
 	metricsAddr string
 	diskFree    func(dir string) (uint64, error) // readiness; tests replace it
 	bg          sync.WaitGroup
+	stopBG      context.CancelFunc // ends what background runs (Close)
+	closed      sync.Once
+	closeErr    error
 }
 
 // New opens the database, applies migrations, registers the platforms and
@@ -352,12 +357,17 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	// Without a valid ticket nothing works: ask WeChat to push one now rather
 	// than wait up to 10 minutes.
-	s.background(func() { s.ensureTickets(context.WithoutCancel(ctx)) })
+	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopBG = stopBG
+	s.background(func() { s.ensureTickets(bgCtx) })
 	return nil
 }
 
 func (s *Server) ensureTickets(ctx context.Context) {
 	for _, p := range s.cfg.Platforms {
+		if ctx.Err() != nil {
+			return // shutting down
+		}
 		t, err := s.Store.Ticket(ctx, p.AppID)
 		if err == nil && t.ValidAt(s.cfg.Now()) {
 			continue
@@ -370,31 +380,6 @@ func (s *Server) ensureTickets(ctx context.Context) {
 		}
 		cancel()
 	}
-}
-
-// Close stops serving, lets in-flight pushes commit, stops the workers and
-// closes the database.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if s.metrics != nil {
-		s.metrics.Close()
-	}
-	if s.http != nil {
-		s.http.Shutdown(ctx)
-	} else if s.listener != nil {
-		s.listener.Close()
-	}
-	if err := s.ingest.Close(ctx); err != nil {
-		s.logger.Warn("closing the ingest journal", "err", err)
-	}
-	s.bg.Wait()
-	if s.http != nil {
-		if err := s.queue.Stop(ctx); err != nil {
-			s.logger.Warn("stopping the job queue", "err", err)
-		}
-	}
-	return s.Store.Close()
 }
 
 func instanceID() string {

@@ -46,6 +46,9 @@ WXFLEET_* environment variables (secrets from WXFLEET_*_FILE too).
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal starts a graceful stop; restoring the default
+	// disposition lets a second one end the process at once.
+	go func() { <-ctx.Done(); stop() }()
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv, os.Environ())
 	stop()
 	if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
