@@ -42,6 +42,8 @@ type TokensReport struct {
 	Refreshes       float64        `json:"refreshes"`       // successful api_authorizer_token calls
 	RefreshRate     float64        `json:"refreshes_per_s"`
 	PeakCallsPerSec float64        `json:"peak_calls_per_s"` // all instances' api_authorizer_token calls, busiest 5 s
+	WeChatPeak1s    int            `json:"wechat_peak_1s"`   // most tokens the sandbox issued in one second
+	WeChatPeak5s    float64        `json:"wechat_peak_5s"`   // per second, over the busiest 5 s
 	Duplicates      int            `json:"duplicates"`       // 61023 answers: a refresh token used twice
 	DuplicatesFrom  string         `json:"duplicates_from"`
 	Reauthorization int            `json:"reauthorization_needed"`
