@@ -203,7 +203,10 @@ func TestFailedLoginsThrottledAndLoggedOnce(t *testing.T) {
 // An X-Forwarded-For from a peer that is not a trusted proxy is ignored:
 // fresh addresses in it do not buy fresh allowances.
 func TestForwardedForIgnoredFromUntrustedPeers(t *testing.T) {
-	srv := bootWith(t, storetest.SQLite, func(*Config) {})
+	// The clock stands still: the limiter refills by it, and a slow run
+	// (the race detector) must not refill the allowance between requests.
+	frozen := time.Now()
+	srv := bootWith(t, storetest.SQLite, func(cfg *Config) { cfg.Now = func() time.Time { return frozen } })
 	limited := 0
 	for i := range 15 {
 		resp := postForm(t, srv.URL()+"/authorize/pc", url.Values{}, "X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i))
