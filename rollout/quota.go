@@ -37,16 +37,22 @@ func (s *Service) auditQuota(ctx context.Context, componentAppID string, ts wech
 	if s.quotas.m == nil {
 		s.quotas.m = map[string]*quotaEntry{}
 	}
-	e := s.quotas.m[componentAppID]
+	var cached *quotaEntry
+	if e := s.quotas.m[componentAppID]; e != nil {
+		c := *e // a copy: tookQuota changes the entry under the lock
+		cached = &c
+	}
 	s.quotas.mu.Unlock()
 	// A used-up quota is asked about again sooner: the operator may have
 	// bought more, and the waiting steps should notice within a wait.
-	ttl := quotaTTL
-	if e != nil && e.rest <= 0 {
-		ttl = min(ttl, s.quotaWait())
-	}
-	if e != nil && s.Now().Sub(e.at) < ttl {
-		return e.rest, nil
+	if cached != nil {
+		ttl := quotaTTL
+		if cached.rest <= 0 {
+			ttl = min(ttl, s.quotaWait())
+		}
+		if s.Now().Sub(cached.at) < ttl {
+			return cached.rest, nil
+		}
 	}
 	if err := s.pace(ctx, "/wxa/queryquota"); err != nil {
 		return 0, err
