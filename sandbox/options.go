@@ -29,7 +29,7 @@ type optionRequest struct {
 	Value           *string `json:"option_value"`
 }
 
-// checkOption validates a name, and a value when set is true.
+// check validates the option name, and the value when set is true.
 func (req *optionRequest) check(set bool) int {
 	values, ok := authorizerOptions[req.Name]
 	if !ok {

@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// Errcodes the platform reacts to. The full lists live in /work/shared/wechat.
+// Errcodes the platform reacts to (the component family's are described in docs/wechat-tokens.md and docs/wechat-sandbox.md).
 const (
 	CodeSystemBusy          = -1    // 系统繁忙: retried by the client
 	CodeInvalidCredential   = 40001 // access_token invalid or not latest (also: wrong secret)

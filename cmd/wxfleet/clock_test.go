@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -59,4 +60,36 @@ func TestForwardErrorNamesTheAPIAndErrcode(t *testing.T) {
 		t.Fatalf("forward with api_component_token refused: HTTP %d %+v, want the API and errcode 61006 named", st, out)
 	}
 	t.Logf("HTTP %d: %s", st, out.Error.Message)
+}
+
+// The sandbox checks the token on paths it does not emulate too, so the
+// platform's refresh-and-retry can be tried on any path: the expired token
+// is answered 42001, the platform refreshes it once and retries, and the
+// retry gets the sandbox's plain "not emulated" answer.
+func TestForwardRefreshesOnAPathTheSandboxDoesNotEmulate(t *testing.T) {
+	d := bootDemo(t)
+	app := d.authorizeOne()
+	d.sandbox("POST", "/sandbox/api/clock", map[string]any{"advance": "3h"}, nil) // the authorizer's token expired
+	d.sandbox("DELETE", "/sandbox/api/calls", nil, nil)
+	const path = "/wxa/getwxacodeunlimit"
+	var out map[string]any
+	st := d.api("POST", "/api/v1/authorizers/"+app+"/wechat"+path, map[string]any{"scene": "a=1"}, &out)
+	if st != http.StatusNotFound || out["errcode"] != -1.0 || !strings.Contains(out["errmsg"].(string), "not emulated") {
+		t.Fatalf("forward: HTTP %d %v, want the sandbox's not-emulated answer after a refresh", st, out)
+	}
+	var calls struct {
+		Items []struct {
+			Path    string `json:"path"`
+			Errcode int    `json:"errcode"`
+			Count   int    `json:"count"`
+		} `json:"items"`
+	}
+	d.sandbox("GET", "/sandbox/api/calls", nil, &calls)
+	got := map[string]int{}
+	for _, c := range calls.Items {
+		got[c.Path+" "+strconv.Itoa(c.Errcode)] += c.Count
+	}
+	if got[path+" 42001"] != 1 || got[path+" -1"] != 1 || got["/cgi-bin/component/api_authorizer_token 0"] != 1 {
+		t.Fatalf("calls = %v, want one 42001, one refresh, one not-emulated answer", got)
+	}
 }
