@@ -363,3 +363,42 @@ func queryAll[T any](ctx context.Context, s *Store, op, q string, scan func(inte
 	}
 	return out, dbErr(op, rows.Err())
 }
+
+// AppVersion is one rollout's part in one mini program's history.
+type AppVersion struct {
+	RolloutID   int64
+	TemplateID  int64
+	UserVersion string
+	UserDesc    string
+	App         *wxfleet.RolloutApp
+}
+
+// AppVersions returns what the rollouts did to one mini program, newest
+// first: the version history the platform made (WeChat's own is
+// revertcoderelease's get_history_version).
+func (s *Store) AppVersions(ctx context.Context, componentAppID, appID string, limit int) ([]AppVersion, error) {
+	return queryAll(ctx, s, "app versions", `SELECT r.template_id, r.user_version, r.user_desc, `+prefixed("a.", rolloutAppColumns)+`
+		FROM rollout_apps a JOIN rollouts r ON r.id = a.rollout_id
+		WHERE a.component_appid = $1 AND a.appid = $2 AND r.component_appid = $1
+		ORDER BY a.rollout_id DESC LIMIT $3`, func(row interface{ Scan(...any) error }) (AppVersion, error) {
+		var v AppVersion
+		var a wxfleet.RolloutApp
+		var state string
+		var commit, submit, updated int64
+		err := row.Scan(&v.TemplateID, &v.UserVersion, &v.UserDesc, &a.RolloutID, &a.AppID, &a.Cohort, &state, &a.AuditID, &a.Reason,
+			&a.ScreenShot, &a.LastErrcode, &a.LastError, &a.Attempts, &commit, &submit, &updated)
+		a.State = wxfleet.AppState(state)
+		a.CommitSentAt, a.SubmitSentAt, a.UpdatedAt = fromMillis(commit), fromMillis(submit), fromMillis(updated)
+		v.RolloutID, v.App = a.RolloutID, &a
+		return v, err
+	}, componentAppID, appID, clampLimit(limit))
+}
+
+// prefixed qualifies each column of a column list with p.
+func prefixed(p, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, c := range parts {
+		parts[i] = p + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}

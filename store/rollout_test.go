@@ -219,6 +219,20 @@ func testRollouts(t *testing.T, h *harness) {
 	if len(list) != 1 || list[0].Status != wxfleet.RolloutRunning || list[0].Cohort != 1 {
 		t.Fatalf("ListRollouts = %+v", *list[0])
 	}
+
+	// One app's history across two rollouts, newest first, this platform's only.
+	r2 := newRollout(10)
+	r2.UserVersion = "2.1.0"
+	must(t, h.CreateRollout(h.ctx, r2, []string{"wx00000"}, nil, nil))
+	hist, err := h.AppVersions(h.ctx, "wxA", "wx00000", 10)
+	must(t, err)
+	if len(hist) != 2 || hist[0].RolloutID != r2.ID || hist[0].UserVersion != "2.1.0" || hist[0].App.State != wxfleet.AppPending ||
+		hist[1].RolloutID != r.ID || hist[1].App.State != wxfleet.AppCancelled || hist[1].App.AuditID != 99 {
+		t.Fatalf("AppVersions = %+v", hist)
+	}
+	if other, _ := h.AppVersions(h.ctx, "wxB", "wx00000", 10); len(other) != 0 {
+		t.Fatalf("wxB sees wxA's history: %+v", other)
+	}
 }
 
 func storeRolloutFilter(cohort int, state wxfleet.AppState, cursor string, limit int) store.RolloutAppFilter {

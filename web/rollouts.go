@@ -24,6 +24,7 @@ func (s *Server) rolloutRoutes(api func(string, func(http.ResponseWriter, *http.
 	api("GET /api/v1/authorizers/{appid}/settings", s.getAuthorizerSettings)
 	api("PUT /api/v1/authorizers/{appid}/settings", s.putAuthorizerSettings)
 	api("PUT /api/v1/authorizers/{appid}/tags", s.putAuthorizerTags)
+	api("GET /api/v1/authorizers/{appid}/versions", s.authorizerVersions)
 	api("POST /api/v1/rollouts", s.createRollout)
 	api("GET /api/v1/rollouts", s.listRollouts)
 	api("GET /api/v1/rollouts/{id}", s.getRollout)
@@ -462,4 +463,55 @@ func (s *Server) rolloutAction(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.getRollout(w, r)
+}
+
+// authorizerVersions is one mini program's version history: what each
+// rollout did to it, newest first, with WeChat's current versions when asked
+// (?wechat=1: getversioninfo and the release history, two calls).
+func (s *Server) authorizerVersions(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	appID := r.PathValue("appid")
+	if _, err := s.Store.Authorizer(r.Context(), comp, appID); err != nil {
+		return err
+	}
+	n, err := limit(r, 50, 1000)
+	if err != nil {
+		return err
+	}
+	hist, err := s.Store.AppVersions(r.Context(), comp, appID, n)
+	if err != nil {
+		return err
+	}
+	type item struct {
+		RolloutID   int64  `json:"rollout_id"`
+		TemplateID  int64  `json:"template_id"`
+		UserVersion string `json:"user_version"`
+		UserDesc    string `json:"user_desc"`
+		rolloutAppJSON
+	}
+	items := make([]item, len(hist))
+	for i, h := range hist {
+		a := h.App
+		items[i] = item{RolloutID: h.RolloutID, TemplateID: h.TemplateID, UserVersion: h.UserVersion, UserDesc: h.UserDesc,
+			rolloutAppJSON: rolloutAppJSON{AppID: a.AppID, Cohort: a.Cohort, State: string(a.State), AuditID: a.AuditID, Reason: a.Reason,
+				ScreenShot: a.ScreenShot, LastErrcode: a.LastErrcode, LastError: a.LastError, Attempts: a.Attempts, UpdatedAt: a.UpdatedAt}}
+	}
+	out := map[string]any{"appid": appID, "items": items}
+	if r.URL.Query().Get("wechat") == "1" {
+		ts := s.Keeper.AuthorizerSource(comp, appID)
+		v, err := s.WeChat.Versions(r.Context(), ts)
+		if err != nil {
+			return wxfleet.WrapError(wxfleet.EUNAVAILABLE, "向微信查询版本失败 / asking WeChat for the versions failed", err)
+		}
+		h, err := s.WeChat.ReleaseHistory(r.Context(), ts)
+		if err != nil {
+			return wxfleet.WrapError(wxfleet.EUNAVAILABLE, "向微信查询发布历史失败 / asking WeChat for the release history failed", err)
+		}
+		out["wechat"] = map[string]any{"versions": v, "history": nonNil(h)}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }

@@ -253,6 +253,30 @@ func rolloutEndToEnd(t *testing.T, d *testDemo) {
 		}
 	}
 
+	// The app's history: the rollouts that reached it, newest first, and
+	// WeChat's own versions.
+	var hist struct {
+		Items []struct {
+			RolloutID   int64  `json:"rollout_id"`
+			UserVersion string `json:"user_version"`
+			State       string `json:"state"`
+		} `json:"items"`
+		WeChat struct {
+			Versions struct {
+				Release *struct {
+					Version string `json:"release_version"`
+				} `json:"release_info"`
+			} `json:"versions"`
+			History []map[string]any `json:"history"`
+		} `json:"wechat"`
+	}
+	if st := d.api("GET", "/api/v1/authorizers/"+released[0]+"/versions?wechat=1", nil, &hist); st != 200 ||
+		len(hist.Items) != 2 || hist.Items[0].RolloutID != second.ID || hist.Items[0].State != "rolled_back" ||
+		hist.Items[1].UserVersion != "1.0.0" || hist.Items[1].State != "released" ||
+		hist.WeChat.Versions.Release == nil || hist.WeChat.Versions.Release.Version != "1.0.0" {
+		t.Fatalf("versions: %d %+v", st, hist)
+	}
+
 	// A gray release at 10 %.
 	tmpl3 := d.makeTemplate("1.1.0", ext)
 	var gray rolloutStatus
