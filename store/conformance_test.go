@@ -1080,9 +1080,11 @@ func testAuthLinks(t *testing.T, h *harness) {
 	if l.ID == "" {
 		t.Fatal("CreateAuthLink did not assign an id")
 	}
-	// The code itself is not kept (only its digest): a link reads back without it.
+	// The code is kept as its digest and sealed: a link reads back without it.
+	// Its lifetime defaults to the link's.
 	want := *l
 	want.PreAuthCode = ""
+	want.CodeExpiresAt = l.ExpiresAt
 	got, err := h.AuthLink(h.ctx, "wxA", l.ID)
 	must(t, err)
 	if !reflect.DeepEqual(*got, want) {
@@ -1254,4 +1256,49 @@ func testPruneEvents(t *testing.T, h *harness) {
 	}
 	_, err = h.PruneEvents(h.ctx, "wxA", store.EventPrune{Before: base})
 	wantCode(t, err, wxfleet.EINVALID)
+}
+
+// ---- authorization link binding ----
+
+func testAuthLinkBinding(t *testing.T, h *harness) {
+	mustPlatform(t, h, "wxA")
+	l := &wxfleet.AuthLink{ComponentAppID: "wxA", PreAuthCode: "preauthcode@@@one", Merchant: "m1", AuthType: 2,
+		CreatedAt: base, ExpiresAt: base.Add(7 * 24 * time.Hour), CodeExpiresAt: base.Add(10 * time.Minute), StateDigest: "s1"}
+	must(t, h.CreateAuthLink(h.ctx, l))
+	got, err := h.AuthLink(h.ctx, "wxA", l.ID)
+	must(t, err)
+	if got.StateDigest != "s1" || got.BrowserBound || got.Used() || !got.CodeExpiresAt.Equal(l.CodeExpiresAt) || !got.ExpiresAt.Equal(l.ExpiresAt) {
+		t.Fatalf("read back %+v", got)
+	}
+	code, err := h.AuthLinkPreAuthCode(h.ctx, "wxA", l.ID)
+	must(t, err)
+	if code != "preauthcode@@@one" {
+		t.Fatalf("sealed code opens to %q", code)
+	}
+	var raw string
+	must(t, h.rawDB(t).QueryRowContext(h.ctx, `SELECT pre_auth_code_sealed FROM auth_links WHERE id = $1`, l.ID).Scan(&raw))
+	if strings.Contains(raw, "preauthcode@@@one") {
+		t.Fatal("pre_auth_code stored in the clear")
+	}
+	// A page view renews the code and binds the link to a browser.
+	l.PreAuthCode, l.CodeExpiresAt, l.StateDigest, l.BrowserBound = "preauthcode@@@two", base.Add(20*time.Minute), "s2", true
+	must(t, h.RenewAuthLink(h.ctx, l))
+	got, _ = h.AuthLinkByPreAuthCode(h.ctx, "wxA", "preauthcode@@@two")
+	if got == nil || got.ID != l.ID || got.StateDigest != "s2" || !got.BrowserBound {
+		t.Fatalf("after renew: %+v", got)
+	}
+	// Claimed once.
+	must(t, h.ClaimAuthLink(h.ctx, "wxA", l.ID, base.Add(time.Minute)))
+	wantCode(t, h.ClaimAuthLink(h.ctx, "wxA", l.ID, base.Add(2*time.Minute)), wxfleet.ECONFLICT)
+	wantCode(t, h.RenewAuthLink(h.ctx, l), wxfleet.ECONFLICT)
+	got, _ = h.AuthLink(h.ctx, "wxA", l.ID)
+	if !got.Used() || !got.ClaimedAt.Equal(base.Add(time.Minute)) {
+		t.Fatalf("after claim: %+v", got)
+	}
+	wantCode(t, h.ClaimAuthLink(h.ctx, "wxA", "nope", base), wxfleet.ENOTFOUND)
+	// A link used by a push cannot be claimed by a callback.
+	l2 := &wxfleet.AuthLink{ComponentAppID: "wxA", PreAuthCode: "preauthcode@@@three", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}
+	must(t, h.CreateAuthLink(h.ctx, l2))
+	must(t, h.MarkAuthLinkUsed(h.ctx, "wxA", l2.ID, "wxapp"))
+	wantCode(t, h.ClaimAuthLink(h.ctx, "wxA", l2.ID, base), wxfleet.ECONFLICT)
 }

@@ -135,6 +135,7 @@ var conformance = []struct {
 	{"CodeExchanges", testCodeExchanges},
 	{"ConsoleSessions", testConsoleSessions},
 	{"PruneEvents", testPruneEvents},
+	{"AuthLinkBinding", testAuthLinkBinding},
 }
 
 func runConformance(t *testing.T, b backend) {
