@@ -37,7 +37,7 @@ func (s *Store) CreateAuthLink(ctx context.Context, l *wxfleet.AuthLink) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		ON CONFLICT (component_appid, id) DO NOTHING`,
 		l.ComponentAppID, id, preAuthDigest(l.PreAuthCode), l.Merchant, l.AuthType, toMillis(l.CreatedAt), toMillis(l.ExpiresAt), l.AuthorizerAppID,
-		l.StateDigest, boolInt(l.BrowserBound), s.seal(wxfleet.Secret(l.PreAuthCode)), toMillis(codeExpires))
+		l.StateDigest, boolInt(l.BrowserBound), s.sealAt(wxfleet.Secret(l.PreAuthCode), colPreAuthCode, l.ComponentAppID, id), toMillis(codeExpires))
 	if err != nil {
 		return platformErr("create auth link", l.ComponentAppID, err)
 	}
@@ -91,7 +91,7 @@ func (s *Store) AuthLinkPreAuthCode(ctx context.Context, componentAppID, id stri
 	if err != nil {
 		return "", dbErr("get auth link code", err)
 	}
-	return s.open(sealed, "auth_links.pre_auth_code_sealed")
+	return s.openAt(sealed, colPreAuthCode, componentAppID, id)
 }
 
 // RenewAuthLink gives an unused link a new pre_auth_code and state (l's
@@ -101,7 +101,7 @@ func (s *Store) RenewAuthLink(ctx context.Context, l *wxfleet.AuthLink) error {
 	res, err := s.write.ExecContext(ctx, `
 		UPDATE auth_links SET pre_auth_code_sha256 = $3, pre_auth_code_sealed = $4, code_expires_at = $5, state_sha256 = $6, browser_bound = $7
 		WHERE component_appid = $1 AND id = $2 AND authorizer_appid = '' AND claimed_at = 0`,
-		l.ComponentAppID, l.ID, preAuthDigest(l.PreAuthCode), s.seal(wxfleet.Secret(l.PreAuthCode)), toMillis(l.CodeExpiresAt), l.StateDigest, boolInt(l.BrowserBound))
+		l.ComponentAppID, l.ID, preAuthDigest(l.PreAuthCode), s.sealAt(wxfleet.Secret(l.PreAuthCode), colPreAuthCode, l.ComponentAppID, l.ID), toMillis(l.CodeExpiresAt), l.StateDigest, boolInt(l.BrowserBound))
 	return oneRow(res, err, "renew auth link", func() error {
 		if _, err := s.authLinkForUpdate(ctx, l.ComponentAppID, l.ID); err != nil {
 			return err

@@ -1,7 +1,11 @@
 package store_test
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"fmt"
 	"reflect"
 	"slices"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/vault"
 )
 
 // base is a fixed instant with whole milliseconds, as the store keeps them.
@@ -233,7 +238,7 @@ func testSecretsSealedAtRest(t *testing.T, h *harness) {
 					}
 				}
 				if strings.HasSuffix(cols[i], "_sealed") && text != "" {
-					if !strings.HasPrefix(text, "v1:") {
+					if !strings.HasPrefix(text, "v2:"+h.vault.KeyID()+":") {
 						t.Errorf("%s.%s is not sealed: %q", table, cols[i], text)
 					}
 					sealedCells++
@@ -1301,4 +1306,76 @@ func testAuthLinkBinding(t *testing.T, h *harness) {
 	must(t, h.CreateAuthLink(h.ctx, l2))
 	must(t, h.MarkAuthLinkUsed(h.ctx, "wxA", l2.ID, "wxapp"))
 	wantCode(t, h.ClaimAuthLink(h.ctx, "wxA", l2.ID, base), wxfleet.ECONFLICT)
+}
+
+// ---- sealed values bound to their rows ----
+
+// sealV1 seals as versions before row binding did: "v1:" + base64(nonce |
+// AES-256-GCM ciphertext), no associated data, no key id.
+func sealV1(t testing.TB, key []byte, plain string) string {
+	t.Helper()
+	block, err := aes.NewCipher(key)
+	must(t, err)
+	gcm, err := cipher.NewGCM(block)
+	must(t, err)
+	nonce := make([]byte, gcm.NonceSize())
+	rand.Read(nonce)
+	return "v1:" + base64.StdEncoding.EncodeToString(gcm.Seal(nonce, nonce, []byte(plain), nil))
+}
+
+func testSealedBoundToRows(t *testing.T, h *harness) {
+	key := vault.GenerateKey()
+	v, err := vault.New(key)
+	must(t, err)
+	s, rawDSN := h.backend.open(t, v)
+	must(t, s.Migrate(h.ctx))
+	raw := (&harness{Store: s, backend: h.backend, vault: v, rawDSN: rawDSN, ctx: h.ctx}).rawDB(t)
+	for _, p := range []string{"wxA", "wxB"} {
+		must(t, s.UpsertPlatform(h.ctx, &wxfleet.Platform{AppID: p, Name: p, Token: "tok-" + wxfleet.Secret(p), AESKey: "aes", Secret: "sec-" + wxfleet.Secret(p)}))
+	}
+	for _, app := range []string{"wxapp1", "wxapp2"} {
+		must(t, s.UpsertAuthorizer(h.ctx, &wxfleet.Authorizer{ComponentAppID: "wxA", AppID: app, Status: wxfleet.StatusAuthorized,
+			AccessToken: "at-" + wxfleet.Secret(app), RefreshToken: "rt-" + wxfleet.Secret(app), TokenExpiresAt: base.Add(time.Hour)}))
+	}
+	var sealed string
+	must(t, raw.QueryRowContext(h.ctx, `SELECT refresh_token_sealed FROM authorizers WHERE appid = 'wxapp1'`).Scan(&sealed))
+	if vault.SealedKeyID(sealed) != v.KeyID() {
+		t.Fatalf("sealed value %q does not name its key %s", sealed, v.KeyID())
+	}
+	// Copied into another row, or another column, it does not open.
+	_, err = raw.ExecContext(h.ctx, `UPDATE authorizers SET refresh_token_sealed = $1 WHERE appid = 'wxapp2'`, sealed)
+	must(t, err)
+	if _, err := s.Authorizer(h.ctx, "wxA", "wxapp2"); err == nil {
+		t.Fatal("wxapp1's refresh token, copied into wxapp2's row, opened there")
+	}
+	_, err = raw.ExecContext(h.ctx, `UPDATE platforms SET secret_sealed = (SELECT secret_sealed FROM platforms WHERE component_appid = 'wxA') WHERE component_appid = 'wxB'`)
+	must(t, err)
+	if _, err := s.Platform(h.ctx, "wxB"); err == nil {
+		t.Fatal("wxA's secret, copied into wxB's row, opened there")
+	}
+	// Values from before the binding are re-sealed bound by Migrate.
+	_, err = raw.ExecContext(h.ctx, `UPDATE authorizers SET refresh_token_sealed = $1, access_token_sealed = $2 WHERE appid = 'wxapp2'`,
+		sealV1(t, key, "rt-legacy"), sealV1(t, key, "at-legacy"))
+	must(t, err)
+	_, err = raw.ExecContext(h.ctx, `UPDATE platforms SET secret_sealed = $1 WHERE component_appid = 'wxB'`, sealV1(t, key, "sec-legacy"))
+	must(t, err)
+	must(t, s.Migrate(h.ctx))
+	a, err := s.Authorizer(h.ctx, "wxA", "wxapp2")
+	must(t, err)
+	p, err := s.Platform(h.ctx, "wxB")
+	must(t, err)
+	if a.RefreshToken != "rt-legacy" || a.AccessToken != "at-legacy" || p.Secret != "sec-legacy" {
+		t.Fatalf("after re-sealing: %q %q %q", a.RefreshToken.Reveal(), a.AccessToken.Reveal(), p.Secret.Reveal())
+	}
+	var n int
+	must(t, raw.QueryRowContext(h.ctx, `SELECT COUNT(*) FROM authorizers WHERE refresh_token_sealed LIKE 'v1:%' OR access_token_sealed LIKE 'v1:%'`).Scan(&n))
+	if n != 0 {
+		t.Fatalf("%d legacy values left after Migrate", n)
+	}
+	must(t, raw.QueryRowContext(h.ctx, `SELECT refresh_token_sealed FROM authorizers WHERE appid = 'wxapp2'`).Scan(&sealed))
+	_, err = raw.ExecContext(h.ctx, `UPDATE authorizers SET refresh_token_sealed = $1 WHERE appid = 'wxapp1'`, sealed)
+	must(t, err)
+	if _, err := s.Authorizer(h.ctx, "wxA", "wxapp1"); err == nil {
+		t.Fatal("a re-sealed value opened in another row")
+	}
 }

@@ -136,6 +136,7 @@ var conformance = []struct {
 	{"ConsoleSessions", testConsoleSessions},
 	{"PruneEvents", testPruneEvents},
 	{"AuthLinkBinding", testAuthLinkBinding},
+	{"SealedBoundToRows", testSealedBoundToRows},
 }
 
 func runConformance(t *testing.T, b backend) {
