@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wxfleet/wxfleet/wechat"
 )
 
 // Metrics are the server's collectors.
@@ -30,6 +32,10 @@ type Metrics struct {
 	WeChatCalls *prometheus.CounterVec
 	// WeChatLatency observes WeChat call latency by API path.
 	WeChatLatency *prometheus.HistogramVec
+	// WeChatDefects counts WeChat's answers that say the platform sent
+	// something wrong (wechat.IsPlatformDefect), by API path and errcode:
+	// anything above zero is a bug to fix.
+	WeChatDefects *prometheus.CounterVec
 }
 
 // New builds the collectors and registers them, with Go and process metrics,
@@ -57,8 +63,12 @@ func New() *Metrics {
 			Name: "wxfleet_wechat_call_seconds", Help: "Latency of calls to WeChat, by API path.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"path"}),
+		WeChatDefects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxfleet_wechat_platform_defects_total",
+			Help: "WeChat answers saying the platform sent something wrong (41001, 41004, 41018, 44002, 47001), by API path and errcode.",
+		}, []string{"path", "errcode"}),
 	}
-	m.Registry.MustRegister(m.Pushes, m.IngestBatch, m.TokenRefreshes, m.RolloutSteps, m.WeChatCalls, m.WeChatLatency,
+	m.Registry.MustRegister(m.Pushes, m.IngestBatch, m.TokenRefreshes, m.RolloutSteps, m.WeChatCalls, m.WeChatLatency, m.WeChatDefects,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -75,6 +85,9 @@ func (m *Metrics) WatchIngestBacklog(backlog func() float64) {
 func (m *Metrics) ObserveWeChat(path string, errcode int, d time.Duration) {
 	m.WeChatCalls.WithLabelValues(path, strconv.Itoa(errcode)).Inc()
 	m.WeChatLatency.WithLabelValues(path).Observe(d.Seconds())
+	if wechat.IsPlatformDefect(errcode) {
+		m.WeChatDefects.WithLabelValues(path, strconv.Itoa(errcode)).Inc()
+	}
 }
 
 // Handler serves the registry in the Prometheus text format.

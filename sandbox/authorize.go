@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -52,17 +53,12 @@ func (s *Sandbox) parseAuthRequest(q url.Values) (*authRequest, *pageError) {
 	}
 	pre := q.Get("pre_auth_code")
 	s.mu.Lock()
-	cs := s.st.ensureComponent(c.AppID)
-	i := slices.IndexFunc(cs.PreAuthCodes, func(v issued) bool { return v.Value == pre })
-	var issuedAt issued
-	if i >= 0 {
-		issuedAt = cs.PreAuthCodes[i]
-	}
+	v, found := s.st.ensureComponent(c.AppID).PreAuthCodes.get(pre)
 	s.mu.Unlock()
-	if pre == "" || i < 0 {
+	if pre == "" || !found {
 		return nil, &pageError{"授权链接无效，请返回第三方平台重新发起授权", "invalid pre_auth_code: it was not issued to this platform"}
 	}
-	if !s.now().Before(issuedAt.IssuedAt.Add(preAuthTTL)) {
+	if !s.now().Before(v.issuedAt().Add(preAuthTTL)) {
 		return nil, &pageError{"授权链接已过期，请返回第三方平台重新发起授权", "pre_auth_code expired (valid for 600 s)"}
 	}
 	redirect := q.Get("redirect_uri")
@@ -78,23 +74,27 @@ func (s *Sandbox) parseAuthRequest(q url.Values) (*authRequest, *pageError) {
 		bizAppID: q.Get("biz_appid"), query: q}, nil
 }
 
-// checkReferer refuses an authorization page opened from a page on another
-// domain than the platform's 授权发起页域名, as WeChat does. A request without
-// a Referer passes: WeChat refuses it too (its message then names the entry
-// page's domain as 空, empty), but the sandbox is also opened by hand, by
-// tests and by tools, which send none.
+// checkReferer refuses an authorization page that was not opened from a page
+// on the platform's 授权发起页域名, as WeChat does: from another domain, and
+// without a Referer at all (typed in, opened from a chat or a tool, or from a
+// page whose Referrer-Policy strips it), when WeChat's page names the entry
+// page's domain as 空 (empty). An origin-only Referer, what browsers send
+// across origins by default, names the host and is enough. The page's own
+// form posting back to it passes. A component without a domain to compare
+// (AuthDomain "*", or a platform on 0.0.0.0) is not checked. Tools go in
+// through POST /sandbox/api/authorize instead.
 func (s *Sandbox) checkReferer(r *http.Request, req *authRequest) *pageError {
-	ref := r.Referer()
-	if ref == "" {
-		return nil
-	}
 	d := s.authDomain(req.comp)
 	if d == "" {
 		return nil
 	}
+	ref := r.Referer()
+	if ref == "" {
+		return domainError("授权入口页", "the page linking here", "空", d)
+	}
 	u, err := url.Parse(ref)
 	if err != nil || u.Hostname() == "" {
-		return nil
+		return domainError("授权入口页", "the page linking here", "空", d)
 	}
 	if u.Hostname() == hostOnly(r.Host) {
 		return nil // the page's own form posting back to it
@@ -143,7 +143,8 @@ func hostOnly(hostport string) string {
 // candidates lists the accounts the admin may pick. biz_appid restricts the
 // choice to that one account and wins over auth_type; auth_type 1 shows
 // official accounts only, 2 mini programs only, anything else both. WeChat's
-// hidden 全网发布 test accounts are never offered.
+// hidden 全网发布 test accounts are never offered, nor (unless biz_appid
+// names one) the accounts made in bulk.
 func (s *Sandbox) candidates(req *authRequest) ([]*account, *pageError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -155,35 +156,63 @@ func (s *Sandbox) candidates(req *authRequest) ([]*account, *pageError) {
 		return []*account{a}, nil
 	}
 	var out []*account
-	for _, a := range s.st.Accounts {
-		switch {
-		case a.Hidden:
-		case req.authType == 1 && a.MiniProgram:
-		case req.authType == 2 && !a.MiniProgram:
-		default:
+	for _, id := range s.st.order {
+		if _, bulk := s.st.bulk[id]; bulk {
+			continue
+		}
+		if a := s.st.account(id); offered(req, a, false) {
 			out = append(out, a)
 		}
 	}
 	return out, nil
 }
 
+// offered tells whether an authorization link without biz_appid offers a;
+// withBulk counts the accounts made in bulk in, which pages do not list but
+// which an admin of that account could still confirm.
+func offered(req *authRequest, a *account, withBulk bool) bool {
+	switch {
+	case a.Hidden, a.Bulk && !withBulk:
+		return false
+	case req.authType == 1 && a.MiniProgram:
+		return false
+	case req.authType == 2 && !a.MiniProgram:
+		return false
+	}
+	return true
+}
+
+// candidate returns the account appid if the link offers it, without
+// listing every account.
+func (s *Sandbox) candidate(req *authRequest, appid string) (*account, *pageError) {
+	s.mu.Lock()
+	a, biz := s.st.account(appid), s.st.account(req.bizAppID)
+	s.mu.Unlock()
+	if req.bizAppID != "" && (biz == nil || biz.Hidden) {
+		return nil, &pageError{"指定授权的帐号（biz_appid）不存在", "biz_appid is not an account on this sandbox"}
+	}
+	if appid == "" {
+		return nil, &pageError{"请选择要授权的帐号", "choose the account to authorize (appid)"}
+	}
+	ok := a != nil && offered(req, a, true)
+	if req.bizAppID != "" {
+		ok = appid == req.bizAppID
+	}
+	if !ok {
+		return nil, &pageError{"该帐号不在本次可授权的帐号列表中", "appid " + appid + " is not offered by this authorization link"}
+	}
+	return a, nil
+}
+
 // confirm performs what the admin's click on 确认授权 does: authorize appid to
 // the component with the chosen permission sets (nil = all offered), and
 // return the redirect back to the platform and the authorized (or
 // updateauthorized) push to send.
-func (s *Sandbox) confirm(req *authRequest, appid string, funcs []int) (string, pushJob, *pageError) {
-	accounts, perr := s.candidates(req)
+func (s *Sandbox) confirm(ctx context.Context, req *authRequest, appid string, funcs []int) (string, pushJob, *pageError) {
+	a, perr := s.candidate(req, appid)
 	if perr != nil {
 		return "", pushJob{}, perr
 	}
-	if appid == "" {
-		return "", pushJob{}, &pageError{"请选择要授权的帐号", "choose the account to authorize (appid)"}
-	}
-	i := slices.IndexFunc(accounts, func(a *account) bool { return a.AppID == appid })
-	if i < 0 {
-		return "", pushJob{}, &pageError{"该帐号不在本次可授权的帐号列表中", "appid " + appid + " is not offered by this authorization link"}
-	}
-	a := accounts[i]
 	offered := funcIDs(funcSetsFor(a.MiniProgram))
 	if funcs == nil {
 		funcs = offered
@@ -198,9 +227,15 @@ func (s *Sandbox) confirm(req *authRequest, appid string, funcs []int) (string, 
 		return "", pushJob{}, &pageError{"请至少勾选一项权限", "tick at least one permission set (func)"}
 	}
 	s.mu.Lock()
-	infoType, code := s.authorizeLocked(req.comp, a.AppID, funcs, req.preAuthCode)
+	if !s.usePreAuthLocked(req.comp, req.preAuthCode, a.AppID) {
+		s.mu.Unlock()
+		return "", pushJob{}, &pageError{"预授权码已经被授权过，不能重复使用",
+			"this pre_auth_code already authorized another account; the platform must make a new authorization link"}
+	}
+	infoType, code := s.authorizeLocked(req.comp, a.AppID, funcs)
 	s.mu.Unlock()
-	s.markDirty()
+	// The code reaches the platform twice (redirect, push): not before it is stored.
+	s.waitDurable(ctx)
 	return appendQuery(req.redirectURI, "auth_code="+code+"&expires_in=3600"),
 		s.authEvent(req.comp, infoType, a.AppID, code, req.preAuthCode), nil
 }
@@ -208,35 +243,27 @@ func (s *Sandbox) confirm(req *authRequest, appid string, funcs []int) (string, 
 // authorizeLocked records an authorization: new refresh and access tokens
 // (re-authorizing revokes the old refresh token) and a new authorization
 // code. It returns the InfoType to push and the code. Callers hold s.mu.
-func (s *Sandbox) authorizeLocked(c *component, appid string, funcs []int, preAuthCode string) (infoType, code string) {
+func (s *Sandbox) authorizeLocked(c *component, appid string, funcs []int) (infoType, code string) {
 	now := s.now()
 	cs := s.st.ensureComponent(c.AppID)
 	authz := cs.Authorizations[appid]
 	infoType = "authorized"
 	if authz == nil {
-		authz = &authorization{AppID: appid}
+		authz = &authorization{AppID: appid, component: c.AppID}
 		cs.Authorizations[appid] = authz
 	} else if authz.Authorized {
 		infoType = "updateauthorized"
 	}
 	funcs = slices.Clone(funcs)
 	slices.Sort(funcs)
+	cs.listed = nil // the listing order changes
 	authz.Authorized = true
-	authz.FuncInfo = slices.Compact(funcs)
+	authz.FuncInfo = s.st.internFuncs(slices.Compact(funcs))
 	authz.AuthorizedAt = now
 	authz.RevokedAt = time.Time{}
 	authz.RefreshToken = "refreshtoken@@@" + randomToken(32)
-	authz.AccessTokens = issueCredential(authz.AccessTokens, randomToken(64), now)
-	return infoType, s.issueAuthCodeLocked(cs, appid, preAuthCode)
-}
-
-// issueAuthCodeLocked issues an authorization code valid for 3600 s. Callers hold s.mu.
-func (s *Sandbox) issueAuthCodeLocked(cs *componentState, appid, preAuthCode string) string {
-	now := s.now()
-	code := "queryauthcode@@@" + randomToken(48)
-	cs.AuthCodes = append(pruneAuthCodes(cs.AuthCodes, now, 500),
-		authCode{Value: code, AppID: appid, PreAuthCode: preAuthCode, IssuedAt: now})
-	return code
+	s.issueAccessTokenLocked(authz, now)
+	return infoType, s.issueAuthCodeLocked(c, appid)
 }
 
 // appendQuery adds params to a URL's existing query, before any fragment,
@@ -299,7 +326,7 @@ func (s *Sandbox) handleAuthPage(w http.ResponseWriter, r *http.Request) {
 		offered := funcIDs(funcSetsFor(a.MiniProgram))
 		funcs = slices.DeleteFunc(funcs, func(id int) bool { return !slices.Contains(offered, id) })
 	}
-	redirect, job, perr := s.confirm(req, appid, funcs)
+	redirect, job, perr := s.confirm(r.Context(), req, appid, funcs)
 	if perr != nil {
 		s.renderAuthPage(w, http.StatusBadRequest, r, req, accounts, appid, funcs, perr)
 		return

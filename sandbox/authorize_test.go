@@ -301,26 +301,40 @@ func TestAuthorizationDomain(t *testing.T) {
 		link := authURL(pathLoginPage, pre, extra)
 		return getPageFrom(t, e.srv.URL+strings.TrimPrefix(link, "https://mp.weixin.qq.com"), referer)
 	}
+	const entry = "https://platform.example/merchants/42/authorize"
 	for _, tt := range []struct {
 		name, redirect, referer string
-		ok                      bool
+		want                    string // "" allowed, else a text of the refusal
 	}{
-		{"on the domain", "", "https://platform.example/merchants/42/authorize", true},
-		{"no referer (opened by hand)", "", "", true},
-		{"upper case", "https://PLATFORM.example/cb", "", true},
-		{"redirect_uri elsewhere", "https://evil.example/cb", "", false},
-		{"redirect_uri on a subdomain", "https://www.platform.example/cb", "", false},
-		{"linked from elsewhere", "", "https://evil.example/page", false},
+		{"on the domain", "", entry, ""},
+		{"origin-only referer", "", "https://platform.example/", ""},
+		{"no referer (opened by hand)", "", "", "授权入口页所在域名：空；授权发起页域名：platform.example"},
+		{"upper case", "https://PLATFORM.example/cb", entry, ""},
+		{"redirect_uri elsewhere", "https://evil.example/cb", entry, "授权后回调页所在域名：evil.example"},
+		{"redirect_uri on a subdomain", "https://www.platform.example/cb", entry, "www.platform.example"},
+		{"linked from elsewhere", "", "https://evil.example/page", "授权入口页所在域名：evil.example"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			status, body := page(tt.redirect, tt.referer)
-			if tt.ok && status != http.StatusOK {
+			if tt.want == "" && status != http.StatusOK {
 				t.Fatalf("HTTP %d, want 200\n%s", status, body)
 			}
-			if !tt.ok && (status != http.StatusBadRequest || !strings.Contains(body, "授权发起页域名") || !strings.Contains(body, "evil.example") && !strings.Contains(body, "www.platform.example")) {
-				t.Fatalf("HTTP %d, want 400 naming the domains\n%s", status, body)
+			if tt.want != "" && (status != http.StatusBadRequest || !strings.Contains(body, "授权发起页域名") || !strings.Contains(body, tt.want)) {
+				t.Fatalf("HTTP %d, want 400 with %q\n%s", status, tt.want, body)
 			}
 		})
+	}
+	// Without a Referer the H5 pages are refused too; the confirmation posted
+	// without one is refused.
+	for _, p := range []string{pathBindComponent, pathBindOld} {
+		if status, _ := getPageFrom(t, e.srv.URL+strings.TrimPrefix(authURL(p, pre, nil), "https://mp.weixin.qq.com"), ""); status != http.StatusBadRequest {
+			t.Errorf("%s without a Referer: HTTP %d, want 400", p, status)
+		}
+	}
+	form := url.Values{"component_appid": {testComponent}, "pre_auth_code": {pre}, "appid": {AppNoodles},
+		"redirect_uri": {"https://platform.example/wechat/authorized"}}
+	if resp := must(http.PostForm(e.srv.URL+pathLoginPage, form)); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("confirmation without a Referer: HTTP %d, want 400", resp.StatusCode)
 	}
 	// The headless confirmation checks the redirect_uri too.
 	link := authURL(pathLoginPage, pre, url.Values{"redirect_uri": {"https://evil.example/cb"}})
@@ -344,7 +358,8 @@ func TestAuthorizationDomain(t *testing.T) {
 		e.restart()
 		pre := e.preAuthCode(e.componentToken())
 		link := authURL(pathLoginPage, pre, url.Values{"redirect_uri": {tt.redirect}})
-		status, body := getPage(t, e.srv.URL+strings.TrimPrefix(link, "https://mp.weixin.qq.com"))
+		entry := strings.Replace(tt.redirect, "/authorize/callback", "/authorize", 1) // the entry page beside the callback
+		status, body := getPageFrom(t, e.srv.URL+strings.TrimPrefix(link, "https://mp.weixin.qq.com"), entry)
 		if (status == http.StatusOK) != tt.ok {
 			t.Errorf("AuthDomain %q, redirect_uri %s: HTTP %d, want ok=%v\n%s", tt.domain, tt.redirect, status, tt.ok, body)
 		}
@@ -373,7 +388,8 @@ func TestAuthorizationPagePost(t *testing.T) {
 	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(page, -1) {
 		form.Set(m[1], htmlUnescape(m[2]))
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := fromPage{noRedirect, e.srv.URL + strings.TrimPrefix(link, "https://mp.weixin.qq.com")}
 
 	// Confirming without choosing an account re-renders the page with an error.
 	resp := must(client.PostForm(e.srv.URL+pathLoginPage, form))
@@ -438,4 +454,20 @@ func TestControlAuthorizeValidation(t *testing.T) {
 		t.Errorf("a rejected authorization pushed %v", in.Fields)
 	default:
 	}
+}
+
+// fromPage posts a form as a browser does from the page at referer.
+type fromPage struct {
+	client  *http.Client
+	referer string
+}
+
+func (c fromPage) PostForm(u string, form url.Values) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Referer", c.referer)
+	return c.client.Do(req)
 }

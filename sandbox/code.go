@@ -456,8 +456,7 @@ type codeCaller struct {
 }
 
 // codeAuthorizer resolves the authorizer_access_token of a per-app code
-// API: missing 41001, unknown (a component token too) 40001, expired 42001,
-// then 61007 when the app did not grant 开发管理 (permission set 18) to the
+// API (its kind was checked before: tokens.go), then answers 61007 when the app did not grant 开发管理 (permission set 18) to the
 // platform. Only ?access_token= counts, as WeChat documents.
 func (s *Sandbox) codeAuthorizer(r *http.Request) (codeCaller, int) {
 	s.mu.Lock()
@@ -478,17 +477,12 @@ func (s *Sandbox) codeAuthorizer(r *http.Request) (codeCaller, int) {
 
 // codeComponent resolves the component_access_token of a template-library
 // API (?access_token=, or ?component_access_token= as the component APIs
-// take it). An authorizer's token there gets WeChat's 61014 "must use
-// component token for component api".
+// take it); its kind was checked before (tokens.go: 61014 for an
+// authorizer's token).
 func (s *Sandbox) codeComponent(r *http.Request) (*component, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, _, code := s.componentByToken(r)
-	if code == 40001 {
-		if _, _, acode := s.authorizerByToken(r.URL.Query().Get("access_token"), s.now()); acode == 0 {
-			return nil, 61014
-		}
-	}
 	return c, code
 }
 
@@ -532,7 +526,6 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // WeChat's English where it has one).
 func codeErrmsg(code int) (string, bool) {
 	m, ok := map[int]string{
-		61014: "must use component token for component api",
 		85001: "wechatid not exist or not searchable",
 		85002: "too many testers",
 		85003: "the user is a tester of too many mini programs",

@@ -106,7 +106,7 @@ func TestCommitPermission(t *testing.T) {
 	wantErr(t, e.post(AppHotPot, "/wxa/commit", map[string]any{"template_id": tid, "ext_json": ext(AppHotPot, nil),
 		"user_version": "1.0.0", "user_desc": "x"}), 61007)
 	wantErr(t, e.get(AppHotPot, "/wxa/get_category"), 61007)
-	wantErr(t, e.post("", "/wxa/commit", map[string]any{}), 40001) // the component token is no authorizer token
+	wantErr(t, e.post("", "/wxa/commit", map[string]any{}), 61015) // the component token is no authorizer token
 
 	e.authorizeApp(AppBakery, nil)
 	cats := list(e.get(AppBakery, "/wxa/get_category"), "category_list")

@@ -181,5 +181,5 @@ func TestCodeSettings(t *testing.T) {
 		t.Fatalf("online version's privacy = %v", p)
 	}
 	// The component token is not what these take, despite the path.
-	wantErr(t, e.post("", "/cgi-bin/component/getprivacysetting", map[string]any{"privacy_ver": 2}), 40001)
+	wantErr(t, e.post("", "/cgi-bin/component/getprivacysetting", map[string]any{"privacy_ver": 2}), 61015)
 }

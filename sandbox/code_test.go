@@ -215,11 +215,14 @@ func TestTemplateTokens(t *testing.T) {
 	// Parameters in the query string are not body fields.
 	d := e.draft(map[string]any{"user_version": "1.0.0"})
 	wantErr(t, e.wx(fmt.Sprintf("/wxa/addtotemplate?access_token=%s&draft_id=%d", e.ctok, d), map[string]any{}), 85064)
-	// An expired token: 42001.
-	e.advance("3h")
-	wantErr(t, e.wx("/wxa/gettemplatelist?access_token="+e.ctok, map[string]any{}), 42001)
 	// A POST-only API refuses GET.
 	if status, out := e.do(http.MethodGet, "/wxa/addtotemplate?access_token="+e.ctok, nil); status != http.StatusOK || errcode(out) != 43002 {
 		t.Fatalf("GET addtotemplate: HTTP %d %v", status, out)
+	}
+	// An expired token: 42001, before the method.
+	e.advance("3h")
+	wantErr(t, e.wx("/wxa/gettemplatelist?access_token="+e.ctok, map[string]any{}), 42001)
+	if status, out := e.do(http.MethodGet, "/wxa/addtotemplate?access_token="+e.ctok, nil); status != http.StatusOK || errcode(out) != 42001 {
+		t.Fatalf("GET addtotemplate, expired token: HTTP %d %v", status, out)
 	}
 }

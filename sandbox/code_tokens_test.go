@@ -78,7 +78,7 @@ func TestCodeAPIBadInput(t *testing.T) {
 				// Takes either token (WeChat's reference): the body is next.
 				wantErr(t, call("?access_token="+e.ctok, "not json"), 47001)
 			default:
-				wantErr(t, call("?access_token="+e.ctok, "not json"), 40001)
+				wantErr(t, call("?access_token="+e.ctok, "not json"), 61015)
 				// The component's name for its token is not the authorizer's.
 				wantErr(t, call("?component_access_token="+app, "not json"), 41001)
 			}

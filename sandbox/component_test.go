@@ -81,7 +81,11 @@ func TestComponentTokenValidation(t *testing.T) {
 		want int
 	}{
 		{"ok", body(testComponent, testSecret, ticket), 0},
-		{"secret under component_secret", map[string]string{"component_appid": testComponent, "component_secret": testSecret, "component_verify_ticket": ticket}, 0},
+		// component_secret is api_start_push_ticket's name; this API knows only component_appsecret.
+		{"secret under component_secret", map[string]string{"component_appid": testComponent, "component_secret": testSecret, "component_verify_ticket": ticket}, 41004},
+		{"missing component_appid", body("", testSecret, ticket), 41018},
+		{"missing both", body("", "", ticket), 41018},
+		{"missing secret, unknown component", body("wx0000000000000000", "", ticket), 41004},
 		{"bad json", `{"component_appid":`, 47001},
 		{"empty body", "", 44002},
 		{"unknown component", body("wx0000000000000000", testSecret, ticket), 61011},
@@ -152,9 +156,9 @@ func TestPreAuthCodeExpires(t *testing.T) {
 
 func TestCallCountsAndUnknownAPIs(t *testing.T) {
 	e := newEnv(t)
-	e.componentToken()
+	tok := e.componentToken()
 	e.wx("/cgi-bin/component/api_component_token", "{")
-	status, out := e.do(http.MethodPost, "/wxa/getwxacodeunlimit?access_token=x", map[string]string{})
+	status, out := e.do(http.MethodPost, "/wxa/getwxacodeunlimit?access_token="+tok, map[string]string{})
 	if status != http.StatusNotFound || errcode(out) != -1 || !strings.Contains(str(out, "errmsg"), "api not emulated by the wxfleet sandbox: /wxa/getwxacodeunlimit") {
 		t.Errorf("unknown API: %d %v", status, out)
 	}

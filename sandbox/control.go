@@ -102,8 +102,8 @@ func (s *Sandbox) handleListApps(w http.ResponseWriter, r *http.Request) {
 	base := s.publicURL(r)
 	items := []appItem{}
 	s.mu.Lock()
-	for _, a := range s.st.Accounts {
-		if !a.Hidden {
+	for _, id := range s.st.order {
+		if a := s.st.account(id); !a.Hidden {
 			items = append(items, s.appItem(a, base))
 		}
 	}
@@ -166,7 +166,7 @@ func (s *Sandbox) handleControlAuthorize(w http.ResponseWriter, r *http.Request)
 		writeControlError(w, http.StatusBadRequest, err)
 		return
 	}
-	redirect, err := s.authorizeURL(body.URL, body.AppID, body.Func)
+	redirect, err := s.authorizeURL(r.Context(), body.URL, body.AppID, body.Func)
 	if err != nil {
 		writeControlError(w, http.StatusBadRequest, err)
 		return
@@ -177,7 +177,7 @@ func (s *Sandbox) handleControlAuthorize(w http.ResponseWriter, r *http.Request)
 }
 
 // authorizeURL confirms an authorization link for appid and starts the push.
-func (s *Sandbox) authorizeURL(link, appid string, funcs []int) (string, error) {
+func (s *Sandbox) authorizeURL(ctx context.Context, link, appid string, funcs []int) (string, error) {
 	u, err := url.Parse(link)
 	if err != nil || !isAuthPagePath(u.Path) {
 		return "", errors.New("url must be a WeChat authorization link (path " + pathLoginPage + ", " +
@@ -187,7 +187,7 @@ func (s *Sandbox) authorizeURL(link, appid string, funcs []int) (string, error) 
 	if perr != nil {
 		return "", perr
 	}
-	redirect, job, perr := s.confirm(req, appid, funcs)
+	redirect, job, perr := s.confirm(ctx, req, appid, funcs)
 	if perr != nil {
 		return "", perr
 	}
@@ -255,12 +255,9 @@ func (s *Sandbox) unauthorize(ctx context.Context, c *component, appid string) (
 		s.mu.Unlock()
 		return pushResult{}, errNotAuthorized
 	}
-	authz.Authorized = false
-	authz.RevokedAt = s.now()
-	authz.RefreshToken = ""
-	authz.AccessTokens = nil
+	s.revokeLocked(authz, s.now())
 	s.mu.Unlock()
-	s.markDirty()
+	s.waitDurable(ctx)
 	return s.push(ctx, s.unauthEvent(c, appid)), nil
 }
 
@@ -340,8 +337,9 @@ func (s *Sandbox) sendUserMessage(ctx context.Context, appid string, m userMessa
 		msgID = s.st.NextMsgID
 		s.st.NextMsgID++
 	}
+	s.touch(ref{kind: kUsers, a: appid}, ref{kind: kMeta})
 	s.mu.Unlock()
-	s.markDirty()
+	s.waitDurable(ctx) // the platform may answer this user at once
 
 	var x xmlDoc
 	x.str("ToUserName", a.UserName)
@@ -470,7 +468,7 @@ func (s *Sandbox) handleSetClock(w http.ResponseWriter, r *http.Request) {
 		writeControlError(w, http.StatusBadRequest, err)
 		return
 	}
-	if err := s.moveClock(body.Advance, body.Reset); err != nil {
+	if err := s.moveClock(r.Context(), body.Advance, body.Reset); err != nil {
 		writeControlError(w, http.StatusBadRequest, err)
 		return
 	}
@@ -478,11 +476,17 @@ func (s *Sandbox) handleSetClock(w http.ResponseWriter, r *http.Request) {
 }
 
 // moveClock advances the sandbox clock by a Go duration (negative moves it
-// back), or resets it to the wall clock.
-func (s *Sandbox) moveClock(advance string, reset bool) error {
+// back), or resets it to the wall clock. Moving it forward by a ticket
+// interval or more simulates the time in between the way the platform
+// sees it: WeChat would have pushed a component_verify_ticket every
+// interval, so the latest of them is pushed to every component before
+// moveClock returns, and the platform's ticket stays valid (the earlier ones
+// would have expired by now or been superseded; a platform keeps the
+// latest).
+func (s *Sandbox) moveClock(ctx context.Context, advance string, reset bool) error {
 	if reset {
 		s.offset.Store(0)
-		s.markDirty()
+		s.touchMeta()
 		return nil
 	}
 	d, err := time.ParseDuration(advance)
@@ -490,7 +494,10 @@ func (s *Sandbox) moveClock(advance string, reset bool) error {
 		return errors.New(`advance must be a Go duration such as "2h1m"`)
 	}
 	s.offset.Add(int64(d))
-	s.markDirty()
+	s.touchMeta()
+	if d >= s.interval {
+		s.pushTicketsToAll(ctx)
+	}
 	return nil
 }
 
@@ -532,26 +539,6 @@ func (s *Sandbox) handleAddFault(w http.ResponseWriter, r *http.Request) {
 func (s *Sandbox) handleClearFaults(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.faults = nil
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, struct {
-		OK bool `json:"ok"`
-	}{true})
-}
-
-// GET /sandbox/api/calls
-func (s *Sandbox) handleCalls(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	calls := maps.Clone(s.calls)
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, struct {
-		Calls map[string]int `json:"calls"`
-	}{calls})
-}
-
-// DELETE /sandbox/api/calls
-func (s *Sandbox) handleResetCalls(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.calls = map[string]int{}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, struct {
 		OK bool `json:"ok"`

@@ -14,26 +14,22 @@ func (s *Sandbox) authorizerByToken(tok string, now time.Time) (*component, *aut
 	if tok == "" {
 		return nil, nil, 41001
 	}
-	for _, c := range s.comps {
-		for _, authz := range s.st.ensureComponent(c.AppID).Authorizations {
-			for _, t := range authz.AccessTokens {
-				if t.Value != tok {
-					continue
-				}
-				if !authz.Authorized {
-					return nil, nil, 40001
-				}
-				if code := credentialError(t, now); code != 0 {
-					return nil, nil, code
-				}
-				return c, authz, 0
+	authz := s.st.tokens[codeIDOf(tok)]
+	if authz == nil || !authz.Authorized {
+		return nil, nil, 40001
+	}
+	for _, t := range authz.AccessTokens {
+		if t.Value == tok {
+			if code := credentialError(t, now); code != 0 {
+				return nil, nil, code
 			}
+			return s.byID[authz.component], authz, 0
 		}
 	}
 	return nil, nil, 40001
 }
 
-// customSendRequest is the body of message/custom/send (03-runtime.md §2.2).
+// customSendRequest is the body of message/custom/send (WeChat 客服消息 docs).
 type customSendRequest struct {
 	ToUser  string `json:"touser"`
 	MsgType string `json:"msgtype"`
@@ -150,13 +146,17 @@ func (s *Sandbox) customSend(r *http.Request, body []byte) (sendEvent, int) {
 	if now.Sub(lastSeen) > userWindow {
 		return ev, 45015
 	}
+	s.st.nextSeq++
 	s.st.Outbox = append(s.st.Outbox, outboxEntry{
-		ComponentAppID: c.AppID, AppID: authz.AppID, ToUser: req.ToUser, MsgType: req.MsgType,
+		Seq: s.st.nextSeq, ComponentAppID: c.AppID, AppID: authz.AppID, ToUser: req.ToUser, MsgType: req.MsgType,
 		Content: content, Body: json.RawMessage(body), At: now,
 	})
-	if len(s.st.Outbox) > outboxLimit {
-		s.st.Outbox = slices.Delete(s.st.Outbox, 0, len(s.st.Outbox)-outboxLimit)
+	s.touch(outboxRef(s.st.nextSeq), ref{kind: kMeta})
+	if n := len(s.st.Outbox) - outboxLimit; n > 0 {
+		for _, e := range s.st.Outbox[:n] {
+			s.touch(outboxRef(e.Seq))
+		}
+		s.st.Outbox = slices.Delete(s.st.Outbox, 0, n)
 	}
-	s.markDirty()
 	return ev, 0
 }

@@ -7,8 +7,8 @@
 // sandbox's one base URL, so every path here is host-independent.
 //
 // The sandbox imports nothing of the platform but wxcrypt: two independent
-// implementations of the wire format keep each other honest. The wire
-// reference it follows is shared/wechat/01-component.md and 03-runtime.md §2.
+// implementations of the wire format keep each other honest. The facts about
+// WeChat it relies on, with their sources, are in docs/wechat-sandbox.md.
 //
 // # Clocks
 //
@@ -19,7 +19,13 @@
 // customer-service window. Everything the sandbox sends to the platform
 // (query timestamp, CreateTime, AuthorizationCodeExpiredTime) is stamped with
 // the wall clock, because the platform compares it with its own clock. State
-// older than 48 h on the sandbox clock is forgotten.
+// older than 48 h on the sandbox clock is forgotten. Moving the clock
+// forward by TicketInterval or more simulates the time in between: the
+// component_verify_ticket WeChat would have pushed last is pushed to every
+// component before the clock call answers, so that after {"advance":"49h"}
+// the platform's ticket is valid and it can fetch the tokens that expired
+// meanwhile (the earlier pushes are not replayed: their tickets would be
+// superseded or expired, and a platform keeps the latest).
 //
 // # Emulated WeChat APIs
 //
@@ -27,20 +33,54 @@
 // {"errcode":N,"errmsg":"<english> rid: <hex>-<hex>-<hex>"}. Token APIs take
 // the component token as ?component_access_token= or ?access_token=.
 //
-//	/cgi-bin/component/api_component_token      61011/40013 appid, 41004/40125 secret, 61006/61005 ticket
-//	/cgi-bin/component/api_start_push_ticket    component_secret (or component_appsecret); pushes a ticket soon after
+//	/cgi-bin/component/api_component_token      41018/61011/40013 appid, 41004/40125 component_appsecret, 61006/61005 ticket
+//	/cgi-bin/component/api_start_push_ticket    41018, component_secret (or component_appsecret) 41004/40125; pushes a ticket soon after
 //	/cgi-bin/component/api_create_preauthcode   41001 missing, 40001 invalid, 42001 expired token
-//	/cgi-bin/component/api_query_auth           61009 unknown, 61010 expired code; not single-use
+//	/cgi-bin/component/api_query_auth           61009 unknown, 61010 expired code; not single-use (see below)
 //	/cgi-bin/component/api_authorizer_token     rotates the refresh token on every call; 61023, 61003
 //	/cgi-bin/component/api_get_authorizer_info  MiniProgramInfo only for mini programs; 61003
 //	/cgi-bin/component/api_get_authorizer_list  count > 500 → 40170
+//	/cgi-bin/component/api_get_authorizer_option {authorizer_appid, option_name} → {authorizer_appid, option_name, option_value}; 61003, 61012
+//	/cgi-bin/component/api_set_authorizer_option {authorizer_appid, option_name, option_value}; 61012, 61013 (a string, else 47001)
+//	/cgi-bin/component/get_authorizer_option     ?access_token=<authorizer token> {option_name} → {option_name, option_value}
+//	/cgi-bin/component/set_authorizer_option     ?access_token=<authorizer token> {option_name, option_value}
+//	/cgi-bin/openapi/quota/get                   either token {cgi_path} → {errcode 0, errmsg, quota {daily_limit, used, remain}}; 76021, 76022
 //	/cgi-bin/message/custom/send                ?access_token=<authorizer token>; 40003, 40008, 45015, 47001, 61007
 //
 // An empty body is 44002, malformed JSON 47001, a known API with another
-// method 43002. Any other path under /cgi-bin/, /wxa/ or /sns/ answers HTTP 404
-// {"errcode":-1,"errmsg":"system error: api not emulated by the wxfleet
-// sandbox: <path>"}: a sandbox choice, not WeChat behaviour, so that a
-// missing emulation is never mistaken for a platform bug.
+// method 43002. The token-taking APIs of the component family answer 41018
+// when the body lacks component_appid, 61011 when it names another
+// component.
+//
+// # Tokens
+//
+// Every path under /cgi-bin/, /wxa/ and /sns/, emulated or not, checks its
+// token first (after injected faults, before the method, the body, the IP
+// whitelist and the quota), all answered with HTTP 200 (tokens.go):
+//
+//	no token                                  41001 access_token missing
+//	a token the sandbox never issued           40001 invalid credential
+//	superseded more than 5 minutes ago         40001
+//	expired (7200 s)                           42001 access_token expired
+//	authorizer token on a component API        61014 must use component token for component api
+//	component token on an authorizer's API     61015 must use biz account token for not component api
+//
+// Component APIs read ?component_access_token= or ?access_token=;
+// authorizer APIs only ?access_token= (?component_access_token=<authorizer
+// token> there is 41001). 61014 and 61015 are the codes of WeChat's global
+// errcode table and WxJava's WxOpenErrorMsgEnum for the wrong kind; the
+// template library, the component APIs and the per-app APIs all use them
+// (earlier versions answered 40001 on the component and per-app APIs).
+// Which kind an API takes is listed in apiTokens; a path the sandbox does
+// not emulate takes either kind, since the sandbox cannot know which one
+// it wants, except the few that take a secret instead (/cgi-bin/token,
+// /cgi-bin/stable_token, /cgi-bin/clear_quota/v2, /sns/jscode2session,
+// /sns/oauth2/access_token and refresh_token), which ask for none. Only a
+// call whose token passes gets HTTP 404 {"errcode":-1,"errmsg":"system
+// error: api not emulated by the wxfleet sandbox: <path>"}: a sandbox
+// choice, not WeChat behaviour, so that a missing emulation is never
+// mistaken for a platform bug. So the platform's refresh-and-retry on
+// 40001/42001 can be tried on any path.
 //
 // # Authorization pages
 //
@@ -57,9 +97,17 @@
 // the platform's 授权发起页域名 (Component.AuthDomain; by default the host of
 // the platform URL, no check when that is 0.0.0.0 or ::; the loopback names
 // count as one), and so must the page
-// the admin came from, when the request names one (Referer): WeChat also
-// refuses a page opened without a Referer, the sandbox lets it through so
-// that links can be opened by hand and by tools.
+// the admin came from (Referer; an origin-only one, what browsers send
+// across origins, is enough). As on WeChat, a page opened without a
+// Referer (a link pasted into the address bar, opened from a chat or a
+// tool) is refused with WeChat's text "…授权入口页所在域名：空；授权发起页域名：
+// <domain>", the usual first-day failure of a real platform: the platform
+// must link to the page from its own entry page (wxfleet's is /authorize).
+// The page's own form posting back passes. Tools go in through POST
+// /sandbox/api/authorize, which checks everything but the Referer. A
+// component with no domain to compare (AuthDomain "*", a platform on
+// 0.0.0.0 or ::) is not checked. Source: WeChat's page text, as quoted in
+// issue 15 and by developers on WeChat's forum.
 //
 // # Pushes
 //
@@ -81,6 +129,8 @@
 //	                                              "authorizations":[{"component_appid","authorized","authorizer_refresh_token","authorizer_access_token",
 //	                                                "authorizer_access_token_expires_at","func_info":[ids],"authorized_at","revoked_at"}],
 //	                                              "authorized","authorizer_refresh_token" (first component),"default_openid","openids":[...]
+//	POST   /sandbox/api/apps/bulk                 {"count":N,"authorize":bool,"component_appid"?,"func_info":[ids]?} (1 ≤ N ≤ 100000)
+//	                                              → {"appids":[...],"created","authorized","push_failures","create_ms","authorize_ms"}
 //	POST   /sandbox/api/authorize                 {"url","appid","func":[ids]?} → {"redirect_url"}; as the page's confirm
 //	POST   /sandbox/api/apps/{appid}/unauthorize  {"component_appid"?} → {"ok":true,"status":<platform HTTP status>}; pushes unauthorized synchronously
 //	POST   /sandbox/api/apps/{appid}/messages     {"openid"?,"content"} or {"openid"?,"event":"user_enter_tempsession","session_from"?}, "component_appid"?
@@ -90,15 +140,17 @@
 //	GET    /sandbox/api/components                {"items":[{"component_appid","name","platform_url","auth_domain","latest_ticket","ticket_issued_at"}]}
 //	GET    /sandbox/api/clock                     {"now":RFC3339,"offset":"2h0m0s"}
 //	POST   /sandbox/api/clock                     {"advance":"2h"} or {"reset":true} → same as GET
-//	POST   /sandbox/api/faults                    {"path","errcode"?,"rate"?,"latency"?,"count"?} → the fault with "id","errmsg","fired"
+//	POST   /sandbox/api/faults                    {"path","errcode"?,"rate"?,"latency"?,"count"?,"appids"?,"lose_answer"?} → the fault with "id","errmsg","fired"
 //	GET    /sandbox/api/faults                    {"items":[fault...]}
 //	DELETE /sandbox/api/faults                    {"ok":true}
-//	GET    /sandbox/api/calls                     {"calls":{"<path>":N}}; DELETE resets
+//	GET    /sandbox/api/calls                     {"items":[{"path","errcode","count"}],"calls":{"<path>":N},"in_flight":{"<path>":N}}; ?path= filters the items
+//	GET    /sandbox/api/calls?path=P&by=appid     {"items":[{"appid","errcode","count"}]}: calls of P per authorizer
+//	DELETE /sandbox/api/calls                     resets both
 //	GET    /sandbox/api/pushes?limit=             {"items":[{"id","kind","component_appid","appid","event","url","at","done","ok","attempts","status","reply","error"}]} newest first
 //	GET    /sandbox/api/ip-whitelist?component_appid=  {"component_appid","ips":[...]}
 //	POST   /sandbox/api/ip-whitelist              {"component_appid"?,"ips":["203.0.113.7","10.0.0.0/8"]} ([] accepts any address) → the same
-//	GET    /sandbox/api/quotas                    {"limits":{"<path>":N},"used":[{"account","path","period","count"}],"resets":[{"account","period","count"}]}
-//	POST   /sandbox/api/quotas                    {"path","daily_limit"} (0 removes the limit) → the same
+//	GET    /sandbox/api/quotas                    {"limits":{"<path>":N},"defaults":{"<path>":N},"used":[{"account","path","period","count"}],"resets":[{"account","period","count"}]}
+//	POST   /sandbox/api/quotas                    {"path" or "*","daily_limit"} (0: no limit) or {"path","reset":true} (the default) → {"path","daily_limit"}
 //	POST   /sandbox/api/release-check             {"component_appid"?,"appid"?} → {"passed","appid","component_appid","cases":[{"name","passed","detail"}]}
 //
 // # IP whitelist
@@ -112,17 +164,105 @@
 // Every emulated API call counts against its caller's daily quota (the
 // component for component APIs, the mini program for its own), per API, over
 // a day in Beijing time on the sandbox clock; over the limit WeChat answers
-// 45009. WeChat does not publish the component APIs' limits, so none is set
-// until POST /sandbox/api/quotas sets one. clear_quota
+// 45009. The limits sources give are on by default: api_component_token
+// 10000 a day, message/custom/send 500000 (docs/wechat-component.md, "Daily
+// quotas"); WeChat publishes none for the other APIs, which are counted but
+// not limited until POST /sandbox/api/quotas sets one (a guessed figure
+// would fail a healthy fleet: 100,000 authorizers need over a million
+// api_authorizer_token calls a day). /cgi-bin/openapi/quota/get answers the
+// same counts: daily_limit 0 and remain 0 where there is no limit, as
+// WeChat's example does. A refused call is not counted. clear_quota
 // (/cgi-bin/component/clear_quota with the component token,
 // /cgi-bin/component/clear_quota/v2 with the secret and optionally an
 // authorizer's appid, /cgi-bin/clear_quota with an authorizer token) resets
-// an account's counts, ten times a month at most (then 48006). Limits and
+// an account's counts, ten times a month at most (then 48006). POST
+// /sandbox/api/quotas {"path","daily_limit"} sets a limit (0: none; "path":
+// "*" every API), {"path","reset":true} brings back the default. Limits and
 // counts are kept in the state file.
 //
-// A fault's rate defaults to 1 (always) and count to 0 (unlimited); faults
+// A fault's rate defaults to 1 (always) and count to 0 (unlimited). A
+// lose_answer fault lets the call be carried out and then closes the
+// connection without an answer: WeChat acted, its answer was lost, and the
+// caller cannot tell this from a call that never arrived (the case a
+// platform must settle by asking, not by calling again). A latency fault
+// whose caller leaves first carries nothing out. in_flight counts the calls
+// being served (held by a latency fault, say). Faults
 // apply before any validation and live in memory only, as do call counts and
-// the push log.
+// the push log. A fault with appids fires only for calls about those
+// authorizers: the authorizer_appid of the body (api_authorizer_token,
+// api_get_authorizer_info), the app an authorization_code was issued for
+// (api_query_auth), else the app whose authorizer_access_token is in the
+// query. Calls are counted by path and errcode, and by path, authorizer
+// and errcode for calls about an authorizer.
+//
+// # Bulk
+//
+// POST /sandbox/api/apps/bulk makes N mini programs (appids "wx" and 16
+// random hex digits, a shop's nickname and principal, categories, a
+// MiniProgramInfo) in one transaction. With "authorize" it authorizes each
+// to the component (default the first configured) with func_info (default
+// every mini-program set) as an admin confirming a link would: a grant,
+// tokens, an authorization code, and the encrypted authorized push to the
+// authorization event URL, at most 32 pushes in flight, each retried three
+// times like any push. "authorized" counts the grants whose push the
+// platform acknowledged, "push_failures" the others (still authorized on
+// WeChat's side, as api_get_authorizer_list shows). Bulk accounts are listed
+// and usable like the seeded ones but not offered on authorization pages
+// unless biz_appid names one; the home page lists the first 200 accounts.
+//
+// # Strictness
+//
+// On input the sandbox is as strict as WeChat, so that a platform bug shows
+// here first; each rule's source is in docs/wechat-sandbox.md.
+//
+//   - Required fields come before anything else but the token: no
+//     component_appid in the JSON body → 41018 on every component API
+//     (api_component_token, api_start_push_ticket, api_create_preauthcode,
+//     api_query_auth, api_authorizer_token, api_get_authorizer_info,
+//     api_get_authorizer_list, clear_quota, clear_quota/v2); no secret → 41004.
+//     Source: WeChat's global return-code table.
+//   - api_component_token reads the secret only as component_appsecret;
+//     component_secret is api_start_push_ticket's name for it. Source: Open
+//     Platform docs and WxJava.
+//   - Parameters in the query string are not read as if they were in the body:
+//     the query carries only the token.
+//   - A pre_auth_code authorizes one account: confirming it for another
+//     account shows WeChat's "预授权码已经被授权过，不能重复使用"; the same
+//     account may use it again. Source: WeChat's page message (issue 15).
+//   - Authorization codes are not single-use (no source says they are, and
+//     platforms exchange them twice); tickets work until they expire; refresh
+//     tokens rotate on every refresh, stricter than WeChat on purpose.
+//   - Every path under /cgi-bin/, /wxa/ and /sns/ checks its token first
+//     (see Tokens); the authorization pages need a Referer on the
+//     授权发起页域名 (see Authorization pages).
+//
+// # Bad-input table
+//
+// The tests drive every emulated API through the bad-input classes of issue
+// 15: tokens_test.go the token classes (missing, bogus, expired, wrong kind)
+// on every path, emulated or not; surface_test.go the component family,
+// the option APIs, custom/send, clear_quota and quota/get (missing field,
+// bogus, expired, reused, wrong kind, wrong method, empty body, malformed
+// JSON); code_tokens_test.go the code-management APIs; strict_test.go the
+// single-use pre_auth_code and the error texts. Each row names its source:
+//
+//	global                       WeChat's global return-code table (全局返回码说明): 40001, 40013, 41001, 41004,
+//	                             41018, 42001, 43002, 44002, 47001, 61014, 61015, 45009, 48006
+//	doc:api_component_token      the Open Platform page of api_component_token: 61004, 61005, 61006, 61011,
+//	                             40013, 40125 (the same codes for api_start_push_ticket and the token APIs)
+//	doc:api_authorizer_token     its page and WxJava's enum: 61023 refresh_token is invalid
+//	doc:api_get_authorizer_list  its newer page: 40170 when count > 500
+//	doc:clear_quota              the clear_quota pages: 40125, 48006
+//	doc:get_api_quota            the getApiQuota page: 76021, 76022 (and daily_limit/used/remain)
+//	doc:custom_send              the 客服消息 page: 40003, 40008, 45015, 47001
+//	wxjava                       WxJava's WxOpenErrorMsgEnum: 61003, 61009, 61010, 61012, 61013
+//	issue15                      WeChat's page text quoted in issue 15: 预授权码已经被授权过，不能重复使用,
+//	                             授权入口页所在域名：空
+//	sandbox                      a sandbox choice, stricter than WeChat on purpose (refresh-token rotation)
+//
+// A missing authorization_code is 61009 and a missing refresh token 61023
+// (the codes of a bogus one; no source names another), a missing
+// option_value 61013, a missing cgi_path 76021.
 //
 // # Code management (代小程序开发)
 //
@@ -134,11 +274,10 @@
 // also take POST {}; POST APIs answer GET with 43002. Every one is counted,
 // takes injected faults and daily quotas like the other emulated APIs.
 //
-// The token is checked first on every path, before the body: missing 41001,
-// unknown 40001, expired 42001. Only ?access_token= is read on the per-app
-// APIs. A component token on a per-app API is unknown there (40001); an
-// authorizer token on a template API gets 61014 ("must use component token
-// for component api", WeChat's global errcode table). The per-app APIs then
+// The token is checked first on every path, before the body (see Tokens):
+// missing 41001, unknown 40001, expired 42001, a component token on a
+// per-app API 61015, an authorizer token on a template API 61014. Only
+// ?access_token= is read on the per-app APIs. The per-app APIs then
 // need permission set 18 (开发管理) granted to the platform: 61007. Then the
 // body (44002 empty, 47001 malformed), then the required fields. Query
 // parameters are never read as body fields, except memberauth's action (SKIT
@@ -249,9 +388,21 @@
 //
 // # State
 //
-// One JSON document, {DataDir}/sandbox.json (mode 0600, written via a temp
-// file, fsync and rename by a background writer and by Close), holds the
-// accounts, tickets, tokens, codes, authorizations, users, outbox and clock
-// offset. It contains live credentials in clear text: it is a test double's
-// file; keep it out of anything shared.
+// {DataDir}/sandbox.db is the sandbox's own SQLite file (modernc.org/sqlite,
+// WAL): one row per account, component (tickets, tokens, whitelist),
+// authorization, code, user book, outbox entry and quota counter, each value
+// sealed with AES-GCM under {DataDir}/sandbox.key and bound to its row's key.
+// Codes are kept by a digest of their value, in memory and on disk. Every
+// change records its rows; one writer writes all recorded rows in one
+// transaction and commits with synchronous=FULL. An emulated API that changed
+// state answers only after that commit, and the authorization paths, the
+// release check and the bulk path push a code only after it: what the
+// platform was told (a rotated refresh token, a code) survives a crash of
+// the sandbox, even a power loss, and many changes share one commit under
+// load. (Earlier versions wrote the whole state asynchronously after
+// answering.) Control-only state (clock, whitelist, quota limits) is written
+// the same way, soon after. A sandbox.json of an earlier version is imported
+// on first start and renamed sandbox.json.imported once written. A
+// superseded token is forgotten once its 5-minute grace has passed: it then
+// answers 40001, as it did.
 package sandbox

@@ -36,6 +36,7 @@ type pushJob struct {
 	openID string // message pushes from a user add &openid=
 	event  string // InfoType, MsgType or event name, for the log
 	plain  []byte // the inner XML
+	quiet  bool   // log a delivery at DEBUG (bulk pushes), a failure still at WARN
 }
 
 // pushResult is what the platform answered to a push.
@@ -206,9 +207,12 @@ func (s *Sandbox) finishPush(rec *pushRecord, job pushJob, res pushResult) {
 	s.mu.Unlock()
 	attrs := []any{"kind", job.kind, "event", job.event, "component_appid", job.comp.AppID,
 		"appid", job.appID, "attempts", res.Attempts, "status", res.Status}
-	if res.OK {
+	switch {
+	case res.OK && job.quiet:
+		s.log.Debug("push delivered", attrs...)
+	case res.OK:
 		s.log.Info("push delivered", attrs...)
-	} else {
+	default:
 		s.log.Warn("push failed", append(attrs, "err", errText)...)
 	}
 }
@@ -223,13 +227,10 @@ func truncate(v string, n int) string {
 // pushTicket issues a new component_verify_ticket, remembers it (it is valid
 // whether or not the platform received it) and pushes it.
 func (s *Sandbox) pushTicket(ctx context.Context, c *component) (string, pushResult) {
-	ticket := "ticket@@@" + randomToken(48)
-	now := s.now()
 	s.mu.Lock()
-	cs := s.st.ensureComponent(c.AppID)
-	cs.Tickets = append(pruneIssued(cs.Tickets, now, 200), issued{Value: ticket, IssuedAt: now})
+	ticket := s.issueTicketLocked(c, s.now())
 	s.mu.Unlock()
-	s.markDirty()
+	s.waitDurable(ctx)
 	var x xmlDoc
 	x.str("AppId", c.AppID)
 	x.num("CreateTime", s.wall().Unix())

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -21,18 +22,17 @@ func TestQuotas(t *testing.T) {
 	create := func() map[string]any {
 		return e.wx(pre+"?component_access_token="+tok, map[string]string{"component_appid": testComponent})
 	}
-	create() // before any limit: not counted against one
-	setLimit(pre, 2)
+	create() // counted before any limit is set, as WeChat always counts
+	setLimit(pre, 3)
 	wantErr(t, create(), 0)
 	wantErr(t, create(), 0)
 	wantErr(t, create(), 45009)
-	_, q := e.do(http.MethodGet, "/sandbox/api/quotas", nil)
-	if used := q["used"].([]any); len(used) != 1 || fmt.Sprint(used[0].(map[string]any)["count"]) != "2" ||
-		used[0].(map[string]any)["account"] != testComponent {
-		t.Fatalf("quotas = %v", q)
+	if n := usedCount(t, e, testComponent, pre); n != 3 {
+		t.Fatalf("used = %d, want 3", n)
 	}
-	// Other APIs, and the token itself, are not limited.
+	// Other APIs are limited apart.
 	tok = e.componentToken()
+	setLimit(pre, 2)
 
 	// The component resets its own quota.
 	wantErr(t, e.wx("/cgi-bin/component/clear_quota?component_access_token="+tok, map[string]string{"component_appid": testComponent}), 0)
@@ -75,7 +75,7 @@ func TestQuotas(t *testing.T) {
 
 	// The limits and counts survive a restart, like the rest of the state.
 	e.restart()
-	_, q = e.do(http.MethodGet, "/sandbox/api/quotas", nil)
+	_, q := e.do(http.MethodGet, "/sandbox/api/quotas", nil)
 	if lim := q["limits"].(map[string]any); fmt.Sprint(lim[pre]) != "2" || fmt.Sprint(lim[send]) != "1" {
 		t.Fatalf("limits after restart = %v", q)
 	}
@@ -95,4 +95,103 @@ func TestQuotas(t *testing.T) {
 			t.Errorf("%v: HTTP %d %v, want 400", body, status, out)
 		}
 	}
+}
+
+// usedCount is today's count of account's calls of path in GET /sandbox/api/quotas.
+func usedCount(t *testing.T, e *testEnv, account, path string) int {
+	t.Helper()
+	_, q := e.do(http.MethodGet, "/sandbox/api/quotas", nil)
+	for _, u := range q["used"].([]any) {
+		if m := u.(map[string]any); m["account"] == account && m["path"] == path {
+			n, _ := m["count"].(json.Number).Int64()
+			return int(n)
+		}
+	}
+	return 0
+}
+
+// TestQuotaGet: /cgi-bin/openapi/quota/get reads the counts 45009 and
+// clear_quota use, for the component's APIs with its token and for an
+// app's with the app's token; the limits WeChat documents are on by
+// default.
+func TestQuotaGet(t *testing.T) {
+	e := newCodeEnv(t, AppBakery)
+	app := e.tokens[AppBakery]
+	const get = "/cgi-bin/openapi/quota/get"
+	quota := func(tok, path string) (limit, used, remain int) {
+		t.Helper()
+		out := e.wx(get+"?access_token="+tok, map[string]string{"cgi_path": path})
+		wantErr(t, out, 0)
+		q, _ := out["quota"].(map[string]any)
+		if q == nil || str(out, "errmsg") != "ok" {
+			t.Fatalf("quota/get %s = %v", path, out)
+		}
+		return int(num(q, "daily_limit")), int(num(q, "used")), int(num(q, "remain"))
+	}
+	// On by default where WeChat's figure is known.
+	const ctoken = "/cgi-bin/component/api_component_token"
+	if limit, used, remain := quota(e.ctok, ctoken); limit != 10000 || used != 1 || remain != 9999 {
+		t.Errorf("api_component_token quota = %d %d %d, want 10000 1 9999", limit, used, remain)
+	}
+	const send = "/cgi-bin/message/custom/send"
+	if limit, used, remain := quota(app, send); limit != 500000 || used != 0 || remain != 500000 {
+		t.Errorf("custom/send quota = %d %d %d", limit, used, remain)
+	}
+	// Counted with or without a limit; no limit answers 0 and 0.
+	const pre = "/cgi-bin/component/api_create_preauthcode"
+	before := int(usedCount(t, e.testEnv, testComponent, pre))
+	e.preAuthCode(e.ctok)
+	if limit, used, remain := quota(e.ctok, pre); limit != 0 || used != before+1 || remain != 0 {
+		t.Errorf("pre_auth_code quota = %d %d %d, want 0 %d 0", limit, used, remain, before+1)
+	}
+	// A limit, the count up to it, 45009, and clear_quota.
+	e.control(http.MethodPost, "/sandbox/api/quotas", map[string]any{"path": pre, "daily_limit": before + 3})
+	e.preAuthCode(e.ctok)
+	if limit, used, remain := quota(e.ctok, pre); limit != before+3 || used != before+2 || remain != 1 {
+		t.Errorf("quota = %d %d %d, want %d %d 1", limit, used, remain, before+3, before+2)
+	}
+	e.preAuthCode(e.ctok)
+	wantErr(t, e.wx(pre+"?access_token="+e.ctok, map[string]string{"component_appid": testComponent}), 45009)
+	if _, used, remain := quota(e.ctok, pre); used != before+3 || remain != 0 {
+		t.Errorf("at the limit: used %d remain %d", used, remain)
+	}
+	wantErr(t, e.wx("/cgi-bin/component/clear_quota?access_token="+e.ctok, map[string]string{"component_appid": testComponent}), 0)
+	if _, used, remain := quota(e.ctok, pre); used != 0 || remain != before+3 {
+		t.Errorf("after clear_quota: used %d remain %d", used, remain)
+	}
+	// The app's own: get_category counted against the app.
+	wantErr(t, e.get(AppBakery, "/wxa/get_category"), 0)
+	wantErr(t, e.get(AppBakery, "/wxa/get_category"), 0)
+	if _, used, _ := quota(app, "/wxa/get_category"); used != 2 {
+		t.Errorf("get_category used %d, want 2", used)
+	}
+	// reset brings back the default, "*" sets every API.
+	e.control(http.MethodPost, "/sandbox/api/quotas", map[string]any{"path": "*", "daily_limit": 7})
+	if limit, _, _ := quota(app, send); limit != 7 {
+		t.Errorf("after *: limit %d", limit)
+	}
+	e.control(http.MethodPost, "/sandbox/api/quotas", map[string]any{"path": "*", "reset": true})
+	if limit, _, _ := quota(app, send); limit != 500000 {
+		t.Errorf("after reset: limit %d", limit)
+	}
+	// The token of the wrong account, a /sns/ path: 76022; unknown paths 76021.
+	for _, tt := range []struct {
+		tok, path string
+		want      int
+	}{
+		{app, ctoken, 76022},
+		{app, pre, 76022},
+		{e.ctok, send, 76022},
+		{e.ctok, "/wxa/commit", 76022},
+		{app, "/sns/component/jscode2session", 76022},
+		{app, "/wxa/no_such_api", 76021},
+		{app, "https://api.weixin.qq.com/wxa/commit", 76021},
+		{app, "", 76021},
+	} {
+		wantErr(t, e.wx(get+"?access_token="+tt.tok, map[string]string{"cgi_path": tt.path}), tt.want)
+	}
+	wantErr(t, e.wx(get+"?access_token="+app, ""), 44002)
+	wantErr(t, e.wx(get+"?access_token="+app, "{"), 47001)
+	// The component's token also under its classic name.
+	wantErr(t, e.wx(get+"?component_access_token="+e.ctok, map[string]string{"cgi_path": ctoken}), 0)
 }

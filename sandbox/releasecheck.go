@@ -34,7 +34,7 @@ func randomTestApp() string {
 }
 
 // releaseCheck runs WeChat's automated 全网发布 test against the platform
-// (01-component.md §5): authorize a test account (authorized push plus a
+// (WeChat's 全网发布 docs): authorize a test account (authorized push plus a
 // ticket push), then three encrypted messages to its message URL:
 //
 //	event    — a LOCATION event; expects an encrypted passive text "LOCATIONfrom_callback"
@@ -55,13 +55,10 @@ func (s *Sandbox) releaseCheck(ctx context.Context, c *component, appid string) 
 
 	// Authorize the test account like any authorizer.
 	s.mu.Lock()
-	now := s.now()
-	cs := s.st.ensureComponent(c.AppID)
-	pre := "preauthcode@@@" + randomToken(48)
-	cs.PreAuthCodes = append(pruneIssued(cs.PreAuthCodes, now, 500), issued{Value: pre, IssuedAt: now})
-	infoType, code := s.authorizeLocked(c, appid, funcIDs(funcSetsFor(a.MiniProgram)), pre)
+	pre := s.issuePreAuthLocked(c, s.now())
+	infoType, code := s.authorizeLocked(c, appid, funcIDs(funcSetsFor(a.MiniProgram)))
 	s.mu.Unlock()
-	s.markDirty()
+	s.waitDurable(ctx)
 	pr := s.push(ctx, s.authEvent(c, infoType, appid, code, pre))
 	add("authorized_push", pr.OK, "%s", pushOutcome(infoType, pr))
 	_, pr = s.pushTicket(ctx, c)
@@ -70,6 +67,7 @@ func (s *Sandbox) releaseCheck(ctx context.Context, c *component, appid string) 
 	openid := newOpenID()
 	s.mu.Lock()
 	s.st.users(appid).Seen[openid] = s.now()
+	s.touch(ref{kind: kUsers, a: appid})
 	s.mu.Unlock()
 	message := func(build func(x *xmlDoc)) (status int, reply string, elapsed time.Duration, err error) {
 		var x xmlDoc
@@ -108,11 +106,11 @@ func (s *Sandbox) releaseCheck(ctx context.Context, c *component, appid string) 
 
 	// Case C: QUERY_AUTH_CODE, answered through the API.
 	s.mu.Lock()
-	fresh := s.issueAuthCodeLocked(cs, appid, "")
+	fresh := s.issueAuthCodeLocked(c, appid)
 	waiter := &sendWaiter{ch: make(chan sendEvent, 32)}
 	s.waiters[waiter] = struct{}{}
 	s.mu.Unlock()
-	s.markDirty()
+	s.waitDurable(ctx)
 	defer func() {
 		s.mu.Lock()
 		delete(s.waiters, waiter)
@@ -150,6 +148,7 @@ func (s *Sandbox) nextMsgID() int64 {
 	defer s.mu.Unlock()
 	id := s.st.NextMsgID
 	s.st.NextMsgID++
+	s.touch(ref{kind: kMeta})
 	return id
 }
 

@@ -10,17 +10,22 @@ func (s *Sandbox) routes() *http.ServeMux {
 
 	// Emulated WeChat APIs: counted, fault-injectable, WeChat's error shape.
 	apis := map[string]apiFunc{
-		"/cgi-bin/component/api_component_token":     s.apiComponentToken,
-		"/cgi-bin/component/api_start_push_ticket":   s.apiStartPushTicket,
-		"/cgi-bin/component/api_create_preauthcode":  s.apiCreatePreAuthCode,
-		"/cgi-bin/component/api_query_auth":          s.apiQueryAuth,
-		"/cgi-bin/component/api_authorizer_token":    s.apiAuthorizerToken,
-		"/cgi-bin/component/api_get_authorizer_info": s.apiGetAuthorizerInfo,
-		"/cgi-bin/component/api_get_authorizer_list": s.apiGetAuthorizerList,
-		"/cgi-bin/message/custom/send":               s.apiCustomSend,
-		"/cgi-bin/component/clear_quota":             s.apiClearComponentQuota,
-		"/cgi-bin/component/clear_quota/v2":          s.apiClearQuotaV2,
-		"/cgi-bin/clear_quota":                       s.apiClearAuthorizerQuota,
+		"/cgi-bin/component/api_component_token":       s.apiComponentToken,
+		"/cgi-bin/component/api_start_push_ticket":     s.apiStartPushTicket,
+		"/cgi-bin/component/api_create_preauthcode":    s.apiCreatePreAuthCode,
+		"/cgi-bin/component/api_query_auth":            s.apiQueryAuth,
+		"/cgi-bin/component/api_authorizer_token":      s.apiAuthorizerToken,
+		"/cgi-bin/component/api_get_authorizer_info":   s.apiGetAuthorizerInfo,
+		"/cgi-bin/component/api_get_authorizer_list":   s.apiGetAuthorizerList,
+		"/cgi-bin/message/custom/send":                 s.apiCustomSend,
+		"/cgi-bin/component/clear_quota":               s.apiClearComponentQuota,
+		"/cgi-bin/component/clear_quota/v2":            s.apiClearQuotaV2,
+		"/cgi-bin/clear_quota":                         s.apiClearAuthorizerQuota,
+		"/cgi-bin/openapi/quota/get":                   s.apiQuotaGet,
+		"/cgi-bin/component/api_get_authorizer_option": s.apiGetAuthorizerOption,
+		"/cgi-bin/component/api_set_authorizer_option": s.apiSetAuthorizerOption,
+		"/cgi-bin/component/get_authorizer_option":     s.apiGetOwnOption,
+		"/cgi-bin/component/set_authorizer_option":     s.apiSetOwnOption,
 	}
 	known := map[string]bool{}
 	for path, h := range apis {
@@ -46,6 +51,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 	// Control API.
 	mux.HandleFunc("GET /sandbox/api/apps", s.handleListApps)
 	mux.HandleFunc("GET /sandbox/api/apps/{appid}", s.handleGetApp)
+	mux.HandleFunc("POST /sandbox/api/apps/bulk", s.handleBulk)
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/unauthorize", s.handleUnauthorize)
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/messages", s.handleUserMessage)
 	mux.HandleFunc("POST /sandbox/api/authorize", s.handleControlAuthorize)

@@ -126,7 +126,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	if err := e.sb.Close(); err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(filepath.Join(e.dir, "sandbox.json"))
+	fi, err := os.Stat(filepath.Join(e.dir, "sandbox.db"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("state file: %v, mode %v", err, fi.Mode())
 	}

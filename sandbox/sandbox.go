@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -41,8 +40,9 @@ type Component struct {
 
 // Config configures a Sandbox.
 type Config struct {
-	// DataDir holds the state file sandbox.json; it is created if missing and
-	// the state survives restarts.
+	// DataDir holds the state database sandbox.db and its key sandbox.key;
+	// it is created if missing and the state survives restarts. A
+	// sandbox.json of an earlier version is imported on first start.
 	DataDir string
 	// PublicURL is the sandbox's own base URL as browsers and the platform
 	// reach it, used for links such as head_img. "" means the Host of each
@@ -73,7 +73,8 @@ type Config struct {
 // run Run in the background and Close it when done.
 type Sandbox struct {
 	cfg      Config
-	stateKey []byte // seals the state file (seal.go)
+	box      *sealer  // seals every stored value (seal.go)
+	db       *stateDB // persist.go
 	log      *slog.Logger
 	client   *http.Client
 	comps    []*component // configuration order; the first is the default
@@ -94,8 +95,10 @@ type Sandbox struct {
 	mu          sync.Mutex // guards everything below
 	st          *state
 	platformURL string
-	calls       map[string]int
-	apiPaths    map[string]bool // the WeChat APIs the sandbox emulates (set by routes)
+	calls       map[callKey]int    // calls.go
+	appCalls    map[appCallKey]int // calls.go
+	inFlight    map[string]int     // calls.go: calls being served, by path
+	apiPaths    map[string]bool    // the WeChat APIs the sandbox emulates (set by routes)
 	faults      []*fault
 	nextFault   int
 	pushes      []*pushRecord
@@ -103,8 +106,14 @@ type Sandbox struct {
 	waiters     map[*sendWaiter]struct{}
 	closed      bool
 
-	saveMu   sync.Mutex // serialises state file writes
-	dirty    chan struct{}
+	dirty      map[ref]struct{} // changed since the last write (persist.go)
+	flushed    chan struct{}    // closed and replaced after each write attempt
+	dirtyGen   atomic.Uint64    // counts changes; written under mu
+	flushedGen atomic.Uint64    // the dirtyGen the last write attempt covered
+	imported   bool             // sandbox.json was imported: rename it once written
+
+	saveMu   sync.Mutex // serialises state writes
+	wake     chan struct{}
 	saveDone chan struct{}
 	bg       context.Context // background pushes; cancelled by Close
 	stop     context.CancelFunc
@@ -148,9 +157,13 @@ func New(cfg Config) (*Sandbox, error) {
 		apiWait:      5 * time.Second,
 		pickTestApp:  randomTestApp,
 		platformURL:  strings.TrimRight(cfg.PlatformURL, "/"),
-		calls:        map[string]int{},
+		calls:        map[callKey]int{},
+		appCalls:     map[appCallKey]int{},
+		inFlight:     map[string]int{},
 		waiters:      map[*sendWaiter]struct{}{},
-		dirty:        make(chan struct{}, 1),
+		dirty:        map[ref]struct{}{},
+		flushed:      make(chan struct{}),
+		wake:         make(chan struct{}, 1),
 		saveDone:     make(chan struct{}),
 	}
 	if s.interval <= 0 {
@@ -180,25 +193,8 @@ func New(cfg Config) (*Sandbox, error) {
 		return nil, err
 	}
 	s.tmpl = tmpl
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("sandbox: %w", err)
-	}
-	if s.stateKey, err = stateKey(cfg.DataDir); err != nil {
+	if err := s.openState(); err != nil {
 		return nil, err
-	}
-	st, fresh, err := loadState(s.statePath(), s.stateKey)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range s.comps {
-		st.ensureComponent(c.AppID)
-	}
-	s.st = st
-	s.offset.Store(int64(st.ClockOffset))
-	if fresh {
-		if err := s.save(); err != nil {
-			return nil, fmt.Errorf("sandbox: writing the seeded state: %w", err)
-		}
 	}
 	s.mux = s.routes()
 	s.bg, s.stop = context.WithCancel(context.Background())
@@ -208,6 +204,44 @@ func New(cfg Config) (*Sandbox, error) {
 	}
 	go s.saver()
 	return s, nil
+}
+
+// openState opens (or seeds, or imports) the state in Config.DataDir and
+// writes what loading changed, before anything is served.
+func (s *Sandbox) openState() error {
+	dir := s.cfg.DataDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	key, err := stateKey(dir)
+	if err != nil {
+		return err
+	}
+	if s.box, err = newSealer(key); err != nil {
+		return err
+	}
+	if s.db, err = openStateDB(filepath.Join(dir, dbFile), s.box); err != nil {
+		return err
+	}
+	st, refs, imported, err := loadState(dir, s.db, s.box)
+	if err != nil {
+		s.db.close()
+		return err
+	}
+	s.imported, s.st = imported, st
+	s.mu.Lock()
+	for _, c := range s.comps {
+		st.ensureComponent(c.AppID)
+		refs = append(refs, ref{kind: kComponent, a: c.AppID})
+	}
+	s.touch(refs...)
+	s.mu.Unlock()
+	s.offset.Store(int64(st.ClockOffset))
+	if err := s.flush(); err != nil {
+		s.db.close()
+		return fmt.Errorf("sandbox: writing the state: %w", err)
+	}
+	return nil
 }
 
 // Handler serves everything: the emulated WeChat APIs, the authorization
@@ -263,7 +297,11 @@ func (s *Sandbox) Close() error {
 	s.stop()
 	s.wg.Wait()
 	<-s.saveDone
-	return errors.Join(s.save(), s.closeCode())
+	err := errors.Join(s.flush(), s.closeCode())
+	if cerr := s.db.close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // goBackground runs f on a tracked goroutine with the background context, or
@@ -286,49 +324,6 @@ func (s *Sandbox) now() time.Time {
 // wall is the wall clock. Pushes are stamped with it because the platform
 // compares push timestamps with its own clock.
 func (s *Sandbox) wall() time.Time { return s.cfg.Now() }
-
-func (s *Sandbox) statePath() string { return filepath.Join(s.cfg.DataDir, stateFile) }
-
-// markDirty asks the writer goroutine to save; changes coalesce.
-func (s *Sandbox) markDirty() {
-	select {
-	case s.dirty <- struct{}{}:
-	default:
-	}
-}
-
-// saver writes the state whenever it changed, off the request path.
-func (s *Sandbox) saver() {
-	defer close(s.saveDone)
-	for {
-		select {
-		case <-s.dirty:
-			if err := s.save(); err != nil {
-				s.log.Error("saving sandbox state", "path", s.statePath(), "err", err)
-			}
-		case <-s.bg.Done():
-			return
-		}
-	}
-}
-
-// save writes the whole state atomically. Serialising writers and marshalling
-// after taking saveMu means the last write always carries the newest state.
-func (s *Sandbox) save() error {
-	s.saveMu.Lock()
-	defer s.saveMu.Unlock()
-	s.mu.Lock()
-	s.st.ClockOffset = time.Duration(s.offset.Load())
-	data, err := json.MarshalIndent(s.st, "", "  ")
-	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if data, err = sealState(s.stateKey, data); err != nil {
-		return err
-	}
-	return writeFileAtomic(s.statePath(), data)
-}
 
 // platformBase returns the base URL pushes for c go to.
 func (s *Sandbox) platformBase(c *component) string {

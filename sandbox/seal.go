@@ -14,12 +14,13 @@ import (
 	"strings"
 )
 
-// The state file holds live credentials (tokens, refresh tokens) as WeChat
-// would. It is sealed with AES-GCM under a key kept beside it, so that a
-// copied or grepped data directory does not show them, the same courtesy the
-// platform pays its own secrets. The key file makes that a speed bump, not a
-// vault: this is a test double.
+// The state holds live credentials (tokens, refresh tokens, codes) as WeChat
+// would. Every stored value is sealed with AES-GCM under a key kept beside
+// it, so that a copied or grepped data directory does not show them, the same
+// courtesy the platform pays its own secrets. The key file makes that a speed
+// bump, not a vault: this is a test double.
 
+// sealMagic starts a sealed sandbox.json of earlier versions.
 const sealMagic = "WXFLEET-SANDBOX-SEALED-1\n"
 
 // stateKey loads DataDir/sandbox.key, creating it (0600) on first use.
@@ -46,7 +47,12 @@ func stateKey(dir string) ([]byte, error) {
 	return key, nil
 }
 
-func sealState(key, plain []byte) ([]byte, error) {
+// sealer seals state values with AES-GCM under the key in sandbox.key. Each
+// value is bound to its row key (the additional data), so a value copied into
+// another row does not open.
+type sealer struct{ gcm cipher.AEAD }
+
+func newSealer(key []byte) (*sealer, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
@@ -55,34 +61,40 @@ func sealState(key, plain []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	nonce := make([]byte, gcm.NonceSize())
+	return &sealer{gcm: gcm}, nil
+}
+
+// seal returns nonce ‖ ciphertext.
+func (s *sealer) seal(plain, aad []byte) ([]byte, error) {
+	nonce := make([]byte, s.gcm.NonceSize(), s.gcm.NonceSize()+len(plain)+s.gcm.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	out := append([]byte(sealMagic), nonce...)
-	return gcm.Seal(out, nonce, plain, []byte(sealMagic)), nil
+	return s.gcm.Seal(nonce, nonce, plain, aad), nil
 }
 
-// openState returns the JSON of a state file, sealed or (older files) plain.
-func openState(key, data []byte) ([]byte, error) {
+func (s *sealer) open(data, aad []byte) ([]byte, error) {
+	n := s.gcm.NonceSize()
+	if len(data) < n {
+		return nil, errors.New("sealed value is truncated")
+	}
+	plain, err := s.gcm.Open(nil, data[:n], data[n:], aad)
+	if err != nil {
+		return nil, errors.New("the state does not open with sandbox.key (was the key replaced?)")
+	}
+	return plain, nil
+}
+
+// openLegacy returns the JSON of an earlier version's sandbox.json, sealed
+// (one AES-GCM message after sealMagic, the magic as additional data) or plain.
+func (s *sealer) openLegacy(data []byte) ([]byte, error) {
 	rest, sealed := bytes.CutPrefix(data, []byte(sealMagic))
 	if !sealed {
 		return data, nil
 	}
-	block, err := aes.NewCipher(key)
+	plain, err := s.open(rest, []byte(sealMagic))
 	if err != nil {
-		return nil, err
-	}
-	gcm, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	if len(rest) < gcm.NonceSize() {
-		return nil, errors.New("sandbox: sealed state file is truncated")
-	}
-	plain, err := gcm.Open(nil, rest[:gcm.NonceSize()], rest[gcm.NonceSize():], []byte(sealMagic))
-	if err != nil {
-		return nil, errors.New("sandbox: the state file does not open with sandbox.key (was the key replaced?)")
+		return nil, errors.New("sandbox: " + legacyFile + " does not open with sandbox.key (was the key replaced?)")
 	}
 	return plain, nil
 }

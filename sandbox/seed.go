@@ -43,6 +43,11 @@ type account struct {
 	Categories    []category `json:"categories,omitempty"`
 	Color         string     `json:"color"` // icon background
 	Hidden        bool       `json:"hidden,omitempty"`
+	// Bulk marks an account made by POST /sandbox/api/apps/bulk: listed and
+	// usable like any other, but not offered on authorization pages (a
+	// page with 100,000 radio buttons helps nobody) unless biz_appid names it.
+	Bulk bool  `json:"bulk,omitempty"`
+	Seq  int64 `json:"seq"` // listing order
 }
 
 func seedAccounts() []*account {

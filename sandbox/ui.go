@@ -59,6 +59,7 @@ type (
 		Flash          string
 		Check          *checkResult
 		MultiComponent bool
+		MoreApps       int // accounts past homeAppLimit, not shown
 	}
 	componentRow struct {
 		AppID, Name, PlatformURL, TicketAt string
@@ -81,6 +82,10 @@ type (
 	}
 )
 
+// homeAppLimit bounds the accounts the home page lists: a fleet made in bulk
+// has 100,000 (GET /sandbox/api/apps lists them all).
+const homeAppLimit = 200
+
 // GET / and GET /sandbox/: what the sandbox knows, with small forms.
 func (s *Sandbox) handleHome(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "home.html", s.homeView(r.URL.Query().Get("flash"), nil))
@@ -99,7 +104,12 @@ func (s *Sandbox) homeView(flash string, check *checkResult) homeView {
 		v.Components = append(v.Components, row)
 	}
 	s.mu.Lock()
-	for _, a := range s.st.Accounts {
+	for _, id := range s.st.order {
+		a := s.st.account(id)
+		if len(v.Apps) == homeAppLimit {
+			v.MoreApps = len(s.st.order) - homeAppLimit
+			break
+		}
 		kind := "公众号"
 		if a.MiniProgram {
 			kind = "小程序"
@@ -162,7 +172,7 @@ func (s *Sandbox) handleUITicket(w http.ResponseWriter, r *http.Request) {
 
 // POST /sandbox/ui/clock
 func (s *Sandbox) handleUIClock(w http.ResponseWriter, r *http.Request) {
-	if err := s.moveClock(r.FormValue("advance"), r.FormValue("reset") != ""); err != nil {
+	if err := s.moveClock(r.Context(), r.FormValue("advance"), r.FormValue("reset") != ""); err != nil {
 		back(w, r, "时钟未改变 · clock unchanged: "+err.Error())
 		return
 	}

@@ -94,7 +94,7 @@ func (s *Sandbox) handleSetWhitelist(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.st.ensureComponent(c.AppID).IPWhitelist = req.IPs
-	s.markDirty()
+	s.touch(ref{kind: kComponent, a: c.AppID})
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"component_appid": c.AppID, "ips": req.IPs})
 }

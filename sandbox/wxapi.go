@@ -17,59 +17,115 @@ import (
 // is released.
 type apiFunc func(r *http.Request, body []byte) (resp any, errcode int)
 
-// api wraps an apiFunc with what every WeChat API call gets: a call count,
-// injected faults (before any validation), a bounded body, the caller's daily
-// quota, the component's IP whitelist and WeChat's error shape.
+// api wraps an apiFunc with what every WeChat API call gets: a bounded body,
+// injected faults (before any validation), the caller's daily quota, the
+// component's IP whitelist, WeChat's error shape and a call count by path,
+// errcode and the authorizer the call is about.
 func (s *Sandbox) api(path string, h apiFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.applyFault(w, r) {
-			return
-		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 		if err != nil {
-			s.writeWxError(w, 47001)
+			s.count(path, "", 47001)
+			s.writeWxError(w, r, 47001)
 			return
 		}
+		app := s.callSubject(r, body)
 		s.mu.Lock()
-		allowed := s.whitelistAllows(r, body)
-		within := true
-		if _, limited := s.st.Quota.Limits[path]; limited && allowed {
-			within = s.quotaTake(s.quotaAccount(r, body), path)
-		}
+		s.inFlight[path]++
 		s.mu.Unlock()
-		if !allowed {
-			s.writeWxError(w, 61004)
+		defer func() {
+			s.mu.Lock()
+			s.inFlight[path]--
+			s.mu.Unlock()
+		}()
+		gen := s.dirtyGen.Load()
+		resp, code, stop, lose := s.serveAPI(r, path, body, app, h)
+		if stop {
+			return // the caller left during an injected latency
+		}
+		// What the answer tells the platform (a rotated refresh token, a
+		// code) must survive a crash of the sandbox: wait for its commit.
+		if g := s.dirtyGen.Load(); g > gen {
+			s.waitFlushed(r.Context(), g)
+		}
+		s.count(path, app, code)
+		if lose {
+			loseAnswer(w)
 			return
 		}
-		if !within {
-			s.writeWxError(w, 45009)
-			return
-		}
-		resp, code := h(r, body)
 		if code != 0 {
-			s.writeWxError(w, code)
+			s.writeWxError(w, r, code)
 			return
 		}
 		writeJSON(w, http.StatusOK, resp)
 	}
 }
 
-// apiNotEmulated answers any other path under /cgi-bin/, /wxa/ and /sns/. WeChat has
-// hundreds of APIs; rather than pretend, the sandbox says plainly which one it
-// lacks: HTTP 404 with errcode -1 "system error: api not emulated by the
-// wxfleet sandbox: <path>". This is a sandbox choice, not WeChat behaviour.
-// A known API called with the wrong method gets WeChat's 43002 instead.
+// loseAnswer closes the connection without a response.
+func loseAnswer(w http.ResponseWriter) {
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		conn.Close()
+		return
+	}
+	panic(http.ErrAbortHandler) // HTTP/2: abort the stream
+}
+
+// serveAPI runs the checks before h, then h. lose reports a lose_answer fault.
+func (s *Sandbox) serveAPI(r *http.Request, path string, body []byte, app string, h apiFunc) (resp any, code int, stop, lose bool) {
+	code, stop, lose = s.applyFault(r, path, app)
+	if stop || code != 0 {
+		return nil, code, stop, false
+	}
+	if code := s.checkToken(r, path); code != 0 {
+		return nil, code, false, false // tokens.go: before the body, the whitelist and the quota
+	}
+	s.mu.Lock()
+	allowed := s.whitelistAllows(r, body)
+	within := true
+	if allowed {
+		within = s.quotaTake(s.quotaAccount(r, body), path)
+	}
+	s.mu.Unlock()
+	if !allowed {
+		return nil, 61004, false, false
+	}
+	if !within {
+		return nil, 45009, false, false
+	}
+	resp, code = h(r, body)
+	return resp, code, false, lose
+}
+
+// apiNotEmulated answers any other path under /cgi-bin/, /wxa/ and /sns/. The
+// token is checked first, as on every WeChat API (tokens.go): a call that
+// WeChat would refuse for its token is refused here the same way. WeChat has
+// hundreds of APIs; rather than pretend, the sandbox says plainly which one
+// it lacks to a call with a valid token: HTTP 404 with errcode -1 "system
+// error: api not emulated by the wxfleet sandbox: <path>". This is a
+// sandbox choice, not WeChat behaviour. A known API called with the wrong
+// method gets WeChat's 43002 instead.
 func (s *Sandbox) apiNotEmulated(known map[string]bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.applyFault(w, r) {
+		path := r.URL.Path
+		app := s.callSubject(r, nil)
+		code, stop, _ := s.applyFault(r, path, app)
+		if stop {
 			return
 		}
-		if known[r.URL.Path] {
-			s.writeWxError(w, 43002)
+		if code == 0 {
+			code = s.checkToken(r, path)
+		}
+		if code == 0 && known[path] {
+			code = 43002
+		}
+		if code != 0 {
+			s.count(path, app, code)
+			s.writeWxError(w, r, code)
 			return
 		}
+		s.count(path, app, -1)
 		// No rid here: this answer comes from the sandbox, not from WeChat.
-		writeJSON(w, http.StatusNotFound, wxError{Errcode: -1, Errmsg: "system error: api not emulated by the wxfleet sandbox: " + r.URL.Path})
+		writeJSON(w, http.StatusNotFound, wxError{Errcode: -1, Errmsg: "system error: api not emulated by the wxfleet sandbox: " + path})
 	}
 }
 
@@ -98,9 +154,13 @@ func looksLikeAppID(v string) bool {
 	return true
 }
 
-// lookupComponent resolves a component_appid: unknown but well-formed appids
-// get 61011 (invalid component), malformed or empty ones 40013 (invalid appid).
+// lookupComponent resolves a component_appid: a missing one gets 41018,
+// unknown but well-formed appids 61011 (invalid component), malformed ones
+// 40013 (invalid appid).
 func (s *Sandbox) lookupComponent(appid string) (*component, int) {
+	if appid == "" {
+		return nil, 41018
+	}
 	if c := s.byID[appid]; c != nil {
 		return c, 0
 	}
@@ -136,7 +196,7 @@ func (s *Sandbox) componentByToken(r *http.Request) (*component, *componentState
 	now := s.now()
 	for _, c := range s.comps {
 		cs := s.st.ensureComponent(c.AppID)
-		for _, t := range cs.Tokens {
+		for _, t := range slices.Backward(cs.Tokens) {
 			if t.Value == tok {
 				if code := credentialError(t, now); code != 0 {
 					return nil, nil, code
@@ -165,9 +225,10 @@ func (s *Sandbox) callingComponent(r *http.Request, body []byte) string {
 }
 
 // componentCall runs the checks every component-token API starts with: the
-// token names a component, the body decodes into req, and the body's
-// component_appid (decoded into *named), if any, is that component. The
-// caller holds s.mu.
+// token names a component, the body decodes into req, and the body names
+// that component in component_appid (decoded into *named; 41018 when
+// missing: WeChat reads the body, never the query, for it). The caller holds
+// s.mu.
 func (s *Sandbox) componentCall(r *http.Request, body []byte, req any, named *string) (*component, *componentState, int) {
 	c, cs, code := s.componentByToken(r)
 	if code != 0 {
@@ -182,14 +243,11 @@ func (s *Sandbox) componentCall(r *http.Request, body []byte, req any, named *st
 	return c, cs, 0
 }
 
-// componentBySecret authenticates the two APIs that take the component's
-// secret instead of a token. The secret may come under either field name
-// (component_appsecret or component_secret); the first non-empty one counts.
+// componentBySecret authenticates the APIs that take the component's secret
+// instead of a token. Required fields come first: no component_appid → 41018,
+// no secret → 41004; then the appid and the secret are checked. secrets are
+// the field names an API accepts; the first non-empty one counts.
 func (s *Sandbox) componentBySecret(appid string, secrets ...string) (*component, int) {
-	c, code := s.lookupComponent(appid)
-	if code != 0 {
-		return nil, code
-	}
 	secret := ""
 	for _, v := range secrets {
 		if v != "" {
@@ -197,16 +255,29 @@ func (s *Sandbox) componentBySecret(appid string, secrets ...string) (*component
 			break
 		}
 	}
+	switch {
+	case appid == "":
+		return nil, 41018
+	case secret == "":
+		return nil, 41004
+	}
+	c, code := s.lookupComponent(appid)
+	if code != 0 {
+		return nil, code
+	}
 	if code := checkSecret(c, secret); code != 0 {
 		return nil, code
 	}
 	return c, 0
 }
 
-// checkBodyComponent rejects a body naming another component than the token's.
-// A missing component_appid is accepted: the token already says which one.
+// checkBodyComponent rejects a body without component_appid (41018) or
+// naming another component than the token's (61011).
 func checkBodyComponent(c *component, appid string) int {
-	if appid != "" && appid != c.AppID {
+	switch {
+	case appid == "":
+		return 41018
+	case appid != c.AppID:
 		return 61011
 	}
 	return 0
@@ -216,14 +287,13 @@ func checkBodyComponent(c *component, appid string) int {
 func (s *Sandbox) apiComponentToken(r *http.Request, body []byte) (any, int) {
 	var req struct {
 		ComponentAppID     string `json:"component_appid"`
-		ComponentAppSecret string `json:"component_appsecret"`
-		ComponentSecret    string `json:"component_secret"` // the spelling api_start_push_ticket uses; accepted here too
+		ComponentAppSecret string `json:"component_appsecret"` // only this name: component_secret is api_start_push_ticket's
 		Ticket             string `json:"component_verify_ticket"`
 	}
 	if code := decode(body, &req); code != 0 {
 		return nil, code
 	}
-	c, code := s.componentBySecret(req.ComponentAppID, req.ComponentAppSecret, req.ComponentSecret)
+	c, code := s.componentBySecret(req.ComponentAppID, req.ComponentAppSecret)
 	if code != 0 {
 		return nil, code
 	}
@@ -238,9 +308,7 @@ func (s *Sandbox) apiComponentToken(r *http.Request, body []byte) (any, int) {
 	if !now.Before(cs.Tickets[i].IssuedAt.Add(ticketTTL)) {
 		return nil, 61005
 	}
-	tok := randomToken(64)
-	cs.Tokens = issueCredential(cs.Tokens, tok, now)
-	s.markDirty()
+	tok := s.issueComponentTokenLocked(c, now)
 	return struct {
 		Token     string `json:"component_access_token"`
 		ExpiresIn int    `json:"expires_in"`
@@ -273,14 +341,11 @@ func (s *Sandbox) apiCreatePreAuthCode(r *http.Request, body []byte) (any, int) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, cs, code := s.componentCall(r, body, &req, &req.ComponentAppID)
+	c, _, code := s.componentCall(r, body, &req, &req.ComponentAppID)
 	if code != 0 {
 		return nil, code
 	}
-	now := s.now()
-	pre := "preauthcode@@@" + randomToken(48)
-	cs.PreAuthCodes = append(pruneIssued(cs.PreAuthCodes, now, 500), issued{Value: pre, IssuedAt: now})
-	s.markDirty()
+	pre := s.issuePreAuthLocked(c, s.now())
 	return struct {
 		PreAuthCode string `json:"pre_auth_code"`
 		ExpiresIn   int    `json:"expires_in"`
@@ -315,12 +380,11 @@ func (s *Sandbox) apiQueryAuth(r *http.Request, body []byte) (any, int) {
 		return nil, code
 	}
 	now := s.now()
-	i := slices.IndexFunc(cs.AuthCodes, func(a authCode) bool { return a.Value == req.AuthorizationCode })
-	if req.AuthorizationCode == "" || i < 0 {
+	ac, ok := cs.AuthCodes.get(req.AuthorizationCode)
+	if req.AuthorizationCode == "" || !ok {
 		return nil, 61009
 	}
-	ac := cs.AuthCodes[i]
-	if !now.Before(ac.IssuedAt.Add(authCodeTTL)) {
+	if !now.Before(ac.issuedAt().Add(authCodeTTL)) {
 		return nil, 61010
 	}
 	authz := cs.Authorizations[ac.AppID]
@@ -352,9 +416,7 @@ func (s *Sandbox) currentAccessToken(authz *authorization, now time.Time) creden
 			return last
 		}
 	}
-	authz.AccessTokens = issueCredential(authz.AccessTokens, randomToken(64), now)
-	s.markDirty()
-	return authz.AccessTokens[len(authz.AccessTokens)-1]
+	return s.issueAccessTokenLocked(authz, now)
 }
 
 // POST /cgi-bin/component/api_authorizer_token
@@ -380,11 +442,8 @@ func (s *Sandbox) apiAuthorizerToken(r *http.Request, body []byte) (any, int) {
 	// Refresh tokens rotate: the one just used is revoked at once, so a
 	// platform that loses the answer (or refreshes twice concurrently) has to
 	// cope with 61023. The previous access token keeps its 5-minute grace.
-	now := s.now()
-	tok := randomToken(64)
-	authz.AccessTokens = issueCredential(authz.AccessTokens, tok, now)
+	tok := s.issueAccessTokenLocked(authz, s.now()).Value
 	authz.RefreshToken = "refreshtoken@@@" + randomToken(32)
-	s.markDirty()
 	return struct {
 		AccessToken  string `json:"authorizer_access_token"`
 		ExpiresIn    int    `json:"expires_in"`
@@ -502,21 +561,12 @@ func (s *Sandbox) apiGetAuthorizerList(r *http.Request, body []byte) (any, int) 
 		RefreshToken string `json:"refresh_token"`
 		AuthTime     int64  `json:"auth_time"`
 	}
-	var all []item
-	for _, authz := range cs.Authorizations {
-		if authz.Authorized {
-			all = append(all, item{authz.AppID, authz.RefreshToken, authz.AuthorizedAt.Unix()})
-		}
-	}
-	slices.SortFunc(all, func(a, b item) int {
-		if a.AuthTime != b.AuthTime {
-			return int(a.AuthTime - b.AuthTime)
-		}
-		return strings.Compare(a.AppID, b.AppID)
-	})
+	all := cs.authorizedList() // cached: a fleet of 100,000 is listed 500 at a time
 	page := []item{}
 	if req.Offset >= 0 && req.Offset < len(all) && req.Count > 0 {
-		page = all[req.Offset:min(len(all), req.Offset+req.Count)]
+		for _, authz := range all[req.Offset:min(len(all), req.Offset+req.Count)] {
+			page = append(page, item{authz.AppID, authz.RefreshToken, authz.AuthorizedAt.Unix()})
+		}
 	}
 	return struct {
 		TotalCount int    `json:"total_count"`

@@ -3,13 +3,16 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"time"
 )
 
 // errmsg returns the English errmsg WeChat sends with an errcode. Texts come
-// from WeChat's doc tables and SDK enums (see shared/wechat/01-component.md §6);
-// 61009/61010 and 40008 are paraphrases, their exact wording is unverified.
+// from WeChat's doc tables, SDK enums and answers quoted in public code
+// (docs/wechat-sandbox.md, "Error texts"); 61010, 61012, 61013 and 40008
+// are paraphrases, their exact wording is unverified.
 func errmsg(code int) string {
 	if m, ok := codeErrmsg(code); ok { // code management: code.go
 		return m
@@ -35,6 +38,8 @@ func errmsg(code int) string {
 		return "args count exceed count limit"
 	case 41001:
 		return "access_token missing"
+	case 41018:
+		return "missing component_appid"
 	case 41004:
 		return "appsecret missing"
 	case 42001:
@@ -66,13 +71,25 @@ func errmsg(code int) string {
 	case 61007:
 		return "api is unauthorized to component"
 	case 61009:
-		return "invalid code"
+		return "code is invalid" // as WeChat writes it (silenceper/wechat quotes an answer)
 	case 61010:
-		return "code expired"
+		return "code is expired"
 	case 61011:
 		return "invalid component"
+	case 61012:
+		return "invalid option name"
+	case 61013:
+		return "invalid option value"
+	case 61014:
+		return "must use component token for component api"
+	case 61015:
+		return "must use biz account token for not component api"
 	case 61023:
 		return "refresh_token is invalid"
+	case 76021:
+		return "cgi_path not found, please check"
+	case 76022:
+		return "could not use this cgi_path,no permission"
 	}
 	return "error injected by the wxfleet sandbox"
 }
@@ -85,10 +102,28 @@ type wxError struct {
 
 // writeWxError answers like WeChat: HTTP 200, errcode and the English errmsg
 // with WeChat's " rid: <hex>-<hex>-<hex>" suffix. The rid's first part is the
-// wall-clock unix time in hex, as in real rids.
-func (s *Sandbox) writeWxError(w http.ResponseWriter, code int) {
+// wall-clock unix time in hex, as in real rids. 61004 names the caller's
+// address before the rid ("requestIP: 203.0.113.7"), the address an operator
+// must add to the whitelist, as WeChat's answer does.
+func (s *Sandbox) writeWxError(w http.ResponseWriter, r *http.Request, code int) {
 	rid := fmt.Sprintf("%08x-%08x-%08x", uint32(s.wall().Unix()), uint32(randomInt(1<<32)), uint32(randomInt(1<<32)))
-	writeJSON(w, http.StatusOK, wxError{Errcode: code, Errmsg: errmsg(code) + " rid: " + rid})
+	msg := errmsg(code)
+	if code == 61004 {
+		msg += " requestIP: " + remoteIP(r)
+	}
+	writeJSON(w, http.StatusOK, wxError{Errcode: code, Errmsg: msg + " rid: " + rid})
+}
+
+// remoteIP is the caller's address as WeChat sees it, without the port.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Unmap().String()
+	}
+	return host
 }
 
 // writeJSON writes v without HTML escaping, so URLs keep their '&' as WeChat

@@ -34,7 +34,7 @@ type (
 func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 	cfg := s.cfg
 	return []any{
-		&token.Feature{Keeper: s.Keeper, Store: s.Store, Queue: s.jobs, Now: cfg.Now, Logger: cfg.Logger},
+		&token.Feature{Keeper: s.Keeper, Store: s.Store, Queue: s.jobs, Now: cfg.Now, Logger: cfg.Logger, Rate: cfg.RefreshRate},
 		&authorization.Feature{Service: s.Auth, Sealer: s.vault},
 		&rollout.Feature{Service: s.Rollouts},
 		&releasecheck.Responder{WeChat: s.WeChat, Tokens: s.Keeper, Now: cfg.Now, Logger: cfg.Logger, Background: s.background},
@@ -93,6 +93,7 @@ func riverConfig(cfg Config, workers *queue.Workers, periodic []*river.PeriodicJ
 	rc := &river.Config{
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: 20},
+			token.QueueName:    {MaxWorkers: token.Workers(cfg.RefreshRate)},
 			rollout.Queue:      {MaxWorkers: rolloutWorkers},
 		},
 		Logger:            quietRiver(cfg.Logger),

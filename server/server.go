@@ -52,8 +52,15 @@ type Config struct {
 	// delay and its wait after a quota error (see rollout.Service); 0 → the
 	// production values. For the demo and tests.
 	RolloutRetryBase, RolloutQuotaWait, RolloutSettleTime time.Duration
+	// RolloutRate bounds rollouts' calls to WeChat per second, cluster-wide;
+	// RolloutAPIRates bounds single APIs by path. 0 / absent: no bound.
+	RolloutRate     float64
+	RolloutAPIRates map[string]float64
 	// WeChatTimeout bounds each attempt of a call to WeChat; 0 → 10 s.
 	WeChatTimeout time.Duration
+	// RefreshRate is api_authorizer_token calls a second per platform, for
+	// the whole cluster; 0 → token.DefaultRate.
+	RefreshRate float64
 	// JobPollInterval is how often River looks for new jobs; 0 → River's default (1 s).
 	JobPollInterval time.Duration
 	// EventRetention is how long user messages are kept; 0 → 30 days,
@@ -267,7 +274,9 @@ func (s *Server) buildCore() {
 	s.Keeper = &token.Keeper{
 		Store: s.Store, WeChat: s.WeChat, Now: cfg.Now, Owner: instanceID(), Logger: cfg.Logger,
 		Observe: func(kind, result string) { s.Metrics.TokenRefreshes.WithLabelValues(kind, result).Inc() },
+		Guard:   &token.Breaker{Store: s.Store, Now: cfg.Now, Logger: cfg.Logger},
 	}
+	s.Metrics.WatchTokenHealth(token.HealthSource(s.Store, cfg.Now))
 	s.Auth = &authorization.Service{
 		Store: s.Store, WeChat: s.WeChat, Keeper: s.Keeper, Queue: s.jobs, AuthType: cfg.AuthType, Now: cfg.Now, Logger: cfg.Logger,
 	}
@@ -275,6 +284,7 @@ func (s *Server) buildCore() {
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() rollout.Jobs { return s.queue },
 		Now: cfg.Now, Logger: cfg.Logger, PollInterval: cfg.AuditPollInterval,
 		RetryBase: cfg.RolloutRetryBase, QuotaWait: cfg.RolloutQuotaWait, SettleTime: cfg.RolloutSettleTime,
+		Rate: cfg.RolloutRate, APIRates: cfg.RolloutAPIRates,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 	}
 }

@@ -109,6 +109,7 @@ func BenchmarkAddEventsApps(b *testing.B) {
 			batch := make([]*wxfleet.Event, tc.batch)
 			evs := make([]wxfleet.Event, len(batch))
 			n := 0
+			walPeak := walWatch(s.Path())
 			b.ResetTimer()
 			for done := 0; done < b.N; done += len(batch) {
 				b.StopTimer()
@@ -124,6 +125,7 @@ func BenchmarkAddEventsApps(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(walPeak())/(1<<20), "wal-peak-MiB")
 		})
 	}
 }

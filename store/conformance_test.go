@@ -1379,3 +1379,290 @@ func testSealedBoundToRows(t *testing.T, h *harness) {
 		t.Fatal("a re-sealed value opened in another row")
 	}
 }
+
+// ---- the token refresher's bookkeeping (migration 4) ----
+
+func addAuthorizerExpiring(t testing.TB, h *harness, comp, app string, status wxfleet.AuthorizerStatus, exp time.Duration) {
+	t.Helper()
+	a := fullAuthorizer(comp, app)
+	a.Status, a.TokenExpiresAt = status, base.Add(exp)
+	must(t, h.UpsertAuthorizer(h.ctx, a))
+}
+
+func appIDs(refs []store.AuthorizerRef) []string {
+	var out []string
+	for _, r := range refs {
+		out = append(out, r.AppID)
+	}
+	return out
+}
+
+// RefreshDue pages through one platform's due authorizers in expiry order,
+// skips those with a queued refresh standing, and puts failing ones in a
+// separate list.
+func testRefreshDue(t *testing.T, h *harness) {
+	mustPlatform(t, h, "wxA")
+	mustPlatform(t, h, "wxB")
+	for i := range 7 {
+		addAuthorizerExpiring(t, h, "wxA", fmt.Sprintf("app%d", i), wxfleet.StatusAuthorized, time.Duration(i)*time.Minute)
+	}
+	addAuthorizerExpiring(t, h, "wxA", "revoked", wxfleet.StatusRevoked, -time.Hour)
+	addAuthorizerExpiring(t, h, "wxA", "later", wxfleet.StatusAuthorized, time.Hour)
+	addAuthorizerExpiring(t, h, "wxB", "other", wxfleet.StatusAuthorized, 0)
+	q := store.RefreshDueQuery{ComponentAppID: "wxA", Before: base.Add(30 * time.Minute), Now: base, Limit: 3}
+	var got []string
+	for {
+		page, err := h.RefreshDue(h.ctx, q)
+		must(t, err)
+		got = append(got, appIDs(page)...)
+		if len(page) < q.Limit {
+			break
+		}
+		q.After = &page[len(page)-1]
+	}
+	if want := []string{"app0", "app1", "app2", "app3", "app4", "app5", "app6"}; !slices.Equal(got, want) {
+		t.Fatalf("paged RefreshDue = %v, want %v", got, want)
+	}
+
+	// A queued refresh keeps app1 out until its mark passes; a mark in the
+	// past releases app2 at once.
+	must(t, h.MarkRefreshQueued(h.ctx, []store.RefreshMark{
+		{ComponentAppID: "wxA", AppID: "app1", Until: base.Add(time.Minute)},
+		{ComponentAppID: "wxA", AppID: "app2", Until: base.Add(-time.Second)},
+	}))
+	// A failure takes app0 to the failing list, after its backoff.
+	n, err := h.RecordRefreshFailure(h.ctx, store.RefreshFailure{ComponentAppID: "wxA", AppID: "app0", Errcode: 45009,
+		Error: "quota", At: base, Backoff: 15 * time.Second, MaxBackoff: time.Minute})
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("first failure counted %d", n)
+	}
+	due := func(now time.Time, failing bool) []string {
+		t.Helper()
+		page, err := h.RefreshDue(h.ctx, store.RefreshDueQuery{ComponentAppID: "wxA", Before: base.Add(30 * time.Minute), Now: now, Failing: failing, Limit: 100})
+		must(t, err)
+		return appIDs(page)
+	}
+	if got, want := due(base, false), []string{"app2", "app3", "app4", "app5", "app6"}; !slices.Equal(got, want) {
+		t.Fatalf("healthy due with marks = %v, want %v", got, want)
+	}
+	if got := due(base, true); len(got) != 0 {
+		t.Fatalf("failing app0 due before its backoff: %v", got)
+	}
+	if got, want := due(base.Add(15*time.Second), true), []string{"app0"}; !slices.Equal(got, want) {
+		t.Fatalf("failing due after backoff = %v, want %v", got, want)
+	}
+	if got, want := due(base.Add(time.Minute), false), []string{"app1", "app2", "app3", "app4", "app5", "app6"}; !slices.Equal(got, want) {
+		t.Fatalf("healthy due after app1's mark = %v, want %v", got, want)
+	}
+	// A big page: more than the 1000 of one query, through the cursor.
+	var marks []store.RefreshMark
+	for i := range 1100 {
+		addAuthorizerExpiring(t, h, "wxB", fmt.Sprintf("bulk%04d", i), wxfleet.StatusAuthorized, time.Minute)
+		if i%2 == 0 {
+			marks = append(marks, store.RefreshMark{ComponentAppID: "wxB", AppID: fmt.Sprintf("bulk%04d", i), Until: base.Add(time.Hour)})
+		}
+	}
+	must(t, h.MarkRefreshQueued(h.ctx, marks)) // 550 marks: two statements
+	total := 0
+	qb := store.RefreshDueQuery{ComponentAppID: "wxB", Before: base.Add(time.Hour), Now: base, Limit: 1000}
+	for {
+		page, err := h.RefreshDue(h.ctx, qb)
+		must(t, err)
+		total += len(page)
+		if len(page) < qb.Limit {
+			break
+		}
+		qb.After = &page[len(page)-1]
+	}
+	if total != 551 { // "other" and the 550 unmarked
+		t.Fatalf("wxB due = %d, want 551", total)
+	}
+}
+
+// RecordRefreshFailure counts consecutive failures with a growing, capped
+// backoff; RecordRefreshSuccess clears them.
+func testRefreshFailures(t *testing.T, h *harness) {
+	mustPlatform(t, h, "wxA")
+	addAuthorizerExpiring(t, h, "wxA", "app1", wxfleet.StatusAuthorized, time.Minute)
+	f := store.RefreshFailure{ComponentAppID: "wxA", AppID: "app1", Errcode: -1, Error: "system busy", Backoff: 15 * time.Second, MaxBackoff: 40 * time.Second}
+	for i, wantWait := range []time.Duration{15 * time.Second, 30 * time.Second, 40 * time.Second, 40 * time.Second} {
+		f.At = base.Add(time.Duration(i) * time.Minute)
+		n, err := h.RecordRefreshFailure(h.ctx, f)
+		must(t, err)
+		if n != i+1 {
+			t.Fatalf("failure %d counted %d", i+1, n)
+		}
+		st, err := h.RefreshState(h.ctx, "wxA", "app1")
+		must(t, err)
+		if st.Failures != i+1 || st.LastErrcode != -1 || st.LastError != "system busy" || !st.LastFailedAt.Equal(f.At) || !st.QueuedUntil.Equal(f.At.Add(wantWait)) {
+			t.Fatalf("after failure %d: %+v (want retry after %v)", i+1, st, wantWait)
+		}
+	}
+	was, err := h.RecordRefreshSuccess(h.ctx, "wxA", "app1")
+	must(t, err)
+	if !was {
+		t.Fatal("RecordRefreshSuccess did not see the failures")
+	}
+	if st, err := h.RefreshState(h.ctx, "wxA", "app1"); err != nil || st.Failures != 0 || st.LastErrcode != -1 {
+		t.Fatalf("after success: %+v, %v (failures cleared, last error kept)", st, err)
+	}
+	if was, err := h.RecordRefreshSuccess(h.ctx, "wxA", "app1"); err != nil || was {
+		t.Fatalf("second success: %v, %v", was, err)
+	}
+	if st, err := h.RefreshState(h.ctx, "wxA", "never"); err != nil || st != (store.RefreshState{}) {
+		t.Fatalf("untouched authorizer: %+v, %v", st, err)
+	}
+	_, err = h.RecordRefreshFailure(h.ctx, store.RefreshFailure{ComponentAppID: "wxA", AppID: "ghost", At: base})
+	wantCode(t, err, wxfleet.ENOTFOUND)
+}
+
+// ReserveSlots hands out disjoint spans, from now when the pacer lags, even
+// to concurrent callers.
+func testReserveSlots(t *testing.T, h *harness) {
+	next, err := h.PacerNext(h.ctx, "p")
+	must(t, err)
+	if !next.IsZero() {
+		t.Fatalf("new pacer next = %v", next)
+	}
+	first, err := h.ReserveSlots(h.ctx, "p", time.Second, base)
+	must(t, err)
+	if !first.Equal(base) {
+		t.Fatalf("first reservation starts %v, want now %v", first, base)
+	}
+	second, err := h.ReserveSlots(h.ctx, "p", 500*time.Millisecond, base)
+	must(t, err)
+	if !second.Equal(base.Add(time.Second)) {
+		t.Fatalf("second reservation starts %v, want after the first", second)
+	}
+	// Long after: the schedule restarts at now, not in the past.
+	late := base.Add(time.Hour)
+	third, err := h.ReserveSlots(h.ctx, "p", time.Second, late)
+	must(t, err)
+	if !third.Equal(late) {
+		t.Fatalf("reservation after a pause starts %v, want %v", third, late)
+	}
+	next, err = h.PacerNext(h.ctx, "p")
+	must(t, err)
+	if !next.Equal(late.Add(time.Second)) {
+		t.Fatalf("PacerNext = %v", next)
+	}
+	// 16 concurrent reservations of 10 ms: 16 distinct starts, 10 ms apart.
+	var mu sync.Mutex
+	var starts []int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := h.ReserveSlots(h.ctx, "q", 10*time.Millisecond, base)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			starts = append(starts, s.UnixMilli())
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.Sort(starts)
+	for i, s := range starts {
+		if s != base.UnixMilli()+int64(10*i) {
+			t.Fatalf("concurrent reservations overlap or leave gaps: %v", starts)
+		}
+	}
+	_, err = h.ReserveSlots(h.ctx, "p", 0, base)
+	wantCode(t, err, wxfleet.EINVALID)
+}
+
+// A pause is shared, never shortened, and exactly one caller claims its probe.
+func testAPIPause(t *testing.T, h *harness) {
+	mustPlatform(t, h, "wxA")
+	if _, ok, err := h.APIPause(h.ctx, "wxA", "api_authorizer_token"); err != nil || ok {
+		t.Fatalf("pause before any: %v, %v", ok, err)
+	}
+	p := store.APIPause{ComponentAppID: "wxA", API: "api_authorizer_token", Until: base.Add(time.Minute), Since: base, Errcode: 45009, Reason: "quota"}
+	must(t, h.PauseAPI(h.ctx, p))
+	shorter := p
+	shorter.Until, shorter.Since, shorter.Errcode = base.Add(time.Second), base.Add(time.Second), -1
+	must(t, h.PauseAPI(h.ctx, shorter))
+	got, ok, err := h.APIPause(h.ctx, "wxA", "api_authorizer_token")
+	must(t, err)
+	if !ok || !got.Until.Equal(p.Until) || !got.Since.Equal(base) || got.Errcode != -1 {
+		t.Fatalf("pause after a shorter one = %+v", got)
+	}
+	// Before it runs out nobody may probe.
+	if won, err := h.ClaimProbe(h.ctx, "wxA", "api_authorizer_token", base.Add(30*time.Second), base.Add(time.Hour)); err != nil || won {
+		t.Fatalf("probe claimed during the pause: %v, %v", won, err)
+	}
+	// After it, one of 8 concurrent callers wins.
+	var wins sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for range 8 {
+		wins.Add(1)
+		go func() {
+			defer wins.Done()
+			ok, err := h.ClaimProbe(h.ctx, "wxA", "api_authorizer_token", base.Add(time.Minute), base.Add(2*time.Minute))
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				won++
+				mu.Unlock()
+			}
+		}()
+	}
+	wins.Wait()
+	if won != 1 {
+		t.Fatalf("%d callers claimed the probe, want 1", won)
+	}
+	all, err := h.APIPauses(h.ctx, "api_authorizer_token")
+	must(t, err)
+	if len(all) != 1 || all[0].Probes != 1 || !all[0].Until.Equal(base.Add(2*time.Minute)) {
+		t.Fatalf("APIPauses = %+v", all)
+	}
+	must(t, h.ResumeAPI(h.ctx, "wxA", "api_authorizer_token"))
+	if _, ok, err := h.APIPause(h.ctx, "wxA", "api_authorizer_token"); err != nil || ok {
+		t.Fatalf("pause after resume: %v, %v", ok, err)
+	}
+	wantCode(t, h.PauseAPI(h.ctx, store.APIPause{ComponentAppID: "wxNope", API: "x", Until: base}), wxfleet.ENOTFOUND)
+}
+
+// TokenHealth counts each platform's authorized tokens by state.
+func testTokenHealth(t *testing.T, h *harness) {
+	mustPlatform(t, h, "wxA")
+	mustPlatform(t, h, "wxB")
+	mustPlatform(t, h, "wxEmpty")
+	add := func(comp, app string, status wxfleet.AuthorizerStatus, exp time.Duration) {
+		t.Helper()
+		addAuthorizerExpiring(t, h, comp, app, status, exp)
+	}
+	add("wxA", "fresh1", wxfleet.StatusAuthorized, time.Hour)
+	add("wxA", "fresh2", wxfleet.StatusAuthorized, 20*time.Minute) // exactly at the margin: fresh
+	add("wxA", "due1", wxfleet.StatusAuthorized, 19*time.Minute)
+	add("wxA", "due2", wxfleet.StatusAuthorized, time.Millisecond)
+	add("wxA", "expired1", wxfleet.StatusAuthorized, 0)
+	add("wxA", "expired2", wxfleet.StatusAuthorized, -time.Hour)
+	add("wxA", "revoked", wxfleet.StatusRevoked, -time.Hour)
+	add("wxB", "fresh", wxfleet.StatusAuthorized, time.Hour)
+	add("wxB", "gone", wxfleet.StatusReauthorizationNeeded, -time.Hour)
+	for _, app := range []string{"due1", "expired2"} {
+		_, err := h.RecordRefreshFailure(h.ctx, store.RefreshFailure{ComponentAppID: "wxA", AppID: app, Errcode: 45009, At: base})
+		must(t, err)
+	}
+	_, err := h.RecordRefreshFailure(h.ctx, store.RefreshFailure{ComponentAppID: "wxB", AppID: "gone", Errcode: 61023, At: base})
+	must(t, err)
+	got, err := h.TokenHealth(h.ctx, base, 20*time.Minute)
+	must(t, err)
+	want := []store.TokenHealth{
+		{ComponentAppID: "wxA", Fresh: 2, Due: 2, Expired: 2, Failing: 2},
+		{ComponentAppID: "wxB", Fresh: 1}, // the failing one is no longer authorized
+		{ComponentAppID: "wxEmpty"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("TokenHealth = %+v\nwant %+v", got, want)
+	}
+}

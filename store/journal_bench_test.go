@@ -60,6 +60,7 @@ func BenchmarkJournalRecord(b *testing.B) {
 			now := time.Now()
 			b.SetParallelism(16) // 32 callers on 2 CPUs, as the load test's connections
 			b.ReportAllocs()
+			walPeak := walWatch(st.Path())
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -77,6 +78,7 @@ func BenchmarkJournalRecord(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(n.Load())/b.Elapsed().Seconds(), "pushes/s")
+			b.ReportMetric(float64(walPeak())/(1<<20), "wal-peak-MiB")
 		})
 	}
 }

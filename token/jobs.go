@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -9,12 +10,17 @@ import (
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/queue"
+	"github.com/wxfleet/wxfleet/store"
 )
 
 // RefreshAuthorizerArgs refreshes one authorizer's token.
 type RefreshAuthorizerArgs struct {
-	ComponentAppID string `json:"component_appid"`
-	AppID          string `json:"appid"`
+	ComponentAppID string `json:"component_appid" river:"unique"`
+	AppID          string `json:"appid" river:"unique"`
+	// Slot is the call's time in the platform's schedule (see the package
+	// documentation); zero means at once. It is not part of the job's
+	// uniqueness: one pending refresh per authorizer, whenever it is due.
+	Slot time.Time `json:"slot,omitzero"`
 }
 
 // Kind implements river.JobArgs.
@@ -25,6 +31,7 @@ func (RefreshAuthorizerArgs) Kind() string { return "refresh_authorizer_token" }
 func (a RefreshAuthorizerArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
 		MaxAttempts: 8,
+		Queue:       QueueName,
 		Tags:        []string{AppTag(a.AppID)},
 		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: unfinished},
 	}
@@ -61,37 +68,9 @@ type SweepArgs struct{}
 // Kind implements river.JobArgs.
 func (SweepArgs) Kind() string { return "token_sweep" }
 
-// InsertOpts keeps one sweep at a time.
+// InsertOpts keeps one sweep per interval.
 func (SweepArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: time.Minute}}
-}
-
-// SweepInterval is how often the leader looks for tokens to refresh.
-const SweepInterval = time.Minute
-
-// sweepBatch bounds one sweep; at 100k authorizers with 2 h tokens about 830
-// fall due per minute, so one batch of 5000 keeps well ahead.
-const sweepBatch = 5000
-
-// SweepStore is what the sweep reads.
-type SweepStore interface {
-	Platforms(ctx context.Context) ([]*wxfleet.Platform, error)
-	ComponentToken(ctx context.Context, componentAppID string) (*wxfleet.Token, error)
-	AuthorizersDue(ctx context.Context, before time.Time, limit int) ([]wxfleet.AuthorizerRef, error)
-}
-
-// RefreshAuthorizerWorker works RefreshAuthorizerArgs.
-type RefreshAuthorizerWorker struct {
-	river.WorkerDefaults[RefreshAuthorizerArgs]
-	Keeper *Keeper
-}
-
-// Work refreshes unless the token was refreshed meanwhile. An authorizer that
-// is no longer usable (revoked, needs re-authorization) cancels the job: no
-// retry can help.
-func (w *RefreshAuthorizerWorker) Work(ctx context.Context, job *river.Job[RefreshAuthorizerArgs]) error {
-	_, err := w.Keeper.RefreshAuthorizer(ctx, job.Args.ComponentAppID, job.Args.AppID, "", Margin)
-	return jobResult(err)
+	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: SweepInterval}}
 }
 
 // RefreshComponentWorker works RefreshComponentArgs.
@@ -117,42 +96,90 @@ func jobResult(err error) error {
 	}
 }
 
-// SweepWorker enqueues refreshes for every token expiring within Margin.
+// MarkStore releases an authorizer to the next sweep.
+type MarkStore interface {
+	MarkRefreshQueued(ctx context.Context, marks []store.RefreshMark) error
+}
+
+// RefreshAuthorizerWorker works RefreshAuthorizerArgs.
+type RefreshAuthorizerWorker struct {
+	river.WorkerDefaults[RefreshAuthorizerArgs]
+	Keeper *Keeper
+	// Store, if set, releases the authorizer to the next sweep when the job
+	// gives its call back (paused, or too late for its slot).
+	Store MarkStore
+	// Sleep waits for the job's slot; nil means a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Work waits for the job's slot and refreshes unless the token was
+// refreshed meanwhile. It makes no call when the slot passed more than
+// lateSlot ago (the schedule bounds the rate only if calls keep to their
+// slots) or while the API is paused: it gives the authorizer back to the
+// sweep, which gives it a new slot. An authorizer that is no longer usable
+// (revoked, needs re-authorization) cancels the job: no retry can help.
+// Other failures are recorded by the keeper's Guard, and the sweep retries
+// them after their backoff; without a Guard, River retries them.
+func (w *RefreshAuthorizerWorker) Work(ctx context.Context, job *river.Job[RefreshAuthorizerArgs]) error {
+	a := job.Args
+	if !a.Slot.IsZero() {
+		switch d := a.Slot.Sub(w.Keeper.Now()); {
+		case d > 0:
+			if err := w.sleep(ctx, d); err != nil {
+				return err
+			}
+		case -d > lateSlot:
+			return w.giveBack(ctx, a)
+		}
+	}
+	_, err := w.Keeper.RefreshAuthorizer(ctx, a.ComponentAppID, a.AppID, "", Margin)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrPaused):
+		return w.giveBack(ctx, a)
+	case wxfleet.ErrorCode(err) == wxfleet.ECONFLICT || wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND:
+		return river.JobCancel(err)
+	case w.Keeper.Guard != nil && ctx.Err() == nil:
+		return nil
+	}
+	return err
+}
+
+func (w *RefreshAuthorizerWorker) giveBack(ctx context.Context, a RefreshAuthorizerArgs) error {
+	if w.Store == nil {
+		return nil
+	}
+	return w.Store.MarkRefreshQueued(ctx, []store.RefreshMark{{ComponentAppID: a.ComponentAppID, AppID: a.AppID}})
+}
+
+func (w *RefreshAuthorizerWorker) sleep(ctx context.Context, d time.Duration) error {
+	if w.Sleep != nil {
+		return w.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// SweepWorker enqueues the refreshes due, paced at Rate.
 type SweepWorker struct {
 	river.WorkerDefaults[SweepArgs]
 	Store SweepStore
 	Queue func() queue.Queue // set once the River client exists
 	Now   func() time.Time
+	// Rate is api_authorizer_token calls per second per platform, for the
+	// whole cluster; 0 means DefaultRate.
+	Rate float64
 }
 
 // Work runs one sweep.
 func (w *SweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
-	_, err := Sweep(ctx, w.Store, w.Queue(), w.Now())
+	_, err := Sweep(ctx, w.Store, w.Queue(), w.Now(), w.Rate)
 	return err
-}
-
-// Sweep enqueues the refreshes due at now and returns how many it enqueued.
-func Sweep(ctx context.Context, st SweepStore, q queue.Queue, now time.Time) (int, error) {
-	var params []river.InsertManyParams
-	platforms, err := st.Platforms(ctx)
-	if err != nil {
-		return 0, err
-	}
-	for _, p := range platforms {
-		t, err := st.ComponentToken(ctx, p.AppID)
-		if err != nil && wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
-			return 0, err
-		}
-		if t == nil || !now.Add(Margin).Before(t.ExpiresAt) {
-			params = append(params, river.InsertManyParams{Args: RefreshComponentArgs{ComponentAppID: p.AppID}})
-		}
-	}
-	due, err := st.AuthorizersDue(ctx, now.Add(Margin), sweepBatch)
-	if err != nil {
-		return 0, err
-	}
-	for _, a := range due {
-		params = append(params, river.InsertManyParams{Args: RefreshAuthorizerArgs{ComponentAppID: a.ComponentAppID, AppID: a.AppID}})
-	}
-	return len(params), q.InsertMany(ctx, params)
 }

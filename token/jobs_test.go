@@ -25,7 +25,7 @@ func testSweepRefreshesAgainAndAgain(t *testing.T, b storetest.Backend) {
 	river.AddWorker(workers, &RefreshAuthorizerWorker{Keeper: k})
 	river.AddWorker(workers, &RefreshComponentWorker{Keeper: k})
 	cfg := &river.Config{
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}, QueueName: {MaxWorkers: 2}},
 		Workers:           workers,
 		FetchPollInterval: 20 * time.Millisecond,
 		FetchCooldown:     10 * time.Millisecond,
@@ -66,12 +66,12 @@ func testSweepRefreshesAgainAndAgain(t *testing.T, b storetest.Backend) {
 	}
 
 	// Nothing is due yet: the token has two hours.
-	if n, err := Sweep(ctx, f.store, q, f.clock()); err != nil || n != 1 { // the component token has never been fetched
+	if n, err := Sweep(ctx, f.store, q, f.clock(), 0); err != nil || n != 1 { // the component token has never been fetched
 		t.Fatalf("first sweep enqueued %d, %v", n, err)
 	}
 	for round, want := range []string{"atok-1", "atok-2", "atok-3"} {
 		f.advance(time.Hour + 45*time.Minute) // within Margin of expiry
-		n, err := Sweep(ctx, f.store, q, f.clock())
+		n, err := Sweep(ctx, f.store, q, f.clock(), 0)
 		if err != nil || n < 1 {
 			t.Fatalf("round %d: sweep enqueued %d, %v", round, n, err)
 		}

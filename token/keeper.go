@@ -1,11 +1,3 @@
-// Package token keeps every token alive: the component_access_token (第三方平台
-// 令牌) of each platform and the authorizer_access_token (授权方令牌) of every
-// mini program that authorized one. Tokens are refreshed before they expire by
-// River jobs; a database lease (package lease, one owner token per
-// acquisition) makes sure only one goroutine of one instance refreshes a given
-// token at a time, callers of one process asking at once share one refresh,
-// and a rotated refresh token is saved in the same statement as the access
-// token it came with.
 package token
 
 import (
@@ -46,6 +38,9 @@ type Keeper struct {
 	Owner   string // prefixes this instance's lease owner tokens (one per acquisition)
 	Logger  *slog.Logger
 	Observe func(kind, result string) // metrics hook, may be nil
+	// Guard, if set, is consulted around every api_authorizer_token call
+	// (pauses and failure records: see Breaker).
+	Guard CallGuard
 	// Wait pauses between lease attempts; injectable for tests.
 	Wait func(ctx context.Context, d time.Duration) error
 
@@ -224,7 +219,7 @@ func (k *Keeper) refreshAuthorizer(ctx context.Context, componentAppID, appID st
 				return "", err
 			}
 		}
-		resp, err := k.WeChat.AuthorizerToken(ctx, k.ComponentSource(componentAppID), componentAppID, appID, a.RefreshToken.Reveal())
+		resp, err := k.callAuthorizerToken(ctx, componentAppID, appID, a.RefreshToken.Reveal())
 		if err != nil {
 			var we *wechat.Error
 			if errors.As(err, &we) && (we.Code == 61023 || we.Code == 61003) {

@@ -16,6 +16,7 @@ import (
 // store: the sweep's work list and the pushed tickets.
 type FeatureStore interface {
 	SweepStore
+	MarkStore
 	SaveTicket(ctx context.Context, t *wxfleet.Ticket) error
 }
 
@@ -27,13 +28,16 @@ type Feature struct {
 	Queue  func() queue.Queue
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Rate is api_authorizer_token calls per second per platform, for the
+	// whole cluster; 0 means DefaultRate.
+	Rate float64
 }
 
 // RegisterWorkers adds the refresh and sweep workers.
 func (f *Feature) RegisterWorkers(w *queue.Workers) {
-	queue.AddWorker(w, &RefreshAuthorizerWorker{Keeper: f.Keeper})
+	queue.AddWorker(w, &RefreshAuthorizerWorker{Keeper: f.Keeper, Store: f.Store})
 	queue.AddWorker(w, &RefreshComponentWorker{Keeper: f.Keeper})
-	queue.AddWorker(w, &SweepWorker{Store: f.Store, Queue: f.Queue, Now: f.Now})
+	queue.AddWorker(w, &SweepWorker{Store: f.Store, Queue: f.Queue, Now: f.Now, Rate: f.Rate})
 }
 
 // PeriodicJobs is the sweep, every SweepInterval and once at start.

@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
+	"github.com/wxfleet/wxfleet/wechat"
 )
 
 // platformJSON is a platform as the API shows it: never its secrets.
@@ -289,11 +292,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) error {
 	query.Del("platform")
 	resp, err := s.WeChat.Forward(r.Context(), s.Keeper.ForwardSource(comp, appID, path), r.Method, path, query, body)
 	if err != nil {
-		var coded *wxfleet.Error
-		if errors.As(err, &coded) { // the keeper said why (refresh refused, reauthorization needed)
-			return err
-		}
-		return wxfleet.WrapError(wxfleet.EUNAVAILABLE, "转发到微信失败 / forwarding to WeChat failed", err)
+		return forwardError(err)
 	}
 	if resp.ContentType != "" {
 		w.Header().Set("Content-Type", resp.ContentType)
@@ -301,6 +300,32 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(resp.Status)
 	w.Write(resp.Body)
 	return nil
+}
+
+// forwardError is the answer to a forward that failed before WeChat's answer
+// could be passed on: the keeper's reason when it gave one (refresh refused,
+// reauthorization needed), and in any case the WeChat API that refused the
+// platform's own call and its errcode, so that an operator tells an expired
+// ticket from a revoked authorization without reading the logs.
+func forwardError(err error) error {
+	code, msg := wxfleet.EUNAVAILABLE, "转发到微信失败 / forwarding to WeChat failed"
+	var coded *wxfleet.Error
+	if errors.As(err, &coded) {
+		code, msg = coded.Code, coded.Message
+	}
+	var wx *wechat.Error
+	if !errors.As(err, &wx) {
+		if coded != nil {
+			return err
+		}
+		return wxfleet.WrapError(code, msg, err)
+	}
+	zh := fmt.Sprintf("（微信接口 %s 返回 errcode %d）", wx.Path, wx.Code)
+	en := fmt.Sprintf(" (WeChat's %s answered errcode %d: %s, rid %s)", wx.Path, wx.Code, wx.Message, wx.RID)
+	if before, after, ok := strings.Cut(msg, " / "); ok {
+		return wxfleet.WrapError(code, before+zh+" / "+after+en, err)
+	}
+	return wxfleet.WrapError(code, msg+zh+en, err)
 }
 
 type eventJSON struct {

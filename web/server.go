@@ -99,6 +99,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	api("GET /api/v1/authorizers/{appid}/wechat/{path...}", s.forward)
 	api("GET /api/v1/events", s.listEvents)
 	s.rolloutRoutes(api)
+	api("GET /api/v1/tokens/health", s.tokenHealth)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path))
 	})

@@ -267,6 +267,13 @@ func (c *Client) call(ctx context.Context, r *request) (*Response, error) {
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
+	if IsPlatformDefect(code) {
+		// WeChat says the request was malformed: a platform bug to fix, with
+		// the API path to find it by. Forward's request came from its caller.
+		attrs = append(attrs, slog.Bool("forwarded", r.raw))
+		c.log.LogAttrs(ctx, slog.LevelError, "wechat refused the request as malformed: a platform defect, not retried", attrs...)
+		return resp, err
+	}
 	c.log.LogAttrs(ctx, slog.LevelDebug, "wechat call", attrs...)
 	return resp, err
 }
@@ -286,6 +293,8 @@ func (c *Client) run(ctx context.Context, r *request) (resp *Response, code, att
 		attempts++
 		o := c.attempt(ctx, r, tok)
 		busy := o.apiErr != nil && o.apiErr.Code == CodeSystemBusy
+		// A platform defect (IsPlatformDefect) is neither a token code nor
+		// busy: it is returned at once, as sending it again cannot help.
 		switch {
 		case o.apiErr != nil && isTokenCode(o.apiErr.Code) && r.tokenParam != "" && !refreshed:
 			refreshed = true

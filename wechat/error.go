@@ -27,7 +27,26 @@ const (
 	CodeInvalidAuthCode     = 61009 // authorization code invalid
 	CodeAuthCodeExpired     = 61010 // authorization code expired
 	CodeRefreshTokenInvalid = 61023 // authorizer_refresh_token invalid: the merchant must authorize again
+
+	// The request itself was wrong: see IsPlatformDefect.
+	CodeTokenMissing          = 41001 // access_token missing
+	CodeSecretMissing         = 41004 // appsecret missing
+	CodeComponentAppIDMissing = 41018 // missing component_appid
+	CodeEmptyBody             = 44002 // empty post data
+	CodeDataFormat            = 47001 // data format error: the body is not the JSON the API takes
 )
+
+// IsPlatformDefect tells whether WeChat's errcode says the platform sent
+// something wrong (a missing token, secret or component_appid, an empty or
+// malformed body): a bug of the platform, which no retry and no refresh can
+// fix. The client logs such answers as defects and never retries them.
+func IsPlatformDefect(code int) bool {
+	switch code {
+	case CodeTokenMissing, CodeSecretMissing, CodeComponentAppIDMissing, CodeEmptyBody, CodeDataFormat:
+		return true
+	}
+	return false
+}
 
 // ErrHTTPStatus is wrapped by the error a typed call returns when WeChat
 // answered with an HTTP status other than 200 (WeChat itself answers 200 even

@@ -91,10 +91,10 @@ func TestAuthorizationSurvivesKill(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "the job's call to "+exchange, func() bool {
 		var calls struct {
-			Calls map[string]int `json:"calls"`
+			InFlight map[string]int `json:"in_flight"`
 		}
 		sb("GET", "/sandbox/api/calls", nil, &calls)
-		return calls.Calls[exchange] > 0
+		return calls.InFlight[exchange] > 0
 	})
 	db := openJobTable(t, filepath.Join(dir, "wxfleet.db"))
 	if state := jobState(t, db); state != "running" {

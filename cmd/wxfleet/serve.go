@@ -17,6 +17,7 @@ import (
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/server"
 	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
 )
 
@@ -158,7 +159,9 @@ func authType(e *env) (int, error) {
 
 func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
 	pf := newPlatformFlags("serve", "127.0.0.1:8080", stderr)
+	rf := addRolloutFlags(pf.fs)
 	hf := addHardeningFlags(pf.fs)
+	pf.fs.String("refresh-rate", "", fmt.Sprintf("api_authorizer_token calls per second per platform, for the whole cluster (default %v) (WXFLEET_REFRESH_RATE)", token.DefaultRate))
 	if err := pf.fs.Parse(args); err != nil {
 		return err
 	}
@@ -191,6 +194,10 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	rate, err := refreshRate(pf, e)
+	if err != nil {
+		return err
+	}
 	key, err := masterKey(e, s.data, s.database, logger)
 	if err != nil {
 		return err
@@ -199,15 +206,23 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	rs, err := rf.resolve(e)
+	if err != nil {
+		return err
+	}
 	cfg := server.Config{
 		Addr: s.addr, PublicURL: s.publicURL, Database: s.database, WeChatURL: s.wechatURL,
 		AdminToken: wxfleet.Secret(admin), MasterKey: key, Platforms: platforms, AuthType: at, Logger: logger,
-		JobTimeoutScale: scale,
+		JobTimeoutScale: scale, RefreshRate: rate,
+		RolloutRate: rs.rate, RolloutAPIRates: rs.apiRates, RolloutWorkers: rs.workers, AuditPollInterval: rs.auditPoll,
 	}
 	if err := hf.apply(pf.fs, e, &cfg); err != nil {
 		return err
 	}
 	srv, err := server.New(ctx, cfg)
+	if newer := (*store.NewerSchemaError)(nil); errors.As(err, &newer) {
+		return fmt.Errorf("wxfleet %s: %w", buildInfo(), err)
+	}
 	if err != nil {
 		return err
 	}
@@ -215,7 +230,7 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	logger.Info("wxfleet serving", "url", srv.URL(), "platforms", len(platforms), "database", describeDSN(s.database), "wechat", wechatTarget(s.wechatURL))
+	logger.Info("wxfleet serving", "url", srv.URL(), "platforms", len(platforms), "database", describeDSN(s.database), "wechat", wechatTarget(s.wechatURL), "version", buildInfo().String())
 	<-ctx.Done()
 	logger.Info("shutting down")
 	return nil
@@ -237,6 +252,19 @@ func jobTimeoutScale(e *env) (float64, error) {
 	return f, nil
 }
 
+// refreshRate reads --refresh-rate / WXFLEET_REFRESH_RATE; 0 means the default.
+func refreshRate(pf *platformFlags, e *env) (float64, error) {
+	v, err := flagOrEnv(pf.fs, e, "refresh-rate", "REFRESH_RATE")
+	if err != nil || v == "" {
+		return 0, err
+	}
+	r, err := strconv.ParseFloat(v, 64)
+	if err != nil || r <= 0 || r > 10_000 {
+		return 0, fmt.Errorf("--refresh-rate %q: give api_authorizer_token calls per second, above 0 and at most 10000", v)
+	}
+	return r, nil
+}
+
 func wechatTarget(u string) string {
 	if u == "" {
 		return "WeChat (api.weixin.qq.com)"
@@ -246,6 +274,8 @@ func wechatTarget(u string) string {
 
 func runMigrate(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
 	pf := newPlatformFlags("migrate", "", stderr)
+	status := pf.fs.Bool("status", false, "list applied and pending migrations (wxfleet's and River's); change nothing")
+	to := pf.fs.Int64("to", -1, "migrate wxfleet's schema up or down to this version (0: remove its tables)")
 	if err := pf.fs.Parse(args); err != nil {
 		return err
 	}
@@ -273,6 +303,9 @@ func runMigrate(ctx context.Context, args []string, e *env, stdout, stderr io.Wr
 		return err
 	}
 	defer st.Close()
+	if *status || *to >= 0 {
+		return migrateCommand(ctx, st, *status, *to, describeDSN(s.database), stdout)
+	}
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@
 //	wxload floor    the floor alone: verify, decrypt, parse, answer "success"
 //	wxload run      load against a server already running on loopback
 //	wxload compare  the floor and a real platform (SQLite) in one process, side by side
+//	wxload tokens   N authorized sandbox mini programs whose tokens come due at once,
+//	                refreshed by one or more `wxfleet serve` processes
 //
 // Every message is distinct (its own MsgId), signed and encrypted as WeChat
 // does it. Load goes to loopback addresses only.
@@ -34,6 +36,8 @@ Usage:
                  [-c 32] [-d 10s] [-n N] [-warmup 1s] [--admin-token TOKEN] [-json]
   wxload compare [-c 32] [-d 10s] [-n N] [-rounds 3] [-warmup 1s] [--data DIR]
                  [-sync-full] [-apps N] [-cpuprofile FILE] [-floor-cpuprofile FILE] [-json]
+  wxload tokens  --wxfleet BIN [-n 1000] [-instances 1] [--database postgres://...] [-rate 100]
+                 [-fault-share 0.1] [--sandbox-bin BIN] [-timeout 40m] [--data DIR] [-keep] [-json]
 
 Run "wxload <command> -h" for a command's flags. Without credential flags all
 commands use the same test platform, so "wxload floor" and "wxload run" work
@@ -68,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRun(ctx, rest, stdout, stderr)
 	case "compare":
 		return runCompare(ctx, rest, stdout, stderr)
+	case "tokens":
+		return runTokens(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
