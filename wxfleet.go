@@ -263,13 +263,24 @@ type Event struct {
 type AuthLink struct {
 	ID              string
 	ComponentAppID  string
-	PreAuthCode     string // only on creation: the store keeps a digest, and reads back ""
+	PreAuthCode     string // only on creation: the store keeps a digest and the code sealed, and reads back ""
 	Merchant        string
 	AuthType        int
 	CreatedAt       time.Time
-	ExpiresAt       time.Time
-	AuthorizerAppID string // set once the link was used
+	ExpiresAt       time.Time // the link's own end; an operator's link outlives many pre_auth_codes
+	CodeExpiresAt   time.Time // the pre_auth_code's end
+	AuthorizerAppID string    // set once the link was used
+	// StateDigest is the SHA-256 (hex) of the state the callback must bring back.
+	StateDigest string
+	// BrowserBound says the callback must also come from the browser that
+	// started it (its cookie carries the state too).
+	BrowserBound bool
+	// ClaimedAt is when a callback claimed the link (zero: not yet); a link is claimed once.
+	ClaimedAt time.Time
 }
+
+// Used reports whether the link completed an authorization or a callback claimed it.
+func (l *AuthLink) Used() bool { return l.AuthorizerAppID != "" || !l.ClaimedAt.IsZero() }
 
 // AuthorizerRef names an authorizer whose token falls due for refresh.
 type AuthorizerRef struct {

@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"log/slog"
 	"net/url"
@@ -29,6 +30,9 @@ type Store interface {
 	AuthLink(ctx context.Context, componentAppID, id string) (*wxfleet.AuthLink, error)
 	AuthLinkByPreAuthDigest(ctx context.Context, componentAppID, digest string) (*wxfleet.AuthLink, error)
 	MarkAuthLinkUsed(ctx context.Context, componentAppID, id, authorizerAppID string) error
+	AuthLinkPreAuthCode(ctx context.Context, componentAppID, id string) (wxfleet.Secret, error)
+	RenewAuthLink(ctx context.Context, l *wxfleet.AuthLink) error
+	ClaimAuthLink(ctx context.Context, componentAppID, id string, now time.Time) error
 	Authorizer(ctx context.Context, componentAppID, appID string) (*wxfleet.Authorizer, error)
 	UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) error
 	SetAuthorizerStatus(ctx context.Context, componentAppID, appID string, status wxfleet.AuthorizerStatus, now time.Time) error
@@ -61,20 +65,36 @@ type LinkRequest struct {
 	Merchant string `json:"merchant"`  // your reference for the merchant the link is for
 	AuthType int    `json:"auth_type"` // 1 official accounts, 2 mini programs, 3 both
 	BizAppID string `json:"biz_appid"` // restrict to this one account
+	// ExpiresIn is how long the link's entry page (URL) stays usable, in
+	// seconds; 0 → DefaultLinkLife, at most MaxLinkLife.
+	ExpiresIn int `json:"expires_in"`
 }
 
-// Link is an authorization link ready to hand to a merchant.
+// Link lifetimes: the operator's link (its entry page) outlives many
+// pre_auth_codes, which WeChat makes for 10 to 30 minutes.
+const (
+	DefaultLinkLife = 7 * 24 * time.Hour
+	MaxLinkLife     = 30 * 24 * time.Hour
+)
+
+// Link is an authorization link ready to hand to a merchant. URL is its entry
+// page on this platform, usable until ExpiresAt and once: hand this one out.
+// PCURL and H5URL go to WeChat's pages directly and work only while the
+// pre_auth_code lives (CodeExpiresAt).
 type Link struct {
-	ID        string    `json:"id"`
-	PCURL     string    `json:"pc_url"`
-	H5URL     string    `json:"h5_url"`
-	Merchant  string    `json:"merchant,omitempty"`
-	ExpiresAt time.Time `json:"expires_at"`
+	ID            string    `json:"id"`
+	URL           string    `json:"url"`
+	PCURL         string    `json:"pc_url"`
+	H5URL         string    `json:"h5_url"`
+	Merchant      string    `json:"merchant,omitempty"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	CodeExpiresAt time.Time `json:"code_expires_at"`
 }
 
-// CreateLink gets a fresh pre_auth_code from WeChat and builds the PC and H5
-// links; the redirect_uri carries the link id so the callback knows which
-// merchant the authorization was for.
+// CreateLink makes an operator's authorization link (the API's): the only
+// way, besides the ISV's own systems through this API, that a merchant gets
+// attached to an authorization. The redirect_uri carries the link id and a
+// state only the link's holder knows; the callback claims the link once.
 func (s *Service) CreateLink(ctx context.Context, componentAppID string, req LinkRequest) (*Link, error) {
 	if req.AuthType == 0 {
 		req.AuthType = s.AuthType
@@ -88,52 +108,204 @@ func (s *Service) CreateLink(ctx context.Context, componentAppID string, req Lin
 	if len(req.Merchant) > 128 {
 		return nil, wxfleet.Errorf(wxfleet.EINVALID, "merchant 最长 128 个字符 / merchant is at most 128 characters")
 	}
+	life := time.Duration(req.ExpiresIn) * time.Second
+	if life == 0 {
+		life = DefaultLinkLife
+	}
+	if life < time.Minute || life > MaxLinkLife {
+		return nil, wxfleet.Errorf(wxfleet.EINVALID, "expires_in 须在 60 秒到 30 天之间 / expires_in must be from 60 seconds to 30 days")
+	}
 	if _, err := s.Store.Platform(ctx, componentAppID); err != nil {
 		return nil, err
 	}
-	code, err := s.WeChat.CreatePreAuthCode(ctx, s.Keeper.ComponentSource(componentAppID), componentAppID)
+	code, err := s.preAuthCode(ctx, componentAppID)
 	if err != nil {
-		return nil, wxfleet.WrapError(wxfleet.EUNAVAILABLE, "向微信申请预授权码失败 / WeChat did not give a pre_auth_code", err)
+		return nil, err
 	}
 	now := s.Now()
+	state := newState()
 	l := &wxfleet.AuthLink{
-		ID:             newID(),
-		ComponentAppID: componentAppID,
-		PreAuthCode:    code.Code,
-		Merchant:       req.Merchant,
-		AuthType:       req.AuthType,
-		CreatedAt:      now,
-		ExpiresAt:      now.Add(time.Duration(code.ExpiresIn) * time.Second),
+		ID: newID(), ComponentAppID: componentAppID, PreAuthCode: code.Code, Merchant: req.Merchant, AuthType: req.AuthType,
+		CreatedAt: now, ExpiresAt: now.Add(life), CodeExpiresAt: now.Add(time.Duration(code.ExpiresIn) * time.Second),
+		StateDigest: stateDigest(state),
 	}
 	if err := s.Store.CreateAuthLink(ctx, l); err != nil {
 		return nil, err
 	}
-	redirect := s.PublicURL + "/authorize/callback?" + url.Values{"c": {componentAppID}, "link": {l.ID}}.Encode()
+	pc, h5 := s.authURLs(l, code.Code, state, req.BizAppID)
 	return &Link{
-		ID:        l.ID,
-		PCURL:     s.WeChat.PCAuthURL(componentAppID, code.Code, redirect, req.AuthType, req.BizAppID),
-		H5URL:     s.WeChat.H5AuthURL(componentAppID, code.Code, redirect, req.AuthType, req.BizAppID),
-		Merchant:  req.Merchant,
-		ExpiresAt: l.ExpiresAt,
+		ID: l.ID, URL: s.PublicURL + "/authorize?" + url.Values{"platform": {componentAppID}, "link": {l.ID}}.Encode(),
+		PCURL: pc, H5URL: h5, Merchant: req.Merchant, ExpiresAt: l.ExpiresAt, CodeExpiresAt: l.CodeExpiresAt,
 	}, nil
 }
 
-// Callback completes the authorization the browser came back with. When the
-// push got there first, it finds the work done and returns the authorizer.
-func (s *Service) Callback(ctx context.Context, componentAppID, linkID, authCode string) (*wxfleet.Authorizer, error) {
+func (s *Service) preAuthCode(ctx context.Context, componentAppID string) (*wechat.PreAuthCode, error) {
+	code, err := s.WeChat.CreatePreAuthCode(ctx, s.Keeper.ComponentSource(componentAppID), componentAppID)
+	if err != nil {
+		return nil, wxfleet.WrapError(wxfleet.EUNAVAILABLE, "向微信申请预授权码失败 / WeChat did not give a pre_auth_code", err)
+	}
+	return code, nil
+}
+
+// authURLs are WeChat's PC and H5 pages for l, coming back to the callback
+// with the link id and its state.
+func (s *Service) authURLs(l *wxfleet.AuthLink, code, state, bizAppID string) (pc, h5 string) {
+	redirect := s.PublicURL + "/authorize/callback?" + url.Values{"c": {l.ComponentAppID}, "link": {l.ID}, "state": {state}}.Encode()
+	return s.WeChat.PCAuthURL(l.ComponentAppID, code, redirect, l.AuthType, bizAppID),
+		s.WeChat.H5AuthURL(l.ComponentAppID, code, redirect, l.AuthType, bizAppID)
+}
+
+// LinkUsable says why the link can start no authorization any more (used,
+// expired), or nil.
+func LinkUsable(l *wxfleet.AuthLink, now time.Time) error { return linkState(l, now) }
+
+// linkState refuses a link that cannot start or finish an authorization any more.
+func linkState(l *wxfleet.AuthLink, now time.Time) error {
+	if l.Used() {
+		return wxfleet.Errorf(wxfleet.ECONFLICT, "该授权链接已经使用过，未作任何更改；请向服务商索取新的链接 / this authorization link was already used; nothing was changed. Ask for a new link")
+	}
+	if !now.Before(l.ExpiresAt) {
+		return wxfleet.Errorf(wxfleet.ECONFLICT, "该授权链接已过期，未作任何更改；请向服务商索取新的链接 / this authorization link has expired; nothing was changed. Ask for a new link")
+	}
+	return nil
+}
+
+// PageStart is what a click on the public page gets: where to send the
+// browser, and the link id and state its cookie must keep for the callback.
+type PageStart struct {
+	LinkID, State string
+	PCURL, H5URL  string
+	CodeExpiresAt time.Time
+}
+
+// codeMargin is how much life a pre_auth_code must have left to be reused:
+// enough to scan and confirm.
+const codeMargin = 2 * time.Minute
+
+// StartFromPage begins an authorization from the public page. linkID is the
+// operator's link the page was opened with ("" for none: no merchant is
+// attached — a visitor can never name one). prevLink and prevState come from
+// the browser's cookie: when they name this browser's unused link whose
+// pre_auth_code still lives, that code is reused instead of asking WeChat for
+// another. The result is bound to this browser: the callback must bring the
+// state in its cookie as well as in its URL.
+func (s *Service) StartFromPage(ctx context.Context, componentAppID, linkID, prevLink, prevState string) (*PageStart, error) {
+	now := s.Now()
+	var l *wxfleet.AuthLink
+	if want := linkID; want != "" || prevLink != "" {
+		if want == "" {
+			want = prevLink
+		}
+		got, err := s.Store.AuthLink(ctx, componentAppID, want)
+		switch {
+		case err == nil:
+			l = got
+		case wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND && linkID == "":
+			// a stale cookie: start afresh
+		case wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND:
+			return nil, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个授权链接 / no such authorization link")
+		default:
+			return nil, err
+		}
+		if l != nil && linkID == "" && (!l.BrowserBound || l.Merchant != "" || l.Used()) {
+			l = nil // the cookie's link is not an anonymous one of this browser's
+		}
+	}
+	if l != nil {
+		if err := linkState(l, now); err != nil {
+			return nil, err
+		}
+		if prevLink == l.ID && l.BrowserBound && stateDigest(prevState) == l.StateDigest && l.CodeExpiresAt.Sub(now) > codeMargin {
+			code, err := s.Store.AuthLinkPreAuthCode(ctx, componentAppID, l.ID)
+			if err == nil && code != "" {
+				return s.pageStart(l, code.Reveal(), prevState), nil
+			}
+		}
+		code, err := s.preAuthCode(ctx, componentAppID)
+		if err != nil {
+			return nil, err
+		}
+		state := newState()
+		l.PreAuthCode, l.CodeExpiresAt = code.Code, now.Add(time.Duration(code.ExpiresIn)*time.Second)
+		l.StateDigest, l.BrowserBound = stateDigest(state), true
+		if err := s.Store.RenewAuthLink(ctx, l); err != nil {
+			return nil, err
+		}
+		return s.pageStart(l, code.Code, state), nil
+	}
+	if _, err := s.Store.Platform(ctx, componentAppID); err != nil {
+		return nil, err
+	}
+	code, err := s.preAuthCode(ctx, componentAppID)
+	if err != nil {
+		return nil, err
+	}
+	state := newState()
+	codeEnd := now.Add(time.Duration(code.ExpiresIn) * time.Second)
+	authType := s.AuthType
+	if authType == 0 {
+		authType = AuthTypeMiniProgram
+	}
+	l = &wxfleet.AuthLink{ID: newID(), ComponentAppID: componentAppID, PreAuthCode: code.Code, AuthType: authType,
+		CreatedAt: now, ExpiresAt: codeEnd, CodeExpiresAt: codeEnd, StateDigest: stateDigest(state), BrowserBound: true}
+	if err := s.Store.CreateAuthLink(ctx, l); err != nil {
+		return nil, err
+	}
+	return s.pageStart(l, code.Code, state), nil
+}
+
+func (s *Service) pageStart(l *wxfleet.AuthLink, code, state string) *PageStart {
+	pc, h5 := s.authURLs(l, code, state, "")
+	return &PageStart{LinkID: l.ID, State: state, PCURL: pc, H5URL: h5, CodeExpiresAt: l.CodeExpiresAt}
+}
+
+// Callback completes the authorization the browser came back with. Its state
+// is checked before anything else, WeChat included: it must be the link's,
+// come (for a link started on the page) from the browser that started it
+// (cookieState), and the link is claimed once. When the push got there
+// first, the callback shows what it did, without a WeChat call.
+func (s *Service) Callback(ctx context.Context, componentAppID, linkID, state, cookieState, authCode string) (*wxfleet.Authorizer, error) {
 	if authCode == "" {
 		return nil, wxfleet.Errorf(wxfleet.EINVALID, "回调缺少 auth_code，授权可能已被取消 / the callback has no auth_code: the authorization may have been cancelled")
 	}
-	var link *wxfleet.AuthLink
-	if linkID != "" {
-		l, err := s.Store.AuthLink(ctx, componentAppID, linkID)
-		if err != nil && wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
-			return nil, err
-		}
-		link = l
+	refused := wxfleet.Errorf(wxfleet.EFORBIDDEN, "授权回调无效：请在发起授权的浏览器中从授权页重新开始 / this authorization callback is not valid here: start again from the authorization page, in the same browser")
+	if linkID == "" || state == "" {
+		return nil, refused
 	}
-	return s.complete(ctx, componentAppID, authCode, link, time.Time{})
+	l, err := s.Store.AuthLink(ctx, componentAppID, linkID)
+	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND {
+		return nil, refused
+	}
+	if err != nil {
+		return nil, err
+	}
+	if l.StateDigest == "" || subtle.ConstantTimeCompare([]byte(stateDigest(state)), []byte(l.StateDigest)) != 1 ||
+		(l.BrowserBound && subtle.ConstantTimeCompare([]byte(cookieState), []byte(state)) != 1) {
+		return nil, refused
+	}
+	if l.AuthorizerAppID != "" && l.ClaimedAt.IsZero() {
+		return s.Store.Authorizer(ctx, componentAppID, l.AuthorizerAppID) // the push completed it
+	}
+	now := s.Now()
+	if l.Used() {
+		return nil, linkState(l, now)
+	}
+	// The pre_auth_code's end, not the link's: the code was what WeChat took.
+	if now.After(l.CodeExpiresAt.Add(exchangeGrace)) {
+		return nil, linkState(&wxfleet.AuthLink{ExpiresAt: l.CodeExpiresAt}, now)
+	}
+	if err := s.Store.ClaimAuthLink(ctx, componentAppID, l.ID, now); err != nil {
+		if wxfleet.ErrorCode(err) == wxfleet.ECONFLICT {
+			return nil, linkState(&wxfleet.AuthLink{AuthorizerAppID: "-"}, now)
+		}
+		return nil, err
+	}
+	return s.complete(ctx, componentAppID, authCode, l, time.Time{})
 }
+
+// exchangeGrace is how long after its pre_auth_code expired a callback is
+// still taken: the merchant confirmed in time and came back a little later.
+const exchangeGrace = time.Hour
 
 // HandlePush completes the authorization an `authorized` or `updateauthorized`
 // push announced. preAuthDigest is the digest (store.PreAuthDigest) of the
@@ -150,9 +322,49 @@ func (s *Service) HandlePush(ctx context.Context, componentAppID, authorizerAppI
 		link = l
 	}
 	if a, err := s.Store.Authorizer(ctx, componentAppID, authorizerAppID); err == nil && doneAlready(a, link, createTime) {
+		return s.attribute(ctx, a, link, createTime)
+	}
+	a, err := s.complete(ctx, componentAppID, authCode, link, createTime)
+	if err != nil {
+		return nil, err
+	}
+	return s.attribute(ctx, a, link, createTime)
+}
+
+// staleAfter is how much older than the authorization in force a push may be
+// and still speak for it: the callback completes seconds after WeChat makes
+// the push; a push older than this announced an earlier authorization.
+const staleAfter = 10 * time.Minute
+
+// attribute makes the authorizer's merchant the one of the link the
+// authorized push names (by its PreAuthCode), when the browser's callback
+// said otherwise: the push comes signed from WeChat, the callback's URL from
+// a browser. A push for an earlier authorization changes nothing.
+func (s *Service) attribute(ctx context.Context, a *wxfleet.Authorizer, link *wxfleet.AuthLink, pushTime time.Time) (*wxfleet.Authorizer, error) {
+	if link == nil || link.Merchant == "" || a.Merchant == link.Merchant || a.Status != wxfleet.StatusAuthorized {
 		return a, nil
 	}
-	return s.complete(ctx, componentAppID, authCode, link, createTime)
+	if pushTime.IsZero() || a.AuthorizedAt.Sub(pushTime) > staleAfter {
+		return a, nil
+	}
+	err := s.Keeper.Leases().Do(ctx, token.AuthorizerLease(a.ComponentAppID, a.AppID), func(ctx context.Context) error {
+		cur, err := s.Store.Authorizer(ctx, a.ComponentAppID, a.AppID)
+		if err != nil {
+			return err
+		}
+		s.Logger.Warn("the authorized push names another merchant than the callback did: following the push",
+			"component_appid", a.ComponentAppID, "appid", a.AppID, "callback_merchant", cur.Merchant, "push_merchant", link.Merchant, "link", link.ID)
+		cur.Merchant = link.Merchant
+		if err := s.Store.UpsertAuthorizer(ctx, cur); err != nil {
+			return err
+		}
+		a = cur
+		if err := s.Store.MarkAuthLinkUsed(ctx, a.ComponentAppID, link.ID, a.AppID); err != nil {
+			s.Logger.Warn("marking the push's authorization link used failed", "link", link.ID, "err", err)
+		}
+		return nil
+	})
+	return a, err
 }
 
 // doneAlready tells whether the authorization a push announced was completed
@@ -348,6 +560,18 @@ func (s *Service) Revoke(ctx context.Context, componentAppID, appID string, crea
 	}
 	s.Logger.Info("authorizer revoked", "component_appid", componentAppID, "appid", appID, "cancelled_jobs", n)
 	return nil
+}
+
+// newState is a callback state: 128 random bits.
+func newState() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func stateDigest(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	return hex.EncodeToString(sum[:])
 }
 
 func newID() string {

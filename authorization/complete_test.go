@@ -27,6 +27,7 @@ import (
 type fakeWeChat struct {
 	queryAuth atomic.Int32
 	info      atomic.Int32
+	preAuth   atomic.Int32
 	delay     time.Duration // widens the race between the two paths
 }
 
@@ -45,6 +46,8 @@ func (f *fakeWeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		fmt.Fprintf(w, `{"authorization_info":{"authorizer_appid":%q,"authorizer_access_token":"atok-%d","expires_in":7200,"authorizer_refresh_token":"refresh-%d","func_info":[{"funcscope_category":{"id":17}}]}}`, app, n, n)
+	case "/cgi-bin/component/api_create_preauthcode":
+		fmt.Fprintf(w, `{"pre_auth_code":"preauthcode@@@page-%d","expires_in":1800}`, f.preAuth.Add(1))
 	case "/cgi-bin/component/api_get_authorizer_info":
 		f.info.Add(1)
 		time.Sleep(f.delay)
@@ -60,6 +63,7 @@ type fixture struct {
 	dsn   string
 	now   time.Time
 	link  *wxfleet.AuthLink
+	state string // the link's callback state
 	main  *store.Store
 	vault *vault.Vault
 }
@@ -78,7 +82,9 @@ func newFixture(t *testing.T, b storetest.Backend) (*fixture, *Service) {
 		t.Fatal(err)
 	}
 	f.main.SaveTicket(ctx, &wxfleet.Ticket{ComponentAppID: "wxcomp", Value: "ticket@@@1", CreateTime: f.now, ReceivedAt: f.now})
-	f.link = &wxfleet.AuthLink{ComponentAppID: "wxcomp", PreAuthCode: "preauthcode@@@1", Merchant: "m-1", AuthType: 2, CreatedAt: f.now, ExpiresAt: f.now.Add(10 * time.Minute)}
+	f.state = "state-of-link-1"
+	f.link = &wxfleet.AuthLink{ComponentAppID: "wxcomp", PreAuthCode: "preauthcode@@@1", Merchant: "m-1", AuthType: 2, CreatedAt: f.now,
+		ExpiresAt: f.now.Add(10 * time.Minute), StateDigest: stateDigest(f.state)}
 	if err := f.main.CreateAuthLink(ctx, f.link); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +111,7 @@ func (f *fixture) raceBothPaths(t *testing.T, cb, push *Service) [2]*wxfleet.Aut
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		<-start
-		got[0], errs[0] = cb.Callback(context.Background(), "wxcomp", f.link.ID, "authcode-1")
+		got[0], errs[0] = cb.Callback(context.Background(), "wxcomp", f.link.ID, f.state, "", "authcode-1")
 	})
 	wg.Go(func() {
 		<-start
@@ -190,7 +196,7 @@ func testSecondPathFindsTheCodeExchanged(t *testing.T, b storetest.Backend) {
 	}
 	// The callback brings the link the push did not know: no exchange, but
 	// the link is used and its merchant set.
-	a, err := s.Callback(ctx, "wxcomp", f.link.ID, "authcode-1")
+	a, err := s.Callback(ctx, "wxcomp", f.link.ID, f.state, "", "authcode-1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,8 +63,8 @@ func (s *Store) UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) err
 			updated_at = excluded.updated_at,
 			info = excluded.info`,
 		a.ComponentAppID, a.AppID, a.Nickname, a.HeadImg, a.UserName, a.PrincipalName, a.Signature,
-		boolInt(a.IsMiniProgram), string(a.Status), string(perms), s.seal(a.AccessToken), toMillis(a.TokenExpiresAt),
-		s.seal(a.RefreshToken), a.Merchant, toMillis(a.AuthorizedAt), toMillis(a.UpdatedAt), string(a.Info))
+		boolInt(a.IsMiniProgram), string(a.Status), string(perms), s.sealAt(a.AccessToken, colAccessToken, a.ComponentAppID, a.AppID), toMillis(a.TokenExpiresAt),
+		s.sealAt(a.RefreshToken, colRefreshToken, a.ComponentAppID, a.AppID), a.Merchant, toMillis(a.AuthorizedAt), toMillis(a.UpdatedAt), string(a.Info))
 	return platformErr("upsert authorizer", a.ComponentAppID, err)
 }
 
@@ -91,10 +91,10 @@ func (s *Store) scanAuthorizer(row interface{ Scan(...any) error }) (*wxfleet.Au
 	if info != "" {
 		a.Info = []byte(info)
 	}
-	if a.AccessToken, err = s.open(access, "authorizers.access_token_sealed"); err != nil {
+	if a.AccessToken, err = s.openAt(access, colAccessToken, a.ComponentAppID, a.AppID); err != nil {
 		return nil, err
 	}
-	if a.RefreshToken, err = s.open(refresh, "authorizers.refresh_token_sealed"); err != nil {
+	if a.RefreshToken, err = s.openAt(refresh, colRefreshToken, a.ComponentAppID, a.AppID); err != nil {
 		return nil, err
 	}
 	return &a, nil
@@ -191,12 +191,13 @@ func (s *Store) SaveAuthorizerToken(ctx context.Context, componentAppID, appID s
 		res, err = s.write.ExecContext(ctx, `
 			UPDATE authorizers SET access_token_sealed = $3, token_expires_at = $4
 			WHERE component_appid = $1 AND appid = $2`,
-			componentAppID, appID, s.seal(access.Value), toMillis(access.ExpiresAt))
+			componentAppID, appID, s.sealAt(access.Value, colAccessToken, componentAppID, appID), toMillis(access.ExpiresAt))
 	} else {
 		res, err = s.write.ExecContext(ctx, `
 			UPDATE authorizers SET access_token_sealed = $3, token_expires_at = $4, refresh_token_sealed = $5
 			WHERE component_appid = $1 AND appid = $2`,
-			componentAppID, appID, s.seal(access.Value), toMillis(access.ExpiresAt), s.seal(refresh))
+			componentAppID, appID, s.sealAt(access.Value, colAccessToken, componentAppID, appID), toMillis(access.ExpiresAt),
+			s.sealAt(refresh, colRefreshToken, componentAppID, appID))
 	}
 	return oneRow(res, err, "save authorizer token", func() error { return authorizerNotFound(componentAppID, appID) })
 }

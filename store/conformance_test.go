@@ -1,7 +1,11 @@
 package store_test
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"fmt"
 	"reflect"
 	"slices"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/vault"
 )
 
 // base is a fixed instant with whole milliseconds, as the store keeps them.
@@ -233,7 +238,7 @@ func testSecretsSealedAtRest(t *testing.T, h *harness) {
 					}
 				}
 				if strings.HasSuffix(cols[i], "_sealed") && text != "" {
-					if !strings.HasPrefix(text, "v1:") {
+					if !strings.HasPrefix(text, "v2:"+h.vault.KeyID()+":") {
 						t.Errorf("%s.%s is not sealed: %q", table, cols[i], text)
 					}
 					sealedCells++
@@ -1080,9 +1085,11 @@ func testAuthLinks(t *testing.T, h *harness) {
 	if l.ID == "" {
 		t.Fatal("CreateAuthLink did not assign an id")
 	}
-	// The code itself is not kept (only its digest): a link reads back without it.
+	// The code is kept as its digest and sealed: a link reads back without it.
+	// Its lifetime defaults to the link's.
 	want := *l
 	want.PreAuthCode = ""
+	want.CodeExpiresAt = l.ExpiresAt
 	got, err := h.AuthLink(h.ctx, "wxA", l.ID)
 	must(t, err)
 	if !reflect.DeepEqual(*got, want) {
@@ -1254,6 +1261,123 @@ func testPruneEvents(t *testing.T, h *harness) {
 	}
 	_, err = h.PruneEvents(h.ctx, "wxA", store.EventPrune{Before: base})
 	wantCode(t, err, wxfleet.EINVALID)
+}
+
+// ---- authorization link binding ----
+
+func testAuthLinkBinding(t *testing.T, h *harness) {
+	mustPlatform(t, h, "wxA")
+	l := &wxfleet.AuthLink{ComponentAppID: "wxA", PreAuthCode: "preauthcode@@@one", Merchant: "m1", AuthType: 2,
+		CreatedAt: base, ExpiresAt: base.Add(7 * 24 * time.Hour), CodeExpiresAt: base.Add(10 * time.Minute), StateDigest: "s1"}
+	must(t, h.CreateAuthLink(h.ctx, l))
+	got, err := h.AuthLink(h.ctx, "wxA", l.ID)
+	must(t, err)
+	if got.StateDigest != "s1" || got.BrowserBound || got.Used() || !got.CodeExpiresAt.Equal(l.CodeExpiresAt) || !got.ExpiresAt.Equal(l.ExpiresAt) {
+		t.Fatalf("read back %+v", got)
+	}
+	code, err := h.AuthLinkPreAuthCode(h.ctx, "wxA", l.ID)
+	must(t, err)
+	if code != "preauthcode@@@one" {
+		t.Fatalf("sealed code opens to %q", code)
+	}
+	var raw string
+	must(t, h.rawDB(t).QueryRowContext(h.ctx, `SELECT pre_auth_code_sealed FROM auth_links WHERE id = $1`, l.ID).Scan(&raw))
+	if strings.Contains(raw, "preauthcode@@@one") {
+		t.Fatal("pre_auth_code stored in the clear")
+	}
+	// A page view renews the code and binds the link to a browser.
+	l.PreAuthCode, l.CodeExpiresAt, l.StateDigest, l.BrowserBound = "preauthcode@@@two", base.Add(20*time.Minute), "s2", true
+	must(t, h.RenewAuthLink(h.ctx, l))
+	got, _ = h.AuthLinkByPreAuthCode(h.ctx, "wxA", "preauthcode@@@two")
+	if got == nil || got.ID != l.ID || got.StateDigest != "s2" || !got.BrowserBound {
+		t.Fatalf("after renew: %+v", got)
+	}
+	// Claimed once.
+	must(t, h.ClaimAuthLink(h.ctx, "wxA", l.ID, base.Add(time.Minute)))
+	wantCode(t, h.ClaimAuthLink(h.ctx, "wxA", l.ID, base.Add(2*time.Minute)), wxfleet.ECONFLICT)
+	wantCode(t, h.RenewAuthLink(h.ctx, l), wxfleet.ECONFLICT)
+	got, _ = h.AuthLink(h.ctx, "wxA", l.ID)
+	if !got.Used() || !got.ClaimedAt.Equal(base.Add(time.Minute)) {
+		t.Fatalf("after claim: %+v", got)
+	}
+	wantCode(t, h.ClaimAuthLink(h.ctx, "wxA", "nope", base), wxfleet.ENOTFOUND)
+	// A link used by a push cannot be claimed by a callback.
+	l2 := &wxfleet.AuthLink{ComponentAppID: "wxA", PreAuthCode: "preauthcode@@@three", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}
+	must(t, h.CreateAuthLink(h.ctx, l2))
+	must(t, h.MarkAuthLinkUsed(h.ctx, "wxA", l2.ID, "wxapp"))
+	wantCode(t, h.ClaimAuthLink(h.ctx, "wxA", l2.ID, base), wxfleet.ECONFLICT)
+}
+
+// ---- sealed values bound to their rows ----
+
+// sealV1 seals as versions before row binding did: "v1:" + base64(nonce |
+// AES-256-GCM ciphertext), no associated data, no key id.
+func sealV1(t testing.TB, key []byte, plain string) string {
+	t.Helper()
+	block, err := aes.NewCipher(key)
+	must(t, err)
+	gcm, err := cipher.NewGCM(block)
+	must(t, err)
+	nonce := make([]byte, gcm.NonceSize())
+	rand.Read(nonce)
+	return "v1:" + base64.StdEncoding.EncodeToString(gcm.Seal(nonce, nonce, []byte(plain), nil))
+}
+
+func testSealedBoundToRows(t *testing.T, h *harness) {
+	key := vault.GenerateKey()
+	v, err := vault.New(key)
+	must(t, err)
+	s, rawDSN := h.backend.open(t, v)
+	must(t, s.Migrate(h.ctx))
+	raw := (&harness{Store: s, backend: h.backend, vault: v, rawDSN: rawDSN, ctx: h.ctx}).rawDB(t)
+	for _, p := range []string{"wxA", "wxB"} {
+		must(t, s.UpsertPlatform(h.ctx, &wxfleet.Platform{AppID: p, Name: p, Token: "tok-" + wxfleet.Secret(p), AESKey: "aes", Secret: "sec-" + wxfleet.Secret(p)}))
+	}
+	for _, app := range []string{"wxapp1", "wxapp2"} {
+		must(t, s.UpsertAuthorizer(h.ctx, &wxfleet.Authorizer{ComponentAppID: "wxA", AppID: app, Status: wxfleet.StatusAuthorized,
+			AccessToken: "at-" + wxfleet.Secret(app), RefreshToken: "rt-" + wxfleet.Secret(app), TokenExpiresAt: base.Add(time.Hour)}))
+	}
+	var sealed string
+	must(t, raw.QueryRowContext(h.ctx, `SELECT refresh_token_sealed FROM authorizers WHERE appid = 'wxapp1'`).Scan(&sealed))
+	if vault.SealedKeyID(sealed) != v.KeyID() {
+		t.Fatalf("sealed value %q does not name its key %s", sealed, v.KeyID())
+	}
+	// Copied into another row, or another column, it does not open.
+	_, err = raw.ExecContext(h.ctx, `UPDATE authorizers SET refresh_token_sealed = $1 WHERE appid = 'wxapp2'`, sealed)
+	must(t, err)
+	if _, err := s.Authorizer(h.ctx, "wxA", "wxapp2"); err == nil {
+		t.Fatal("wxapp1's refresh token, copied into wxapp2's row, opened there")
+	}
+	_, err = raw.ExecContext(h.ctx, `UPDATE platforms SET secret_sealed = (SELECT secret_sealed FROM platforms WHERE component_appid = 'wxA') WHERE component_appid = 'wxB'`)
+	must(t, err)
+	if _, err := s.Platform(h.ctx, "wxB"); err == nil {
+		t.Fatal("wxA's secret, copied into wxB's row, opened there")
+	}
+	// Values from before the binding are re-sealed bound by Migrate.
+	_, err = raw.ExecContext(h.ctx, `UPDATE authorizers SET refresh_token_sealed = $1, access_token_sealed = $2 WHERE appid = 'wxapp2'`,
+		sealV1(t, key, "rt-legacy"), sealV1(t, key, "at-legacy"))
+	must(t, err)
+	_, err = raw.ExecContext(h.ctx, `UPDATE platforms SET secret_sealed = $1 WHERE component_appid = 'wxB'`, sealV1(t, key, "sec-legacy"))
+	must(t, err)
+	must(t, s.Migrate(h.ctx))
+	a, err := s.Authorizer(h.ctx, "wxA", "wxapp2")
+	must(t, err)
+	p, err := s.Platform(h.ctx, "wxB")
+	must(t, err)
+	if a.RefreshToken != "rt-legacy" || a.AccessToken != "at-legacy" || p.Secret != "sec-legacy" {
+		t.Fatalf("after re-sealing: %q %q %q", a.RefreshToken.Reveal(), a.AccessToken.Reveal(), p.Secret.Reveal())
+	}
+	var n int
+	must(t, raw.QueryRowContext(h.ctx, `SELECT COUNT(*) FROM authorizers WHERE refresh_token_sealed LIKE 'v1:%' OR access_token_sealed LIKE 'v1:%'`).Scan(&n))
+	if n != 0 {
+		t.Fatalf("%d legacy values left after Migrate", n)
+	}
+	must(t, raw.QueryRowContext(h.ctx, `SELECT refresh_token_sealed FROM authorizers WHERE appid = 'wxapp2'`).Scan(&sealed))
+	_, err = raw.ExecContext(h.ctx, `UPDATE authorizers SET refresh_token_sealed = $1 WHERE appid = 'wxapp1'`, sealed)
+	must(t, err)
+	if _, err := s.Authorizer(h.ctx, "wxA", "wxapp1"); err == nil {
+		t.Fatal("a re-sealed value opened in another row")
+	}
 }
 
 // ---- the token refresher's bookkeeping (migration 4) ----

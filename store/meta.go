@@ -71,7 +71,7 @@ func (s *Store) checkLegacySecrets(ctx context.Context) error {
 	if err != nil {
 		return dbErr("check stored secrets", err)
 	}
-	if _, err := s.vault.OpenString(sealed); err != nil {
+	if !s.vault.Owns(sealed) {
 		return wxfleet.Errorf(wxfleet.EINVALID,
 			"主密钥无法解密数据库中已存储的密钥：请使用写入它们时的主密钥（WXFLEET_MASTER_KEY 或数据目录中的 master.key） / the master key cannot open the secrets already in this database: start with the key they were sealed with (WXFLEET_MASTER_KEY or master.key in the data directory)")
 	}

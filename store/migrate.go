@@ -116,6 +116,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.riverMigrate(ctx, false); err != nil {
 		return fmt.Errorf("store: apply River migrations: %w", err)
 	}
+	if n, err := s.resealLegacy(ctx); err != nil {
+		return fmt.Errorf("store: re-sealing secrets bound to their rows: %w", err)
+	} else if n > 0 {
+		s.logger.InfoContext(ctx, "re-sealed stored secrets bound to their rows and key", slog.Int("values", n))
+	}
 	return nil
 }
 

@@ -22,7 +22,8 @@ func (s *Store) UpsertPlatform(ctx context.Context, p *wxfleet.Platform) error {
 			token_sealed = excluded.token_sealed,
 			aes_key_sealed = excluded.aes_key_sealed,
 			secret_sealed = excluded.secret_sealed`,
-		p.AppID, p.Name, s.seal(p.Token), s.seal(p.AESKey), s.seal(p.Secret))
+		p.AppID, p.Name, s.sealAt(p.Token, colPlatformToken, p.AppID), s.sealAt(p.AESKey, colPlatformAESKey, p.AppID),
+		s.sealAt(p.Secret, colPlatformSecret, p.AppID))
 	return dbErr("upsert platform", err)
 }
 
@@ -35,13 +36,13 @@ func (s *Store) scanPlatform(row interface{ Scan(...any) error }) (*wxfleet.Plat
 		return nil, err
 	}
 	var err error
-	if p.Token, err = s.open(token, "platforms.token_sealed"); err != nil {
+	if p.Token, err = s.openAt(token, colPlatformToken, p.AppID); err != nil {
 		return nil, err
 	}
-	if p.AESKey, err = s.open(aesKey, "platforms.aes_key_sealed"); err != nil {
+	if p.AESKey, err = s.openAt(aesKey, colPlatformAESKey, p.AppID); err != nil {
 		return nil, err
 	}
-	if p.Secret, err = s.open(secret, "platforms.secret_sealed"); err != nil {
+	if p.Secret, err = s.openAt(secret, colPlatformSecret, p.AppID); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -94,7 +95,7 @@ func (s *Store) SaveTicket(ctx context.Context, t *wxfleet.Ticket) error {
 			create_time = excluded.create_time,
 			received_at = excluded.received_at
 		WHERE excluded.create_time >= tickets.create_time`,
-		t.ComponentAppID, s.seal(t.Value), toMillis(t.CreateTime), toMillis(t.ReceivedAt))
+		t.ComponentAppID, s.sealAt(t.Value, colTicket, t.ComponentAppID), toMillis(t.CreateTime), toMillis(t.ReceivedAt))
 	return platformErr("save ticket", t.ComponentAppID, err)
 }
 
@@ -111,7 +112,7 @@ func (s *Store) Ticket(ctx context.Context, componentAppID string) (*wxfleet.Tic
 	if err != nil {
 		return nil, dbErr("get ticket", err)
 	}
-	value, err := s.open(sealed, "tickets.ticket_sealed")
+	value, err := s.openAt(sealed, colTicket, componentAppID)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +137,7 @@ func (s *Store) ComponentToken(ctx context.Context, componentAppID string) (*wxf
 	if err != nil {
 		return nil, dbErr("get component token", err)
 	}
-	value, err := s.open(sealed, "component_tokens.token_sealed")
+	value, err := s.openAt(sealed, colComponentToken, componentAppID)
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +155,6 @@ func (s *Store) SaveComponentToken(ctx context.Context, componentAppID string, t
 		ON CONFLICT (component_appid) DO UPDATE SET
 			token_sealed = excluded.token_sealed,
 			expires_at = excluded.expires_at`,
-		componentAppID, s.seal(t.Value), toMillis(t.ExpiresAt))
+		componentAppID, s.sealAt(t.Value, colComponentToken, componentAppID), toMillis(t.ExpiresAt))
 	return platformErr("save component token", componentAppID, err)
 }

@@ -370,26 +370,32 @@ func boolInt(b bool) int64 {
 	return 0
 }
 
-// seal seals a secret; the empty secret stays empty, so "not set" remains
-// visible (and nothing else about it).
-func (s *Store) seal(sec wxfleet.Secret) string {
+// sealAt seals sec bound to where it rests: column (table.column) and the
+// row's key. A value copied into another row or column does not open.
+func (s *Store) sealAt(sec wxfleet.Secret, column string, key ...string) string {
 	if sec == "" {
 		return ""
 	}
-	return s.vault.SealString(sec.Reveal())
+	return s.vault.SealFor([]byte(sec.Reveal()), sealedAt(column, key...))
 }
 
-// open opens a sealed column; what names the column for the error.
-func (s *Store) open(sealed, what string) (wxfleet.Secret, error) {
+// openAt opens a value sealAt sealed for this column and row.
+func (s *Store) openAt(sealed, column string, key ...string) (wxfleet.Secret, error) {
 	if sealed == "" {
 		return "", nil
 	}
-	plain, err := s.vault.OpenString(sealed)
+	plain, err := s.vault.OpenFor(sealed, sealedAt(column, key...))
 	if err != nil {
 		return "", wxfleet.WrapError(wxfleet.EINTERNAL,
-			"无法解密已存储的密钥，请确认 vault 密钥与写入时一致 / cannot decrypt a stored secret ("+what+"): check that the vault key is the one it was written with", err)
+			"无法解密已存储的密钥，请确认 vault 密钥与写入时一致，且该值未被移到别的行 / cannot decrypt a stored secret ("+column+"): check that the vault key is the one it was written with, and that the value was not moved from another row", err)
 	}
 	return wxfleet.Secret(plain), nil
+}
+
+// sealedAt is the associated data of a sealed value: its column and row key,
+// joined by NUL (which no appid or id contains).
+func sealedAt(column string, key ...string) string {
+	return column + "\x00" + strings.Join(key, "\x00")
 }
 
 func notFound(format string, args ...any) error {

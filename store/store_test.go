@@ -141,6 +141,8 @@ var conformance = []struct {
 	{"ReserveSlots", testReserveSlots},
 	{"APIPause", testAPIPause},
 	{"TokenHealth", testTokenHealth},
+	{"AuthLinkBinding", testAuthLinkBinding},
+	{"SealedBoundToRows", testSealedBoundToRows},
 }
 
 func runConformance(t *testing.T, b backend) {

@@ -2,10 +2,13 @@
 // secrets and push keys are sealed with AES-256-GCM before they reach the
 // database, and opened only when they must be sent to WeChat.
 //
-// A sealed value is text: "v1:" followed by base64(nonce | ciphertext | tag),
-// with a fresh random 12-byte nonce per value, so the same plaintext never
-// seals to the same text twice. The version prefix leaves room for a later
-// format (for example key rotation with a key id) without guessing.
+// A sealed value is text: "v2:", the key's id (KeyID), ":", then
+// base64(nonce | ciphertext | tag), with a fresh random 12-byte nonce per
+// value, so the same plaintext never seals to the same text twice. SealFor
+// binds a value to where it rests (AES-GCM associated data: table, column,
+// row key), so a value copied into another row does not open; the key id
+// lets key rotation find what was sealed with which key. Format "v1:" (no
+// key id, no binding) is still opened: it is what earlier versions wrote.
 //
 // The key is 32 random bytes kept outside the database: in a key file written
 // by LoadKey (mode 0600) or given base64-encoded through the environment and
@@ -33,8 +36,16 @@ import (
 // KeySize is the size of a vault key: AES-256.
 const KeySize = 32
 
-// prefix marks the format of a sealed value.
-const prefix = "v1:"
+// prefix marks the first format of a sealed value (read only); prefixV2 the
+// current one.
+const (
+	prefix   = "v1:"
+	prefixV2 = "v2:"
+)
+
+// keyIDLen is how many hex digits of the fingerprint name a key in a sealed
+// value: 64 bits, enough to tell a handful of keys apart.
+const keyIDLen = 16
 
 const nonceSize = 12 // GCM's standard nonce
 
@@ -85,37 +96,91 @@ func fingerprint(key []byte) string {
 // started with another key is refused before it seals anything with it.
 func (v *Vault) Fingerprint() string { return v.fingerprint }
 
-// Seal encrypts plain and returns "v1:" + base64(nonce|ciphertext). Every call
-// uses a new random nonce.
-func (v *Vault) Seal(plain []byte) string {
+// KeyID names the key inside sealed values: the first 16 hex digits of its
+// fingerprint.
+func (v *Vault) KeyID() string { return v.fingerprint[:keyIDLen] }
+
+// Seal encrypts plain, bound to nothing (SealFor with no associated data).
+func (v *Vault) Seal(plain []byte) string { return v.SealFor(plain, "") }
+
+// SealFor encrypts plain bound to aad (where the value rests, e.g.
+// "authorizers.refresh_token_sealed\x00wxcomp\x00wxapp") and returns
+// "v2:" + key id + ":" + base64(nonce|ciphertext). Every call uses a new
+// random nonce. Only OpenFor with the same aad opens it.
+func (v *Vault) SealFor(plain []byte, aad string) string {
 	// One buffer: nonce, then ciphertext and tag appended in place.
 	buf := make([]byte, nonceSize, nonceSize+len(plain)+v.aead.Overhead())
 	// crypto/rand.Read never returns an error (it crashes the program if the
 	// system's randomness is unavailable), so there is nothing to handle.
 	rand.Read(buf)
-	buf = v.aead.Seal(buf, buf[:nonceSize], plain, nil)
-	out := make([]byte, len(prefix)+base64.StdEncoding.EncodedLen(len(buf)))
-	copy(out, prefix)
-	base64.StdEncoding.Encode(out[len(prefix):], buf)
+	buf = v.aead.Seal(buf, buf[:nonceSize], plain, []byte(aad))
+	head := prefixV2 + v.KeyID() + ":"
+	out := make([]byte, len(head)+base64.StdEncoding.EncodedLen(len(buf)))
+	copy(out, head)
+	base64.StdEncoding.Encode(out[len(head):], buf)
 	return string(out)
 }
 
-// Open decrypts a value produced by Seal. It returns ErrMalformed for text
-// that is not a sealed value and ErrDecrypt for a wrong key or tampering.
-func (v *Vault) Open(sealed string) ([]byte, error) {
-	rest, ok := strings.CutPrefix(sealed, prefix)
-	if !ok {
+// Open decrypts a value sealed by Seal (or an unbound "v1:" value). It
+// returns ErrMalformed for text that is not a sealed value and ErrDecrypt
+// for a wrong key, tampering, or a value bound by SealFor.
+func (v *Vault) Open(sealed string) ([]byte, error) { return v.OpenFor(sealed, "") }
+
+// OpenFor decrypts a value sealed by SealFor with the same aad. A "v1:"
+// value, written before values were bound, opens whatever aad says: the
+// store re-seals those bound when it migrates (see Legacy).
+func (v *Vault) OpenFor(sealed, aad string) ([]byte, error) {
+	var raw []byte
+	var err error
+	if rest, ok := strings.CutPrefix(sealed, prefix); ok {
+		raw, err = base64.StdEncoding.DecodeString(rest)
+		aad = ""
+	} else if rest, ok := strings.CutPrefix(sealed, prefixV2); ok {
+		kid, body, found := strings.Cut(rest, ":")
+		if !found || len(kid) != keyIDLen {
+			return nil, ErrMalformed
+		}
+		if kid != v.KeyID() {
+			return nil, ErrDecrypt
+		}
+		raw, err = base64.StdEncoding.DecodeString(body)
+	} else {
 		return nil, ErrMalformed
 	}
-	raw, err := base64.StdEncoding.DecodeString(rest)
 	if err != nil || len(raw) < nonceSize+v.aead.Overhead() {
 		return nil, ErrMalformed
 	}
-	plain, err := v.aead.Open(raw[nonceSize:nonceSize], raw[:nonceSize], raw[nonceSize:], nil)
+	plain, err := v.aead.Open(raw[nonceSize:nonceSize], raw[:nonceSize], raw[nonceSize:], []byte(aad))
 	if err != nil {
 		return nil, ErrDecrypt
 	}
 	return plain, nil
+}
+
+// Legacy tells whether sealed is in the first format (no key id, bound to
+// nothing): the store re-seals such values.
+func Legacy(sealed string) bool { return strings.HasPrefix(sealed, prefix) }
+
+// SealedKeyID returns the id of the key a "v2:" value was sealed with ("" for
+// other text): what key rotation looks for.
+func SealedKeyID(sealed string) string {
+	rest, ok := strings.CutPrefix(sealed, prefixV2)
+	if !ok {
+		return ""
+	}
+	kid, _, _ := strings.Cut(rest, ":")
+	return kid
+}
+
+// Owns tells whether sealed was sealed with this vault's key, without opening
+// it (a bound value needs its aad to open): by its key id, or for a "v1:"
+// value by opening it.
+func (v *Vault) Owns(sealed string) bool {
+	if Legacy(sealed) {
+		_, err := v.Open(sealed)
+		return err == nil
+	}
+	return SealedKeyID(sealed) == v.KeyID()
 }
 
 // SealString seals a string.
@@ -132,7 +197,7 @@ func (v *Vault) OpenString(sealed string) (string, error) {
 
 // IsSealed tells whether s looks like a sealed value (by its prefix only; it
 // does not authenticate it).
-func IsSealed(s string) bool { return strings.HasPrefix(s, prefix) }
+func IsSealed(s string) bool { return strings.HasPrefix(s, prefix) || strings.HasPrefix(s, prefixV2) }
 
 // GenerateKey returns a new random key.
 func GenerateKey() []byte {

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -24,8 +25,8 @@ func TestRoundTrip(t *testing.T) {
 	v := newVault(t)
 	for _, plain := range [][]byte{nil, {}, []byte("x"), []byte("refresh@@@token-值"), bytes.Repeat([]byte{0, 1, 2, 255}, 1000)} {
 		sealed := v.Seal(plain)
-		if !strings.HasPrefix(sealed, "v1:") || !IsSealed(sealed) {
-			t.Fatalf("sealed value %q lacks the v1: prefix", sealed)
+		if !strings.HasPrefix(sealed, "v2:"+v.KeyID()+":") || !IsSealed(sealed) || SealedKeyID(sealed) != v.KeyID() {
+			t.Fatalf("sealed value %q lacks the v2:<key id>: prefix", sealed)
 		}
 		if len(plain) >= 8 && strings.Contains(sealed, string(plain)) {
 			t.Fatalf("sealed value contains the plaintext")
@@ -56,7 +57,8 @@ func TestSealUsesFreshNonce(t *testing.T) {
 func TestTamperDetected(t *testing.T) {
 	v := newVault(t)
 	sealed := v.SealString("authorizer_refresh_token")
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sealed, "v1:"))
+	head := "v2:" + v.KeyID() + ":"
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sealed, head))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,13 +66,13 @@ func TestTamperDetected(t *testing.T) {
 	for i := range raw {
 		mod := bytes.Clone(raw)
 		mod[i] ^= 0x01
-		_, err := v.Open("v1:" + base64.StdEncoding.EncodeToString(mod))
+		_, err := v.Open(head + base64.StdEncoding.EncodeToString(mod))
 		if !errors.Is(err, ErrDecrypt) {
 			t.Fatalf("bit flip at byte %d: err = %v, want ErrDecrypt", i, err)
 		}
 	}
 	// Truncation.
-	if _, err := v.Open("v1:" + base64.StdEncoding.EncodeToString(raw[:len(raw)-1])); !errors.Is(err, ErrDecrypt) {
+	if _, err := v.Open(head + base64.StdEncoding.EncodeToString(raw[:len(raw)-1])); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("truncated: err = %v, want ErrDecrypt", err)
 	}
 }
@@ -246,5 +248,39 @@ func TestFingerprint(t *testing.T) {
 		if strings.Contains(v1.Fingerprint(), enc) {
 			t.Fatal("the fingerprint contains the key")
 		}
+	}
+}
+
+// sealV1 writes the first format (no key id, no binding), as earlier
+// versions did.
+func sealV1(v *Vault, plain string) string {
+	buf := make([]byte, nonceSize, nonceSize+len(plain)+v.aead.Overhead())
+	rand.Read(buf)
+	buf = v.aead.Seal(buf, buf[:nonceSize], []byte(plain), nil)
+	return "v1:" + base64.StdEncoding.EncodeToString(buf)
+}
+
+// A value bound to one place opens only there: copied to another row (or
+// column), or opened unbound, it fails; the key id names the key.
+func TestBoundValuesOpenOnlyWhereSealed(t *testing.T) {
+	v := newVault(t)
+	here := "authorizers.refresh_token_sealed\x00wxcomp\x00wxapp1"
+	sealed := v.SealFor([]byte("refresh@@@1"), here)
+	if got, err := v.OpenFor(sealed, here); err != nil || string(got) != "refresh@@@1" {
+		t.Fatalf("OpenFor where sealed: %q, %v", got, err)
+	}
+	for _, elsewhere := range []string{"authorizers.refresh_token_sealed\x00wxcomp\x00wxapp2", "authorizers.access_token_sealed\x00wxcomp\x00wxapp1", ""} {
+		if _, err := v.OpenFor(sealed, elsewhere); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("opened at %q: %v", elsewhere, err)
+		}
+	}
+	other := newVault(t)
+	if _, err := other.OpenFor(sealed, here); !errors.Is(err, ErrDecrypt) || other.Owns(sealed) || !v.Owns(sealed) {
+		t.Errorf("another key: %v, owns %v", err, other.Owns(sealed))
+	}
+	// The first format still opens, anywhere: the store re-seals it bound.
+	old := sealV1(v, "legacy")
+	if got, err := v.OpenFor(old, here); err != nil || string(got) != "legacy" || !Legacy(old) || !v.Owns(old) || SealedKeyID(old) != "" {
+		t.Fatalf("v1 value: %q, %v", got, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"html/template"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/wxfleet/wxfleet"
@@ -106,8 +107,9 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "home", map[string]any{"Title": "首页 Home", "Platforms": items, "WeChatURL": s.WeChatURL})
 }
 
-// authorizePage is the merchant-facing 授权 page. ?merchant= says which
-// merchant the link is for; it travels with the link and ends on the authorizer.
+// authorizePage is the merchant-facing 授权 page. It makes no pre_auth_code
+// (the click does). ?link= names the operator's link it was opened with,
+// which carries the merchant; a visitor cannot name a merchant.
 func (s *Server) authorizePage(w http.ResponseWriter, r *http.Request) {
 	comp, err := s.platform(r)
 	if err != nil {
@@ -119,18 +121,46 @@ func (s *Server) authorizePage(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, "无法授权 Cannot authorize", err, "/")
 		return
 	}
-	s.render(w, r, http.StatusOK, "authorize", map[string]any{
-		"Title": "授权 Authorize", "Platform": comp, "PlatformName": p.Name, "Merchant": r.URL.Query().Get("merchant"),
-	})
+	data := map[string]any{"Title": "授权 Authorize", "Platform": comp, "PlatformName": p.Name}
+	if id := r.URL.Query().Get("link"); id != "" {
+		l, err := s.Store.AuthLink(r.Context(), comp, id)
+		if err == nil {
+			err = authorization.LinkUsable(l, s.Now())
+		}
+		if err != nil {
+			s.errorPage(w, r, "无法授权 Cannot authorize", err, "/authorize")
+			return
+		}
+		data["Link"], data["Merchant"] = l.ID, l.Merchant
+	}
+	s.render(w, r, http.StatusOK, "authorize", data)
 }
 
-// authorizeStart makes a fresh link (a fresh pre_auth_code) per click and
-// sends the browser to WeChat's page.
+// authorizeCookie keeps "<link id>.<state>" of the authorization this
+// browser started, for the callback (which must come from this browser) and
+// for a second click (which reuses the pre_auth_code).
+const authorizeCookie = "wxfleet_authorize"
+
+// authorizeStart sends the browser to WeChat's page for a pre_auth_code made
+// for this click, or the one an earlier click of this browser got if it still
+// lives. Per client, at most 30 a minute.
 func (s *Server) authorizeStart(w http.ResponseWriter, r *http.Request) {
 	kind := r.PathValue("kind")
 	if kind != "pc" && kind != "h5" {
 		http.NotFound(w, r)
 		return
+	}
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, r, "无法授权 Cannot authorize", bodyErr(err), "/authorize")
+		return
+	}
+	var prevLink, prevState string
+	if c, err := r.Cookie(authorizeCookie); err == nil {
+		prevLink, prevState, _ = strings.Cut(c.Value, ".")
+	}
+	comp := r.PostForm.Get("platform")
+	if comp == "" {
+		comp = s.DefaultPlatform
 	}
 	if !s.authorizeLimit.allow(s.clientIP(r)) {
 		w.Header().Set("Retry-After", "60")
@@ -139,34 +169,36 @@ func (s *Server) authorizeStart(w http.ResponseWriter, r *http.Request) {
 			"生成授权链接过于频繁，请一分钟后再试 / too many authorization links from your address; try again in a minute"), "/authorize")
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, r, "无法授权 Cannot authorize", wxfleet.Errorf(wxfleet.EINVALID, "表单无效 / invalid form"), "/authorize")
-		return
-	}
-	comp := r.PostForm.Get("platform")
-	if comp == "" {
-		comp = s.DefaultPlatform
-	}
-	link, err := s.Auth.CreateLink(r.Context(), comp, authorization.LinkRequest{Merchant: r.PostForm.Get("merchant")})
+	start, err := s.Auth.StartFromPage(r.Context(), comp, r.PostForm.Get("link"), prevLink, prevState)
 	if err != nil {
 		s.errorPage(w, r, "无法生成授权链接 Cannot create the authorization link", err, "/authorize")
 		return
 	}
-	target := link.PCURL
+	http.SetCookie(w, &http.Cookie{Name: authorizeCookie, Value: start.LinkID + "." + start.State, Path: "/authorize",
+		HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode, // Lax: sent on WeChat's redirect back (a top-level GET)
+		MaxAge: int(time.Until(start.CodeExpiresAt.Add(time.Hour)) / time.Second)})
+	target := start.PCURL
 	if kind == "h5" {
-		target = link.H5URL
+		target = start.H5URL
 	}
 	http.Redirect(w, r, target, http.StatusFound)
 }
 
-// authorizeCallback is redirect_uri: WeChat sends the browser back with auth_code.
+// authorizeCallback is redirect_uri: WeChat sends the browser back with
+// auth_code, and the link id and state we gave it.
 func (s *Server) authorizeCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	comp := q.Get("c")
 	if comp == "" {
 		comp = s.DefaultPlatform
 	}
-	a, err := s.Auth.Callback(r.Context(), comp, q.Get("link"), q.Get("auth_code"))
+	var cookieState string
+	if c, err := r.Cookie(authorizeCookie); err == nil {
+		if id, st, ok := strings.Cut(c.Value, "."); ok && id == q.Get("link") {
+			cookieState = st
+		}
+	}
+	a, err := s.Auth.Callback(r.Context(), comp, q.Get("link"), q.Get("state"), cookieState, q.Get("auth_code"))
 	if err != nil {
 		s.errorPage(w, r, "授权未完成 Authorization not completed", err, "/authorize")
 		return

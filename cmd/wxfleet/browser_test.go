@@ -45,9 +45,16 @@ func TestBrowserAuthorizesPC(t *testing.T) {
 	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 
+	// The merchant comes with the operator's link, never from the visitor.
+	var link struct {
+		URL string `json:"url"`
+	}
+	if st := d.api("POST", "/api/v1/authorization-links", map[string]any{"merchant": "browser-merchant"}, &link); st != 201 {
+		t.Fatalf("authorization-links: %d", st)
+	}
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(d.Platform.URL()+"/authorize?merchant=browser-merchant"),
+		chromedp.Navigate(link.URL),
 		chromedp.Click(css("#authorize-pc")),
 		chromedp.WaitVisible(css("#confirm")),
 		chromedp.Click(css(`input[name="appid"][value="`+app.AppID+`"]`)),
