@@ -60,6 +60,9 @@ type sbCode struct {
 	Gray *struct {
 		Percentage int `json:"gray_percentage"`
 	} `json:"gray"`
+	Latest *struct {
+		Reason string `json:"reason"`
+	} `json:"latest_audit"`
 	Counts map[string]int `json:"counts"`
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/server"
@@ -195,11 +196,15 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(ctx, server.Config{
+	cfg := server.Config{
 		Addr: s.addr, PublicURL: s.publicURL, Database: s.database, WeChatURL: s.wechatURL,
 		AdminToken: wxfleet.Secret(admin), MasterKey: key, Platforms: platforms, AuthType: at, Logger: logger,
 		JobTimeoutScale: scale,
-	})
+	}
+	if err := testDurations(e, &cfg); err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -227,6 +232,35 @@ func jobTimeoutScale(e *env) (float64, error) {
 		return 0, fmt.Errorf("WXFLEET_TEST_JOB_TIMEOUT_SCALE %q: a number in (0, 1]", v)
 	}
 	return f, nil
+}
+
+// testDurations reads the WXFLEET_TEST_* durations the tests that run
+// `wxfleet serve` as a process use to make a rollout take seconds (the
+// demo's values, see demoOptions). Not settings for operators: unset, the
+// production values apply.
+func testDurations(e *env, cfg *server.Config) error {
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"WXFLEET_TEST_JOB_POLL_INTERVAL", &cfg.JobPollInterval},
+		{"WXFLEET_TEST_AUDIT_POLL_INTERVAL", &cfg.AuditPollInterval},
+		{"WXFLEET_TEST_ROLLOUT_RETRY_BASE", &cfg.RolloutRetryBase},
+		{"WXFLEET_TEST_ROLLOUT_QUOTA_WAIT", &cfg.RolloutQuotaWait},
+		{"WXFLEET_TEST_ROLLOUT_SETTLE_TIME", &cfg.RolloutSettleTime},
+		{"WXFLEET_TEST_WECHAT_TIMEOUT", &cfg.WeChatTimeout},
+	} {
+		v, ok := e.lookup(d.name)
+		if !ok || v == "" {
+			continue
+		}
+		t, err := time.ParseDuration(v)
+		if err != nil || t <= 0 {
+			return fmt.Errorf("%s %q: a positive duration such as 500ms", d.name, v)
+		}
+		*d.dst = t
+	}
+	return nil
 }
 
 func wechatTarget(u string) string {
