@@ -19,6 +19,8 @@ const (
 	EUNAUTHORIZED = "unauthorized" // no or wrong credentials
 	EFORBIDDEN    = "forbidden"    // credentials fine, action not allowed
 	EUNAVAILABLE  = "unavailable"  // a dependency (WeChat, the database) cannot serve now
+	ETOOLARGE     = "too_large"    // the request body is over the route's cap
+	ETOOMANY      = "too_many"     // the client is sending too many requests; wait
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )
 

@@ -27,7 +27,7 @@ type Store interface {
 	Platform(ctx context.Context, appID string) (*wxfleet.Platform, error)
 	CreateAuthLink(ctx context.Context, l *wxfleet.AuthLink) error
 	AuthLink(ctx context.Context, componentAppID, id string) (*wxfleet.AuthLink, error)
-	AuthLinkByPreAuthCode(ctx context.Context, componentAppID, code string) (*wxfleet.AuthLink, error)
+	AuthLinkByPreAuthDigest(ctx context.Context, componentAppID, digest string) (*wxfleet.AuthLink, error)
 	MarkAuthLinkUsed(ctx context.Context, componentAppID, id, authorizerAppID string) error
 	Authorizer(ctx context.Context, componentAppID, appID string) (*wxfleet.Authorizer, error)
 	UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) error
@@ -136,13 +136,14 @@ func (s *Service) Callback(ctx context.Context, componentAppID, linkID, authCode
 }
 
 // HandlePush completes the authorization an `authorized` or `updateauthorized`
-// push announced. createTime is the push's CreateTime: if the browser
-// callback already completed an authorization at or after it, nothing is left
-// to do.
-func (s *Service) HandlePush(ctx context.Context, componentAppID, authorizerAppID, authCode, preAuthCode string, createTime time.Time) (*wxfleet.Authorizer, error) {
+// push announced. preAuthDigest is the digest (store.PreAuthDigest) of the
+// push's PreAuthCode: the code itself is kept out of events and jobs.
+// createTime is the push's CreateTime: if the browser callback already
+// completed an authorization at or after it, nothing is left to do.
+func (s *Service) HandlePush(ctx context.Context, componentAppID, authorizerAppID, authCode, preAuthDigest string, createTime time.Time) (*wxfleet.Authorizer, error) {
 	var link *wxfleet.AuthLink
-	if preAuthCode != "" {
-		l, err := s.Store.AuthLinkByPreAuthCode(ctx, componentAppID, preAuthCode)
+	if preAuthDigest != "" {
+		l, err := s.Store.AuthLinkByPreAuthDigest(ctx, componentAppID, preAuthDigest)
 		if err != nil && wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
 			return nil, err
 		}
@@ -316,10 +317,23 @@ func (s *Service) save(ctx context.Context, componentAppID, appID string, info *
 	return a, nil
 }
 
-// Revoke handles an `unauthorized` push: the merchant cancelled the
-// authorization. The authorizer is kept (its history matters) but marked
-// revoked, and its pending jobs are cancelled.
-func (s *Service) Revoke(ctx context.Context, componentAppID, appID string) error {
+// Revoke handles an `unauthorized` push made at createTime (its CreateTime;
+// zero if unknown): the merchant cancelled the authorization. The authorizer
+// is kept (its history matters) but marked revoked, and its pending jobs are
+// cancelled.
+//
+// Authorization events of one app are applied in the order WeChat made them,
+// not the order they arrive: an `unauthorized` older than the authorization
+// in force (a replay, or WeChat's late retry after the merchant authorized
+// again) is ignored. CreateTime has whole seconds, so an authorization in the
+// same second as the push does not count as newer.
+func (s *Service) Revoke(ctx context.Context, componentAppID, appID string, createTime time.Time) error {
+	if a, err := s.Store.Authorizer(ctx, componentAppID, appID); err == nil && !createTime.IsZero() &&
+		a.Status == wxfleet.StatusAuthorized && a.AuthorizedAt.Truncate(time.Second).After(createTime) {
+		s.Logger.Warn("unauthorized push older than the authorization in force: ignored", "component_appid", componentAppID,
+			"appid", appID, "push_create_time", createTime, "authorized_at", a.AuthorizedAt)
+		return nil
+	}
 	err := s.Store.SetAuthorizerStatus(ctx, componentAppID, appID, wxfleet.StatusRevoked, s.Now())
 	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND {
 		s.Logger.Info("unauthorized push for an unknown authorizer", "component_appid", componentAppID, "appid", appID)

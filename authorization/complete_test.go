@@ -109,7 +109,7 @@ func (f *fixture) raceBothPaths(t *testing.T, cb, push *Service) [2]*wxfleet.Aut
 	})
 	wg.Go(func() {
 		<-start
-		got[1], errs[1] = push.HandlePush(context.Background(), "wxcomp", "wxapp", "authcode-1", "preauthcode@@@1", f.now.Add(-time.Second))
+		got[1], errs[1] = push.HandlePush(context.Background(), "wxcomp", "wxapp", "authcode-1", store.PreAuthDigest("preauthcode@@@1"), f.now.Add(-time.Second))
 	})
 	close(start)
 	wg.Wait()
@@ -204,7 +204,7 @@ func testSecondPathFindsTheCodeExchanged(t *testing.T, b storetest.Backend) {
 		t.Fatalf("link not marked used: %+v", l)
 	}
 	// The push announced by a callback already done is skipped as before.
-	if _, err := s.HandlePush(ctx, "wxcomp", "wxapp", "authcode-9", "preauthcode@@@1", f.now); err != nil {
+	if _, err := s.HandlePush(ctx, "wxcomp", "wxapp", "authcode-9", store.PreAuthDigest("preauthcode@@@1"), f.now); err != nil {
 		t.Fatal(err)
 	}
 	if q := f.wc.queryAuth.Load(); q != 1 {

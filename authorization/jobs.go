@@ -7,6 +7,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
 )
 
@@ -19,11 +20,15 @@ type Sealer interface {
 // CompleteArgs completes an authorization announced by a push. The
 // authorization code rests sealed: it is worth an access token for an hour.
 type CompleteArgs struct {
-	ComponentAppID  string    `json:"component_appid" river:"unique"`
-	AuthorizerAppID string    `json:"authorizer_appid" river:"unique"`
-	SealedCode      string    `json:"sealed_code"` // sealing is randomised: not part of the unique key
-	PreAuthCode     string    `json:"pre_auth_code" river:"unique"`
-	CreateTime      time.Time `json:"create_time" river:"unique"`
+	ComponentAppID  string `json:"component_appid" river:"unique"`
+	AuthorizerAppID string `json:"authorizer_appid" river:"unique"`
+	SealedCode      string `json:"sealed_code"` // sealing is randomised: not part of the unique key
+	// PreAuthDigest is the digest of the push's PreAuthCode (store.PreAuthDigest):
+	// the code would start an authorization credited to its link's merchant.
+	PreAuthDigest string `json:"pre_auth_code_sha256" river:"unique"`
+	// PreAuthCode is read from jobs enqueued by earlier versions only.
+	PreAuthCode string    `json:"pre_auth_code,omitempty"`
+	CreateTime  time.Time `json:"create_time" river:"unique"`
 }
 
 // Kind implements river.JobArgs.
@@ -53,7 +58,11 @@ func (w *CompleteWorker) Work(ctx context.Context, job *river.Job[CompleteArgs])
 	if err != nil {
 		return river.JobCancel(err)
 	}
-	_, err = w.Service.HandlePush(ctx, job.Args.ComponentAppID, job.Args.AuthorizerAppID, code, job.Args.PreAuthCode, job.Args.CreateTime)
+	digest := job.Args.PreAuthDigest
+	if digest == "" && job.Args.PreAuthCode != "" {
+		digest = store.PreAuthDigest(job.Args.PreAuthCode)
+	}
+	_, err = w.Service.HandlePush(ctx, job.Args.ComponentAppID, job.Args.AuthorizerAppID, code, digest, job.Args.CreateTime)
 	if wxfleet.ErrorCode(err) == wxfleet.EINVALID {
 		return river.JobCancel(err)
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
+	"github.com/wxfleet/wxfleet/store"
 )
 
 // Feature is the authorization flow as the server wires it: the pushes that
@@ -39,11 +40,19 @@ func (f *Feature) authorized(ctx context.Context, p push.Push) error {
 		ComponentAppID:  ev.ComponentAppID,
 		AuthorizerAppID: ev.AppID,
 		SealedCode:      f.Sealer.SealString(code),
-		PreAuthCode:     msg.Get("PreAuthCode"),
+		PreAuthDigest:   preAuthDigest(msg.Get("PreAuthCode")),
 		CreateTime:      ev.CreateTime,
 	}, nil)
 }
 
 func (f *Feature) unauthorized(ctx context.Context, p push.Push) error {
-	return f.Service.Revoke(ctx, p.Event.ComponentAppID, p.Event.AppID)
+	return f.Service.Revoke(ctx, p.Event.ComponentAppID, p.Event.AppID, p.Event.CreateTime)
+}
+
+// preAuthDigest is the job's record of the push's PreAuthCode: "" for none.
+func preAuthDigest(code string) string {
+	if code == "" {
+		return ""
+	}
+	return store.PreAuthDigest(code)
 }

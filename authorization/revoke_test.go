@@ -45,7 +45,7 @@ func testRevokeCancelsPendingJobs(t *testing.T, b storetest.Backend) {
 		}
 	}
 	s := &Service{Store: st, Queue: func() queue.Queue { return q }, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}
-	if err := s.Revoke(ctx, "wxcomp", "wxgone"); err != nil {
+	if err := s.Revoke(ctx, "wxcomp", "wxgone", now.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := st.Authorizer(ctx, "wxcomp", "wxgone")
@@ -65,7 +65,41 @@ func testRevokeCancelsPendingJobs(t *testing.T, b storetest.Backend) {
 	}
 	// A revoke for an authorizer never seen is not an error (WeChat may
 	// push it after we lost interest), and it touches nothing.
-	if err := s.Revoke(ctx, "wxcomp", "wxnever"); err != nil {
+	if err := s.Revoke(ctx, "wxcomp", "wxnever", now); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A replayed (or late) unauthorized push older than the authorization in
+// force does not undo it; a newer one does.
+func TestOlderUnauthorizedNeverUndoesANewerAuthorization(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		st := b.New(t)
+		now := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+		st.UpsertPlatform(ctx, &wxfleet.Platform{AppID: "wxcomp", Name: "p", Token: "t", AESKey: "k", Secret: "s"})
+		reauthorized := now.Add(10 * time.Minute) // after the merchant's first cancellation at now
+		if err := st.UpsertAuthorizer(ctx, &wxfleet.Authorizer{ComponentAppID: "wxcomp", AppID: "wxback", Status: wxfleet.StatusAuthorized,
+			AccessToken: "a", RefreshToken: "r", TokenExpiresAt: reauthorized.Add(time.Hour), AuthorizedAt: reauthorized, UpdatedAt: reauthorized}); err != nil {
+			t.Fatal(err)
+		}
+		q, err := queue.New(st, &river.Config{Workers: river.NewWorkers(), Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock := reauthorized.Add(time.Minute)
+		s := &Service{Store: st, Queue: func() queue.Queue { return q }, Now: func() time.Time { return clock }, Logger: slog.New(slog.DiscardHandler)}
+		if err := s.Revoke(ctx, "wxcomp", "wxback", now); err != nil { // the old push, replayed
+			t.Fatal(err)
+		}
+		if a, _ := st.Authorizer(ctx, "wxcomp", "wxback"); a.Status != wxfleet.StatusAuthorized {
+			t.Fatalf("a replayed older unauthorized push revoked the newer authorization: %s", a.Status)
+		}
+		if err := s.Revoke(ctx, "wxcomp", "wxback", reauthorized.Add(30*time.Second)); err != nil { // a real, newer cancellation
+			t.Fatal(err)
+		}
+		if a, _ := st.Authorizer(ctx, "wxcomp", "wxback"); a.Status != wxfleet.StatusRevoked {
+			t.Fatalf("a newer unauthorized push was ignored: %s", a.Status)
+		}
+	})
 }

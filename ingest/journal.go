@@ -802,6 +802,24 @@ func (j *Journal) Backlog() int {
 	return len(j.queue)
 }
 
+// ErrFull is Health's answer when the backlog is at MaxLag: new pushes wait
+// for the database to catch up.
+var ErrFull = errors.New("ingest: journal backlog at its cap; pushes wait for the database")
+
+// Health reports why the journal cannot take pushes now: a write that could
+// not be undone (restart to recover), or a backlog at its cap. nil: it can.
+func (j *Journal) Health() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.broken != nil {
+		return j.broken
+	}
+	if len(j.queue)+len(j.pending) >= j.opts.MaxLag {
+		return ErrFull
+	}
+	return nil
+}
+
 // Close stops appends, waits (until ctx ends) for the applier to move the
 // rest to the database, then deletes the segments. What is left when ctx
 // ends stays in the journal and is replayed by the next Open.

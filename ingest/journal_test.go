@@ -332,8 +332,14 @@ func TestLagIsBounded(t *testing.T) {
 	db := newFakeDB()
 	db.gate = make(chan struct{})
 	j := open(t, db, Options{MaxLag: 10, ApplyDelay: time.Millisecond})
+	if err := j.Health(); err != nil {
+		t.Fatalf("empty journal unhealthy: %v", err)
+	}
 	if _, err := j.Append(t.Context(), events(0, 10)); err != nil {
 		t.Fatal(err)
+	}
+	if err := j.Health(); !errors.Is(err, ErrFull) { // readyz says not ready
+		t.Fatalf("Health at the cap = %v, want ErrFull", err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
@@ -352,6 +358,9 @@ func TestLagIsBounded(t *testing.T) {
 	}
 	if n := len(db.stored()); n != 11 {
 		t.Fatalf("stored %d, want 11", n)
+	}
+	if err := j.Health(); err != nil {
+		t.Fatalf("Health after catching up = %v", err)
 	}
 	j.Close(t.Context())
 }

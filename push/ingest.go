@@ -132,6 +132,15 @@ func (in *Ingest) Backlog() int {
 	return in.journal.Backlog()
 }
 
+// Health reports why pushes cannot be recorded now (the journal's health;
+// always nil on PostgreSQL, whose health is the database's).
+func (in *Ingest) Health() error {
+	if in.journal == nil {
+		return nil
+	}
+	return in.journal.Health()
+}
+
 // Close stops recording; it lets the committer store what is queued, or the
 // journal move what it can into the database until ctx ends (the rest is
 // replayed by the next OpenIngest).

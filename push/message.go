@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -80,6 +81,11 @@ func ParseMessage(doc []byte) (Message, error) {
 
 // element splits "<name>inner</name>rest" and returns name and inner; inner
 // may contain CDATA sections and nested elements.
+//
+// It visits each byte of inner once: it steps from one '<' to the next and
+// skips a CDATA section whole, so a closing tag inside one does not end the
+// element. Searching for the closing tag anew after every CDATA section, as
+// this once did, made a signed push of 55,000 sections cost 25 s of CPU.
 func element(p []byte) (name string, inner []byte, ok bool) {
 	if len(p) < 3 || p[0] != '<' {
 		return "", nil, false
@@ -92,37 +98,43 @@ func element(p []byte) (name string, inner []byte, ok bool) {
 		return "", nil, false
 	}
 	name = string(p[1:end])
-	if bytes.IndexAny([]byte(name), " \t\r\n\"'=/<") >= 0 {
+	if strings.ContainsAny(name, " \t\r\n\"'=/<") {
 		return "", nil, false
 	}
 	rest := p[end+1:]
-	closing := "</" + name + ">"
-	// Skip over CDATA sections so a closing tag inside one does not end the element.
-	off := 0
-	for {
-		c := bytes.Index(rest[off:], []byte(closing))
-		d := bytes.Index(rest[off:], []byte("<![CDATA["))
-		if c < 0 {
+	closing := make([]byte, 0, len(name)+3)
+	closing = append(append(append(closing, "</"...), name...), '>')
+	for off := 0; ; {
+		i := bytes.IndexByte(rest[off:], '<')
+		if i < 0 {
 			return "", nil, false
 		}
-		if d >= 0 && d < c {
-			e := bytes.Index(rest[off+d:], []byte("]]>"))
+		off += i
+		switch at := rest[off:]; {
+		case bytes.HasPrefix(at, closing):
+			return name, rest[:off], true
+		case bytes.HasPrefix(at, cdataOpen):
+			e := bytes.Index(at[len(cdataOpen):], cdataClose)
 			if e < 0 {
 				return "", nil, false
 			}
-			off += d + e + 3
-			continue
+			off += len(cdataOpen) + e + len(cdataClose)
+		default:
+			off++
 		}
-		return name, rest[:off+c], true
 	}
 }
+
+var (
+	cdataOpen  = []byte("<![CDATA[")
+	cdataClose = []byte("]]>")
+)
 
 // text returns the value of an element's content: CDATA sections unwrapped,
 // entities in plain text decoded, surrounding whitespace of plain text dropped.
 func text(inner []byte) string {
 	t := bytes.TrimSpace(inner)
-	if bytes.HasPrefix(t, []byte("<![CDATA[")) && bytes.HasSuffix(t, []byte("]]>")) &&
-		bytes.Count(t, []byte("<![CDATA[")) == 1 {
+	if bytes.HasPrefix(t, cdataOpen) && bytes.HasSuffix(t, cdataClose) && bytes.Count(t, cdataOpen) == 1 {
 		return string(t[9 : len(t)-3])
 	}
 	if bytes.IndexByte(t, '<') >= 0 {

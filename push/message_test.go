@@ -1,6 +1,11 @@
 package push
 
-import "testing"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+)
 
 func TestParseMessage(t *testing.T) {
 	tests := []struct {
@@ -44,7 +49,78 @@ func TestParseMessage(t *testing.T) {
 func FuzzParseMessage(f *testing.F) {
 	f.Add([]byte(`<xml><a><![CDATA[x]]></a><b>2</b></xml>`))
 	f.Add([]byte(`<xml><a><b>c</b></a></xml>`))
+	f.Add(manyCDATA(55_000)) // issue 16: quadratic before
+	f.Add(manyFields(2_000))
+	f.Add([]byte(`<xml><a><![CDATA[</a>]]><![CDATA[x]]></a><b>&lt;</b></xml>`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		_, _ = ParseMessage(doc)
 	})
+}
+
+// manyCDATA is the attack of issue 16: a push whose Content is n CDATA
+// sections in a row, followed by ordinary fields. Every section once made
+// the parser search the rest of the document for the closing tag again.
+func manyCDATA(n int) []byte {
+	var b strings.Builder
+	b.WriteString("<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Content>")
+	for i := range n {
+		fmt.Fprintf(&b, "<![CDATA[%d]]>", i%10)
+	}
+	b.WriteString("</Content><MsgId>7</MsgId></xml>")
+	return []byte(b.String())
+}
+
+// manyFields is the same attack spread over n fields, each one CDATA.
+func manyFields(n int) []byte {
+	var b strings.Builder
+	b.WriteString("<xml>")
+	for i := range n {
+		fmt.Fprintf(&b, "<F%d><![CDATA[v]]></F%d>", i%100, i%100)
+	}
+	b.WriteString("</xml>")
+	return []byte(b.String())
+}
+
+func TestParseMessageManyCDATASections(t *testing.T) {
+	doc := manyCDATA(55_000)
+	m, err := ParseMessage(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 3 || m.Get("MsgId") != "7" || m.Get("ToUserName") != "gh_1" {
+		t.Fatalf("fields: %d, MsgId %q", len(m), m.Get("MsgId"))
+	}
+	// Several sections are kept verbatim, as nested content is.
+	if c := m.Get("Content"); strings.Count(c, "<![CDATA[") != 55_000 {
+		t.Fatalf("Content kept %d sections", strings.Count(c, "<![CDATA["))
+	}
+	m, err = ParseMessage(manyFields(55_000))
+	if err != nil || len(m) != 55_000 || m.Get("F99") != "v" {
+		t.Fatalf("many fields: %d fields, %v", len(m), err)
+	}
+}
+
+// go test -run '^$' -bench ParseMessage ./push/
+func BenchmarkParseMessageManyCDATA(b *testing.B) {
+	for _, n := range []int{5_500, 55_000} {
+		doc := manyCDATA(n)
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			for b.Loop() {
+				if _, err := ParseMessage(doc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkParseMessageTypical(b *testing.B) {
+	doc := []byte(`<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o_user]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好]]></Content><MsgId>1234567890</MsgId></xml>`)
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		if _, err := ParseMessage(doc); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

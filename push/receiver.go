@@ -207,8 +207,11 @@ func (r *Receiver) arrived() {
 }
 
 // secretFields hold values worth a token: the ticket (kept sealed in its own
-// table) and authorization codes. The stored event keeps everything else.
-var secretFields = []string{"ComponentVerifyTicket", "AuthorizationCode", "auth_code"}
+// table), authorization codes, and the pre_auth_code (auth_links keeps only
+// its digest: with the code, whoever reads the events could start an
+// authorization credited to the link's merchant). The stored event keeps
+// everything else.
+var secretFields = []string{"ComponentVerifyTicket", "AuthorizationCode", "auth_code", "PreAuthCode"}
 
 // redact returns plain with the values of secretFields replaced.
 func redact(plain []byte, msg Message) []byte {
@@ -237,12 +240,11 @@ func (r *Receiver) open(w http.ResponseWriter, req *http.Request, appID string) 
 	if ts == "" || nonce == "" || sig == "" {
 		return nil, nil, reject(http.StatusBadRequest, "params", "timestamp, nonce and msg_signature are required (encrypt_type=aes)")
 	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return nil, nil, reject(http.StatusBadRequest, "timestamp", "timestamp is not a number")
+	if rej := r.checkTimestamp(ts); rej != nil {
+		return nil, nil, rej
 	}
-	if skew := r.Now().Sub(time.Unix(sec, 0)); skew > MaxSkew || skew < -MaxSkew {
-		return nil, nil, reject(http.StatusBadRequest, "timestamp", "timestamp is "+skew.Round(time.Second).String()+" off our clock (limit 5m)")
+	if req.ContentLength > MaxBody { // refused before a byte of it is read
+		return nil, nil, reject(http.StatusRequestEntityTooLarge, "size", "body over 1 MiB")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxBody))
 	if err != nil {
@@ -289,10 +291,28 @@ func (r *Receiver) open(w http.ResponseWriter, req *http.Request, appID string) 
 	return nil, nil, reject(http.StatusForbidden, "decrypt", "cannot open the message")
 }
 
+// checkTimestamp refuses a timestamp further than MaxSkew from our clock: a
+// recorded push or URL check replayed later is refused.
+func (r *Receiver) checkTimestamp(ts string) *rejection {
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return reject(http.StatusBadRequest, "timestamp", "timestamp is not a number")
+	}
+	if skew := r.Now().Sub(time.Unix(sec, 0)); skew > MaxSkew || skew < -MaxSkew {
+		return reject(http.StatusBadRequest, "timestamp", "timestamp is "+skew.Round(time.Second).String()+" off our clock (limit 5m)")
+	}
+	return nil
+}
+
 // echo answers WeChat's GET URL check: the plain signature over token,
-// timestamp and nonce, then the echostr verbatim.
+// timestamp and nonce, then the echostr verbatim. Its timestamp must be as
+// fresh as a push's, or a recorded check could be replayed forever.
 func (r *Receiver) echo(w http.ResponseWriter, req *http.Request, appID string) {
 	q := req.URL.Query()
+	if rej := r.checkTimestamp(q.Get("timestamp")); rej != nil {
+		r.refuse(w, req, "echo", rej)
+		return
+	}
 	var candidates []*wxcrypt.Crypter
 	if appID != "" {
 		candidates = r.Router.ForAuthorizer(req.Context(), appID)

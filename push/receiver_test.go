@@ -1,10 +1,12 @@
 package push
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -250,5 +252,72 @@ func TestCommitterGroupsConcurrentPushes(t *testing.T) {
 	}
 	if _, err := c.Record(context.Background(), &wxfleet.Event{}); err != ErrClosed {
 		t.Fatalf("Record after Close: %v", err)
+	}
+}
+
+// echoCheck sends WeChat's GET URL check signed at ts.
+func (r *rig) echoCheck(t *testing.T, path string, ts time.Time) (int, string) {
+	t.Helper()
+	stamp := strconv.FormatInt(ts.Unix(), 10)
+	q := url.Values{"timestamp": {stamp}, "nonce": {"77"}, "echostr": {"hello-echo"}, "signature": {r.c.PlainSignature(stamp, "77")}}
+	resp, err := http.Get(r.srv.URL + path + "?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// A URL check recorded once must not be replayable later: its timestamp is
+// held to the window of a push.
+func TestURLCheckTimestampWindow(t *testing.T) {
+	r := newRig(t)
+	for _, path := range []string{"/wechat/component", "/wechat/apps/wxapp"} {
+		if st, body := r.echoCheck(t, path, r.now); st != 200 || body != "hello-echo" {
+			t.Fatalf("%s fresh check: %d %q", path, st, body)
+		}
+		for _, off := range []time.Duration{-6 * time.Minute, 6 * time.Minute, -24 * time.Hour} {
+			if st, body := r.echoCheck(t, path, r.now.Add(off)); st != 400 || strings.Contains(body, "hello-echo") {
+				t.Errorf("%s check %v off: %d %q", path, off, st, body)
+			}
+		}
+	}
+}
+
+// A declared body over the cap is refused before it is read: the server
+// answers 413 although the client has sent none of it.
+func TestOversizedPushRefusedBeforeReading(t *testing.T) {
+	r := newRig(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /wechat/component?timestamp=%d&nonce=1&msg_signature=x HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", r.now.Unix(), 50<<20)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer before the body was sent: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413", resp.StatusCode)
+	}
+}
+
+// The pre_auth_code of an authorized push is kept out of the stored event:
+// auth_links keeps only its digest, and the event must not undo that.
+func TestPreAuthCodeKeptOutOfStoredEvents(t *testing.T) {
+	r := newRig(t)
+	msg := `<xml><AppId><![CDATA[wxcomponent]]></AppId><CreateTime>1700000000</CreateTime><InfoType><![CDATA[authorized]]></InfoType>` +
+		`<AuthorizerAppid><![CDATA[wxapp]]></AuthorizerAppid><AuthorizationCode><![CDATA[queryauthcode@@@secret]]></AuthorizationCode>` +
+		`<AuthorizationCodeExpiredTime>1700003600</AuthorizationCodeExpiredTime><PreAuthCode><![CDATA[preauthcode@@@secret-pre]]></PreAuthCode></xml>`
+	if st, body := r.send(t, "/wechat/component", msg, r.now); st != 200 {
+		t.Fatalf("%d %q", st, body)
+	}
+	p := string(r.store.events[0].Payload)
+	if strings.Contains(p, "preauthcode@@@secret-pre") || strings.Contains(p, "queryauthcode@@@secret") || !strings.Contains(p, "<AuthorizerAppid>") {
+		t.Fatalf("stored payload: %s", p)
 	}
 }

@@ -48,7 +48,7 @@ func (s *Service) advance(ctx context.Context, componentAppID string, id int64) 
 		reason := fmt.Sprintf("第 %d 批 %d 个小程序中 %d 个失败，超过上限 %.0f%%；处理后继续或重试失败项 / cohort %d: %d of %d mini programs failed, over the %.0f%% limit; resume or retry the failed ones",
 			r.Cohort+1, tried, failures, r.MaxFailureRatio*100, r.Cohort+1, failures, tried, r.MaxFailureRatio*100)
 		moved, err := s.Store.SetRolloutStatus(ctx, componentAppID, id, []wxfleet.RolloutStatus{wxfleet.RolloutRunning},
-			wxfleet.RolloutPaused, reason, r.Cohort, now, nil)
+			wxfleet.RolloutPaused, reason, now, nil)
 		if err == nil && moved {
 			s.Logger.Warn("rollout paused: failure limit", "component_appid", componentAppID, "rollout", id, "cohort", r.Cohort, "failed", failures, "tried", tried)
 		}
@@ -94,7 +94,7 @@ func (s *Service) advance(ctx context.Context, componentAppID string, id int64) 
 		return nil // approved apps wait for a manual release
 	}
 	moved, err := s.Store.SetRolloutStatus(ctx, componentAppID, id, []wxfleet.RolloutStatus{wxfleet.RolloutRunning},
-		wxfleet.RolloutCompleted, "", r.Cohort, now, nil)
+		wxfleet.RolloutCompleted, "", now, nil)
 	if err == nil && moved {
 		c := countsOf(all)
 		s.Logger.Info("rollout completed", "component_appid", componentAppID, "rollout", id,

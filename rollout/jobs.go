@@ -231,6 +231,9 @@ func (st *step) commit(ctx context.Context) error {
 			return river.JobSnooze(wait) // the earlier commit may still land
 		}
 	}
+	if err := st.s.pace(ctx, "/wxa/commit"); err != nil {
+		return err
+	}
 	st.app.CommitSentAt = st.s.Now()
 	if _, err := st.s.Store.UpdateRolloutApp(ctx, st.r.ComponentAppID, st.app, wxfleet.AppPending, nil); err != nil {
 		return err
@@ -258,6 +261,9 @@ func (st *step) unsettled(sent time.Time) time.Duration {
 // committed tells whether the app's 体验版 is this rollout's version,
 // committed at or after CommitSentAt.
 func (st *step) committed(ctx context.Context) (bool, error) {
+	if err := st.s.pace(ctx, "/wxa/getversioninfo"); err != nil {
+		return false, err
+	}
 	v, err := st.s.WeChat.Versions(ctx, st.ts())
 	if err != nil {
 		return false, err
@@ -281,6 +287,16 @@ func (st *step) submit(ctx context.Context) error {
 			return river.JobSnooze(wait) // the earlier submission may still land
 		}
 	}
+	rest, err := st.s.auditQuota(ctx, st.r.ComponentAppID, st.ts())
+	if err != nil {
+		return st.fail(ctx, stepSubmit, err)
+	}
+	if rest <= 0 {
+		return st.waitForQuota(ctx, rest)
+	}
+	if err := st.s.pace(ctx, "/wxa/submit_audit"); err != nil {
+		return err
+	}
 	st.app.SubmitSentAt = st.s.Now()
 	if _, err := st.s.Store.UpdateRolloutApp(ctx, st.r.ComponentAppID, st.app, wxfleet.AppCommitted, nil); err != nil {
 		return err
@@ -296,12 +312,18 @@ func (st *step) submit(ctx context.Context) error {
 			"另一个版本正在审核，请先撤回 / another version is under audit: withdraw it first", err))
 	case errors.As(err, &we) && we.Code == wechat.CodeAuditQuotaReached:
 		st.app.LastErrcode, st.app.LastError = we.Code, err.Error()
+		st.app.SubmitSentAt = time.Time{} // refused: nothing to settle
 		st.s.Store.UpdateRolloutApp(ctx, st.r.ComponentAppID, st.app, wxfleet.AppCommitted, nil)
 		st.s.Logger.Warn("monthly audit quota used up; the rollout waits", "component_appid", st.r.ComponentAppID, "rollout", st.r.ID, "appid", st.app.AppID)
-		return river.JobSnooze(4 * st.s.quotaWait())
+		st.s.quotas.mu.Lock()
+		delete(st.s.quotas.m, st.r.ComponentAppID)
+		st.s.quotas.mu.Unlock()
+		return st.waitForQuota(ctx, 0)
 	case err != nil:
 		return st.fail(ctx, stepSubmit, err)
 	}
+	st.s.tookQuota(st.r.ComponentAppID)
+	st.quotaCleared(ctx)
 	st.app.State, st.app.AuditID, st.app.LastErrcode, st.app.LastError = wxfleet.AppAuditing, id, 0, ""
 	return st.move(ctx, wxfleet.AppCommitted, st.poll0())
 }
@@ -318,6 +340,9 @@ func (st *step) poll0() func(ctx context.Context, tx *sql.Tx) error {
 // this version and was made after SubmitSentAt (less a minute of clock
 // difference). It reports whether it did.
 func (st *step) adoptLatest(ctx context.Context) (bool, error) {
+	if err := st.s.pace(ctx, "/wxa/get_latest_auditstatus"); err != nil {
+		return false, err
+	}
 	l, err := st.s.WeChat.LatestAuditStatus(ctx, st.ts())
 	var we *wechat.Error
 	if errors.As(err, &we) && (we.Code == wechat.CodeInvalidAuditID || we.Code == wechat.CodeNoCommittedCode) {
@@ -338,6 +363,9 @@ func (st *step) adoptLatest(ctx context.Context) (bool, error) {
 func (st *step) poll(ctx context.Context) error {
 	if st.app.State != wxfleet.AppAuditing {
 		return nil
+	}
+	if err := st.s.pace(ctx, "/wxa/get_auditstatus"); err != nil {
+		return err
 	}
 	a, err := st.s.WeChat.AuditStatusOf(ctx, st.ts(), st.app.AuditID)
 	if err != nil {
@@ -378,6 +406,9 @@ func (st *step) release(ctx context.Context) error {
 	if st.app.State != wxfleet.AppApproved {
 		return nil
 	}
+	if err := st.s.pace(ctx, "/wxa/release"); err != nil {
+		return err
+	}
 	var err error
 	if p := st.r.GrayPercentage; p > 0 && p < 100 {
 		err = st.s.WeChat.GrayRelease(ctx, st.ts(), wechat.GrayReleaseRequest{GrayPercentage: p})
@@ -397,6 +428,9 @@ func (st *step) release(ctx context.Context) error {
 func (st *step) rollback(ctx context.Context, toVersion string) error {
 	if st.app.State != wxfleet.AppReleased {
 		return nil
+	}
+	if err := st.s.pace(ctx, "/wxa/revertcoderelease"); err != nil {
+		return err
 	}
 	var err error
 	switch p := st.r.GrayPercentage; {
@@ -450,6 +484,9 @@ func (st *step) undo(ctx context.Context) error {
 	if st.app.State != wxfleet.AppAuditing {
 		return nil
 	}
+	if err := st.s.pace(ctx, "/wxa/undocodeaudit"); err != nil {
+		return err
+	}
 	err := st.s.WeChat.UndoAudit(ctx, st.ts())
 	if err != nil && !isTransient(err) {
 		return st.keep(ctx, stepUndo, err.Error())
@@ -465,6 +502,9 @@ func (st *step) undo(ctx context.Context) error {
 func (st *step) speedup(ctx context.Context) error {
 	if st.app.State != wxfleet.AppAuditing {
 		return nil
+	}
+	if err := st.s.pace(ctx, "/wxa/speedupaudit"); err != nil {
+		return err
 	}
 	err := st.s.WeChat.SpeedupAudit(ctx, st.ts(), st.app.AuditID)
 	if err != nil && isTransient(err) && !st.last {

@@ -32,7 +32,7 @@ type Store interface {
 	CreateRollout(ctx context.Context, r *wxfleet.Rollout, appIDs []string, skipped map[string]string, then store.Then) error
 	Rollout(ctx context.Context, componentAppID string, id int64) (*wxfleet.Rollout, error)
 	ListRollouts(ctx context.Context, componentAppID string, before int64, limit int) ([]*wxfleet.Rollout, error)
-	SetRolloutStatus(ctx context.Context, componentAppID string, id int64, from []wxfleet.RolloutStatus, to wxfleet.RolloutStatus, reason string, cohort int, now time.Time, then store.Then) (bool, error)
+	SetRolloutStatus(ctx context.Context, componentAppID string, id int64, from []wxfleet.RolloutStatus, to wxfleet.RolloutStatus, reason string, now time.Time, then store.Then) (bool, error)
 	AdvanceCohort(ctx context.Context, componentAppID string, id int64, from int, now time.Time, then store.Then) (bool, error)
 	RunningRollouts(ctx context.Context) ([]wxfleet.Rollout, error)
 	RolloutCounts(ctx context.Context, id int64) (map[wxfleet.AppState]int, error)
@@ -42,6 +42,7 @@ type Store interface {
 	UpdateRolloutApp(ctx context.Context, componentAppID string, a *wxfleet.RolloutApp, from wxfleet.AppState, then store.Then) (bool, error)
 	CancelRolloutApps(ctx context.Context, componentAppID string, id int64, now time.Time) (int, error)
 	AuditingApps(ctx context.Context, componentAppID, appID string) ([]*wxfleet.RolloutApp, error)
+	ReserveSlot(ctx context.Context, name string, interval time.Duration, now time.Time, maxAhead time.Duration) (time.Time, bool, error)
 }
 
 // Tokens supplies the tokens WeChat's code APIs take.
@@ -82,8 +83,15 @@ type Service struct {
 	// 0 → 2 minutes. Shorter means a second call is more likely when WeChat
 	// is slow; longer means a slower recovery.
 	SettleTime time.Duration
+	// Rate bounds the calls rollouts make to WeChat, per second, for the
+	// whole cluster; APIRates bounds single APIs (by path, e.g. /wxa/commit).
+	// 0 or absent: no bound. See pace.
+	Rate     float64
+	APIRates map[string]float64
 	// Observe counts steps by result (metrics); may be nil.
 	Observe func(step, result string)
+
+	quotas quotaCache
 }
 
 func (s *Service) retryBase() time.Duration {
@@ -391,7 +399,7 @@ func (s *Service) Pause(ctx context.Context, componentAppID string, id int64) er
 		return err
 	}
 	moved, err := s.Store.SetRolloutStatus(ctx, componentAppID, id, []wxfleet.RolloutStatus{wxfleet.RolloutRunning, wxfleet.RolloutPending},
-		wxfleet.RolloutPaused, "操作员暂停 / paused by an operator", r.Cohort, s.Now(), nil)
+		wxfleet.RolloutPaused, "操作员暂停 / paused by an operator", s.Now(), nil)
 	if err != nil {
 		return err
 	}
@@ -409,7 +417,7 @@ func (s *Service) Resume(ctx context.Context, componentAppID string, id int64) e
 		return err
 	}
 	moved, err := s.Store.SetRolloutStatus(ctx, componentAppID, id, []wxfleet.RolloutStatus{wxfleet.RolloutPaused},
-		wxfleet.RolloutRunning, "", r.Cohort, s.Now(), func(ctx context.Context, tx *sql.Tx) error {
+		wxfleet.RolloutRunning, "", s.Now(), func(ctx context.Context, tx *sql.Tx) error {
 			return s.requeue(ctx, tx, r)
 		})
 	if err != nil {
@@ -475,7 +483,7 @@ func (s *Service) Cancel(ctx context.Context, componentAppID string, id int64) e
 	}
 	moved, err := s.Store.SetRolloutStatus(ctx, componentAppID, id,
 		[]wxfleet.RolloutStatus{wxfleet.RolloutPending, wxfleet.RolloutRunning, wxfleet.RolloutPaused},
-		wxfleet.RolloutCancelled, "操作员取消 / cancelled by an operator", r.Cohort, s.Now(), nil)
+		wxfleet.RolloutCancelled, "操作员取消 / cancelled by an operator", s.Now(), nil)
 	if err != nil {
 		return err
 	}
@@ -532,7 +540,7 @@ func (s *Service) RetryFailed(ctx context.Context, componentAppID string, id int
 	}
 	if n > 0 && r.Status.Final() {
 		if _, err := s.Store.SetRolloutStatus(ctx, componentAppID, id, []wxfleet.RolloutStatus{wxfleet.RolloutCompleted, wxfleet.RolloutFailed},
-			wxfleet.RolloutRunning, "", r.Cohort, s.Now(), func(ctx context.Context, tx *sql.Tx) error { return s.requeue(ctx, tx, r) }); err != nil {
+			wxfleet.RolloutRunning, "", s.Now(), func(ctx context.Context, tx *sql.Tx) error { return s.requeue(ctx, tx, r) }); err != nil {
 			return n, err
 		}
 	}
@@ -570,7 +578,7 @@ func (s *Service) Release(ctx context.Context, componentAppID string, id int64, 
 		return 0, nil
 	}
 	// No state changes here, so the jobs go in a transaction of their own.
-	_, err = s.Store.SetRolloutStatus(ctx, componentAppID, id, []wxfleet.RolloutStatus{r.Status}, r.Status, r.StatusReason, r.Cohort, s.Now(),
+	_, err = s.Store.SetRolloutStatus(ctx, componentAppID, id, []wxfleet.RolloutStatus{r.Status}, r.Status, r.StatusReason, s.Now(),
 		func(ctx context.Context, tx *sql.Tx) error { return s.enqueue(ctx, tx, r, stepRelease, targets...) })
 	return len(targets), err
 }
@@ -618,7 +626,7 @@ func (s *Service) act(ctx context.Context, componentAppID string, id int64, stat
 		return 0, nil
 	}
 	// The jobs need a transaction of their own: a no-op status write gives one.
-	_, err = s.Store.SetRolloutStatus(ctx, componentAppID, id, []wxfleet.RolloutStatus{r.Status}, r.Status, r.StatusReason, r.Cohort, s.Now(),
+	_, err = s.Store.SetRolloutStatus(ctx, componentAppID, id, []wxfleet.RolloutStatus{r.Status}, r.Status, r.StatusReason, s.Now(),
 		func(ctx context.Context, tx *sql.Tx) error { return s.Jobs().InsertManyTx(ctx, tx, params) })
 	return len(params), err
 }

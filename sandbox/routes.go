@@ -78,5 +78,28 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("POST /sandbox/ui/message", s.handleUIMessage)
 	mux.HandleFunc("POST /sandbox/ui/unauthorize", s.handleUIUnauthorize)
 	mux.HandleFunc("POST /sandbox/ui/release-check", s.handleUIReleaseCheck)
-	return mux
+	// The control API answers with every app's refresh token; nothing sent
+	// as a WeChat API call may reach it (see controlOnly).
+	outer := http.NewServeMux()
+	outer.Handle("/sandbox/", controlOnly(mux))
+	outer.Handle("/", mux)
+	return outer
+}
+
+// controlOnly refuses a request for the sandbox's own pages and control API
+// that carries a WeChat token: it came through a platform's WeChat calls (a
+// forwarded path such as …/wechat/sandbox/api/apps/{appid}), not from the
+// operator or a test driving the sandbox. WeChat has no such API, and neither
+// does the sandbox when called as WeChat.
+func controlOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Has("access_token") || q.Has("component_access_token") || q.Has("authorizer_access_token") {
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`{"errcode":48001,"errmsg":"api unauthorized: the sandbox control API is not a WeChat API"}`))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

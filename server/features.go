@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/riverqueue/river"
 
@@ -37,6 +38,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 		&authorization.Feature{Service: s.Auth, Sealer: s.vault},
 		&rollout.Feature{Service: s.Rollouts},
 		&releasecheck.Responder{WeChat: s.WeChat, Tokens: s.Keeper, Now: cfg.Now, Logger: cfg.Logger, Background: s.background},
+		&push.Retention{Store: s.Store, Keep: cfg.EventRetention, Now: cfg.Now, Logger: cfg.Logger},
 		&push.Receiver{
 			Router: router, Recorder: s.ingest, Handler: pushes, Now: cfg.Now, Logger: cfg.Logger,
 			Count: func(endpoint, typ, result string) { s.Metrics.Pushes.WithLabelValues(endpoint, typ, result).Inc() },
@@ -44,6 +46,8 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 		&web.Server{
 			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts,
 			AdminToken: cfg.AdminToken, DefaultPlatform: cfg.Platforms[0].AppID, WeChatURL: cfg.WeChatURL,
+			APIBodyCap: cfg.APIBodyCap, MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
+			TrustedProxies: cfg.TrustedProxies, SecureCookies: cfg.https(), Ready: s.ready,
 			Now: cfg.Now, Logger: cfg.Logger,
 		},
 	}
@@ -74,7 +78,7 @@ func (s *Server) wire(pushes *push.Mux, features []any) error {
 		return err
 	}
 	s.queue = q
-	s.handler = web.Recover(s.logger, mux)
+	s.handler = web.Recover(s.logger, web.SecurityHeaders(s.cfg.https(), mux))
 	return nil
 }
 
@@ -102,3 +106,7 @@ func riverConfig(cfg Config, workers *queue.Workers, periodic []*river.PeriodicJ
 	queue.Configure(rc, workers)
 	return rc
 }
+
+// https reports whether browsers reach the server over HTTPS (directly or
+// through a TLS-terminating proxy): HSTS and Secure cookies follow.
+func (cfg Config) https() bool { return strings.HasPrefix(cfg.PublicURL, "https://") }

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -51,10 +52,30 @@ type Config struct {
 	// delay and its wait after a quota error (see rollout.Service); 0 → the
 	// production values. For the demo and tests.
 	RolloutRetryBase, RolloutQuotaWait, RolloutSettleTime time.Duration
+	// RolloutRate bounds rollouts' calls to WeChat per second, cluster-wide;
+	// RolloutAPIRates bounds single APIs by path. 0 / absent: no bound.
+	RolloutRate     float64
+	RolloutAPIRates map[string]float64
 	// WeChatTimeout bounds each attempt of a call to WeChat; 0 → 10 s.
 	WeChatTimeout time.Duration
 	// JobPollInterval is how often River looks for new jobs; 0 → River's default (1 s).
 	JobPollInterval time.Duration
+	// EventRetention is how long user messages are kept; 0 → 30 days,
+	// negative → forever. Authorization and audit events are always kept.
+	EventRetention time.Duration
+	// MetricsAddr, if set, serves /metrics on its own listener (for a private
+	// network) instead of the public one, where it needs MetricsToken.
+	MetricsAddr string
+	// MetricsToken is /metrics' bearer token on the public listener; "" → the admin token.
+	MetricsToken wxfleet.Secret
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (per-client limits); nobody else's is believed.
+	TrustedProxies []netip.Prefix
+	// APIBodyCap caps a JSON API request's body; 0 → 1 MiB.
+	APIBodyCap int64
+	// HTTP bounds what one client can hold of the HTTP server; zero fields
+	// take the defaults (see HTTPLimits).
+	HTTP HTTPLimits
 	// JobTimeoutScale shortens River's job timeout and stuck-job rescue delay,
 	// for tests that kill a process and wait for its jobs to be taken back;
 	// 0 → the real values (see queue.Configure).
@@ -63,23 +84,67 @@ type Config struct {
 	Now             func() time.Time
 }
 
+// HTTPLimits bound connections and requests, so that idle or trickling
+// clients cannot keep WeChat's pushes out. Zero fields take the defaults.
+type HTTPLimits struct {
+	// ReadHeaderTimeout bounds reading a request's headers (default 10 s).
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included (default
+	// 30 s): a body trickled a byte a second is cut off.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds a response (default 60 s: a forwarded WeChat call
+	// may take three 10-second attempts). Long-lived responses, such as the
+	// rollout page's event stream, extend theirs per write.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection idle this long (default 30 s).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes caps a request's headers (default 64 KiB).
+	MaxHeaderBytes int
+	// MaxConnections caps open connections (default 4096); at the cap the
+	// longest-idle connection is closed to make room (see connLimit).
+	MaxConnections int
+}
+
+func (l HTTPLimits) withDefaults() HTTPLimits {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&l.ReadHeaderTimeout, 10*time.Second)
+	def(&l.ReadTimeout, 30*time.Second)
+	def(&l.WriteTimeout, 60*time.Second)
+	def(&l.IdleTimeout, 30*time.Second)
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = 64 << 10
+	}
+	if l.MaxConnections <= 0 {
+		l.MaxConnections = 4096
+	}
+	return l
+}
+
 // Server is a running platform.
 type Server struct {
-	cfg      Config
-	logger   *slog.Logger
-	Store    *store.Store
-	Metrics  *metrics.Metrics
-	Keeper   *token.Keeper
-	Auth     *authorization.Service
-	Rollouts *rollout.Service
-	WeChat   *wechat.Client
-	vault    *vault.Vault
-	ingest   *push.Ingest
-	queue    queue.Queue
-	handler  http.Handler
-	http     *http.Server
-	listener net.Listener
-	bg       sync.WaitGroup
+	cfg         Config
+	logger      *slog.Logger
+	Store       *store.Store
+	Metrics     *metrics.Metrics
+	Keeper      *token.Keeper
+	Auth        *authorization.Service
+	Rollouts    *rollout.Service
+	WeChat      *wechat.Client
+	vault       *vault.Vault
+	ingest      *push.Ingest
+	queue       queue.Queue
+	handler     http.Handler
+	http        *http.Server
+	listener    net.Listener
+	conns       *connLimit
+	metrics     *http.Server
+	metricsAddr string
+	diskFree    func(dir string) (uint64, error) // readiness; tests replace it
+	bg          sync.WaitGroup
 }
 
 // New opens the database, applies migrations, registers the platforms and
@@ -89,7 +154,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger, Metrics: metrics.New()}
+	s := &Server{cfg: cfg, logger: cfg.Logger, Metrics: metrics.New(), diskFree: diskFree}
 	// The router checks every platform's keys before the database is touched;
 	// it reads the store only when pushes arrive.
 	router, err := push.NewRouter(cfg.Platforms, func(ctx context.Context, appID string) ([]string, error) {
@@ -214,6 +279,7 @@ func (s *Server) buildCore() {
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() rollout.Jobs { return s.queue },
 		Now: cfg.Now, Logger: cfg.Logger, PollInterval: cfg.AuditPollInterval,
 		RetryBase: cfg.RolloutRetryBase, QuotaWait: cfg.RolloutQuotaWait, SettleTime: cfg.RolloutSettleTime,
+		Rate: cfg.RolloutRate, APIRates: cfg.RolloutAPIRates,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 	}
 }
@@ -259,9 +325,23 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.queue.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
-	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)}
+	lim := s.cfg.HTTP.withDefaults()
+	s.conns = newConnLimit(s.listener, lim.MaxConnections, s.cfg.Now, s.logger)
+	s.http = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		WriteTimeout:      lim.WriteTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		ConnState:         s.conns.track,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	if err := s.serveMetrics(lim); err != nil {
+		return err
+	}
 	go func() {
-		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(s.conns); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.logger.Error("http server stopped", "err", err)
 		}
 	}()
@@ -292,6 +372,9 @@ func (s *Server) ensureTickets(ctx context.Context) {
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	if s.metrics != nil {
+		s.metrics.Close()
+	}
 	if s.http != nil {
 		s.http.Shutdown(ctx)
 	} else if s.listener != nil {

@@ -31,18 +31,26 @@ const (
 // request for a ticket, which fails and is logged.
 func boot(t *testing.T, b storetest.Backend) *Server {
 	t.Helper()
+	return bootWith(t, b, func(*Config) {})
+}
+
+// bootWith is boot with the config changed by edit first.
+func bootWith(t *testing.T, b storetest.Backend, edit func(*Config)) *Server {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	srv, err := New(context.Background(), Config{
+	cfg := Config{
 		Addr: "127.0.0.1:0", Database: b.DSN(t), WeChatURL: "http://" + closed,
 		AdminToken: testAdmin, MasterKey: vault.GenerateKey(),
 		Platforms: []wxfleet.Platform{{AppID: testAppID, Name: "test", Token: testToken, AESKey: testAESKey, Secret: "s"}},
 		Logger:    slog.New(slog.DiscardHandler),
-	})
+	}
+	edit(&cfg)
+	srv, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,10 @@ func (s *Store) CreateAuthLink(ctx context.Context, l *wxfleet.AuthLink) error {
 	return nil
 }
 
+// PreAuthDigest is what auth_links keeps of a pre_auth_code, and all that
+// events and jobs may carry of it: its SHA-256, in hex.
+func PreAuthDigest(code string) string { return preAuthDigest(code) }
+
 // preAuthDigest is what auth_links keeps of a pre_auth_code.
 func preAuthDigest(code string) string {
 	sum := sha256.Sum256([]byte(code))
@@ -82,9 +86,15 @@ func (s *Store) AuthLink(ctx context.Context, componentAppID, id string) (*wxfle
 // newest, should WeChat ever repeat a code), as the authorization callback
 // identifies it.
 func (s *Store) AuthLinkByPreAuthCode(ctx context.Context, componentAppID, code string) (*wxfleet.AuthLink, error) {
+	return s.AuthLinkByPreAuthDigest(ctx, componentAppID, preAuthDigest(code))
+}
+
+// AuthLinkByPreAuthDigest is AuthLinkByPreAuthCode by the code's digest
+// (PreAuthDigest), for callers that never held the code itself.
+func (s *Store) AuthLinkByPreAuthDigest(ctx context.Context, componentAppID, digest string) (*wxfleet.AuthLink, error) {
 	l, err := scanAuthLink(s.read.QueryRowContext(ctx,
 		authLinkSelect+` WHERE component_appid = $1 AND pre_auth_code_sha256 = $2 ORDER BY created_at DESC, id DESC LIMIT 1`,
-		componentAppID, preAuthDigest(code)))
+		componentAppID, digest))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("平台 %s 下没有使用该预授权码的授权链接 / no authorization link with this pre_auth_code under platform %s", componentAppID, componentAppID)
 	}

@@ -1165,3 +1165,93 @@ func testHashPreAuthCodes(t *testing.T, h *harness) {
 		t.Fatalf("AuthLinkByPreAuthCode after migration = %+v", got)
 	}
 }
+
+// ---- console sessions ----
+
+func testConsoleSessions(t *testing.T, h *harness) {
+	must(t, h.CreateConsoleSession(h.ctx, "d1", base, base.Add(time.Hour)))
+	must(t, h.CreateConsoleSession(h.ctx, "d2", base, base.Add(time.Minute)))
+	for _, c := range []struct {
+		digest string
+		at     time.Time
+		want   bool
+	}{
+		{"d1", base.Add(30 * time.Minute), true},
+		{"d2", base.Add(30 * time.Minute), false}, // expired
+		{"d1", base.Add(time.Hour), false},
+		{"nope", base, false},
+	} {
+		ok, err := h.ConsoleSessionValid(h.ctx, c.digest, c.at)
+		must(t, err)
+		if ok != c.want {
+			t.Errorf("%s at %v: %v, want %v", c.digest, c.at.Sub(base), ok, c.want)
+		}
+	}
+	must(t, h.DeleteConsoleSession(h.ctx, "d1"))
+	must(t, h.DeleteConsoleSession(h.ctx, "d1")) // twice: no error
+	if ok, err := h.ConsoleSessionValid(h.ctx, "d1", base); err != nil || ok {
+		t.Fatalf("after logout: %v, %v", ok, err)
+	}
+	// A new login removes the expired rows.
+	must(t, h.CreateConsoleSession(h.ctx, "d3", base.Add(2*time.Minute), base.Add(time.Hour)))
+	if n := countRows(t, h, h.rawDB(t), "console_sessions"); n != 1 {
+		t.Fatalf("%d session rows, want 1 (d2 expired, d1 logged out)", n)
+	}
+	wantCode(t, h.CreateConsoleSession(h.ctx, "d3", base, base.Add(time.Hour)), wxfleet.EINTERNAL)
+}
+
+// ---- event retention ----
+
+func testPruneEvents(t *testing.T, h *harness) {
+	mustPlatform(t, h, "wxA")
+	mustPlatform(t, h, "wxB")
+	at := func(e *wxfleet.Event, d time.Duration) *wxfleet.Event { e.ReceivedAt = base.Add(d); return e }
+	var evs []*wxfleet.Event
+	for i := range 5 { // old user messages of both platforms
+		evs = append(evs, at(ev("wxA", "app", "text", fmt.Sprintf("m:%d", i), "hi"), time.Duration(i)*time.Second))
+		evs = append(evs, at(ev("wxB", "app", "text", fmt.Sprintf("m:%d", i), "hi"), time.Duration(i)*time.Second))
+	}
+	evs = append(evs,
+		at(ev("wxA", "app", "weapp_audit_success", "e:audit", "ok"), 10*time.Second), // old, kept: audit
+		at(ev("wxA", "", "authorized", "c:auth", "auth"), 11*time.Second),            // old, kept: not a message
+		at(ev("wxA", "", "component_verify_ticket", "c:tick", "t"), 12*time.Second),  // old ticket: pruned by type
+		at(ev("wxA", "app", "subscribe", "e:new", "new"), time.Hour),                 // new
+		at(ev("wxA", "app", "text", "m:newest", "newest"), time.Hour+time.Second),    // new
+	)
+	_, err := h.InsertEvents(h.ctx, evs)
+	must(t, err)
+	p := store.EventPrune{Before: base.Add(time.Minute), Prefixes: []string{"m:", "e:"}, Types: []string{"component_verify_ticket"},
+		Keep: []string{"weapp_audit_success"}, Limit: 4}
+	n, err := h.PruneEvents(h.ctx, "wxA", p)
+	must(t, err)
+	if n != 4 {
+		t.Fatalf("first batch pruned %d, want the limit 4", n)
+	}
+	n, err = h.PruneEvents(h.ctx, "wxA", p)
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("second batch pruned %d, want 2", n)
+	}
+	var keys []string
+	list, _, err := h.ListEvents(h.ctx, "wxA", store.EventFilter{})
+	must(t, err)
+	for _, e := range list {
+		keys = append(keys, e.DedupKey)
+	}
+	if want := []string{"m:newest", "e:new", "c:auth", "e:audit"}; !slices.Equal(keys, want) {
+		t.Fatalf("wxA keeps %v, want %v", keys, want)
+	}
+	if _, total, _ := h.ListEvents(h.ctx, "wxB", store.EventFilter{}); total != 5 {
+		t.Fatalf("pruning wxA touched wxB: %d left", total)
+	}
+	// Everything of wxB is old, but the table's newest row is never deleted.
+	_, err = h.InsertEvents(h.ctx, []*wxfleet.Event{at(ev("wxB", "app", "text", "m:last", "x"), 2*time.Hour)})
+	must(t, err)
+	n, err = h.PruneEvents(h.ctx, "wxB", store.EventPrune{Before: base.Add(3 * time.Hour), Prefixes: []string{"m:"}})
+	must(t, err)
+	if _, total, _ := h.ListEvents(h.ctx, "wxB", store.EventFilter{}); n != 5 || total != 1 {
+		t.Fatalf("pruned %d, %d left; want 5 and the newest row kept", n, total)
+	}
+	_, err = h.PruneEvents(h.ctx, "wxA", store.EventPrune{Before: base})
+	wantCode(t, err, wxfleet.EINVALID)
+}

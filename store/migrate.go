@@ -88,7 +88,8 @@ func (s *Store) goose() (*goose.Provider, error) {
 // River's (rivermigrate). Running it again is a no-op. On PostgreSQL, instances
 // starting together take turns through an advisory lock scoped to the current
 // schema. (SQLite serves one instance, whose single write connection
-// serialises everything.)
+// serialises everything.) A database migrated by a newer wxfleet is refused
+// with a *NewerSchemaError and left as it is.
 func (s *Store) Migrate(ctx context.Context) error {
 	if s.dialect == DialectPostgres {
 		unlock, err := s.lockMigrations(ctx)
@@ -96,6 +97,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 			return err
 		}
 		defer unlock()
+	}
+	// A newer wxfleet's schema is left alone (schema.go).
+	if err := s.checkNotNewer(ctx); err != nil {
+		return err
 	}
 	p, err := s.goose()
 	if err != nil {

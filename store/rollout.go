@@ -151,24 +151,25 @@ func (s *Store) ListRollouts(ctx context.Context, componentAppID string, before 
 	return out, dbErr("list rollouts", rows.Err())
 }
 
-// SetRolloutStatus moves a rollout to status (with reason and cohort) if it
-// is in one of from, and runs then in the same transaction. It reports
-// whether the rollout moved; a rollout in another state is left alone.
+// SetRolloutStatus moves a rollout to status (with reason) if it is in one
+// of from, and runs then in the same transaction. It reports whether the
+// rollout moved; a rollout in another state is left alone. The cohort is
+// AdvanceCohort's alone.
 func (s *Store) SetRolloutStatus(ctx context.Context, componentAppID string, id int64, from []wxfleet.RolloutStatus,
-	to wxfleet.RolloutStatus, reason string, cohort int, now time.Time, then Then) (bool, error) {
+	to wxfleet.RolloutStatus, reason string, now time.Time, then Then) (bool, error) {
 	if !to.Valid() {
 		return false, invalid("未知的发布状态 %q / unknown rollout status %q", to, to)
 	}
 	moved := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		args := []any{string(to), reason, cohort, toMillis(now), componentAppID, id}
+		args := []any{string(to), reason, toMillis(now), componentAppID, id}
 		var in []string
 		for _, f := range from {
 			args = append(args, string(f))
 			in = append(in, "$"+strconv.Itoa(len(args)))
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE rollouts SET status = $1, status_reason = $2, cohort = $3, updated_at = $4
-			WHERE component_appid = $5 AND id = $6 AND status IN (`+strings.Join(in, ", ")+`)`, args...)
+		res, err := tx.ExecContext(ctx, `UPDATE rollouts SET status = $1, status_reason = $2, updated_at = $3
+			WHERE component_appid = $4 AND id = $5 AND status IN (`+strings.Join(in, ", ")+`)`, args...)
 		if err != nil {
 			return err
 		}

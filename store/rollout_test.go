@@ -187,17 +187,17 @@ func testRollouts(t *testing.T, h *harness) {
 		t.Fatalf("AuditingApps = %+v", aud)
 	}
 
-	moved, err := h.SetRolloutStatus(h.ctx, "wxA", r.ID, []wxfleet.RolloutStatus{wxfleet.RolloutPending}, wxfleet.RolloutRunning, "", 1, base, nil)
+	moved, err := h.SetRolloutStatus(h.ctx, "wxA", r.ID, []wxfleet.RolloutStatus{wxfleet.RolloutPending}, wxfleet.RolloutRunning, "", base, nil)
 	must(t, err)
 	if !moved {
 		t.Fatal("pending → running did not move")
 	}
-	moved, err = h.SetRolloutStatus(h.ctx, "wxA", r.ID, []wxfleet.RolloutStatus{wxfleet.RolloutPending}, wxfleet.RolloutRunning, "", 1, base, nil)
+	moved, err = h.SetRolloutStatus(h.ctx, "wxA", r.ID, []wxfleet.RolloutStatus{wxfleet.RolloutPending}, wxfleet.RolloutRunning, "", base, nil)
 	must(t, err)
 	if moved {
 		t.Fatal("a second pending → running moved")
 	}
-	if _, err := h.SetRolloutStatus(h.ctx, "wxB", r.ID, []wxfleet.RolloutStatus{wxfleet.RolloutRunning}, wxfleet.RolloutPaused, "", 1, base, nil); wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
+	if _, err := h.SetRolloutStatus(h.ctx, "wxB", r.ID, []wxfleet.RolloutStatus{wxfleet.RolloutRunning}, wxfleet.RolloutPaused, "", base, nil); wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
 		t.Fatalf("wxB paused wxA's rollout: %v", err)
 	}
 	n, err := h.CancelRolloutApps(h.ctx, "wxA", r.ID, base)
@@ -205,13 +205,60 @@ func testRollouts(t *testing.T, h *harness) {
 	if n != 1202 { // all but the skipped one
 		t.Fatalf("cancelled %d", n)
 	}
+	// Of two callers that saw cohort 0 finish, one starts cohort 1.
+	ran = false
+	moved, err = h.AdvanceCohort(h.ctx, "wxA", r.ID, 0, base, func(ctx context.Context, tx *sql.Tx) error { ran = true; return nil })
+	must(t, err)
+	again, err := h.AdvanceCohort(h.ctx, "wxA", r.ID, 0, base, nil)
+	must(t, err)
+	if !moved || !ran || again {
+		t.Fatalf("AdvanceCohort: first moved=%v ran=%v, second moved=%v", moved, ran, again)
+	}
 	list, err := h.ListRollouts(h.ctx, "wxA", 0, 10)
 	must(t, err)
 	if len(list) != 1 || list[0].Status != wxfleet.RolloutRunning || list[0].Cohort != 1 {
-		t.Fatalf("ListRollouts = %+v", list)
+		t.Fatalf("ListRollouts = %+v", *list[0])
 	}
 }
 
 func storeRolloutFilter(cohort int, state wxfleet.AppState, cursor string, limit int) store.RolloutAppFilter {
 	return store.RolloutAppFilter{Cohort: cohort, State: state, Cursor: cursor, Limit: limit}
+}
+
+// Slots are handed out interval apart, across stores on one database, and
+// none is reserved beyond maxAhead.
+func testReserveSlot(t *testing.T, h *harness) {
+	other := h.reopen(t, h.vault)
+	iv := 100 * time.Millisecond
+	var got []time.Time
+	for i := 0; i < 6; i++ {
+		s := h.Store
+		if i%2 == 1 {
+			s = other
+		}
+		at, ok, err := s.ReserveSlot(h.ctx, "wechat", iv, base, time.Second)
+		must(t, err)
+		if !ok {
+			t.Fatalf("slot %d refused", i)
+		}
+		got = append(got, at)
+	}
+	for i, at := range got {
+		if want := base.Add(time.Duration(i) * iv); !at.Equal(want) {
+			t.Fatalf("slot %d at %v, want %v", i, at, want)
+		}
+	}
+	// 600 ms ahead is within a second; with 0 ahead allowed it is refused.
+	if _, ok, err := h.ReserveSlot(h.ctx, "wechat", iv, base, 0); err != nil || ok {
+		t.Fatalf("a slot 600 ms ahead was reserved with maxAhead 0: %v %v", ok, err)
+	}
+	// Time passing frees the budget: a caller after a quiet spell goes at once.
+	later := base.Add(time.Minute)
+	if at, ok, err := h.ReserveSlot(h.ctx, "wechat", iv, later, 0); err != nil || !ok || !at.Equal(later) {
+		t.Fatalf("after a minute: %v %v %v", at, ok, err)
+	}
+	// Budgets are separate.
+	if at, ok, _ := h.ReserveSlot(h.ctx, "/wxa/commit", iv, base, 0); !ok || !at.Equal(base) {
+		t.Fatalf("another budget: %v %v", at, ok)
+	}
 }

@@ -313,21 +313,24 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// inTx runs fn in a write transaction and commits it if fn returns nil. fn must
-// use tx only: on SQLite the write pool has one connection, which tx holds.
+// inTx runs fn in a write transaction and commits it if fn returns nil; an
+// error or a panic rolls it back. fn must use tx only: on SQLite the write
+// pool has one connection, which tx holds.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
+	done := false
 	defer func() {
-		if err != nil {
+		if !done {
 			tx.Rollback()
 		}
 	}()
 	if err = fn(tx); err != nil {
 		return err
 	}
+	done = true
 	return tx.Commit()
 }
 

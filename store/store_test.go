@@ -132,7 +132,10 @@ var conformance = []struct {
 	{"Templates", testTemplates},
 	{"AuthorizerSettingsAndTags", testAuthorizerSettingsAndTags},
 	{"Rollouts", testRollouts},
+	{"ReserveSlot", testReserveSlot},
 	{"CodeExchanges", testCodeExchanges},
+	{"ConsoleSessions", testConsoleSessions},
+	{"PruneEvents", testPruneEvents},
 }
 
 func runConformance(t *testing.T, b backend) {

@@ -65,19 +65,25 @@ func (s *Server) listPlatforms(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// decodeBody reads an optional JSON body into v; an empty body is {}.
+// decodeBody reads an optional JSON body into v; an empty body is {}. The
+// route capped the body (capBody). One JSON value and nothing after it: a
+// body with trailing data is refused, so two parsers can never disagree
+// about what was asked.
 func decodeBody(r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, 1<<20))
+	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return wxfleet.Errorf(wxfleet.EINVALID, "请求体过大或无法读取 / request body too large or unreadable")
+		return bodyErr(err)
 	}
-	if len(body) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return wxfleet.WrapError(wxfleet.EINVALID, "请求体不是有效的 JSON / request body is not valid JSON for this endpoint", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return wxfleet.Errorf(wxfleet.EINVALID, "请求体在 JSON 之后还有内容 / request body has data after the JSON value")
 	}
 	return nil
 }
@@ -263,6 +269,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	path, err := forwardPath(r)
+	if err != nil {
+		return err
+	}
 	appID := r.PathValue("appid")
 	a, err := s.Store.Authorizer(r.Context(), comp, appID)
 	if err != nil {
@@ -271,13 +281,12 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Status.Unusable(appID); err != nil {
 		return err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 10<<20))
+	body, err := io.ReadAll(r.Body) // capped by the route
 	if err != nil {
-		return wxfleet.Errorf(wxfleet.EINVALID, "请求体超过 10 MiB / request body over 10 MiB")
+		return bodyErr(err)
 	}
 	query := r.URL.Query()
 	query.Del("platform")
-	path := "/" + r.PathValue("path")
 	resp, err := s.WeChat.Forward(r.Context(), s.Keeper.ForwardSource(comp, appID, path), r.Method, path, query, body)
 	if err != nil {
 		var coded *wxfleet.Error

@@ -16,6 +16,8 @@ var statusOf = map[string]int{
 	wxfleet.ENOTFOUND:     http.StatusNotFound,
 	wxfleet.ECONFLICT:     http.StatusConflict,
 	wxfleet.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	wxfleet.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	wxfleet.ETOOMANY:      http.StatusTooManyRequests,
 	wxfleet.EINTERNAL:     http.StatusInternalServerError,
 }
 

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"net"
-	"net/http"
 	"sync"
 	"time"
 )
@@ -29,6 +27,17 @@ func newLimiter(perMinute, burst int, now func() time.Time) *limiter {
 	return &limiter{rate: float64(perMinute) / 60, burst: float64(burst), now: now, buckets: map[string]*bucket{}}
 }
 
+// peek reports whether key has a token, without taking it.
+func (l *limiter) peek(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return true
+	}
+	return min(l.burst, b.tokens+l.now().Sub(b.last).Seconds()*l.rate) >= 1
+}
+
 // allow takes a token for key, or says no.
 func (l *limiter) allow(key string) bool {
 	l.mu.Lock()
@@ -53,14 +62,4 @@ func (l *limiter) allow(key string) bool {
 	}
 	b.tokens--
 	return true
-}
-
-// clientKey is the peer address without its port. Behind a proxy every
-// client shares the proxy's address; the limit is generous for that reason.
-func clientKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -4,7 +4,6 @@ import (
 	"embed"
 	"html/template"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/wxfleet/wxfleet"
@@ -14,6 +13,22 @@ import (
 
 //go:embed templates/*.html
 var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// serveStatic serves one embedded file of static/.
+func serveStatic(name, contentType string) http.HandlerFunc {
+	b, err := staticFS.ReadFile("static/" + name)
+	if err != nil {
+		panic(err) // embedded at build time: a missing file is a build mistake
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(b)
+	}
+}
 
 var pageFuncs = template.FuncMap{
 	"rolloutStatus": rolloutStatusLabel,
@@ -53,7 +68,6 @@ var pages = func() map[string]*template.Template {
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data map[string]any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	if err := pages[name].ExecuteTemplate(w, name+".html", data); err != nil {
 		s.Logger.Error("rendering page failed", "page", name, "err", err)
@@ -118,9 +132,9 @@ func (s *Server) authorizeStart(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if !s.authorizeLimit.allow(clientKey(r)) {
+	if !s.authorizeLimit.allow(s.clientIP(r)) {
 		w.Header().Set("Retry-After", "60")
-		s.Logger.Warn("authorization link rate limit hit", "remote", r.RemoteAddr)
+		s.Logger.Warn("authorization link rate limit hit", "client", s.clientIP(r))
 		s.errorPage(w, r, "操作太频繁 Too many attempts", wxfleet.Errorf(wxfleet.EUNAVAILABLE,
 			"生成授权链接过于频繁，请一分钟后再试 / too many authorization links from your address; try again in a minute"), "/authorize")
 		return
@@ -190,33 +204,4 @@ func (s *Server) authorizersPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "authorizers", map[string]any{
 		"Title": "授权方 Authorizers", "Platform": comp, "PlatformName": p.Name, "Items": items, "Total": total, "Next": next,
 	})
-}
-
-// safeNext keeps post-login redirects on this site.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, `\`) {
-		return "/authorizers"
-	}
-	return next
-}
-
-func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "login", map[string]any{"Title": "登录 Sign in", "Next": safeNext(r.URL.Query().Get("next"))})
-}
-
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	r.ParseForm()
-	next := safeNext(r.PostForm.Get("next"))
-	if !s.tokenOK(r.PostForm.Get("token")) {
-		s.Logger.Warn("console login failed", "remote", r.RemoteAddr)
-		s.render(w, r, http.StatusUnauthorized, "login", map[string]any{"Title": "登录 Sign in", "Next": next, "Failed": true})
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sessionValue(), Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 7 * 24 * 3600})
-	http.Redirect(w, r, next, http.StatusSeeOther)
-}
-
-func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1})
-	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

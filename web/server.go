@@ -6,12 +6,10 @@ package web
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -41,11 +39,26 @@ type Server struct {
 	DefaultPlatform string
 	// WeChatURL is where WeChat's hosts point ("" = WeChat itself); shown on the status page.
 	WeChatURL string
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// APIBodyCap caps a JSON API request body; 0 → DefaultAPIBodyCap (1 MiB).
+	APIBodyCap int64
+	// MetricsToken is the bearer token of /metrics; "" → the admin token.
+	MetricsToken wxfleet.Secret
+	// MetricsElsewhere leaves /metrics off these routes: it is served on its
+	// own address (--metrics-addr).
+	MetricsElsewhere bool
+	// TrustedProxies are the peers whose X-Forwarded-For is believed (see clientIP).
+	TrustedProxies []netip.Prefix
+	// SecureCookies marks the console cookie Secure (the site is served over HTTPS).
+	SecureCookies bool
+	// Ready, if set, adds the server's own readiness checks to /readyz: an
+	// error (coded, with a sentence) says what is wrong.
+	Ready  func(ctx context.Context) error
+	Now    func() time.Time
+	Logger *slog.Logger
 
 	limitOnce      sync.Once
 	authorizeLimit *limiter
+	logins         *loginGuard
 }
 
 // EventReader reads stored pushes. Its reads include every push
@@ -59,14 +72,23 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	// 30 links a minute per address, bursts of 10: far above any merchant.
 	// One limiter however often the routes are registered: a second mux must
 	// not hand every address a fresh allowance.
-	s.limitOnce.Do(func() { s.authorizeLimit = newLimiter(30, 10, s.Now) })
+	s.limitOnce.Do(func() {
+		s.authorizeLimit = newLimiter(30, 10, s.Now)
+		s.logins = newLoginGuard(s.Now, s.Logger)
+	})
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", s.Metrics.Handler())
+	if !s.MetricsElsewhere {
+		mux.Handle("GET /metrics", s.requireMetricsToken(s.Metrics.Handler()))
+	}
 
-	// REST API.
+	// REST API. Every body is capped before the handler reads it.
+	apiCap := s.APIBodyCap
+	if apiCap <= 0 {
+		apiCap = DefaultAPIBodyCap
+	}
 	api := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
-		mux.Handle(pattern, s.requireToken(h))
+		mux.Handle(pattern, capBody(apiCap, s.requireToken(h)))
 	}
 	api("GET /api/v1/platforms", s.listPlatforms)
 	api("POST /api/v1/authorization-links", s.createAuthorizationLink)
@@ -81,14 +103,16 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 		s.apiError(w, r, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path))
 	})
 
-	// Pages.
-	mux.HandleFunc("GET /{$}", s.homePage)
+	// Pages. The forms are a few fields: a few KiB.
+	form := func(h http.HandlerFunc) http.Handler { return capBody(formBodyCap, h) }
+	mux.Handle("GET /{$}", s.requireSession(s.homePage))
 	mux.HandleFunc("GET /authorize", s.authorizePage)
-	mux.HandleFunc("POST /authorize/{kind}", s.authorizeStart)
+	mux.Handle("POST /authorize/{kind}", form(s.authorizeStart))
 	mux.HandleFunc("GET /authorize/callback", s.authorizeCallback)
 	mux.HandleFunc("GET /login", s.loginPage)
-	mux.HandleFunc("POST /login", s.login)
-	mux.HandleFunc("POST /logout", s.logout)
+	mux.Handle("POST /login", form(s.login))
+	mux.Handle("POST /logout", form(s.logout))
+	mux.HandleFunc("GET /static/rollout.js", serveStatic("rollout.js", "text/javascript; charset=utf-8"))
 	mux.Handle("GET /authorizers", s.requireSession(s.authorizersPage))
 	mux.Handle("GET /rollouts", s.requireSession(s.rolloutsPage))
 	mux.Handle("GET /rollouts/{id}", s.requireSession(s.rolloutPage))
@@ -130,7 +154,32 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "migrations not applied: run wxfleet migrate"})
 		return
 	}
+	if s.Ready != nil {
+		if err := s.Ready(ctx); err != nil {
+			s.Logger.Warn("readyz: not ready", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": wxfleet.ErrorMessage(err)})
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// requireMetricsToken guards /metrics: it names every platform and shows
+// ticket and token state, so it takes a bearer token like the API.
+func (s *Server) requireMetricsToken(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		want := s.MetricsToken
+		if want == "" {
+			want = s.AdminToken
+		}
+		tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !found || want == "" || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(want.Reveal())) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="wxfleet metrics"`)
+			s.apiError(w, r, wxfleet.Errorf(wxfleet.EUNAUTHORIZED, "缺少或错误的指标令牌 / missing or wrong metrics token (Authorization: Bearer <token>)"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // requireToken guards the API with the admin bearer token.
@@ -152,27 +201,6 @@ func (s *Server) requireToken(h func(http.ResponseWriter, *http.Request) error) 
 func (s *Server) tokenOK(tok string) bool {
 	want := s.AdminToken.Reveal()
 	return want != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1
-}
-
-const sessionCookie = "wxfleet_session"
-
-// sessionValue is derived from the admin token, so changing the token logs
-// every browser out; the token itself never reaches the browser.
-func (s *Server) sessionValue() string {
-	m := hmac.New(sha256.New, []byte(s.AdminToken.Reveal()))
-	m.Write([]byte("wxfleet console session v1"))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-func (s *Server) requireSession(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(sessionCookie)
-		if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(s.sessionValue())) != 1 {
-			http.Redirect(w, r, "/login?next="+r.URL.Path, http.StatusSeeOther)
-			return
-		}
-		h(w, r)
-	})
 }
 
 // platform resolves the ?platform= parameter, defaulting to the only or

@@ -350,7 +350,7 @@ func (c *Client) attempt(ctx context.Context, r *request, tok string) (o outcome
 	start := time.Now()
 	defer func() {
 		if c.observe != nil {
-			c.observe(r.path, o.code, time.Since(start))
+			c.observe(metricPath(r), o.code, time.Since(start))
 		}
 	}()
 	o.code = -2

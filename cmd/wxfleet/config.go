@@ -47,7 +47,9 @@ func (e *env) get(name string) (string, error) {
 // unknown-variable check (a typo should not silently fall back to a default).
 var known = []string{"ADDR", "DATA", "DATABASE", "WECHAT_URL", "PUBLIC_URL", "PLATFORMS", "ADMIN_TOKEN", "MASTER_KEY",
 	"COMPONENT_APPID", "COMPONENT_SECRET", "COMPONENT_TOKEN", "COMPONENT_AES_KEY", "COMPONENT_NAME", "AUTH_TYPE",
-	"LOG_LEVEL", "LOG_FORMAT", "SANDBOX_ADDR", "PLATFORM_URL", "TICKET_INTERVAL", "AUTH_DOMAIN", "URL"}
+	"LOG_LEVEL", "LOG_FORMAT", "SANDBOX_ADDR", "PLATFORM_URL", "TICKET_INTERVAL", "AUTH_DOMAIN", "URL",
+	"ROLLOUT_RATE", "ROLLOUT_API_RATES", "ROLLOUT_WORKERS", "AUDIT_POLL",
+	"METRICS_ADDR", "METRICS_TOKEN", "TRUSTED_PROXIES", "MAX_CONNECTIONS", "API_BODY_LIMIT", "EVENT_RETENTION"}
 
 // checkUnknown refuses WXFLEET_* variables nobody reads. WXFLEET_TEST_* belong to the tests.
 func checkUnknown(environ []string) error {

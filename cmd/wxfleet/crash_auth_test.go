@@ -51,7 +51,7 @@ func TestAuthorizationSurvivesKill(t *testing.T) {
 	p := startServeWith(t, dir, sandboxURL, scale)
 	setTarget(t, &platform, p.url)
 	api := func(p *serveProcess, method, path string, body, out any) int {
-		return do(t, method, p.url+path, map[string]string{"Authorization": "Bearer crash-admin"}, body, out)
+		return do(t, method, p.url+path, map[string]string{"Authorization": "Bearer crash-admin-token-of-at-least-32-chars"}, body, out)
 	}
 	waitFor(t, 30*time.Second, "a valid component_verify_ticket", func() bool {
 		var out struct {

@@ -62,7 +62,7 @@ func startServeWith(t *testing.T, dir, wechatURL string, env ...string) *servePr
 		"WXFLEET_COMPONENT_SECRET="+crashPlatform.secret,
 		"WXFLEET_COMPONENT_TOKEN="+crashPlatform.token,
 		"WXFLEET_COMPONENT_AES_KEY="+crashPlatform.aesKey,
-		"WXFLEET_ADMIN_TOKEN=crash-admin",
+		"WXFLEET_ADMIN_TOKEN=crash-admin-token-of-at-least-32-chars",
 	)
 	logs := &strings.Builder{}
 	var mu sync.Mutex
@@ -186,7 +186,7 @@ func TestAckedPushesSurviveKill(t *testing.T) {
 	cursor := ""
 	for {
 		req, _ := http.NewRequest("GET", p2.url+"/api/v1/events?type=text&limit=500"+cursor, nil)
-		req.Header.Set("Authorization", "Bearer crash-admin")
+		req.Header.Set("Authorization", "Bearer crash-admin-token-of-at-least-32-chars")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -37,6 +37,9 @@ func describeDSN(dsn string) string {
 		u.User = nil
 		return u.Redacted()
 	}
+	if strings.HasPrefix(dsn, "sqlite:") {
+		return dsn
+	}
 	return "sqlite:" + dsn
 }
 

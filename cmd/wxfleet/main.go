@@ -8,6 +8,8 @@
 //	wxfleet keygen    print a new master key for WXFLEET_MASTER_KEY
 //	wxfleet crypt     encrypt/decrypt WeChat push envelopes by hand
 //	wxfleet rollout   roll a template out to mini programs and watch it
+//	wxfleet backup    copy the SQLite database while it runs; restore puts one back
+//	wxfleet version   print the version, commit and Go version
 package main
 
 import (
@@ -29,10 +31,14 @@ const usage = `wxfleet — 微信第三方平台服务 / a platform for WeChat t
   wxfleet demo     [--addr 127.0.0.1:8080] [--sandbox-addr 127.0.0.1:8081] [--data DIR]
   wxfleet serve    [--addr ADDR] [--data DIR] [--database DSN] [--wechat-url URL] [--platforms FILE]
   wxfleet sandbox  [--addr ADDR] [--data DIR] [--platform-url URL]
-  wxfleet migrate  [--data DIR] [--database DSN]
+  wxfleet migrate  [--data DIR] [--database DSN] [--status | --to N]
+  wxfleet backup   --out FILE [--data DIR] [--database PATH]   (SQLite; PostgreSQL: pg_dump)
+  wxfleet restore  --from FILE [--data DIR] [--database PATH]  (wxfleet stopped)
   wxfleet keygen   print a new master key (base64, 32 bytes) for WXFLEET_MASTER_KEY
   wxfleet crypt    decrypt|encrypt --token T --aes-key K --appid A [...]
   wxfleet rollout  create|status|watch|list|pause|resume|cancel|retry-failed|release [...]
+  wxfleet healthcheck [--url URL]   exit 0 when the platform answers /readyz with 200
+  wxfleet version  print the version, commit and Go version
 
 Run "wxfleet <command> -h" for a command's flags. Settings also come from
 WXFLEET_* environment variables (secrets from WXFLEET_*_FILE too).
@@ -79,6 +85,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runRollout(ctx, rest, e, stdout, stderr)
 	case "keygen":
 		return runKeygen(rest, stdout)
+	case "version", "--version":
+		return runVersion(rest, stdout)
+	case "backup":
+		return runBackup(ctx, rest, e, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, rest, e, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, rest, e, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -96,6 +96,11 @@ func TestSettingsErrorsNameTheSetting(t *testing.T) {
 		{"short aes key", map[string]string{"WXFLEET_COMPONENT_AES_KEY": "short"}, []string{"demo", "--data", dir}, "43 characters"},
 		{"bad wechat url", map[string]string{"WXFLEET_ADMIN_TOKEN": "x"}, []string{"serve", "--wechat-url", "localhost:8081"}, "--wechat-url"},
 		{"unknown flag", nil, []string{"serve", "--adr", ":1"}, "-adr"},
+		{"short admin token", map[string]string{"WXFLEET_ADMIN_TOKEN": "x", "WXFLEET_COMPONENT_APPID": "wx1", "WXFLEET_COMPONENT_SECRET": "s",
+			"WXFLEET_COMPONENT_TOKEN": "t", "WXFLEET_COMPONENT_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"}, []string{"serve", "--data", dir}, "at least 32"},
+		{"bad retention", map[string]string{"WXFLEET_ADMIN_TOKEN": strings.Repeat("a", 32), "WXFLEET_EVENT_RETENTION": "soon", "WXFLEET_COMPONENT_APPID": "wx1",
+			"WXFLEET_COMPONENT_SECRET": "s", "WXFLEET_COMPONENT_TOKEN": "t", "WXFLEET_COMPONENT_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"},
+			[]string{"serve", "--data", dir}, "WXFLEET_EVENT_RETENTION"},
 		{"both value and file", map[string]string{"WXFLEET_ADMIN_TOKEN": "x", "WXFLEET_ADMIN_TOKEN_FILE": "/x"}, []string{"demo", "--data", dir}, "WXFLEET_ADMIN_TOKEN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

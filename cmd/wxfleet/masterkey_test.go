@@ -18,7 +18,7 @@ import (
 // platformEnv is a complete platform configuration for serve.
 func platformEnv(extra map[string]string) map[string]string {
 	env := map[string]string{
-		"WXFLEET_ADMIN_TOKEN": "x", "WXFLEET_COMPONENT_APPID": crashPlatform.appID, "WXFLEET_COMPONENT_SECRET": crashPlatform.secret,
+		"WXFLEET_ADMIN_TOKEN": "masterkey-test-admin-token-32-chars!", "WXFLEET_COMPONENT_APPID": crashPlatform.appID, "WXFLEET_COMPONENT_SECRET": crashPlatform.secret,
 		"WXFLEET_COMPONENT_TOKEN": crashPlatform.token, "WXFLEET_COMPONENT_AES_KEY": crashPlatform.aesKey,
 	}
 	for k, v := range extra {

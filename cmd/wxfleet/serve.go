@@ -159,6 +159,8 @@ func authType(e *env) (int, error) {
 
 func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
 	pf := newPlatformFlags("serve", "127.0.0.1:8080", stderr)
+	rf := addRolloutFlags(pf.fs)
+	hf := addHardeningFlags(pf.fs)
 	if err := pf.fs.Parse(args); err != nil {
 		return err
 	}
@@ -184,6 +186,9 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if admin == "" {
 		return fmt.Errorf("missing setting WXFLEET_ADMIN_TOKEN (or WXFLEET_ADMIN_TOKEN_FILE): the bearer token for the API and console")
 	}
+	if err := checkAdminToken(admin); err != nil {
+		return err
+	}
 	at, err := authType(e)
 	if err != nil {
 		return err
@@ -196,15 +201,26 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	rs, err := rf.resolve(e)
+	if err != nil {
+		return err
+	}
 	cfg := server.Config{
 		Addr: s.addr, PublicURL: s.publicURL, Database: s.database, WeChatURL: s.wechatURL,
 		AdminToken: wxfleet.Secret(admin), MasterKey: key, Platforms: platforms, AuthType: at, Logger: logger,
 		JobTimeoutScale: scale,
+		RolloutRate:     rs.rate, RolloutAPIRates: rs.apiRates, RolloutWorkers: rs.workers, AuditPollInterval: rs.auditPoll,
+	}
+	if err := hf.apply(pf.fs, e, &cfg); err != nil {
+		return err
 	}
 	if err := testDurations(e, &cfg); err != nil {
 		return err
 	}
 	srv, err := server.New(ctx, cfg)
+	if newer := (*store.NewerSchemaError)(nil); errors.As(err, &newer) {
+		return fmt.Errorf("wxfleet %s: %w", buildInfo(), err)
+	}
 	if err != nil {
 		return err
 	}
@@ -212,7 +228,7 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	logger.Info("wxfleet serving", "url", srv.URL(), "platforms", len(platforms), "database", describeDSN(s.database), "wechat", wechatTarget(s.wechatURL))
+	logger.Info("wxfleet serving", "url", srv.URL(), "platforms", len(platforms), "database", describeDSN(s.database), "wechat", wechatTarget(s.wechatURL), "version", buildInfo().String())
 	<-ctx.Done()
 	logger.Info("shutting down")
 	return nil
@@ -272,6 +288,8 @@ func wechatTarget(u string) string {
 
 func runMigrate(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
 	pf := newPlatformFlags("migrate", "", stderr)
+	status := pf.fs.Bool("status", false, "list applied and pending migrations (wxfleet's and River's); change nothing")
+	to := pf.fs.Int64("to", -1, "migrate wxfleet's schema up or down to this version (0: remove its tables)")
 	if err := pf.fs.Parse(args); err != nil {
 		return err
 	}
@@ -299,6 +317,9 @@ func runMigrate(ctx context.Context, args []string, e *env, stdout, stderr io.Wr
 		return err
 	}
 	defer st.Close()
+	if *status || *to >= 0 {
+		return migrateCommand(ctx, st, *status, *to, describeDSN(s.database), stdout)
+	}
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}

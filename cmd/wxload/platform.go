@@ -181,6 +181,7 @@ func (a *apiClient) Histogram(ctx context.Context, name string) (h Histogram, ok
 	if err != nil {
 		return h, false, err
 	}
+	req.Header.Set("Authorization", "Bearer "+a.token) // /metrics takes the admin token by default
 	resp, err := a.http.Do(req)
 	if err != nil {
 		return h, false, fmt.Errorf("GET /metrics: %w", err)
