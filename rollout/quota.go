@@ -37,7 +37,11 @@ func (s *Service) auditQuota(ctx context.Context, componentAppID string, ts wech
 	if s.quotas.m == nil {
 		s.quotas.m = map[string]*quotaEntry{}
 	}
-	e := s.quotas.m[componentAppID]
+	var e *quotaEntry
+	if p := s.quotas.m[componentAppID]; p != nil {
+		c := *p // a copy: tookQuota decrements the shared entry under mu
+		e = &c
+	}
 	s.quotas.mu.Unlock()
 	// A used-up quota is asked about again sooner: the operator may have
 	// bought more, and the waiting steps should notice within a wait.

@@ -38,6 +38,9 @@ func TestRolloutSurvivesKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts wxfleet serve four times and wxfleet sandbox")
 	}
+	// In parallel with the other long rollout tests (this package's only
+	// parallel ones): much of their time is spent waiting.
+	t.Parallel()
 	const n = 50
 	dir := t.TempDir()
 	var platform atomic.Pointer[url.URL]

@@ -95,6 +95,9 @@ func TestRolloutFleetUnderFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a rollout to 200 mini programs")
 	}
+	// In parallel with the other long rollout tests (this package's only
+	// parallel ones): much of their time is spent waiting.
+	t.Parallel()
 	rolloutFleetUnderFaults(t, bootDemoWith(t, fleetOptions))
 }
 
