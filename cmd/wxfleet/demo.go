@@ -71,6 +71,19 @@ type demoOptions struct {
 	Logger                                                               *slog.Logger
 }
 
+// serverConfig is the platform's configuration in the demo, with WeChat at
+// sandboxURL (a second instance in a test shares it).
+func (o demoOptions) serverConfig(sandboxURL string) server.Config {
+	return server.Config{
+		Addr: o.Addr, Database: o.Database, WeChatURL: sandboxURL,
+		AdminToken: wxfleet.Secret(o.AdminToken), MasterKey: o.MasterKey, Platforms: []wxfleet.Platform{o.Platform},
+		JobPollInterval: o.JobPollInterval, AuditPollInterval: cmp.Or(o.AuditPollInterval, 3*time.Second),
+		RolloutRetryBase: cmp.Or(o.RolloutRetryBase, time.Second), RolloutQuotaWait: cmp.Or(o.RolloutQuotaWait, 30*time.Second),
+		RolloutSettleTime: cmp.Or(o.RolloutSettleTime, 30*time.Second),
+		WeChatTimeout:     o.WeChatTimeout, Logger: o.Logger,
+	}
+}
+
 // startDemo boots the sandbox and the platform in this process. The platform
 // binds first so the sandbox knows where to push; the sandbox serves before
 // the platform starts so the platform's first calls find it.
@@ -86,14 +99,7 @@ func startDemo(ctx context.Context, o demoOptions) (*demo, error) {
 	if o.Database == "" {
 		o.Database = filepath.Join(o.Data, "wxfleet.db")
 	}
-	srv, err := server.New(ctx, server.Config{
-		Addr: o.Addr, Database: o.Database, WeChatURL: sandboxURL,
-		AdminToken: wxfleet.Secret(o.AdminToken), MasterKey: o.MasterKey, Platforms: []wxfleet.Platform{o.Platform},
-		JobPollInterval: o.JobPollInterval, AuditPollInterval: cmp.Or(o.AuditPollInterval, 3*time.Second),
-		RolloutRetryBase: cmp.Or(o.RolloutRetryBase, time.Second), RolloutQuotaWait: cmp.Or(o.RolloutQuotaWait, 30*time.Second),
-		RolloutSettleTime: cmp.Or(o.RolloutSettleTime, 30*time.Second),
-		WeChatTimeout:     o.WeChatTimeout, Logger: o.Logger,
-	})
+	srv, err := server.New(ctx, o.serverConfig(sandboxURL))
 	if err != nil {
 		sbLn.Close()
 		return nil, err

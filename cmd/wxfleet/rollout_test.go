@@ -60,6 +60,9 @@ type sbCode struct {
 	Gray *struct {
 		Percentage int `json:"gray_percentage"`
 	} `json:"gray"`
+	Latest *struct {
+		Reason string `json:"reason"`
+	} `json:"latest_audit"`
 	Counts map[string]int `json:"counts"`
 }
 
@@ -136,10 +139,8 @@ func (d *testDemo) makeTemplate(version, extJSON string) int64 {
 // and a third is gray-released.
 func TestRolloutEndToEnd(t *testing.T) { rolloutEndToEnd(t, bootDemo(t)) }
 
-func TestRolloutEndToEndOnPostgres(t *testing.T) {
-	dsn := postgresDSN(t)
-	rolloutEndToEnd(t, bootDemoWith(t, func(o *demoOptions) { o.Database = dsn }))
-}
+// On PostgreSQL the suite runs on two instances sharing the database: see
+// TestRolloutEndToEndOnTwoPostgresInstances.
 
 func rolloutEndToEnd(t *testing.T, d *testDemo) {
 	apps := d.authorizeAll()

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/server"
@@ -219,6 +220,9 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err := hf.apply(pf.fs, e, &cfg); err != nil {
 		return err
 	}
+	if err := testDurations(e, &cfg); err != nil {
+		return err
+	}
 	srv, err := server.New(ctx, cfg)
 	if newer := (*store.NewerSchemaError)(nil); errors.As(err, &newer) {
 		return fmt.Errorf("wxfleet %s: %w", buildInfo(), err)
@@ -263,6 +267,35 @@ func refreshRate(pf *platformFlags, e *env) (float64, error) {
 		return 0, fmt.Errorf("--refresh-rate %q: give api_authorizer_token calls per second, above 0 and at most 10000", v)
 	}
 	return r, nil
+}
+
+// testDurations reads the WXFLEET_TEST_* durations the tests that run
+// `wxfleet serve` as a process use to make a rollout take seconds (the
+// demo's values, see demoOptions). Not settings for operators: unset, the
+// production values apply.
+func testDurations(e *env, cfg *server.Config) error {
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"WXFLEET_TEST_JOB_POLL_INTERVAL", &cfg.JobPollInterval},
+		{"WXFLEET_TEST_AUDIT_POLL_INTERVAL", &cfg.AuditPollInterval},
+		{"WXFLEET_TEST_ROLLOUT_RETRY_BASE", &cfg.RolloutRetryBase},
+		{"WXFLEET_TEST_ROLLOUT_QUOTA_WAIT", &cfg.RolloutQuotaWait},
+		{"WXFLEET_TEST_ROLLOUT_SETTLE_TIME", &cfg.RolloutSettleTime},
+		{"WXFLEET_TEST_WECHAT_TIMEOUT", &cfg.WeChatTimeout},
+	} {
+		v, ok := e.lookup(d.name)
+		if !ok || v == "" {
+			continue
+		}
+		t, err := time.ParseDuration(v)
+		if err != nil || t <= 0 {
+			return fmt.Errorf("%s %q: a positive duration such as 500ms", d.name, v)
+		}
+		*d.dst = t
+	}
+	return nil
 }
 
 func wechatTarget(u string) string {
