@@ -49,7 +49,10 @@ func TestParseMessage(t *testing.T) {
 func FuzzParseMessage(f *testing.F) {
 	f.Add([]byte(`<xml><a><![CDATA[x]]></a><b>2</b></xml>`))
 	f.Add([]byte(`<xml><a><b>c</b></a></xml>`))
-	f.Add(manyCDATA(55_000)) // issue 16: quadratic before
+	// issue 16's attack, a tenth of its size: the full 55,000 sections
+	// (715 KB) are in TestParseMessageManyCDATASections and the benchmark; as a seed the fuzzer
+	// spends minutes mutating and minimising it, with little to learn.
+	f.Add(manyCDATA(5_500))
 	f.Add(manyFields(2_000))
 	f.Add([]byte(`<xml><a><![CDATA[</a>]]><![CDATA[x]]></a><b>&lt;</b></xml>`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
