@@ -24,7 +24,9 @@ func TestPlatformDefectsCountedInMetrics(t *testing.T) {
 	if !strings.Contains(string(body), `"errcode":44002`) {
 		t.Fatalf("forward with an empty body: HTTP %d %s, want WeChat's 44002 passed on", resp.StatusCode, body)
 	}
-	resp, err = http.Get(d.Platform.URL() + "/metrics")
+	mreq, _ := http.NewRequest("GET", d.Platform.URL()+"/metrics", nil)
+	mreq.Header.Set("Authorization", "Bearer "+d.AdminToken) // /metrics takes the admin token
+	resp, err = http.DefaultClient.Do(mreq)
 	if err != nil {
 		t.Fatal(err)
 	}
