@@ -33,9 +33,9 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 	// Best effort: start while the journal holds pushes the database has not
 	// got yet, the case the backup must not lose.
 	deadline := time.Now().Add(5 * time.Second)
-	backlog := journalBacklog(d.Platform.URL())
+	backlog := journalBacklog(d.Platform.URL(), d.AdminToken)
 	for backlog <= 0 && time.Now().Before(deadline) {
-		backlog = journalBacklog(d.Platform.URL())
+		backlog = journalBacklog(d.Platform.URL(), d.AdminToken)
 	}
 	before := load.snapshot()
 	out := filepath.Join(t.TempDir(), "backup.db")

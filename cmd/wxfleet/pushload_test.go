@@ -163,9 +163,11 @@ func missing(acked, stored map[int64]bool) int {
 }
 
 // journalBacklog reads the platform's ingest journal backlog from /metrics
-// (-1 if absent).
-func journalBacklog(baseURL string) float64 {
-	resp, err := http.Get(baseURL + "/metrics")
+// (-1 if absent), with the admin token /metrics takes.
+func journalBacklog(baseURL, adminToken string) float64 {
+	req, _ := http.NewRequest("GET", baseURL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return -1
 	}
