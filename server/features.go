@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -60,17 +61,27 @@ func (s *Server) wire(pushes *push.Mux, features []any) error {
 	var periodic []*river.PeriodicJob
 	mux := http.NewServeMux()
 	for _, f := range features {
+		used := false
 		if f, ok := f.(pushFeature); ok {
 			f.RegisterPushes(pushes)
+			used = true
 		}
 		if f, ok := f.(workerFeature); ok {
 			f.RegisterWorkers(workers)
+			used = true
 		}
 		if f, ok := f.(periodicFeature); ok {
 			periodic = append(periodic, f.PeriodicJobs()...)
+			used = true
 		}
 		if f, ok := f.(routeFeature); ok {
 			f.RegisterRoutes(mux)
+			used = true
+		}
+		if !used {
+			// A method whose signature drifted from these interfaces would
+			// otherwise leave the feature silently switched off.
+			return fmt.Errorf("server: feature %T registers nothing: its methods match none of the feature interfaces", f)
 		}
 	}
 	q, err := queue.New(s.Store, riverConfig(s.cfg, workers, periodic))
