@@ -295,10 +295,15 @@ func (s *Service) Callback(ctx context.Context, componentAppID, linkID, state, c
 		return nil, linkState(&wxfleet.AuthLink{ExpiresAt: l.CodeExpiresAt}, now)
 	}
 	if err := s.Store.ClaimAuthLink(ctx, componentAppID, l.ID, now); err != nil {
-		if wxfleet.ErrorCode(err) == wxfleet.ECONFLICT {
-			return nil, linkState(&wxfleet.AuthLink{AuthorizerAppID: "-"}, now)
+		if wxfleet.ErrorCode(err) != wxfleet.ECONFLICT {
+			return nil, err
 		}
-		return nil, err
+		// The push may have completed this very authorization between the
+		// read above and the claim: then the browser was right to come back.
+		if again, rerr := s.Store.AuthLink(ctx, componentAppID, linkID); rerr == nil && again.AuthorizerAppID != "" && again.ClaimedAt.IsZero() {
+			return s.Store.Authorizer(ctx, componentAppID, again.AuthorizerAppID)
+		}
+		return nil, linkState(&wxfleet.AuthLink{AuthorizerAppID: "-"}, now)
 	}
 	return s.complete(ctx, componentAppID, authCode, l, time.Time{})
 }
