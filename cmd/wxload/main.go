@@ -5,6 +5,7 @@
 //	wxload floor    the floor alone: verify, decrypt, parse, answer "success"
 //	wxload run      load against a server already running on loopback
 //	wxload compare  the floor and a real platform (SQLite) in one process, side by side
+//	wxload rollout  a fleet rollout to N sandbox mini programs: wall time, call rate, peak RSS
 //
 // Every message is distinct (its own MsgId), signed and encrypted as WeChat
 // does it. Load goes to loopback addresses only.
@@ -34,6 +35,8 @@ Usage:
                  [-c 32] [-d 10s] [-n N] [-warmup 1s] [--admin-token TOKEN] [-json]
   wxload compare [-c 32] [-d 10s] [-n N] [-rounds 3] [-warmup 1s] [--data DIR]
                  [-sync-full] [-apps N] [-cpuprofile FILE] [-floor-cpuprofile FILE] [-json]
+  wxload rollout [-apps 1000] [-database postgres://...] [-rate 20] [-workers 10] [-batch 1000]
+                 [-audit-delay 1s] [-audit-poll 30s] [-timeout 1h] [-data DIR] [-json]
 
 Run "wxload <command> -h" for a command's flags. Without credential flags all
 commands use the same test platform, so "wxload floor" and "wxload run" work
@@ -68,6 +71,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRun(ctx, rest, stdout, stderr)
 	case "compare":
 		return runCompare(ctx, rest, stdout, stderr)
+	case "rollout":
+		return runRollout(ctx, rest, stdout, stderr)
+	case "rollout-platform": // the platform process of "rollout", not for people
+		return runRolloutPlatform(ctx, os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
