@@ -7,6 +7,7 @@
 //	wxload compare  the floor and a real platform (SQLite) in one process, side by side
 //	wxload tokens   N authorized sandbox mini programs whose tokens come due at once,
 //	                refreshed by one or more `wxfleet serve` processes
+//	wxload rollout  a fleet rollout to N sandbox mini programs: wall time, call rate, peak RSS
 //
 // Every message is distinct (its own MsgId), signed and encrypted as WeChat
 // does it. Load goes to loopback addresses only.
@@ -38,6 +39,8 @@ Usage:
                  [-sync-full] [-apps N] [-cpuprofile FILE] [-floor-cpuprofile FILE] [-json]
   wxload tokens  --wxfleet BIN [-n 1000] [-instances 1] [--database postgres://...] [-rate 100]
                  [-fault-share 0.1] [--sandbox-bin BIN] [-timeout 40m] [--data DIR] [-keep] [-json]
+  wxload rollout [-apps 1000] [-database postgres://...] [-rate 20] [-workers 10] [-batch 1000]
+                 [-audit-delay 1s] [-audit-poll 30s] [-timeout 1h] [-data DIR] [-json]
 
 Run "wxload <command> -h" for a command's flags. Without credential flags all
 commands use the same test platform, so "wxload floor" and "wxload run" work
@@ -74,6 +77,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCompare(ctx, rest, stdout, stderr)
 	case "tokens":
 		return runTokens(ctx, rest, stdout, stderr)
+	case "rollout":
+		return runRollout(ctx, rest, stdout, stderr)
+	case "rollout-platform": // the platform process of "rollout", not for people
+		return runRolloutPlatform(ctx, os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
