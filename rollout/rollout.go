@@ -56,6 +56,8 @@ type Tokens interface {
 type Jobs interface {
 	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error
 	InsertManyTx(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) error
+	// InsertMany enqueues jobs that follow no state change (a person's action).
+	InsertMany(ctx context.Context, params []river.InsertManyParams) error
 	CancelTagged(ctx context.Context, tag string) (int, error)
 }
 
@@ -577,10 +579,12 @@ func (s *Service) Release(ctx context.Context, componentAppID string, id int64, 
 	if len(targets) == 0 {
 		return 0, nil
 	}
-	// No state changes here, so the jobs go in a transaction of their own.
-	_, err = s.Store.SetRolloutStatus(ctx, componentAppID, id, []wxfleet.RolloutStatus{r.Status}, r.Status, r.StatusReason, s.Now(),
-		func(ctx context.Context, tx *sql.Tx) error { return s.enqueue(ctx, tx, r, stepRelease, targets...) })
-	return len(targets), err
+	// No state changes here: the jobs alone are enqueued.
+	params := make([]river.InsertManyParams, len(targets))
+	for i, appID := range targets {
+		params[i] = river.InsertManyParams{Args: StepArgs{ComponentAppID: componentAppID, RolloutID: id, AppID: appID, Step: stepRelease}}
+	}
+	return len(targets), s.Jobs().InsertMany(ctx, params)
 }
 
 // Selection names some of a rollout's apps: those listed, or those of one
@@ -600,8 +604,7 @@ func (sel Selection) has(a *wxfleet.RolloutApp) bool {
 // act enqueues step for every app of the rollout in state that sel names,
 // and returns how many.
 func (s *Service) act(ctx context.Context, componentAppID string, id int64, state wxfleet.AppState, sel Selection, step, toVersion string) (int, error) {
-	r, err := s.Store.Rollout(ctx, componentAppID, id)
-	if err != nil {
+	if _, err := s.Store.Rollout(ctx, componentAppID, id); err != nil {
 		return 0, err
 	}
 	var params []river.InsertManyParams
@@ -625,10 +628,8 @@ func (s *Service) act(ctx context.Context, componentAppID string, id int64, stat
 	if len(params) == 0 {
 		return 0, nil
 	}
-	// The jobs need a transaction of their own: a no-op status write gives one.
-	_, err = s.Store.SetRolloutStatus(ctx, componentAppID, id, []wxfleet.RolloutStatus{r.Status}, r.Status, r.StatusReason, s.Now(),
-		func(ctx context.Context, tx *sql.Tx) error { return s.Jobs().InsertManyTx(ctx, tx, params) })
-	return len(params), err
+	// No state changes here: the jobs alone are enqueued.
+	return len(params), s.Jobs().InsertMany(ctx, params)
 }
 
 // Rollback rolls released apps back: to the version before, or to the

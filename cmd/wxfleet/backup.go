@@ -165,11 +165,7 @@ type backupReport struct {
 // and opens nothing, so a throwaway key does.
 func applyJournal(ctx context.Context, path string, logger *slog.Logger) (backupReport, error) {
 	var rep backupReport
-	v, err := vault.New(vault.GenerateKey())
-	if err != nil {
-		return rep, err
-	}
-	st, err := store.Open(ctx, path, v, logger)
+	st, err := openKeyless(ctx, path, logger)
 	if err != nil {
 		return rep, err
 	}
@@ -218,4 +214,15 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// openKeyless opens the SQLite copy at path with a throwaway key: what
+// backup and restore do to it (replay the journal, read the schema and the
+// key's fingerprint) opens no sealed value.
+func openKeyless(ctx context.Context, path string, logger *slog.Logger) (*store.Store, error) {
+	v, err := vault.New(vault.GenerateKey())
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, path, v, logger)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -181,43 +180,7 @@ func TestAckedPushesSurviveKill(t *testing.T) {
 	}
 
 	p2 := startServe(t, dir)
-	stored := map[int64]bool{}
-	msgID := regexp.MustCompile(`<MsgId>(\d+)</MsgId>`)
-	cursor := ""
-	for {
-		req, _ := http.NewRequest("GET", p2.url+"/api/v1/events?type=text&limit=500"+cursor, nil)
-		req.Header.Set("Authorization", "Bearer crash-admin-token-of-at-least-32-chars")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var page struct {
-			Items []struct {
-				Payload string `json:"payload"`
-			} `json:"items"`
-			NextCursor string `json:"next_cursor"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range page.Items {
-			m := msgID.FindStringSubmatch(it.Payload)
-			if m == nil {
-				t.Fatalf("stored payload without MsgId: %q", it.Payload)
-			}
-			id, _ := strconv.ParseInt(m[1], 10, 64)
-			if stored[id] {
-				t.Fatalf("MsgId %d stored twice", id)
-			}
-			stored[id] = true
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		cursor = "&cursor=" + page.NextCursor
-	}
+	stored := storedMsgIDs(t, p2.url, "crash-admin-token-of-at-least-32-chars")
 	missing := 0
 	acked.Range(func(k, _ any) bool {
 		if !stored[k.(int64)] {

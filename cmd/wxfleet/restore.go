@@ -115,11 +115,7 @@ func refuseInUse(ctx context.Context, target string) error {
 // binary can run and reports what it holds.
 func inspectBackup(ctx context.Context, path string, logger *slog.Logger) (backupReport, error) {
 	var rep backupReport
-	v, err := vault.New(vault.GenerateKey())
-	if err != nil {
-		return rep, err
-	}
-	st, err := store.Open(ctx, path, v, logger)
+	st, err := openKeyless(ctx, path, logger)
 	if err != nil {
 		return rep, err
 	}
