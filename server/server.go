@@ -30,6 +30,7 @@ import (
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
+	"github.com/wxfleet/wxfleet/web"
 	"github.com/wxfleet/wxfleet/wechat"
 )
 
@@ -202,6 +203,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if _, ok := cfg.Logger.Handler().(web.ContextLogHandler); !ok {
+		// Lines logged with a request's context name its X-Request-Id.
+		cfg.Logger = slog.New(web.ContextLogHandler{Handler: cfg.Logger.Handler()})
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/wxfleet/wxfleet"
 )
@@ -21,12 +22,32 @@ var statusOf = map[string]int{
 	wxfleet.EINTERNAL:     http.StatusInternalServerError,
 }
 
-// errorBody is what API clients get: a stable code and a sentence to act on.
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
+// ErrorBody is the one shape of every error the API answers: a stable code,
+// a sentence to act on (Chinese first; MessageEN its English where the
+// sentence has one) and the request's id, which its log lines carry too.
+type ErrorBody struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	MessageEN string `json:"message_en,omitempty"`
+	RequestID string `json:"request_id"`
+}
+
+// NewErrorBody splits a bilingual "中文 / English" message into its halves.
+func NewErrorBody(code, message, requestID string) ErrorBody {
+	b := ErrorBody{Code: code, Message: message, RequestID: requestID}
+	if zh, en, ok := strings.Cut(message, " / "); ok && !isASCII(zh) && isASCII(en[:min(len(en), 8)]) {
+		b.Message, b.MessageEN = strings.TrimSpace(zh), strings.TrimSpace(en)
+	}
+	return b
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // apiError writes err as JSON; internal details go to the log only.
@@ -41,10 +62,7 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 		level = slog.LevelError
 	}
 	s.Logger.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-	var body errorBody
-	body.Error.Code = code
-	body.Error.Message = wxfleet.ErrorMessage(err)
-	writeJSON(w, status, body)
+	writeJSON(w, status, NewErrorBody(code, wxfleet.ErrorMessage(err), RequestIDFrom(r.Context())))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -193,6 +193,7 @@ func (s *Server) requireToken(h func(http.ResponseWriter, *http.Request) error) 
 			s.apiError(w, r, wxfleet.Errorf(wxfleet.EUNAUTHORIZED, "缺少或错误的管理令牌（Authorization: Bearer <token>）/ missing or wrong admin token (Authorization: Bearer <token>)"))
 			return
 		}
+		r = r.WithContext(wxfleet.WithActor(r.Context(), wxfleet.Actor{Name: "admin token", Role: wxfleet.RoleOwner, Via: "admin_token"}))
 		if err := h(w, r); err != nil {
 			s.apiError(w, r, err)
 		}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/wxfleet/wxfleet/web"
 )
 
 // authorizeOne authorizes the demo's first mini program to the platform and
@@ -49,17 +51,12 @@ func TestForwardErrorNamesTheAPIAndErrcode(t *testing.T) {
 	app := d.authorizeOne()
 	d.sandbox("POST", "/sandbox/api/faults", map[string]any{"path": "/cgi-bin/component/api_component_token", "errcode": 61006}, nil)
 	d.sandbox("POST", "/sandbox/api/clock", map[string]any{"advance": "3h"}, nil) // every token expired
-	var out struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
+	var out web.ErrorBody
 	st := d.api("GET", "/api/v1/authorizers/"+app+"/wechat/wxa/get_category", nil, &out)
-	if st < 400 || !strings.Contains(out.Error.Message, "/cgi-bin/component/api_component_token") || !strings.Contains(out.Error.Message, "61006") {
+	if st < 400 || !strings.Contains(out.MessageEN, "/cgi-bin/component/api_component_token") || !strings.Contains(out.MessageEN, "61006") {
 		t.Fatalf("forward with api_component_token refused: HTTP %d %+v, want the API and errcode 61006 named", st, out)
 	}
-	t.Logf("HTTP %d: %s", st, out.Error.Message)
+	t.Logf("HTTP %d: %s / %s", st, out.Message, out.MessageEN)
 }
 
 // The sandbox checks the token on paths it does not emulate too, so the

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wxfleet/wxfleet/web"
 )
 
 // syncBuffer collects the demo's log so tests can search it for secrets.
@@ -196,11 +198,9 @@ func authorizeThroughBothFlows(t *testing.T, d *testDemo) {
 	apps := d.miniPrograms()
 
 	// Unauthenticated API calls are refused with a JSON error.
-	var e struct {
-		Error struct{ Code, Message string } `json:"error"`
-	}
-	if st := do(t, "GET", d.Platform.URL()+"/api/v1/authorizers", nil, nil, &e); st != 401 || e.Error.Code != "unauthorized" {
-		t.Fatalf("no token: status %d, %+v", st, e)
+	var e web.ErrorBody
+	if st := do(t, "GET", d.Platform.URL()+"/api/v1/authorizers", nil, nil, &e); st != 401 || e.Code != "unauthorized" || e.RequestID == "" {
+		t.Fatalf("no token: status %d, %+v, want code unauthorized and a request_id", st, e)
 	}
 
 	// PC flow, browser redirect followed: the callback completes it.

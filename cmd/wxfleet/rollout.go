@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wxfleet/wxfleet/web"
 )
 
 const rolloutUsage = `wxfleet rollout — 向小程序批量发布模板 / roll a template out to mini programs
@@ -72,11 +74,13 @@ func (c *apiClient) do(ctx context.Context, method, path string, in, out any) er
 		return err
 	}
 	if resp.StatusCode >= 300 {
-		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error.Message != "" {
-			return fmt.Errorf("%s (%s, HTTP %d)", e.Error.Message, e.Error.Code, resp.StatusCode)
+		var e web.ErrorBody
+		if json.Unmarshal(data, &e) == nil && e.Message != "" {
+			msg := e.Message
+			if e.MessageEN != "" {
+				msg += " / " + e.MessageEN
+			}
+			return fmt.Errorf("%s (%s, HTTP %d, request %s)", msg, e.Code, resp.StatusCode, e.RequestID)
 		}
 		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
 	}
