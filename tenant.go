@@ -73,7 +73,9 @@ type Plan struct {
 
 // AllowsMore tells whether a tenant on the plan holding n authorized mini
 // programs may authorize one more.
-func (p *Plan) AllowsMore(n int) bool { return p == nil || p.MaxMiniPrograms <= 0 || n < p.MaxMiniPrograms }
+func (p *Plan) AllowsMore(n int) bool {
+	return p == nil || p.MaxMiniPrograms <= 0 || n < p.MaxMiniPrograms
+}
 
 // Subscription is a tenant's current term on a plan. Renewing extends
 // ExpiresAt; a tenant has at most one subscription.
@@ -91,9 +93,9 @@ func (s *Subscription) Expired(now time.Time) bool { return s != nil && !now.Bef
 
 // Reminder kinds, recorded once per tenant and term (its ExpiresAt).
 const (
-	Remind30Days = "30d"
-	Remind7Days  = "7d"
-	Remind1Day   = "1d"
+	Remind30Days    = "30d"
+	Remind7Days     = "7d"
+	Remind1Day      = "1d"
 	RemindExpired   = "expired"
 	RemindSuspended = "suspended"
 )
