@@ -28,6 +28,7 @@ import (
 	"github.com/wxfleet/wxfleet/queue"
 	"github.com/wxfleet/wxfleet/rollout"
 	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/tenant"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
 	"github.com/wxfleet/wxfleet/web"
@@ -84,6 +85,12 @@ type Config struct {
 	// for tests that kill a process and wait for its jobs to be taken back;
 	// 0 → the real values (see queue.Configure).
 	JobTimeoutScale float64
+	// TenantGrace is how long a tenant stays active after its subscription
+	// expired, before it is suspended; 0 → 7 days.
+	TenantGrace time.Duration
+	// TenantCheckInterval is how often the subscription expiry policy runs;
+	// 0 → daily.
+	TenantCheckInterval time.Duration
 	// ShutdownTimeout bounds Close (see shutdown.go); 0 → 25 s.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -139,6 +146,7 @@ type Server struct {
 	Keeper      *token.Keeper
 	Auth        *authorization.Service
 	Rollouts    *rollout.Service
+	Tenants     *tenant.Service
 	WeChat      *wechat.Client
 	vault       *vault.Vault
 	ingest      *push.Ingest
@@ -297,6 +305,7 @@ func (s *Server) buildCore() {
 		Rate: cfg.RolloutRate, APIRates: cfg.RolloutAPIRates,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 	}
+	s.Tenants = &tenant.Service{Store: s.Store, Links: s.Auth, Grace: cfg.TenantGrace, Now: cfg.Now, Logger: cfg.Logger}
 }
 
 // jobs is the queue, made once every feature registered its workers.

@@ -603,3 +603,33 @@ func (s *Store) Reminders(ctx context.Context, sc wxfleet.Scope, tenantID int64)
 		return r, err
 	}, tenantID)
 }
+
+// SuspendExpired suspends a tenant whose term ending at expiresAt ran out
+// past its grace period, once per term: the "suspended" reminder row, the
+// status change (only from trial or active: a person's later decision
+// stands) and then commit together. It tells whether the tenant was
+// suspended by this call.
+func (s *Store) SuspendExpired(ctx context.Context, tenantID int64, expiresAt, now time.Time, then Then) (bool, error) {
+	suspended := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO subscription_reminders (tenant_id, expires_at, kind, sent_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (tenant_id, expires_at, kind) DO NOTHING`, tenantID, toMillis(expiresAt), wxfleet.RemindSuspended, toMillis(now))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		res, err = tx.ExecContext(ctx, `UPDATE tenants SET status = $2, updated_at = $3 WHERE id = $1 AND status IN ($4, $5)`,
+			tenantID, string(wxfleet.TenantSuspended), toMillis(now), string(wxfleet.TenantTrial), string(wxfleet.TenantActive))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		suspended = true
+		return then.run(ctx, tx)
+	})
+	return suspended, dbErr("suspend expired tenant", err)
+}
