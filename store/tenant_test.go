@@ -26,6 +26,7 @@ var tenantSuite = []struct {
 	{"Subscriptions", testSubscriptions},
 	{"Reminders", testReminders},
 	{"TargetsByTenantTag", testTargetsByTenantTag},
+	{"Seed", testSeed},
 }
 
 func runTenantSuite(t *testing.T, b backend) {
@@ -417,5 +418,43 @@ func testTargetsByTenantTag(t *testing.T, h *harness) {
 	must(t, err)
 	if want := []string{"wx2"}; !reflect.DeepEqual(ids, want) {
 		t.Fatalf("TargetAppIDs(plain) = %v, want %v", ids, want)
+	}
+}
+
+// testSeed: the demo seeding makes what it is asked, tops up on a second
+// run, and gives the expiry policy work (terms ending soon, some past).
+func testSeed(t *testing.T, h *harness) {
+	mustPlatform(t, h, "wxA")
+	res, err := h.Seed(h.ctx, store.SeedOptions{ComponentAppID: "wxA", Tenants: 120, Authorizers: 600, Now: base})
+	must(t, err)
+	if res.Plans != 3 || res.Tenants != 120 || res.Authorizers != 600 {
+		t.Fatalf("Seed = %+v", res)
+	}
+	res, err = h.Seed(h.ctx, store.SeedOptions{ComponentAppID: "wxA", Tenants: 150, Authorizers: 600, Now: base})
+	must(t, err)
+	if res.Plans != 0 || res.Tenants != 30 || res.Authorizers != 0 {
+		t.Fatalf("second Seed = %+v", res)
+	}
+	list, _, err := h.ListAuthorizers(h.ctx, "wxA", store.AuthorizerFilter{Limit: 1000})
+	must(t, err)
+	if len(list) != 600 || list[0].Status != wxfleet.StatusRevoked || list[0].TenantID == 0 {
+		t.Fatalf("seeded authorizers: %d, first %+v", len(list), list[0])
+	}
+	apps, err := h.TenantAuthorizers(h.ctx, staff, list[0].TenantID)
+	must(t, err)
+	if len(apps) != 5 {
+		t.Fatalf("a seeded tenant has %d apps, want 5 (600 over the first 120)", len(apps))
+	}
+	past, err := h.TermsDue(h.ctx, time.UnixMilli(1), base.Add(-7*24*time.Hour), wxfleet.RemindSuspended, true, 0)
+	must(t, err)
+	soon, err := h.TermsDue(h.ctx, base, base.Add(30*24*time.Hour), wxfleet.Remind30Days, true, 0)
+	must(t, err)
+	if len(past) != 3 || len(soon) == 0 {
+		t.Fatalf("seeded terms: %d past the grace period (want 3), %d ending within 30 days", len(past), len(soon))
+	}
+	tagged, err := h.ListTenants(h.ctx, staff, store.TenantFilter{Tag: "north", Limit: 1000})
+	must(t, err)
+	if len(tagged) == 0 || len(tagged) >= 150 {
+		t.Fatalf("%d tenants tagged north", len(tagged))
 	}
 }
