@@ -208,12 +208,14 @@ func (s *Store) TargetAppIDs(ctx context.Context, componentAppID string, t wxfle
 			args = append(args, tag)
 			ph = append(ph, "$"+strconv.Itoa(len(args)))
 		}
+		// The tenants' part goes from the tag to the tenants to their apps
+		// (CROSS JOIN keeps SQLite's planner in that order).
 		in := strings.Join(ph, ", ")
 		return s.strings(ctx, "rollout targets", `SELECT appid FROM authorizer_tags
 			WHERE component_appid = $1 AND tag IN (`+in+`)
 			UNION
-			SELECT a.appid FROM tenant_tags g JOIN authorizers a ON a.tenant_id = g.tenant_id
-			WHERE a.component_appid = $1 AND g.tag IN (`+in+`)
+			SELECT a.appid FROM tenant_tags g CROSS JOIN authorizers a
+			WHERE g.tag IN (`+in+`) AND a.tenant_id = g.tenant_id AND a.component_appid = $1
 			ORDER BY appid`, args...)
 	default:
 		ids := slices.Clone(t.AppIDs)

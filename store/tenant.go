@@ -413,8 +413,10 @@ func (s *Store) SetAuthorizerTenant(ctx context.Context, sc wxfleet.Scope, compo
 // suspended or closed (appid → the tenant's id and status): a rollout skips
 // them, saying why.
 func (s *Store) BlockedTenantApps(ctx context.Context, componentAppID string) (map[string]BlockedApp, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT a.appid, t.id, t.status FROM authorizers a JOIN tenants t ON t.id = a.tenant_id
-		WHERE a.component_appid = $1 AND t.status IN ($2, $3)`, componentAppID, string(wxfleet.TenantSuspended), string(wxfleet.TenantClosed))
+	// From the few blocked tenants to their apps (CROSS JOIN keeps SQLite's
+	// planner in that order; PostgreSQL plans it freely).
+	rows, err := s.read.QueryContext(ctx, `SELECT a.appid, t.id, t.status FROM tenants t CROSS JOIN authorizers a
+		WHERE t.status IN ($2, $3) AND a.tenant_id = t.id AND a.component_appid = $1`, componentAppID, string(wxfleet.TenantSuspended), string(wxfleet.TenantClosed))
 	if err != nil {
 		return nil, dbErr("blocked tenant apps", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/sandbox"
 	"github.com/wxfleet/wxfleet/server"
+	"github.com/wxfleet/wxfleet/store"
 )
 
 // demoPlatform is the third-party platform the demo and the standalone
@@ -166,6 +167,8 @@ func runDemo(ctx context.Context, args []string, e *env, stdout, stderr io.Write
 	sbAddr := fs.String("sandbox-addr", "127.0.0.1:8081", "sandbox listen address")
 	data := fs.String("data", "wxfleet-data", "data directory (platform database, master key, sandbox state)")
 	interval := fs.Duration("ticket-interval", 10*time.Minute, "how often the sandbox pushes component_verify_ticket")
+	seedTenants := fs.Int("seed-tenants", 0, "demo data: make this many tenants (with plans, tags, subscriptions) if fewer exist")
+	seedAuthorizers := fs.Int("seed-authorizers", 0, "demo data: make this many placeholder authorizers (status revoked, unknown to the sandbox) spread over the tenants")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -196,6 +199,9 @@ func runDemo(ctx context.Context, args []string, e *env, stdout, stderr io.Write
 		return err
 	}
 	defer d.Close()
+	if err := seedDemo(ctx, d, p.AppID, *seedTenants, *seedAuthorizers, stdout); err != nil {
+		return err
+	}
 	u := d.Platform.URL()
 	fmt.Fprintf(stdout, `
 wxfleet 演示已启动 / demo running
@@ -211,6 +217,23 @@ wxfleet 演示已启动 / demo running
 `, u, u, u, d.SandboxURL, admin, *data, admin, u)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping…")
+	return nil
+}
+
+// seedDemo fills the demo with tenants and placeholder authorizers at scale
+// (store.Seed), when asked.
+func seedDemo(ctx context.Context, d *demo, componentAppID string, tenants, authorizers int, stdout io.Writer) error {
+	if tenants < 0 || authorizers < 0 || tenants > 1_000_000 || authorizers > 1_000_000 {
+		return fmt.Errorf("demo: --seed-tenants and --seed-authorizers take 0 to 1000000")
+	}
+	if tenants == 0 && authorizers == 0 {
+		return nil
+	}
+	res, err := d.Platform.Store.Seed(ctx, store.SeedOptions{ComponentAppID: componentAppID, Tenants: tenants, Authorizers: authorizers, Now: time.Now()})
+	if err != nil {
+		return fmt.Errorf("demo: seeding: %w", err)
+	}
+	fmt.Fprintf(stdout, "演示数据 seeded: %d plans, %d tenants, %d authorizers in %v\n", res.Plans, res.Tenants, res.Authorizers, res.Took.Round(time.Millisecond))
 	return nil
 }
 
