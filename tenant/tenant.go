@@ -38,6 +38,8 @@ type Store interface {
 	SetTenantSettings(ctx context.Context, sc wxfleet.Scope, id int64, settings []byte, now time.Time) error
 	TenantAuthorizers(ctx context.Context, sc wxfleet.Scope, id int64) ([]store.TenantApp, error)
 	CountTenantApps(ctx context.Context, sc wxfleet.Scope, id int64, now time.Time) (authorized, openLinks int, err error)
+	SetAuthorizerTenant(ctx context.Context, sc wxfleet.Scope, componentAppID, appID string, tenantID int64) error
+	Authorizer(ctx context.Context, componentAppID, appID string) (*wxfleet.Authorizer, error)
 
 	Subscription(ctx context.Context, sc wxfleet.Scope, tenantID int64) (*wxfleet.Subscription, error)
 	SetSubscription(ctx context.Context, sc wxfleet.Scope, sub *wxfleet.Subscription) error
@@ -382,23 +384,52 @@ func (s *Service) CreateLink(ctx context.Context, sc wxfleet.Scope, id int64, co
 	if t.Status.Blocked() {
 		return nil, wxfleet.Errorf(wxfleet.ECONFLICT, "租户 %d 状态为 %s，不能再授权小程序 / tenant %d is %s: it cannot authorize mini programs", id, t.Status, id, t.Status)
 	}
-	if t.PlanID != 0 {
-		p, err := s.Store.Plan(ctx, t.PlanID)
-		if err != nil {
-			return nil, err
-		}
-		n, _, err := s.Store.CountTenantApps(ctx, sc, id, s.Now())
-		if err != nil {
-			return nil, err
-		}
-		if !p.AllowsMore(n) {
-			return nil, wxfleet.Errorf(wxfleet.ECONFLICT,
-				"租户 %d 的套餐「%s」最多 %d 个小程序，已授权 %d 个：请升级套餐 / tenant %d's plan %q allows %d mini programs and %d are authorized: upgrade the plan first",
-				id, p.Name, p.MaxMiniPrograms, n, id, p.Name, p.MaxMiniPrograms, n)
-		}
+	if err := s.checkCap(ctx, sc, id); err != nil {
+		return nil, err
 	}
 	req.TenantID = id
 	return s.Links.CreateLink(ctx, componentAppID, req)
+}
+
+// AssignApp puts an authorizer under a tenant (0: under none), as an
+// operator does for a mini program authorized before tenants existed. A
+// tenant at its plan's cap takes no further authorized app.
+func (s *Service) AssignApp(ctx context.Context, sc wxfleet.Scope, componentAppID, appID string, tenantID int64) (*wxfleet.Authorizer, error) {
+	a, err := s.Store.Authorizer(ctx, componentAppID, appID)
+	if err != nil {
+		return nil, err
+	}
+	if tenantID != 0 && tenantID != a.TenantID && a.Status == wxfleet.StatusAuthorized {
+		if err := s.checkCap(ctx, sc, tenantID); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.Store.SetAuthorizerTenant(ctx, sc, componentAppID, appID, tenantID); err != nil {
+		return nil, err
+	}
+	return s.Store.Authorizer(ctx, componentAppID, appID)
+}
+
+// checkCap refuses when the tenant's plan allows no further mini program.
+func (s *Service) checkCap(ctx context.Context, sc wxfleet.Scope, id int64) error {
+	t, err := s.Store.Tenant(ctx, sc, id)
+	if err != nil || t.PlanID == 0 {
+		return err
+	}
+	p, err := s.Store.Plan(ctx, t.PlanID)
+	if err != nil {
+		return err
+	}
+	n, _, err := s.Store.CountTenantApps(ctx, sc, id, s.Now())
+	if err != nil {
+		return err
+	}
+	if !p.AllowsMore(n) {
+		return wxfleet.Errorf(wxfleet.ECONFLICT,
+			"租户 %d 的套餐「%s」最多 %d 个小程序，已授权 %d 个：请升级套餐 / tenant %d's plan %q allows %d mini programs and %d are authorized: upgrade the plan first",
+			id, p.Name, p.MaxMiniPrograms, n, id, p.Name, p.MaxMiniPrograms, n)
+	}
+	return nil
 }
 
 // ---- subscriptions ----

@@ -250,11 +250,25 @@ func TestPlanLimitRefusesLinks(t *testing.T) {
 		if wxfleet.ErrorCode(err) != wxfleet.ECONFLICT || !strings.Contains(wxfleet.ErrorMessage(err), "upgrade the plan") {
 			t.Fatalf("link over the cap: %v", err)
 		}
+		// Nor can an operator put another authorized app under it.
+		must(t, st.UpsertAuthorizer(ctx, &wxfleet.Authorizer{ComponentAppID: "wxcomp", AppID: "wx2", Status: wxfleet.StatusAuthorized}))
+		_, err = svc.AssignApp(ctx, staff, "wxcomp", "wx2", tn.ID)
+		if wxfleet.ErrorCode(err) != wxfleet.ECONFLICT {
+			t.Fatalf("assign over the cap: %v", err)
+		}
 		// A bigger plan lifts it.
 		_, err = svc.UpdatePlan(ctx, staff, p.ID, tenant.PlanRequest{MaxMiniPrograms: ptr(2)})
 		must(t, err)
 		_, err = svc.CreateLink(ctx, staff, tn.ID, "wxcomp", authorization.LinkRequest{})
 		must(t, err)
+		a, err := svc.AssignApp(ctx, staff, "wxcomp", "wx2", tn.ID)
+		must(t, err)
+		if a.TenantID != tn.ID {
+			t.Fatalf("assigned app's tenant %d", a.TenantID)
+		}
+		if a, err = svc.AssignApp(ctx, staff, "wxcomp", "wx2", 0); err != nil || a.TenantID != 0 {
+			t.Fatalf("unassign: %+v %v", a, err)
+		}
 		// Another tenant's scope does not see this one.
 		_, err = svc.CreateLink(ctx, wxfleet.Scope{TenantID: tn.ID + 1}, tn.ID, "wxcomp", authorization.LinkRequest{})
 		if wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {

@@ -25,6 +25,7 @@ func (s *Server) tenantRoutes(api func(string, func(http.ResponseWriter, *http.R
 	api("POST /api/v1/tenants/{id}/subscription", s.subscribe)
 	api("POST /api/v1/tenants/{id}/subscription/renew", s.renewSubscription)
 	api("GET /api/v1/tenants/{id}/reminders", s.listReminders)
+	api("PUT /api/v1/authorizers/{appid}/tenant", s.putAuthorizerTenant)
 	api("POST /api/v1/plans", s.createPlan)
 	api("GET /api/v1/plans", s.listPlans)
 	api("GET /api/v1/plans/{id}", s.getPlan)
@@ -432,6 +433,37 @@ func (s *Server) patchPlan(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, toPlanJSON(p))
+	return nil
+}
+
+// putAuthorizerTenant puts a mini program under a tenant: {"tenant_id": N},
+// or under none: {"tenant_id": null}.
+func (s *Server) putAuthorizerTenant(w http.ResponseWriter, r *http.Request) error {
+	sc, err := mayChange(r)
+	if err != nil {
+		return err
+	}
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		TenantID *int64 `json:"tenant_id"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	var id int64
+	if req.TenantID != nil {
+		if id = *req.TenantID; id < 1 {
+			return wxfleet.Errorf(wxfleet.EINVALID, "tenant_id 须是正整数或 null / tenant_id must be a positive integer or null")
+		}
+	}
+	a, err := s.Tenants.AssignApp(r.Context(), sc, comp, r.PathValue("appid"), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toAuthorizerJSON(a, s.Now(), false))
 	return nil
 }
 

@@ -234,6 +234,13 @@ func seedDemo(ctx context.Context, d *demo, componentAppID string, tenants, auth
 		return fmt.Errorf("demo: seeding: %w", err)
 	}
 	fmt.Fprintf(stdout, "演示数据 seeded: %d plans, %d tenants, %d authorizers in %v\n", res.Plans, res.Tenants, res.Authorizers, res.Took.Round(time.Millisecond))
+	// The expiry check ran at start, before the seeded terms existed: run it
+	// now, so the reminders and suspensions they call for show at once.
+	checked, err := d.Platform.Tenants.Check(ctx)
+	if err != nil {
+		return fmt.Errorf("demo: expiry check: %w", err)
+	}
+	fmt.Fprintf(stdout, "到期检查 expiry check: %d reminders, %d expired, %d suspended\n", checked.Reminded, checked.Expired, checked.Suspended)
 	return nil
 }
 
