@@ -89,24 +89,6 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, title string,
 	s.render(w, r, status, "error", map[string]any{"Title": title, "Message": wxfleet.ErrorMessage(err), "Back": back})
 }
 
-func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
-	ps, err := s.Store.Platforms(r.Context())
-	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/")
-		return
-	}
-	var items []platformJSON
-	for _, p := range ps {
-		pj, err := s.platformStatus(r, p)
-		if err != nil {
-			s.errorPage(w, r, "出错了 Error", err, "/")
-			return
-		}
-		items = append(items, pj)
-	}
-	s.render(w, r, http.StatusOK, "home", map[string]any{"Title": "首页 Home", "Platforms": items, "WeChatURL": s.WeChatURL})
-}
-
 // authorizePage is the merchant-facing 授权 page. It makes no pre_auth_code
 // (the click does). ?link= names the operator's link it was opened with,
 // which carries the merchant; a visitor cannot name a merchant.
