@@ -155,9 +155,8 @@ func pushChart(perMinute []int) template.HTML {
 // any authorized mini program's token.
 func (s *Server) dashQuota(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	frag := func(class, text string) {
-		fmt.Fprintf(w, `<span class="tag %s">%s</span>`, class, template.HTMLEscapeString(text))
-	}
+	lang := pageLang(r)
+	frag := func(class, text string) { fmt.Fprint(w, tag(class, bilingual(lang, text))) }
 	comp, err := s.platform(r)
 	if err != nil || s.Rollouts == nil {
 		frag("warn", "未知 unknown")

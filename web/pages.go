@@ -31,8 +31,13 @@ func serveStatic(name, contentType string) http.HandlerFunc {
 	}
 }
 
+var tokenStateTags = map[string][2]string{ // tone, label
+	"valid": {"ok", "有效 valid"}, "refreshing": {"warn", "即将刷新 refreshing"}, "expired": {"bad", "已过期 expired"},
+	"none": {"warn", "无 none"}, "unusable": {"bad", "不可用 unusable"},
+}
+
 var pageFuncs = template.FuncMap{
-	"rolloutStatus": rolloutStatusLabel,
+	"rolloutStatus": rolloutStatusLabel, // {{rolloutStatus $.L .Status}}
 	"fmtTime": func(t *time.Time) string {
 		if t == nil {
 			return ""
@@ -45,16 +50,17 @@ var pageFuncs = template.FuncMap{
 		}
 		return (time.Duration(*sec) * time.Second).String()
 	},
-	"state": func(s string) template.HTML {
-		label := map[string]string{
-			"valid": `<span class="tag ok">有效 valid</span>`, "refreshing": `<span class="tag warn">即将刷新 refreshing</span>`,
-			"expired": `<span class="tag bad">已过期 expired</span>`, "none": `<span class="tag warn">无 none</span>`,
-			"unusable": `<span class="tag bad">不可用 unusable</span>`,
-		}[s]
-		return template.HTML(label)
+	// {{state $.L .TokenState}}: an authorizer token's state as a tag.
+	"state": func(lang, s string) template.HTML {
+		l, ok := tokenStateTags[s]
+		if !ok {
+			return ""
+		}
+		return tag(l[0], bilingual(lang, l[1]))
 	},
-	"status": func(s wxfleet.AuthorizerStatus) template.HTML {
-		return template.HTML(`<span class="tag ` + s.Tone() + `">` + template.HTMLEscapeString(s.Label()) + `</span>`)
+	// {{status $.L .Status}}: an authorizer status as a tag.
+	"status": func(lang string, s wxfleet.AuthorizerStatus) template.HTML {
+		return tag(s.Tone(), bilingual(lang, s.Label()))
 	},
 }
 
@@ -62,7 +68,7 @@ var pageFuncs = template.FuncMap{
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
 	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout"} {
-		m[name] = template.Must(template.New(name).Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+		m[name] = template.Must(template.New(name).Funcs(pageFuncs).Funcs(i18nFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
 }()
@@ -70,6 +76,11 @@ var pages = func() map[string]*template.Template {
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data map[string]any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["L"] = pageLang(r)
+	data["Path"] = r.URL.RequestURI()
 	if err := pages[name].ExecuteTemplate(w, name+".html", data); err != nil {
 		s.Logger.Error("rendering page failed", "page", name, "err", err)
 	}

@@ -114,6 +114,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /login", form(s.login))
 	mux.Handle("POST /logout", form(s.logout))
 	mux.HandleFunc("GET /static/rollout.js", serveStatic("rollout.js", "text/javascript; charset=utf-8"))
+	mux.HandleFunc("GET /lang", s.setLang)
 	mux.HandleFunc("GET /static/dashboard.js", serveStatic("dashboard.js", "text/javascript; charset=utf-8"))
 	mux.HandleFunc("GET /static/htmx.min.js", serveStatic("htmx.min.js", "text/javascript; charset=utf-8"))
 	mux.Handle("GET /dashboard/quota", s.requireSession(s.dashQuota))
