@@ -119,6 +119,8 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/htmx.min.js", serveStatic("htmx.min.js", "text/javascript; charset=utf-8"))
 	mux.Handle("GET /dashboard/quota", s.requireSession(s.dashQuota))
 	mux.Handle("GET /authorizers", s.requireSession(s.authorizersPage))
+	mux.Handle("GET /authorizers/{appid}", s.requireSession(s.authorizerPage))
+	mux.Handle("GET /authorizers/{appid}/wechat", s.requireSession(s.authorizerWeChat))
 	mux.Handle("GET /rollouts", s.requireSession(s.rolloutsPage))
 	mux.Handle("GET /rollouts/{id}", s.requireSession(s.rolloutPage))
 	mux.Handle("GET /rollouts/{id}/events", s.requireSession(s.rolloutEvents))
