@@ -27,6 +27,7 @@ import (
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
 	"github.com/wxfleet/wxfleet/rollout"
+	"github.com/wxfleet/wxfleet/runtimeapi"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
@@ -67,6 +68,9 @@ type Config struct {
 	// EventRetention is how long user messages are kept; 0 → 30 days,
 	// negative → forever. Authorization and audit events are always kept.
 	EventRetention time.Duration
+	// RuntimeSessionTTL is how long a mini-program user's runtime session
+	// lives (POST /runtime/v1/login); 0 → runtimeapi.DefaultSessionTTL (2 h).
+	RuntimeSessionTTL time.Duration
 	// MetricsAddr, if set, serves /metrics on its own listener (for a private
 	// network) instead of the public one, where it needs MetricsToken.
 	MetricsAddr string
@@ -132,13 +136,16 @@ func (l HTTPLimits) withDefaults() HTTPLimits {
 
 // Server is a running platform.
 type Server struct {
-	cfg         Config
-	logger      *slog.Logger
-	Store       *store.Store
-	Metrics     *metrics.Metrics
-	Keeper      *token.Keeper
-	Auth        *authorization.Service
-	Rollouts    *rollout.Service
+	cfg      Config
+	logger   *slog.Logger
+	Store    *store.Store
+	Metrics  *metrics.Metrics
+	Keeper   *token.Keeper
+	Auth     *authorization.Service
+	Rollouts *rollout.Service
+	// Runtime is the runtime API's service: set its Gate and Settings
+	// before the server serves (features that refine what mini programs see).
+	Runtime     *runtimeapi.Service
 	WeChat      *wechat.Client
 	vault       *vault.Vault
 	ingest      *push.Ingest
@@ -296,6 +303,9 @@ func (s *Server) buildCore() {
 		RetryBase: cfg.RolloutRetryBase, QuotaWait: cfg.RolloutQuotaWait, SettleTime: cfg.RolloutSettleTime,
 		Rate: cfg.RolloutRate, APIRates: cfg.RolloutAPIRates,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
+	}
+	s.Runtime = &runtimeapi.Service{
+		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, SessionTTL: cfg.RuntimeSessionTTL, Now: cfg.Now, Logger: cfg.Logger,
 	}
 }
 
