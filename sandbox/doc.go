@@ -158,7 +158,7 @@
 //	                                              → {"appids":[...],"created","authorized","push_failures","create_ms","authorize_ms"}
 //	POST   /sandbox/api/authorize                 {"url","appid","func":[ids]?} → {"redirect_url"}; as the page's confirm
 //	POST   /sandbox/api/apps/{appid}/unauthorize  {"component_appid"?} → {"ok":true,"status":<platform HTTP status>}; pushes unauthorized synchronously
-//	POST   /sandbox/api/apps/{appid}/login-code   {"openid"?,"unionid"?} → {"code","openid","expires_in":300}: wx.login in that mini
+//	POST   /sandbox/api/apps/{appid}/login-code   {"openid"?,"unionid"?} → {"code","openid","session_key","expires_in":300}: wx.login in that mini
 //	                                              program; the same openid is the same user, none given a new one; 404 unknown app, 400 official account
 //	POST   /sandbox/api/apps/{appid}/messages     {"openid"?,"content"} or {"openid"?,"event":"user_enter_tempsession","session_from"?}, "component_appid"?
 //	                                              → {"openid","msg_id","status","reply","reply_plain"?,"error"?}

@@ -84,8 +84,10 @@ func (b *loginBook) sortByIssue() {
 func loginRef(id codeID) ref { return ref{kind: kLoginCode, a: id.String()} }
 
 // POST /sandbox/api/apps/{appid}/login-code {"openid"?,"unionid"?} →
-// {"code","openid","expires_in"}: what wx.login returns inside that mini
-// program. The same openid is the same user; none given is a new user.
+// {"code","openid","session_key","expires_in"}: what wx.login returns
+// inside that mini program (the code; the rest is for tests, as the control
+// API shows refresh tokens too). The same openid is the same user; none
+// given is a new user.
 func (s *Sandbox) handleLoginCode(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		OpenID  string `json:"openid"`
@@ -116,17 +118,19 @@ func (s *Sandbox) handleLoginCode(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.st.LoginCodes.prune(now, func(id codeID) { s.touch(loginRef(id)) })
 	id := codeIDOf(value)
+	key := randomSessionKey()
 	s.st.LoginCodes.put(id, &loginCode{AppID: appid, OpenID: req.OpenID, UnionID: req.UnionID,
-		SessionKey: randomSessionKey(), IssuedAt: now.UnixNano()})
+		SessionKey: key, IssuedAt: now.UnixNano()})
 	s.touch(loginRef(id))
 	gen := s.dirtyGen.Load()
 	s.mu.Unlock()
 	s.waitFlushed(r.Context(), gen) // the code exists once the mini program has it
 	writeJSON(w, http.StatusOK, struct {
-		Code      string `json:"code"`
-		OpenID    string `json:"openid"`
-		ExpiresIn int    `json:"expires_in"`
-	}{value, req.OpenID, seconds(loginCodeTTL)})
+		Code       string `json:"code"`
+		OpenID     string `json:"openid"`
+		SessionKey string `json:"session_key"` // what jscode2session will answer: lets a test look for it where it must not be
+		ExpiresIn  int    `json:"expires_in"`
+	}{value, req.OpenID, key, seconds(loginCodeTTL)})
 }
 
 // validUserID accepts "" or printable ASCII up to 64 bytes.

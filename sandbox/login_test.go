@@ -46,8 +46,15 @@ func TestJSCode2Session(t *testing.T) {
 	if openid != "oUSER000000000000000000000A1" {
 		t.Fatalf("openid %q, want the one given", openid)
 	}
+	status, issued := e.do(http.MethodPost, "/sandbox/api/apps/"+AppBakery+"/login-code", map[string]string{"openid": openid})
+	if status != http.StatusOK {
+		t.Fatalf("login-code: %d", status)
+	}
 	out := e.session(e.sessionQuery(AppBakery, code))
 	wantErr(t, out, 0)
+	if str(e.session(e.sessionQuery(AppBakery, str(issued, "code"))), "session_key") != str(issued, "session_key") {
+		t.Error("jscode2session's session_key is not the one login-code announced")
+	}
 	if str(out, "openid") != openid {
 		t.Errorf("openid %q, want %q", str(out, "openid"), openid)
 	}
