@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -113,8 +116,16 @@ func (d *testDemo) runtimeLogin(appid, code string) (int, web.ErrorBody, string)
 // session_key in plaintext anywhere in the data directory or the log. Then
 // examples/miniprogram's page list goes up as a sandbox draft, becomes a
 // template and is committed to the app, whose pages are then the sample's.
-func TestRuntimeEndToEnd(t *testing.T) {
-	d := bootDemo(t)
+func TestRuntimeEndToEnd(t *testing.T) { runtimeEndToEnd(t, bootDemo(t), "") }
+
+// The same on PostgreSQL, whose rows are read back to find no plaintext.
+func TestRuntimeEndToEndOnPostgres(t *testing.T) {
+	dsn := postgresDSN(t)
+	runtimeEndToEnd(t, bootDemoWith(t, func(o *demoOptions) { o.Database = dsn }), dsn)
+}
+
+// runtimeEndToEnd drives the demo d; postgres is its database's DSN, "" for SQLite.
+func runtimeEndToEnd(t *testing.T, d *testDemo, postgres string) {
 	apps := d.authorizeApps(2)
 	shop, other := apps[0].AppID, apps[1].AppID
 	settings := map[string]any{"theme": "red", "shop": map[string]any{"name": "麦香坊", "phone": "0571-88886666"}}
@@ -189,9 +200,28 @@ func TestRuntimeEndToEnd(t *testing.T) {
 		t.Errorf("revoked app: %d %+v", st, e)
 	}
 
-	// Neither the token nor the session_key rests or is logged in plaintext.
+	// Neither the token nor the session_key rests or is logged in plaintext:
+	// the row holds the token's digest and the key sealed.
 	assertNotInDir(t, d.data, token)
 	assertNotInDir(t, d.data, user.SessionKey)
+	if postgres != "" {
+		db, err := sql.Open("pgx", postgres)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		sum := sha256.Sum256([]byte(token))
+		var digests, plain int
+		if err := db.QueryRow(`SELECT
+			(SELECT COUNT(*) FROM runtime_sessions WHERE token_digest = $1),
+			(SELECT COUNT(*) FROM runtime_sessions WHERE token_digest = $2 OR strpos(session_key_sealed || openid || unionid, $3) > 0)`,
+			hex.EncodeToString(sum[:]), token, user.SessionKey).Scan(&digests, &plain); err != nil {
+			t.Fatal(err)
+		}
+		if digests != 1 || plain != 0 {
+			t.Errorf("runtime_sessions: %d rows by the token's digest (want 1), %d with the token or session_key in plaintext", digests, plain)
+		}
+	}
 	if logs := d.log.String(); strings.Contains(logs, token) || strings.Contains(logs, user.SessionKey) {
 		t.Error("the runtime token or the session_key appears in the log")
 	}
