@@ -60,7 +60,7 @@ App({
   // authed calls path with the stored token, logging in first when there is
   // none and once more when the server says the token is no longer good.
   authed(method, path, header, retried) {
-    let token = wx.getStorageSync(TOKEN_KEY)
+    const token = wx.getStorageSync(TOKEN_KEY)
     const ready = token ? Promise.resolve(token) : this.login()
     return ready.then((tok) => this.call(method, path, {
       header: Object.assign({ Authorization: 'Bearer ' + tok }, header || {})
