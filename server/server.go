@@ -136,16 +136,14 @@ func (l HTTPLimits) withDefaults() HTTPLimits {
 
 // Server is a running platform.
 type Server struct {
-	cfg      Config
-	logger   *slog.Logger
-	Store    *store.Store
-	Metrics  *metrics.Metrics
-	Keeper   *token.Keeper
-	Auth     *authorization.Service
-	Rollouts *rollout.Service
-	// Runtime is the runtime API's service: set its Gate and Settings
-	// before the server serves (features that refine what mini programs see).
-	Runtime     *runtimeapi.Service
+	cfg         Config
+	logger      *slog.Logger
+	Store       *store.Store
+	Metrics     *metrics.Metrics
+	Keeper      *token.Keeper
+	Auth        *authorization.Service
+	Rollouts    *rollout.Service
+	Runtime     *runtimeapi.Service // /runtime/v1; features refine it through its Gate and Settings before serving
 	WeChat      *wechat.Client
 	vault       *vault.Vault
 	ingest      *push.Ingest
