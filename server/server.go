@@ -27,6 +27,7 @@ import (
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
 	"github.com/wxfleet/wxfleet/rollout"
+	"github.com/wxfleet/wxfleet/runtimeapi"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/tenant"
 	"github.com/wxfleet/wxfleet/token"
@@ -68,6 +69,9 @@ type Config struct {
 	// EventRetention is how long user messages are kept; 0 → 30 days,
 	// negative → forever. Authorization and audit events are always kept.
 	EventRetention time.Duration
+	// RuntimeSessionTTL is how long a mini-program user's runtime session
+	// lives (POST /runtime/v1/login); 0 → runtimeapi.DefaultSessionTTL (2 h).
+	RuntimeSessionTTL time.Duration
 	// MetricsAddr, if set, serves /metrics on its own listener (for a private
 	// network) instead of the public one, where it needs MetricsToken.
 	MetricsAddr string
@@ -147,6 +151,7 @@ type Server struct {
 	Auth        *authorization.Service
 	Rollouts    *rollout.Service
 	Tenants     *tenant.Service
+	Runtime     *runtimeapi.Service // /runtime/v1; features refine it through its Gate and Settings before serving
 	WeChat      *wechat.Client
 	vault       *vault.Vault
 	ingest      *push.Ingest
@@ -306,6 +311,12 @@ func (s *Server) buildCore() {
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 	}
 	s.Tenants = &tenant.Service{Store: s.Store, Links: s.Auth, Grace: cfg.TenantGrace, Now: cfg.Now, Logger: cfg.Logger}
+	s.Runtime = &runtimeapi.Service{
+		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, SessionTTL: cfg.RuntimeSessionTTL, Now: cfg.Now, Logger: cfg.Logger,
+		// A tenant's mini program reads its tenant's settings and is refused
+		// once the tenant is suspended (402 subscription_expired).
+		Gate: s.Tenants.RuntimeGate, Settings: s.Tenants,
+	}
 }
 
 // jobs is the queue, made once every feature registered its workers.

@@ -40,6 +40,7 @@ type Store interface {
 	CountTenantApps(ctx context.Context, sc wxfleet.Scope, id int64, now time.Time) (authorized, openLinks int, err error)
 	SetAuthorizerTenant(ctx context.Context, sc wxfleet.Scope, componentAppID, appID string, tenantID int64) error
 	Authorizer(ctx context.Context, componentAppID, appID string) (*wxfleet.Authorizer, error)
+	AuthorizerSettings(ctx context.Context, componentAppID, appID string) (map[string]any, error)
 
 	Subscription(ctx context.Context, sc wxfleet.Scope, tenantID int64) (*wxfleet.Subscription, error)
 	SetSubscription(ctx context.Context, sc wxfleet.Scope, sub *wxfleet.Subscription) error

@@ -29,9 +29,10 @@ type apiTenant struct {
 
 // A tenant on a plan gets an authorization link; the mini program the
 // merchant authorizes through it (in the sandbox) lands on the tenant and
-// shows its tenant_id; the plan's cap then refuses another link; a rollout
+// shows its tenant_id and reads the tenant's settings at run time; the
+// plan's cap then refuses another link; a rollout
 // targeting the tenant's tag takes the app until the tenant is suspended,
-// and then skips it, saying why.
+// and then skips it, saying why, while the runtime API answers 402.
 func TestTenantAuthorizationLink(t *testing.T) {
 	d := bootDemo(t)
 	apps := d.miniPrograms()
@@ -115,6 +116,18 @@ func TestTenantAuthorizationLink(t *testing.T) {
 	if st := d.api("PUT", fmt.Sprintf("/api/v1/tenants/%d/settings", tn.ID), []int{1}, &e); st != 400 {
 		t.Fatalf("settings not an object: HTTP %d %+v", st, e)
 	}
+	// The tenant's mini program reads them at run time, its own settings over them.
+	if st := d.api("PUT", "/api/v1/authorizers/"+app+"/settings", map[string]any{"theme": "own"}, nil); st != 200 {
+		t.Fatalf("app settings: HTTP %d", st)
+	}
+	st, er, token := d.runtimeLogin(app, d.loginCode(app, map[string]string{}).Code)
+	if st != 200 {
+		t.Fatalf("runtime login: HTTP %d %+v", st, er)
+	}
+	st, _, raw := d.runtime("GET", "/runtime/v1/config", token, nil, nil)
+	if st != 200 || !strings.Contains(string(raw), `"shop_name":"Acme"`) || !strings.Contains(string(raw), `"theme":"own"`) {
+		t.Fatalf("runtime config: HTTP %d %s", st, raw)
+	}
 
 	// A rollout to the tag "coffee" reaches the tenant's app through the tenant's tag...
 	tmpl := d.makeTemplate("1.0.0", `{"extAppid":"${appid}"}`)
@@ -144,6 +157,11 @@ func TestTenantAuthorizationLink(t *testing.T) {
 	}
 	if got := dry(); !strings.HasPrefix(got[app], "skip:") || !strings.Contains(got[app], "suspended") {
 		t.Fatalf("dry run for a suspended tenant: %v", got)
+	}
+	// The runtime API tells the mini program its subscription expired.
+	st, _, raw = d.runtime("GET", "/runtime/v1/config", token, nil, nil)
+	if st != 402 || !strings.Contains(string(raw), `"code":"subscription_expired"`) {
+		t.Fatalf("runtime config of a suspended tenant: HTTP %d %s", st, raw)
 	}
 	var ro struct {
 		ID int64 `json:"id"`
