@@ -1,7 +1,9 @@
 package web
 
 import (
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/wxfleet/wxfleet"
@@ -40,5 +42,32 @@ func TestRoleRules(t *testing.T) {
 	staff, _ := mayRead(r.WithContext(wxfleet.WithActor(r.Context(), wxfleet.Actor{Role: wxfleet.RoleViewer})))
 	if sc.TenantID != 7 || !staff.All() {
 		t.Fatalf("scopes: merchant %+v, viewer %+v", sc, staff)
+	}
+}
+
+// Every tenant and plan mutation checks the role before anything else: a
+// viewer (and, for plans, an operator) is refused with the server's store
+// and services absent, so a handler that reached them would panic.
+func TestTenantRoutesCheckRoles(t *testing.T) {
+	s := &Server{}
+	handlers := map[string]func(http.ResponseWriter, *http.Request) error{
+		"POST tenants": s.createTenant, "PATCH tenant": s.patchTenant, "PUT settings": s.putTenantSettings,
+		"POST link": s.createTenantLink, "POST subscription": s.subscribe, "POST renew": s.renewSubscription,
+		"PUT authorizer tenant": s.putAuthorizerTenant, "POST plans": s.createPlan, "PATCH plan": s.patchPlan,
+	}
+	for name, h := range handlers {
+		roles := []wxfleet.Role{wxfleet.RoleViewer, wxfleet.RoleMerchant}
+		if strings.Contains(name, "plan") && !strings.Contains(name, "subscription") {
+			roles = append(roles, wxfleet.RoleOperator)
+		}
+		for _, role := range roles {
+			r := httptest.NewRequest("POST", "/api/v1/x", strings.NewReader(`{}`))
+			r.SetPathValue("id", "1")
+			r.SetPathValue("appid", "wx1")
+			r = r.WithContext(wxfleet.WithActor(r.Context(), wxfleet.Actor{Role: role, TenantID: 1}))
+			if code := wxfleet.ErrorCode(h(httptest.NewRecorder(), r)); code != wxfleet.EFORBIDDEN {
+				t.Errorf("%s as %s: code %q, want forbidden", name, role, code)
+			}
+		}
 	}
 }
