@@ -131,6 +131,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/htmx.min.js", serveStatic("htmx.min.js", "text/javascript; charset=utf-8"))
 	mux.Handle("GET /dashboard/quota", s.requireSession(s.dashQuota))
 	mux.Handle("GET /authorizers", s.requireSession(s.authorizersPage))
+	mux.Handle("GET /tenants", s.requireSession(s.tenantsPage))
 	mux.Handle("GET /authorizers/{appid}", s.requireSession(s.authorizerPage))
 	mux.Handle("GET /authorizers/{appid}/wechat", s.requireSession(s.authorizerWeChat))
 	mux.Handle("GET /templates", s.requireSession(s.templatesPage))

@@ -224,6 +224,10 @@ func TestTenantListPages(t *testing.T) {
 	if len(even.Items) != 4 || len(named.Items) != 1 || named.Items[0].Name != "商户 3" {
 		t.Fatalf("tag=even %d items, q=商户 3 %+v", len(even.Items), named.Items)
 	}
+	// The console's tenants page lists them, filtered as the API is.
+	if st, page := d.consoleGet("/tenants?tag=even"); st != 200 || strings.Count(page, "<tr data-id=") != 4 || !strings.Contains(page, "商户 0") || strings.Contains(page, "商户 1<") {
+		t.Fatalf("console /tenants?tag=even: HTTP %d\n%s", st, page)
+	}
 	var e web.ErrorBody
 	if st := d.api("GET", "/api/v1/tenants?status=gone", nil, &e); st != 400 {
 		t.Fatalf("unknown status: HTTP %d", st)
