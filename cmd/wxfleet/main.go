@@ -10,6 +10,7 @@
 //	wxfleet rollout   roll a template out to mini programs and watch it
 //	wxfleet backup    copy the SQLite database while it runs; restore puts one back
 //	wxfleet version   print the version, commit and Go version
+//	wxfleet config    print the configuration reference from the settings table
 package main
 
 import (
@@ -39,9 +40,11 @@ const usage = `wxfleet — 微信第三方平台服务 / a platform for WeChat t
   wxfleet rollout  create|status|watch|list|pause|resume|cancel|retry-failed|release [...]
   wxfleet healthcheck [--url URL]   exit 0 when the platform answers /readyz with 200
   wxfleet version  print the version, commit and Go version
+  wxfleet config docs [--out FILE]  print the configuration reference (docs/configuration.md)
 
 Run "wxfleet <command> -h" for a command's flags. Settings also come from
-WXFLEET_* environment variables (secrets from WXFLEET_*_FILE too).
+WXFLEET_* environment variables (and WXFLEET_*_FILE); every one is listed in
+docs/configuration.md.
 `
 
 func main() {
@@ -96,6 +99,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runRestore(ctx, rest, e, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest, e, stdout, stderr)
+	case "config":
+		return runConfig(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
