@@ -42,8 +42,12 @@ type Config struct {
 	WeChatURL  string         // "" → WeChat's real hosts; else every WeChat host's calls and pages go here
 	AdminToken wxfleet.Secret // bearer token of the API and the console
 	MasterKey  []byte         // 32 bytes: seals secrets at rest
-	Platforms  []wxfleet.Platform
-	AuthType   int // default auth_type of authorization links
+	// MasterKeyOld is the previous master key during a rotation (wxfleet
+	// rotate-key): it opens what it sealed, and seals until the database
+	// names MasterKey. nil otherwise.
+	MasterKeyOld []byte
+	Platforms    []wxfleet.Platform
+	AuthType     int // default auth_type of authorization links
 	// AuditPollInterval is how often a rollout polls an audit no push has
 	// decided; 0 → 10 minutes (the demo sets seconds: its audits take seconds).
 	AuditPollInterval time.Duration
@@ -222,7 +226,11 @@ func (cfg Config) withDefaults() (Config, error) {
 
 // openStore opens and migrates the database and records the platforms.
 func (s *Server) openStore(ctx context.Context) error {
-	v, err := vault.New(s.cfg.MasterKey)
+	keys := [][]byte{s.cfg.MasterKey}
+	if s.cfg.MasterKeyOld != nil {
+		keys = append(keys, s.cfg.MasterKeyOld)
+	}
+	v, err := vault.NewRing(keys...)
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
@@ -365,7 +373,31 @@ func (s *Server) Start(ctx context.Context) error {
 	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBG = stopBG
 	s.background(func() { s.ensureTickets(bgCtx) })
+	s.background(func() { s.watchVaultKey(bgCtx) })
 	return nil
+}
+
+// vaultKeyPoll is how often an instance looks which master key the database
+// names (a rotation switches it; see store.KeyRotation). rotate-key's
+// --settle waits longer than this before its final sweep.
+const vaultKeyPoll = 5 * time.Second
+
+// watchVaultKey seals with the key the database names once a rotation
+// switched it. An instance lacking that key says so every poll: it can
+// no longer open what the others seal.
+func (s *Server) watchVaultKey(ctx context.Context) {
+	t := time.NewTicker(vaultKeyPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.Store.RefreshVaultKey(ctx); err != nil && ctx.Err() == nil {
+			s.logger.Error("master key", "err", err)
+		}
+	}
 }
 
 func (s *Server) ensureTickets(ctx context.Context) {

@@ -116,6 +116,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.riverMigrate(ctx, false); err != nil {
 		return fmt.Errorf("store: apply River migrations: %w", err)
 	}
+	// With a ring of keys, re-seal with the one the database names (a
+	// rotation may not have begun): other instances may hold only that one.
+	if fp, ok, err := s.meta(ctx, s.write, metaKeyFingerprint); err == nil && ok {
+		s.vault.UseKey(fp)
+	}
 	if n, err := s.resealLegacy(ctx); err != nil {
 		return fmt.Errorf("store: re-sealing secrets bound to their rows: %w", err)
 	} else if n > 0 {

@@ -178,6 +178,10 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	oldKey, err := oldMasterKey(e)
+	if err != nil {
+		return err
+	}
 	scale, err := jobTimeoutScale(e)
 	if err != nil {
 		return err
@@ -188,7 +192,7 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	}
 	cfg := server.Config{
 		Addr: s.addr, PublicURL: s.publicURL, Database: s.database, WeChatURL: s.wechatURL,
-		AdminToken: wxfleet.Secret(admin), MasterKey: key, Platforms: platforms, AuthType: at, Logger: logger,
+		AdminToken: wxfleet.Secret(admin), MasterKey: key, MasterKeyOld: oldKey, Platforms: platforms, AuthType: at, Logger: logger,
 		JobTimeoutScale: scale, RefreshRate: rate,
 		RolloutRate: rs.rate, RolloutAPIRates: rs.apiRates, RolloutWorkers: rs.workers, AuditPollInterval: rs.auditPoll,
 	}

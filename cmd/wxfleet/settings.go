@@ -65,8 +65,9 @@ const (
 
 var docGroups = []string{groupPlatform, groupSecrets, groupSurface, groupRollout, groupLogs, groupDemo, groupCLI, groupTest}
 
-// serveLike are the commands that open the platform's database.
-var serveIgnored = []string{"migrate"}
+// serveIgnored accept serve's flags that mean nothing to them, so that
+// serve's command line works for them too.
+var serveIgnored = []string{"migrate", "rotate-key"}
 
 // settingTable is every setting of every command. Keep existing flag and
 // variable names exactly: deployments and scripts outside the repo use them.
@@ -74,9 +75,9 @@ var settingTable = []setting{
 	// Platform and database.
 	{Flag: "addr", Env: "ADDR", File: true, Default: "127.0.0.1:8080", Commands: []string{"serve", "healthcheck"}, Ignored: serveIgnored, Group: groupPlatform,
 		ZH: "监听地址；healthcheck 由它得出默认的 /readyz 地址", EN: "listen address; healthcheck probes /readyz there by default"},
-	{Flag: "data", Env: "DATA", File: true, Default: "wxfleet-data", Commands: []string{"serve", "migrate", "backup", "restore", "rollout"}, Group: groupPlatform,
+	{Flag: "data", Env: "DATA", File: true, Default: "wxfleet-data", Commands: []string{"serve", "migrate", "backup", "restore", "rollout", "rotate-key"}, Group: groupPlatform,
 		ZH: "数据目录：SQLite 数据库、接收日志、master.key（及 demo 的 admin.token）", EN: "data directory: SQLite database, ingest journal, master.key (and the demo's admin.token)"},
-	{Flag: "database", Env: "DATABASE", File: true, DefaultDoc: "DATA/wxfleet.db", Commands: []string{"serve", "migrate", "backup", "restore"}, Secret: true, Group: groupPlatform,
+	{Flag: "database", Env: "DATABASE", File: true, DefaultDoc: "DATA/wxfleet.db", Commands: []string{"serve", "migrate", "backup", "restore", "rotate-key"}, Secret: true, Group: groupPlatform,
 		ZH: "PostgreSQL 用 postgres://…（可能含密码，宜用 _FILE）；默认 DATA 中的 SQLite", EN: "postgres://… for PostgreSQL (may hold a password: prefer _FILE); default SQLite in DATA"},
 	{Flag: "wechat-url", Env: "WECHAT_URL", File: true, DefaultDoc: "微信本身 / WeChat itself", Commands: []string{"serve"}, Ignored: serveIgnored, Group: groupPlatform,
 		ZH: "把所有微信域名的调用与页面发到这里（如沙箱）；为空即真实微信", EN: "send every WeChat host's calls and pages here, e.g. a sandbox; empty = WeChat itself"},
@@ -92,8 +93,10 @@ var settingTable = []setting{
 	// Third-party platform and keys.
 	{Env: "ADMIN_TOKEN", File: true, Commands: []string{"serve", "demo", "rollout"}, Secret: true, Group: groupSecrets, DefaultDoc: "serve 必填 / serve: required",
 		ZH: "API 与控制台的管理令牌（至少 32 个字符，如 openssl rand -hex 24）；demo 不设则生成并存于 DATA/admin.token", EN: "the admin bearer token of the API and console (at least 32 characters); the demo makes one in DATA/admin.token"},
-	{Env: "MASTER_KEY", File: true, Commands: []string{"serve", "demo", "restore"}, Secret: true, Group: groupSecrets, DefaultDoc: "DATA/master.key (SQLite)",
-		ZH: "静态加密主密钥（base64 的 32 字节，wxfleet keygen 生成）；PostgreSQL 必填、各实例相同；与数据库分开备份", EN: "master key sealing secrets at rest (32 bytes base64, wxfleet keygen); required on PostgreSQL, the same on every instance; back it up apart from the database"},
+	{Env: "MASTER_KEY", File: true, Commands: []string{"serve", "demo", "restore", "rotate-key"}, Secret: true, Group: groupSecrets, DefaultDoc: "DATA/master.key (SQLite)",
+		ZH: "静态加密主密钥（base64 的 32 字节，wxfleet keygen 生成）；PostgreSQL 必填、各实例相同；与数据库分开备份；rotate-key：新密钥", EN: "master key sealing secrets at rest (32 bytes base64, wxfleet keygen); required on PostgreSQL, the same on every instance; back it up apart from the database; rotate-key: the new key"},
+	{Env: "MASTER_KEY_OLD", File: true, Commands: []string{"serve", "rotate-key"}, Secret: true, Group: groupSecrets, DefaultDoc: "rotate-key（SQLite）：DATA/master.key",
+		ZH: "轮换主密钥期间的旧密钥：只用来解密；数据库指明用哪个密钥加密新值（见 docs/operations.md）", EN: "the old master key during a rotation: opens only; the database names which key seals new values (see docs/operations.md)"},
 	{Env: "COMPONENT_APPID", File: true, Commands: []string{"serve", "demo", "sandbox"}, Group: groupSecrets, DefaultDoc: "demo: 演示平台 / the demo platform",
 		ZH: "第三方平台 appid（一个平台时；多个用 --platforms）", EN: "the third-party platform's appid (one platform; several: --platforms)"},
 	{Env: "COMPONENT_SECRET", File: true, Commands: []string{"serve", "demo", "sandbox"}, Secret: true, Group: groupSecrets,
@@ -130,9 +133,9 @@ var settingTable = []setting{
 		ZH: "没有推送告知结果时，多久查询一次审核状态（至少 1s）", EN: "how often an audit no push has decided is polled (at least 1s)"},
 
 	// Logs.
-	{Env: "LOG_LEVEL", File: true, DefaultDoc: "info", Commands: []string{"serve", "demo", "sandbox", "migrate", "backup", "restore"}, Group: groupLogs,
+	{Env: "LOG_LEVEL", File: true, DefaultDoc: "info", Commands: []string{"serve", "demo", "sandbox", "migrate", "backup", "restore", "rotate-key"}, Group: groupLogs,
 		ZH: "日志级别 debug、info、warn、error；任何级别都不记录秘密", EN: "log level debug, info, warn or error; no level logs a secret"},
-	{Env: "LOG_FORMAT", File: true, DefaultDoc: "text", Commands: []string{"serve", "demo", "sandbox", "migrate", "backup", "restore"}, Group: groupLogs,
+	{Env: "LOG_FORMAT", File: true, DefaultDoc: "text", Commands: []string{"serve", "demo", "sandbox", "migrate", "backup", "restore", "rotate-key"}, Group: groupLogs,
 		ZH: "日志格式 text 或 json", EN: "log format text or json"},
 
 	// Demo and sandbox.
@@ -168,6 +171,12 @@ var settingTable = []setting{
 		ZH: "列出已执行与待执行的迁移（wxfleet 与 River），不做改动", EN: "list applied and pending migrations (wxfleet's and River's); change nothing"},
 	{Flag: "to", Commands: []string{"migrate"}, Group: groupCLI,
 		ZH: "把 wxfleet 的结构升或降到此版本（0：删除其表）", EN: "migrate wxfleet's schema up or down to this version (0: remove its tables)"},
+	{Flag: "batch", Default: "100", Commands: []string{"rotate-key"}, Group: groupCLI,
+		ZH: "rotate-key 每个事务重新加密的行数", EN: "rows rotate-key re-seals per transaction"},
+	{Flag: "settle", Default: "15s", Commands: []string{"rotate-key"}, Group: groupCLI,
+		ZH: "rotate-key 开始后至少等这么久再做最后一遍检查，让持有两把密钥的实例改用新密钥（它们每 5 秒查看一次）", EN: "how long after it began rotate-key waits before its final sweep, for instances holding both keys to switch to the new one (they look every 5 s)"},
+	{Flag: "status", Bool: true, Commands: []string{"rotate-key"}, Group: groupCLI,
+		ZH: "只显示轮换进度与尚未用新密钥加密的值的数量", EN: "only show the rotation's progress and how many values are not yet under the new key"},
 	{Flag: "out", Commands: []string{"backup"}, Group: groupCLI,
 		ZH: "备份写入此文件（不得已存在）", EN: "write the backup to this file (must not exist)"},
 	{Flag: "from", Commands: []string{"restore"}, Group: groupCLI,
@@ -192,6 +201,8 @@ var settingTable = []setting{
 		ZH: "发布后等待微信状态稳定的时间", EN: "how long a release waits for WeChat to settle"},
 	{Env: "TEST_WECHAT_TIMEOUT", Commands: []string{"serve"}, Test: true, Group: groupTest,
 		ZH: "调用微信的超时", EN: "the timeout of calls to WeChat"},
+	{Env: "TEST_ROTATE_PAUSE", Commands: []string{"rotate-key"}, Test: true, Group: groupTest,
+		ZH: "rotate-key 每批之后暂停，让测试在中途杀掉它", EN: "a pause after each rotate-key batch, so a test can kill it in the middle"},
 }
 
 // settingByEnv finds the row of WXFLEET_<name>.
