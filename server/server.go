@@ -19,6 +19,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wxfleet/wxfleet"
@@ -90,8 +91,13 @@ type Config struct {
 	JobTimeoutScale float64
 	// ShutdownTimeout bounds Close (see shutdown.go); 0 → 25 s.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
-	Now             func() time.Time
+	// ShutdownDrain is how long Close keeps serving, with /readyz answering
+	// 503 "draining", before it stops listening: the time a load balancer
+	// needs to notice and send elsewhere. Part of ShutdownTimeout, at most
+	// half of it; 0 → stop listening at once.
+	ShutdownDrain time.Duration
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // HTTPLimits bound connections and requests, so that idle or trickling
@@ -157,6 +163,7 @@ type Server struct {
 	bg          sync.WaitGroup
 	stopBG      context.CancelFunc // ends what background runs (Close)
 	closed      sync.Once
+	draining    atomic.Bool // Close began: /readyz answers 503
 	closeErr    error
 }
 

@@ -196,6 +196,13 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 		JobTimeoutScale: scale, RefreshRate: rate,
 		RolloutRate: rs.rate, RolloutAPIRates: rs.apiRates, RolloutWorkers: rs.workers, AuditPollInterval: rs.auditPoll,
 	}
+	dv, err := c.get("shutdown-drain")
+	if err != nil {
+		return err
+	}
+	if cfg.ShutdownDrain, err = time.ParseDuration(dv); err != nil || cfg.ShutdownDrain < 0 || cfg.ShutdownDrain > time.Minute {
+		return fmt.Errorf("--shutdown-drain %q: a duration from 0s to 1m, such as 5s", dv)
+	}
 	if err := hardeningApply(c, &cfg); err != nil {
 		return err
 	}
