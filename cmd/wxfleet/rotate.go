@@ -92,6 +92,9 @@ func runRotateKey(ctx context.Context, args []string, e *env, stdout, stderr io.
 	newFP := v.Fingerprint()
 	if !isPostgres(s.database) {
 		path, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(s.database, "sqlite://"), "sqlite:"), "?")
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("rotate-key: 没有数据库 %s（--data 或 --database 是否正确？） / no database at %s (check --data or --database): %w", path, path, err)
+		}
 		busy, err := store.SQLiteInUse(ctx, path)
 		if err != nil {
 			return err
@@ -114,6 +117,11 @@ func runRotateKey(ctx context.Context, args []string, e *env, stdout, stderr io.
 	if c.bool("status") {
 		return rotationStatus(ctx, st, newFP, stdout)
 	}
+	ctx, release, err := holdRotationLease(ctx, st, stdout)
+	if err != nil {
+		return err
+	}
+	defer release()
 	r, err := st.BeginKeyRotation(ctx, newFP, time.Now())
 	if err != nil {
 		return err
@@ -254,4 +262,59 @@ func testPause(e *env) (time.Duration, error) {
 		return 0, fmt.Errorf("WXFLEET_TEST_ROTATE_PAUSE %q: a duration", v)
 	}
 	return d, nil
+}
+
+// rotationLease keeps rotate-key to one run at a time across machines; a
+// killed run's lease lapses after rotationLeaseTTL.
+const (
+	rotationLease    = "master_key_rotation"
+	rotationLeaseTTL = 10 * time.Second
+)
+
+// holdRotationLease waits for the rotation lease, keeps it renewed until
+// release, and returns a context that ends if the lease is lost.
+func holdRotationLease(ctx context.Context, st *store.Store, stdout io.Writer) (context.Context, func(), error) {
+	owner := randomToken()
+	said := false
+	for {
+		ok, err := st.AcquireLease(ctx, rotationLease, owner, rotationLeaseTTL, time.Now())
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			break
+		}
+		if !said {
+			fmt.Fprintf(stdout, "另一个 rotate-key 正在运行（或刚被中断，%s 内其租约过期），等待中 / another rotate-key is running (or was just interrupted: its lease lapses within %s); waiting\n",
+				rotationLeaseTTL, rotationLeaseTTL)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(rotationLeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if ok, err := st.AcquireLease(ctx, rotationLease, owner, rotationLeaseTTL, time.Now()); err != nil || !ok {
+				cancel(fmt.Errorf("lost the rotation lease (%v): run again to resume", err))
+				return
+			}
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		cancel(nil)
+		st.ReleaseLease(context.Background(), rotationLease, owner)
+	}, nil
 }
