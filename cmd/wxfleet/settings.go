@@ -78,7 +78,7 @@ var settingTable = []setting{
 	{Flag: "data", Env: "DATA", File: true, Default: "wxfleet-data", Commands: []string{"serve", "migrate", "backup", "restore", "rollout", "rotate-key"}, Group: groupPlatform,
 		ZH: "数据目录：SQLite 数据库、接收日志、master.key（及 demo 的 admin.token）", EN: "data directory: SQLite database, ingest journal, master.key (and the demo's admin.token)"},
 	{Flag: "database", Env: "DATABASE", File: true, DefaultDoc: "DATA/wxfleet.db", Commands: []string{"serve", "migrate", "backup", "restore", "rotate-key"}, Secret: true, Group: groupPlatform,
-		ZH: "PostgreSQL 用 postgres://…（可能含密码，宜用 _FILE）；默认 DATA 中的 SQLite", EN: "postgres://… for PostgreSQL (may hold a password: prefer _FILE); default SQLite in DATA"},
+		ZH: "PostgreSQL 用 postgres://…（可能含密码，宜用 _FILE）；否则为 SQLite 文件", EN: "postgres://… for PostgreSQL (may hold a password: prefer _FILE); else a SQLite file"},
 	{Flag: "wechat-url", Env: "WECHAT_URL", File: true, DefaultDoc: "微信本身 / WeChat itself", Commands: []string{"serve"}, Ignored: serveIgnored, Group: groupPlatform,
 		ZH: "把所有微信域名的调用与页面发到这里（如沙箱）；为空即真实微信", EN: "send every WeChat host's calls and pages here, e.g. a sandbox; empty = WeChat itself"},
 	{Flag: "public-url", Env: "PUBLIC_URL", File: true, DefaultDoc: "http://ADDR", Commands: []string{"serve"}, Ignored: serveIgnored, Group: groupPlatform,
@@ -234,11 +234,17 @@ func (s setting) accepts(cmd string) bool {
 	return slices.Contains(s.Commands, cmd) || slices.Contains(s.Ignored, cmd)
 }
 
-// usage is the flag's help line: the meaning and the variable.
-func (s setting) usage() string {
+// usage is the flag's help line for cmd: the meaning and the variable.
+func (s setting) usage(cmd string) string {
+	if !slices.Contains(s.Commands, cmd) {
+		return "ignored here (accepted so that serve's command line works)"
+	}
 	u := s.EN
-	if s.DefaultDoc != "" {
-		u += "; default " + s.DefaultDoc
+	if d := s.DefaultDoc; d != "" {
+		if _, en, ok := strings.Cut(d, " / "); ok {
+			d = en
+		}
+		u += "; default " + d
 	}
 	if s.Env != "" {
 		u += " (WXFLEET_" + s.Env + ")"
@@ -265,9 +271,9 @@ func newCmdSettings(cmd, name string, e *env, stderr io.Writer) *cmdSettings {
 			continue
 		}
 		if s.Bool {
-			fs.Bool(s.Flag, s.Default == "true", s.usage())
+			fs.Bool(s.Flag, s.Default == "true", s.usage(cmd))
 		} else {
-			fs.String(s.Flag, s.Default, s.usage())
+			fs.String(s.Flag, s.Default, s.usage(cmd))
 		}
 	}
 	c := &cmdSettings{cmd: cmd, fs: fs, e: e}
