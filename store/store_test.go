@@ -133,6 +133,7 @@ var conformance = []struct {
 	{"Templates", testTemplates},
 	{"AuthorizerSettingsAndTags", testAuthorizerSettingsAndTags},
 	{"Rollouts", testRollouts},
+	{"Dashboard", testDashboard},
 	{"ReserveSlot", testReserveSlot},
 	{"CodeExchanges", testCodeExchanges},
 	{"ConsoleSessions", testConsoleSessions},
@@ -144,6 +145,7 @@ var conformance = []struct {
 	{"TokenHealth", testTokenHealth},
 	{"AuthLinkBinding", testAuthLinkBinding},
 	{"SealedBoundToRows", testSealedBoundToRows},
+	{"RuntimeSessions", testRuntimeSessions},
 }
 
 func runConformance(t *testing.T, b backend) {

@@ -122,6 +122,8 @@ var settingTable = []setting{
 	{Env: "EVENT_RETENTION", File: true, Commands: []string{"serve"}, Group: groupSurface, DefaultDoc: "30d",
 		ZH: "用户消息与事件的保留期（30d、720h 或 forever）；每小时清理，授权事件与审核结果永久保留", EN: "how long user messages and events are kept (30d, 720h or forever); pruned hourly; authorization events and audit results are kept"},
 
+	{Env: "RUNTIME_SESSION_TTL", File: true, Commands: []string{"serve"}, Group: groupSurface, DefaultDoc: "2h",
+		ZH: "小程序运行时会话（/runtime/v1 登录）的有效期，1m 到 720h", EN: "how long a mini program's runtime session (/runtime/v1 login) lives, 1m to 720h"},
 	{Flag: "shutdown-drain", Env: "SHUTDOWN_DRAIN", File: true, Default: "5s", Commands: []string{"serve"}, Group: groupSurface,
 		ZH: "收到 SIGTERM 后继续服务这么久，其间 /readyz 回 503 draining，让负载均衡不再转发；计入 25 秒的停止时间，最多其一半；0 立即停止监听", EN: "after SIGTERM keep serving this long with /readyz answering 503 draining, so load balancers stop sending; part of the 25 s stop, at most half of it; 0 = stop listening at once"},
 
