@@ -114,7 +114,7 @@ func (s *Service) notice(kind string, t store.Term, now time.Time, window string
 	}
 	n := Notice{Kind: kind, TenantID: t.TenantID, Data: data}
 	return func(ctx context.Context, tx *sql.Tx) error {
-		s.Logger.Info("tenant notice", "kind", n.Kind, "tenant_id", n.TenantID, "expires_at", t.ExpiresAt, "window", window)
+		s.Logger.Debug("tenant notice", "kind", n.Kind, "tenant_id", n.TenantID, "expires_at", t.ExpiresAt, "window", window)
 		return s.notify(ctx, tx, n)
 	}
 }
