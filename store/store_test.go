@@ -143,6 +143,10 @@ var conformance = []struct {
 	{"TokenHealth", testTokenHealth},
 	{"AuthLinkBinding", testAuthLinkBinding},
 	{"SealedBoundToRows", testSealedBoundToRows},
+	{"Accounts", testAccounts},
+	{"AccountSessions", testAccountSessions},
+	{"APITokens", testAPITokens},
+	{"AuditLog", testAuditLog},
 }
 
 func runConformance(t *testing.T, b backend) {
