@@ -61,13 +61,17 @@ var pageFuncs = template.FuncMap{
 // pages are parsed once; each page is the layout plus its own file.
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout"} {
+	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "audit", "merchant"} {
 		m[name] = template.Must(template.New(name).Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
 }()
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data map[string]any) {
+	data["CSRF"] = s.formToken(w, r)
+	if cs, ok := sessionFrom(r.Context()); ok {
+		data["Me"] = cs.actor
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := pages[name].ExecuteTemplate(w, name+".html", data); err != nil {
@@ -77,6 +81,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 
 // errorPage shows err to a person: the coded message, never internals.
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, title string, err error, back string) {
+	auditSkip(r) // a form that failed did nothing to record
 	status := statusOf[wxfleet.ErrorCode(err)]
 	if status == 0 {
 		status = http.StatusInternalServerError
@@ -90,6 +95,10 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, title string,
 }
 
 func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
+	if a, _ := wxfleet.ActorFrom(r.Context()); a.Role == wxfleet.RoleMerchant {
+		s.render(w, r, http.StatusOK, "merchant", map[string]any{"Title": "商户 Merchant", "TenantID": a.TenantID})
+		return
+	}
 	ps, err := s.Store.Platforms(r.Context())
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, "/")
@@ -152,6 +161,12 @@ func (s *Server) authorizeStart(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := r.ParseForm(); err != nil {
 		s.errorPage(w, r, "无法授权 Cannot authorize", bodyErr(err), "/authorize")
+		return
+	}
+	// The form's CSRF token: another site must not start an authorization
+	// with its own link in this browser.
+	if !s.anonFormOK(r) {
+		s.errorPage(w, r, "请求被拒绝 Request refused", errCSRF, "/authorize")
 		return
 	}
 	var prevLink, prevState string

@@ -59,6 +59,10 @@ type Server struct {
 	limitOnce      sync.Once
 	authorizeLimit *limiter
 	logins         *loginGuard
+
+	routesMu sync.Mutex
+	routes   []Route
+	declared map[string]Access
 }
 
 // EventReader reads stored pushes. Its reads include every push
@@ -82,31 +86,26 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 		mux.Handle("GET /metrics", s.requireMetricsToken(s.Metrics.Handler()))
 	}
 
-	// REST API. Every body is capped before the handler reads it.
-	apiCap := s.APIBodyCap
-	if apiCap <= 0 {
-		apiCap = DefaultAPIBodyCap
-	}
-	api := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
-		mux.Handle(pattern, capBody(apiCap, s.requireToken(h)))
-	}
-	api("GET /api/v1/platforms", s.listPlatforms)
-	api("POST /api/v1/authorization-links", s.createAuthorizationLink)
-	api("GET /api/v1/authorizers", s.listAuthorizers)
-	api("GET /api/v1/authorizers/{appid}", s.getAuthorizer)
-	api("GET /api/v1/authorizers/{appid}/access-token", s.getAccessToken)
-	api("POST /api/v1/authorizers/{appid}/wechat/{path...}", s.forward)
-	api("GET /api/v1/authorizers/{appid}/wechat/{path...}", s.forward)
-	api("GET /api/v1/events", s.listEvents)
-	s.rolloutRoutes(api)
-	api("GET /api/v1/tokens/health", s.tokenHealth)
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	// REST API. Every body is capped before the handler reads it; every
+	// route declares who may call it (access.go).
+	s.api(mux, "GET /api/v1/platforms", StaffRead(), s.listPlatforms)
+	s.api(mux, "POST /api/v1/authorization-links", StaffWrite("authorization_link.create"), s.createAuthorizationLink)
+	s.api(mux, "GET /api/v1/authorizers", StaffRead(), s.listAuthorizers)
+	s.api(mux, "GET /api/v1/authorizers/{appid}", StaffRead(), s.getAuthorizer)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/access-token", OperatorRead(), s.getAccessToken)
+	s.api(mux, "POST /api/v1/authorizers/{appid}/wechat/{path...}", StaffWrite("wechat.forward"), s.forward)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/wechat/{path...}", OperatorRead(), s.forward)
+	s.api(mux, "GET /api/v1/events", StaffRead(), s.listEvents)
+	s.rolloutRoutes(mux)
+	s.api(mux, "GET /api/v1/tokens/health", StaffRead(), s.tokenHealth)
+	s.accountRoutes(mux)
+	mux.HandleFunc(apiFallback, func(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path))
 	})
 
 	// Pages. The forms are a few fields: a few KiB.
 	form := func(h http.HandlerFunc) http.Handler { return capBody(formBodyCap, h) }
-	mux.Handle("GET /{$}", s.requireSession(s.homePage))
+	s.page(mux, "GET /{$}", TenantRead(), s.homePage)
 	mux.HandleFunc("GET /authorize", s.authorizePage)
 	mux.Handle("POST /authorize/{kind}", form(s.authorizeStart))
 	mux.HandleFunc("GET /authorize/callback", s.authorizeCallback)
@@ -114,10 +113,11 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /login", form(s.login))
 	mux.Handle("POST /logout", form(s.logout))
 	mux.HandleFunc("GET /static/rollout.js", serveStatic("rollout.js", "text/javascript; charset=utf-8"))
-	mux.Handle("GET /authorizers", s.requireSession(s.authorizersPage))
-	mux.Handle("GET /rollouts", s.requireSession(s.rolloutsPage))
-	mux.Handle("GET /rollouts/{id}", s.requireSession(s.rolloutPage))
-	mux.Handle("GET /rollouts/{id}/events", s.requireSession(s.rolloutEvents))
+	s.page(mux, "GET /authorizers", StaffRead(), s.authorizersPage)
+	s.page(mux, "GET /rollouts", StaffRead(), s.rolloutsPage)
+	s.page(mux, "GET /rollouts/{id}", StaffRead(), s.rolloutPage)
+	s.page(mux, "GET /rollouts/{id}/events", StaffRead(), s.rolloutEvents)
+	s.page(mux, "GET /audit-log", TenantRead(), s.auditPage)
 }
 
 // Recover serves next, and answers 500 (and logs) for a handler that panics,
@@ -180,23 +180,6 @@ func (s *Server) requireMetricsToken(h http.Handler) http.Handler {
 			return
 		}
 		h.ServeHTTP(w, r)
-	})
-}
-
-// requireToken guards the API with the admin bearer token.
-func (s *Server) requireToken(h func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		tok, found := strings.CutPrefix(auth, "Bearer ")
-		if !found || !s.tokenOK(strings.TrimSpace(tok)) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="wxfleet"`)
-			s.apiError(w, r, wxfleet.Errorf(wxfleet.EUNAUTHORIZED, "缺少或错误的管理令牌（Authorization: Bearer <token>）/ missing or wrong admin token (Authorization: Bearer <token>)"))
-			return
-		}
-		r = r.WithContext(wxfleet.WithActor(r.Context(), wxfleet.Actor{Name: "admin token", Role: wxfleet.RoleOwner, Via: "admin_token"}))
-		if err := h(w, r); err != nil {
-			s.apiError(w, r, err)
-		}
 	})
 }
 
