@@ -175,7 +175,9 @@ func TestFailedLoginsThrottledAndLoggedOnce(t *testing.T) {
 		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	})
 	cookies, csrf := browserForm(t, srv.URL()+"/login", "")
-	client := func(ip string) []string { return []string{"X-Forwarded-For", "198.51.100.99, " + ip, "Cookie", cookies} }
+	client := func(ip string) []string {
+		return []string{"X-Forwarded-For", "198.51.100.99, " + ip, "Cookie", cookies}
+	}
 	for i := range 5 {
 		if resp := postForm(t, srv.URL()+"/login", url.Values{"token": {"guess"}, "csrf": {csrf}}, client("203.0.113.1")...); resp.StatusCode != 401 {
 			t.Fatalf("failure %d: %d, want 401", i, resp.StatusCode)
