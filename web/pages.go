@@ -4,6 +4,7 @@ import (
 	"embed"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -31,8 +32,13 @@ func serveStatic(name, contentType string) http.HandlerFunc {
 	}
 }
 
+var tokenStateTags = map[string][2]string{ // tone, label
+	"valid": {"ok", "有效 valid"}, "refreshing": {"warn", "即将刷新 refreshing"}, "expired": {"bad", "已过期 expired"},
+	"none": {"warn", "无 none"}, "unusable": {"bad", "不可用 unusable"},
+}
+
 var pageFuncs = template.FuncMap{
-	"rolloutStatus": rolloutStatusLabel,
+	"rolloutStatus": rolloutStatusLabel, // {{rolloutStatus $.L .Status}}
 	"fmtTime": func(t *time.Time) string {
 		if t == nil {
 			return ""
@@ -45,35 +51,41 @@ var pageFuncs = template.FuncMap{
 		}
 		return (time.Duration(*sec) * time.Second).String()
 	},
-	"state": func(s string) template.HTML {
-		label := map[string]string{
-			"valid": `<span class="tag ok">有效 valid</span>`, "refreshing": `<span class="tag warn">即将刷新 refreshing</span>`,
-			"expired": `<span class="tag bad">已过期 expired</span>`, "none": `<span class="tag warn">无 none</span>`,
-			"unusable": `<span class="tag bad">不可用 unusable</span>`,
-		}[s]
-		return template.HTML(label)
+	// {{state $.L .TokenState}}: an authorizer token's state as a tag.
+	"state": func(lang, s string) template.HTML {
+		l, ok := tokenStateTags[s]
+		if !ok {
+			return ""
+		}
+		return tag(l[0], bilingual(lang, l[1]))
 	},
-	"status": func(s wxfleet.AuthorizerStatus) template.HTML {
-		return template.HTML(`<span class="tag ` + s.Tone() + `">` + template.HTMLEscapeString(s.Label()) + `</span>`)
+	// {{status $.L .Status}}: an authorizer status as a tag.
+	"status": func(lang string, s wxfleet.AuthorizerStatus) template.HTML {
+		return tag(s.Tone(), bilingual(lang, s.Label()))
 	},
 }
 
 // pages are parsed once; each page is the layout plus its own file.
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "audit", "merchant"} {
-		m[name] = template.Must(template.New(name).Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "authorizer", "authorizer_wechat", "audit", "merchant"} {
+		m[name] = template.Must(template.New(name).Funcs(pageFuncs).Funcs(i18nFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
 }()
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data map[string]any) {
+	if data == nil {
+		data = map[string]any{}
+	}
 	data["CSRF"] = s.formToken(w, r)
 	if cs, ok := sessionFrom(r.Context()); ok {
 		data["Me"] = cs.actor
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
+	data["L"] = pageLang(r)
+	data["Path"] = returnPath(r)
 	if err := pages[name].ExecuteTemplate(w, name+".html", data); err != nil {
 		s.Logger.Error("rendering page failed", "page", name, "err", err)
 	}
@@ -92,28 +104,6 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, title string,
 		s.Logger.Info("page refused", "path", r.URL.Path, "err", err)
 	}
 	s.render(w, r, status, "error", map[string]any{"Title": title, "Message": wxfleet.ErrorMessage(err), "Back": back})
-}
-
-func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
-	if a, _ := wxfleet.ActorFrom(r.Context()); a.Role == wxfleet.RoleMerchant {
-		s.render(w, r, http.StatusOK, "merchant", map[string]any{"Title": "商户 Merchant", "TenantID": a.TenantID})
-		return
-	}
-	ps, err := s.Store.Platforms(r.Context())
-	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/")
-		return
-	}
-	var items []platformJSON
-	for _, p := range ps {
-		pj, err := s.platformStatus(r, p)
-		if err != nil {
-			s.errorPage(w, r, "出错了 Error", err, "/")
-			return
-		}
-		items = append(items, pj)
-	}
-	s.render(w, r, http.StatusOK, "home", map[string]any{"Title": "首页 Home", "Platforms": items, "WeChatURL": s.WeChatURL})
 }
 
 // authorizePage is the merchant-facing 授权 page. It makes no pre_auth_code
@@ -251,4 +241,25 @@ func (s *Server) authorizersPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "authorizers", map[string]any{
 		"Title": "授权方 Authorizers", "Platform": comp, "PlatformName": p.Name, "Items": items, "Total": total, "Next": next,
 	})
+}
+
+// returnKeys are the query parameters the pages read; the language switch
+// brings a browser back with these only, so a page never echoes anything
+// else a visitor put in its URL (the 授权 page must not carry a merchant
+// its visitor named, not even in a link).
+var returnKeys = []string{"platform", "link", "cursor", "status", "state", "cohort", "appid", "type", "action", "actor", "actor_id", "tenant_id", "limit", "next"}
+
+// returnPath is this page's path with the query parameters it reads.
+func returnPath(r *http.Request) string {
+	q := r.URL.Query()
+	keep := url.Values{}
+	for _, k := range returnKeys {
+		if v, ok := q[k]; ok {
+			keep[k] = v
+		}
+	}
+	if len(keep) == 0 {
+		return r.URL.Path
+	}
+	return r.URL.Path + "?" + keep.Encode()
 }
