@@ -556,3 +556,55 @@ func TestUndeclaredRoutesRefused(t *testing.T) {
 		}()
 	}
 }
+
+// A console form registered with Server.page: refused without the
+// session's CSRF token (field or htmx's header), refused to a viewer, and
+// audited when it succeeds (not when it shows an error).
+func TestConsoleFormCSRFAndAudit(t *testing.T) {
+	ts := newTestServer(t, storetest.SQLite, nil)
+	ts.account("ops@isv.example", wxfleet.RoleOperator, 0)
+	ts.account("viewer@isv.example", wxfleet.RoleViewer, 0)
+	ran := 0
+	ts.Server.page(ts.mux, "POST /test/form", StaffWrite("test.form"), func(w http.ResponseWriter, r *http.Request) {
+		if r.PostForm.Get("fail") != "" {
+			s := ts.Server
+			s.errorPage(w, r, "x", wxfleet.Errorf(wxfleet.ECONFLICT, "no / no"), "/")
+			return
+		}
+		ran++
+		auditTarget(r, "", "", "thing-1")
+		w.WriteHeader(http.StatusNoContent)
+	})
+	_, ops := ts.signIn("ops@isv.example", testPassword)
+	_, csrf := ts.page("/audit-log", ops)
+	for _, c := range []struct {
+		name, form string
+		hdr        []string
+		want       int
+	}{
+		{"no token", "", nil, 403},
+		{"wrong token", url.Values{"csrf": {"nope"}}.Encode(), nil, 403},
+		{"field", url.Values{"csrf": {csrf}}.Encode(), nil, 204},
+		{"htmx header", "", []string{"X-CSRF-Token", csrf}, 204},
+		{"handler fails", url.Values{"csrf": {csrf}, "fail": {"1"}}.Encode(), nil, 409},
+	} {
+		if st, body := ts.call("POST", "/test/form", c.form, append([]string{"Cookie", ops}, c.hdr...)...); st != c.want {
+			t.Errorf("%s: %d, want %d: %s", c.name, st, c.want, body)
+		}
+	}
+	_, viewer := ts.signIn("viewer@isv.example", testPassword)
+	_, vcsrf := ts.page("/audit-log", viewer)
+	if st, _ := ts.call("POST", "/test/form", url.Values{"csrf": {vcsrf}}.Encode(), "Cookie", viewer); st != 403 {
+		t.Errorf("viewer: %d, want 403", st)
+	}
+	if st, _ := ts.call("POST", "/test/form", url.Values{"csrf": {csrf}}.Encode(), "Cookie", viewer); st != 403 {
+		t.Errorf("viewer with the operator's CSRF token: %d, want 403", st)
+	}
+	if ran != 2 {
+		t.Fatalf("the form ran %d times, want 2", ran)
+	}
+	l := ts.audit(store.AuditFilter{Action: "test.form"})
+	if len(l) != 2 || l[0].ActorName != "ops@isv.example" || l[0].Via != "session" || l[0].Target != "thing-1" {
+		t.Fatalf("test.form entries: %+v", l)
+	}
+}

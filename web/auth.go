@@ -210,7 +210,13 @@ func (s *Server) page(mux *http.ServeMux, pattern string, a Access, h http.Handl
 				s.errorPage(w, r, "无法提交 Cannot submit", bodyErr(err), "/")
 				return
 			}
-			if !s.csrfOK(cs, r.PostForm.Get(csrfField)) {
+			// The form's hidden field, or the header htmx sends (the
+			// layout's hx-headers) for a request it makes itself.
+			got := r.PostForm.Get(csrfField)
+			if got == "" {
+				got = r.Header.Get("X-CSRF-Token")
+			}
+			if !s.csrfOK(cs, got) {
 				s.errorPage(w, r, "请求被拒绝 Request refused", errCSRF, "/")
 				return
 			}
