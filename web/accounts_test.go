@@ -608,3 +608,31 @@ func TestConsoleFormCSRFAndAudit(t *testing.T) {
 		t.Fatalf("test.form entries: %+v", l)
 	}
 }
+
+// A password hashed with weaker costs than today's is re-hashed at the next
+// sign-in, and that sign-in's session works.
+func TestWeakHashUpgradedAtSignIn(t *testing.T) {
+	ts := newTestServer(t, storetest.SQLite, nil)
+	weak, err := password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}.Hash(testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &wxfleet.Account{Email: "old@isv.example", Role: wxfleet.RoleOperator, PasswordHash: weak, CreatedAt: time.Now()}
+	if err := ts.st.CreateAccount(context.Background(), a, nil); err != nil {
+		t.Fatal(err)
+	}
+	st, session := ts.signIn("old@isv.example", testPassword)
+	if st != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", st)
+	}
+	if st, _ := ts.call("GET", "/audit-log", nil, "Cookie", session); st != 200 {
+		t.Fatalf("the session after the re-hash: %d", st)
+	}
+	got, _ := ts.st.AccountByEmail(context.Background(), "old@isv.example")
+	if got.PasswordHash == weak || password.NeedsRehash(got.PasswordHash) {
+		t.Fatalf("hash not upgraded: %s", got.PasswordHash)
+	}
+	if ok, _ := password.Verify(got.PasswordHash, testPassword); !ok {
+		t.Fatal("the upgraded hash does not verify the password")
+	}
+}

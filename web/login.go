@@ -141,6 +141,18 @@ func (s *Server) checkPassword(ctx context.Context, email, plain string) (*wxfle
 	if !ok || acct.Disabled {
 		return nil, false
 	}
+	if password.NeedsRehash(acct.PasswordHash) {
+		// Made with weaker costs than today's: hash it again now that the
+		// password is at hand. The account's credentials move on, so the
+		// session made next is bound to the new ones.
+		if hash, err := password.Hash(plain); err == nil {
+			if a, err := s.Store.UpdateAccount(ctx, acct.ID, store.AccountChange{PasswordHash: &hash}, s.Now(), nil); err == nil {
+				acct = a
+			} else {
+				s.Logger.Warn("sign-in: re-hashing the password failed", "account", acct.ID, "err", err)
+			}
+		}
+	}
 	return acct, true
 }
 
