@@ -189,6 +189,10 @@ func auditTarget(r *http.Request, componentAppID, appID, target string) {
 	n.entry.ComponentAppID, n.entry.AppID, n.entry.Target = componentAppID, appID, target
 }
 
+// auditTenant sets the tenant the call acted on (a staff call on a
+// tenant; a merchant's calls name its own tenant already).
+func auditTenant(r *http.Request, tenantID int64) { noteOf(r).entry.TenantID = tenantID }
+
 // auditDetail sets the entry's detail: a small JSON object, never a secret.
 func auditDetail(r *http.Request, detail map[string]any) { auditDetailOn(&noteOf(r).entry, detail) }
 

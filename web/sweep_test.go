@@ -17,7 +17,8 @@ import (
 // sweepRoutes lists every route registered with an access declaration
 // (Server.api, Server.page) and the path values the sweep calls it with:
 // tenant B's ids where the route is tenant-scoped ("B.token", "B.account",
-// "B.appid" are replaced by tenant B's), anything for staff routes. A route
+// "B.appid", "B.tenant" are replaced by tenant B's), anything for staff
+// routes. A route
 // missing here fails TestIsolationSweep: add it, naming another tenant's
 // ids, so that no route escapes the sweep.
 var sweepRoutes = map[string]map[string]string{
@@ -90,7 +91,7 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 	if err := ts.st.WriteAudit(ctx, &wxfleet.AuditEntry{At: time.Now(), Action: "settings.update", TenantID: tenantB, Target: "audit-marker-b"}); err != nil {
 		t.Fatal(err)
 	}
-	ids := map[string]string{"B.token": itoa(tokensB[0].ID), "B.account": itoa(accB.ID), "B.appid": "wxappmarkerb"}
+	ids := map[string]string{"B.token": itoa(tokensB[0].ID), "B.account": itoa(accB.ID), "B.appid": "wxappmarkerb", "B.tenant": itoa(tenantB)}
 	markers := []string{"marker-b@tenant-b.example", "audit-marker-b", "wxappmarkerb", tokB}
 	_, session := ts.signIn("shop@tenant-a.example", testPassword)
 	if session == "" {
