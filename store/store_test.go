@@ -148,6 +148,7 @@ var conformance = []struct {
 	{"AccountSessions", testAccountSessions},
 	{"APITokens", testAPITokens},
 	{"AuditLog", testAuditLog},
+	{"RuntimeSessions", testRuntimeSessions},
 }
 
 func runConformance(t *testing.T, b backend) {

@@ -4,7 +4,6 @@ import (
 	"embed"
 	"html/template"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -85,7 +84,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	data["L"] = pageLang(r)
-	data["Path"] = returnPath(r)
+	data["Path"] = switchBack(r)
 	if err := pages[name].ExecuteTemplate(w, name+".html", data); err != nil {
 		s.Logger.Error("rendering page failed", "page", name, "err", err)
 	}
@@ -241,25 +240,4 @@ func (s *Server) authorizersPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "authorizers", map[string]any{
 		"Title": "授权方 Authorizers", "Platform": comp, "PlatformName": p.Name, "Items": items, "Total": total, "Next": next,
 	})
-}
-
-// returnKeys are the query parameters the pages read; the language switch
-// brings a browser back with these only, so a page never echoes anything
-// else a visitor put in its URL (the 授权 page must not carry a merchant
-// its visitor named, not even in a link).
-var returnKeys = []string{"platform", "link", "cursor", "status", "state", "cohort", "appid", "type", "action", "actor", "actor_id", "tenant_id", "limit", "next"}
-
-// returnPath is this page's path with the query parameters it reads.
-func returnPath(r *http.Request) string {
-	q := r.URL.Query()
-	keep := url.Values{}
-	for _, k := range returnKeys {
-		if v, ok := q[k]; ok {
-			keep[k] = v
-		}
-	}
-	if len(keep) == 0 {
-		return r.URL.Path
-	}
-	return r.URL.Path + "?" + keep.Encode()
 }
