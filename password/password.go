@@ -56,7 +56,8 @@ func Check(plain, email string) error {
 	if email != "" && strings.EqualFold(strings.TrimSpace(plain), strings.TrimSpace(email)) {
 		return wxfleet.Errorf(wxfleet.EINVALID, "密码不能与帐号相同 / the password must not be the account's email")
 	}
-	if strings.Count(plain, plain[:1]) == len(plain) {
+	first, _ := utf8.DecodeRuneInString(plain)
+	if strings.Count(plain, string(first)) == utf8.RuneCountInString(plain) {
 		return wxfleet.Errorf(wxfleet.EINVALID, "密码不能是同一个字符的重复 / the password must not repeat one character")
 	}
 	return nil

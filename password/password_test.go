@@ -62,6 +62,7 @@ func TestCheck(t *testing.T) {
 		{"twelve chars", "", true},
 		{"密码密码密码密码密码密码", "", true},
 		{"aaaaaaaaaaaaaaaa", "", false},
+		{"密密密密密密密密密密密密", "", false},
 		{"ops@example.com", "ops@example.com", false},
 		{strings.Repeat("ab", MaxBytes), "", false},
 	} {

@@ -126,6 +126,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 // checkPassword returns the enabled account email names if password is its
 // password. An unknown email costs the same time as a wrong password.
 func (s *Server) checkPassword(ctx context.Context, email, plain string) (*wxfleet.Account, bool) {
+	// Each verification takes argon2id's memory (19 MiB): a bounded number
+	// run at once, so a flood of sign-ins from many addresses queues
+	// instead of exhausting the server's memory.
+	select {
+	case s.hashSlots <- struct{}{}:
+		defer func() { <-s.hashSlots }()
+	case <-ctx.Done():
+		return nil, false
+	}
 	acct, err := s.Store.AccountByEmail(ctx, email)
 	if err != nil {
 		if wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {

@@ -63,11 +63,16 @@ type Server struct {
 	authorizeLimit *limiter
 	runtimeLimit   *limiter
 	logins         *loginGuard
+	hashSlots      chan struct{} // password verifications running at once (see checkPassword)
 
 	routesMu sync.Mutex
 	routes   []Route
 	declared map[string]Access
 }
+
+// maxConcurrentHashes bounds the password verifications running at once:
+// 8 × 19 MiB of argon2id memory.
+const maxConcurrentHashes = 8
 
 // EventReader reads stored pushes. Its reads include every push
 // acknowledged before the call.
@@ -86,6 +91,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 		// users behind one address, so the allowance is generous.
 		s.runtimeLimit = newLimiter(120, 60, s.Now)
 		s.logins = newLoginGuard(s.Now, s.Logger)
+		s.hashSlots = make(chan struct{}, maxConcurrentHashes)
 	})
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
