@@ -1,6 +1,8 @@
 // Package web is wxfleet's HTTP surface for people and the ISV's systems: the
-// REST API under /api/v1 (admin bearer token), the merchant-facing
-// authorization pages, a minimal server-rendered console, health and metrics.
+// REST API under /api/v1 (the admin token, API tokens, or the console's
+// session), the merchant-facing authorization pages, the server-rendered
+// console (accounts sign in with a password), health and metrics. Every API
+// route and console page declares who may call it (access.go).
 // WeChat's push endpoints are package push's (push.Receiver.RegisterRoutes).
 package web
 
