@@ -50,28 +50,41 @@ func hashNew(plain, email string) (string, error) {
 	return password.Hash(plain)
 }
 
-// createAccount: POST /api/v1/accounts {"email","name","role","tenant_id","password"}.
-func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Email    string       `json:"email"`
-		Name     string       `json:"name"`
-		Role     wxfleet.Role `json:"role"`
-		TenantID int64        `json:"tenant_id"`
-		Password string       `json:"password"`
-	}
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
+// accountRequest is a new account, from the API or the console's form.
+type accountRequest struct {
+	Email    string       `json:"email"`
+	Name     string       `json:"name"`
+	Role     wxfleet.Role `json:"role"`
+	TenantID int64        `json:"tenant_id"`
+	Password string       `json:"password"`
+}
+
+// newAccount checks the password rules, hashes it and stores the account
+// with its audit entry in one transaction.
+func (s *Server) newAccount(r *http.Request, req accountRequest) (*wxfleet.Account, error) {
 	email := store.NormalizeEmail(req.Email)
 	hash, err := hashNew(req.Password, email)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a := &wxfleet.Account{Email: email, Name: req.Name, Role: req.Role, TenantID: req.TenantID, PasswordHash: hash, CreatedAt: s.Now()}
 	e := s.auditInTx(r)
 	e.TenantID = req.TenantID
 	auditDetailOn(e, map[string]any{"email": email, "role": req.Role, "tenant_id": req.TenantID})
 	if err := s.Store.CreateAccount(r.Context(), a, e); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// createAccount: POST /api/v1/accounts {"email","name","role","tenant_id","password"}.
+func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) error {
+	var req accountRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	a, err := s.newAccount(r, req)
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, toAccountJSON(a))
@@ -126,13 +139,7 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
 // disabled (the admin token would still get in, but nobody else could
 // manage accounts).
 func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Name     *string       `json:"name"`
-		Role     *wxfleet.Role `json:"role"`
-		TenantID *int64        `json:"tenant_id"`
-		Disabled *bool         `json:"disabled"`
-		Password *string       `json:"password"`
-	}
+	var req accountPatch
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
@@ -140,9 +147,29 @@ func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cur, err := s.Store.Account(r.Context(), wxfleet.Scope{}, id)
+	a, err := s.changeAccount(r, id, req)
 	if err != nil {
 		return err
+	}
+	writeJSON(w, http.StatusOK, toAccountJSON(a))
+	return nil
+}
+
+// accountPatch is a change to an account; nil fields stay.
+type accountPatch struct {
+	Name     *string       `json:"name"`
+	Role     *wxfleet.Role `json:"role"`
+	TenantID *int64        `json:"tenant_id"`
+	Disabled *bool         `json:"disabled"`
+	Password *string       `json:"password"`
+}
+
+// changeAccount applies req to account id with its audit entry in one
+// transaction, keeping the last enabled owner.
+func (s *Server) changeAccount(r *http.Request, id int64, req accountPatch) (*wxfleet.Account, error) {
+	cur, err := s.Store.Account(r.Context(), wxfleet.Scope{}, id)
+	if err != nil {
+		return nil, err
 	}
 	change := store.AccountChange{Name: req.Name, Role: req.Role, TenantID: req.TenantID, Disabled: req.Disabled}
 	detail := map[string]any{}
@@ -161,7 +188,7 @@ func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) error {
 	if req.Password != nil {
 		hash, err := hashNew(*req.Password, cur.Email)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		change.PasswordHash = &hash
 		detail["password"] = "reset" // that it changed, never what to
@@ -170,10 +197,10 @@ func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) error {
 	if cur.Role == wxfleet.RoleOwner && !cur.Disabled && demoted {
 		n, err := s.Store.CountAccounts(r.Context(), wxfleet.RoleOwner)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n <= 1 {
-			return wxfleet.Errorf(wxfleet.ECONFLICT, "这是最后一个启用的所有者帐号，不能降级或停用 / this is the last enabled owner account: it cannot be demoted or disabled")
+			return nil, wxfleet.Errorf(wxfleet.ECONFLICT, "这是最后一个启用的所有者帐号，不能降级或停用 / this is the last enabled owner account: it cannot be demoted or disabled")
 		}
 	}
 	e := s.auditInTx(r)
@@ -182,12 +209,7 @@ func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) error {
 		e.TenantID = *req.TenantID
 	}
 	auditDetailOn(e, detail)
-	a, err := s.Store.UpdateAccount(r.Context(), id, change, s.Now(), e)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toAccountJSON(a))
-	return nil
+	return s.Store.UpdateAccount(r.Context(), id, change, s.Now(), e)
 }
 
 // apiTokenJSON is an API token as the API lists it: never the token.

@@ -636,3 +636,48 @@ func TestWeakHashUpgradedAtSignIn(t *testing.T) {
 		t.Fatal("the upgraded hash does not verify the password")
 	}
 }
+
+// The owners' accounts page: create an account and disable it through its
+// forms (each with the CSRF token, each audited as the signed-in owner);
+// an operator is refused the page.
+func TestAccountsPage(t *testing.T) {
+	ts := newTestServer(t, storetest.SQLite, nil)
+	ts.account("owner@isv.example", wxfleet.RoleOwner, 0)
+	ts.account("ops@isv.example", wxfleet.RoleOperator, 0)
+	_, owner := ts.signIn("owner@isv.example", testPassword)
+	_, csrf := ts.page("/accounts", owner)
+	form := url.Values{"email": {"New@Shop.cn"}, "role": {"merchant"}, "tenant_id": {"5"}, "password": {testPassword}, "name": {"店员"}}
+	if st, _ := ts.call("POST", "/accounts", form.Encode(), "Cookie", owner); st != 403 {
+		t.Fatalf("create without the CSRF token: %d, want 403", st)
+	}
+	form.Set("csrf", csrf)
+	if st, _ := ts.call("POST", "/accounts", form.Encode(), "Cookie", owner); st != http.StatusSeeOther {
+		t.Fatalf("create: %d", st)
+	}
+	a, err := ts.st.AccountByEmail(context.Background(), "new@shop.cn")
+	if err != nil || a.Role != wxfleet.RoleMerchant || a.TenantID != 5 || a.Name != "店员" {
+		t.Fatalf("created: %+v %v", a, err)
+	}
+	form.Set("password", "short")
+	form.Set("email", "weak@shop.cn")
+	if st, _ := ts.call("POST", "/accounts", form.Encode(), "Cookie", owner); st != 400 {
+		t.Fatalf("a short password: %d, want 400", st)
+	}
+	if st, _ := ts.call("POST", "/accounts/"+itoa(a.ID)+"/disable", url.Values{"csrf": {csrf}}.Encode(), "Cookie", owner); st != http.StatusSeeOther {
+		t.Fatalf("disable: %d", st)
+	}
+	if a, _ := ts.st.AccountByEmail(context.Background(), "new@shop.cn"); !a.Disabled {
+		t.Fatal("not disabled")
+	}
+	if st, body := ts.call("GET", "/accounts", nil, "Cookie", owner); st != 200 || !strings.Contains(body, "new@shop.cn") || !strings.Contains(body, "/accounts/"+itoa(a.ID)+"/enable") {
+		t.Fatalf("page: %d", st)
+	}
+	if l := ts.audit(store.AuditFilter{ActorName: "owner@isv.example", Action: "account."}); len(l) != 2 || l[0].Action != "account.update" ||
+		l[0].Via != "session" || l[0].TenantID != 5 || l[1].Action != "account.create" || strings.Contains(l[1].Detail, testPassword) {
+		t.Fatalf("audit: %+v", l)
+	}
+	_, ops := ts.signIn("ops@isv.example", testPassword)
+	if st, _ := ts.call("GET", "/accounts", nil, "Cookie", ops); st != 403 {
+		t.Fatalf("operator on the accounts page: %d, want 403", st)
+	}
+}

@@ -65,6 +65,9 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /rollouts/{id}":                                {"id": "1"},
 	"GET /rollouts/{id}/events":                         {"id": "1"},
 	"GET /audit-log":                                    nil,
+	"GET /accounts":                                     nil,
+	"POST /accounts":                                    nil,
+	"POST /accounts/{id}/{change}":                      {"id": "B.account", "change": "disable"},
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)(\.\.\.)?\}`)
