@@ -235,7 +235,6 @@ func toAPITokenJSON(t *wxfleet.APIToken) apiTokenJSON {
 // shown this once. Its role is the caller's unless a lesser one is asked
 // for; a merchant's token is bound to the merchant's tenant.
 func (s *Server) createAPIToken(w http.ResponseWriter, r *http.Request) error {
-	actor, _ := wxfleet.ActorFrom(r.Context())
 	var req struct {
 		Name string       `json:"name"`
 		Role wxfleet.Role `json:"role"`
@@ -243,25 +242,8 @@ func (s *Server) createAPIToken(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	role := actor.Role
-	if req.Role != "" {
-		if !req.Role.Valid() {
-			return wxfleet.Errorf(wxfleet.EINVALID, "未知角色 %q / unknown role %q", req.Role, req.Role)
-		}
-		if !req.Role.AtMost(actor.Role) {
-			return wxfleet.Errorf(wxfleet.EFORBIDDEN, "令牌的角色不能高于你自己的（%s）/ a token cannot have a higher role than yours (%s)", actor.Role, actor.Role)
-		}
-		role = req.Role
-	}
-	tok := newAPIToken()
-	t := &wxfleet.APIToken{AccountID: actor.AccountID, Name: req.Name, Role: role, Prefix: tok[:len(apiTokenPrefix)+6],
-		CreatedBy: actor.Name, CreatedAt: s.Now()}
-	if role == wxfleet.RoleMerchant {
-		t.TenantID = actor.TenantID
-	}
-	e := s.auditInTx(r)
-	auditDetailOn(e, map[string]any{"name": req.Name, "role": role, "prefix": t.Prefix})
-	if err := s.Store.CreateAPIToken(r.Context(), t, store.APITokenDigest(tok), e); err != nil {
+	t, tok, err := s.makeAPIToken(r, req.Name, req.Role)
+	if err != nil {
 		return err
 	}
 	out := toAPITokenJSON(t)
@@ -269,6 +251,34 @@ func (s *Server) createAPIToken(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, out)
 	return nil
+}
+
+// makeAPIToken makes a token for the caller with role ("" : the caller's),
+// never above the caller's, bound to the caller's tenant for a merchant, and
+// returns it with the token itself, which is stored only as its digest.
+func (s *Server) makeAPIToken(r *http.Request, name string, role wxfleet.Role) (*wxfleet.APIToken, string, error) {
+	actor, _ := wxfleet.ActorFrom(r.Context())
+	if role == "" {
+		role = actor.Role
+	}
+	if !role.Valid() {
+		return nil, "", wxfleet.Errorf(wxfleet.EINVALID, "未知角色 %q / unknown role %q", role, role)
+	}
+	if !role.AtMost(actor.Role) {
+		return nil, "", wxfleet.Errorf(wxfleet.EFORBIDDEN, "令牌的角色不能高于你自己的（%s）/ a token cannot have a higher role than yours (%s)", actor.Role, actor.Role)
+	}
+	tok := newAPIToken()
+	t := &wxfleet.APIToken{AccountID: actor.AccountID, Name: name, Role: role, Prefix: tok[:len(apiTokenPrefix)+6],
+		CreatedBy: actor.Name, CreatedAt: s.Now()}
+	if role == wxfleet.RoleMerchant {
+		t.TenantID = actor.TenantID
+	}
+	e := s.auditInTx(r)
+	auditDetailOn(e, map[string]any{"name": name, "role": role, "prefix": t.Prefix})
+	if err := s.Store.CreateAPIToken(r.Context(), t, store.APITokenDigest(tok), e); err != nil {
+		return nil, "", err
+	}
+	return t, tok, nil
 }
 
 // listAPITokens: the caller's own tokens; an owner's ?all=1 lists everyone's.
@@ -296,18 +306,23 @@ func (s *Server) listAPITokens(w http.ResponseWriter, r *http.Request) error {
 // deleteAPIToken revokes one of the caller's tokens (an owner: anyone's).
 // Someone else's token is 404, as if it did not exist.
 func (s *Server) deleteAPIToken(w http.ResponseWriter, r *http.Request) error {
-	actor, _ := wxfleet.ActorFrom(r.Context())
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
-	owner := actor.AccountID
-	if actor.Role == wxfleet.RoleOwner {
-		owner = -1
-	}
-	if err := s.Store.DeleteAPIToken(r.Context(), id, owner, s.auditInTx(r)); err != nil {
+	if err := s.revokeAPIToken(r, id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// revokeAPIToken deletes token id if it is the caller's (an owner: anyone's).
+func (s *Server) revokeAPIToken(r *http.Request, id int64) error {
+	actor, _ := wxfleet.ActorFrom(r.Context())
+	owner := actor.AccountID
+	if actor.Role == wxfleet.RoleOwner {
+		owner = -1
+	}
+	return s.Store.DeleteAPIToken(r.Context(), id, owner, s.auditInTx(r))
 }

@@ -681,3 +681,46 @@ func TestAccountsPage(t *testing.T) {
 		t.Fatalf("operator on the accounts page: %d, want 403", st)
 	}
 }
+
+// The console's API tokens page: a merchant makes a token there, sees it on
+// that one answer only, uses it (bound to its tenant) and revokes it; a
+// viewer sees the list without the forms.
+func TestAPITokensPage(t *testing.T) {
+	ts := newTestServer(t, storetest.SQLite, nil)
+	ts.account("shop@tenant1.example", wxfleet.RoleMerchant, 1)
+	ts.account("viewer@isv.example", wxfleet.RoleViewer, 0)
+	_, m := ts.signIn("shop@tenant1.example", testPassword)
+	_, csrf := ts.page("/api-tokens", m)
+	st, body := ts.call("POST", "/api-tokens", url.Values{"csrf": {csrf}, "name": {"till"}}.Encode(), "Cookie", m)
+	tok := regexp.MustCompile(`<code id="token">(wxf_[A-Z0-9]+)</code>`).FindStringSubmatch(body)
+	if st != 201 || tok == nil {
+		t.Fatalf("make: %d\n%s", st, body)
+	}
+	if _, body := ts.call("GET", "/api-tokens", nil, "Cookie", m); strings.Contains(body, tok[1]) || !strings.Contains(body, "till") {
+		t.Fatal("the list shows the token again, or not its name")
+	}
+	if st, body := ts.call("GET", "/api/v1/api-tokens", nil, bearer(tok[1])...); st != 200 || !strings.Contains(body, `"tenant_id":1`) {
+		t.Fatalf("the page's token: %d %s", st, body)
+	}
+	l, _ := ts.st.ListAPITokens(context.Background(), -1)
+	var id int64
+	for _, x := range l {
+		if x.Name == "till" {
+			id = x.ID
+		}
+	}
+	if st, _ := ts.call("POST", "/api-tokens/"+itoa(id)+"/delete", url.Values{"csrf": {csrf}}.Encode(), "Cookie", m); st != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", st)
+	}
+	if st, _ := ts.call("GET", "/api/v1/api-tokens", nil, bearer(tok[1])...); st != 401 {
+		t.Fatalf("the revoked token: %d", st)
+	}
+	_, v := ts.signIn("viewer@isv.example", testPassword)
+	if st, body := ts.call("GET", "/api-tokens", nil, "Cookie", v); st != 200 || strings.Contains(body, `id="new-token"`) {
+		t.Fatalf("viewer's page: %d (forms shown: %v)", st, strings.Contains(body, `id="new-token"`))
+	}
+	_, vcsrf := ts.page("/api-tokens", v)
+	if st, _ := ts.call("POST", "/api-tokens", url.Values{"csrf": {vcsrf}, "name": {"x"}}.Encode(), "Cookie", v); st != 403 {
+		t.Fatalf("viewer makes a token: %d, want 403", st)
+	}
+}

@@ -67,7 +67,7 @@ var pageFuncs = template.FuncMap{
 // pages are parsed once; each page is the layout plus its own file.
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "authorizer", "authorizer_wechat", "audit", "merchant", "accounts"} {
+	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "authorizer", "authorizer_wechat", "audit", "merchant", "accounts", "api_tokens"} {
 		m[name] = template.Must(template.New(name).Funcs(pageFuncs).Funcs(i18nFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m

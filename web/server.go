@@ -142,6 +142,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.page(mux, "GET /rollouts/{id}/events", StaffRead(), s.rolloutEvents)
 	s.page(mux, "GET /audit-log", TenantRead(), s.auditPage)
 	s.accountPages(mux)
+	s.apiTokenPages(mux)
 }
 
 // Recover serves next, and answers 500 (and logs) for a handler that panics,

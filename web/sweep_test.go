@@ -66,6 +66,9 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /rollouts/{id}/events":                         {"id": "1"},
 	"GET /audit-log":                                    nil,
 	"GET /accounts":                                     nil,
+	"GET /api-tokens":                                   nil,
+	"POST /api-tokens":                                  nil,
+	"POST /api-tokens/{id}/delete":                      {"id": "B.token"},
 	"POST /accounts":                                    nil,
 	"POST /accounts/{id}/{change}":                      {"id": "B.account", "change": "disable"},
 }
