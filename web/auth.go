@@ -193,6 +193,11 @@ func (s *Server) apiCap() int64 {
 // a form post must carry the session's CSRF token (403 otherwise), and an
 // actor the declaration leaves out sees a 403 page.
 func (s *Server) page(mux *http.ServeMux, pattern string, a Access, h http.HandlerFunc) {
+	s.pageCap(mux, pattern, a, formBodyCap, h)
+}
+
+// pageCap is page with a form body cap of its own (a form carrying ext_json).
+func (s *Server) pageCap(mux *http.ServeMux, pattern string, a Access, bodyCap int64, h http.HandlerFunc) {
 	s.register(pattern, a)
 	var handler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cs, ok := s.session(r)
@@ -230,7 +235,7 @@ func (s *Server) page(mux *http.ServeMux, pattern string, a Access, h http.Handl
 		s.finishAudit(r, note)
 	})
 	if !safeMethod(strings.SplitN(pattern, " ", 2)[0]) {
-		handler = capBody(formBodyCap, handler)
+		handler = capBody(bodyCap, handler)
 	}
 	mux.Handle(pattern, handler)
 }

@@ -3,29 +3,15 @@ package main
 import (
 	"fmt"
 	"html"
-	"io"
-	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 )
 
-// consoleGet signs in to the console with the admin token and GETs path,
-// returning the status and the page.
+// consoleGet signs in to the console and GETs path.
 func (d *testDemo) consoleGet(path string) (int, string) {
 	d.t.Helper()
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	session := d.consoleLogin(url.Values{"token": {d.AdminToken}})
-	req, _ := http.NewRequest("GET", d.Platform.URL()+path, nil)
-	req.AddCookie(session)
-	resp, err := noRedirect.Do(req)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return d.console().get(path)
 }
 
 // The dashboard counts the platform's authorizers by status and its token
