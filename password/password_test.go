@@ -75,3 +75,11 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkVerify is one sign-in's cost with the default parameters.
+func BenchmarkVerify(b *testing.B) {
+	h, _ := Hash("correct horse battery staple")
+	for b.Loop() {
+		Verify(h, "correct horse battery staple")
+	}
+}
