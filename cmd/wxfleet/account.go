@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -39,22 +40,36 @@ func runAccount(ctx context.Context, args []string, stdin io.Reader, e *env, std
 		return errUsage
 	}
 	sub, rest := args[0], args[1:]
-	pf := newPlatformFlags("account "+sub, "", stderr)
-	email := pf.fs.String("email", "", "the account's email (its sign-in name)")
-	role := pf.fs.String("role", "", "owner, operator, viewer or merchant")
-	tenant := pf.fs.Int64("tenant-id", 0, "a merchant account's tenant")
-	name := pf.fs.String("name", "", "the person's name, shown in the console")
-	fromStdin := pf.fs.Bool("password-stdin", false, "read the password from the first line of standard input")
-	if err := pf.fs.Parse(rest); err != nil {
+	c := newCmdSettings("account", "account "+sub, e, stderr)
+	if err := c.fs.Parse(rest); err != nil {
 		return err
 	}
-	if pf.fs.NArg() > 0 {
-		return fmt.Errorf("account %s: unexpected argument %q", sub, pf.fs.Arg(0))
+	if c.fs.NArg() > 0 {
+		return fmt.Errorf("account %s: unexpected argument %q", sub, c.fs.Arg(0))
 	}
-	s, err := pf.resolve(e)
-	if err != nil {
-		return err
+	vals := map[string]*string{}
+	for _, n := range []string{"data", "database", "email", "role", "tenant-id", "name"} {
+		v, err := c.get(n)
+		if err != nil {
+			return err
+		}
+		vals[n] = &v
 	}
+	email, role, name := vals["email"], vals["role"], vals["name"]
+	database := *vals["database"]
+	if database == "" {
+		database = filepath.Join(*vals["data"], "wxfleet.db")
+	}
+	var tenantID int64
+	if v := *vals["tenant-id"]; v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("account: --tenant-id %q: a tenant id, 1 or more", v)
+		}
+		tenantID = n
+	}
+	tenant := &tenantID
+	fromStdin := c.bool("password-stdin")
 	logger, err := newLogger(e, stderr)
 	if err != nil {
 		return err
@@ -64,12 +79,12 @@ func runAccount(ctx context.Context, args []string, stdin io.Reader, e *env, std
 	if err != nil {
 		return err
 	}
-	if !strings.Contains(s.database, "://") {
-		if err := os.MkdirAll(filepath.Dir(s.database), 0o700); err != nil {
+	if !strings.Contains(database, "://") {
+		if err := os.MkdirAll(filepath.Dir(database), 0o700); err != nil {
 			return err
 		}
 	}
-	st, err := store.Open(ctx, s.database, v, logger)
+	st, err := store.Open(ctx, database, v, logger)
 	if err != nil {
 		return err
 	}
@@ -82,7 +97,7 @@ func runAccount(ctx context.Context, args []string, stdin io.Reader, e *env, std
 		return &wxfleet.AuditEntry{At: now, ActorName: cliActor(), Via: "cli", Action: action}
 	}
 	newPassword := func(forEmail string) (string, bool, error) {
-		if !*fromStdin {
+		if !fromStdin {
 			return generatePassword(), true, nil
 		}
 		line, err := bufio.NewReader(stdin).ReadString('\n')
