@@ -12,24 +12,44 @@ import (
 	"github.com/wxfleet/wxfleet/tenant"
 )
 
-// tenantRoutes are tenants, their plans and subscriptions (issue 10).
-func (s *Server) tenantRoutes(api func(string, func(http.ResponseWriter, *http.Request) error)) {
-	api("POST /api/v1/tenants", s.createTenant)
-	api("GET /api/v1/tenants", s.listTenants)
-	api("GET /api/v1/tenants/{id}", s.getTenant)
-	api("PATCH /api/v1/tenants/{id}", s.patchTenant)
-	api("GET /api/v1/tenants/{id}/settings", s.getTenantSettings)
-	api("PUT /api/v1/tenants/{id}/settings", s.putTenantSettings)
-	api("POST /api/v1/tenants/{id}/authorization-links", s.createTenantLink)
-	api("GET /api/v1/tenants/{id}/subscription", s.getSubscription)
-	api("POST /api/v1/tenants/{id}/subscription", s.subscribe)
-	api("POST /api/v1/tenants/{id}/subscription/renew", s.renewSubscription)
-	api("GET /api/v1/tenants/{id}/reminders", s.listReminders)
-	api("PUT /api/v1/authorizers/{appid}/tenant", s.putAuthorizerTenant)
-	api("POST /api/v1/plans", s.createPlan)
-	api("GET /api/v1/plans", s.listPlans)
-	api("GET /api/v1/plans/{id}", s.getPlan)
-	api("PATCH /api/v1/plans/{id}", s.patchPlan)
+// tenantRoutes are tenants, their plans and subscriptions (issue 10), each
+// declaring who may call it (access.go): tenants' own reads are
+// tenant-scoped (a merchant sees its own tenant, bounded by the store through
+// the actor's Scope); changing tenants is for operators and owners, plans
+// for owners.
+func (s *Server) tenantRoutes(mux *http.ServeMux) {
+	s.api(mux, "POST /api/v1/tenants", StaffWrite("tenant.create"), s.createTenant)
+	s.api(mux, "GET /api/v1/tenants", TenantRead(), s.listTenants)
+	s.api(mux, "GET /api/v1/tenants/{id}", TenantRead(), s.getTenant)
+	s.api(mux, "PATCH /api/v1/tenants/{id}", StaffWrite("tenant.update"), s.patchTenant)
+	s.api(mux, "GET /api/v1/tenants/{id}/settings", TenantRead(), s.getTenantSettings)
+	s.api(mux, "PUT /api/v1/tenants/{id}/settings", StaffWrite("tenant.settings"), s.putTenantSettings)
+	s.api(mux, "POST /api/v1/tenants/{id}/authorization-links", StaffWrite("tenant.authorization_link"), s.createTenantLink)
+	s.api(mux, "GET /api/v1/tenants/{id}/subscription", TenantRead(), s.getSubscription)
+	s.api(mux, "POST /api/v1/tenants/{id}/subscription", StaffWrite("subscription.create"), s.subscribe)
+	s.api(mux, "POST /api/v1/tenants/{id}/subscription/renew", StaffWrite("subscription.renew"), s.renewSubscription)
+	s.api(mux, "GET /api/v1/tenants/{id}/reminders", TenantRead(), s.listReminders)
+	s.api(mux, "PUT /api/v1/authorizers/{appid}/tenant", StaffWrite("authorizer.tenant"), s.putAuthorizerTenant)
+	s.api(mux, "POST /api/v1/plans", OwnerWrite("plan.create"), s.createPlan)
+	s.api(mux, "GET /api/v1/plans", StaffRead(), s.listPlans)
+	s.api(mux, "GET /api/v1/plans/{id}", StaffRead(), s.getPlan)
+	s.api(mux, "PATCH /api/v1/plans/{id}", OwnerWrite("plan.update"), s.patchPlan)
+}
+
+// tenants is the tenant service; a server built without one (tests of
+// other features) gets one on its store.
+func (s *Server) tenants() *tenant.Service {
+	if s.Tenants != nil {
+		return s.Tenants
+	}
+	return &tenant.Service{Store: s.Store, Links: s.Auth, Now: s.Now, Logger: s.Logger}
+}
+
+// scopeOf is the tenants the request's actor is bounded by (the route's
+// access was checked by its wrapper).
+func scopeOf(r *http.Request) wxfleet.Scope {
+	a, _ := wxfleet.ActorFrom(r.Context())
+	return a.Scope()
 }
 
 type tenantJSON struct {
@@ -102,27 +122,22 @@ type tenantAppJSON struct {
 }
 
 func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) error {
-	sc, err := mayChange(r)
-	if err != nil {
-		return err
-	}
+	sc := scopeOf(r)
 	var req tenant.CreateRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	t, err := s.Tenants.Create(r.Context(), sc, req)
+	t, err := s.tenants().Create(r.Context(), sc, req)
 	if err != nil {
 		return err
 	}
+	auditTenant(r, t.ID)
 	writeJSON(w, http.StatusCreated, toTenantJSON(t))
 	return nil
 }
 
 func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) error {
-	sc, err := mayRead(r)
-	if err != nil {
-		return err
-	}
+	sc := scopeOf(r)
 	n, err := limit(r, 50, 500)
 	if err != nil {
 		return err
@@ -157,15 +172,12 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getTenant(w http.ResponseWriter, r *http.Request) error {
-	sc, err := mayRead(r)
-	if err != nil {
-		return err
-	}
+	sc := scopeOf(r)
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
-	d, err := s.Tenants.Get(r.Context(), sc, id)
+	d, err := s.tenants().Get(r.Context(), sc, id)
 	if err != nil {
 		return err
 	}
@@ -187,19 +199,17 @@ func (s *Server) getTenant(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) patchTenant(w http.ResponseWriter, r *http.Request) error {
-	sc, err := mayChange(r)
-	if err != nil {
-		return err
-	}
+	sc := scopeOf(r)
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
+	auditTenant(r, id)
 	var req tenant.PatchRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	t, err := s.Tenants.Update(r.Context(), sc, id, req)
+	t, err := s.tenants().Update(r.Context(), sc, id, req)
 	if err != nil {
 		return err
 	}
@@ -208,15 +218,12 @@ func (s *Server) patchTenant(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getTenantSettings(w http.ResponseWriter, r *http.Request) error {
-	sc, err := mayRead(r)
-	if err != nil {
-		return err
-	}
+	sc := scopeOf(r)
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
-	v, err := s.Tenants.Settings(r.Context(), sc, id)
+	v, err := s.tenants().Settings(r.Context(), sc, id)
 	if err != nil {
 		return err
 	}
@@ -227,19 +234,17 @@ func (s *Server) getTenantSettings(w http.ResponseWriter, r *http.Request) error
 // putTenantSettings replaces the tenant's runtime settings with the body:
 // one JSON object, at most tenant.MaxSettingsBytes.
 func (s *Server) putTenantSettings(w http.ResponseWriter, r *http.Request) error {
-	sc, err := mayChange(r)
-	if err != nil {
-		return err
-	}
+	sc := scopeOf(r)
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
+	auditTenant(r, id)
 	body, err := io.ReadAll(r.Body) // capped by the route
 	if err != nil {
 		return bodyErr(err)
 	}
-	v, err := s.Tenants.SetSettings(r.Context(), sc, id, body)
+	v, err := s.tenants().SetSettings(r.Context(), sc, id, body)
 	if err != nil {
 		return err
 	}
@@ -250,14 +255,12 @@ func (s *Server) putTenantSettings(w http.ResponseWriter, r *http.Request) error
 // createTenantLink is POST /api/v1/authorization-links for one tenant: the
 // mini program authorized through the link lands on the tenant.
 func (s *Server) createTenantLink(w http.ResponseWriter, r *http.Request) error {
-	sc, err := mayChange(r)
-	if err != nil {
-		return err
-	}
+	sc := scopeOf(r)
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
+	auditTenant(r, id)
 	var req struct {
 		authorization.LinkRequest
 		Platform string `json:"platform"`
@@ -271,7 +274,7 @@ func (s *Server) createTenantLink(w http.ResponseWriter, r *http.Request) error 
 			return err
 		}
 	}
-	link, err := s.Tenants.CreateLink(r.Context(), sc, id, comp, req.LinkRequest)
+	link, err := s.tenants().CreateLink(r.Context(), sc, id, comp, req.LinkRequest)
 	if err != nil {
 		return err
 	}
@@ -280,10 +283,7 @@ func (s *Server) createTenantLink(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) getSubscription(w http.ResponseWriter, r *http.Request) error {
-	sc, err := mayRead(r)
-	if err != nil {
-		return err
-	}
+	sc := scopeOf(r)
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
@@ -297,19 +297,17 @@ func (s *Server) getSubscription(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
-	sc, err := mayChange(r)
-	if err != nil {
-		return err
-	}
+	sc := scopeOf(r)
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
+	auditTenant(r, id)
 	var req tenant.SubscribeRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	sub, err := s.Tenants.Subscribe(r.Context(), sc, id, req)
+	sub, err := s.tenants().Subscribe(r.Context(), sc, id, req)
 	if err != nil {
 		return err
 	}
@@ -318,21 +316,19 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) renewSubscription(w http.ResponseWriter, r *http.Request) error {
-	sc, err := mayChange(r)
-	if err != nil {
-		return err
-	}
+	sc := scopeOf(r)
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
+	auditTenant(r, id)
 	var req struct {
 		Years int `json:"years"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	sub, err := s.Tenants.Renew(r.Context(), sc, id, req.Years)
+	sub, err := s.tenants().Renew(r.Context(), sc, id, req.Years)
 	if err != nil {
 		return err
 	}
@@ -341,10 +337,7 @@ func (s *Server) renewSubscription(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) listReminders(w http.ResponseWriter, r *http.Request) error {
-	sc, err := mayRead(r)
-	if err != nil {
-		return err
-	}
+	sc := scopeOf(r)
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
@@ -367,26 +360,21 @@ func (s *Server) listReminders(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createPlan(w http.ResponseWriter, r *http.Request) error {
-	sc, err := mayOwn(r)
-	if err != nil {
-		return err
-	}
+	sc := scopeOf(r)
 	var req tenant.PlanRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	p, err := s.Tenants.CreatePlan(r.Context(), sc, req)
+	p, err := s.tenants().CreatePlan(r.Context(), sc, req)
 	if err != nil {
 		return err
 	}
+	auditTarget(r, "", "", "plan:"+strconv.FormatInt(p.ID, 10))
 	writeJSON(w, http.StatusCreated, toPlanJSON(p))
 	return nil
 }
 
 func (s *Server) listPlans(w http.ResponseWriter, r *http.Request) error {
-	if _, err := mayRead(r); err != nil {
-		return err
-	}
 	list, err := s.Store.ListPlans(r.Context())
 	if err != nil {
 		return err
@@ -400,9 +388,6 @@ func (s *Server) listPlans(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getPlan(w http.ResponseWriter, r *http.Request) error {
-	if _, err := mayRead(r); err != nil {
-		return err
-	}
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
@@ -416,19 +401,17 @@ func (s *Server) getPlan(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) patchPlan(w http.ResponseWriter, r *http.Request) error {
-	sc, err := mayOwn(r)
-	if err != nil {
-		return err
-	}
+	sc := scopeOf(r)
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
+	auditTarget(r, "", "", "plan:"+strconv.FormatInt(id, 10))
 	var req tenant.PlanRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	p, err := s.Tenants.UpdatePlan(r.Context(), sc, id, req)
+	p, err := s.tenants().UpdatePlan(r.Context(), sc, id, req)
 	if err != nil {
 		return err
 	}
@@ -439,10 +422,7 @@ func (s *Server) patchPlan(w http.ResponseWriter, r *http.Request) error {
 // putAuthorizerTenant puts a mini program under a tenant: {"tenant_id": N},
 // or under none: {"tenant_id": null}.
 func (s *Server) putAuthorizerTenant(w http.ResponseWriter, r *http.Request) error {
-	sc, err := mayChange(r)
-	if err != nil {
-		return err
-	}
+	sc := scopeOf(r)
 	comp, err := s.platform(r)
 	if err != nil {
 		return err
@@ -459,10 +439,12 @@ func (s *Server) putAuthorizerTenant(w http.ResponseWriter, r *http.Request) err
 			return wxfleet.Errorf(wxfleet.EINVALID, "tenant_id 须是正整数或 null / tenant_id must be a positive integer or null")
 		}
 	}
-	a, err := s.Tenants.AssignApp(r.Context(), sc, comp, r.PathValue("appid"), id)
+	a, err := s.tenants().AssignApp(r.Context(), sc, comp, r.PathValue("appid"), id)
 	if err != nil {
 		return err
 	}
+	auditTarget(r, comp, a.AppID, "")
+	auditTenant(r, id)
 	writeJSON(w, http.StatusOK, toAuthorizerJSON(a, s.Now(), false))
 	return nil
 }
