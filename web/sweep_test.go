@@ -95,6 +95,14 @@ var sweepRoutes = map[string]map[string]string{
 	"POST /api-tokens/{id}/delete":                      {"id": "B.token"},
 	"POST /accounts":                                    nil,
 	"POST /accounts/{id}/{change}":                      {"id": "B.account", "change": "disable"},
+	"POST /tenants":                                     nil,
+	"GET /tenants/{id}":                                 {"id": "B.tenant"},
+	"POST /tenants/{id}/settings":                       {"id": "B.tenant"},
+	"POST /tenants/{id}/authorization-link":             {"id": "B.tenant"},
+	"POST /tenants/{id}/renew":                          {"id": "B.tenant"},
+	"GET /tenants/{id}/apps/{appid}/qrcode":             {"id": "B.tenant", "appid": "B.appid"},
+	"GET /tenants/{id}/apps/{appid}/testers":            {"id": "B.tenant", "appid": "B.appid"},
+	"POST /tenants/{id}/apps/{appid}/testers":           {"id": "B.tenant", "appid": "B.appid"},
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)(\.\.\.)?\}`)
@@ -137,7 +145,7 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 	if session == "" {
 		t.Fatal("merchant A cannot sign in")
 	}
-	_, csrf := ts.page("/", session)
+	_, csrf := ts.page("/audit-log", session)
 
 	routes := ts.Routes()
 	seen := map[string]bool{}
