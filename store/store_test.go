@@ -143,6 +143,9 @@ var conformance = []struct {
 	{"TokenHealth", testTokenHealth},
 	{"AuthLinkBinding", testAuthLinkBinding},
 	{"SealedBoundToRows", testSealedBoundToRows},
+	{"Conversations", testConversations},
+	{"SubscribeConsents", testSubscribeConsents},
+	{"SubscribeTemplates", testSubscribeTemplates},
 }
 
 func runConformance(t *testing.T, b backend) {
