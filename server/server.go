@@ -23,6 +23,7 @@ import (
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
+	"github.com/wxfleet/wxfleet/messaging"
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
@@ -139,6 +140,7 @@ type Server struct {
 	Keeper      *token.Keeper
 	Auth        *authorization.Service
 	Rollouts    *rollout.Service
+	Messaging   *messaging.Service
 	WeChat      *wechat.Client
 	vault       *vault.Vault
 	ingest      *push.Ingest
@@ -296,6 +298,10 @@ func (s *Server) buildCore() {
 		RetryBase: cfg.RolloutRetryBase, QuotaWait: cfg.RolloutQuotaWait, SettleTime: cfg.RolloutSettleTime,
 		Rate: cfg.RolloutRate, APIRates: cfg.RolloutAPIRates,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
+	}
+	s.Messaging = &messaging.Service{
+		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() messaging.Jobs { return s.queue },
+		Now: cfg.Now, Logger: cfg.Logger, Rate: cfg.RolloutRate,
 	}
 }
 

@@ -194,3 +194,21 @@ func (s *Store) FinishSubscribeApplyApp(ctx context.Context, componentAppID stri
 	n, err := res.RowsAffected()
 	return n == 1, dbErr("finish subscribe apply app", err)
 }
+
+// SubscribeApplyApp returns one app of a fleet-wide apply of the platform.
+func (s *Store) SubscribeApplyApp(ctx context.Context, componentAppID string, id int64, appID string) (*wxfleet.SubscribeApplyApp, error) {
+	var p wxfleet.SubscribeApplyApp
+	var at int64
+	err := s.read.QueryRowContext(ctx, `SELECT p.appid, p.status, p.template_id, p.error, p.updated_at
+		FROM subscribe_apply_apps p JOIN subscribe_applies a ON a.id = p.apply_id
+		WHERE a.component_appid = $1 AND p.apply_id = $2 AND p.appid = $3`, componentAppID, id, appID).
+		Scan(&p.AppID, &p.Status, &p.TemplateID, &p.Error, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("批量添加 %d 不含小程序 %s / subscribe apply %d has no app %s", id, appID, id, appID)
+	}
+	if err != nil {
+		return nil, dbErr("read subscribe apply app", err)
+	}
+	p.UpdatedAt = fromMillis(at)
+	return &p, nil
+}
