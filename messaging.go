@@ -40,7 +40,7 @@ type ConversationMessage struct {
 	MsgType        string // text, image, miniprogrampage, link, event
 	Content        string // the text, a title, an event name
 	MediaID        string // an image's media id
-	EventID        int64  // the stored push it came from (in)
+	PushKey        string // the push it came from (in): appid and the push's dedup key; "" for out
 	CreatedAt      time.Time
 }
 

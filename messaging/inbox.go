@@ -7,55 +7,9 @@ import (
 	"time"
 
 	"github.com/wxfleet/wxfleet"
-	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/wechat"
 )
-
-// userMessage files a user's customer-service push (text, image,
-// miniprogrampage, user_enter_tempsession) into its conversation. It runs
-// before the push is acknowledged; a retry of a push filed before changes
-// nothing.
-func (s *Service) userMessage(ctx context.Context, p push.Push) ([]byte, error) {
-	msg := p.Message
-	openid := msg.Get("FromUserName")
-	if openid == "" || p.Event.AppID == "" {
-		return nil, nil // nothing to file it under; it stays in the events
-	}
-	m := &wxfleet.ConversationMessage{ComponentAppID: p.Event.ComponentAppID, AppID: p.Event.AppID, OpenID: openid,
-		Direction: wxfleet.DirectionIn, MsgType: msg.Get("MsgType"), EventID: p.Event.ID, CreatedAt: msg.Time("CreateTime")}
-	if m.CreatedAt.IsZero() {
-		m.CreatedAt = p.Event.ReceivedAt
-	}
-	switch m.MsgType {
-	case "text":
-		m.Content = msg.Get("Content")
-	case "image":
-		m.Content, m.MediaID = msg.Get("PicUrl"), msg.Get("MediaId")
-	case "miniprogrampage":
-		m.Content, m.MediaID = msg.Get("Title")+" "+msg.Get("PagePath"), msg.Get("ThumbMediaId")
-	case "event":
-		m.Content = msg.Get("Event")
-		if from := msg.Get("SessionFrom"); from != "" {
-			m.Content += " " + from
-		}
-	}
-	_, err := s.Store.AddConversationMessage(ctx, m)
-	return nil, err
-}
-
-// popup applies a subscribe_msg_popup_event to the user's consents.
-func (s *Service) popup(ctx context.Context, p push.Push) ([]byte, error) {
-	openid := p.Message.Get("FromUserName")
-	changes, err := parsePopup(p.Message.Get("SubscribeMsgPopupEvent"))
-	if err != nil || openid == "" || len(changes) == 0 {
-		s.Logger.WarnContext(ctx, "subscribe_msg_popup_event without templates; stored, not applied",
-			"component_appid", p.Event.ComponentAppID, "appid", p.Event.AppID, "event_id", p.Event.ID, "err", err)
-		return nil, nil // WeChat sending it again would not make it readable
-	}
-	_, err = s.Store.ApplySubscribePopup(ctx, p.Event.ComponentAppID, p.Event.AppID, openid, p.Event.ID, changes, s.Now())
-	return nil, err
-}
 
 // parsePopup reads the <List> items of a SubscribeMsgPopupEvent (its inner
 // XML, as push.Message keeps nested elements).
@@ -171,6 +125,11 @@ func (s *Service) Send(ctx context.Context, componentAppID, appID, openID string
 // wrote or whose last message is more than 48 hours old.
 func (s *Service) windowOpen(ctx context.Context, componentAppID, appID, openID string) error {
 	c, err := s.Store.Conversation(ctx, componentAppID, appID, openID)
+	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND || (err == nil && !c.WindowOpen(s.Now())) {
+		// The user's latest message may be on its way to the store.
+		s.theFiler().flush(ctx)
+		c, err = s.Store.Conversation(ctx, componentAppID, appID, openID)
+	}
 	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND || (err == nil && c.LastUserAt.IsZero()) {
 		return wxfleet.Errorf(wxfleet.ECONFLICT, "该用户从未给小程序发过客服消息，不能主动发送（微信会以 45015 拒绝） / this user never wrote to the mini program: no customer-service message can be sent (WeChat would refuse with 45015)")
 	}

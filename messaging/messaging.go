@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/store"
@@ -28,14 +30,19 @@ type Store interface {
 	ReserveSlot(ctx context.Context, name string, interval time.Duration, now time.Time, maxAhead time.Duration) (time.Time, bool, error)
 
 	AddConversationMessage(ctx context.Context, m *wxfleet.ConversationMessage) (bool, error)
+	AddConversationMessages(ctx context.Context, ms []*wxfleet.ConversationMessage) ([]bool, error)
 	Conversation(ctx context.Context, componentAppID, appID, openID string) (*wxfleet.Conversation, error)
 	ListConversations(ctx context.Context, componentAppID, appID string, limit int, cursor string) ([]*wxfleet.Conversation, int, error)
 	ConversationMessages(ctx context.Context, componentAppID, appID, openID string, before int64, limit int) ([]*wxfleet.ConversationMessage, error)
 
-	ApplySubscribePopup(ctx context.Context, componentAppID, appID, openID string, eventID int64, changes []store.ConsentChange, now time.Time) (bool, error)
+	ApplySubscribePopup(ctx context.Context, componentAppID, appID, openID, pushKey string, changes []store.ConsentChange, now time.Time) (bool, error)
 	TakeConsent(ctx context.Context, componentAppID, appID, openID, templateID string, now time.Time) (bool, error)
 	ReturnConsent(ctx context.Context, componentAppID, appID, openID, templateID string, clear bool, now time.Time) error
 	Consents(ctx context.Context, componentAppID, appID, openID string) ([]wxfleet.SubscribeConsent, error)
+
+	MessagingEventsAfter(ctx context.Context, after int64, limit int) ([]*wxfleet.Event, error)
+	MessagingCursor(ctx context.Context) (int64, error)
+	SetMessagingCursor(ctx context.Context, id int64, now time.Time) error
 
 	SyncSubscribeTemplates(ctx context.Context, componentAppID, appID string, list []wxfleet.SubscribeTemplate, now time.Time) error
 	PutSubscribeTemplate(ctx context.Context, t wxfleet.SubscribeTemplate, now time.Time) error
@@ -70,6 +77,9 @@ type Service struct {
 	// Rate bounds the addtemplate calls of fleet-wide applies, per second for
 	// the whole cluster (slots reserved in the database); 0: no bound.
 	Rate float64
+
+	filerOnce sync.Once
+	filer     *filer
 }
 
 func (s *Service) ts(componentAppID, appID string) wechat.TokenSource {
@@ -125,6 +135,10 @@ func transient(err error) bool {
 	}
 	return true
 }
+
+// unfinishedStates are the job states in which another identical job is redundant.
+var unfinishedStates = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+	rivertype.JobStateRetryable, rivertype.JobStateScheduled}
 
 // pace waits for a slot of the fleet-wide calls to path (see Rate).
 func (s *Service) pace(ctx context.Context, path string) error {

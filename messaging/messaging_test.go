@@ -2,6 +2,7 @@ package messaging
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -103,12 +104,13 @@ func TestReplyWindowIsCheckedBeforeWeChat(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := push.Push{Event: &wxfleet.Event{ID: 11, ComponentAppID: comp, AppID: app, ReceivedAt: t0}, Message: msg}
+		p := push.Push{Event: &wxfleet.Event{ComponentAppID: comp, AppID: app, DedupKey: "m:1", ReceivedAt: t0}, Message: msg}
 		for range 2 { // WeChat's retry is filed once
-			if _, err := e.s.userMessage(e.ctx, p); err != nil {
+			if _, err := e.s.handlePush(e.ctx, p); err != nil {
 				t.Fatal(err)
 			}
 		}
+		e.s.theFiler().flush(e.ctx)
 		text := Reply{MsgType: "text", Text: &wechat.CustomText{Content: "在的"}}
 		e.now = t0.Add(47 * time.Hour)
 		if _, err := e.s.Send(e.ctx, comp, app, "oUSER", text); err != nil {
@@ -153,7 +155,7 @@ func popupPush(id int64, items ...string) push.Push {
 	if err != nil {
 		panic(err)
 	}
-	return push.Push{Event: &wxfleet.Event{ID: id, ComponentAppID: comp, AppID: app}, Message: msg}
+	return push.Push{Event: &wxfleet.Event{ComponentAppID: comp, AppID: app, DedupKey: fmt.Sprint("e:", id)}, Message: msg}
 }
 
 func TestSubscribeConsentBookkeeping(t *testing.T) {
@@ -175,10 +177,11 @@ func TestSubscribeConsentBookkeeping(t *testing.T) {
 		// One popup accepts T1 twice over two pushes and refuses T2; the
 		// second push delivered twice counts once.
 		for _, p := range []push.Push{popupPush(1, "T1", "accept", "T2", "reject"), popupPush(2, "T1", "accept"), popupPush(2, "T1", "accept")} {
-			if _, err := e.s.popup(e.ctx, p); err != nil {
+			if _, err := e.s.handlePush(e.ctx, p); err != nil {
 				t.Fatal(err)
 			}
 		}
+		e.s.theFiler().flush(e.ctx)
 		if err := send("T2"); wxfleet.ErrorCode(err) != wxfleet.EFORBIDDEN {
 			t.Fatalf("refused template: %v", err)
 		}
@@ -247,4 +250,40 @@ func TestSameKeywords(t *testing.T) {
 			t.Errorf("sameKeywords(%q) = %v, want %v", content, got, want)
 		}
 	}
+}
+
+// What the filer never got (a crash between the acknowledgement and the
+// write) the catch-up files from the stored events, once.
+func TestCatchUpFilesTheStoredPushes(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		e := newEnv(t, b)
+		var evs []*wxfleet.Event
+		for i := range 3 {
+			evs = append(evs, &wxfleet.Event{ComponentAppID: comp, AppID: app, Type: "text", DedupKey: fmt.Sprint("m:", i),
+				CreateTime: t0, ReceivedAt: t0, Payload: []byte(fmt.Sprintf(`<xml><ToUserName><![CDATA[gh_1]]></ToUserName>`+
+					`<FromUserName><![CDATA[oUSER]]></FromUserName><CreateTime>1760000000</CreateTime><MsgType><![CDATA[text]]></MsgType>`+
+					`<Content><![CDATA[第 %d 条]]></Content><MsgId>%d</MsgId></xml>`, i, i))})
+		}
+		evs = append(evs, &wxfleet.Event{ComponentAppID: comp, AppID: app, Type: "weapp_audit_success", DedupKey: "e:x",
+			ReceivedAt: t0, Payload: []byte(`<xml><MsgType>event</MsgType><Event>weapp_audit_success</Event></xml>`)})
+		if _, err := e.st.InsertEvents(e.ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		// The filer got the first one already.
+		msg, _ := push.ParseMessage(evs[0].Payload)
+		e.s.handlePush(e.ctx, push.Push{Event: evs[0], Message: msg})
+		e.s.theFiler().flush(e.ctx)
+		for range 2 {
+			if err := e.s.CatchUp(e.ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, err := e.st.Conversation(e.ctx, comp, app, "oUSER")
+		if err != nil || c.Messages != 3 {
+			t.Fatalf("conversation = %+v, %v: want 3 messages, each once", c, err)
+		}
+		if cur, _ := e.st.MessagingCursor(e.ctx); cur < evs[2].ID {
+			t.Fatalf("cursor %d, want at least %d", cur, evs[2].ID)
+		}
+	})
 }

@@ -29,14 +29,15 @@ func preview(m *wxfleet.ConversationMessage) string {
 	return p
 }
 
-// claimPush records that the messaging feature applied a stored push: false
-// when it already had (a retry, or the push handled again after a failure).
-func claimPush(ctx context.Context, tx *sql.Tx, componentAppID string, eventID int64) (bool, error) {
-	if eventID == 0 {
+// claimPush records that the messaging feature applied a push (its key:
+// appid and dedup key): false when it already had (a retry, or the push
+// handled again after a failure).
+func claimPush(ctx context.Context, tx *sql.Tx, componentAppID, key string) (bool, error) {
+	if key == "" {
 		return true, nil
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO messaging_pushes (component_appid, event_id) VALUES ($1, $2)
-		ON CONFLICT (component_appid, event_id) DO NOTHING`, componentAppID, eventID)
+	res, err := tx.ExecContext(ctx, `INSERT INTO messaging_pushes (component_appid, push_key) VALUES ($1, $2)
+		ON CONFLICT (component_appid, push_key) DO NOTHING`, componentAppID, key)
 	if err != nil {
 		return false, err
 	}
@@ -45,45 +46,224 @@ func claimPush(ctx context.Context, tx *sql.Tx, componentAppID string, eventID i
 }
 
 // AddConversationMessage stores one message of a conversation and updates
-// the conversation: an incoming one (the user's, from the stored push
-// m.EventID) moves the reply window. A push applied before changes nothing
-// and reports false.
+// the conversation (AddConversationMessages of one).
 func (s *Store) AddConversationMessage(ctx context.Context, m *wxfleet.ConversationMessage) (bool, error) {
-	if m.ComponentAppID == "" || m.AppID == "" || m.OpenID == "" {
-		return false, invalid("会话消息缺少平台、小程序或 openid / a conversation message needs the platform, the mini program and the openid")
+	added, err := s.AddConversationMessages(ctx, []*wxfleet.ConversationMessage{m})
+	return len(added) == 1 && added[0], err
+}
+
+// AddConversationMessages stores messages of conversations in one
+// transaction and updates their conversations: an incoming one (the user's,
+// from push m.PushKey) moves the reply window. added[i] is false for a push
+// applied before, which changes nothing.
+func (s *Store) AddConversationMessages(ctx context.Context, ms []*wxfleet.ConversationMessage) (added []bool, err error) {
+	for _, m := range ms {
+		if m.ComponentAppID == "" || m.AppID == "" || m.OpenID == "" {
+			return nil, invalid("会话消息缺少平台、小程序或 openid / a conversation message needs the platform, the mini program and the openid")
+		}
+		if m.Direction != wxfleet.DirectionIn && m.Direction != wxfleet.DirectionOut {
+			return nil, invalid("未知的消息方向 %q / unknown direction %q", m.Direction, m.Direction)
+		}
 	}
-	if m.Direction != wxfleet.DirectionIn && m.Direction != wxfleet.DirectionOut {
-		return false, invalid("未知的消息方向 %q / unknown direction %q", m.Direction, m.Direction)
+	if len(ms) == 1 && ms[0].PushKey == "" {
+		// One message of the platform's own (a reply): with its id.
+		err = s.inTx(ctx, func(tx *sql.Tx) error { return addMessage(ctx, tx, ms[0]) })
+		if err != nil {
+			return nil, dbErr("add conversation message", err)
+		}
+		return []bool{true}, nil
 	}
-	added := false
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		fresh, err := claimPush(ctx, tx, m.ComponentAppID, m.EventID)
-		if err != nil || !fresh {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		pos := s.dialect == DialectSQLite
+		added, err = claimPushes(ctx, tx, ms, pos)
+		if err != nil {
 			return err
+		}
+		var fresh []*wxfleet.ConversationMessage
+		for i, m := range ms {
+			if added[i] {
+				fresh = append(fresh, m)
+			}
+		}
+		if err := insertMessages(ctx, tx, fresh, pos); err != nil {
+			return err
+		}
+		return upsertConversations(ctx, tx, fresh, pos)
+	})
+	if err != nil {
+		return nil, dbErr("add conversation messages", err)
+	}
+	return added, nil
+}
+
+// messageChunk bounds the rows of one multi-row statement (9 parameters a
+// row stays far below both databases' limits).
+const messageChunk = 100
+
+// row is the placeholders of one row of a multi-row statement, after n
+// arguments: "?" on SQLite, whose cost of resolving numbered parameters
+// grows with their number (as store/event.go's statements do), "$N" on
+// PostgreSQL.
+func row(n, cols int, pos bool) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if pos {
+			b.WriteByte('?')
+		} else {
+			b.WriteString("$" + strconv.Itoa(n+i+1))
+		}
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// claimPushes claims the pushes of a batch in multi-row statements and
+// reports which are new: a key claimed before, or twice in the batch, is not.
+func claimPushes(ctx context.Context, tx *sql.Tx, ms []*wxfleet.ConversationMessage, pos bool) ([]bool, error) {
+	added := make([]bool, len(ms))
+	type key struct{ comp, push string }
+	first := map[key]int{}
+	var claim []int
+	for i, m := range ms {
+		if m.PushKey == "" {
+			added[i] = true
+			continue
+		}
+		k := key{m.ComponentAppID, m.PushKey}
+		if _, dup := first[k]; !dup {
+			first[k] = i
+			claim = append(claim, i)
+		}
+	}
+	for start := 0; start < len(claim); start += messageChunk {
+		part := claim[start:min(len(claim), start+messageChunk)]
+		var b strings.Builder
+		args := make([]any, 0, 2*len(part))
+		b.WriteString(`INSERT INTO messaging_pushes (component_appid, push_key) VALUES `)
+		for j, i := range part {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(row(len(args), 2, pos))
+			args = append(args, ms[i].ComponentAppID, ms[i].PushKey)
+		}
+		b.WriteString(` ON CONFLICT (component_appid, push_key) DO NOTHING RETURNING component_appid, push_key`)
+		rows, err := tx.QueryContext(ctx, b.String(), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k key
+			if err := rows.Scan(&k.comp, &k.push); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			added[first[k]] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return added, nil
+}
+
+func insertMessages(ctx context.Context, tx *sql.Tx, ms []*wxfleet.ConversationMessage, pos bool) error {
+	for start := 0; start < len(ms); start += messageChunk {
+		part := ms[start:min(len(ms), start+messageChunk)]
+		var b strings.Builder
+		args := make([]any, 0, 9*len(part))
+		b.WriteString(`INSERT INTO conversation_messages (component_appid, appid, openid, direction, msgtype, content, media_id, push_key, created_at) VALUES `)
+		for j, m := range part {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(row(len(args), 9, pos))
+			args = append(args, m.ComponentAppID, m.AppID, m.OpenID, m.Direction, m.MsgType, m.Content, m.MediaID, m.PushKey, toMillis(m.CreatedAt))
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// conversationUpsert is one conversation's change in a batch: the times move
+// only forward (pushes may arrive out of order).
+const conversationUpsert = ` ON CONFLICT (component_appid, appid, openid) DO UPDATE SET
+	last_user_at = CASE WHEN excluded.last_user_at > conversations.last_user_at THEN excluded.last_user_at ELSE conversations.last_user_at END,
+	last_preview = CASE WHEN excluded.last_message_at >= conversations.last_message_at THEN excluded.last_preview ELSE conversations.last_preview END,
+	last_message_at = CASE WHEN excluded.last_message_at > conversations.last_message_at THEN excluded.last_message_at ELSE conversations.last_message_at END,
+	messages = conversations.messages + excluded.messages`
+
+// upsertConversations folds a batch into one row per conversation (one
+// statement may not change a row twice) and writes them.
+func upsertConversations(ctx context.Context, tx *sql.Tx, ms []*wxfleet.ConversationMessage, pos bool) error {
+	type key struct{ comp, app, openid string }
+	type agg struct {
+		userAt, lastAt, n int64
+		preview           string
+	}
+	var order []key
+	aggs := map[key]*agg{}
+	for _, m := range ms {
+		k := key{m.ComponentAppID, m.AppID, m.OpenID}
+		a := aggs[k]
+		if a == nil {
+			a = &agg{lastAt: -1}
+			aggs[k] = a
+			order = append(order, k)
 		}
 		at := toMillis(m.CreatedAt)
-		if err := tx.QueryRowContext(ctx, `INSERT INTO conversation_messages (component_appid, appid, openid, direction,
-			msgtype, content, media_id, event_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-			m.ComponentAppID, m.AppID, m.OpenID, m.Direction, m.MsgType, m.Content, m.MediaID, m.EventID, at).Scan(&m.ID); err != nil {
+		if m.Direction == wxfleet.DirectionIn && at > a.userAt {
+			a.userAt = at
+		}
+		if at >= a.lastAt {
+			a.lastAt, a.preview = at, preview(m)
+		}
+		a.n++
+	}
+	for start := 0; start < len(order); start += messageChunk {
+		part := order[start:min(len(order), start+messageChunk)]
+		var b strings.Builder
+		args := make([]any, 0, 7*len(part))
+		b.WriteString(`INSERT INTO conversations (component_appid, appid, openid, last_user_at, last_message_at, last_preview, messages) VALUES `)
+		for j, k := range part {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(row(len(args), 7, pos))
+			a := aggs[k]
+			args = append(args, k.comp, k.app, k.openid, a.userAt, a.lastAt, a.preview, a.n)
+		}
+		b.WriteString(conversationUpsert)
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
 			return err
 		}
-		userAt := int64(0)
-		if m.Direction == wxfleet.DirectionIn {
-			userAt = at
-		}
-		// Pushes may arrive out of order: each time moves only forward.
-		_, err = tx.ExecContext(ctx, `INSERT INTO conversations (component_appid, appid, openid, last_user_at, last_message_at, last_preview, messages)
-			VALUES ($1, $2, $3, $4, $5, $6, 1)
-			ON CONFLICT (component_appid, appid, openid) DO UPDATE SET
-				last_user_at = CASE WHEN excluded.last_user_at > conversations.last_user_at THEN excluded.last_user_at ELSE conversations.last_user_at END,
-				last_preview = CASE WHEN excluded.last_message_at >= conversations.last_message_at THEN excluded.last_preview ELSE conversations.last_preview END,
-				last_message_at = CASE WHEN excluded.last_message_at > conversations.last_message_at THEN excluded.last_message_at ELSE conversations.last_message_at END,
-				messages = conversations.messages + 1`,
-			m.ComponentAppID, m.AppID, m.OpenID, userAt, at, preview(m))
-		added = err == nil
+	}
+	return nil
+}
+
+func addMessage(ctx context.Context, tx *sql.Tx, m *wxfleet.ConversationMessage) error {
+	at := toMillis(m.CreatedAt)
+	if err := tx.QueryRowContext(ctx, `INSERT INTO conversation_messages (component_appid, appid, openid, direction,
+		msgtype, content, media_id, push_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		m.ComponentAppID, m.AppID, m.OpenID, m.Direction, m.MsgType, m.Content, m.MediaID, m.PushKey, at).Scan(&m.ID); err != nil {
 		return err
-	})
-	return added, dbErr("add conversation message", err)
+	}
+	userAt := int64(0)
+	if m.Direction == wxfleet.DirectionIn {
+		userAt = at
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO conversations (component_appid, appid, openid, last_user_at, last_message_at, last_preview, messages)
+		VALUES ($1, $2, $3, $4, $5, $6, 1)`+conversationUpsert,
+		m.ComponentAppID, m.AppID, m.OpenID, userAt, at, preview(m))
+	return err
 }
 
 const conversationColumns = `component_appid, appid, openid, last_user_at, last_message_at, last_preview, messages`
@@ -164,7 +344,7 @@ func (s *Store) ConversationMessages(ctx context.Context, componentAppID, appID,
 		w.and("id < $%d", before)
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT id, component_appid, appid, openid, direction, msgtype, content, media_id,
-		event_id, created_at FROM conversation_messages`+w.sql.String()+` ORDER BY id DESC LIMIT `+w.next(clampLimit(limit)), w.args...)
+		push_key, created_at FROM conversation_messages`+w.sql.String()+` ORDER BY id DESC LIMIT `+w.next(clampLimit(limit)), w.args...)
 	if err != nil {
 		return nil, dbErr("list conversation messages", err)
 	}
@@ -174,7 +354,7 @@ func (s *Store) ConversationMessages(ctx context.Context, componentAppID, appID,
 		var m wxfleet.ConversationMessage
 		var at int64
 		if err := rows.Scan(&m.ID, &m.ComponentAppID, &m.AppID, &m.OpenID, &m.Direction, &m.MsgType, &m.Content,
-			&m.MediaID, &m.EventID, &at); err != nil {
+			&m.MediaID, &m.PushKey, &at); err != nil {
 			return nil, dbErr("list conversation messages", err)
 		}
 		m.CreatedAt = fromMillis(at)
@@ -189,15 +369,15 @@ type ConsentChange struct {
 	Accept     bool
 }
 
-// ApplySubscribePopup applies a subscribe_msg_popup_event (stored push
-// eventID): an accept grants one send of a one-time template, or turns a
+// ApplySubscribePopup applies a subscribe_msg_popup_event (push key as
+// AddConversationMessages takes it): an accept grants one send of a one-time template, or turns a
 // long-term one on; a refusal clears the consent. A template's type comes
 // from the stored templates (one-time when unknown). A push applied before
 // changes nothing and reports false.
-func (s *Store) ApplySubscribePopup(ctx context.Context, componentAppID, appID, openID string, eventID int64, changes []ConsentChange, now time.Time) (bool, error) {
+func (s *Store) ApplySubscribePopup(ctx context.Context, componentAppID, appID, openID, pushKey string, changes []ConsentChange, now time.Time) (bool, error) {
 	applied := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		fresh, err := claimPush(ctx, tx, componentAppID, eventID)
+		fresh, err := claimPush(ctx, tx, componentAppID, pushKey)
 		if err != nil || !fresh {
 			return err
 		}
@@ -280,4 +460,48 @@ func (s *Store) Consents(ctx context.Context, componentAppID, appID, openID stri
 		out = append(out, c)
 	}
 	return out, dbErr("list consents", rows.Err())
+}
+
+// messagingTypes are the event types the messaging feature files.
+const messagingTypes = `('text', 'image', 'miniprogrampage', 'user_enter_tempsession', 'subscribe_msg_popup_event')`
+
+// MessagingEventsAfter returns the stored user messages and 订阅 popup
+// events of every platform with ids above after, oldest first, at most
+// limit: what the messaging feature files, read again by its catch-up.
+func (s *Store) MessagingEventsAfter(ctx context.Context, after int64, limit int) ([]*wxfleet.Event, error) {
+	rows, err := s.read.QueryContext(ctx, eventSelect+` WHERE id > $1 AND type IN `+messagingTypes+` ORDER BY id LIMIT $2`, after, clampLimit(limit))
+	if err != nil {
+		return nil, dbErr("list messaging events", err)
+	}
+	defer rows.Close()
+	var out []*wxfleet.Event
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return nil, dbErr("list messaging events", err)
+		}
+		out = append(out, ev)
+	}
+	return out, dbErr("list messaging events", rows.Err())
+}
+
+const metaMessagingCursor = "messaging.events_cursor"
+
+// MessagingCursor returns the id of the last event the messaging catch-up
+// filed, 0 before the first.
+func (s *Store) MessagingCursor(ctx context.Context) (int64, error) {
+	v, ok, err := s.Meta(ctx, metaMessagingCursor)
+	if err != nil || !ok {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, dbErr("read messaging cursor", err)
+	}
+	return n, nil
+}
+
+// SetMessagingCursor records the id of the last event the catch-up filed.
+func (s *Store) SetMessagingCursor(ctx context.Context, id int64, now time.Time) error {
+	return s.InTx(ctx, func(tx *Tx) error { return tx.SetMeta(ctx, metaMessagingCursor, strconv.FormatInt(id, 10), now) })
 }

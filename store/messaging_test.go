@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,9 +12,9 @@ import (
 )
 
 func testConversations(t *testing.T, h *harness) {
-	in := func(comp, app, openid, content string, event int64, at time.Time) *wxfleet.ConversationMessage {
+	in := func(comp, app, openid, content string, event int, at time.Time) *wxfleet.ConversationMessage {
 		return &wxfleet.ConversationMessage{ComponentAppID: comp, AppID: app, OpenID: openid, Direction: wxfleet.DirectionIn,
-			MsgType: "text", Content: content, EventID: event, CreatedAt: at}
+			MsgType: "text", Content: content, PushKey: fmt.Sprint(app, "/m:", event), CreatedAt: at}
 	}
 	add := func(m *wxfleet.ConversationMessage) bool {
 		t.Helper()
@@ -64,7 +65,7 @@ func testConversations(t *testing.T, h *harness) {
 	}
 	older, err := h.ConversationMessages(h.ctx, "wxA", "wx1", "oU1", msgs[1].ID, 10)
 	must(t, err)
-	if len(older) != 1 || older[0].Content != "在吗" || older[0].EventID != 7 {
+	if len(older) != 1 || older[0].Content != "在吗" || older[0].PushKey != "wx1/m:7" {
 		t.Fatalf("older = %+v", older)
 	}
 	// Platform first: another platform's conversation with the same openid is its own.
@@ -75,6 +76,17 @@ func testConversations(t *testing.T, h *harness) {
 	wantCode(t, err, wxfleet.ENOTFOUND)
 	_, err = h.AddConversationMessage(h.ctx, &wxfleet.ConversationMessage{ComponentAppID: "wxA", AppID: "wx1", OpenID: "o", Direction: "sideways"})
 	wantCode(t, err, wxfleet.EINVALID)
+
+	// A batch: one transaction, a retry inside it filed once.
+	added, err := h.AddConversationMessages(h.ctx, []*wxfleet.ConversationMessage{
+		in("wxA", "wx2", "oU9", "一", 20, base), in("wxA", "wx2", "oU9", "一", 20, base), in("wxA", "wx2", "oU9", "二", 21, base)})
+	must(t, err)
+	if fmt.Sprint(added) != "[true false true]" {
+		t.Fatalf("batch added %v", added)
+	}
+	if c, _ := h.Conversation(h.ctx, "wxA", "wx2", "oU9"); c == nil || c.Messages != 2 {
+		t.Fatalf("batch conversation = %+v", c)
+	}
 }
 
 func testSubscribeConsents(t *testing.T, h *harness) {
@@ -85,9 +97,9 @@ func testSubscribeConsents(t *testing.T, h *harness) {
 		must(t, err)
 		return ok
 	}
-	popup := func(event int64, changes ...store.ConsentChange) bool {
+	popup := func(event int, changes ...store.ConsentChange) bool {
 		t.Helper()
-		ok, err := h.ApplySubscribePopup(h.ctx, "wxA", "wx1", "oU1", event, changes, base)
+		ok, err := h.ApplySubscribePopup(h.ctx, "wxA", "wx1", "oU1", fmt.Sprint("wx1/e:", event), changes, base)
 		must(t, err)
 		return ok
 	}

@@ -53,13 +53,12 @@ type conversationMessageJSON struct {
 	MsgType   string    `json:"msgtype"`
 	Content   string    `json:"content"`
 	MediaID   string    `json:"media_id,omitempty"`
-	EventID   int64     `json:"event_id,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
 func toMessageJSON(m *wxfleet.ConversationMessage) conversationMessageJSON {
 	return conversationMessageJSON{ID: m.ID, Direction: m.Direction, MsgType: m.MsgType, Content: m.Content,
-		MediaID: m.MediaID, EventID: m.EventID, CreatedAt: m.CreatedAt}
+		MediaID: m.MediaID, CreatedAt: m.CreatedAt}
 }
 
 // GET /api/v1/authorizers/{appid}/conversations?limit=&cursor=

@@ -27,17 +27,18 @@ CREATE TABLE conversation_messages (
     msgtype         TEXT   NOT NULL,
     content         TEXT   NOT NULL DEFAULT '',
     media_id        TEXT   NOT NULL DEFAULT '',
-    event_id        BIGINT NOT NULL DEFAULT 0,
+    push_key        TEXT   NOT NULL DEFAULT '',
     created_at      BIGINT NOT NULL
 );
 CREATE INDEX conversation_messages_by_user ON conversation_messages (component_appid, appid, openid, id);
 
--- The pushes this feature already applied: WeChat's retries, and a push
--- handled again after a failure, change nothing twice.
+-- The pushes this feature already applied, by appid and the push's dedup
+-- key (as the events table knows them): WeChat's retries, and a push handled
+-- again after a failure, change nothing twice.
 CREATE TABLE messaging_pushes (
-    component_appid TEXT   NOT NULL,
-    event_id        BIGINT NOT NULL,
-    PRIMARY KEY (component_appid, event_id)
+    component_appid TEXT NOT NULL,
+    push_key        TEXT NOT NULL,
+    PRIMARY KEY (component_appid, push_key)
 );
 
 -- A mini program's subscribe templates, as WeChat's gettemplate lists them.
