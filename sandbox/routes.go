@@ -34,6 +34,11 @@ func (s *Sandbox) routes() *http.ServeMux {
 	}
 	s.codeRoutes(mux, known) // code_routes.go
 	s.capRoutes(mux, known)  // below
+	// WeChat documents jscode2session as GET; POST with the same query is
+	// taken too, as on the code-management reads.
+	mux.HandleFunc("GET "+pathJSCode2Session, s.api(pathJSCode2Session, s.apiJSCode2Session))
+	mux.HandleFunc("POST "+pathJSCode2Session, s.api(pathJSCode2Session, s.apiJSCode2Session))
+	known[pathJSCode2Session] = true
 	s.apiPaths = known
 	mux.HandleFunc("/cgi-bin/", s.apiNotEmulated(known))
 	mux.HandleFunc("/wxa/", s.apiNotEmulated(known))
@@ -59,6 +64,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/user-message", s.handleUserMessage)
 	mux.HandleFunc("GET /sandbox/api/apps/{appid}/user-messages", s.handleUserMessages)
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/subscribe", s.handleSubscribe)
+	mux.HandleFunc("POST /sandbox/api/apps/{appid}/login-code", s.handleLoginCode) // login.go
 	mux.HandleFunc("POST /sandbox/api/authorize", s.handleControlAuthorize)
 	mux.HandleFunc("GET /sandbox/api/outbox", s.handleOutbox)
 	mux.HandleFunc("POST /sandbox/api/ticket", s.handleTicket)

@@ -53,6 +53,7 @@ var apiTokens = map[string]tokenKind{
 	"/wxaapi/newtmpl/deltemplate":                  tokenAuthorizer,
 	"/cgi-bin/clear_quota":                         tokenAuthorizer,
 	"/cgi-bin/openapi/quota/get":                   tokenEither,
+	pathJSCode2Session:                             tokenComponent, // login.go
 
 	"/wxa/gettemplatedraftlist": tokenComponent,
 	"/wxa/gettemplatelist":      tokenComponent,

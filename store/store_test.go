@@ -110,6 +110,7 @@ var conformance = []struct {
 	{"WrongVaultKey", testWrongVaultKey},
 	{"CheckVaultKey", testCheckVaultKey},
 	{"CheckVaultKeyRace", testCheckVaultKeyRace},
+	{"KeyRotation", testKeyRotation},
 	{"TicketNewestWins", testTicketNewestWins},
 	{"ComponentToken", testComponentToken},
 	{"Lease", testLease},
@@ -147,6 +148,7 @@ var conformance = []struct {
 	{"Conversations", testConversations},
 	{"SubscribeConsents", testSubscribeConsents},
 	{"SubscribeTemplates", testSubscribeTemplates},
+	{"RuntimeSessions", testRuntimeSessions},
 }
 
 func runConformance(t *testing.T, b backend) {

@@ -19,6 +19,7 @@ import (
 	"github.com/wxfleet/wxfleet/messaging"
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/rollout"
+	"github.com/wxfleet/wxfleet/runtimeapi"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/wechat"
@@ -34,6 +35,8 @@ type Server struct {
 	Rollouts *rollout.Service
 	// Messaging is customer service and subscribe messages (messaging.go).
 	Messaging *messaging.Service
+	// Runtime serves /runtime/v1, what the mini programs call; nil leaves it off.
+	Runtime *runtimeapi.Service
 	// Events reads the stored pushes; it is the ingest (push.Ingest), which
 	// waits for every acknowledged push before it reads.
 	Events     EventReader
@@ -55,12 +58,16 @@ type Server struct {
 	SecureCookies bool
 	// Ready, if set, adds the server's own readiness checks to /readyz: an
 	// error (coded, with a sentence) says what is wrong.
-	Ready  func(ctx context.Context) error
-	Now    func() time.Time
-	Logger *slog.Logger
+	Ready func(ctx context.Context) error
+	// Draining, if set and true, makes /readyz answer 503 "draining": the
+	// server is stopping and finishes what it has (see server.Close).
+	Draining func() bool
+	Now      func() time.Time
+	Logger   *slog.Logger
 
 	limitOnce      sync.Once
 	authorizeLimit *limiter
+	runtimeLimit   *limiter
 	logins         *loginGuard
 }
 
@@ -77,6 +84,9 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	// not hand every address a fresh allowance.
 	s.limitOnce.Do(func() {
 		s.authorizeLimit = newLimiter(30, 10, s.Now)
+		// Logins per mini program and address: a carrier's NAT puts many
+		// users behind one address, so the allowance is generous.
+		s.runtimeLimit = newLimiter(120, 60, s.Now)
 		s.logins = newLoginGuard(s.Now, s.Logger)
 	})
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -108,6 +118,8 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 		s.apiError(w, r, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path))
 	})
 
+	s.runtimeRoutes(mux) // runtime.go
+
 	// Pages. The forms are a few fields: a few KiB.
 	form := func(h http.HandlerFunc) http.Handler { return capBody(formBodyCap, h) }
 	mux.Handle("GET /{$}", s.requireSession(s.homePage))
@@ -125,6 +137,13 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /authorizers", s.requireSession(s.authorizersPage))
 	mux.Handle("GET /authorizers/{appid}", s.requireSession(s.authorizerPage))
 	mux.Handle("GET /authorizers/{appid}/wechat", s.requireSession(s.authorizerWeChat))
+	mux.Handle("GET /templates", s.requireSession(s.templatesPage))
+	mux.Handle("GET /templates/drafts", s.requireSession(s.templateDrafts))
+	mux.Handle("POST /templates", capBody(formBodyCap*16, s.requireSession(s.addTemplateForm)))
+	mux.Handle("POST /templates/sync", capBody(formBodyCap, s.requireSession(s.syncTemplatesForm)))
+	mux.Handle("GET /rollouts/new", s.requireSession(s.newRolloutPage))
+	mux.Handle("POST /rollouts", capBody(64<<10, s.requireSession(s.createRolloutForm)))
+	mux.Handle("POST /rollouts/{id}/{action}", capBody(formBodyCap, s.requireSession(s.rolloutActionForm)))
 	mux.Handle("GET /rollouts", s.requireSession(s.rolloutsPage))
 	mux.Handle("GET /rollouts/{id}", s.requireSession(s.rolloutPage))
 	mux.Handle("GET /rollouts/{id}/events", s.requireSession(s.rolloutEvents))
@@ -153,6 +172,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 // readyz: the database answers and every migration is applied.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.Draining != nil && s.Draining() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining",
+			"reason": "正在停止：不再接收新请求，进行中的请求会完成 / shutting down: send no more requests here; those under way finish"})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if err := s.Store.Ping(ctx); err != nil {
