@@ -50,8 +50,17 @@ func (d *testDemo) userLog(appid, openid string) []sbLogEntry {
 // inside the 48-hour window (text, typing, an uploaded image), and the
 // sandbox's user sees the answers; past the window (WeChat's clock moved
 // 49 h) the reply is refused with WeChat's 45015 named.
-func TestDemoCustomerServiceWindow(t *testing.T) {
-	d := bootDemo(t)
+func TestDemoCustomerServiceWindow(t *testing.T) { customerServiceWindow(t, bootDemo(t)) }
+
+// TestDemoMessagingOnPostgres runs both capability journeys on PostgreSQL.
+func TestDemoMessagingOnPostgres(t *testing.T) {
+	dsn := postgresDSN(t)
+	d := bootDemoWith(t, func(o *demoOptions) { o.Database = dsn })
+	customerServiceWindow(t, d)
+	subscribeMessageConsent(t, d)
+}
+
+func customerServiceWindow(t *testing.T, d *testDemo) {
 	app := d.miniPrograms()[1].AppID
 	d.authorizeApp(app)
 
@@ -143,8 +152,9 @@ func TestDemoCustomerServiceWindow(t *testing.T) {
 // A subscribe template is added from the library; a send without the user's
 // consent is refused (43101 named), the user accepts in the popup, the
 // platform applies the pushed event and the send is delivered once.
-func TestDemoSubscribeMessageConsent(t *testing.T) {
-	d := bootDemo(t)
+func TestDemoSubscribeMessageConsent(t *testing.T) { subscribeMessageConsent(t, bootDemo(t)) }
+
+func subscribeMessageConsent(t *testing.T, d *testDemo) {
 	apps := d.miniPrograms()
 	app := apps[2].AppID
 	d.authorizeApp(app)
