@@ -152,7 +152,7 @@ func (s *Service) theFiler() *filer {
 	return s.filer
 }
 
-// file turns a stored push into what the filer writes; ok is false for a
+// itemOf turns a stored push into what the filer writes; ok is false for a
 // push with nothing to file.
 func (s *Service) itemOf(ctx context.Context, ev *wxfleet.Event, msg push.Message) (item, bool) {
 	openid := msg.Get("FromUserName")
