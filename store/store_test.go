@@ -148,6 +148,10 @@ var conformance = []struct {
 	{"Conversations", testConversations},
 	{"SubscribeConsents", testSubscribeConsents},
 	{"SubscribeTemplates", testSubscribeTemplates},
+	{"Accounts", testAccounts},
+	{"AccountSessions", testAccountSessions},
+	{"APITokens", testAPITokens},
+	{"AuditLog", testAuditLog},
 	{"RuntimeSessions", testRuntimeSessions},
 }
 

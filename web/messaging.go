@@ -15,17 +15,17 @@ import (
 
 // messagingRoutes registers customer service (conversations, replies,
 // typing) and subscribe messages (templates, fleet-wide applies, sends).
-func (s *Server) messagingRoutes(api func(string, func(http.ResponseWriter, *http.Request) error)) {
-	api("GET /api/v1/authorizers/{appid}/conversations", s.listConversations)
-	api("GET /api/v1/authorizers/{appid}/conversations/{openid}", s.getConversation)
-	api("POST /api/v1/authorizers/{appid}/conversations/{openid}/messages", s.sendConversationMessage)
-	api("POST /api/v1/authorizers/{appid}/conversations/{openid}/typing", s.setTyping)
-	api("GET /api/v1/authorizers/{appid}/subscribe-templates", s.listSubscribeTemplates)
-	api("POST /api/v1/authorizers/{appid}/subscribe-templates", s.addSubscribeTemplate)
-	api("GET /api/v1/authorizers/{appid}/subscribe-library", s.subscribeLibrary)
-	api("POST /api/v1/authorizers/{appid}/subscribe-messages", s.sendSubscribeMessage)
-	api("POST /api/v1/subscribe-templates/apply", s.applySubscribeTemplate)
-	api("GET /api/v1/subscribe-templates/apply/{id}", s.getSubscribeApply)
+func (s *Server) messagingRoutes(mux *http.ServeMux) {
+	s.api(mux, "GET /api/v1/authorizers/{appid}/conversations", StaffRead(), s.listConversations)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/conversations/{openid}", StaffRead(), s.getConversation)
+	s.api(mux, "POST /api/v1/authorizers/{appid}/conversations/{openid}/messages", StaffWrite("conversation.send"), s.sendConversationMessage)
+	s.api(mux, "POST /api/v1/authorizers/{appid}/conversations/{openid}/typing", StaffWrite("conversation.typing"), s.setTyping)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/subscribe-templates", StaffRead(), s.listSubscribeTemplates)
+	s.api(mux, "POST /api/v1/authorizers/{appid}/subscribe-templates", StaffWrite("subscribe_template.add"), s.addSubscribeTemplate)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/subscribe-library", StaffRead(), s.subscribeLibrary)
+	s.api(mux, "POST /api/v1/authorizers/{appid}/subscribe-messages", StaffWrite("subscribe_message.send"), s.sendSubscribeMessage)
+	s.api(mux, "POST /api/v1/subscribe-templates/apply", StaffWrite("subscribe_template.apply"), s.applySubscribeTemplate)
+	s.api(mux, "GET /api/v1/subscribe-templates/apply/{id}", StaffRead(), s.getSubscribeApply)
 }
 
 type conversationJSON struct {
