@@ -406,6 +406,76 @@
 //	                                          "counts":{"commits","submits","releases","gray_releases","rollbacks","undos","speedups"},"events","domains","webviewdomain","testers"}
 //	GET  /sandbox/api/code/apps             {"items":[{"appid","counts","exp_version","released_version","audit_status"}]}
 //
+// # Customer service (客服消息) and subscribe messages (订阅消息)
+//
+// Sources: docs/wechat-capabilities.md, which names for each rule where it
+// comes from (WeChat's 客服消息 and 订阅消息 reference pages, silenceper/wechat
+// miniprogram/message and miniprogram/subscribe, binarywang/WxJava
+// WxMaErrorMsgEnum, SKIT.FlurlHttpClient.Wechat for typing); the state lives
+// in {DataDir}/sandbox-caps.db (caps.go). All take the authorizer token.
+//
+//	POST /cgi-bin/message/custom/send           also 40007 when image.media_id or miniprogrampage.thumb_media_id is not one of
+//	                                            the app's temporary media (uploaded, or a user's image, < 3 days on the sandbox clock),
+//	                                            checked after 40003/47001/40008 and before 45015
+//	POST /cgi-bin/message/custom/business/typing {"touser","command":"Typing"|"CancelTyping"}: 40003, 45072 other command, 45080 Typing
+//	                                            with no message either way in the last 30 s, 45081 Typing while typing (20 s, or until a
+//	                                            message); /cgi-bin/message/custom/typing (the official accounts' path) is the same
+//	POST /cgi-bin/media/upload?type=image        multipart part "media": 40004 type not image (mini programs upload only images),
+//	                                            41005 no part / empty, 40005 not JPEG/PNG/GIF/BMP (content sniffed), 40009 over 10 MB
+//	                                            → {"type":"image","media_id","created_at"}; valid 3 days
+//	GET  /wxaapi/newtmpl/getcategory             {"data":[{"id","name"}]}: the sandbox's library has 3 categories (invented ids)
+//	GET  /wxaapi/newtmpl/getpubtemplatetitles    ids (200018 missing, 200019 bad), start (200016), limit 1..30 (200017)
+//	                                            → {"count","data":[{"tid","title","type","categoryId"}]}
+//	GET  /wxaapi/newtmpl/getpubtemplatekeywords  tid (200014) → {"count","data":[{"kid","name","example","rule"}]}
+//	POST /wxaapi/newtmpl/addtemplate             {"tid" (string or number),"kidList" 2..5 distinct kids of it (200020),
+//	                                            "sceneDesc" ≤ 15 characters (200021)} → {"priTmplId"}; 25 per app (200012)
+//	GET  /wxaapi/newtmpl/gettemplate             {"data":[{"priTmplId","title","content":"name:{{thing1.DATA}}\n…","example","type"}]}
+//	POST /wxaapi/newtmpl/deltemplate             {"priTmplId"}; 40037 unknown; its consents go too
+//	POST /cgi-bin/message/subscribe/send         {"touser","template_id","data":{"<rule><kid>":{"value"}},"page"?,"miniprogram_state"?,"lang"?}:
+//	                                            47001 bad state/lang, 40003 a user who never wrote or subscribed, 40037 not the app's template,
+//	                                            47003 a keyword missing or against its rule (thing ≤ 20, phrase ≤ 5, name ≤ 10, number,
+//	                                            character_string ≤ 32, time, date, amount…), 41030 page not in the online version
+//	                                            (checked only when there is one), 43101 no consent; → {"msgid"}
+//
+// A one-time template (type 2, 一次性订阅) grants one send per accept, and
+// accepts add up; a send consumes one. A long-term one (type 3) stays on
+// until refused. WeChat's subscribe_msg_sent_event (after a send) is not
+// pushed. The permission set of subscribe messages is not checked (its id is
+// not in our sources); customer service needs 19 (mini programs) or 1.
+//
+//	POST /sandbox/api/apps/{appid}/user-message  {"openid"?,"msgtype":"text"|"image"|"miniprogrampage"|"event","content"?,
+//	                                            "pic_url"?,"title"?,"pagepath"?,"thumb_url"?,"event"?,"session_from"?,"component_appid"?}
+//	                                            → {"openid","msg_id","media_id"?,"status","reply","reply_plain"?,"error"?}; pushes the
+//	                                            customer-service push, opens the user's 48 h window; /messages is its older name
+//	POST /sandbox/api/apps/{appid}/subscribe     {"openid"?,"template_ids":[1..3],"accept"} → {"openid","status","error"?};
+//	                                            pushes subscribe_msg_popup_event (List of TemplateId, SubscribeStatusString, PopupScene 0)
+//	GET  /sandbox/api/apps/{appid}/user-messages?openid=  {"items":[{"seq","direction":"in"|"out","via":"user"|"custom_send"|
+//	                                            "subscribe_send"|"subscribe_popup","openid","msgtype","content","body"?,"at"}]}, oldest first,
+//	                                            the last 500 per app
+//
+// # Cards and coupons (卡券), a small part
+//
+// Sources: docs/wechat-capabilities.md §6 (w7corp/easywechat's card clients
+// and silenceper/wechat's card events for the paths, bodies and event
+// fields; 40056, 40073 and 40099 from WeChat's global errcode table). All
+// take the authorizer token; the cards live in sandbox-caps.db.
+//
+//	POST /card/create        {"card":{"card_type":MEMBER_CARD|GENERAL_COUPON|CASH|DISCOUNT|GROUPON|GIFT,"<type>":{"base_info":{...}}}}
+//	                         → {"card_id"}; 47001 for an unknown type, a missing inner object or base_info field (logo_url, brand_name,
+//	                         code_type, title, color, notice, description, sku, date_info), or brand_name > 12, title > 9, notice > 16
+//	                         characters (WeChat's own codes for these limits are unverified)
+//	POST /card/get           {"card_id"} → {"card":{"card_type","<type>":{"base_info":{"id","title","brand_name","status","sku"}}}}; 40073
+//	POST /card/code/get      {"code","card_id"?,"check_consume"?} → {"card":{"card_id"},"openid","can_consume","user_card_status"};
+//	                         40056 unknown code, 40099 consumed (unless check_consume is false)
+//	POST /card/code/consume  {"code","card_id"?} → {"card":{"card_id"},"openid"}; again 40099; pushes user_consume_card (FROM_API)
+//	POST /sandbox/api/apps/{appid}/cards/{card_id}/review {"pass","reason"?}  pushes card_pass_check / card_not_pass_check (RefuseReason)
+//	POST /sandbox/api/apps/{appid}/cards/{card_id}/take {"openid"?}  → {"card_id","openid","code"}: an approved card with stock left;
+//	                         pushes user_get_card (CardId, UserCardCode, IsGiveByFriend 0, …)
+//
+// Card events go to the app's message URL (WeChat sends them to the
+// official account the cards belong to; the sandbox does not model that
+// link).
+//
 // # Pages
 //
 // GET / and /sandbox/ show the components, accounts and their authorizations,

@@ -24,6 +24,7 @@ import (
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
+	"github.com/wxfleet/wxfleet/messaging"
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
@@ -161,6 +162,7 @@ type Server struct {
 	Auth        *authorization.Service
 	Rollouts    *rollout.Service
 	Tenants     *tenant.Service
+	Messaging   *messaging.Service
 	Runtime     *runtimeapi.Service // /runtime/v1; features refine it through its Gate and Settings before serving
 	WeChat      *wechat.Client
 	vault       *vault.Vault
@@ -326,6 +328,10 @@ func (s *Server) buildCore() {
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 	}
 	s.Tenants = &tenant.Service{Store: s.Store, Links: s.Auth, Grace: cfg.TenantGrace, Now: cfg.Now, Logger: cfg.Logger}
+	s.Messaging = &messaging.Service{
+		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() messaging.Jobs { return s.queue },
+		Now: cfg.Now, Logger: cfg.Logger, Rate: cfg.RolloutRate,
+	}
 	s.Runtime = &runtimeapi.Service{
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, SessionTTL: cfg.RuntimeSessionTTL, Now: cfg.Now, Logger: cfg.Logger,
 		// A tenant's mini program reads its tenant's settings and is refused

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
+	"github.com/wxfleet/wxfleet/messaging"
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/rollout"
 	"github.com/wxfleet/wxfleet/runtimeapi"
@@ -36,6 +37,8 @@ type Server struct {
 	Metrics  *metrics.Metrics
 	Rollouts *rollout.Service
 	Tenants  *tenant.Service
+	// Messaging is customer service and subscribe messages (messaging.go).
+	Messaging *messaging.Service
 	// Runtime serves /runtime/v1, what the mini programs call; nil leaves it off.
 	Runtime *runtimeapi.Service
 	// Events reads the stored pushes; it is the ingest (push.Ingest), which
@@ -118,6 +121,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.api(mux, "GET /api/v1/events", StaffRead(), s.listEvents)
 	s.rolloutRoutes(mux)
 	s.tenantRoutes(mux)
+	s.messagingRoutes(mux)
 	s.api(mux, "GET /api/v1/tokens/health", StaffRead(), s.tokenHealth)
 	s.accountRoutes(mux)
 	mux.HandleFunc(apiFallback, func(w http.ResponseWriter, r *http.Request) {

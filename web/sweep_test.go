@@ -103,6 +103,17 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /tenants/{id}/apps/{appid}/qrcode":             {"id": "B.tenant", "appid": "B.appid"},
 	"GET /tenants/{id}/apps/{appid}/testers":            {"id": "B.tenant", "appid": "B.appid"},
 	"POST /tenants/{id}/apps/{appid}/testers":           {"id": "B.tenant", "appid": "B.appid"},
+	// Messaging (staff-only for now: merchants are refused before any read).
+	"GET /api/v1/authorizers/{appid}/conversations":                    {"appid": "B.appid"},
+	"GET /api/v1/authorizers/{appid}/conversations/{openid}":           {"appid": "B.appid", "openid": "oB"},
+	"POST /api/v1/authorizers/{appid}/conversations/{openid}/messages": {"appid": "B.appid", "openid": "oB"},
+	"POST /api/v1/authorizers/{appid}/conversations/{openid}/typing":   {"appid": "B.appid", "openid": "oB"},
+	"GET /api/v1/authorizers/{appid}/subscribe-templates":              {"appid": "B.appid"},
+	"POST /api/v1/authorizers/{appid}/subscribe-templates":             {"appid": "B.appid"},
+	"GET /api/v1/authorizers/{appid}/subscribe-library":                {"appid": "B.appid"},
+	"POST /api/v1/authorizers/{appid}/subscribe-messages":              {"appid": "B.appid"},
+	"POST /api/v1/subscribe-templates/apply":                           nil,
+	"GET /api/v1/subscribe-templates/apply/{id}":                       {"id": "1"},
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)(\.\.\.)?\}`)

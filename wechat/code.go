@@ -599,4 +599,6 @@ var codeReads = map[string]bool{
 	pathDraftList: true, pathTemplateList: true, pathGetPage: true, pathGetCategory: true,
 	pathAuditStatus: true, pathLatestAuditStatus: true, pathQueryQuota: true,
 	pathGrayReleasePlan: true, pathVersionInfo: true, pathMemberAuth: true, pathGetPrivacy: true,
+	// The subscribe-template library reads (subscribe.go).
+	pathSubCategory: true, pathSubTitles: true, pathSubKeywords: true, pathSubList: true,
 }
