@@ -13,11 +13,18 @@ import (
 	"github.com/wxfleet/wxfleet/store"
 )
 
-// advance moves a running rollout on when its current cohort is done: it
-// pauses the rollout when the cohort failed more than the limit allows,
-// starts the next cohort, or completes the rollout. It is idempotent and
-// safe to call from several places at once: the store's guarded updates let
-// exactly one caller make each move.
+// advance moves a running rollout on when its current cohort is decided:
+// it pauses the rollout when the cohort failed more than the limit allows,
+// starts the next cohort, or completes the rollout. A cohort is decided once
+// every app's audit is (approved, rejected, failed or skipped): its
+// approved apps' releases are already queued, and the next cohort's commits
+// queue behind them, so the calls to WeChat never stop between cohorts (a
+// cohort boundary used to leave the call budget idle while the last
+// releases ran and the next cohort's jobs were inserted; issue 9's
+// benchmark). A release failing after that counts for the rollout's result,
+// not for its cohort's limit. It is idempotent and safe to call from
+// several places at once: the store's guarded updates let exactly one caller
+// make each move.
 func (s *Service) advance(ctx context.Context, componentAppID string, id int64) error {
 	r, err := s.Store.Rollout(ctx, componentAppID, id)
 	if err != nil || r.Status != wxfleet.RolloutRunning {
@@ -27,11 +34,7 @@ func (s *Service) advance(ctx context.Context, componentAppID string, id int64) 
 	if err != nil {
 		return err
 	}
-	open := m[wxfleet.AppPending] + m[wxfleet.AppCommitted] + m[wxfleet.AppAuditing]
-	if r.Release == wxfleet.ReleaseAuto {
-		open += m[wxfleet.AppApproved]
-	}
-	if open > 0 {
+	if m[wxfleet.AppPending]+m[wxfleet.AppCommitted]+m[wxfleet.AppAuditing] > 0 {
 		return nil
 	}
 	failures, tried := 0, 0
@@ -137,6 +140,16 @@ func (w *CheckWorker) Work(ctx context.Context, job *river.Job[CheckArgs]) error
 	for _, r := range rs {
 		if err := w.Service.advance(ctx, r.ComponentAppID, r.ID); err != nil {
 			w.Service.Logger.Warn("rollout check failed", "component_appid", r.ComponentAppID, "rollout", r.ID, "err", err)
+		}
+	}
+	// A fleet action whose last app finished in a crash is completed here.
+	fa, err := w.Service.Store.RunningFleetActions(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range fa {
+		if _, err := w.Service.Store.CompleteFleetAction(ctx, a.ComponentAppID, a.ID, w.Service.Now()); err != nil {
+			w.Service.Logger.Warn("fleet action check failed", "component_appid", a.ComponentAppID, "action", a.ID, "err", err)
 		}
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 
 // The steps of one app, each a River job keyed to (rollout, app, step).
 const (
+	stepPrepare = "prepare" // part of the commit job: checks and settings before the commit
 	stepCommit  = "commit"
 	stepSubmit  = "submit_audit"
 	stepPoll    = "audit_status"
@@ -218,6 +219,16 @@ func (st *step) commit(ctx context.Context) error {
 	if err != nil {
 		return st.fail(ctx, stepCommit, err)
 	}
+	if st.app.CommitSentAt.IsZero() {
+		// Nothing sent yet: the prepare step first (gray release, settings).
+		skipped, err := st.prepare(ctx, t)
+		if isSnooze(err) || skipped {
+			return err
+		}
+		if err != nil {
+			return st.fail(ctx, stepPrepare, err)
+		}
+	}
 	if !st.app.CommitSentAt.IsZero() {
 		done, err := st.committed(ctx)
 		if err != nil {
@@ -319,6 +330,13 @@ func (st *step) submit(ctx context.Context) error {
 		delete(st.s.quotas.m, st.r.ComponentAppID)
 		st.s.quotas.mu.Unlock()
 		return st.waitForQuota(ctx, 0)
+	case errors.As(err, &we) && we.Code == wechat.CodeSubmitForbidden:
+		// WeChat holds the app: later rollouts skip it until an operator clears it.
+		if herr := st.s.Store.HoldApp(ctx, st.r.ComponentAppID, st.app.AppID, we.Code, we.Error(), st.s.Now()); herr != nil {
+			return herr
+		}
+		st.app.SubmitSentAt = time.Time{}
+		return st.fail(ctx, stepSubmit, err)
 	case err != nil:
 		return st.fail(ctx, stepSubmit, err)
 	}

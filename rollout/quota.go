@@ -33,6 +33,15 @@ type quotaEntry struct {
 // asking WeChat at most once a quotaTTL (with any of its authorizers' tokens:
 // the quota is the platform's).
 func (s *Service) auditQuota(ctx context.Context, componentAppID string, ts wechat.TokenSource) (int, error) {
+	return s.auditQuotaWith(ctx, componentAppID, ts, s.pace)
+}
+
+// auditQuotaWait is auditQuota for a caller that is not a job (a dry run).
+func (s *Service) auditQuotaWait(ctx context.Context, componentAppID string, ts wechat.TokenSource) (int, error) {
+	return s.auditQuotaWith(ctx, componentAppID, ts, s.paceWait)
+}
+
+func (s *Service) auditQuotaWith(ctx context.Context, componentAppID string, ts wechat.TokenSource, pace func(context.Context, string) error) (int, error) {
 	s.quotas.mu.Lock()
 	if s.quotas.m == nil {
 		s.quotas.m = map[string]*quotaEntry{}
@@ -54,7 +63,7 @@ func (s *Service) auditQuota(ctx context.Context, componentAppID string, ts wech
 			return cached.rest, nil
 		}
 	}
-	if err := s.pace(ctx, "/wxa/queryquota"); err != nil {
+	if err := pace(ctx, "/wxa/queryquota"); err != nil {
 		return 0, err
 	}
 	q, err := s.WeChat.AuditQuota(ctx, ts)

@@ -297,6 +297,7 @@ func (s *Server) buildCore() {
 		Rate: cfg.RolloutRate, APIRates: cfg.RolloutAPIRates,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 	}
+	s.Auth.OnAuthorized = s.Rollouts.Authorized
 }
 
 // jobs is the queue, made once every feature registered its workers.

@@ -19,6 +19,7 @@ func (s *Server) rolloutRoutes(api func(string, func(http.ResponseWriter, *http.
 	api("POST /api/v1/templates/sync", s.syncTemplates)
 	api("GET /api/v1/templates/{id}", s.getTemplate)
 	api("PUT /api/v1/templates/{id}", s.updateTemplate)
+	api("PUT /api/v1/templates/{id}/policy", s.putTemplatePolicy)
 	api("DELETE /api/v1/templates/{id}", s.deleteTemplate)
 	api("GET /api/v1/templates/{id}/ext-json", s.previewExtJSON)
 	api("GET /api/v1/authorizers/{appid}/settings", s.getAuthorizerSettings)
@@ -30,6 +31,12 @@ func (s *Server) rolloutRoutes(api func(string, func(http.ResponseWriter, *http.
 	api("GET /api/v1/rollouts/{id}", s.getRollout)
 	api("GET /api/v1/rollouts/{id}/apps", s.listRolloutApps)
 	api("POST /api/v1/rollouts/{id}/{action}", s.rolloutAction)
+	api("POST /api/v1/fleet-actions", s.createFleetAction)
+	api("GET /api/v1/fleet-actions", s.listFleetActions)
+	api("GET /api/v1/fleet-actions/{id}", s.getFleetAction)
+	api("GET /api/v1/fleet-actions/{id}/apps", s.listFleetActionApps)
+	api("GET /api/v1/authorizers/{appid}/testers", s.authorizerTesters)
+	api("DELETE /api/v1/authorizers/{appid}/hold", s.releaseHold)
 }
 
 // platformAndID resolves the request's platform and its {id}.
@@ -51,21 +58,22 @@ func pathID(r *http.Request, name string) (int64, error) {
 }
 
 type templateJSON struct {
-	TemplateID   int64      `json:"template_id"`
-	DraftID      int64      `json:"draft_id"`
-	UserVersion  string     `json:"user_version"`
-	UserDesc     string     `json:"user_desc"`
-	TemplateType int        `json:"template_type"`
-	CreateTime   *time.Time `json:"create_time"`
-	ExtJSON      string     `json:"ext_json"`
-	Notes        string     `json:"notes"`
-	SyncedAt     *time.Time `json:"synced_at"`
-	Deleted      bool       `json:"deleted"`
+	TemplateID   int64                   `json:"template_id"`
+	DraftID      int64                   `json:"draft_id"`
+	UserVersion  string                  `json:"user_version"`
+	UserDesc     string                  `json:"user_desc"`
+	TemplateType int                     `json:"template_type"`
+	CreateTime   *time.Time              `json:"create_time"`
+	ExtJSON      string                  `json:"ext_json"`
+	Policy       *wxfleet.TemplatePolicy `json:"policy"`
+	Notes        string                  `json:"notes"`
+	SyncedAt     *time.Time              `json:"synced_at"`
+	Deleted      bool                    `json:"deleted"`
 }
 
 func toTemplateJSON(t *wxfleet.Template) templateJSON {
 	return templateJSON{TemplateID: t.TemplateID, DraftID: t.DraftID, UserVersion: t.UserVersion, UserDesc: t.UserDesc,
-		TemplateType: t.TemplateType, CreateTime: timePtr(t.CreateTime), ExtJSON: t.ExtJSON, Notes: t.Notes,
+		TemplateType: t.TemplateType, CreateTime: timePtr(t.CreateTime), ExtJSON: t.ExtJSON, Policy: t.Policy, Notes: t.Notes,
 		SyncedAt: timePtr(t.SyncedAt), Deleted: !t.DeletedAt.IsZero()}
 }
 
