@@ -33,15 +33,16 @@ type quotaEntry struct {
 // asking WeChat at most once a quotaTTL (with any of its authorizers' tokens:
 // the quota is the platform's).
 func (s *Service) auditQuota(ctx context.Context, componentAppID string, ts wechat.TokenSource) (int, error) {
-	return s.auditQuotaWith(ctx, componentAppID, ts, s.pace)
+	return s.auditQuotaWith(ctx, componentAppID, ts, s.pace, false)
 }
 
-// auditQuotaWait is auditQuota for a caller that is not a job (a dry run).
+// auditQuotaWait is auditQuota for a caller that is not a job (a dry run):
+// it always asks WeChat (a person reads the answer) and refreshes the cache.
 func (s *Service) auditQuotaWait(ctx context.Context, componentAppID string, ts wechat.TokenSource) (int, error) {
-	return s.auditQuotaWith(ctx, componentAppID, ts, s.paceWait)
+	return s.auditQuotaWith(ctx, componentAppID, ts, s.paceWait, true)
 }
 
-func (s *Service) auditQuotaWith(ctx context.Context, componentAppID string, ts wechat.TokenSource, pace func(context.Context, string) error) (int, error) {
+func (s *Service) auditQuotaWith(ctx context.Context, componentAppID string, ts wechat.TokenSource, pace func(context.Context, string) error, fresh bool) (int, error) {
 	s.quotas.mu.Lock()
 	if s.quotas.m == nil {
 		s.quotas.m = map[string]*quotaEntry{}
@@ -54,7 +55,7 @@ func (s *Service) auditQuotaWith(ctx context.Context, componentAppID string, ts 
 	s.quotas.mu.Unlock()
 	// A used-up quota is asked about again sooner: the operator may have
 	// bought more, and the waiting steps should notice within a wait.
-	if cached != nil {
+	if cached != nil && !fresh {
 		ttl := quotaTTL
 		if cached.rest <= 0 {
 			ttl = min(ttl, s.quotaWait())

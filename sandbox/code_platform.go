@@ -271,3 +271,60 @@ func (s *Sandbox) handleSuspendApp(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"appid": appID, "suspended": *req.Suspended})
 }
+
+// POST /sandbox/api/components/{appid}/domains {"server":["a.com"],"jump":["b.com"]}
+// → the same: sets a platform's registered server and business domains, as
+// its developer does once in the Open Platform console (each list given
+// replaces that list).
+func (s *Sandbox) handleSetPlatformDomains(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Server *[]string `json:"server"`
+		Jump   *[]string `json:"jump"`
+	}
+	if err := readControl(r, &req); err != nil {
+		writeControlError(w, http.StatusBadRequest, err)
+		return
+	}
+	comp := r.PathValue("appid")
+	_, known := s.byID[comp] // set once at New
+	if !known {
+		writeControlError(w, http.StatusNotFound, errors.New("没有这个第三方平台 / no such component: "+comp))
+		return
+	}
+	for _, l := range []*[]string{req.Server, req.Jump} {
+		if l == nil {
+			continue
+		}
+		for _, d := range *l {
+			if !validHost(d) {
+				writeControlError(w, http.StatusBadRequest, errors.New("域名须是主机名，如 api.example.com / a domain is a host name such as api.example.com: "+d))
+				return
+			}
+		}
+	}
+	cs := s.code
+	cs.mu.Lock()
+	p := cs.platformDomainsOf(comp)
+	if req.Server != nil {
+		p.Server = dedupe(*req.Server)
+	}
+	if req.Jump != nil {
+		p.Jump = dedupe(*req.Jump)
+	}
+	out := map[string]any{"server": nonNilList(p.Server), "jump": nonNilList(p.Jump)}
+	cs.touchMeta()
+	code := cs.flush()
+	cs.mu.Unlock()
+	if code != 0 {
+		writeControlError(w, http.StatusInternalServerError, errors.New("写入状态失败 / writing the state failed"))
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func nonNilList(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}

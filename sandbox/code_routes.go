@@ -57,6 +57,7 @@ func (s *Sandbox) codeRoutes(mux *http.ServeMux, known map[string]bool) {
 
 	mux.HandleFunc("POST /sandbox/api/drafts", s.handleAddDraft)
 	mux.HandleFunc("POST /sandbox/api/wechat-users", s.handleAddWeChatUsers)
+	mux.HandleFunc("POST /sandbox/api/components/{appid}/domains", s.handleSetPlatformDomains)
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/suspend", s.handleSuspendApp)
 	mux.HandleFunc("GET /sandbox/api/code-limits", s.handleGetCodeLimits)
 	mux.HandleFunc("POST /sandbox/api/code-limits", s.handleSetCodeLimits)
