@@ -47,7 +47,8 @@ type Config struct {
 	// AuditPollInterval is how often a rollout polls an audit no push has
 	// decided; 0 → 10 minutes (the demo sets seconds: its audits take seconds).
 	AuditPollInterval time.Duration
-	// RolloutWorkers is how many rollout steps run at once on this instance; 0 → 10.
+	// RolloutWorkers is how many rollout steps run at once on this instance;
+	// 0 → rollout.DefaultWorkers(RolloutRate): 10, or half the rate when more.
 	RolloutWorkers int
 	// RolloutRetryBase and RolloutQuotaWait shorten a rollout step's retry
 	// delay and its wait after a quota error (see rollout.Service); 0 → the

@@ -19,7 +19,7 @@ func addRolloutFlags(fs *flag.FlagSet) *rolloutFlags {
 		fs:        fs,
 		rate:      fs.String("rollout-rate", "20", "calls per second rollouts make to WeChat, for the whole cluster; 0 = no bound (WXFLEET_ROLLOUT_RATE)"),
 		apiRates:  fs.String("rollout-api-rates", "", "per-API bounds, e.g. /wxa/commit=5,/wxa/submit_audit=2 (WXFLEET_ROLLOUT_API_RATES)"),
-		workers:   fs.String("rollout-workers", "10", "rollout steps run at once on this instance (WXFLEET_ROLLOUT_WORKERS)"),
+		workers:   fs.String("rollout-workers", "", "rollout steps run at once on this instance; default 10, or half --rollout-rate when that is more (WXFLEET_ROLLOUT_WORKERS)"),
 		auditPoll: fs.String("audit-poll", "10m", "how often an audit no push has decided is polled (WXFLEET_AUDIT_POLL)"),
 	}
 }
@@ -51,8 +51,10 @@ func (rf *rolloutFlags) resolve(e *env) (rolloutSettings, error) {
 	if v, err = get("rollout-workers", "ROLLOUT_WORKERS"); err != nil {
 		return out, err
 	}
-	if out.workers, err = strconv.Atoi(v); err != nil || out.workers < 1 || out.workers > 1000 {
-		return out, fmt.Errorf("--rollout-workers %q: a whole number from 1 to 1000", v)
+	if v != "" { // "": the default, from the rate (rollout.DefaultWorkers)
+		if out.workers, err = strconv.Atoi(v); err != nil || out.workers < 1 || out.workers > 1000 {
+			return out, fmt.Errorf("--rollout-workers %q: a whole number from 1 to 1000", v)
+		}
 	}
 	if v, err = get("audit-poll", "AUDIT_POLL"); err != nil {
 		return out, err
