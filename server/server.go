@@ -27,6 +27,7 @@ import (
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
 	"github.com/wxfleet/wxfleet/rollout"
+	"github.com/wxfleet/wxfleet/runtimeapi"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
@@ -68,6 +69,9 @@ type Config struct {
 	// EventRetention is how long user messages are kept; 0 → 30 days,
 	// negative → forever. Authorization and audit events are always kept.
 	EventRetention time.Duration
+	// RuntimeSessionTTL is how long a mini-program user's runtime session
+	// lives (POST /runtime/v1/login); 0 → runtimeapi.DefaultSessionTTL (2 h).
+	RuntimeSessionTTL time.Duration
 	// MetricsAddr, if set, serves /metrics on its own listener (for a private
 	// network) instead of the public one, where it needs MetricsToken.
 	MetricsAddr string
@@ -140,6 +144,7 @@ type Server struct {
 	Keeper      *token.Keeper
 	Auth        *authorization.Service
 	Rollouts    *rollout.Service
+	Runtime     *runtimeapi.Service // /runtime/v1; features refine it through its Gate and Settings before serving
 	WeChat      *wechat.Client
 	vault       *vault.Vault
 	ingest      *push.Ingest
@@ -299,6 +304,9 @@ func (s *Server) buildCore() {
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 	}
 	s.Auth.OnAuthorized = s.Rollouts.Authorized
+	s.Runtime = &runtimeapi.Service{
+		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, SessionTTL: cfg.RuntimeSessionTTL, Now: cfg.Now, Logger: cfg.Logger,
+	}
 }
 
 // jobs is the queue, made once every feature registered its workers.

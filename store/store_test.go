@@ -132,6 +132,7 @@ var conformance = []struct {
 	{"Templates", testTemplates},
 	{"AuthorizerSettingsAndTags", testAuthorizerSettingsAndTags},
 	{"Rollouts", testRollouts},
+	{"Dashboard", testDashboard},
 	{"ReserveSlot", testReserveSlot},
 	{"TemplatePolicy", testTemplatePolicy},
 	{"FleetActions", testFleetActions},
@@ -147,6 +148,7 @@ var conformance = []struct {
 	{"TokenHealth", testTokenHealth},
 	{"AuthLinkBinding", testAuthLinkBinding},
 	{"SealedBoundToRows", testSealedBoundToRows},
+	{"RuntimeSessions", testRuntimeSessions},
 }
 
 func runConformance(t *testing.T, b backend) {

@@ -18,6 +18,7 @@ import (
 	"github.com/wxfleet/wxfleet/authorization"
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/rollout"
+	"github.com/wxfleet/wxfleet/runtimeapi"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/wechat"
@@ -31,6 +32,8 @@ type Server struct {
 	WeChat   *wechat.Client
 	Metrics  *metrics.Metrics
 	Rollouts *rollout.Service
+	// Runtime serves /runtime/v1, what the mini programs call; nil leaves it off.
+	Runtime *runtimeapi.Service
 	// Events reads the stored pushes; it is the ingest (push.Ingest), which
 	// waits for every acknowledged push before it reads.
 	Events     EventReader
@@ -58,6 +61,7 @@ type Server struct {
 
 	limitOnce      sync.Once
 	authorizeLimit *limiter
+	runtimeLimit   *limiter
 	logins         *loginGuard
 }
 
@@ -74,6 +78,9 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	// not hand every address a fresh allowance.
 	s.limitOnce.Do(func() {
 		s.authorizeLimit = newLimiter(30, 10, s.Now)
+		// Logins per mini program and address: a carrier's NAT puts many
+		// users behind one address, so the allowance is generous.
+		s.runtimeLimit = newLimiter(120, 60, s.Now)
 		s.logins = newLoginGuard(s.Now, s.Logger)
 	})
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -104,6 +111,8 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 		s.apiError(w, r, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path))
 	})
 
+	s.runtimeRoutes(mux) // runtime.go
+
 	// Pages. The forms are a few fields: a few KiB.
 	form := func(h http.HandlerFunc) http.Handler { return capBody(formBodyCap, h) }
 	mux.Handle("GET /{$}", s.requireSession(s.homePage))
@@ -114,7 +123,13 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /login", form(s.login))
 	mux.Handle("POST /logout", form(s.logout))
 	mux.HandleFunc("GET /static/rollout.js", serveStatic("rollout.js", "text/javascript; charset=utf-8"))
+	mux.HandleFunc("GET /lang", s.setLang)
+	mux.HandleFunc("GET /static/dashboard.js", serveStatic("dashboard.js", "text/javascript; charset=utf-8"))
+	mux.HandleFunc("GET /static/htmx.min.js", serveStatic("htmx.min.js", "text/javascript; charset=utf-8"))
+	mux.Handle("GET /dashboard/quota", s.requireSession(s.dashQuota))
 	mux.Handle("GET /authorizers", s.requireSession(s.authorizersPage))
+	mux.Handle("GET /authorizers/{appid}", s.requireSession(s.authorizerPage))
+	mux.Handle("GET /authorizers/{appid}/wechat", s.requireSession(s.authorizerWeChat))
 	mux.Handle("GET /rollouts", s.requireSession(s.rolloutsPage))
 	mux.Handle("GET /rollouts/{id}", s.requireSession(s.rolloutPage))
 	mux.Handle("GET /rollouts/{id}/events", s.requireSession(s.rolloutEvents))
