@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,7 +48,7 @@ type FleetStatus struct {
 // CreateFleetAction stores the action with every target app and enqueues
 // one job per app that can take part, in one transaction.
 func (s *Service) CreateFleetAction(ctx context.Context, componentAppID string, req FleetRequest) (*wxfleet.FleetAction, error) {
-	if err := s.checkTargets(req.Targets); err != nil {
+	if err := checkTargets(req.Targets); err != nil {
 		return nil, err
 	}
 	a := &wxfleet.FleetAction{ComponentAppID: componentAppID, Kind: req.Kind, Targets: req.Targets, Status: wxfleet.FleetRunning}
@@ -115,15 +116,6 @@ func (s *Service) CreateFleetAction(ctx context.Context, componentAppID string, 
 	return a, nil
 }
 
-// checkTargets is the targets part of check.
-func (s *Service) checkTargets(t wxfleet.RolloutTargets) error {
-	req := CreateRequest{Targets: t}
-	if err := s.check(&req); err != nil && strings.Contains(err.Error(), "targets") || err != nil && strings.Contains(err.Error(), "mini programs per rollout") {
-		return err
-	}
-	return nil
-}
-
 // authorizedReason says why an app cannot take a settings call ("" when
 // it can): not authorized, or without the code-management permission set.
 func (s *Service) authorizedReason(ctx context.Context, componentAppID, appID string) string {
@@ -137,19 +129,10 @@ func (s *Service) authorizedReason(ctx context.Context, componentAppID, appID st
 	if a.Status != wxfleet.StatusAuthorized {
 		return "授权状态为 " + string(a.Status) + " / authorization status is " + string(a.Status)
 	}
-	if len(a.Permissions) > 0 && !containsInt(a.Permissions, permCodeManagement) {
+	if len(a.Permissions) > 0 && !slices.Contains(a.Permissions, permCodeManagement) {
 		return "未授予权限集 18（小程序开发管理）/ permission set 18 (code management) not granted"
 	}
 	return ""
-}
-
-func containsInt(l []int, v int) bool {
-	for _, x := range l {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // GetFleetAction returns a fleet action and its counts.

@@ -203,22 +203,30 @@ const DryRunProbe = 200
 // permCodeManagement is the permission set a rollout needs: 小程序开发管理.
 const permCodeManagement = 18
 
-func (s *Service) check(req *CreateRequest) error {
+// checkTargets checks that t names its apps one way, and not too many.
+func checkTargets(t wxfleet.RolloutTargets) error {
 	n := 0
-	if req.Targets.All {
+	if t.All {
 		n++
 	}
-	if len(req.Targets.AppIDs) > 0 {
+	if len(t.AppIDs) > 0 {
 		n++
 	}
-	if len(req.Targets.Tags) > 0 {
+	if len(t.Tags) > 0 {
 		n++
 	}
 	if n != 1 {
 		return wxfleet.Errorf(wxfleet.EINVALID, `targets 须是 {"all":true}、{"appids":[...]} 或 {"tags":[...]} 之一 / targets must be exactly one of {"all":true}, {"appids":[...]} or {"tags":[...]}`)
 	}
-	if len(req.Targets.AppIDs) > MaxTargets {
-		return wxfleet.Errorf(wxfleet.EINVALID, "一次最多 %d 个小程序 / at most %d mini programs per rollout", MaxTargets, MaxTargets)
+	if len(t.AppIDs) > MaxTargets {
+		return wxfleet.Errorf(wxfleet.EINVALID, "一次最多 %d 个小程序 / at most %d mini programs at once", MaxTargets, MaxTargets)
+	}
+	return nil
+}
+
+func (s *Service) check(req *CreateRequest) error {
+	if err := checkTargets(req.Targets); err != nil {
+		return err
 	}
 	switch req.Release {
 	case "":
@@ -364,18 +372,8 @@ func (s *Service) plan(ctx context.Context, componentAppID string, req *CreateRe
 
 // skipReason says why an app cannot take part, or "" when it can.
 func (s *Service) skipReason(ctx context.Context, componentAppID, appID string, t *wxfleet.Template) string {
-	a, err := s.Store.Authorizer(ctx, componentAppID, appID)
-	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND {
-		return "未授权给本平台 / not authorized to this platform"
-	}
-	if err != nil {
-		return "读取授权方失败 / cannot read the authorizer: " + wxfleet.ErrorMessage(err)
-	}
-	if a.Status != wxfleet.StatusAuthorized {
-		return fmt.Sprintf("授权状态为 %s / authorization status is %s", a.Status, a.Status)
-	}
-	if len(a.Permissions) > 0 && !slices.Contains(a.Permissions, permCodeManagement) {
-		return "未授予权限集 18（小程序开发管理）/ permission set 18 (code management) not granted"
+	if why := s.authorizedReason(ctx, componentAppID, appID); why != "" {
+		return why
 	}
 	if why := s.suspended(ctx, componentAppID, appID); why != "" {
 		return why
