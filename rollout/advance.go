@@ -62,29 +62,18 @@ func (s *Service) advance(ctx context.Context, componentAppID string, id int64) 
 		return err
 	}
 	if len(next) > 0 {
-		var pending []string
+		pending := next[wxfleet.AppPending]
 		moved, err := s.Store.AdvanceCohort(ctx, componentAppID, id, r.Cohort, now, func(ctx context.Context, tx *sql.Tx) error {
-			cursor := ""
-			for {
-				apps, err := s.Store.RolloutApps(ctx, componentAppID, id, store.RolloutAppFilter{State: wxfleet.AppPending, Cohort: r.Cohort + 1, Limit: 1000, Cursor: cursor})
-				if err != nil {
-					return err
-				}
-				for _, a := range apps {
-					pending = append(pending, a.AppID)
-				}
-				if len(apps) < 1000 {
-					break
-				}
-				cursor = apps[len(apps)-1].AppID
+			if pending == 0 {
+				return nil
 			}
-			return s.enqueue(ctx, tx, r, stepCommit, pending...)
+			return s.startCohort(ctx, tx, r, r.Cohort+1)
 		})
 		if err != nil || !moved {
 			return err
 		}
-		s.Logger.Info("rollout cohort started", "component_appid", componentAppID, "rollout", id, "cohort", r.Cohort+1, "apps", len(pending))
-		if len(pending) == 0 {
+		s.Logger.Info("rollout cohort started", "component_appid", componentAppID, "rollout", id, "cohort", r.Cohort+1, "apps", pending)
+		if pending == 0 {
 			return s.advance(ctx, componentAppID, id) // all skipped: on to the one after
 		}
 		return nil
@@ -104,6 +93,84 @@ func (s *Service) advance(ctx context.Context, componentAppID string, id int64) 
 			"released", c.Released, "rejected", c.Rejected, "failed", c.Failed, "skipped", c.Skipped)
 	}
 	return err
+}
+
+// CohortArgs starts one cohort of a rollout: its job enqueues the commit of
+// every pending app of the cohort, cohortChunk jobs a transaction. The job
+// itself is inserted in the transaction that moves the rollout to the
+// cohort, so the move and the cohort's start commit together; inserting a
+// thousand unique jobs in that one transaction held SQLite's single writer
+// for seconds, and every other step's write (its paced slot, its state) and
+// with them the calls to WeChat waited (issue 9's benchmark). A crash midway
+// retries the job: apps already started are no longer pending, and a commit
+// still waiting is not doubled (jobs are unique per app and step).
+type CohortArgs struct {
+	ComponentAppID string `json:"component_appid"`
+	RolloutID      int64  `json:"rollout_id"`
+	Cohort         int    `json:"cohort"`
+}
+
+// Kind implements river.JobArgs.
+func (CohortArgs) Kind() string { return "rollout_cohort" }
+
+// InsertOpts keeps one waiting start per cohort, tagged with the rollout.
+func (a CohortArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, MaxAttempts: maxStepAttempts, Priority: 1, Tags: []string{RolloutTag(a.RolloutID)},
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: unfinished}}
+}
+
+// cohortChunk is how many commit jobs one transaction of a cohort's start
+// inserts.
+const cohortChunk = 100
+
+// startCohort inserts, in tx, the job that starts cohort.
+func (s *Service) startCohort(ctx context.Context, tx *sql.Tx, r *wxfleet.Rollout, cohort int) error {
+	return s.Jobs().InsertTx(ctx, tx, CohortArgs{ComponentAppID: r.ComponentAppID, RolloutID: r.ID, Cohort: cohort}, nil)
+}
+
+// CohortWorker works CohortArgs.
+type CohortWorker struct {
+	river.WorkerDefaults[CohortArgs]
+	Service *Service
+}
+
+// Timeout bounds one cohort's start.
+func (w *CohortWorker) Timeout(*river.Job[CohortArgs]) time.Duration { return 5 * time.Minute }
+
+// Work enqueues the commits of the cohort's pending apps, a chunk at a time.
+func (w *CohortWorker) Work(ctx context.Context, job *river.Job[CohortArgs]) error {
+	s, a := w.Service, job.Args
+	r, err := s.Store.Rollout(ctx, a.ComponentAppID, a.RolloutID)
+	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND {
+		return river.JobCancel(err)
+	}
+	if err != nil {
+		return err
+	}
+	if r.Status != wxfleet.RolloutRunning || r.Cohort != a.Cohort {
+		return nil // paused (the resume enqueues), or already past this cohort
+	}
+	cursor := ""
+	for {
+		apps, err := s.Store.RolloutApps(ctx, a.ComponentAppID, a.RolloutID, store.RolloutAppFilter{State: wxfleet.AppPending,
+			Cohort: a.Cohort, Limit: cohortChunk, Cursor: cursor})
+		if err != nil {
+			return err
+		}
+		if len(apps) > 0 {
+			params := make([]river.InsertManyParams, len(apps))
+			for i, app := range apps {
+				params[i] = river.InsertManyParams{Args: StepArgs{ComponentAppID: a.ComponentAppID, RolloutID: a.RolloutID, AppID: app.AppID, Step: stepCommit}}
+			}
+			if err := s.Jobs().InsertMany(ctx, params); err != nil {
+				return err
+			}
+		}
+		if len(apps) < cohortChunk {
+			return nil
+		}
+		cursor = apps[len(apps)-1].AppID
+	}
 }
 
 // CheckArgs is the periodic job that advances every running rollout: a crash

@@ -170,6 +170,7 @@ func (a FleetArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
 		Queue:       Queue,
 		MaxAttempts: maxStepAttempts,
+		Priority:    stepPriority,
 		Tags:        []string{"app_" + a.AppID, FleetTag(a.ActionID)},
 		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: unfinished},
 	}
@@ -297,7 +298,7 @@ func (SetupArgs) Kind() string { return "app_setup" }
 
 // InsertOpts keeps one waiting setup per app.
 func (a SetupArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: Queue, MaxAttempts: maxStepAttempts, Tags: []string{"app_" + a.AppID},
+	return river.InsertOpts{Queue: Queue, MaxAttempts: maxStepAttempts, Priority: stepPriority, Tags: []string{"app_" + a.AppID},
 		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: unfinished}}
 }
 

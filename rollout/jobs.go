@@ -49,6 +49,11 @@ var unfinished = []rivertype.JobState{
 	rivertype.JobStateRetryable, rivertype.JobStateScheduled,
 }
 
+// stepPriority is River's priority of a step (1 is first): below a cohort's
+// start (CohortArgs, 1), so that the next cohort's commits are queued while
+// the last releases of the one before still run.
+const stepPriority = 2
+
 // maxStepAttempts bounds the retries of one step; the last attempt marks the
 // app failed instead of leaving it stuck.
 const maxStepAttempts = 12
@@ -59,6 +64,7 @@ func (a StepArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
 		Queue:       Queue,
 		MaxAttempts: maxStepAttempts,
+		Priority:    stepPriority,
 		Tags:        []string{"app_" + a.AppID, RolloutTag(a.RolloutID)},
 		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: unfinished},
 	}

@@ -19,6 +19,7 @@ type Feature struct {
 func (f *Feature) RegisterWorkers(w *queue.Workers) {
 	queue.AddWorker(w, &StepWorker{Service: f.Service})
 	queue.AddWorker(w, &CheckWorker{Service: f.Service})
+	queue.AddWorker(w, &CohortWorker{Service: f.Service})
 	queue.AddWorker(w, &FleetWorker{Service: f.Service})
 	queue.AddWorker(w, &SetupWorker{Service: f.Service})
 }

@@ -413,8 +413,8 @@ func (s *Service) extJSON(ctx context.Context, componentAppID, appID string, t *
 	return RenderExtJSON(t.ExtJSON, appID, settings)
 }
 
-// Create starts a rollout: it stores the rollout with every target app and
-// enqueues the first cohort's commits in the same transaction.
+// Create starts a rollout: it stores the rollout with every target app and,
+// in the same transaction, the job that starts the first cohort.
 func (s *Service) Create(ctx context.Context, componentAppID string, req CreateRequest) (*wxfleet.Rollout, error) {
 	t, plan, err := s.plan(ctx, componentAppID, &req)
 	if err != nil {
@@ -441,7 +441,10 @@ func (s *Service) Create(ctx context.Context, componentAppID string, req CreateR
 		}
 	}
 	err = s.Store.CreateRollout(ctx, r, ids, skipped, func(ctx context.Context, tx *sql.Tx) error {
-		return s.enqueue(ctx, tx, r, stepCommit, first...)
+		if len(first) == 0 {
+			return nil
+		}
+		return s.startCohort(ctx, tx, r, 0)
 	})
 	if err != nil {
 		return nil, err
