@@ -27,6 +27,10 @@ type quotaCache struct {
 type quotaEntry struct {
 	rest int
 	at   time.Time
+	// asking is set while one step asks WeChat again: the others go on with
+	// the stale figure (with rest > 0) instead of asking too (at a cohort's
+	// first submissions every worker found the entry stale at once).
+	asking bool
 }
 
 // auditQuota returns how many submissions the platform has left this month,
@@ -63,6 +67,10 @@ func (s *Service) auditQuotaWith(ctx context.Context, componentAppID string, ts 
 		if s.Now().Sub(cached.at) < ttl {
 			return cached.rest, nil
 		}
+		if cached.rest > 0 && !s.startAsking(componentAppID) {
+			return cached.rest, nil // another step is asking
+		}
+		defer s.doneAsking(componentAppID)
 	}
 	if err := pace(ctx, "/wxa/queryquota"); err != nil {
 		return 0, err
@@ -75,6 +83,27 @@ func (s *Service) auditQuotaWith(ctx context.Context, componentAppID string, ts 
 	s.quotas.m[componentAppID] = &quotaEntry{rest: q.Rest, at: s.Now()}
 	s.quotas.mu.Unlock()
 	return q.Rest, nil
+}
+
+// startAsking marks the platform's entry as being asked about, and reports
+// whether the caller is the one to ask.
+func (s *Service) startAsking(componentAppID string) bool {
+	s.quotas.mu.Lock()
+	defer s.quotas.mu.Unlock()
+	e := s.quotas.m[componentAppID]
+	if e == nil || e.asking {
+		return e == nil
+	}
+	e.asking = true
+	return true
+}
+
+func (s *Service) doneAsking(componentAppID string) {
+	s.quotas.mu.Lock()
+	if e := s.quotas.m[componentAppID]; e != nil {
+		e.asking = false
+	}
+	s.quotas.mu.Unlock()
 }
 
 // tookQuota counts one submission against the cached quota.
