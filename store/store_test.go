@@ -110,6 +110,7 @@ var conformance = []struct {
 	{"WrongVaultKey", testWrongVaultKey},
 	{"CheckVaultKey", testCheckVaultKey},
 	{"CheckVaultKeyRace", testCheckVaultKeyRace},
+	{"KeyRotation", testKeyRotation},
 	{"TicketNewestWins", testTicketNewestWins},
 	{"ComponentToken", testComponentToken},
 	{"Lease", testLease},
@@ -148,6 +149,10 @@ var conformance = []struct {
 	{"TokenHealth", testTokenHealth},
 	{"AuthLinkBinding", testAuthLinkBinding},
 	{"SealedBoundToRows", testSealedBoundToRows},
+	{"Accounts", testAccounts},
+	{"AccountSessions", testAccountSessions},
+	{"APITokens", testAPITokens},
+	{"AuditLog", testAuditLog},
 	{"RuntimeSessions", testRuntimeSessions},
 }
 
