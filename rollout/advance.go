@@ -134,8 +134,10 @@ type CohortWorker struct {
 	Service *Service
 }
 
-// Timeout bounds one cohort's start.
-func (w *CohortWorker) Timeout(*river.Job[CohortArgs]) time.Duration { return 5 * time.Minute }
+// Timeout bounds one cohort's start, as long as a step's: the longest job
+// timeout sets how soon River rescues a job its instance lost (queue), and
+// a retry carries on where the last attempt stopped.
+func (w *CohortWorker) Timeout(*river.Job[CohortArgs]) time.Duration { return 2 * time.Minute }
 
 // Work enqueues the commits of the cohort's pending apps, a chunk at a time.
 func (w *CohortWorker) Work(ctx context.Context, job *river.Job[CohortArgs]) error {
