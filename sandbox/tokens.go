@@ -88,6 +88,9 @@ var apiTokens = map[string]tokenKind{
 	"/wxa/memberauth":                      tokenAuthorizer,
 	"/cgi-bin/component/setprivacysetting": tokenAuthorizer, // despite the path (WxJava, SKIT)
 	"/cgi-bin/component/getprivacysetting": tokenAuthorizer,
+
+	"/cgi-bin/component/modify_wxa_server_domain": tokenComponent,
+	"/cgi-bin/component/modify_wxa_jump_domain":   tokenComponent,
 }
 
 // tokenlessPaths are the WeChat APIs the sandbox does not emulate that take

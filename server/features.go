@@ -112,7 +112,7 @@ func (s *Server) wire(pushes *push.Mux, features []any) error {
 func riverConfig(cfg Config, workers *queue.Workers, periodic []*river.PeriodicJob) *river.Config {
 	rolloutWorkers := cfg.RolloutWorkers
 	if rolloutWorkers <= 0 {
-		rolloutWorkers = 10
+		rolloutWorkers = rollout.DefaultWorkers(cfg.RolloutRate)
 	}
 	rc := &river.Config{
 		Queues: map[string]river.QueueConfig{

@@ -55,7 +55,8 @@ type Config struct {
 	// AuditPollInterval is how often a rollout polls an audit no push has
 	// decided; 0 → 10 minutes (the demo sets seconds: its audits take seconds).
 	AuditPollInterval time.Duration
-	// RolloutWorkers is how many rollout steps run at once on this instance; 0 → 10.
+	// RolloutWorkers is how many rollout steps run at once on this instance;
+	// 0 → rollout.DefaultWorkers(RolloutRate): 10, or half the rate when more.
 	RolloutWorkers int
 	// RolloutRetryBase and RolloutQuotaWait shorten a rollout step's retry
 	// delay and its wait after a quota error (see rollout.Service); 0 → the
@@ -327,6 +328,7 @@ func (s *Server) buildCore() {
 		Rate: cfg.RolloutRate, APIRates: cfg.RolloutAPIRates,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 	}
+	s.Auth.OnAuthorized = s.Rollouts.Authorized
 	s.Tenants = &tenant.Service{Store: s.Store, Links: s.Auth, Grace: cfg.TenantGrace, Now: cfg.Now, Logger: cfg.Logger}
 	s.Messaging = &messaging.Service{
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() messaging.Jobs { return s.queue },

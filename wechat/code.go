@@ -61,6 +61,15 @@ const (
 	CodeInGrayRelease     = 87011 // cannot roll back during a gray release
 	CodeCannotRollBack    = 87012
 	CodeUndoLimitReached  = 87013
+	CodeTesterBound       = 85004 // bind_tester: already an experience member
+	CodeSubmitForbidden   = 86007 // submit_audit: the mini program may not submit (suspended by WeChat)
+	CodePrivacyNotSet     = 61040 // submit_audit: the code uses privacy APIs the privacy guide does not cover
+)
+
+// Gray release plan states (getgrayreleaseplan).
+const (
+	GrayRunning = 1
+	GrayPaused  = 2
 )
 
 // Audit states of get_auditstatus and get_latest_auditstatus.
