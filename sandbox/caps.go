@@ -76,14 +76,13 @@ type userLogEntry struct {
 
 // appCaps is the capability state of one mini program.
 type appCaps struct {
-	AppID     string                `json:"appid"`
-	Media     map[string]media      `json:"media"`
-	Templates []*subTemplate        `json:"templates"`
-	Consents  map[string]*consent   `json:"consents"` // openid + " " + priTmplId
-	Typing    map[string]time.Time  `json:"typing"`   // openid → Typing since
-	LastOut   map[string]time.Time  `json:"last_out"` // openid → last message the user received
-	Log       []userLogEntry        `json:"log"`
-	Cards     map[string]*cardClass `json:"cards,omitempty"` // cards.go
+	AppID     string               `json:"appid"`
+	Media     map[string]media     `json:"media"`
+	Templates []*subTemplate       `json:"templates"`
+	Consents  map[string]*consent  `json:"consents"` // openid + " " + priTmplId
+	Typing    map[string]time.Time `json:"typing"`   // openid → Typing since
+	LastOut   map[string]time.Time `json:"last_out"` // openid → last message the user received
+	Log       []userLogEntry       `json:"log"`
 }
 
 // capMeta is the sandbox-wide part of the capability state.

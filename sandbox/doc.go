@@ -478,29 +478,6 @@
 //	                                            "subscribe_send"|"subscribe_popup","openid","msgtype","content","body"?,"at"}]}, oldest first,
 //	                                            the last 500 per app
 //
-// # Cards and coupons (卡券), a small part
-//
-// Sources: docs/wechat-capabilities.md §6 (w7corp/easywechat's card clients
-// and silenceper/wechat's card events for the paths, bodies and event
-// fields; 40056, 40073 and 40099 from WeChat's global errcode table). All
-// take the authorizer token; the cards live in sandbox-caps.db.
-//
-//	POST /card/create        {"card":{"card_type":MEMBER_CARD|GENERAL_COUPON|CASH|DISCOUNT|GROUPON|GIFT,"<type>":{"base_info":{...}}}}
-//	                         → {"card_id"}; 47001 for an unknown type, a missing inner object or base_info field (logo_url, brand_name,
-//	                         code_type, title, color, notice, description, sku, date_info), or brand_name > 12, title > 9, notice > 16
-//	                         characters (WeChat's own codes for these limits are unverified)
-//	POST /card/get           {"card_id"} → {"card":{"card_type","<type>":{"base_info":{"id","title","brand_name","status","sku"}}}}; 40073
-//	POST /card/code/get      {"code","card_id"?,"check_consume"?} → {"card":{"card_id"},"openid","can_consume","user_card_status"};
-//	                         40056 unknown code, 40099 consumed (unless check_consume is false)
-//	POST /card/code/consume  {"code","card_id"?} → {"card":{"card_id"},"openid"}; again 40099; pushes user_consume_card (FROM_API)
-//	POST /sandbox/api/apps/{appid}/cards/{card_id}/review {"pass","reason"?}  pushes card_pass_check / card_not_pass_check (RefuseReason)
-//	POST /sandbox/api/apps/{appid}/cards/{card_id}/take {"openid"?}  → {"card_id","openid","code"}: an approved card with stock left;
-//	                         pushes user_get_card (CardId, UserCardCode, IsGiveByFriend 0, …)
-//
-// Card events go to the app's message URL (WeChat sends them to the
-// official account the cards belong to; the sandbox does not model that
-// link).
-//
 // # Pages
 //
 // GET / and /sandbox/ show the components, accounts and their authorizations,

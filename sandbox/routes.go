@@ -43,7 +43,6 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("/cgi-bin/", s.apiNotEmulated(known))
 	mux.HandleFunc("/wxa/", s.apiNotEmulated(known))
 	mux.HandleFunc("/wxaapi/", s.apiNotEmulated(known))
-	mux.HandleFunc("/card/", s.apiNotEmulated(known))
 	mux.HandleFunc("/sns/", s.apiNotEmulated(known)) // jscode2session and friends live here
 
 	// Authorization pages: PC, H5, and the older H5 path.
@@ -65,8 +64,6 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/user-message", s.handleUserMessage)
 	mux.HandleFunc("GET /sandbox/api/apps/{appid}/user-messages", s.handleUserMessages)
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/subscribe", s.handleSubscribe)
-	mux.HandleFunc("POST /sandbox/api/apps/{appid}/cards/{card_id}/review", s.handleCardReview)
-	mux.HandleFunc("POST /sandbox/api/apps/{appid}/cards/{card_id}/take", s.handleCardTake)
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/login-code", s.handleLoginCode) // login.go
 	mux.HandleFunc("POST /sandbox/api/authorize", s.handleControlAuthorize)
 	mux.HandleFunc("GET /sandbox/api/outbox", s.handleOutbox)
@@ -133,10 +130,6 @@ func (s *Sandbox) capRoutes(mux *http.ServeMux, known map[string]bool) {
 		"/cgi-bin/message/subscribe/send":         s.apiSubSend,
 		"/wxaapi/newtmpl/addtemplate":             s.apiSubAdd,
 		"/wxaapi/newtmpl/deltemplate":             s.apiSubDelete,
-		"/card/create":                            s.apiCardCreate,
-		"/card/get":                               s.apiCardGet,
-		"/card/code/get":                          s.apiCardCodeGet,
-		"/card/code/consume":                      s.apiCardConsume,
 	}
 	get := map[string]apiFunc{
 		"/wxaapi/newtmpl/getcategory":            s.apiSubCategories,

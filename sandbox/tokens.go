@@ -51,10 +51,6 @@ var apiTokens = map[string]tokenKind{
 	"/wxaapi/newtmpl/addtemplate":                  tokenAuthorizer,
 	"/wxaapi/newtmpl/gettemplate":                  tokenAuthorizer,
 	"/wxaapi/newtmpl/deltemplate":                  tokenAuthorizer,
-	"/card/create":                                 tokenAuthorizer,
-	"/card/get":                                    tokenAuthorizer,
-	"/card/code/get":                               tokenAuthorizer,
-	"/card/code/consume":                           tokenAuthorizer,
 	"/cgi-bin/clear_quota":                         tokenAuthorizer,
 	"/cgi-bin/openapi/quota/get":                   tokenEither,
 	pathJSCode2Session:                             tokenComponent, // login.go
@@ -173,5 +169,5 @@ func (s *Sandbox) componentTokenState(tok string) (bool, int) {
 
 // isWeChatAPIPath tells whether path is under one of WeChat's API roots.
 func isWeChatAPIPath(path string) bool {
-	return strings.HasPrefix(path, "/cgi-bin/") || strings.HasPrefix(path, "/wxa/") || strings.HasPrefix(path, "/wxaapi/") || strings.HasPrefix(path, "/card/") || strings.HasPrefix(path, "/sns/")
+	return strings.HasPrefix(path, "/cgi-bin/") || strings.HasPrefix(path, "/wxa/") || strings.HasPrefix(path, "/wxaapi/") || strings.HasPrefix(path, "/sns/")
 }

@@ -40,12 +40,6 @@ func errmsg(code int) string {
 		return "invalid image size"
 	case 40037:
 		return "invalid template_id"
-	case 40056:
-		return "invalid serial code"
-	case 40073:
-		return "invalid card id"
-	case 40099:
-		return "invalid code, this code has consumed"
 	case 41005:
 		return "media data missing"
 	case 41030:
