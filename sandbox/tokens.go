@@ -74,6 +74,18 @@ var apiTokens = map[string]tokenKind{
 	"/wxa/memberauth":                      tokenAuthorizer,
 	"/cgi-bin/component/setprivacysetting": tokenAuthorizer, // despite the path (WxJava, SKIT)
 	"/cgi-bin/component/getprivacysetting": tokenAuthorizer,
+
+	"/card/create":           tokenAuthorizer, // cards.go
+	"/card/get":              tokenAuthorizer,
+	"/card/code/get":         tokenAuthorizer,
+	"/card/code/consume":     tokenAuthorizer,
+	"/card/code/decrypt":     tokenAuthorizer,
+	"/bizwifi/shop/list":     tokenAuthorizer, // wifi.go
+	"/bizwifi/shop/get":      tokenAuthorizer,
+	"/bizwifi/device/add":    tokenAuthorizer,
+	"/bizwifi/device/list":   tokenAuthorizer,
+	"/bizwifi/device/delete": tokenAuthorizer,
+	"/bizwifi/qrcode/get":    tokenAuthorizer,
 }
 
 // tokenlessPaths are the WeChat APIs the sandbox does not emulate that take
@@ -156,5 +168,6 @@ func (s *Sandbox) componentTokenState(tok string) (bool, int) {
 
 // isWeChatAPIPath tells whether path is under one of WeChat's API roots.
 func isWeChatAPIPath(path string) bool {
-	return strings.HasPrefix(path, "/cgi-bin/") || strings.HasPrefix(path, "/wxa/") || strings.HasPrefix(path, "/sns/")
+	return strings.HasPrefix(path, "/cgi-bin/") || strings.HasPrefix(path, "/wxa/") || strings.HasPrefix(path, "/sns/") ||
+		strings.HasPrefix(path, "/card/") || strings.HasPrefix(path, "/bizwifi/")
 }
