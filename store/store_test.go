@@ -146,6 +146,7 @@ var conformance = []struct {
 	{"AuthLinkBinding", testAuthLinkBinding},
 	{"SealedBoundToRows", testSealedBoundToRows},
 	{"RuntimeSessions", testRuntimeSessions},
+	{"Cards", testCards},
 }
 
 func runConformance(t *testing.T, b backend) {
