@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/wxfleet/wxfleet/cards"
+
 	"github.com/riverqueue/river"
 
 	"github.com/wxfleet/wxfleet/authorization"
@@ -38,6 +40,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 		&token.Feature{Keeper: s.Keeper, Store: s.Store, Queue: s.jobs, Now: cfg.Now, Logger: cfg.Logger, Rate: cfg.RefreshRate},
 		&authorization.Feature{Service: s.Auth, Sealer: s.vault},
 		&rollout.Feature{Service: s.Rollouts},
+		&cards.Feature{Service: s.Cards},
 		&releasecheck.Responder{WeChat: s.WeChat, Tokens: s.Keeper, Now: cfg.Now, Logger: cfg.Logger, Background: s.background},
 		&push.Retention{Store: s.Store, Keep: cfg.EventRetention, Now: cfg.Now, Logger: cfg.Logger},
 		&push.Receiver{
@@ -45,7 +48,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 			Count: func(endpoint, typ, result string) { s.Metrics.Pushes.WithLabelValues(endpoint, typ, result).Inc() },
 		},
 		&web.Server{
-			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts, Runtime: s.Runtime,
+			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts, Cards: s.Cards, Runtime: s.Runtime,
 			AdminToken: cfg.AdminToken, DefaultPlatform: cfg.Platforms[0].AppID, WeChatURL: cfg.WeChatURL,
 			APIBodyCap: cfg.APIBodyCap, MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
 			TrustedProxies: cfg.TrustedProxies, SecureCookies: cfg.https(), Ready: s.ready, Draining: s.draining.Load,

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wxfleet/wxfleet/cards"
+
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
 	"github.com/wxfleet/wxfleet/metrics"
@@ -32,6 +34,8 @@ type Server struct {
 	WeChat   *wechat.Client
 	Metrics  *metrics.Metrics
 	Rollouts *rollout.Service
+	// Cards serves the card and Wi-Fi routes; nil leaves them off.
+	Cards *cards.Service
 	// Runtime serves /runtime/v1, what the mini programs call; nil leaves it off.
 	Runtime *runtimeapi.Service
 	// Events reads the stored pushes; it is the ingest (push.Ingest), which
@@ -109,6 +113,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	api("GET /api/v1/authorizers/{appid}/wechat/{path...}", s.forward)
 	api("GET /api/v1/events", s.listEvents)
 	s.rolloutRoutes(api)
+	s.cardRoutes(api) // cards.go
 	api("GET /api/v1/tokens/health", s.tokenHealth)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path))
