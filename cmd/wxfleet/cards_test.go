@@ -201,4 +201,3 @@ func TestWiFiDeviceAndQRCode(t *testing.T) {
 		t.Fatalf("qrcode is no PNG: %v", err)
 	}
 }
-
