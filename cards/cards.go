@@ -103,7 +103,10 @@ func (s *Service) Get(ctx context.Context, scope wxfleet.Scope, comp, appID, car
 }
 
 // Consume redeems a user's code of a card (核销) and returns the user's
-// openid. A code consumed before is ECONFLICT naming WeChat's 40099.
+// openid. A code consumed before is ECONFLICT naming WeChat's 40099. When
+// WeChat's answer is lost the code is read back: consumed by now counts as
+// this consume's success (the one way to tell, since a consume is never
+// resent), anything else is the network error.
 func (s *Service) Consume(ctx context.Context, scope wxfleet.Scope, comp, appID, cardID, code string) (string, error) {
 	if code == "" {
 		return "", wxfleet.Errorf(wxfleet.EINVALID, `缺少 "code" / give the user's card "code"`)
@@ -114,7 +117,17 @@ func (s *Service) Consume(ctx context.Context, scope wxfleet.Scope, comp, appID,
 	if err := s.usable(ctx, comp, appID); err != nil {
 		return "", err
 	}
-	openID, _, err := s.WeChat.ConsumeCardCode(ctx, s.Tokens.AuthorizerSource(comp, appID), cardID, code)
+	ts := s.Tokens.AuthorizerSource(comp, appID)
+	openID, _, err := s.WeChat.ConsumeCardCode(ctx, ts, cardID, code)
+	var we *wechat.Error
+	if err != nil && !errors.As(err, &we) {
+		// No answer: WeChat may have redeemed it. The consume is never
+		// sent twice; the code's state tells.
+		if cc, rerr := s.WeChat.CardCodeOf(ctx, ts, cardID, code, false); rerr == nil && cc.UserCardStatus == "CONSUMED" {
+			s.Logger.InfoContext(ctx, "card consume answer lost; the code reads consumed", "appid", appID, "card_id", cardID)
+			openID, err = cc.OpenID, nil
+		}
+	}
 	if err != nil {
 		return "", weChatErr(err)
 	}

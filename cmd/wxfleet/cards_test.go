@@ -132,6 +132,27 @@ func TestCardsEndToEnd(t *testing.T) {
 		t.Fatalf("second consume: HTTP %d %+v, want 409 naming 40099", st, again)
 	}
 
+	// A consume whose answer is lost on the way back: the platform reads the
+	// code, finds it consumed, and reports the redemption once.
+	var second struct {
+		Code string `json:"code"`
+	}
+	d.sandbox("POST", "/sandbox/api/apps/"+app+"/cards/"+c.CardID+"/receive", map[string]string{"openid": "oDemoUser2"}, &second)
+	if st := d.sandbox("POST", "/sandbox/api/faults", map[string]any{"path": "/card/code/consume", "lose_answer": true, "count": 1}, nil); st != 200 {
+		t.Fatalf("fault: HTTP %d", st)
+	}
+	if st := d.api("POST", base+"/"+c.CardID+"/consume", map[string]string{"code": second.Code}, &consumed); st != 200 ||
+		consumed.OpenID != "oDemoUser2" || consumed.Card.Redeemed != 2 {
+		t.Fatalf("consume with a lost answer: HTTP %d %+v", st, consumed)
+	}
+	var calls struct {
+		Calls map[string]int `json:"calls"`
+	}
+	d.sandbox("GET", "/sandbox/api/calls", nil, &calls)
+	if n := calls.Calls["/card/code/consume"]; n != 3 {
+		t.Fatalf("/card/code/consume called %d times, want 3 (the lost one not resent)", n)
+	}
+
 	// A rejected card shows WeChat's reason.
 	if st := d.sandbox("POST", "/sandbox/api/card-rules", map[string]any{"reject_words": []string{"最低价"}}, nil); st != 200 {
 		t.Fatalf("card-rules: HTTP %d", st)
