@@ -50,17 +50,19 @@ type Service struct {
 	Logger     *slog.Logger
 }
 
-// usable checks that the platform serves appid and may call for it.
-func (s *Service) usable(ctx context.Context, comp, appID string) error {
+// usable checks that the platform serves appid and may call for it, and
+// returns the account's tenant (0: none).
+func (s *Service) usable(ctx context.Context, comp, appID string) (int64, error) {
 	a, err := s.Store.Authorizer(ctx, comp, appID)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return a.Status.Unusable(appID)
+	return a.TenantID, a.Status.Unusable(appID)
 }
 
 // Create makes a card class on WeChat from WeChat's card object and keeps
-// it, pending review. A merchant's card is its tenant's; staff may name one.
+// it, pending review. A merchant's card is its tenant's; staff may name
+// one, else it is the official account's tenant.
 func (s *Service) Create(ctx context.Context, scope wxfleet.Scope, comp, appID string, card json.RawMessage, tenantID int64) (*wxfleet.Card, error) {
 	if !scope.All() {
 		tenantID = scope.TenantID
@@ -77,8 +79,15 @@ func (s *Service) Create(ctx context.Context, scope wxfleet.Scope, comp, appID s
 		} `json:"base_info"`
 	}
 	json.Unmarshal(head[strings.ToLower(typ)], &inner)
-	if err := s.usable(ctx, comp, appID); err != nil {
+	accountTenant, err := s.usable(ctx, comp, appID)
+	if err != nil {
 		return nil, err
+	}
+	if tenantID == 0 {
+		tenantID = accountTenant
+	}
+	if !scope.Allows(accountTenant) {
+		return nil, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个授权方 / no authorizer %s", appID)
 	}
 	id, err := s.WeChat.CreateCard(ctx, s.Tokens.AuthorizerSource(comp, appID), card)
 	if err != nil {
@@ -114,7 +123,7 @@ func (s *Service) Consume(ctx context.Context, scope wxfleet.Scope, comp, appID,
 	if _, err := s.Store.Card(ctx, scope, comp, appID, cardID); err != nil {
 		return "", err
 	}
-	if err := s.usable(ctx, comp, appID); err != nil {
+	if _, err := s.usable(ctx, comp, appID); err != nil {
 		return "", err
 	}
 	ts := s.Tokens.AuthorizerSource(comp, appID)
@@ -163,7 +172,7 @@ func weChatErr(err error) error {
 
 // Shops lists an account's Wi-Fi shops (one page, at most 20).
 func (s *Service) Shops(ctx context.Context, comp, appID string, page, size int) (*wechat.WiFiShopPage, error) {
-	if err := s.usable(ctx, comp, appID); err != nil {
+	if _, err := s.usable(ctx, comp, appID); err != nil {
 		return nil, err
 	}
 	p, err := s.WeChat.WiFiShops(ctx, s.Tokens.AuthorizerSource(comp, appID), page, size)
@@ -175,7 +184,7 @@ func (s *Service) AddDevice(ctx context.Context, comp, appID string, shopID int6
 	if ssid == "" || password == "" {
 		return nil, wxfleet.Errorf(wxfleet.EINVALID, `缺少 "ssid" 或 "password" / give "ssid" (starting with WX) and "password"`)
 	}
-	if err := s.usable(ctx, comp, appID); err != nil {
+	if _, err := s.usable(ctx, comp, appID); err != nil {
 		return nil, err
 	}
 	ts := s.Tokens.AuthorizerSource(comp, appID)
@@ -197,7 +206,7 @@ type QRCode struct {
 // QRCodeOf returns a shop's connect QR code for ssid ("" means the shop's
 // network); with fetch, the image too.
 func (s *Service) QRCodeOf(ctx context.Context, comp, appID string, shopID int64, ssid string, imgID int, fetch bool) (*QRCode, error) {
-	if err := s.usable(ctx, comp, appID); err != nil {
+	if _, err := s.usable(ctx, comp, appID); err != nil {
 		return nil, err
 	}
 	ts := s.Tokens.AuthorizerSource(comp, appID)

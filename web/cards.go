@@ -11,9 +11,9 @@ import (
 
 // Cards and coupons (卡券) and Wi-Fi (微信连Wi-Fi) of an official account
 // (package cards; docs/wechat-cards-wifi.md).
-// The routes are the ISV staff's for now: an authorizer is not yet tied to a
-// tenant, so a merchant could not be bounded to its own official accounts.
-// Cards carry their tenant and every read is bounded by the caller's Scope.
+// The routes are the ISV staff's for now (the merchant portal is to come);
+// cards carry their tenant (the official account's unless named) and every
+// read is bounded by the caller's Scope.
 func (s *Server) cardRoutes(mux *http.ServeMux) {
 	if s.Cards == nil {
 		return
@@ -25,15 +25,6 @@ func (s *Server) cardRoutes(mux *http.ServeMux) {
 	s.api(mux, "GET /api/v1/authorizers/{appid}/wifi/shops", StaffRead(), s.listWiFiShops)
 	s.api(mux, "POST /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/devices", StaffWrite("wifi.device.add"), s.addWiFiDevice)
 	s.api(mux, "GET /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/qrcode", StaffRead(), s.wifiQRCode)
-}
-
-// scopeOf is the tenants the caller is bounded by: the actor's, or every
-// tenant for the admin token (no actor in the context).
-func scopeOf(r *http.Request) wxfleet.Scope {
-	if a, ok := wxfleet.ActorFrom(r.Context()); ok {
-		return a.Scope()
-	}
-	return wxfleet.Scope{}
 }
 
 type cardJSON struct {

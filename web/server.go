@@ -24,6 +24,7 @@ import (
 	"github.com/wxfleet/wxfleet/rollout"
 	"github.com/wxfleet/wxfleet/runtimeapi"
 	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/tenant"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/wechat"
 )
@@ -36,6 +37,7 @@ type Server struct {
 	WeChat   *wechat.Client
 	Metrics  *metrics.Metrics
 	Rollouts *rollout.Service
+	Tenants  *tenant.Service
 	// Cards serves the card and Wi-Fi routes; nil leaves them off.
 	Cards *cards.Service
 	// Runtime serves /runtime/v1, what the mini programs call; nil leaves it off.
@@ -119,6 +121,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.api(mux, "GET /api/v1/authorizers/{appid}/wechat/{path...}", OperatorRead(), s.forward)
 	s.api(mux, "GET /api/v1/events", StaffRead(), s.listEvents)
 	s.rolloutRoutes(mux)
+	s.tenantRoutes(mux)
 	s.cardRoutes(mux) // cards.go
 	s.api(mux, "GET /api/v1/tokens/health", StaffRead(), s.tokenHealth)
 	s.accountRoutes(mux)
@@ -143,6 +146,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/htmx.min.js", serveStatic("htmx.min.js", "text/javascript; charset=utf-8"))
 	s.page(mux, "GET /dashboard/quota", StaffRead(), s.dashQuota)
 	s.page(mux, "GET /authorizers", StaffRead(), s.authorizersPage)
+	s.page(mux, "GET /tenants", StaffRead(), s.tenantsPage)
 	s.page(mux, "GET /authorizers/{appid}", StaffRead(), s.authorizerPage)
 	s.page(mux, "GET /authorizers/{appid}/wechat", StaffRead(), s.authorizerWeChat)
 	s.page(mux, "GET /templates", StaffRead(), s.templatesPage)
