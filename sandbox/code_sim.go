@@ -329,6 +329,9 @@ func (s *Sandbox) decidingAfter(h http.HandlerFunc) http.HandlerFunc {
 		rec := &bufferedWriter{header: http.Header{}, status: http.StatusOK}
 		h(rec, r)
 		s.code.decideAll()
+		s.cards.mu.Lock()
+		s.cards.decideAllLocked() // card reviews then due, too
+		s.cards.mu.Unlock()
 		for k, v := range rec.header {
 			w.Header()[k] = v
 		}

@@ -478,6 +478,64 @@
 //	                                            "subscribe_send"|"subscribe_popup","openid","msgtype","content","body"?,"at"}]}, oldest first,
 //	                                            the last 500 per app
 //
+// # Cards and coupons (卡券), WeChat Wi-Fi (微信连Wi-Fi)
+//
+// Official-account capabilities (docs/wechat-cards-wifi.md), with their own
+// state in {DataDir}/sandbox-cards.db. The permission model is the
+// sandbox's: a mini program's authorizer token gets 48001 (these APIs are
+// the official account's), an official account that did not grant 微信卡券权限
+// (permission set 8) or 微信连WiFi权限 (10) gets 61007. The body is decoded
+// before that check (44002 empty, 47001 malformed).
+//
+//	POST /card/create          {card:{card_type, <lower-case type>:{base_info, …}}} → {card_id}; see below
+//	POST /card/get             {card_id} → card:{card_type, <type>:{base_info:{…, id, status}, …}}; 40073 unknown or another account's
+//	POST /card/code/get        {code, card_id?, check_consume?} → {openid, can_consume, user_card_status, card:{card_id, begin_time, end_time, code}};
+//	                           40056 unknown code; 40099 a consumed (or expired) one unless check_consume is false
+//	POST /card/code/consume    {code, card_id?} → {card:{card_id}, openid}; 40099 the second time; pushes user_consume_card (ConsumeSource FROM_API)
+//	POST /card/code/decrypt    {encrypt_code} → {code}; 40056 unknown
+//	POST /bizwifi/shop/list    {pageindex, pagesize ≤ 20} → data:{totalcount, pageindex, pagecount, records[{shop_id, shop_name, ssid, ssid_list, ssid_password_list, protocol_type, sid}]}
+//	POST /bizwifi/shop/get     {shop_id} → data:{shop_name, ssid, ssid_list, password, protocol_type, ap_count, …}
+//	POST /bizwifi/device/add   {shop_id, ssid "WX…" ≤ 32 bytes, password 8–24}; a shop has one password network
+//	POST /bizwifi/device/list  {pageindex, pagesize, shop_id?} → data:{…, records[{shop_id, ssid, bssid, protocol_type 4}]}
+//	POST /bizwifi/device/delete {bssid}
+//	POST /bizwifi/qrcode/get   {shop_id, ssid, img_id 0|1} → data:{qrcode_url}, a PNG the sandbox serves at /sandbox/static/bizwifi/{id}.png
+//
+// /card/create checks, in order: card_type present (41011) and one of
+// MEMBER_CARD, GENERAL_COUPON, CASH, DISCOUNT, GROUPON, GIFT (40071); the
+// inner object under the lower-case type (41011); base_info's logo_url,
+// brand_name, code_type, title, color, notice, description, sku.quantity and
+// date_info present (41011); brand_name ≤ 12, title ≤ 9, notice ≤ 16,
+// description ≤ 1024, center_title ≤ 6, sub_title ≤ 18 characters (45021);
+// code_type one of WeChat's six (40072); color Color010 … Color100 and a
+// logo on mmbiz.qpic.cn, where /cgi-bin/media/uploadimg puts it (40097);
+// sku.quantity 0 … 100,000,000 (40122); date_info DATE_TYPE_FIX_TIME_RANGE
+// with begin < end and end in the future, DATE_TYPE_FIX_TERM with
+// fixed_term > 0, DATE_TYPE_PERMANENT for member cards only (40079); and the
+// type's own fields (cash: least_cost and reduce_cost; discount: 1 … 99;
+// general_coupon: default_detail; groupon: deal_detail; gift: gift;
+// member_card: prerogative, supply_bonus, supply_balance: 41011 or 40097).
+// Sources: the field table and limits of docs/wechat-cards-wifi.md (from
+// the official card docs as the wire notes give them); the errcodes 40056,
+// 40071, 40072, 40073, 40078, 40079, 40097, 40122, 41011 and 45021 come
+// from WeChat's global return-code table as remembered, unverified in code;
+// 40099 from the wire notes' errcode table. The Wi-Fi rules (ssid "WX",
+// password 8–24, pagesize ≤ 20) and their 40097 are widely quoted but
+// unverified; WeChat's own Wi-Fi errcodes are not modelled.
+//
+// A new card is CARD_STATUS_NOT_VERIFY. Its review is decided once the
+// card-rules delay has passed on the sandbox clock (a ticker, a clock move,
+// and the control reads decide what is due): CARD_STATUS_VERIFY_OK and a
+// card_pass_check push, or CARD_STATUS_VERIFY_FAIL and card_not_pass_check
+// with RefuseReason (the verdict "reject", or a reject word in the card's
+// fields). Pushes go to the official account's message URL.
+//
+//	GET  /sandbox/api/card-rules                         {"delay","verdict","reject_words","refuse_reason"}
+//	POST /sandbox/api/card-rules                         the same; each field given replaces that rule (defaults "5s", "pass")
+//	GET  /sandbox/api/apps/{appid}/cards                 {"cards":[{"card_id","card_type","title","status","refuse_reason","quantity","issued","consumed"}]}
+//	POST /sandbox/api/apps/{appid}/cards/{card_id}/receive {"openid"?,"outer_str"?} → {"code","encrypt_code","openid","card_id","push"}:
+//	                                                     a user adds the card; 409 before approval or out of stock; user_get_card pushed synchronously
+//	POST /sandbox/api/apps/{appid}/wifi/shops            {"shop_name"} → {"shop_id",…}: a 门店 of an official account (400 for a mini program)
+//
 // # Pages
 //
 // GET / and /sandbox/ show the components, accounts and their authorizations,

@@ -34,6 +34,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 	}
 	s.codeRoutes(mux, known) // code_routes.go
 	s.capRoutes(mux, known)  // below
+	s.cardRoutes(mux, known) // cards.go, wifi.go
 	// WeChat documents jscode2session as GET; POST with the same query is
 	// taken too, as on the code-management reads.
 	mux.HandleFunc("GET "+pathJSCode2Session, s.api(pathJSCode2Session, s.apiJSCode2Session))
@@ -44,6 +45,8 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("/wxa/", s.apiNotEmulated(known))
 	mux.HandleFunc("/wxaapi/", s.apiNotEmulated(known))
 	mux.HandleFunc("/sns/", s.apiNotEmulated(known)) // jscode2session and friends live here
+	mux.HandleFunc("/card/", s.apiNotEmulated(known))
+	mux.HandleFunc("/bizwifi/", s.apiNotEmulated(known))
 
 	// Authorization pages: PC, H5, and the older H5 path.
 	for _, p := range []string{pathLoginPage, pathBindComponent, pathBindOld} {

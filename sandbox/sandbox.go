@@ -90,8 +90,9 @@ type Sandbox struct {
 	apiWait      time.Duration // release check: how long to wait for message/custom/send (WeChat: 5 s)
 	pickTestApp  func() string // release check: which test account to use
 
-	code *codeState // code management, with its own lock and database (code.go); set by New
-	caps *capState  // customer service and subscribe messages, likewise (caps.go); set by New
+	code  *codeState // code management, with its own lock and database (code.go); set by New
+	caps  *capState  // customer service and subscribe messages, likewise (caps.go); set by New
+	cards *cardState // cards and Wi-Fi, with their own lock and database (cards.go); set by New
 
 	mu          sync.Mutex // guards everything below
 	st          *state
@@ -208,6 +209,12 @@ func New(cfg Config) (*Sandbox, error) {
 		s.closeCode()
 		return nil, err
 	}
+	if err := s.startCards(); err != nil {
+		s.stop()
+		s.closeCode()
+		s.closeCaps()
+		return nil, err
+	}
 	go s.saver()
 	return s, nil
 }
@@ -303,7 +310,7 @@ func (s *Sandbox) Close() error {
 	s.stop()
 	s.wg.Wait()
 	<-s.saveDone
-	err := errors.Join(s.flush(), s.closeCode(), s.closeCaps())
+	err := errors.Join(s.flush(), s.closeCode(), s.closeCaps(), s.closeCards())
 	if cerr := s.db.close(); err == nil {
 		err = cerr
 	}

@@ -87,6 +87,17 @@ var apiTokens = map[string]tokenKind{
 
 	"/cgi-bin/component/modify_wxa_server_domain": tokenComponent,
 	"/cgi-bin/component/modify_wxa_jump_domain":   tokenComponent,
+	"/card/create":           tokenAuthorizer, // cards.go
+	"/card/get":              tokenAuthorizer,
+	"/card/code/get":         tokenAuthorizer,
+	"/card/code/consume":     tokenAuthorizer,
+	"/card/code/decrypt":     tokenAuthorizer,
+	"/bizwifi/shop/list":     tokenAuthorizer, // wifi.go
+	"/bizwifi/shop/get":      tokenAuthorizer,
+	"/bizwifi/device/add":    tokenAuthorizer,
+	"/bizwifi/device/list":   tokenAuthorizer,
+	"/bizwifi/device/delete": tokenAuthorizer,
+	"/bizwifi/qrcode/get":    tokenAuthorizer,
 }
 
 // tokenlessPaths are the WeChat APIs the sandbox does not emulate that take
@@ -169,5 +180,6 @@ func (s *Sandbox) componentTokenState(tok string) (bool, int) {
 
 // isWeChatAPIPath tells whether path is under one of WeChat's API roots.
 func isWeChatAPIPath(path string) bool {
-	return strings.HasPrefix(path, "/cgi-bin/") || strings.HasPrefix(path, "/wxa/") || strings.HasPrefix(path, "/wxaapi/") || strings.HasPrefix(path, "/sns/")
+	return strings.HasPrefix(path, "/cgi-bin/") || strings.HasPrefix(path, "/wxa/") || strings.HasPrefix(path, "/wxaapi/") || strings.HasPrefix(path, "/sns/") ||
+		strings.HasPrefix(path, "/card/") || strings.HasPrefix(path, "/bizwifi/")
 }

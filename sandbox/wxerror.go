@@ -17,6 +17,9 @@ func errmsg(code int) string {
 	if m, ok := codeErrmsg(code); ok { // code management: code.go
 		return m
 	}
+	if m, ok := cardErrmsg(code); ok { // cards and Wi-Fi: cards.go
+		return m
+	}
 	switch code {
 	case -1:
 		return "system error"

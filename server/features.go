@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/wxfleet/wxfleet/cards"
+
 	"github.com/riverqueue/river"
 
 	"github.com/wxfleet/wxfleet/authorization"
@@ -42,6 +44,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 		&rollout.Feature{Service: s.Rollouts},
 		&tenant.Feature{Service: s.Tenants, Interval: cfg.TenantCheckInterval},
 		&messaging.Feature{Service: s.Messaging},
+		&cards.Feature{Service: s.Cards},
 		&releasecheck.Responder{WeChat: s.WeChat, Tokens: s.Keeper, Now: cfg.Now, Logger: cfg.Logger, Background: s.background},
 		&push.Retention{Store: s.Store, Keep: cfg.EventRetention, Now: cfg.Now, Logger: cfg.Logger},
 		&push.Receiver{
@@ -50,7 +53,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 		},
 		&web.Server{
 			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts, Tenants: s.Tenants,
-			Runtime: s.Runtime, Messaging: s.Messaging,
+			Runtime: s.Runtime, Messaging: s.Messaging, Cards: s.Cards,
 			AdminToken: cfg.AdminToken, DefaultPlatform: cfg.Platforms[0].AppID, WeChatURL: cfg.WeChatURL,
 			APIBodyCap: cfg.APIBodyCap, MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
 			TrustedProxies: cfg.TrustedProxies, SecureCookies: cfg.https(), Ready: s.ready, Draining: s.draining.Load,

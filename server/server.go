@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wxfleet/wxfleet/cards"
+
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
 	"github.com/wxfleet/wxfleet/messaging"
@@ -164,6 +166,7 @@ type Server struct {
 	Rollouts    *rollout.Service
 	Tenants     *tenant.Service
 	Messaging   *messaging.Service
+	Cards       *cards.Service
 	Runtime     *runtimeapi.Service // /runtime/v1; features refine it through its Gate and Settings before serving
 	WeChat      *wechat.Client
 	vault       *vault.Vault
@@ -334,6 +337,7 @@ func (s *Server) buildCore() {
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() messaging.Jobs { return s.queue },
 		Now: cfg.Now, Logger: cfg.Logger, Rate: cfg.RolloutRate,
 	}
+	s.Cards = &cards.Service{Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Now: cfg.Now, Logger: cfg.Logger}
 	s.Runtime = &runtimeapi.Service{
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, SessionTTL: cfg.RuntimeSessionTTL, Now: cfg.Now, Logger: cfg.Logger,
 		// A tenant's mini program reads its tenant's settings and is refused

@@ -157,6 +157,7 @@ var conformance = []struct {
 	{"APITokens", testAPITokens},
 	{"AuditLog", testAuditLog},
 	{"RuntimeSessions", testRuntimeSessions},
+	{"Cards", testCards},
 }
 
 func runConformance(t *testing.T, b backend) {

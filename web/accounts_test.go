@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxfleet/wxfleet/cards"
+
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/password"
@@ -46,7 +48,8 @@ func newTestServer(t *testing.T, b storetest.Backend, edit func(*Server)) *testS
 	if err := st.UpsertPlatform(ctx, &wxfleet.Platform{AppID: testPlatform, Token: "t", AESKey: "k", Secret: "s"}); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Store: st, Metrics: metrics.New(), AdminToken: testAdminToken, DefaultPlatform: testPlatform, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
+	s := &Server{Store: st, Metrics: metrics.New(), AdminToken: testAdminToken, DefaultPlatform: testPlatform, Now: time.Now, Logger: slog.New(slog.DiscardHandler),
+		Cards: &cards.Service{Store: st, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}} // routes registered: the sweep covers them
 	if edit != nil {
 		edit(s)
 	}

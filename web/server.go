@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wxfleet/wxfleet/cards"
+
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
 	"github.com/wxfleet/wxfleet/messaging"
@@ -39,6 +41,8 @@ type Server struct {
 	Tenants  *tenant.Service
 	// Messaging is customer service and subscribe messages (messaging.go).
 	Messaging *messaging.Service
+	// Cards serves the card and Wi-Fi routes; nil leaves them off.
+	Cards *cards.Service
 	// Runtime serves /runtime/v1, what the mini programs call; nil leaves it off.
 	Runtime *runtimeapi.Service
 	// Events reads the stored pushes; it is the ingest (push.Ingest), which
@@ -122,6 +126,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.rolloutRoutes(mux)
 	s.tenantRoutes(mux)
 	s.messagingRoutes(mux)
+	s.cardRoutes(mux) // cards.go
 	s.api(mux, "GET /api/v1/tokens/health", StaffRead(), s.tokenHealth)
 	s.accountRoutes(mux)
 	mux.HandleFunc(apiFallback, func(w http.ResponseWriter, r *http.Request) {

@@ -121,6 +121,13 @@ var sweepRoutes = map[string]map[string]string{
 	"POST /api/v1/authorizers/{appid}/subscribe-messages":              {"appid": "B.appid"},
 	"POST /api/v1/subscribe-templates/apply":                           nil,
 	"GET /api/v1/subscribe-templates/apply/{id}":                       {"id": "1"},
+	"POST /api/v1/authorizers/{appid}/cards":                           {"appid": "B.appid"},
+	"GET /api/v1/authorizers/{appid}/cards":                            {"appid": "B.appid"},
+	"GET /api/v1/authorizers/{appid}/cards/{card_id}":                  {"appid": "B.appid", "card_id": "pMarkerB"},
+	"POST /api/v1/authorizers/{appid}/cards/{card_id}/consume":         {"appid": "B.appid", "card_id": "pMarkerB"},
+	"GET /api/v1/authorizers/{appid}/wifi/shops":                       {"appid": "B.appid"},
+	"POST /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/devices":    {"appid": "B.appid", "shop_id": "1"},
+	"GET /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/qrcode":      {"appid": "B.appid", "shop_id": "1"},
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)(\.\.\.)?\}`)

@@ -535,7 +535,7 @@ func (c *Client) postJSON(ctx context.Context, ts TokenSource, tokenParam, path 
 		body:       body,
 		ts:         ts,
 		tokenParam: tokenParam,
-		resend:     resendable[path] || codeReads[path],
+		resend:     resendable[path] || codeReads[path] || cardReads[path],
 	})
 	if err != nil {
 		return err

@@ -8,7 +8,7 @@ import "strings"
 // API and is not forwarded.
 var apiPrefixes = []string{
 	"/cgi-bin/", "/wxa/", "/wxaapi/", "/sns/", "/datacube/", "/wxopen/", "/wxaopen/",
-	"/card/", "/customservice/", "/tcb/", "/product/", "/shop/", "/channels/", "/semantic/", "/merchant/",
+	"/card/", "/bizwifi/", "/customservice/", "/tcb/", "/product/", "/shop/", "/channels/", "/semantic/", "/merchant/",
 }
 
 // UnderAPIPrefix reports whether path lies under one of WeChat's API families.
