@@ -169,7 +169,7 @@ func (s *Service) HandleAuditEvent(ctx context.Context, componentAppID, appID, e
 			return err
 		}
 		st := &step{s: s, r: r, app: app}
-		if err := st.decided(ctx, status, reason, screenshot); err != nil && !isSnooze(err) {
+		if err := st.decided(ctx, status, reason, screenshot, false); err != nil && !isSnooze(err) {
 			return err
 		}
 	}

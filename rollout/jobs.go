@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/webhook"
 	"github.com/wxfleet/wxfleet/wechat"
 )
 
@@ -371,11 +372,13 @@ func (st *step) poll(ctx context.Context) error {
 	if err != nil {
 		return st.fail(ctx, stepPoll, err)
 	}
-	return st.decided(ctx, a.Status, a.Reason, a.ScreenShot)
+	return st.decided(ctx, a.Status, a.Reason, a.ScreenShot, true)
 }
 
-// decided applies an audit result, from a poll or a push.
-func (st *step) decided(ctx context.Context, status int, reason, screenshot string) error {
+// decided applies an audit result, from a poll or a push. A result the
+// poll found is sent out as an audit event with the move (a pushed one was
+// sent when the push came: HandleAuditEvent's caller).
+func (st *step) decided(ctx context.Context, status int, reason, screenshot string, polled bool) error {
 	switch status {
 	case wechat.AuditApproved:
 		st.app.State = wxfleet.AppApproved
@@ -383,10 +386,17 @@ func (st *step) decided(ctx context.Context, status int, reason, screenshot stri
 		if st.r.Release == wxfleet.ReleaseAuto {
 			then = st.next(stepRelease)
 		}
+		if polled {
+			then = both(then, st.auditEvent(webhook.AuditSuccess, reason, screenshot))
+		}
 		return st.move(ctx, wxfleet.AppAuditing, then)
 	case wechat.AuditRejected:
 		st.app.State, st.app.Reason, st.app.ScreenShot = wxfleet.AppRejected, reason, screenshot
-		return st.move(ctx, wxfleet.AppAuditing, nil)
+		var then func(ctx context.Context, tx *sql.Tx) error
+		if polled {
+			then = st.auditEvent(webhook.AuditFail, reason, screenshot)
+		}
+		return st.move(ctx, wxfleet.AppAuditing, then)
 	case wechat.AuditWithdrawn:
 		st.app.State, st.app.Reason = wxfleet.AppFailed, "审核已撤回 / the audit was withdrawn"
 		return st.move(ctx, wxfleet.AppAuditing, nil)
@@ -420,7 +430,7 @@ func (st *step) release(ctx context.Context) error {
 		return st.fail(ctx, stepRelease, err)
 	}
 	st.app.State, st.app.LastErrcode, st.app.LastError = wxfleet.AppReleased, 0, ""
-	return st.move(ctx, wxfleet.AppApproved, nil)
+	return st.move(ctx, wxfleet.AppApproved, st.releaseEvent())
 }
 
 // rollback reverts the released version. 87012 (nothing to roll back to)

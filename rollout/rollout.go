@@ -13,6 +13,7 @@ import (
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/webhook"
 	"github.com/wxfleet/wxfleet/wechat"
 )
 
@@ -92,6 +93,8 @@ type Service struct {
 	APIRates map[string]float64
 	// Observe counts steps by result (metrics); may be nil.
 	Observe func(step, result string)
+	// Events sends audit results and releases out (webhooks); nil sends nothing.
+	Events webhook.Emitter
 
 	quotas quotaCache
 }

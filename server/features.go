@@ -14,6 +14,7 @@ import (
 	"github.com/wxfleet/wxfleet/rollout"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/web"
+	"github.com/wxfleet/wxfleet/webhook"
 )
 
 // A feature extends the server through any of these interfaces. They name
@@ -39,13 +40,14 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 		&authorization.Feature{Service: s.Auth, Sealer: s.vault},
 		&rollout.Feature{Service: s.Rollouts},
 		&releasecheck.Responder{WeChat: s.WeChat, Tokens: s.Keeper, Now: cfg.Now, Logger: cfg.Logger, Background: s.background},
+		&webhook.Feature{Service: s.Webhooks},
 		&push.Retention{Store: s.Store, Keep: cfg.EventRetention, Now: cfg.Now, Logger: cfg.Logger},
 		&push.Receiver{
 			Router: router, Recorder: s.ingest, Handler: pushes, Now: cfg.Now, Logger: cfg.Logger,
 			Count: func(endpoint, typ, result string) { s.Metrics.Pushes.WithLabelValues(endpoint, typ, result).Inc() },
 		},
 		&web.Server{
-			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts,
+			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts, Webhooks: s.Webhooks,
 			AdminToken: cfg.AdminToken, DefaultPlatform: cfg.Platforms[0].AppID, WeChatURL: cfg.WeChatURL,
 			APIBodyCap: cfg.APIBodyCap, MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
 			TrustedProxies: cfg.TrustedProxies, SecureCookies: cfg.https(), Ready: s.ready,
@@ -106,6 +108,7 @@ func riverConfig(cfg Config, workers *queue.Workers, periodic []*river.PeriodicJ
 			river.QueueDefault: {MaxWorkers: 20},
 			token.QueueName:    {MaxWorkers: token.Workers(cfg.RefreshRate)},
 			rollout.Queue:      {MaxWorkers: rolloutWorkers},
+			webhook.Queue:      {MaxWorkers: 20},
 		},
 		Logger:            quietRiver(cfg.Logger),
 		FetchPollInterval: cfg.JobPollInterval,

@@ -31,6 +31,7 @@ import (
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
 	"github.com/wxfleet/wxfleet/web"
+	"github.com/wxfleet/wxfleet/webhook"
 	"github.com/wxfleet/wxfleet/wechat"
 )
 
@@ -84,6 +85,14 @@ type Config struct {
 	// for tests that kill a process and wait for its jobs to be taken back;
 	// 0 → the real values (see queue.Configure).
 	JobTimeoutScale float64
+	// Webhooks are the settings of event delivery (see webhook.Service):
+	// attempt timeout, attempts before dead-lettering, first retry delay
+	// (doubling up to 8 h), and whether private addresses are refused.
+	// Zero values take the defaults.
+	WebhookTimeout       time.Duration
+	WebhookMaxAttempts   int
+	WebhookRetryBase     time.Duration
+	WebhookRefusePrivate bool
 	// ShutdownTimeout bounds Close (see shutdown.go); 0 → 25 s.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -139,6 +148,7 @@ type Server struct {
 	Keeper      *token.Keeper
 	Auth        *authorization.Service
 	Rollouts    *rollout.Service
+	Webhooks    *webhook.Service
 	WeChat      *wechat.Client
 	vault       *vault.Vault
 	ingest      *push.Ingest
@@ -287,8 +297,14 @@ func (s *Server) buildCore() {
 		Guard:   &token.Breaker{Store: s.Store, Now: cfg.Now, Logger: cfg.Logger},
 	}
 	s.Metrics.WatchTokenHealth(token.HealthSource(s.Store, cfg.Now))
+	s.Webhooks = &webhook.Service{
+		Store: s.Store, Jobs: func() webhook.Jobs { return s.queue }, Timeout: cfg.WebhookTimeout,
+		MaxAttempts: cfg.WebhookMaxAttempts, RetryBase: cfg.WebhookRetryBase, RefusePrivate: cfg.WebhookRefusePrivate,
+		Now: cfg.Now, Logger: cfg.Logger,
+	}
 	s.Auth = &authorization.Service{
 		Store: s.Store, WeChat: s.WeChat, Keeper: s.Keeper, Queue: s.jobs, AuthType: cfg.AuthType, Now: cfg.Now, Logger: cfg.Logger,
+		Events: s.Webhooks,
 	}
 	s.Rollouts = &rollout.Service{
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() rollout.Jobs { return s.queue },
@@ -296,6 +312,7 @@ func (s *Server) buildCore() {
 		RetryBase: cfg.RolloutRetryBase, QuotaWait: cfg.RolloutQuotaWait, SettleTime: cfg.RolloutSettleTime,
 		Rate: cfg.RolloutRate, APIRates: cfg.RolloutAPIRates,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
+		Events:  s.Webhooks,
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/wxfleet/wxfleet/rollout"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
+	"github.com/wxfleet/wxfleet/webhook"
 	"github.com/wxfleet/wxfleet/wechat"
 )
 
@@ -31,6 +32,8 @@ type Server struct {
 	WeChat   *wechat.Client
 	Metrics  *metrics.Metrics
 	Rollouts *rollout.Service
+	// Webhooks keeps endpoints and deliveries; nil leaves the webhook API out.
+	Webhooks *webhook.Service
 	// Events reads the stored pushes; it is the ingest (push.Ingest), which
 	// waits for every acknowledged push before it reads.
 	Events     EventReader
@@ -99,6 +102,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	api("GET /api/v1/authorizers/{appid}/wechat/{path...}", s.forward)
 	api("GET /api/v1/events", s.listEvents)
 	s.rolloutRoutes(api)
+	s.webhookRoutes(api)
 	api("GET /api/v1/tokens/health", s.tokenHealth)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path))

@@ -1,0 +1,110 @@
+package rollout
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"time"
+
+	"github.com/wxfleet/wxfleet/push"
+	"github.com/wxfleet/wxfleet/webhook"
+)
+
+// The events rollouts send out (webhooks): every audit result WeChat
+// pushes, whether a rollout waits for it or not; the results a rollout's
+// poll finds (a push that was lost); and every app a rollout released.
+
+// AuditData is the data of the audit.* events.
+type AuditData struct {
+	AppID      string `json:"appid"`
+	Result     string `json:"result"` // success, fail, delay
+	Reason     string `json:"reason,omitempty"`
+	ScreenShot string `json:"screenshot,omitempty"` // media ids, "|"-separated, as WeChat gives them
+	// Source is "push" (WeChat's push) or "poll" (a rollout asked: the push
+	// was lost). A push arriving after the poll decided may send the result
+	// twice, with different event ids.
+	Source    string `json:"source"`
+	AuditID   int64  `json:"auditid,omitempty"`    // known when a rollout made the submission
+	RolloutID int64  `json:"rollout_id,omitempty"` // the rollout waiting for it, if any
+	Time      int64  `json:"time,omitempty"`       // WeChat's SuccTime / FailTime / DelayTime (unix seconds)
+}
+
+// ReleaseData is release.done's data.
+type ReleaseData struct {
+	AppID          string    `json:"appid"`
+	RolloutID      int64     `json:"rollout_id"`
+	TemplateID     int64     `json:"template_id"`
+	UserVersion    string    `json:"user_version"`
+	GrayPercentage int       `json:"gray_percentage,omitempty"` // a gray release to this share of users
+	ReleasedAt     time.Time `json:"released_at"`
+}
+
+var auditTypes = map[string]string{
+	"weapp_audit_success": webhook.AuditSuccess,
+	"weapp_audit_fail":    webhook.AuditFail,
+	"weapp_audit_delay":   webhook.AuditDelay,
+}
+
+// pushedAuditEvent sends out an audit result WeChat pushed; WeChat's
+// retries of the push make one event.
+func (s *Service) pushedAuditEvent(ctx context.Context, p push.Push) error {
+	typ, ok := auditTypes[p.Message.Get("Event")]
+	if s.Events == nil || !ok {
+		return nil
+	}
+	ev, msg := p.Event, p.Message
+	d := AuditData{AppID: ev.AppID, Result: typ[len("audit."):], Reason: msg.Get("Reason"), ScreenShot: msg.Get("ScreenShot"), Source: "push"}
+	for _, f := range []string{"SuccTime", "FailTime", "DelayTime"} {
+		if t := msg.Int(f); t > 0 {
+			d.Time = t
+		}
+	}
+	return s.Events.Emit(ctx, nil, webhook.Event{ID: webhook.EventID(typ, ev.ComponentAppID, ev.AppID, ev.DedupKey),
+		Type: typ, ComponentAppID: ev.ComponentAppID, AppID: ev.AppID, Data: d})
+}
+
+// auditEvent is the Then that sends out an audit result the poll found.
+func (st *step) auditEvent(typ, reason, screenshot string) func(ctx context.Context, tx *sql.Tx) error {
+	if st.s.Events == nil {
+		return nil
+	}
+	comp, app := st.r.ComponentAppID, st.app.AppID
+	ev := webhook.Event{ID: webhook.EventID(typ, comp, app, strconv.FormatInt(st.app.AuditID, 10)), Type: typ,
+		ComponentAppID: comp, AppID: app, Data: AuditData{AppID: app, Result: typ[len("audit."):], Reason: reason,
+			ScreenShot: screenshot, Source: "poll", AuditID: st.app.AuditID, RolloutID: st.r.ID}}
+	return func(ctx context.Context, tx *sql.Tx) error { return st.s.Events.Emit(ctx, tx, ev) }
+}
+
+// releaseEvent is the Then that sends out release.done with the move to
+// released: one event per app and rollout.
+func (st *step) releaseEvent() func(ctx context.Context, tx *sql.Tx) error {
+	if st.s.Events == nil {
+		return nil
+	}
+	r, app := st.r, st.app.AppID
+	gray := 0
+	if r.GrayPercentage > 0 && r.GrayPercentage < 100 {
+		gray = r.GrayPercentage
+	}
+	ev := webhook.Event{ID: webhook.EventID(webhook.ReleaseDone, r.ComponentAppID, strconv.FormatInt(r.ID, 10), app),
+		Type: webhook.ReleaseDone, ComponentAppID: r.ComponentAppID, AppID: app,
+		Data: ReleaseData{AppID: app, RolloutID: r.ID, TemplateID: r.TemplateID, UserVersion: r.UserVersion,
+			GrayPercentage: gray, ReleasedAt: st.s.Now().UTC()}}
+	return func(ctx context.Context, tx *sql.Tx) error { return st.s.Events.Emit(ctx, tx, ev) }
+}
+
+// both runs a then b (either may be nil).
+func both(a, b func(ctx context.Context, tx *sql.Tx) error) func(ctx context.Context, tx *sql.Tx) error {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	return func(ctx context.Context, tx *sql.Tx) error {
+		if err := a(ctx, tx); err != nil {
+			return err
+		}
+		return b(ctx, tx)
+	}
+}
