@@ -15,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/wxfleet/wxfleet"
 )
@@ -32,19 +31,13 @@ type DeliverArgs struct {
 // Kind implements river.JobArgs.
 func (DeliverArgs) Kind() string { return "webhook_delivery" }
 
-// unfinished are the job states in which a delivery's job makes another
-// one redundant.
-var unfinished = []rivertype.JobState{
-	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-	rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-}
-
+// insertOpts: no uniqueness is asked of River. A delivery gets its first
+// job in the transaction that creates it, and another only by a
+// redelivery, which moves it from delivered or dead back to pending (one
+// transaction, once): its earlier job has finished, even if River has not
+// yet recorded that (a unique insert would then be skipped).
 func (s *Service) insertOpts() *river.InsertOpts {
-	return &river.InsertOpts{
-		Queue:       Queue,
-		MaxAttempts: s.maxAttempts(),
-		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: unfinished},
-	}
+	return &river.InsertOpts{Queue: Queue, MaxAttempts: s.maxAttempts()}
 }
 
 // responseCap is how much of a receiver's answer is read: its status is
@@ -64,10 +57,12 @@ func (w *Worker) Timeout(*river.Job[DeliverArgs]) time.Duration {
 	return w.Service.timeout() + 15*time.Second
 }
 
-// NextRetry backs off from RetryBase, doubling up to RetryMax, on the
-// service's clock.
+// NextRetry backs off from RetryBase, doubling up to RetryMax. The delay
+// is ours; the instant is on River's clock (the real one), which schedules
+// the job: a time River finds in its past makes it fall back to its own
+// policy.
 func (w *Worker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
-	return w.Service.Now().Add(w.Service.retryDelay(job.Attempt))
+	return time.Now().Add(w.Service.retryDelay(job.Attempt))
 }
 
 // Work makes one attempt.
