@@ -337,4 +337,3 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		}
 	})
 }
-
