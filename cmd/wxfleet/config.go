@@ -49,7 +49,8 @@ var known = []string{"ADDR", "DATA", "DATABASE", "WECHAT_URL", "PUBLIC_URL", "PL
 	"COMPONENT_APPID", "COMPONENT_SECRET", "COMPONENT_TOKEN", "COMPONENT_AES_KEY", "COMPONENT_NAME", "AUTH_TYPE",
 	"LOG_LEVEL", "LOG_FORMAT", "SANDBOX_ADDR", "PLATFORM_URL", "TICKET_INTERVAL", "AUTH_DOMAIN", "URL",
 	"ROLLOUT_RATE", "ROLLOUT_API_RATES", "ROLLOUT_WORKERS", "AUDIT_POLL", "REFRESH_RATE",
-	"METRICS_ADDR", "METRICS_TOKEN", "TRUSTED_PROXIES", "MAX_CONNECTIONS", "API_BODY_LIMIT", "EVENT_RETENTION"}
+	"METRICS_ADDR", "METRICS_TOKEN", "TRUSTED_PROXIES", "MAX_CONNECTIONS", "API_BODY_LIMIT", "EVENT_RETENTION",
+}
 
 // checkUnknown refuses WXFLEET_* variables nobody reads. WXFLEET_TEST_* belong to the tests.
 func checkUnknown(environ []string) error {
@@ -60,7 +61,7 @@ func checkUnknown(environ []string) error {
 			continue
 		}
 		name = strings.TrimSuffix(name, "_FILE")
-		if !slices.Contains(known, name) {
+		if !slices.Contains(known, name) && !slices.Contains(webhookSettings, name) {
 			return fmt.Errorf("unknown setting %s in the environment (known: WXFLEET_%s)", k, strings.Join(known, ", WXFLEET_"))
 		}
 	}

@@ -220,6 +220,9 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err := hf.apply(pf.fs, e, &cfg); err != nil {
 		return err
 	}
+	if err := applyWebhookSettings(e, &cfg); err != nil {
+		return err
+	}
 	if err := testDurations(e, &cfg); err != nil {
 		return err
 	}

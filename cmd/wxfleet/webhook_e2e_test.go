@@ -1,0 +1,199 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxfleet/wxfleet/webhook"
+)
+
+// hookReceiver is the ISV's system: it verifies every delivery's signature
+// and keeps the events it accepted.
+type hookReceiver struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	secret string
+	events []hookEvent
+	bad    []string
+}
+
+type hookEvent struct {
+	Delivery string
+	ID       string          `json:"id"`
+	Type     string          `json:"type"`
+	AppID    string          `json:"appid"`
+	Data     json.RawMessage `json:"data"`
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	r := &hookReceiver{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if err := webhook.Verify(r.secret, req.Header.Get("X-Wxfleet-Signature"), body, time.Now(), 5*time.Minute); err != nil {
+			r.bad = append(r.bad, err.Error())
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		ev := hookEvent{Delivery: req.Header.Get("X-Wxfleet-Delivery")}
+		if err := json.Unmarshal(body, &ev); err != nil || ev.Type != req.Header.Get("X-Wxfleet-Event") || ev.Delivery == "" {
+			r.bad = append(r.bad, "body "+string(body))
+		}
+		r.events = append(r.events, ev)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// of returns the accepted events of type typ about appid.
+func (r *hookReceiver) of(typ, appid string) []hookEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []hookEvent
+	for _, e := range r.events {
+		if e.Type == typ && e.AppID == appid {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Through the real demo and the sandbox: an app authorized in the sandbox
+// reaches the ISV's receiver as a signed authorizer.authorized, a user's
+// message as message.received, the merchant cancelling as
+// authorizer.unauthorized; the delivery log shows them delivered.
+func TestDemoSendsWebhooks(t *testing.T) {
+	d := bootDemo(t)
+	rcv := newHookReceiver(t)
+	var created struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	if st := d.api("POST", "/api/v1/webhooks", map[string]any{"url": rcv.srv.URL + "/wxfleet",
+		"events": []string{"authorizer.authorized", "authorizer.unauthorized", "message.received"}}, &created); st != 201 ||
+		created.ID == "" || !strings.HasPrefix(created.Secret, "whsec_") {
+		t.Fatalf("create webhook: %d %+v", st, created)
+	}
+	rcv.mu.Lock()
+	rcv.secret = created.Secret
+	rcv.mu.Unlock()
+	var got map[string]any
+	if st := d.api("GET", "/api/v1/webhooks/"+created.ID, nil, &got); st != 200 || got["secret"] != nil || got["url"] != rcv.srv.URL+"/wxfleet" {
+		t.Fatalf("get webhook: %d %v (the secret is shown once only)", st, got)
+	}
+	var bad struct {
+		Code string `json:"code"`
+	}
+	if st := d.api("POST", "/api/v1/webhooks", map[string]any{"url": "https://u:p@example.com/", "events": []string{"*"}}, &bad); st != 400 || bad.Code != "invalid" {
+		t.Fatalf("credentials in the URL: %d %+v", st, bad)
+	}
+	if st := d.api("POST", "/api/v1/webhooks", map[string]any{"url": "https://example.com/", "events": []string{"nope"}}, &bad); st != 400 {
+		t.Fatalf("unknown event type: %d", st)
+	}
+
+	// Authorize, the browser coming back (the push arrives too: one event).
+	app := d.miniPrograms()[2]
+	var link struct {
+		PCURL string `json:"pc_url"`
+	}
+	d.api("POST", "/api/v1/authorization-links", map[string]any{"merchant": "m-hook"}, &link)
+	var redir struct {
+		RedirectURL string `json:"redirect_url"`
+	}
+	if st := d.sandbox("POST", "/sandbox/api/authorize", map[string]any{"url": link.PCURL, "appid": app.AppID}, &redir); st != 200 {
+		t.Fatalf("sandbox authorize: %d", st)
+	}
+	if resp, err := http.Get(redir.RedirectURL); err == nil {
+		resp.Body.Close()
+	}
+	d.eventually("authorizer.authorized at the receiver", func() bool { return len(rcv.of("authorizer.authorized", app.AppID)) > 0 })
+	var data struct {
+		AppID    string `json:"appid"`
+		Merchant string `json:"merchant"`
+		Status   string `json:"status"`
+	}
+	ev := rcv.of("authorizer.authorized", app.AppID)[0]
+	if err := json.Unmarshal(ev.Data, &data); err != nil || data.AppID != app.AppID || data.Merchant != "m-hook" || data.Status != "authorized" {
+		t.Fatalf("authorized data %s", ev.Data)
+	}
+
+	// A user's message.
+	var sent struct {
+		Status int `json:"status"`
+	}
+	d.sandbox("POST", "/sandbox/api/apps/"+app.AppID+"/messages", map[string]any{"content": "你好，在吗"}, &sent)
+	if sent.Status != 200 {
+		t.Fatalf("user message: %+v", sent)
+	}
+	d.eventually("message.received at the receiver", func() bool { return len(rcv.of("message.received", app.AppID)) > 0 })
+	var msg struct {
+		MsgType string            `json:"msg_type"`
+		OpenID  string            `json:"openid"`
+		Fields  map[string]string `json:"fields"`
+	}
+	if err := json.Unmarshal(rcv.of("message.received", app.AppID)[0].Data, &msg); err != nil || msg.MsgType != "text" ||
+		msg.Fields["Content"] != "你好，在吗" || msg.OpenID == "" {
+		t.Fatalf("message data %+v (%v)", msg, err)
+	}
+
+	// The merchant cancels.
+	if st := d.sandbox("POST", "/sandbox/api/apps/"+app.AppID+"/unauthorize", map[string]any{}, nil); st != 200 {
+		t.Fatalf("sandbox unauthorize: %d", st)
+	}
+	d.eventually("authorizer.unauthorized at the receiver", func() bool { return len(rcv.of("authorizer.unauthorized", app.AppID)) > 0 })
+
+	// One authorization is one event, though both the callback and the push reported it.
+	ids := map[string]bool{}
+	for _, e := range rcv.of("authorizer.authorized", app.AppID) {
+		ids[e.ID] = true
+	}
+	if len(ids) != 1 {
+		t.Errorf("authorizer.authorized events: %v, want one", ids)
+	}
+	rcv.mu.Lock()
+	if len(rcv.bad) > 0 {
+		t.Errorf("receiver refused: %v", rcv.bad)
+	}
+	rcv.mu.Unlock()
+
+	var log struct {
+		Items []struct {
+			ID         string `json:"id"`
+			EventType  string `json:"event_type"`
+			Status     string `json:"status"`
+			AttemptLog []struct {
+				StatusCode int `json:"status_code"`
+			} `json:"attempt_log"`
+		} `json:"items"`
+		NextCursor *string `json:"next_cursor"`
+	}
+	d.eventually("the delivery log to show three deliveries delivered", func() bool {
+		d.api("GET", "/api/v1/webhooks/"+created.ID+"/deliveries", nil, &log)
+		n := 0
+		for _, it := range log.Items {
+			if it.Status == "delivered" && len(it.AttemptLog) >= 1 && it.AttemptLog[len(it.AttemptLog)-1].StatusCode == 200 {
+				n++
+			}
+		}
+		return n == 3 && len(log.Items) == 3
+	})
+	var dead struct {
+		Items []any `json:"items"`
+	}
+	if st := d.api("GET", "/api/v1/webhooks/dead-letters", nil, &dead); st != 200 || len(dead.Items) != 0 {
+		t.Fatalf("dead letters: %d %v", st, dead)
+	}
+	if strings.Contains(d.log.String(), created.Secret) {
+		t.Error("the webhook secret appears in the log")
+	}
+	if st := d.api("DELETE", "/api/v1/webhooks/"+created.ID, nil, nil); st != 204 {
+		t.Fatalf("delete: %d", st)
+	}
+}
