@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -195,5 +196,91 @@ func TestDemoSendsWebhooks(t *testing.T) {
 	}
 	if st := d.api("DELETE", "/api/v1/webhooks/"+created.ID, nil, nil); st != 204 {
 		t.Fatalf("delete: %d", st)
+	}
+}
+
+// A rollout through the sandbox sends every audit result and every release
+// out: audit.success and release.done for each released app, audit.fail
+// with WeChat's reason for the rejected one, each once.
+func TestDemoSendsRolloutWebhooks(t *testing.T) {
+	d := bootDemo(t)
+	rcv := newHookReceiver(t)
+	var created struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	if st := d.api("POST", "/api/v1/webhooks", map[string]any{"url": rcv.srv.URL,
+		"events": []string{"audit.success", "audit.fail", "release.done"}}, &created); st != 201 {
+		t.Fatalf("create webhook: %d", st)
+	}
+	rcv.mu.Lock()
+	rcv.secret = created.Secret
+	rcv.mu.Unlock()
+	apps := d.authorizeAll()
+	if st := d.sandbox("POST", "/sandbox/api/audit-rules", map[string]any{"delay": "1s", "reject_words": []string{"违规"}}, nil); st != 200 {
+		t.Fatalf("audit rules: %d", st)
+	}
+	rejected := apps[0].AppID
+	for i, a := range apps {
+		name := fmt.Sprintf("门店 %d", i)
+		if a.AppID == rejected {
+			name = "违规门店"
+		}
+		if st := d.api("PUT", "/api/v1/authorizers/"+a.AppID+"/settings", map[string]any{"shop": map[string]any{"name": name}}, nil); st != 200 {
+			t.Fatalf("settings of %s: %d", a.AppID, st)
+		}
+	}
+	tmpl := d.makeTemplate("2.0.0", `{"ext":{"shopName":"${settings.shop.name}"}}`)
+	var r rolloutStatus
+	if st := d.api("POST", "/api/v1/rollouts", map[string]any{"template_id": tmpl, "targets": map[string]bool{"all": true},
+		"batch_size": 3, "max_failure_ratio": 1}, &r); st != 201 {
+		t.Fatalf("create rollout: %d", st)
+	}
+	d.waitRollout(r.ID, "completed")
+	d.eventually("every release and audit result at the receiver", func() bool {
+		for _, a := range apps {
+			if a.AppID == rejected {
+				if len(rcv.of("audit.fail", a.AppID)) == 0 {
+					return false
+				}
+			} else if len(rcv.of("release.done", a.AppID)) == 0 || len(rcv.of("audit.success", a.AppID)) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, a := range apps {
+		for _, typ := range []string{"release.done", "audit.success", "audit.fail"} {
+			ids := map[string]bool{}
+			for _, e := range rcv.of(typ, a.AppID) {
+				ids[e.ID] = true
+			}
+			want := 1
+			if (a.AppID == rejected) != (typ == "audit.fail") {
+				want = 0
+			}
+			if len(ids) != want {
+				t.Errorf("%s of %s: %d events, want %d", typ, a.AppID, len(ids), want)
+			}
+		}
+	}
+	var fail struct {
+		Reason string `json:"reason"`
+		Result string `json:"result"`
+	}
+	if err := json.Unmarshal(rcv.of("audit.fail", rejected)[0].Data, &fail); err != nil || fail.Result != "fail" || fail.Reason == "" {
+		t.Errorf("audit.fail data %+v (%v)", fail, err)
+	}
+	var rel struct {
+		RolloutID   int64  `json:"rollout_id"`
+		UserVersion string `json:"user_version"`
+	}
+	if err := json.Unmarshal(rcv.of("release.done", apps[1].AppID)[0].Data, &rel); err != nil || rel.RolloutID != r.ID || rel.UserVersion != "2.0.0" {
+		t.Errorf("release.done data %+v (%v)", rel, err)
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if len(rcv.bad) > 0 {
+		t.Errorf("receiver refused: %v", rcv.bad)
 	}
 }
