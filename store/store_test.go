@@ -132,6 +132,7 @@ var conformance = []struct {
 	{"Templates", testTemplates},
 	{"AuthorizerSettingsAndTags", testAuthorizerSettingsAndTags},
 	{"Rollouts", testRollouts},
+	{"Dashboard", testDashboard},
 	{"ReserveSlot", testReserveSlot},
 	{"CodeExchanges", testCodeExchanges},
 	{"ConsoleSessions", testConsoleSessions},
