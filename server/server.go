@@ -27,6 +27,7 @@ import (
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
 	"github.com/wxfleet/wxfleet/rollout"
+	"github.com/wxfleet/wxfleet/runtimeapi"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
@@ -68,6 +69,9 @@ type Config struct {
 	// EventRetention is how long user messages are kept; 0 → 30 days,
 	// negative → forever. Authorization and audit events are always kept.
 	EventRetention time.Duration
+	// RuntimeSessionTTL is how long a mini-program user's runtime session
+	// lives (POST /runtime/v1/login); 0 → runtimeapi.DefaultSessionTTL (2 h).
+	RuntimeSessionTTL time.Duration
 	// MetricsAddr, if set, serves /metrics on its own listener (for a private
 	// network) instead of the public one, where it needs MetricsToken.
 	MetricsAddr string
@@ -149,6 +153,7 @@ type Server struct {
 	Auth        *authorization.Service
 	Rollouts    *rollout.Service
 	Webhooks    *webhook.Service
+	Runtime     *runtimeapi.Service // /runtime/v1; features refine it through its Gate and Settings before serving
 	WeChat      *wechat.Client
 	vault       *vault.Vault
 	ingest      *push.Ingest
@@ -313,6 +318,9 @@ func (s *Server) buildCore() {
 		Rate: cfg.RolloutRate, APIRates: cfg.RolloutAPIRates,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 		Events:  s.Webhooks,
+	}
+	s.Runtime = &runtimeapi.Service{
+		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, SessionTTL: cfg.RuntimeSessionTTL, Now: cfg.Now, Logger: cfg.Logger,
 	}
 }
 

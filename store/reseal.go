@@ -20,6 +20,7 @@ const (
 	colRefreshToken   = "authorizers.refresh_token_sealed"
 	colPreAuthCode    = "auth_links.pre_auth_code_sealed"
 	colWebhookSecret  = "webhook_endpoints.secret_sealed"
+	colSessionKey     = "runtime_sessions.session_key_sealed"
 )
 
 // sealedColumns are every sealed column with the columns of its row key, in
@@ -37,6 +38,7 @@ var sealedColumns = []struct {
 	{colRefreshToken, []string{"component_appid", "appid"}},
 	{colPreAuthCode, []string{"component_appid", "id"}},
 	{colWebhookSecret, []string{"id"}},
+	{colSessionKey, []string{"component_appid", "appid", "token_digest"}},
 }
 
 // resealLegacy re-seals values written before values were bound to their

@@ -144,6 +144,7 @@ var conformance = []struct {
 	{"TokenHealth", testTokenHealth},
 	{"AuthLinkBinding", testAuthLinkBinding},
 	{"SealedBoundToRows", testSealedBoundToRows},
+	{"RuntimeSessions", testRuntimeSessions},
 }
 
 func runConformance(t *testing.T, b backend) {

@@ -3,6 +3,7 @@ package web
 import (
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -85,4 +86,16 @@ func bilingual(lang, s string) string {
 		return s
 	}
 	return en
+}
+
+// switchBack is where the language switch returns to: this page's path and
+// the one parameter that picks what it shows (the platform). Nothing else
+// of the query: a page must never echo what a visitor put in its URL (the
+// public 授权 page takes no ?merchant=, and would seem to).
+func switchBack(r *http.Request) string {
+	back := r.URL.Path
+	if p := r.URL.Query().Get("platform"); p != "" {
+		back += "?" + url.Values{"platform": {p}}.Encode()
+	}
+	return back
 }

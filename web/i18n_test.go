@@ -81,3 +81,16 @@ func TestLanguageSwitch(t *testing.T) {
 		t.Errorf("an unknown language: cookie %+v, want zh", c)
 	}
 }
+
+// The switch's way back keeps the platform and nothing else a visitor wrote.
+func TestSwitchBackKeepsOnlyThePlatform(t *testing.T) {
+	for in, want := range map[string]string{
+		"/authorize?merchant=evil&platform=wx1": "/authorize?platform=wx1",
+		"/rollouts/3":                           "/rollouts/3",
+		"/authorizers?cursor=x":                 "/authorizers",
+	} {
+		if got := switchBack(httptest.NewRequest("GET", in, nil)); got != want {
+			t.Errorf("%s → %s, want %s", in, got, want)
+		}
+	}
+}

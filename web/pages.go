@@ -80,7 +80,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		data = map[string]any{}
 	}
 	data["L"] = pageLang(r)
-	data["Path"] = r.URL.RequestURI()
+	data["Path"] = switchBack(r)
 	if err := pages[name].ExecuteTemplate(w, name+".html", data); err != nil {
 		s.Logger.Error("rendering page failed", "page", name, "err", err)
 	}

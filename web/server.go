@@ -18,6 +18,7 @@ import (
 	"github.com/wxfleet/wxfleet/authorization"
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/rollout"
+	"github.com/wxfleet/wxfleet/runtimeapi"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/webhook"
@@ -34,6 +35,8 @@ type Server struct {
 	Rollouts *rollout.Service
 	// Webhooks keeps endpoints and deliveries; nil leaves the webhook API out.
 	Webhooks *webhook.Service
+	// Runtime serves /runtime/v1, what the mini programs call; nil leaves it off.
+	Runtime *runtimeapi.Service
 	// Events reads the stored pushes; it is the ingest (push.Ingest), which
 	// waits for every acknowledged push before it reads.
 	Events     EventReader
@@ -61,6 +64,7 @@ type Server struct {
 
 	limitOnce      sync.Once
 	authorizeLimit *limiter
+	runtimeLimit   *limiter
 	logins         *loginGuard
 }
 
@@ -77,6 +81,9 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	// not hand every address a fresh allowance.
 	s.limitOnce.Do(func() {
 		s.authorizeLimit = newLimiter(30, 10, s.Now)
+		// Logins per mini program and address: a carrier's NAT puts many
+		// users behind one address, so the allowance is generous.
+		s.runtimeLimit = newLimiter(120, 60, s.Now)
 		s.logins = newLoginGuard(s.Now, s.Logger)
 	})
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -107,6 +114,8 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path))
 	})
+
+	s.runtimeRoutes(mux) // runtime.go
 
 	// Pages. The forms are a few fields: a few KiB.
 	form := func(h http.HandlerFunc) http.Handler { return capBody(formBodyCap, h) }

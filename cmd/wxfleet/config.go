@@ -50,7 +50,7 @@ var known = []string{"ADDR", "DATA", "DATABASE", "WECHAT_URL", "PUBLIC_URL", "PL
 	"LOG_LEVEL", "LOG_FORMAT", "SANDBOX_ADDR", "PLATFORM_URL", "TICKET_INTERVAL", "AUTH_DOMAIN", "URL",
 	"ROLLOUT_RATE", "ROLLOUT_API_RATES", "ROLLOUT_WORKERS", "AUDIT_POLL", "REFRESH_RATE",
 	"METRICS_ADDR", "METRICS_TOKEN", "TRUSTED_PROXIES", "MAX_CONNECTIONS", "API_BODY_LIMIT", "EVENT_RETENTION",
-}
+	"RUNTIME_SESSION_TTL"}
 
 // checkUnknown refuses WXFLEET_* variables nobody reads. WXFLEET_TEST_* belong to the tests.
 func checkUnknown(environ []string) error {

@@ -78,6 +78,15 @@ func (h *hardeningFlags) apply(fs *flag.FlagSet, e *env, cfg *server.Config) err
 		}
 		cfg.EventRetention = d
 	}
+	if v, err := e.get("RUNTIME_SESSION_TTL"); err != nil {
+		return err
+	} else if v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 30*24*time.Hour {
+			return fmt.Errorf("WXFLEET_RUNTIME_SESSION_TTL %q: use a duration from 1m to 720h, e.g. 2h", v)
+		}
+		cfg.RuntimeSessionTTL = d
+	}
 	return nil
 }
 
