@@ -145,10 +145,11 @@ func (s *Store) TxOf(tx *sql.Tx) *Tx { return &Tx{s: s, tx: tx} }
 // HasWebhookEndpoints reports whether the platform has an enabled
 // endpoint: the cheap check (a read) that lets an event nobody listens to
 // cost no write transaction.
+// componentAppID "" asks about every platform's.
 func (s *Store) HasWebhookEndpoints(ctx context.Context, componentAppID string) (bool, error) {
 	var one int
 	err := s.read.QueryRowContext(ctx, `SELECT 1 FROM webhook_endpoints
-		WHERE component_appid = $1 AND disabled = 0 LIMIT 1`, componentAppID).Scan(&one)
+		WHERE (component_appid = $1 OR $1 = '') AND disabled = 0 LIMIT 1`, componentAppID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -157,10 +158,11 @@ func (s *Store) HasWebhookEndpoints(ctx context.Context, componentAppID string) 
 
 // WebhookEndpointsFor returns the platform's enabled endpoints that may
 // receive events of tenantID: those of every tenant (0) and that tenant's.
-// The caller filters them by event type (WebhookEndpoint.Wants).
+// componentAppID "" (an event of a tenant, not of one platform) takes every
+// platform's. The caller filters them by event type (WebhookEndpoint.Wants).
 func (tx *Tx) WebhookEndpointsFor(ctx context.Context, componentAppID string, tenantID int64) ([]*wxfleet.WebhookEndpoint, error) {
 	rows, err := tx.tx.QueryContext(ctx, `SELECT `+webhookEndpointColumns+` FROM webhook_endpoints
-		WHERE component_appid = $1 AND disabled = 0 AND tenant_id IN (0, $2) ORDER BY id`, componentAppID, tenantID)
+		WHERE (component_appid = $1 OR $1 = '') AND disabled = 0 AND tenant_id IN (0, $2) ORDER BY id`, componentAppID, tenantID)
 	if err != nil {
 		return nil, dbErr("webhooks for event", err)
 	}
@@ -436,4 +438,22 @@ func (s *Store) RedeliverWebhook(ctx context.Context, sc wxfleet.Scope, componen
 		return wxfleet.Errorf(wxfleet.ECONFLICT, "该投递仍在重试中 / this delivery is still being retried")
 	}
 	return dbErr("redeliver webhook", err)
+}
+
+// PruneWebhookEvents deletes up to limit (≤ 0 → 1000) events made before
+// before, with their deliveries and attempts, except those with a delivery
+// still pending; it returns how many it deleted.
+func (s *Store) PruneWebhookEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	res, err := s.write.ExecContext(ctx, `DELETE FROM webhook_events WHERE id IN (
+		SELECT e.id FROM webhook_events e WHERE e.created_at < $1 AND NOT EXISTS (
+			SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending')
+		LIMIT $2)`, toMillis(before), limit)
+	if err != nil {
+		return 0, dbErr("prune webhook events", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), dbErr("prune webhook events", err)
 }

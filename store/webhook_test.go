@@ -145,6 +145,21 @@ func TestWebhookStore(t *testing.T) {
 		_, _, _, err = st.WebhookDeliveryWork(ctx, "dlv_02")
 		wantCode(t, err, wxfleet.ENOTFOUND)
 
+		// Pruning keeps an event with a delivery pending, then takes it with its log.
+		if n, err := st.PruneWebhookEvents(ctx, base.Add(time.Hour), 0); err != nil || n != 0 {
+			t.Fatalf("prune with a pending delivery: %d %v", n, err)
+		}
+		_, err = st.RecordWebhookAttempt(ctx, "dlv_01", wxfleet.WebhookAttempt{StatusCode: 500, At: base}, wxfleet.DeliveryDead)
+		must(t, err)
+		if n, err := st.PruneWebhookEvents(ctx, base, 0); err != nil || n != 0 {
+			t.Fatalf("prune of nothing that old: %d %v", n, err)
+		}
+		if n, err := st.PruneWebhookEvents(ctx, base.Add(time.Hour), 0); err != nil || n != 1 {
+			t.Fatalf("prune: %d %v", n, err)
+		}
+		_, _, _, err = st.WebhookDeliveryWork(ctx, "dlv_01")
+		wantCode(t, err, wxfleet.ENOTFOUND)
+
 		// The secrets rest sealed.
 		var sealed string
 		must(t, st.WriteDB().QueryRowContext(ctx, `SELECT secret_sealed FROM webhook_endpoints WHERE id = 'wh_1'`).Scan(&sealed))

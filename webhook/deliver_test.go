@@ -337,3 +337,57 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		}
 	})
 }
+
+// An event about an app goes to the endpoints of the app's tenant (read
+// from authorizers.tenant_id, the tenants' column; added here when this
+// branch's schema lacks it) and the ISV's, not another tenant's; an event
+// of a tenant without a platform (a subscription's) too.
+func TestTenantEndpointsGetTheirTenantsEvents(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b, 3)
+		ctx := context.Background()
+		db := h.st.WriteDB()
+		if rows, err := db.QueryContext(ctx, `SELECT tenant_id FROM authorizers WHERE 1 = 0`); err == nil {
+			rows.Close()
+		} else if _, err := db.ExecContext(ctx, `ALTER TABLE authorizers ADD COLUMN tenant_id BIGINT NOT NULL DEFAULT 0`); err != nil {
+			t.Fatal(err)
+		}
+		for _, app := range []string{"wx7", "wxnone"} {
+			if err := h.st.UpsertAuthorizer(ctx, &wxfleet.Authorizer{ComponentAppID: comp, AppID: app, Status: wxfleet.StatusAuthorized}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.ExecContext(ctx, `UPDATE authorizers SET tenant_id = 7 WHERE appid = 'wx7'`); err != nil {
+			t.Fatal(err)
+		}
+		rcv := newReceiver(t)
+		isv, t7, t8 := h.create(rcv.srv.URL+"/isv", []string{"*"}, 0), h.create(rcv.srv.URL+"/t7", []string{"*"}, 7), h.create(rcv.srv.URL+"/t8", []string{"*"}, 8)
+		h.emit(webhook.Event{Type: webhook.AuthorizerAuthorized, AppID: "wx7"})
+		h.emit(webhook.Event{Type: webhook.AuthorizerAuthorized, AppID: "wxnone"})
+		if err := h.svc.Emit(ctx, nil, webhook.Event{Type: webhook.SubscriptionExpiring, TenantID: 8, Data: map[string]int{"days": 7}}); err != nil {
+			t.Fatal(err)
+		}
+		types := func(e *wxfleet.WebhookEndpoint) map[string]int {
+			out := map[string]int{}
+			for _, d := range h.deliveries(e.ID, "") {
+				out[d.EventType]++
+			}
+			return out
+		}
+		eventually(t, "the deliveries", func() bool { return len(h.deliveries("", "")) == 5 })
+		if got := types(isv); got[webhook.AuthorizerAuthorized] != 2 || got[webhook.SubscriptionExpiring] != 1 {
+			t.Errorf("the ISV's endpoint got %v", got)
+		}
+		if got := types(t7); len(got) != 1 || got[webhook.AuthorizerAuthorized] != 1 {
+			t.Errorf("tenant 7's endpoint got %v", got)
+		}
+		if got := types(t8); len(got) != 1 || got[webhook.SubscriptionExpiring] != 1 {
+			t.Errorf("tenant 8's endpoint got %v", got)
+		}
+		d := h.deliveries(t7.ID, "")[0]
+		if _, ev, err := h.st.WebhookDelivery(ctx, wxfleet.Scope{TenantID: 7}, comp, d.ID); err != nil || ev.TenantID != 7 ||
+			!strings.Contains(string(ev.Payload), `"tenant_id":7`) || !strings.Contains(string(ev.Payload), `"appid":"wx7"`) {
+			t.Errorf("tenant 7's event: %+v %v", ev, err)
+		}
+	})
+}

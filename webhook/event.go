@@ -64,7 +64,10 @@ type Event struct {
 	// of an id changes nothing.
 	ID             string
 	Type           string
-	ComponentAppID string // the platform; required
+	// ComponentAppID is the platform. "" for an event of a tenant rather
+	// than of one platform (subscriptions): it goes to the tenant's
+	// endpoints and the ISV's of every platform.
+	ComponentAppID string
 	AppID          string // the authorizer it is about, if any
 	// TenantID is the tenant it is about; 0 → the tenant of AppID, if any.
 	// An endpoint of a tenant receives that tenant's events only.
@@ -78,7 +81,7 @@ type payload struct {
 	ID             string    `json:"id"`
 	Type           string    `json:"type"`
 	CreatedAt      time.Time `json:"created_at"`
-	ComponentAppID string    `json:"component_appid"`
+	ComponentAppID string    `json:"component_appid,omitempty"`
 	AppID          string    `json:"appid,omitempty"`
 	TenantID       int64     `json:"tenant_id,omitempty"`
 	Data           any       `json:"data"`

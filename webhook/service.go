@@ -96,8 +96,8 @@ func (s *Service) retryDelay(n int) time.Duration {
 // not written at all: the check is one read, so the message URL's hot path
 // pays no write for platforms without webhooks.
 func (s *Service) Emit(ctx context.Context, tx *sql.Tx, ev Event) error {
-	if ev.ComponentAppID == "" || !knownType(ev.Type) {
-		s.Logger.Error("webhook event without platform or of an unknown type: not sent", "type", ev.Type)
+	if !knownType(ev.Type) || (ev.ComponentAppID == "" && ev.TenantID == 0) {
+		s.Logger.Error("webhook event of an unknown type, or with neither platform nor tenant: not sent", "type", ev.Type)
 		return nil
 	}
 	has, err := s.Store.HasWebhookEndpoints(ctx, ev.ComponentAppID)
@@ -150,7 +150,7 @@ func (s *Service) emit(ctx context.Context, tx *store.Tx, ev Event) error {
 	ds := make([]*wxfleet.WebhookDelivery, len(to))
 	jobs := make([]river.InsertManyParams, len(to))
 	for i, e := range to {
-		ds[i] = &wxfleet.WebhookDelivery{ID: newID("dlv_", now), EndpointID: e.ID, ComponentAppID: ev.ComponentAppID,
+		ds[i] = &wxfleet.WebhookDelivery{ID: newID("dlv_", now), EndpointID: e.ID, ComponentAppID: e.ComponentAppID,
 			TenantID: e.TenantID, EventID: ev.ID, EventType: ev.Type, CreatedAt: now}
 		args := DeliverArgs{DeliveryID: ds[i].ID}
 		jobs[i] = river.InsertManyParams{Args: args, InsertOpts: s.insertOpts()}
