@@ -62,8 +62,8 @@ type Event struct {
 	// what identifies the happening when the code that emits may run twice
 	// for it (a push WeChat retries, a job River retries): the second emit
 	// of an id changes nothing.
-	ID             string
-	Type           string
+	ID   string
+	Type string
 	// ComponentAppID is the platform. "" for an event of a tenant rather
 	// than of one platform (subscriptions): it goes to the tenant's
 	// endpoints and the ISV's of every platform.
