@@ -70,15 +70,21 @@ func (r *hookReceiver) of(typ, appid string) []hookEvent {
 // reaches the ISV's receiver as a signed authorizer.authorized, a user's
 // message as message.received, the merchant cancelling as
 // authorizer.unauthorized; the delivery log shows them delivered.
-func TestDemoSendsWebhooks(t *testing.T) {
-	d := bootDemo(t)
+func TestDemoSendsWebhooks(t *testing.T) { demoSendsWebhooks(t, bootDemo(t)) }
+
+func TestDemoSendsWebhooksOnPostgres(t *testing.T) {
+	dsn := postgresDSN(t)
+	demoSendsWebhooks(t, bootDemoWith(t, func(o *demoOptions) { o.Database = dsn }))
+}
+
+func demoSendsWebhooks(t *testing.T, d *testDemo) {
 	rcv := newHookReceiver(t)
 	var created struct {
 		ID     string `json:"id"`
 		Secret string `json:"secret"`
 	}
 	if st := d.api("POST", "/api/v1/webhooks", map[string]any{"url": rcv.srv.URL + "/wxfleet",
-		"events": []string{"authorizer.authorized", "authorizer.unauthorized", "message.received"}}, &created); st != 201 ||
+		"events": []string{"authorizer.authorized", "authorizer.updated", "authorizer.unauthorized", "message.received"}}, &created); st != 201 ||
 		created.ID == "" || !strings.HasPrefix(created.Secret, "whsec_") {
 		t.Fatalf("create webhook: %d %+v", st, created)
 	}
@@ -144,6 +150,22 @@ func TestDemoSendsWebhooks(t *testing.T) {
 		t.Fatalf("message data %+v (%v)", msg, err)
 	}
 
+	// The merchant authorizes again with fewer permission sets (updateauthorized).
+	var link2 struct {
+		PCURL string `json:"pc_url"`
+	}
+	d.api("POST", "/api/v1/authorization-links", map[string]any{}, &link2)
+	if st := d.sandbox("POST", "/sandbox/api/authorize", map[string]any{"url": link2.PCURL, "appid": app.AppID, "func": []int{17, 18}}, nil); st != 200 {
+		t.Fatalf("re-authorize: %d", st)
+	}
+	d.eventually("authorizer.updated at the receiver", func() bool { return len(rcv.of("authorizer.updated", app.AppID)) > 0 })
+	var upd struct {
+		Permissions []int `json:"permissions"`
+	}
+	if err := json.Unmarshal(rcv.of("authorizer.updated", app.AppID)[0].Data, &upd); err != nil || len(upd.Permissions) != 2 {
+		t.Fatalf("updated data %+v (%v)", upd, err)
+	}
+
 	// The merchant cancels.
 	if st := d.sandbox("POST", "/sandbox/api/apps/"+app.AppID+"/unauthorize", map[string]any{}, nil); st != 200 {
 		t.Fatalf("sandbox unauthorize: %d", st)
@@ -175,7 +197,7 @@ func TestDemoSendsWebhooks(t *testing.T) {
 		} `json:"items"`
 		NextCursor *string `json:"next_cursor"`
 	}
-	d.eventually("the delivery log to show three deliveries delivered", func() bool {
+	d.eventually("the delivery log to show four deliveries delivered", func() bool {
 		d.api("GET", "/api/v1/webhooks/"+created.ID+"/deliveries", nil, &log)
 		n := 0
 		for _, it := range log.Items {
@@ -183,7 +205,7 @@ func TestDemoSendsWebhooks(t *testing.T) {
 				n++
 			}
 		}
-		return n == 3 && len(log.Items) == 3
+		return n == 4 && len(log.Items) == 4
 	})
 	var dead struct {
 		Items []any `json:"items"`
