@@ -36,8 +36,13 @@ func (DeliverArgs) Kind() string { return "webhook_delivery" }
 // redelivery, which moves it from delivered or dead back to pending (one
 // transaction, once): its earlier job has finished, even if River has not
 // yet recorded that (a unique insert would then be skipped).
+//
+// River gets one attempt more than MaxAttempts: the last delivery attempt
+// dead-letters the delivery and returns nil, and the spare one is there if
+// recording that failed (else the job would be discarded with its delivery
+// still pending).
 func (s *Service) insertOpts() *river.InsertOpts {
-	return &river.InsertOpts{Queue: Queue, MaxAttempts: s.maxAttempts()}
+	return &river.InsertOpts{Queue: Queue, MaxAttempts: s.maxAttempts() + 1}
 }
 
 // responseCap is how much of a receiver's answer is read: its status is
@@ -78,7 +83,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	if d.Status != wxfleet.DeliveryPending {
 		return nil // done already: a job run twice
 	}
-	last := job.Attempt >= job.MaxAttempts
+	last := job.Attempt >= job.MaxAttempts-1 // see insertOpts
 	if e.Disabled {
 		// Kept for a redelivery once the endpoint is enabled again.
 		_, err := s.Store.RecordWebhookAttempt(ctx, d.ID, wxfleet.WebhookAttempt{
