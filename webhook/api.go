@@ -70,6 +70,7 @@ func (s *Service) Create(ctx context.Context, componentAppID string, req CreateR
 	if err := s.Store.CreateWebhookEndpoint(ctx, sc, e); err != nil {
 		return nil, err
 	}
+	s.changed()
 	s.Logger.Info("webhook created", "endpoint", e.ID, "component_appid", componentAppID, "tenant_id", e.TenantID, "events", events)
 	return e, nil
 }
@@ -114,6 +115,7 @@ func (s *Service) Update(ctx context.Context, componentAppID, id string, req Upd
 	if err := s.Store.UpdateWebhookEndpoint(ctx, sc, e); err != nil {
 		return nil, err
 	}
+	s.changed()
 	return e, nil
 }
 

@@ -26,13 +26,13 @@ const comp = "wxcomp0000000001"
 
 // harness is a real store and River queue working webhook deliveries.
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	st  *store.Store
 	svc *webhook.Service
 	q   queue.Queue
 }
 
-func newHarness(t *testing.T, b storetest.Backend, maxAttempts int) *harness {
+func newHarness(t testing.TB, b storetest.Backend, maxAttempts int) *harness {
 	t.Helper()
 	ctx := context.Background()
 	st := b.New(t)
