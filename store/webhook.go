@@ -142,18 +142,28 @@ func (s *Store) DeleteWebhookEndpoint(ctx context.Context, sc wxfleet.Scope, com
 // write pool: the one a Then hook runs in.
 func (s *Store) TxOf(tx *sql.Tx) *Tx { return &Tx{s: s, tx: tx} }
 
-// HasWebhookEndpoints reports whether the platform has an enabled
-// endpoint: the cheap check (a read) that lets an event nobody listens to
-// cost no write transaction.
+// HasWebhookEndpoints reports whether the platform has an enabled endpoint
+// subscribed to events of type typ (of any tenant): the cheap check (a
+// read) that lets an event nobody listens to cost no write transaction.
 // componentAppID "" asks about every platform's.
-func (s *Store) HasWebhookEndpoints(ctx context.Context, componentAppID string) (bool, error) {
-	var one int
-	err := s.read.QueryRowContext(ctx, `SELECT 1 FROM webhook_endpoints
-		WHERE (component_appid = $1 OR $1 = '') AND disabled = 0 LIMIT 1`, componentAppID).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+func (s *Store) HasWebhookEndpoints(ctx context.Context, componentAppID, typ string) (bool, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT events FROM webhook_endpoints
+		WHERE (component_appid = $1 OR $1 = '') AND disabled = 0`, componentAppID)
+	if err != nil {
+		return false, dbErr("has webhooks", err)
 	}
-	return err == nil, dbErr("has webhooks", err)
+	defer rows.Close()
+	for rows.Next() {
+		var events string
+		if err := rows.Scan(&events); err != nil {
+			return false, dbErr("has webhooks", err)
+		}
+		var e wxfleet.WebhookEndpoint
+		if json.Unmarshal([]byte(events), &e.Events) == nil && e.Wants(typ) {
+			return true, nil
+		}
+	}
+	return false, dbErr("has webhooks", rows.Err())
 }
 
 // WebhookEndpointsFor returns the platform's enabled endpoints that may

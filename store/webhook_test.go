@@ -68,8 +68,15 @@ func TestWebhookStore(t *testing.T) {
 		if got.URL != "https://example.com/changed" || !got.Disabled || got.Secret.Reveal() != "PLAIN-rotated" {
 			t.Fatalf("after update: %+v", got)
 		}
-		if ok, _ := st.HasWebhookEndpoints(ctx, "wxA"); !ok {
-			t.Fatal("wxA has an enabled endpoint")
+		// wh_2 (audit.fail) is disabled now: only wh_1 ("*") counts.
+		if ok, _ := st.HasWebhookEndpoints(ctx, "wxA", "release.done"); !ok {
+			t.Fatal("wxA has an enabled endpoint for every type")
+		}
+		got.Events = []string{"audit.fail"}
+		must(t, st.UpdateWebhookEndpoint(ctx, t7, got))
+		must(t, st.DeleteWebhookEndpoint(ctx, all, "wxB", "wh_3"))
+		if ok, _ := st.HasWebhookEndpoints(ctx, "wxB", "release.done"); ok {
+			t.Fatal("wxB has no endpoint left")
 		}
 
 		got.Disabled = false

@@ -391,3 +391,22 @@ func TestTenantEndpointsGetTheirTenantsEvents(t *testing.T) {
 		}
 	})
 }
+
+// An event nobody subscribes to is remembered as such for a moment; a
+// change of subscription made here takes effect at once all the same.
+func TestSubscriptionChangeTakesEffectAtOnce(t *testing.T) {
+	h := newHarness(t, storetest.SQLite, 3)
+	rcv := newReceiver(t)
+	e := h.create(rcv.srv.URL, []string{webhook.AuthorizerAuthorized}, 0)
+	rcv.secret = e.Secret.Reveal()
+	h.emit(webhook.Event{Type: webhook.MessageReceived, AppID: "wxapp1"}) // not subscribed: remembered
+	all := []string{"*"}
+	if _, err := h.svc.Update(context.Background(), comp, e.ID, webhook.UpdateRequest{Events: &all}); err != nil {
+		t.Fatal(err)
+	}
+	h.emit(webhook.Event{Type: webhook.MessageReceived, AppID: "wxapp1"})
+	eventually(t, "the delivery", func() bool { return len(h.deliveries(e.ID, wxfleet.DeliveryDelivered)) == 1 })
+	if n := len(h.deliveries("", "")); n != 1 {
+		t.Fatalf("%d deliveries, want 1", n)
+	}
+}

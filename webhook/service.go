@@ -61,15 +61,16 @@ type Service struct {
 	clientOnce sync.Once
 	client     *http.Client // built on first use (see httpClient)
 
-	// none remembers, for noneFor, the platforms found without an enabled
-	// endpoint (component appid → until when): the message URL is the hot
-	// path, and a read for every user message measured 128 µs on SQLite
-	// (BenchmarkEmitWithoutEndpoints). Endpoints made or changed here clear
-	// it; another instance's are seen within noneFor.
+	// none remembers, for noneFor, the (platform, event type) pairs found
+	// without an enabled endpoint subscribed (component appid NUL type →
+	// until when): the message URL is the hot path, and a read for every
+	// user message measured 128 µs on SQLite (BenchmarkEmitWithoutEndpoints).
+	// Endpoints made or changed here clear it; another instance's are seen
+	// within noneFor.
 	none sync.Map
 }
 
-// noneFor is how long "this platform has no endpoint" is believed.
+// noneFor is how long "no endpoint of this platform wants this type" is believed.
 const noneFor = time.Second
 
 func (s *Service) timeout() time.Duration {
@@ -103,24 +104,24 @@ func (s *Service) retryDelay(n int) time.Duration {
 }
 
 // Emit implements Emitter. An event no enabled endpoint subscribes to is
-// not written at all, and a platform without endpoints costs no read either
-// (see none): the message URL's hot path pays nothing for platforms
-// without webhooks.
+// not written at all, and costs no read either while that is remembered
+// (see none): the message URL's hot path pays nothing on platforms whose
+// webhooks do not take message.received.
 func (s *Service) Emit(ctx context.Context, tx *sql.Tx, ev Event) error {
 	if !knownType(ev.Type) || (ev.ComponentAppID == "" && ev.TenantID == 0) {
 		s.Logger.Error("webhook event of an unknown type, or with neither platform nor tenant: not sent", "type", ev.Type)
 		return nil
 	}
-	now := s.Now()
-	if until, ok := s.none.Load(ev.ComponentAppID); ok && now.Before(until.(time.Time)) {
+	now, key := s.Now(), ev.ComponentAppID+"\x00"+ev.Type
+	if until, ok := s.none.Load(key); ok && now.Before(until.(time.Time)) {
 		return nil
 	}
-	has, err := s.Store.HasWebhookEndpoints(ctx, ev.ComponentAppID)
+	has, err := s.Store.HasWebhookEndpoints(ctx, ev.ComponentAppID, ev.Type)
 	if err != nil {
 		return err
 	}
 	if !has {
-		s.none.Store(ev.ComponentAppID, now.Add(noneFor))
+		s.none.Store(key, now.Add(noneFor))
 		return nil
 	}
 	if tx != nil {
