@@ -51,7 +51,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 			Webhooks: s.Webhooks, Runtime: s.Runtime,
 			AdminToken: cfg.AdminToken, DefaultPlatform: cfg.Platforms[0].AppID, WeChatURL: cfg.WeChatURL,
 			APIBodyCap: cfg.APIBodyCap, MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
-			TrustedProxies: cfg.TrustedProxies, SecureCookies: cfg.https(), Ready: s.ready,
+			TrustedProxies: cfg.TrustedProxies, SecureCookies: cfg.https(), Ready: s.ready, Draining: s.draining.Load,
 			Now: cfg.Now, Logger: cfg.Logger,
 		},
 	}

@@ -8,10 +8,8 @@ import (
 	"github.com/wxfleet/wxfleet/server"
 )
 
-// webhookSettings are serve's WXFLEET_WEBHOOK_* settings (docs/webhooks.md).
-var webhookSettings = []string{"WEBHOOK_TIMEOUT", "WEBHOOK_MAX_ATTEMPTS", "WEBHOOK_RETRY_BASE", "WEBHOOK_PRIVATE_ADDRESSES"}
-
-// applyWebhookSettings reads them into cfg; unset ones keep the defaults.
+// applyWebhookSettings reads serve's WXFLEET_WEBHOOK_* settings (declared
+// in settingTable; docs/webhooks.md) into cfg; unset ones keep the defaults.
 func applyWebhookSettings(e *env, cfg *server.Config) error {
 	dur := func(name string, min, max time.Duration, into *time.Duration) error {
 		v, err := e.get(name)
