@@ -372,13 +372,13 @@ func (st *step) poll(ctx context.Context) error {
 	if err != nil {
 		return st.fail(ctx, stepPoll, err)
 	}
-	return st.decided(ctx, a.Status, a.Reason, a.ScreenShot, true)
+	return st.decided(ctx, a.Status, a.Reason, a.ScreenShot, "poll")
 }
 
-// decided applies an audit result, from a poll or a push. A result the
-// poll found is sent out as an audit event with the move (a pushed one was
-// sent when the push came: HandleAuditEvent's caller).
-func (st *step) decided(ctx context.Context, status int, reason, screenshot string, polled bool) error {
+// decided applies an audit result, from a poll or a push (source "poll"
+// or "push"). The audit event goes out with the move out of auditing: of
+// the poll and the push, only the one that moves the app sends it.
+func (st *step) decided(ctx context.Context, status int, reason, screenshot, source string) error {
 	switch status {
 	case wechat.AuditApproved:
 		st.app.State = wxfleet.AppApproved
@@ -386,17 +386,10 @@ func (st *step) decided(ctx context.Context, status int, reason, screenshot stri
 		if st.r.Release == wxfleet.ReleaseAuto {
 			then = st.next(stepRelease)
 		}
-		if polled {
-			then = both(then, st.auditEvent(webhook.AuditSuccess, reason, screenshot))
-		}
-		return st.move(ctx, wxfleet.AppAuditing, then)
+		return st.move(ctx, wxfleet.AppAuditing, both(then, st.auditEvent(webhook.AuditSuccess, reason, screenshot, source)))
 	case wechat.AuditRejected:
 		st.app.State, st.app.Reason, st.app.ScreenShot = wxfleet.AppRejected, reason, screenshot
-		var then func(ctx context.Context, tx *sql.Tx) error
-		if polled {
-			then = st.auditEvent(webhook.AuditFail, reason, screenshot)
-		}
-		return st.move(ctx, wxfleet.AppAuditing, then)
+		return st.move(ctx, wxfleet.AppAuditing, st.auditEvent(webhook.AuditFail, reason, screenshot, source))
 	case wechat.AuditWithdrawn:
 		st.app.State, st.app.Reason = wxfleet.AppFailed, "审核已撤回 / the audit was withdrawn"
 		return st.move(ctx, wxfleet.AppAuditing, nil)

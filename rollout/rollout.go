@@ -43,6 +43,7 @@ type Store interface {
 	UpdateRolloutApp(ctx context.Context, componentAppID string, a *wxfleet.RolloutApp, from wxfleet.AppState, then store.Then) (bool, error)
 	CancelRolloutApps(ctx context.Context, componentAppID string, id int64, now time.Time) (int, error)
 	AuditingApps(ctx context.Context, componentAppID, appID string) ([]*wxfleet.RolloutApp, error)
+	AuditDecidedSince(ctx context.Context, componentAppID, appID string, since time.Time) (bool, error)
 	ReserveSlot(ctx context.Context, name string, interval time.Duration, now time.Time, maxAhead time.Duration) (time.Time, bool, error)
 }
 

@@ -467,3 +467,18 @@ func (s *Store) PruneWebhookEvents(ctx context.Context, before time.Time, limit 
 	n, err := res.RowsAffected()
 	return int(n), dbErr("prune webhook events", err)
 }
+
+// AuditDecidedSince reports whether a rollout of the platform moved appID
+// out of auditing (approved, rejected, released since) at or after since:
+// then the rollout sent the audit result out, and a late push repeating it
+// must not (see rollout's pushedAuditEvent).
+func (s *Store) AuditDecidedSince(ctx context.Context, componentAppID, appID string, since time.Time) (bool, error) {
+	var one int
+	err := s.read.QueryRowContext(ctx, `SELECT 1 FROM rollout_apps
+		WHERE component_appid = $1 AND appid = $2 AND audit_id > 0 AND state IN ($3, $4, $5) AND updated_at >= $6 LIMIT 1`,
+		componentAppID, appID, string(wxfleet.AppApproved), string(wxfleet.AppRejected), string(wxfleet.AppReleased), toMillis(since)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, dbErr("audit decided since", err)
+}

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/wxfleet/wxfleet"
@@ -10,21 +11,23 @@ import (
 	"github.com/wxfleet/wxfleet/webhook"
 )
 
-// webhookRoutes registers the webhook API (docs/webhooks.md).
-func (s *Server) webhookRoutes(api func(string, func(http.ResponseWriter, *http.Request) error)) {
+// webhookRoutes registers the webhook API (docs/webhooks.md). Endpoints
+// are tenant data: a merchant's user manages its own tenant's, bounded by
+// its Scope in the store.
+func (s *Server) webhookRoutes(mux *http.ServeMux) {
 	if s.Webhooks == nil {
 		return
 	}
-	api("POST /api/v1/webhooks", s.createWebhook)
-	api("GET /api/v1/webhooks", s.listWebhooks)
-	api("GET /api/v1/webhooks/dead-letters", s.webhookDeadLetters)
-	api("GET /api/v1/webhooks/{id}", s.getWebhook)
-	api("PATCH /api/v1/webhooks/{id}", s.updateWebhook)
-	api("DELETE /api/v1/webhooks/{id}", s.deleteWebhook)
-	api("POST /api/v1/webhooks/{id}/rotate-secret", s.rotateWebhookSecret)
-	api("GET /api/v1/webhooks/{id}/deliveries", s.listWebhookDeliveries)
-	api("GET /api/v1/webhook-deliveries/{id}", s.getWebhookDelivery)
-	api("POST /api/v1/webhook-deliveries/{id}/redeliver", s.redeliverWebhook)
+	s.api(mux, "POST /api/v1/webhooks", TenantWrite("webhook.create"), s.createWebhook)
+	s.api(mux, "GET /api/v1/webhooks", TenantRead(), s.listWebhooks)
+	s.api(mux, "GET /api/v1/webhooks/dead-letters", TenantRead(), s.webhookDeadLetters)
+	s.api(mux, "GET /api/v1/webhooks/{id}", TenantRead(), s.getWebhook)
+	s.api(mux, "PATCH /api/v1/webhooks/{id}", TenantWrite("webhook.update"), s.updateWebhook)
+	s.api(mux, "DELETE /api/v1/webhooks/{id}", TenantWrite("webhook.delete"), s.deleteWebhook)
+	s.api(mux, "POST /api/v1/webhooks/{id}/rotate-secret", TenantWrite("webhook.rotate_secret"), s.rotateWebhookSecret)
+	s.api(mux, "GET /api/v1/webhooks/{id}/deliveries", TenantRead(), s.listWebhookDeliveries)
+	s.api(mux, "GET /api/v1/webhook-deliveries/{id}", TenantRead(), s.getWebhookDelivery)
+	s.api(mux, "POST /api/v1/webhook-deliveries/{id}/redeliver", TenantWrite("webhook.redeliver"), s.redeliverWebhook)
 }
 
 type webhookJSON struct {
@@ -58,6 +61,9 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	auditTarget(r, comp, "", e.ID)
+	auditTenant(r, e.TenantID)
+	auditDetail(r, map[string]any{"url": redactQuery(e.URL), "events": e.Events})
 	out := toWebhookJSON(e)
 	out.Secret = e.Secret.Reveal()
 	writeJSON(w, http.StatusCreated, out)
@@ -115,6 +121,9 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	auditTarget(r, comp, "", e.ID)
+	auditTenant(r, e.TenantID)
+	auditDetail(r, map[string]any{"url": redactQuery(e.URL), "events": e.Events, "disabled": e.Disabled})
 	writeJSON(w, http.StatusOK, toWebhookJSON(e))
 	return nil
 }
@@ -127,6 +136,7 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Webhooks.Delete(r.Context(), comp, r.PathValue("id")); err != nil {
 		return err
 	}
+	auditTarget(r, comp, "", r.PathValue("id"))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -141,6 +151,7 @@ func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	auditTarget(r, comp, "", id)
 	writeJSON(w, http.StatusOK, map[string]string{"id": id, "secret": sec.Reveal()})
 	return nil
 }
@@ -245,6 +256,20 @@ func (s *Server) redeliverWebhook(w http.ResponseWriter, r *http.Request) error 
 	if err := s.Webhooks.Redeliver(r.Context(), comp, id); err != nil {
 		return err
 	}
+	auditTarget(r, comp, "", id)
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status": string(wxfleet.DeliveryPending)})
 	return nil
+}
+
+// redactQuery is a URL for the audit log: its query may hold the
+// receiver's own token.
+func redactQuery(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "…"
+	}
+	return u.String()
 }
