@@ -22,6 +22,7 @@ import (
 	"github.com/wxfleet/wxfleet/rollout"
 	"github.com/wxfleet/wxfleet/runtimeapi"
 	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/tenant"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/webhook"
 	"github.com/wxfleet/wxfleet/wechat"
@@ -37,6 +38,7 @@ type Server struct {
 	Rollouts *rollout.Service
 	// Webhooks keeps endpoints and deliveries; nil leaves the webhook API out.
 	Webhooks *webhook.Service
+	Tenants  *tenant.Service
 	// Runtime serves /runtime/v1, what the mini programs call; nil leaves it off.
 	Runtime *runtimeapi.Service
 	// Events reads the stored pushes; it is the ingest (push.Ingest), which
@@ -119,6 +121,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.api(mux, "GET /api/v1/events", StaffRead(), s.listEvents)
 	s.rolloutRoutes(mux)
 	s.webhookRoutes(mux)
+	s.tenantRoutes(mux)
 	s.api(mux, "GET /api/v1/tokens/health", StaffRead(), s.tokenHealth)
 	s.accountRoutes(mux)
 	mux.HandleFunc(apiFallback, func(w http.ResponseWriter, r *http.Request) {
@@ -142,6 +145,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/htmx.min.js", serveStatic("htmx.min.js", "text/javascript; charset=utf-8"))
 	s.page(mux, "GET /dashboard/quota", StaffRead(), s.dashQuota)
 	s.page(mux, "GET /authorizers", StaffRead(), s.authorizersPage)
+	s.page(mux, "GET /tenants", StaffRead(), s.tenantsPage)
 	s.page(mux, "GET /authorizers/{appid}", StaffRead(), s.authorizerPage)
 	s.page(mux, "GET /authorizers/{appid}/wechat", StaffRead(), s.authorizerWeChat)
 	s.page(mux, "GET /templates", StaffRead(), s.templatesPage)

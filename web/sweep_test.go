@@ -66,28 +66,45 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /api/v1/webhooks/{id}/deliveries":              {"id": "B.webhook"},
 	"GET /api/v1/webhook-deliveries/{id}":               {"id": "B.delivery"},
 	"POST /api/v1/webhook-deliveries/{id}/redeliver":    {"id": "B.delivery"},
-	"GET /{$}":                        nil,
-	"GET /authorizers":                nil,
-	"GET /authorizers/{appid}":        {"appid": "B.appid"},
-	"GET /authorizers/{appid}/wechat": {"appid": "B.appid"},
-	"GET /dashboard/quota":            nil,
-	"GET /rollouts":                   nil,
-	"GET /templates":                  nil,
-	"GET /templates/drafts":           nil,
-	"POST /templates":                 nil,
-	"POST /templates/sync":            nil,
-	"GET /rollouts/new":               nil,
-	"POST /rollouts":                  nil,
-	"POST /rollouts/{id}/{action}":    {"id": "1", "action": "cancel"},
-	"GET /rollouts/{id}":              {"id": "1"},
-	"GET /rollouts/{id}/events":       {"id": "1"},
-	"GET /audit-log":                  nil,
-	"GET /accounts":                   nil,
-	"GET /api-tokens":                 nil,
-	"POST /api-tokens":                nil,
-	"POST /api-tokens/{id}/delete":    {"id": "B.token"},
-	"POST /accounts":                  nil,
-	"POST /accounts/{id}/{change}":    {"id": "B.account", "change": "disable"},
+	"GET /{$}":                                      nil,
+	"GET /authorizers":                              nil,
+	"GET /authorizers/{appid}":                      {"appid": "B.appid"},
+	"GET /authorizers/{appid}/wechat":               {"appid": "B.appid"},
+	"GET /dashboard/quota":                          nil,
+	"GET /rollouts":                                 nil,
+	"GET /templates":                                nil,
+	"GET /templates/drafts":                         nil,
+	"POST /templates":                               nil,
+	"POST /templates/sync":                          nil,
+	"GET /rollouts/new":                             nil,
+	"POST /rollouts":                                nil,
+	"POST /rollouts/{id}/{action}":                  {"id": "1", "action": "cancel"},
+	"GET /rollouts/{id}":                            {"id": "1"},
+	"GET /rollouts/{id}/events":                     {"id": "1"},
+	"GET /audit-log":                                nil,
+	"GET /accounts":                                 nil,
+	"GET /api-tokens":                               nil,
+	"POST /api-tokens":                              nil,
+	"POST /api-tokens/{id}/delete":                  {"id": "B.token"},
+	"POST /accounts":                                nil,
+	"POST /accounts/{id}/{change}":                  {"id": "B.account", "change": "disable"},
+	"POST /api/v1/tenants":                          nil,
+	"GET /api/v1/tenants":                           nil,
+	"GET /api/v1/tenants/{id}":                      {"id": "B.tenant"},
+	"PATCH /api/v1/tenants/{id}":                    {"id": "B.tenant"},
+	"GET /api/v1/tenants/{id}/settings":             {"id": "B.tenant"},
+	"PUT /api/v1/tenants/{id}/settings":             {"id": "B.tenant"},
+	"POST /api/v1/tenants/{id}/authorization-links": {"id": "B.tenant"},
+	"GET /api/v1/tenants/{id}/subscription":         {"id": "B.tenant"},
+	"POST /api/v1/tenants/{id}/subscription":        {"id": "B.tenant"},
+	"POST /api/v1/tenants/{id}/subscription/renew":  {"id": "B.tenant"},
+	"GET /api/v1/tenants/{id}/reminders":            {"id": "B.tenant"},
+	"PUT /api/v1/authorizers/{appid}/tenant":        {"appid": "B.appid"},
+	"POST /api/v1/plans":                            nil,
+	"GET /api/v1/plans":                             nil,
+	"GET /api/v1/plans/{id}":                        {"id": "1"},
+	"PATCH /api/v1/plans/{id}":                      {"id": "1"},
+	"GET /tenants":                                  nil,
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)(\.\.\.)?\}`)
@@ -109,6 +126,16 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 		t.Fatal(tokensB, err)
 	}
 	if err := ts.st.UpsertAuthorizer(ctx, &wxfleet.Authorizer{ComponentAppID: testPlatform, AppID: "wxappmarkerb", Status: wxfleet.StatusAuthorized}); err != nil {
+		t.Fatal(err)
+	}
+	// The tenants themselves (ids 1 and 2 in a fresh database), B's with a marker in its name and settings.
+	for _, name := range []string{"tenant-a", "tenant-marker-b"} {
+		tn := &wxfleet.Tenant{Name: name, Status: wxfleet.TenantActive, Settings: []byte(`{"who":"` + name + `"}`), CreatedAt: time.Now()}
+		if err := ts.st.CreateTenant(ctx, wxfleet.Scope{}, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ts.st.SetAuthorizerTenant(ctx, wxfleet.Scope{}, testPlatform, "wxappmarkerb", tenantB); err != nil {
 		t.Fatal(err)
 	}
 	if err := ts.st.WriteAudit(ctx, &wxfleet.AuditEntry{At: time.Now(), Action: "settings.update", TenantID: tenantB, Target: "audit-marker-b"}); err != nil {
@@ -135,7 +162,7 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 	}
 	ids := map[string]string{"B.token": itoa(tokensB[0].ID), "B.account": itoa(accB.ID), "B.appid": "wxappmarkerb", "B.tenant": itoa(tenantB),
 		"B.webhook": hookB.ID, "B.delivery": "dlv_markerb"}
-	markers := []string{"marker-b@tenant-b.example", "audit-marker-b", "wxappmarkerb", tokB, "hook-marker-b", "whsec_marker_b_secret", "payload-marker-b"}
+	markers := []string{"marker-b@tenant-b.example", "audit-marker-b", "wxappmarkerb", "tenant-marker-b", tokB, "hook-marker-b", "whsec_marker_b_secret", "payload-marker-b"}
 	_, session := ts.signIn("shop@tenant-a.example", testPassword)
 	if session == "" {
 		t.Fatal("merchant A cannot sign in")
@@ -228,6 +255,9 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 	}
 	if d, _, err := ts.st.WebhookDelivery(ctx, wxfleet.Scope{}, testPlatform, "dlv_markerb"); err != nil || d.Status != wxfleet.DeliveryDead {
 		t.Fatalf("B's delivery after the sweep: %+v %v", d, err)
+	}
+	if tb, err := ts.st.Tenant(ctx, wxfleet.Scope{}, tenantB); err != nil || tb.Name != "tenant-marker-b" || tb.Status != wxfleet.TenantActive || string(tb.Settings) != `{"who":"tenant-marker-b"}` {
+		t.Fatalf("tenant B after the sweep: %+v %v", tb, err)
 	}
 	if l, _ := ts.st.ListAudit(ctx, wxfleet.Scope{}, store.AuditFilter{TenantID: tenantB}); len(l) != 1 {
 		t.Fatalf("tenant B's audit log after the sweep: %d entries", len(l))
