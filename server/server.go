@@ -342,7 +342,8 @@ func (s *Server) buildCore() {
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 		Events:  s.Webhooks,
 	}
-	s.Tenants = &tenant.Service{Store: s.Store, Links: s.Auth, Grace: cfg.TenantGrace, Now: cfg.Now, Logger: cfg.Logger}
+	s.Tenants = &tenant.Service{Store: s.Store, Links: s.Auth, Grace: cfg.TenantGrace, Now: cfg.Now, Logger: cfg.Logger,
+		Notifier: tenantNotices{s.Webhooks}}
 	s.Runtime = &runtimeapi.Service{
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, SessionTTL: cfg.RuntimeSessionTTL, Now: cfg.Now, Logger: cfg.Logger,
 		// A tenant's mini program reads its tenant's settings and is refused
