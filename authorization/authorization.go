@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"database/sql"
 	"encoding/hex"
 	"log/slog"
 	"net/url"
@@ -19,7 +20,9 @@ import (
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/queue"
+	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
+	"github.com/wxfleet/wxfleet/webhook"
 	"github.com/wxfleet/wxfleet/wechat"
 )
 
@@ -35,7 +38,9 @@ type Store interface {
 	ClaimAuthLink(ctx context.Context, componentAppID, id string, now time.Time) error
 	Authorizer(ctx context.Context, componentAppID, appID string) (*wxfleet.Authorizer, error)
 	UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) error
+	UpsertAuthorizerThen(ctx context.Context, a *wxfleet.Authorizer, then store.Then) error
 	SetAuthorizerStatus(ctx context.Context, componentAppID, appID string, status wxfleet.AuthorizerStatus, now time.Time) error
+	SetAuthorizerStatusThen(ctx context.Context, componentAppID, appID string, status wxfleet.AuthorizerStatus, now time.Time, then store.Then) error
 	RecordCodeExchange(ctx context.Context, componentAppID, code, authorizerAppID string, at time.Time) error
 	ExchangedCode(ctx context.Context, componentAppID, code string) (string, error)
 	PruneCodeExchanges(ctx context.Context, before time.Time) (int64, error)
@@ -62,6 +67,9 @@ type Service struct {
 	// (rollouts apply the template policy: domains, privacy); its error is
 	// logged, not returned: the authorization stands.
 	OnAuthorized func(ctx context.Context, componentAppID, appID string) error
+	// Events sends authorizer.authorized, .updated and .unauthorized out
+	// (webhooks), each in the transaction of the change; nil sends nothing.
+	Events webhook.Emitter
 }
 
 // LinkRequest asks for an authorization link.
@@ -539,7 +547,13 @@ func (s *Service) save(ctx context.Context, componentAppID, appID string, info *
 		applyLink(a, link)
 	}
 	// Save the tokens before anything else can fail: they are what matters.
-	if err := s.Store.UpsertAuthorizer(ctx, a); err != nil {
+	// The event goes out with them: a retry of this path finds the
+	// authorization done (doneAlready) and would not send it again.
+	typ := webhook.AuthorizerAuthorized
+	if prev != nil && prev.Status == wxfleet.StatusAuthorized {
+		typ = webhook.AuthorizerUpdated
+	}
+	if err := s.Store.UpsertAuthorizerThen(ctx, a, s.emit(typ, a, pushTime)); err != nil {
 		return nil, err
 	}
 	if details, err := s.WeChat.GetAuthorizerInfo(ctx, s.Keeper.ComponentSource(componentAppID), componentAppID, appID); err != nil {
@@ -586,7 +600,21 @@ func (s *Service) Revoke(ctx context.Context, componentAppID, appID string, crea
 			"appid", appID, "push_create_time", createTime, "authorized_at", a.AuthorizedAt)
 		return nil
 	}
-	err := s.Store.SetAuthorizerStatus(ctx, componentAppID, appID, wxfleet.StatusRevoked, s.Now())
+	now := s.Now()
+	var emit store.Then
+	if s.Events != nil {
+		// WeChat's retries of this push (same CreateTime) make one event.
+		id := ""
+		if !createTime.IsZero() {
+			id = webhook.EventID(webhook.AuthorizerUnauthorized, componentAppID, appID, createTime.UTC().Format(time.RFC3339))
+		}
+		emit = func(ctx context.Context, tx *sql.Tx) error {
+			return s.Events.Emit(ctx, tx, webhook.Event{ID: id, Type: webhook.AuthorizerUnauthorized, ComponentAppID: componentAppID,
+				AppID: appID, Data: AuthorizerData{AppID: appID, ComponentAppID: componentAppID, Status: string(wxfleet.StatusRevoked),
+					UnauthorizedAt: timePtr(now)}})
+		}
+	}
+	err := s.Store.SetAuthorizerStatusThen(ctx, componentAppID, appID, wxfleet.StatusRevoked, now, emit)
 	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND {
 		s.Logger.Info("unauthorized push for an unknown authorizer", "component_appid", componentAppID, "appid", appID)
 		return nil
@@ -600,6 +628,39 @@ func (s *Service) Revoke(ctx context.Context, componentAppID, appID string, crea
 	}
 	s.Logger.Info("authorizer revoked", "component_appid", componentAppID, "appid", appID, "cancelled_jobs", n)
 	return nil
+}
+
+// AuthorizerData is the data of the authorizer.* events.
+type AuthorizerData struct {
+	AppID          string     `json:"appid"`
+	ComponentAppID string     `json:"component_appid"`
+	Status         string     `json:"status"`
+	Merchant       string     `json:"merchant,omitempty"`
+	Permissions    []int      `json:"permissions,omitempty"`
+	AuthorizedAt   *time.Time `json:"authorized_at,omitempty"`
+	UnauthorizedAt *time.Time `json:"unauthorized_at,omitempty"`
+	ViaPush        bool       `json:"via_push"` // the push completed it (not the browser's callback)
+}
+
+// emit returns the Then that sends an authorizer event about a, or nil
+// when no emitter is wired.
+func (s *Service) emit(typ string, a *wxfleet.Authorizer, pushTime time.Time) store.Then {
+	if s.Events == nil {
+		return nil
+	}
+	ev := webhook.Event{Type: typ, ComponentAppID: a.ComponentAppID, AppID: a.AppID, Data: AuthorizerData{
+		AppID: a.AppID, ComponentAppID: a.ComponentAppID, Status: string(a.Status), Merchant: a.Merchant,
+		Permissions: a.Permissions, AuthorizedAt: timePtr(a.AuthorizedAt), ViaPush: !pushTime.IsZero(),
+	}}
+	return func(ctx context.Context, tx *sql.Tx) error { return s.Events.Emit(ctx, tx, ev) }
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
 // newState is a callback state: 128 random bits.

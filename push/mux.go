@@ -50,7 +50,14 @@ type Mux struct {
 	apps      map[string]MessageFunc   // by authorizer appid
 	events    map[string]MessageFunc   // by Event, MsgType event
 	messages  map[string]MessageFunc   // by MsgType
+	observers []ObserveFunc            // see every message URL push
 }
+
+// ObserveFunc sees a message URL push before its handler runs (webhooks
+// send user messages out whichever feature answers them). An error fails
+// the push as a handler's does: WeChat sends it again, so it must be
+// idempotent.
+type ObserveFunc func(ctx context.Context, p Push) error
 
 // NewMux returns a Mux without handlers; logger gets the unhandled pushes.
 func NewMux(logger *slog.Logger) *Mux {
@@ -79,6 +86,10 @@ func (m *Mux) HandleMessage(msgType string, h MessageFunc) {
 	register(m.messages, "MsgType", msgType, h)
 }
 
+// ObserveMessages registers f to see every message URL push, before its
+// handler (if any) runs. Any number of observers may register.
+func (m *Mux) ObserveMessages(f ObserveFunc) { m.observers = append(m.observers, f) }
+
 // HandleApp registers h for every message URL push of authorizer appID,
 // ahead of the type handlers.
 func (m *Mux) HandleApp(appID string, h MessageFunc) { register(m.apps, "appid", appID, h) }
@@ -102,6 +113,11 @@ func (m *Mux) Component(ctx context.Context, ev *wxfleet.Event, msg Message, ins
 
 // Message implements Handler.
 func (m *Mux) Message(ctx context.Context, ev *wxfleet.Event, msg Message, inserted bool) ([]byte, error) {
+	for _, f := range m.observers {
+		if err := f(ctx, Push{Event: ev, Message: msg, Inserted: inserted}); err != nil {
+			return nil, err
+		}
+	}
 	h := m.messageHandler(ev.AppID, msg)
 	if h == nil {
 		m.unhandled(ctx, "app", ev, inserted)

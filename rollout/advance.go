@@ -226,10 +226,11 @@ func (w *CheckWorker) Work(ctx context.Context, job *river.Job[CheckArgs]) error
 
 // HandleAuditEvent applies an audit result WeChat pushed for appID
 // (weapp_audit_success, weapp_audit_fail, weapp_audit_delay) to every rollout
-// waiting for that app's audit. The push names no auditid: it is about the
-// app's latest submission, which is the one a rollout in auditing state made.
-// The poll remains the fallback when a push is lost.
-func (s *Service) HandleAuditEvent(ctx context.Context, componentAppID, appID, event, reason, screenshot string) error {
+// waiting for that app's audit, and reports how many there were. The push
+// names no auditid: it is about the app's latest submission, which is the
+// one a rollout in auditing state made. The poll remains the fallback when
+// a push is lost.
+func (s *Service) HandleAuditEvent(ctx context.Context, componentAppID, appID, event, reason, screenshot string) (int, error) {
 	status := -1
 	switch event {
 	case "weapp_audit_success":
@@ -239,23 +240,23 @@ func (s *Service) HandleAuditEvent(ctx context.Context, componentAppID, appID, e
 	case "weapp_audit_delay":
 		status = 4
 	default:
-		return nil
+		return 0, nil
 	}
 	apps, err := s.Store.AuditingApps(ctx, componentAppID, appID)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, app := range apps {
 		r, err := s.Store.Rollout(ctx, componentAppID, app.RolloutID)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		st := &step{s: s, r: r, app: app}
-		if err := st.decided(ctx, status, reason, screenshot); err != nil && !isSnooze(err) {
-			return err
+		if err := st.decided(ctx, status, reason, screenshot, "push"); err != nil && !isSnooze(err) {
+			return 0, err
 		}
 	}
-	return nil
+	return len(apps), nil
 }
 
 func isSnooze(err error) bool {

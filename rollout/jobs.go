@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/webhook"
 	"github.com/wxfleet/wxfleet/wechat"
 )
 
@@ -395,11 +396,13 @@ func (st *step) poll(ctx context.Context) error {
 	if err != nil {
 		return st.fail(ctx, stepPoll, err)
 	}
-	return st.decided(ctx, a.Status, a.Reason, a.ScreenShot)
+	return st.decided(ctx, a.Status, a.Reason, a.ScreenShot, "poll")
 }
 
-// decided applies an audit result, from a poll or a push.
-func (st *step) decided(ctx context.Context, status int, reason, screenshot string) error {
+// decided applies an audit result, from a poll or a push (source "poll"
+// or "push"). The audit event goes out with the move out of auditing: of
+// the poll and the push, only the one that moves the app sends it.
+func (st *step) decided(ctx context.Context, status int, reason, screenshot, source string) error {
 	switch status {
 	case wechat.AuditApproved:
 		st.app.State = wxfleet.AppApproved
@@ -407,10 +410,10 @@ func (st *step) decided(ctx context.Context, status int, reason, screenshot stri
 		if st.r.Release == wxfleet.ReleaseAuto {
 			then = st.next(stepRelease)
 		}
-		return st.move(ctx, wxfleet.AppAuditing, then)
+		return st.move(ctx, wxfleet.AppAuditing, both(then, st.auditEvent(webhook.AuditSuccess, reason, screenshot, source)))
 	case wechat.AuditRejected:
 		st.app.State, st.app.Reason, st.app.ScreenShot = wxfleet.AppRejected, reason, screenshot
-		return st.move(ctx, wxfleet.AppAuditing, nil)
+		return st.move(ctx, wxfleet.AppAuditing, st.auditEvent(webhook.AuditFail, reason, screenshot, source))
 	case wechat.AuditWithdrawn:
 		st.app.State, st.app.Reason = wxfleet.AppFailed, "审核已撤回 / the audit was withdrawn"
 		return st.move(ctx, wxfleet.AppAuditing, nil)
@@ -444,7 +447,7 @@ func (st *step) release(ctx context.Context) error {
 		return st.fail(ctx, stepRelease, err)
 	}
 	st.app.State, st.app.LastErrcode, st.app.LastError = wxfleet.AppReleased, 0, ""
-	return st.move(ctx, wxfleet.AppApproved, nil)
+	return st.move(ctx, wxfleet.AppApproved, st.releaseEvent())
 }
 
 // rollback reverts the released version. 87012 (nothing to roll back to)

@@ -41,5 +41,9 @@ func (f *Feature) RegisterPushes(m *push.Mux) {
 
 func (f *Feature) audit(ctx context.Context, p push.Push) ([]byte, error) {
 	msg := p.Message
-	return nil, f.Service.HandleAuditEvent(ctx, p.Event.ComponentAppID, p.Event.AppID, msg.Get("Event"), msg.Get("Reason"), msg.Get("ScreenShot"))
+	n, err := f.Service.HandleAuditEvent(ctx, p.Event.ComponentAppID, p.Event.AppID, msg.Get("Event"), msg.Get("Reason"), msg.Get("ScreenShot"))
+	if err != nil {
+		return nil, err
+	}
+	return nil, f.Service.pushedAuditEvent(ctx, p, n > 0)
 }

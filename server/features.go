@@ -18,6 +18,7 @@ import (
 	"github.com/wxfleet/wxfleet/tenant"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/web"
+	"github.com/wxfleet/wxfleet/webhook"
 )
 
 // A feature extends the server through any of these interfaces. They name
@@ -46,6 +47,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 		&messaging.Feature{Service: s.Messaging},
 		&cards.Feature{Service: s.Cards},
 		&releasecheck.Responder{WeChat: s.WeChat, Tokens: s.Keeper, Now: cfg.Now, Logger: cfg.Logger, Background: s.background},
+		&webhook.Feature{Service: s.Webhooks},
 		&push.Retention{Store: s.Store, Keep: cfg.EventRetention, Now: cfg.Now, Logger: cfg.Logger},
 		&push.Receiver{
 			Router: router, Recorder: s.ingest, Handler: pushes, Now: cfg.Now, Logger: cfg.Logger,
@@ -53,7 +55,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 		},
 		&web.Server{
 			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts, Tenants: s.Tenants,
-			Runtime: s.Runtime, Messaging: s.Messaging, Cards: s.Cards,
+			Runtime: s.Runtime, Messaging: s.Messaging, Cards: s.Cards, Webhooks: s.Webhooks,
 			AdminToken: cfg.AdminToken, DefaultPlatform: cfg.Platforms[0].AppID, WeChatURL: cfg.WeChatURL,
 			APIBodyCap: cfg.APIBodyCap, MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
 			TrustedProxies: cfg.TrustedProxies, SecureCookies: cfg.https(), Ready: s.ready, Draining: s.draining.Load,
@@ -122,6 +124,7 @@ func riverConfig(cfg Config, workers *queue.Workers, periodic []*river.PeriodicJ
 			river.QueueDefault: {MaxWorkers: 20},
 			token.QueueName:    {MaxWorkers: token.Workers(cfg.RefreshRate)},
 			rollout.Queue:      {MaxWorkers: rolloutWorkers},
+			webhook.Queue:      {MaxWorkers: 20},
 		},
 		Logger:            quietRiver(cfg.Logger),
 		FetchPollInterval: cfg.JobPollInterval,

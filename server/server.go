@@ -37,6 +37,7 @@ import (
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
 	"github.com/wxfleet/wxfleet/web"
+	"github.com/wxfleet/wxfleet/webhook"
 	"github.com/wxfleet/wxfleet/wechat"
 )
 
@@ -98,6 +99,14 @@ type Config struct {
 	// for tests that kill a process and wait for its jobs to be taken back;
 	// 0 → the real values (see queue.Configure).
 	JobTimeoutScale float64
+	// Webhooks are the settings of event delivery (see webhook.Service):
+	// attempt timeout, attempts before dead-lettering, first retry delay
+	// (doubling up to 8 h), and whether private addresses are refused.
+	// Zero values take the defaults.
+	WebhookTimeout       time.Duration
+	WebhookMaxAttempts   int
+	WebhookRetryBase     time.Duration
+	WebhookRefusePrivate bool
 	// TenantGrace is how long a tenant stays active after its subscription
 	// expired, before it is suspended; 0 → 7 days.
 	TenantGrace time.Duration
@@ -164,6 +173,7 @@ type Server struct {
 	Keeper      *token.Keeper
 	Auth        *authorization.Service
 	Rollouts    *rollout.Service
+	Webhooks    *webhook.Service
 	Tenants     *tenant.Service
 	Messaging   *messaging.Service
 	Cards       *cards.Service
@@ -321,8 +331,14 @@ func (s *Server) buildCore() {
 		Guard:   &token.Breaker{Store: s.Store, Now: cfg.Now, Logger: cfg.Logger},
 	}
 	s.Metrics.WatchTokenHealth(token.HealthSource(s.Store, cfg.Now))
+	s.Webhooks = &webhook.Service{
+		Store: s.Store, Jobs: func() webhook.Jobs { return s.queue }, Timeout: cfg.WebhookTimeout,
+		MaxAttempts: cfg.WebhookMaxAttempts, RetryBase: cfg.WebhookRetryBase, RefusePrivate: cfg.WebhookRefusePrivate,
+		Now: cfg.Now, Logger: cfg.Logger,
+	}
 	s.Auth = &authorization.Service{
 		Store: s.Store, WeChat: s.WeChat, Keeper: s.Keeper, Queue: s.jobs, AuthType: cfg.AuthType, Now: cfg.Now, Logger: cfg.Logger,
+		Events: s.Webhooks,
 	}
 	s.Rollouts = &rollout.Service{
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() rollout.Jobs { return s.queue },
@@ -330,14 +346,16 @@ func (s *Server) buildCore() {
 		RetryBase: cfg.RolloutRetryBase, QuotaWait: cfg.RolloutQuotaWait, SettleTime: cfg.RolloutSettleTime,
 		Rate: cfg.RolloutRate, APIRates: cfg.RolloutAPIRates,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
+		Events:  s.Webhooks,
 	}
 	s.Auth.OnAuthorized = s.Rollouts.Authorized
-	s.Tenants = &tenant.Service{Store: s.Store, Links: s.Auth, Grace: cfg.TenantGrace, Now: cfg.Now, Logger: cfg.Logger}
 	s.Messaging = &messaging.Service{
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() messaging.Jobs { return s.queue },
 		Now: cfg.Now, Logger: cfg.Logger, Rate: cfg.RolloutRate,
 	}
 	s.Cards = &cards.Service{Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Now: cfg.Now, Logger: cfg.Logger}
+	s.Tenants = &tenant.Service{Store: s.Store, Links: s.Auth, Grace: cfg.TenantGrace, Now: cfg.Now, Logger: cfg.Logger,
+		Notifier: tenantNotices{s.Webhooks}}
 	s.Runtime = &runtimeapi.Service{
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, SessionTTL: cfg.RuntimeSessionTTL, Now: cfg.Now, Logger: cfg.Logger,
 		// A tenant's mini program reads its tenant's settings and is refused

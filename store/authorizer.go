@@ -36,6 +36,12 @@ const authorizerSelect = authorizerColumns + `, COALESCE(tenant_id, 0)`
 // re-authorization through a plain link leaves the mini program where it is);
 // SetAuthorizerTenant moves or clears it.
 func (s *Store) UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) error {
+	return s.UpsertAuthorizerThen(ctx, a, nil)
+}
+
+// UpsertAuthorizerThen is UpsertAuthorizer with then in the same
+// transaction (an event that reports the authorization commits with it).
+func (s *Store) UpsertAuthorizerThen(ctx context.Context, a *wxfleet.Authorizer, then Then) error {
 	if a == nil || a.ComponentAppID == "" || a.AppID == "" {
 		return invalid("授权方需要 component_appid 和 appid / an authorizer needs a component_appid and an appid")
 	}
@@ -49,7 +55,7 @@ func (s *Store) UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) err
 			return dbErr("upsert authorizer", err)
 		}
 	}
-	_, err := s.write.ExecContext(ctx, `
+	err := s.execThen(ctx, then, `
 		INSERT INTO authorizers (`+authorizerColumns+`, tenant_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 		ON CONFLICT (component_appid, appid) DO UPDATE SET
@@ -215,14 +221,50 @@ func (s *Store) SaveAuthorizerToken(ctx context.Context, componentAppID, appID s
 // SetAuthorizerStatus changes an authorizer's status (e.g. revoked after an
 // unauthorized push) and stamps updated_at with now.
 func (s *Store) SetAuthorizerStatus(ctx context.Context, componentAppID, appID string, status wxfleet.AuthorizerStatus, now time.Time) error {
+	return s.SetAuthorizerStatusThen(ctx, componentAppID, appID, status, now, nil)
+}
+
+// SetAuthorizerStatusThen is SetAuthorizerStatus with then in the same
+// transaction, run only if the authorizer exists.
+func (s *Store) SetAuthorizerStatusThen(ctx context.Context, componentAppID, appID string, status wxfleet.AuthorizerStatus, now time.Time, then Then) error {
 	if !status.Valid() {
 		return invalid("未知的授权状态 %q / unknown authorizer status %q", status, status)
 	}
-	res, err := s.write.ExecContext(ctx, `
-		UPDATE authorizers SET status = $3, updated_at = $4
-		WHERE component_appid = $1 AND appid = $2`,
-		componentAppID, appID, string(status), toMillis(now))
-	return oneRow(res, err, "set authorizer status", func() error { return authorizerNotFound(componentAppID, appID) })
+	const q = `UPDATE authorizers SET status = $3, updated_at = $4 WHERE component_appid = $1 AND appid = $2`
+	args := []any{componentAppID, appID, string(status), toMillis(now)}
+	missing := func() error { return authorizerNotFound(componentAppID, appID) }
+	if then == nil {
+		res, err := s.write.ExecContext(ctx, q, args...)
+		return oneRow(res, err, "set authorizer status", missing)
+	}
+	var notFound error
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err := oneRow(res, err, "set authorizer status", missing); err != nil {
+			notFound = err
+			return err
+		}
+		return then.run(ctx, tx)
+	})
+	if notFound != nil {
+		return notFound
+	}
+	return dbErr("set authorizer status", err)
+}
+
+// execThen runs one statement, and then after it in the same transaction
+// when then is set.
+func (s *Store) execThen(ctx context.Context, then Then, q string, args ...any) error {
+	if then == nil {
+		_, err := s.write.ExecContext(ctx, q, args...)
+		return err
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+		return then.run(ctx, tx)
+	})
 }
 
 // AuthorizersDue returns, across all platforms, up to limit (≤ 0 means 50, at

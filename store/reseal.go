@@ -19,6 +19,7 @@ const (
 	colAccessToken    = "authorizers.access_token_sealed"
 	colRefreshToken   = "authorizers.refresh_token_sealed"
 	colPreAuthCode    = "auth_links.pre_auth_code_sealed"
+	colWebhookSecret  = "webhook_endpoints.secret_sealed"
 	colSessionKey     = "runtime_sessions.session_key_sealed"
 )
 
@@ -36,6 +37,7 @@ var sealedColumns = []struct {
 	{colAccessToken, []string{"component_appid", "appid"}},
 	{colRefreshToken, []string{"component_appid", "appid"}},
 	{colPreAuthCode, []string{"component_appid", "id"}},
+	{colWebhookSecret, []string{"id"}},
 	{colSessionKey, []string{"component_appid", "appid", "token_digest"}},
 }
 

@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -65,6 +66,9 @@ type Store struct {
 	// platformSeen caches component appids known to exist (SQLite has no
 	// foreign key on events; see knownPlatform).
 	platformSeen sync.Map
+	// authorizerTenant caches whether authorizers has a tenant_id column
+	// (see AuthorizerTenant): 0 unknown, 1 yes, 2 no.
+	authorizerTenant atomic.Int32
 }
 
 // SQLite connection settings. busy_timeout comes first (modernc applies it

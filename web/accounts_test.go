@@ -23,6 +23,7 @@ import (
 	"github.com/wxfleet/wxfleet/password"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/store/storetest"
+	"github.com/wxfleet/wxfleet/webhook"
 )
 
 const (
@@ -50,6 +51,7 @@ func newTestServer(t *testing.T, b storetest.Backend, edit func(*Server)) *testS
 	}
 	s := &Server{Store: st, Metrics: metrics.New(), AdminToken: testAdminToken, DefaultPlatform: testPlatform, Now: time.Now, Logger: slog.New(slog.DiscardHandler),
 		Cards: &cards.Service{Store: st, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}} // routes registered: the sweep covers them
+	s.Webhooks = &webhook.Service{Store: st, Now: time.Now, Logger: s.Logger}
 	if edit != nil {
 		edit(s)
 	}

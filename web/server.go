@@ -27,6 +27,7 @@ import (
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/tenant"
 	"github.com/wxfleet/wxfleet/token"
+	"github.com/wxfleet/wxfleet/webhook"
 	"github.com/wxfleet/wxfleet/wechat"
 )
 
@@ -38,6 +39,8 @@ type Server struct {
 	WeChat   *wechat.Client
 	Metrics  *metrics.Metrics
 	Rollouts *rollout.Service
+	// Webhooks keeps endpoints and deliveries; nil leaves the webhook API out.
+	Webhooks *webhook.Service
 	Tenants  *tenant.Service
 	// Messaging is customer service and subscribe messages (messaging.go).
 	Messaging *messaging.Service
@@ -124,6 +127,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.api(mux, "GET /api/v1/authorizers/{appid}/wechat/{path...}", OperatorRead(), s.forward)
 	s.api(mux, "GET /api/v1/events", StaffRead(), s.listEvents)
 	s.rolloutRoutes(mux)
+	s.webhookRoutes(mux)
 	s.tenantRoutes(mux)
 	s.messagingRoutes(mux)
 	s.cardRoutes(mux) // cards.go

@@ -128,6 +128,16 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /api/v1/authorizers/{appid}/wifi/shops":                       {"appid": "B.appid"},
 	"POST /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/devices":    {"appid": "B.appid", "shop_id": "1"},
 	"GET /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/qrcode":      {"appid": "B.appid", "shop_id": "1"},
+	"POST /api/v1/webhooks":                                            nil,
+	"GET /api/v1/webhooks":                                             nil,
+	"GET /api/v1/webhooks/dead-letters":                                nil,
+	"GET /api/v1/webhooks/{id}":                                        {"id": "B.webhook"},
+	"PATCH /api/v1/webhooks/{id}":                                      {"id": "B.webhook"},
+	"DELETE /api/v1/webhooks/{id}":                                     {"id": "B.webhook"},
+	"POST /api/v1/webhooks/{id}/rotate-secret":                         {"id": "B.webhook"},
+	"GET /api/v1/webhooks/{id}/deliveries":                             {"id": "B.webhook"},
+	"GET /api/v1/webhook-deliveries/{id}":                              {"id": "B.delivery"},
+	"POST /api/v1/webhook-deliveries/{id}/redeliver":                   {"id": "B.delivery"},
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)(\.\.\.)?\}`)
@@ -164,8 +174,28 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 	if err := ts.st.WriteAudit(ctx, &wxfleet.AuditEntry{At: time.Now(), Action: "settings.update", TenantID: tenantB, Target: "audit-marker-b"}); err != nil {
 		t.Fatal(err)
 	}
-	ids := map[string]string{"B.token": itoa(tokensB[0].ID), "B.account": itoa(accB.ID), "B.appid": "wxappmarkerb", "B.tenant": itoa(tenantB)}
-	markers := []string{"marker-b@tenant-b.example", "audit-marker-b", "wxappmarkerb", "tenant-marker-b", tokB}
+	// Tenant B's webhook, with a delivery that is dead (so redeliverable).
+	hookB := &wxfleet.WebhookEndpoint{ID: "wh_markerb", ComponentAppID: testPlatform, TenantID: tenantB, URL: "https://hook-marker-b.example/in",
+		Events: []string{"*"}, Secret: "whsec_marker_b_secret", CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := ts.st.CreateWebhookEndpoint(ctx, wxfleet.Scope{}, hookB); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.st.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.InsertWebhookEvent(ctx, &wxfleet.WebhookEvent{ID: "evt_markerb", ComponentAppID: testPlatform, Type: "message.received",
+			TenantID: tenantB, Payload: []byte(`{"id":"evt_markerb","data":"payload-marker-b"}`), CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		return tx.InsertWebhookDeliveries(ctx, []*wxfleet.WebhookDelivery{{ID: "dlv_markerb", EndpointID: hookB.ID, ComponentAppID: testPlatform,
+			TenantID: tenantB, EventID: "evt_markerb", EventType: "message.received", CreatedAt: time.Now()}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.st.RecordWebhookAttempt(ctx, "dlv_markerb", wxfleet.WebhookAttempt{StatusCode: 500, Error: "HTTP 500", At: time.Now()}, wxfleet.DeliveryDead); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{"B.token": itoa(tokensB[0].ID), "B.account": itoa(accB.ID), "B.appid": "wxappmarkerb", "B.tenant": itoa(tenantB),
+		"B.webhook": hookB.ID, "B.delivery": "dlv_markerb"}
+	markers := []string{"marker-b@tenant-b.example", "audit-marker-b", "wxappmarkerb", "tenant-marker-b", tokB, "hook-marker-b", "whsec_marker_b_secret", "payload-marker-b"}
 	_, session := ts.signIn("shop@tenant-a.example", testPassword)
 	if session == "" {
 		t.Fatal("merchant A cannot sign in")
@@ -252,6 +282,12 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 	after, err := ts.st.Account(ctx, wxfleet.Scope{}, accB.ID)
 	if err != nil || after.Disabled || after.Role != wxfleet.RoleMerchant || after.TenantID != tenantB || after.CredentialsVersion != accB.CredentialsVersion {
 		t.Fatalf("B's account after the sweep: %+v %v", after, err)
+	}
+	if e, err := ts.st.WebhookEndpoint(ctx, wxfleet.Scope{}, testPlatform, hookB.ID); err != nil || e.URL != hookB.URL || e.Secret != hookB.Secret || e.Disabled {
+		t.Fatalf("B's webhook after the sweep: %+v %v", e, err)
+	}
+	if d, _, err := ts.st.WebhookDelivery(ctx, wxfleet.Scope{}, testPlatform, "dlv_markerb"); err != nil || d.Status != wxfleet.DeliveryDead {
+		t.Fatalf("B's delivery after the sweep: %+v %v", d, err)
 	}
 	if tb, err := ts.st.Tenant(ctx, wxfleet.Scope{}, tenantB); err != nil || tb.Name != "tenant-marker-b" || tb.Status != wxfleet.TenantActive || string(tb.Settings) != `{"who":"tenant-marker-b"}` {
 		t.Fatalf("tenant B after the sweep: %+v %v", tb, err)

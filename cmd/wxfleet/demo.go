@@ -86,6 +86,8 @@ func (o demoOptions) serverConfig(sandboxURL string) server.Config {
 		RolloutRetryBase: cmp.Or(o.RolloutRetryBase, time.Second), RolloutQuotaWait: cmp.Or(o.RolloutQuotaWait, 30*time.Second),
 		RolloutSettleTime: cmp.Or(o.RolloutSettleTime, 30*time.Second),
 		WeChatTimeout:     o.WeChatTimeout, Logger: o.Logger,
+		// A failed webhook delivery is retried after a second, not a minute.
+		WebhookRetryBase: time.Second,
 	}
 }
 

@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/wxfleet/wxfleet/vault"
@@ -21,7 +23,7 @@ import (
 // refresh and access tokens (old and new), the component token, the ticket,
 // the platform's secret, Token and AES key, the master key in any common
 // encoding, the admin token, the wx.login code, the runtime session token
-// and the session_key.
+// and the session_key, a webhook's secret and the token in its URL.
 func TestDebugLogsHoldNoSecret(t *testing.T) {
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -63,6 +65,23 @@ func TestDebugLogsHoldNoSecret(t *testing.T) {
 			secrets["component_verify_ticket "+when] = tk.Value.Reveal()
 		}
 	}
+
+	// A webhook whose receiver fails once: its secret and the token in its
+	// URL stay out of the log, through the failure and the retry.
+	var hookCalls atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hookCalls.Add(1) == 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer hook.Close()
+	urlToken := "hooktoken-" + hex.EncodeToString(key[:6])
+	var created struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	d.api("POST", "/api/v1/webhooks", map[string]any{"url": hook.URL + "/in?token=" + urlToken, "events": []string{"*"}}, &created)
+	secrets["webhook secret"], secrets["webhook URL token"] = created.Secret, urlToken
 
 	var link struct {
 		PCURL string `json:"pc_url"`
@@ -120,6 +139,23 @@ func TestDebugLogsHoldNoSecret(t *testing.T) {
 		t.Fatalf("runtime config: %d", st)
 	}
 	secrets["wx.login code"], secrets["session_key"], secrets["runtime session token"] = lc.Code, lc.SessionKey, rtok
+	d.eventually("the webhook deliveries, one retried", func() bool {
+		var log struct {
+			Items []struct {
+				Status   string `json:"status"`
+				Attempts int    `json:"attempts"`
+			} `json:"items"`
+		}
+		d.api("GET", "/api/v1/webhooks/"+created.ID+"/deliveries", nil, &log)
+		retried := false
+		for _, it := range log.Items {
+			if it.Status != "delivered" {
+				return false
+			}
+			retried = retried || it.Attempts > 1
+		}
+		return retried
+	})
 	d.Close()
 
 	if secrets["refresh token at authorization"] == "" || secrets["refresh token at authorization"] == secrets["refresh token after the expiry refresh"] {

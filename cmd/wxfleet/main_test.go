@@ -104,6 +104,12 @@ func TestSettingsErrorsNameTheSetting(t *testing.T) {
 		{"bad runtime session ttl", map[string]string{"WXFLEET_ADMIN_TOKEN": strings.Repeat("a", 32), "WXFLEET_RUNTIME_SESSION_TTL": "10s", "WXFLEET_COMPONENT_APPID": "wx1",
 			"WXFLEET_COMPONENT_SECRET": "s", "WXFLEET_COMPONENT_TOKEN": "t", "WXFLEET_COMPONENT_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"},
 			[]string{"serve", "--data", dir}, "WXFLEET_RUNTIME_SESSION_TTL"},
+		{"bad webhook private addresses", map[string]string{"WXFLEET_ADMIN_TOKEN": strings.Repeat("a", 32), "WXFLEET_WEBHOOK_PRIVATE_ADDRESSES": "maybe", "WXFLEET_COMPONENT_APPID": "wx1",
+			"WXFLEET_COMPONENT_SECRET": "s", "WXFLEET_COMPONENT_TOKEN": "t", "WXFLEET_COMPONENT_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"},
+			[]string{"serve", "--data", dir}, "WXFLEET_WEBHOOK_PRIVATE_ADDRESSES"},
+		{"bad webhook attempts", map[string]string{"WXFLEET_ADMIN_TOKEN": strings.Repeat("a", 32), "WXFLEET_WEBHOOK_MAX_ATTEMPTS": "0", "WXFLEET_COMPONENT_APPID": "wx1",
+			"WXFLEET_COMPONENT_SECRET": "s", "WXFLEET_COMPONENT_TOKEN": "t", "WXFLEET_COMPONENT_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"},
+			[]string{"serve", "--data", dir}, "WXFLEET_WEBHOOK_MAX_ATTEMPTS"},
 		{"both value and file", map[string]string{"WXFLEET_ADMIN_TOKEN": "x", "WXFLEET_ADMIN_TOKEN_FILE": "/x"}, []string{"demo", "--data", dir}, "WXFLEET_ADMIN_TOKEN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -57,13 +57,14 @@ const (
 	groupSecrets  = "第三方平台与密钥 / Third-party platform and keys"
 	groupSurface  = "公开接口与监控 / Public surface and metrics"
 	groupRollout  = "批量发布 / Rollouts"
+	groupWebhooks = "事件推送 / Webhooks"
 	groupLogs     = "日志 / Logs"
 	groupDemo     = "演示与沙箱 / Demo and sandbox"
 	groupCLI      = "命令行工具 / Command-line tools"
 	groupTest     = "仅供测试 / For the tests only"
 )
 
-var docGroups = []string{groupPlatform, groupSecrets, groupSurface, groupRollout, groupLogs, groupDemo, groupCLI, groupTest}
+var docGroups = []string{groupPlatform, groupSecrets, groupSurface, groupRollout, groupWebhooks, groupLogs, groupDemo, groupCLI, groupTest}
 
 // serveIgnored accept serve's flags that mean nothing to them, so that
 // serve's command line works for them too.
@@ -121,6 +122,16 @@ var settingTable = []setting{
 		ZH: "JSON 接口请求体上限（如 4MiB），超过返回 413；表单 4 KiB、推送 1 MiB 固定", EN: "JSON API body cap (e.g. 4MiB), over it 413; forms 4 KiB and pushes 1 MiB are fixed"},
 	{Env: "EVENT_RETENTION", File: true, Commands: []string{"serve"}, Group: groupSurface, DefaultDoc: "30d",
 		ZH: "用户消息与事件的保留期（30d、720h 或 forever）；每小时清理，授权事件与审核结果永久保留", EN: "how long user messages and events are kept (30d, 720h or forever); pruned hourly; authorization events and audit results are kept"},
+
+	// Webhooks (docs/webhooks.md).
+	{Env: "WEBHOOK_TIMEOUT", File: true, Commands: []string{"serve"}, Group: groupWebhooks, DefaultDoc: "10s",
+		ZH: "每次投递的超时（连接到读完应答），1s 到 2m", EN: "one delivery attempt, connection to the last byte, 1s to 2m"},
+	{Env: "WEBHOOK_MAX_ATTEMPTS", File: true, Commands: []string{"serve"}, Group: groupWebhooks, DefaultDoc: "12",
+		ZH: "进入死信之前的尝试次数（1 到 50；默认约一天）", EN: "attempts before a delivery is dead-lettered (1 to 50; the default spans about a day)"},
+	{Env: "WEBHOOK_RETRY_BASE", File: true, Commands: []string{"serve"}, Group: groupWebhooks, DefaultDoc: "1m",
+		ZH: "首次重试的间隔，之后每次翻倍，最多 8 小时（1s 到 1h）", EN: "delay after the first failed attempt, doubling each time up to 8 hours (1s to 1h)"},
+	{Env: "WEBHOOK_PRIVATE_ADDRESSES", File: true, Commands: []string{"serve"}, Group: groupWebhooks, DefaultDoc: "allow",
+		ZH: "allow 或 refuse：是否拒绝回环、内网、链路本地地址的接收方（保存时与每次连接时检查）", EN: "allow or refuse receivers on loopback, private and link-local addresses (checked when saved and at every connection)"},
 
 	{Env: "TENANT_GRACE", File: true, Commands: []string{"serve"}, Group: groupSurface, DefaultDoc: "7d",
 		ZH: "订阅到期后租户保持可用的宽限期（7d 或 168h），之后设为 suspended（运行时接口回 402，发布跳过）", EN: "how long a tenant stays active after its subscription expired (7d or 168h); then it is suspended (the runtime API answers 402, rollouts skip it)"},
