@@ -43,6 +43,8 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("/wxa/", s.apiNotEmulated(known))
 	mux.HandleFunc("/sns/", s.apiNotEmulated(known)) // jscode2session and friends live here
 
+	s.payRoutes(mux) // pay.go: the WeChat Pay host (api.mch.weixin.qq.com) and its control API
+
 	// Authorization pages: PC, H5, and the older H5 path.
 	for _, p := range []string{pathLoginPage, pathBindComponent, pathBindOld} {
 		mux.HandleFunc("GET "+p, s.handleAuthPage)

@@ -91,6 +91,7 @@ type Sandbox struct {
 	pickTestApp  func() string // release check: which test account to use
 
 	code *codeState // code management, with its own lock and database (code.go); set by New
+	payS *payState  // WeChat Pay, with its own lock and file (pay.go)
 
 	mu          sync.Mutex // guards everything below
 	st          *state
@@ -165,6 +166,7 @@ func New(cfg Config) (*Sandbox, error) {
 		flushed:      make(chan struct{}),
 		wake:         make(chan struct{}, 1),
 		saveDone:     make(chan struct{}),
+		payS:         &payState{wakeCh: make(chan struct{}, 1)},
 	}
 	if s.interval <= 0 {
 		s.interval = 10 * time.Minute
@@ -203,6 +205,7 @@ func New(cfg Config) (*Sandbox, error) {
 		return nil, err
 	}
 	go s.saver()
+	s.wg.Go(func() { s.payNotifier(s.bg) })
 	return s, nil
 }
 
