@@ -45,7 +45,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 			Count: func(endpoint, typ, result string) { s.Metrics.Pushes.WithLabelValues(endpoint, typ, result).Inc() },
 		},
 		&web.Server{
-			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts, Runtime: s.Runtime,
+			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts, Runtime: s.Runtime, Pay: s.Pay,
 			AdminToken: cfg.AdminToken, DefaultPlatform: cfg.Platforms[0].AppID, WeChatURL: cfg.WeChatURL,
 			APIBodyCap: cfg.APIBodyCap, MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
 			TrustedProxies: cfg.TrustedProxies, SecureCookies: cfg.https(), Ready: s.ready,

@@ -145,6 +145,7 @@ var conformance = []struct {
 	{"AuthLinkBinding", testAuthLinkBinding},
 	{"SealedBoundToRows", testSealedBoundToRows},
 	{"RuntimeSessions", testRuntimeSessions},
+	{"Pay", testPay},
 }
 
 func runConformance(t *testing.T, b backend) {

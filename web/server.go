@@ -17,6 +17,7 @@ import (
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
 	"github.com/wxfleet/wxfleet/metrics"
+	"github.com/wxfleet/wxfleet/pay"
 	"github.com/wxfleet/wxfleet/rollout"
 	"github.com/wxfleet/wxfleet/runtimeapi"
 	"github.com/wxfleet/wxfleet/store"
@@ -34,6 +35,8 @@ type Server struct {
 	Rollouts *rollout.Service
 	// Runtime serves /runtime/v1, what the mini programs call; nil leaves it off.
 	Runtime *runtimeapi.Service
+	// Pay serves WeChat Pay's routes (web/pay.go); nil leaves them off.
+	Pay *pay.Service
 	// Events reads the stored pushes; it is the ingest (push.Ingest), which
 	// waits for every acknowledged push before it reads.
 	Events     EventReader
@@ -107,6 +110,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	api("GET /api/v1/events", s.listEvents)
 	s.rolloutRoutes(api)
 	api("GET /api/v1/tokens/health", s.tokenHealth)
+	s.payRoutes(mux, api) // pay.go
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path))
 	})
