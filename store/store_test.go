@@ -110,6 +110,7 @@ var conformance = []struct {
 	{"WrongVaultKey", testWrongVaultKey},
 	{"CheckVaultKey", testCheckVaultKey},
 	{"CheckVaultKeyRace", testCheckVaultKeyRace},
+	{"KeyRotation", testKeyRotation},
 	{"TicketNewestWins", testTicketNewestWins},
 	{"ComponentToken", testComponentToken},
 	{"Lease", testLease},

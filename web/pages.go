@@ -58,6 +58,16 @@ var pageFuncs = template.FuncMap{
 		}
 		return tag(l[0], bilingual(lang, l[1]))
 	},
+	// {{template "act" (act . "pause" "secondary" "暂停" "Pause")}}: a rollout action button's data.
+	"act": func(page map[string]any, action, class, zh, en string) map[string]any {
+		r, _ := page["R"].(rolloutJSON)
+		lang, _ := page["L"].(string)
+		label := zh + " " + en
+		if lang == langEN {
+			label = en
+		}
+		return map[string]any{"ID": r.ID, "Action": action, "Class": class, "Label": label, "CSRF": page["CSRF"], "Platform": page["Platform"]}
+	},
 	// {{status $.L .Status}}: an authorizer status as a tag.
 	"status": func(lang string, s wxfleet.AuthorizerStatus) template.HTML {
 		return tag(s.Tone(), bilingual(lang, s.Label()))
@@ -67,7 +77,7 @@ var pageFuncs = template.FuncMap{
 // pages are parsed once; each page is the layout plus its own file.
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "authorizer", "authorizer_wechat"} {
+	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "authorizer", "authorizer_wechat", "templates", "template_drafts", "rollout_new", "confirm"} {
 		m[name] = template.Must(template.New(name).Funcs(pageFuncs).Funcs(i18nFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m

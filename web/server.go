@@ -58,9 +58,12 @@ type Server struct {
 	SecureCookies bool
 	// Ready, if set, adds the server's own readiness checks to /readyz: an
 	// error (coded, with a sentence) says what is wrong.
-	Ready  func(ctx context.Context) error
-	Now    func() time.Time
-	Logger *slog.Logger
+	Ready func(ctx context.Context) error
+	// Draining, if set and true, makes /readyz answer 503 "draining": the
+	// server is stopping and finishes what it has (see server.Close).
+	Draining func() bool
+	Now      func() time.Time
+	Logger   *slog.Logger
 
 	limitOnce      sync.Once
 	authorizeLimit *limiter
@@ -134,6 +137,13 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /authorizers", s.requireSession(s.authorizersPage))
 	mux.Handle("GET /authorizers/{appid}", s.requireSession(s.authorizerPage))
 	mux.Handle("GET /authorizers/{appid}/wechat", s.requireSession(s.authorizerWeChat))
+	mux.Handle("GET /templates", s.requireSession(s.templatesPage))
+	mux.Handle("GET /templates/drafts", s.requireSession(s.templateDrafts))
+	mux.Handle("POST /templates", capBody(formBodyCap*16, s.requireSession(s.addTemplateForm)))
+	mux.Handle("POST /templates/sync", capBody(formBodyCap, s.requireSession(s.syncTemplatesForm)))
+	mux.Handle("GET /rollouts/new", s.requireSession(s.newRolloutPage))
+	mux.Handle("POST /rollouts", capBody(64<<10, s.requireSession(s.createRolloutForm)))
+	mux.Handle("POST /rollouts/{id}/{action}", capBody(formBodyCap, s.requireSession(s.rolloutActionForm)))
 	mux.Handle("GET /rollouts", s.requireSession(s.rolloutsPage))
 	mux.Handle("GET /rollouts/{id}", s.requireSession(s.rolloutPage))
 	mux.Handle("GET /rollouts/{id}/events", s.requireSession(s.rolloutEvents))
@@ -162,6 +172,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 // readyz: the database answers and every migration is applied.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.Draining != nil && s.Draining() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining",
+			"reason": "正在停止：不再接收新请求，进行中的请求会完成 / shutting down: send no more requests here; those under way finish"})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if err := s.Store.Ping(ctx); err != nil {

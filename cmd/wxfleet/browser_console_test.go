@@ -82,6 +82,8 @@ func TestBrowserConsolePages(t *testing.T) {
 		{"dashboard", "/", "#platform-" + demoPlatform.AppID},
 		{"authorizers", "/authorizers", "#authorizers"},
 		{"authorizer", "/authorizers/" + apps[0].AppID, "#authorizer"},
+		{"templates", "/templates", "#templates"},
+		{"rollout-new", fmt.Sprintf("/rollouts/new?preview=1&target=all&template_id=%d", tmpl), "#plan"},
 		{"rollouts", "/rollouts", "#rollouts"},
 		{"rollout", fmt.Sprintf("/rollouts/%d", created.ID), "#rollout"},
 	}

@@ -3,42 +3,15 @@ package main
 import (
 	"fmt"
 	"html"
-	"io"
-	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 )
 
-// consoleGet signs in to the console with the admin token and GETs path,
-// returning the status and the page.
+// consoleGet signs in to the console and GETs path.
 func (d *testDemo) consoleGet(path string) (int, string) {
 	d.t.Helper()
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noRedirect.PostForm(d.Platform.URL()+"/login", url.Values{"token": {d.AdminToken}, "next": {"/"}})
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	resp.Body.Close()
-	var session *http.Cookie
-	for _, c := range resp.Cookies() {
-		if c.Name == "wxfleet_session" {
-			session = c
-		}
-	}
-	if session == nil {
-		d.t.Fatalf("console login: HTTP %d, no session cookie", resp.StatusCode)
-	}
-	req, _ := http.NewRequest("GET", d.Platform.URL()+path, nil)
-	req.AddCookie(session)
-	resp, err = noRedirect.Do(req)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return d.console().get(path)
 }
 
 // The dashboard counts the platform's authorizers by status and its token

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -170,17 +169,26 @@ func (d *demo) Close() error {
 }
 
 func runDemo(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "platform listen address")
-	sbAddr := fs.String("sandbox-addr", "127.0.0.1:8081", "sandbox listen address")
-	data := fs.String("data", "wxfleet-data", "data directory (platform database, master key, sandbox state)")
-	interval := fs.Duration("ticket-interval", 10*time.Minute, "how often the sandbox pushes component_verify_ticket")
-	if err := fs.Parse(args); err != nil {
+	c := newCmdSettings("demo", "demo", e, stderr)
+	if err := c.fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
+	if c.fs.NArg() > 0 {
+		return fmt.Errorf("demo: unexpected argument %q", c.fs.Arg(0))
+	}
+	var addr, sbAddr, data, iv string
+	for _, x := range []struct {
+		dst  *string
+		name string
+	}{{&addr, "addr"}, {&sbAddr, "sandbox-addr"}, {&data, "data"}, {&iv, "ticket-interval"}} {
+		var err error
+		if *x.dst, err = c.get(x.name); err != nil {
+			return err
+		}
+	}
+	interval, err := time.ParseDuration(iv)
+	if err != nil || interval <= 0 {
+		return fmt.Errorf("--ticket-interval %q: a positive duration such as 10m", iv)
 	}
 	logger, err := newLogger(e, stderr)
 	if err != nil {
@@ -190,17 +198,17 @@ func runDemo(ctx context.Context, args []string, e *env, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	key, err := masterKey(e, *data, filepath.Join(*data, "wxfleet.db"), logger)
+	key, err := masterKey(e, data, filepath.Join(data, "wxfleet.db"), logger)
 	if err != nil {
 		return err
 	}
-	admin, err := demoAdminToken(e, *data)
+	admin, err := demoAdminToken(e, data)
 	if err != nil {
 		return err
 	}
 	d, err := startDemo(ctx, demoOptions{
-		Addr: *addr, SandboxAddr: *sbAddr, Data: *data, Platform: p, AdminToken: admin, MasterKey: key,
-		TicketInterval: *interval, Logger: logger,
+		Addr: addr, SandboxAddr: sbAddr, Data: data, Platform: p, AdminToken: admin, MasterKey: key,
+		TicketInterval: interval, Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -218,7 +226,7 @@ wxfleet 演示已启动 / demo running
 
   curl -H "Authorization: Bearer %s" %s/api/v1/authorizers
 按 Ctrl+C 停止 / press Ctrl+C to stop.
-`, u, u, u, d.SandboxURL, admin, *data, admin, u)
+`, u, u, u, d.SandboxURL, admin, data, admin, u)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping…")
 	return nil

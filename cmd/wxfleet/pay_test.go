@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -13,9 +14,12 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wxfleet/wxfleet"
 )
@@ -137,6 +141,8 @@ func TestPayEndToEnd(t *testing.T) {
 	app := d.authorizeApps(1)[0].AppID
 	var merchant struct {
 		PublicKey string `json:"merchant_public_key"`
+		KeyID     string `json:"wechatpay_public_key_id"`
+		APIv3Key  string `json:"apiv3_key"`
 	}
 	d.sandbox("GET", "/sandbox/api/pay/merchant", nil, &merchant)
 
@@ -267,21 +273,35 @@ func TestPayEndToEnd(t *testing.T) {
 		t.Fatalf("stored notifications %+v", stored)
 	}
 
-	// A forged notification: a valid one's headers on another body → 401, nothing stored.
-	forged := []byte(`{"id":"EV-FORGED","event_type":"TRANSACTION.SUCCESS","resource":{}}`)
-	req, _ := http.NewRequest("POST", d.Platform.URL()+"/pay/notify", bytes.NewReader(forged))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Wechatpay-Serial", "PUB_KEY_ID_nobody")
-	req.Header.Set("Wechatpay-Timestamp", "1")
-	req.Header.Set("Wechatpay-Nonce", "n")
-	req.Header.Set("Wechatpay-Signature", "c2ln")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	// Forged notifications → 401, nothing stored: signed by another key under
+	// the real key id, a stale timestamp, an unknown key id.
+	forger, _ := rsa.GenerateKey(rand.Reader, 2048)
+	forged := []byte(`{"id":"EV-FORGED","create_time":"2026-01-01T00:00:00+08:00","resource_type":"encrypt-resource","event_type":"TRANSACTION.SUCCESS","resource":{"algorithm":"AEAD_AES_256_GCM","ciphertext":"","nonce":"","associated_data":"transaction"}}`)
+	now := time.Now().Unix()
+	for _, c := range []struct {
+		name, serial string
+		ts           int64
+	}{{"another key", merchant.KeyID, now}, {"stale", merchant.KeyID, now - 600}, {"unknown key id", "PUB_KEY_ID_nobody", now}} {
+		ts := strconv.FormatInt(c.ts, 10)
+		sum := sha256.Sum256([]byte(ts + "\nnonce-1\n" + string(forged) + "\n"))
+		sig, _ := rsa.SignPKCS1v15(rand.Reader, forger, crypto.SHA256, sum[:])
+		req, _ := http.NewRequest("POST", d.Platform.URL()+"/pay/notify", bytes.NewReader(forged))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Wechatpay-Serial", c.serial)
+		req.Header.Set("Wechatpay-Timestamp", ts)
+		req.Header.Set("Wechatpay-Nonce", "nonce-1")
+		req.Header.Set("Wechatpay-Signature", base64.StdEncoding.EncodeToString(sig))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 401 {
+			t.Fatalf("forged notification (%s): HTTP %d", c.name, res.StatusCode)
+		}
 	}
-	res.Body.Close()
-	if res.StatusCode != 401 {
-		t.Fatalf("forged notification: HTTP %d", res.StatusCode)
+	if logs := d.log.String(); strings.Contains(logs, merchant.APIv3Key) || strings.Contains(logs, "PRIVATE KEY") {
+		t.Error("the APIv3 key or the merchant private key appears in the log")
 	}
 	var n int
 	if err := d.rawDB(t).QueryRowContext(t.Context(), `SELECT COUNT(*) FROM pay_notifications`).Scan(&n); err != nil || n != 1 {
@@ -298,4 +318,59 @@ func (d *testDemo) rawDB(t *testing.T) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// WXFLEET_PAY_*: none → nothing configured; a partial set names what is
+// missing; the private key read from its _FILE.
+func TestPaySettings(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "apiclient_key.pem")
+	if err := os.WriteFile(keyFile, []byte("-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	full := map[string]string{"WXFLEET_PAY_MCHID": "1900000109", "WXFLEET_PAY_APPID": "wxsp", "WXFLEET_PAY_CERT_SERIAL": "ABC",
+		"WXFLEET_PAY_PRIVATE_KEY_FILE": keyFile, "WXFLEET_PAY_APIV3_KEY": "0123456789abcdef0123456789abcdef",
+		"WXFLEET_PAY_PUBLIC_KEY_ID": "PUB_KEY_ID_1", "WXFLEET_PAY_PUBLIC_KEY": "pem"}
+	without := func(k string) map[string]string {
+		m := map[string]string{}
+		for kk, v := range full {
+			if kk != k {
+				m[kk] = v
+			}
+		}
+		return m
+	}
+	for _, c := range []struct {
+		name string
+		vars map[string]string
+		want string // "" → ok; else a word of the error
+	}{
+		{"none", map[string]string{}, ""},
+		{"full", full, ""},
+		{"no serial", without("WXFLEET_PAY_CERT_SERIAL"), "WXFLEET_PAY_CERT_SERIAL"},
+		{"no private key", without("WXFLEET_PAY_PRIVATE_KEY_FILE"), "WXFLEET_PAY_PRIVATE_KEY"},
+		{"no merchant id", without("WXFLEET_PAY_MCHID"), "WXFLEET_PAY_MCHID"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(func(k string) (string, bool) { v, ok := c.vars[k]; return v, ok })
+			m, err := paySettings(e)
+			if c.want != "" {
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("err %v, want one naming %s", err, c.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.vars) == 0 {
+				if m != nil {
+					t.Fatalf("configured %+v from nothing", m)
+				}
+				return
+			}
+			if m.SpMchID != "1900000109" || !strings.Contains(m.PrivateKey.Reveal(), "BEGIN PRIVATE KEY") || m.APIv3Key.Reveal() != full["WXFLEET_PAY_APIV3_KEY"] {
+				t.Fatalf("settings %+v", m)
+			}
+		})
+	}
 }
