@@ -111,7 +111,7 @@ type applyForm struct {
 var subjectTypes = []string{"SUBJECT_TYPE_INDIVIDUAL", "SUBJECT_TYPE_ENTERPRISE", "SUBJECT_TYPE_GOVERNMENT", "SUBJECT_TYPE_INSTITUTIONS", "SUBJECT_TYPE_OTHERS"}
 
 func missing(path string) error {
-	return payErr(400, "PARAM_ERROR", "输入源“/body/%s”必填性规则校验失败，此字段为必填项 / %s is required", path, path)
+	return payErr(400, "PARAM_ERROR", "输入源“/body/%s”必填性规则校验失败，此字段为必填项（%s is required）", path, path)
 }
 
 // check validates the form and decrypts its sensitive fields with WeChat
@@ -202,11 +202,11 @@ func (f *applyForm) check(key *rsa.PrivateKey) (map[string]string, error) {
 		}
 		ct, err := base64.StdEncoding.DecodeString(fl.v)
 		if err != nil {
-			return nil, payErr(400, "PARAM_ERROR", "%s 解密失败 / %s is not encrypted with the WeChat Pay public key (RSA-OAEP, base64)", fl.path, fl.path)
+			return nil, payErr(400, "PARAM_ERROR", "%s 解密失败（%s is not encrypted with the WeChat Pay public key (RSA-OAEP, base64)）", fl.path, fl.path)
 		}
 		p, err := rsa.DecryptOAEP(sha1.New(), rand.Reader, key, ct, nil)
 		if err != nil || len(p) == 0 {
-			return nil, payErr(400, "PARAM_ERROR", "%s 解密失败 / %s does not decrypt with the WeChat Pay private key", fl.path, fl.path)
+			return nil, payErr(400, "PARAM_ERROR", "%s 解密失败（%s does not decrypt with the WeChat Pay private key）", fl.path, fl.path)
 		}
 		plain[fl.path] = string(p)
 	}
@@ -237,7 +237,7 @@ func (s *Sandbox) paySubmitApplyment(r *http.Request, p *payState, body []byte) 
 	case a.State == applyRejected:
 		// A rejected form is replaced by the new one, same business_code.
 	default:
-		return nil, payErr(400, "INVALID_REQUEST", "业务申请编号 %s 已存在 / business_code is taken by an application that is %s", a.BusinessCode, a.State)
+		return nil, payErr(400, "INVALID_REQUEST", "业务申请编号 %s 已存在（business_code is taken by an application that is %s）", a.BusinessCode, a.State)
 	}
 	a.State, a.AuditDetail, a.Form, a.Plain = applyAuditing, nil, json.RawMessage(body), plain
 	a.Shortname = f.BusinessInfo.MerchantShortname
@@ -273,7 +273,7 @@ func (s *Sandbox) payQueryApplyment(r *http.Request, p *payState, _ []byte) (any
 	defer p.mu.Unlock()
 	a := p.Applyments[r.PathValue("code")]
 	if a == nil {
-		return nil, payErr(404, "RESOURCE_NOT_EXISTS", "申请单不存在 / no application with business_code %s", r.PathValue("code"))
+		return nil, payErr(404, "RESOURCE_NOT_EXISTS", "申请单不存在（no application with business_code %s）", r.PathValue("code"))
 	}
 	return a.view(), nil
 }

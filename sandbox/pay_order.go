@@ -173,10 +173,10 @@ func (s *Sandbox) payJSAPI(r *http.Request, p *payState, body []byte) (any, erro
 	}
 	sub := p.SubMerchants[*req.SubMchID]
 	if sub == nil {
-		return nil, payErr(400, "MCH_NOT_EXISTS", "特约商户号不存在 / sub_mchid %s does not exist", *req.SubMchID)
+		return nil, payErr(400, "MCH_NOT_EXISTS", "特约商户号不存在（sub_mchid %s does not exist）", *req.SubMchID)
 	}
 	if subAppID != "" && !sub.bound(subAppID) {
-		return nil, payErr(403, "NO_AUTH", "sub_mchid %s 与 sub_appid %s 不匹配 / the sub_appid is not bound to the sub-merchant", *req.SubMchID, subAppID)
+		return nil, payErr(403, "NO_AUTH", "sub_mchid %s 与 sub_appid %s 不匹配（the sub_appid is not bound to the sub-merchant）", *req.SubMchID, subAppID)
 	}
 	o := &payOrder{
 		SpAppID: *req.SpAppID, SpMchID: *req.SpMchID, SubAppID: subAppID, SubMchID: *req.SubMchID,
@@ -187,11 +187,11 @@ func (s *Sandbox) payJSAPI(r *http.Request, p *payState, body []byte) (any, erro
 	if old := p.Orders[orderKey(o.SubMchID, o.OutTradeNo)]; old != nil {
 		switch {
 		case old.State == "SUCCESS":
-			return nil, payErr(400, "ORDERPAID", "该订单已支付 / the order is already paid")
+			return nil, payErr(400, "ORDERPAID", "该订单已支付（the order is already paid）")
 		case old.State == "CLOSED":
-			return nil, payErr(400, "ORDER_CLOSED", "该订单已关闭 / the order is closed")
+			return nil, payErr(400, "ORDER_CLOSED", "该订单已关闭（the order is closed）")
 		case !old.same(o):
-			return nil, payErr(400, "INVALID_REQUEST", "201 商户订单号重复 / out_trade_no was used with other parameters")
+			return nil, payErr(400, "INVALID_REQUEST", "201 商户订单号重复（out_trade_no was used with other parameters）")
 		case s.now().Sub(old.CreatedAt) < prepayTTL:
 			return map[string]string{"prepay_id": old.PrepayID}, nil
 		}
@@ -218,7 +218,7 @@ func (s *Sandbox) payQueryOrder(r *http.Request, p *payState, _ []byte) (any, er
 	}
 	o := p.Orders[orderKey(q.Get("sub_mchid"), r.PathValue("no"))]
 	if o == nil {
-		return nil, payErr(404, "ORDER_NOT_EXIST", "订单不存在 / no such order")
+		return nil, payErr(404, "ORDER_NOT_EXIST", "订单不存在（no such order）")
 	}
 	return o.transaction(), nil
 }
@@ -239,10 +239,10 @@ func (s *Sandbox) payCloseOrder(r *http.Request, p *payState, body []byte) (any,
 	defer p.mu.Unlock()
 	o := p.Orders[orderKey(req.SubMchID, r.PathValue("no"))]
 	if o == nil || req.SpMchID != p.Merchant.SpMchID {
-		return nil, payErr(404, "ORDER_NOT_EXIST", "订单不存在 / no such order")
+		return nil, payErr(404, "ORDER_NOT_EXIST", "订单不存在（no such order）")
 	}
 	if o.State == "SUCCESS" {
-		return nil, payErr(400, "ORDERPAID", "该订单已支付 / the order is already paid")
+		return nil, payErr(400, "ORDERPAID", "该订单已支付（the order is already paid）")
 	}
 	o.State = "CLOSED"
 	return nil, s.savePayLocked(p)

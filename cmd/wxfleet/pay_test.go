@@ -79,8 +79,15 @@ func (d *testDemo) decide(code string, body map[string]string) {
 // resubmitted under the same business_code → finished with a sub_mchid. The
 // sensitive fields reach WeChat Pay encrypted (the sandbox refuses them in
 // the clear) and rest sealed in the platform's database.
-func TestPayOnboarding(t *testing.T) {
-	d := bootDemo(t)
+func TestPayOnboarding(t *testing.T) { payOnboarding(t, bootDemo(t), "") }
+
+func TestPayOnboardingOnPostgres(t *testing.T) {
+	dsn := postgresDSN(t)
+	payOnboarding(t, bootDemoWith(t, func(o *demoOptions) { o.Database = dsn }), dsn)
+}
+
+// payOnboarding drives the demo d; postgres is its database's DSN, "" for SQLite.
+func payOnboarding(t *testing.T, d *testDemo, postgres string) {
 	app := d.authorizeApps(1)[0].AppID
 	a := d.submitApplyment("wxf_onboard_1", app)
 	if a.State != wxfleet.ApplymentAuditing || a.ID == 0 {
@@ -115,14 +122,14 @@ func TestPayOnboarding(t *testing.T) {
 
 	// At rest: the form sealed (no id number, no account number in the clear).
 	var form string
-	if err := d.rawDB(t).QueryRowContext(t.Context(), `SELECT form_sealed FROM pay_applyments WHERE id = $1`, a.ID).Scan(&form); err != nil {
+	if err := d.rawDB(t, postgres).QueryRowContext(t.Context(), `SELECT form_sealed FROM pay_applyments WHERE id = $1`, a.ID).Scan(&form); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(form, "110101199003070000") || strings.Contains(form, "6222000000000000") || form == "" {
 		t.Fatal("the application form rests in the clear")
 	}
 	var key string
-	if err := d.rawDB(t).QueryRowContext(t.Context(), `SELECT private_key_sealed FROM pay_merchants`).Scan(&key); err != nil {
+	if err := d.rawDB(t, postgres).QueryRowContext(t.Context(), `SELECT private_key_sealed FROM pay_merchants`).Scan(&key); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(key, "PRIVATE KEY") {
@@ -136,8 +143,14 @@ func TestPayOnboarding(t *testing.T) {
 // user pays in the sandbox, whose notification is verified, decrypted and
 // stored once even when it is sent again; the order shows paid. A forged
 // notification is refused and stores nothing.
-func TestPayEndToEnd(t *testing.T) {
-	d := bootDemo(t)
+func TestPayEndToEnd(t *testing.T) { payEndToEnd(t, bootDemo(t), "") }
+
+func TestPayEndToEndOnPostgres(t *testing.T) {
+	dsn := postgresDSN(t)
+	payEndToEnd(t, bootDemoWith(t, func(o *demoOptions) { o.Database = dsn }), dsn)
+}
+
+func payEndToEnd(t *testing.T, d *testDemo, postgres string) {
 	app := d.authorizeApps(1)[0].AppID
 	var merchant struct {
 		PublicKey string `json:"merchant_public_key"`
@@ -304,15 +317,20 @@ func TestPayEndToEnd(t *testing.T) {
 		t.Error("the APIv3 key or the merchant private key appears in the log")
 	}
 	var n int
-	if err := d.rawDB(t).QueryRowContext(t.Context(), `SELECT COUNT(*) FROM pay_notifications`).Scan(&n); err != nil || n != 1 {
+	if err := d.rawDB(t, postgres).QueryRowContext(t.Context(), `SELECT COUNT(*) FROM pay_notifications`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("%d notifications stored (%v)", n, err)
 	}
 }
 
-// rawDB opens the demo's SQLite database read-only, to look at what rests there.
-func (d *testDemo) rawDB(t *testing.T) *sql.DB {
+// rawDB opens the demo's database (PostgreSQL when postgres is its DSN,
+// else its SQLite file, read-only) to look at what rests there.
+func (d *testDemo) rawDB(t *testing.T, postgres string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(d.data, "wxfleet.db")+"?_pragma=busy_timeout(5000)&mode=ro")
+	driver, dsn := "sqlite", "file:"+filepath.Join(d.data, "wxfleet.db")+"?_pragma=busy_timeout(5000)&mode=ro"
+	if postgres != "" {
+		driver, dsn = "pgx", postgres
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
