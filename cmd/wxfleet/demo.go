@@ -223,6 +223,7 @@ wxfleet 演示已启动 / demo running
   沙箱 WeChat sandbox: %s
   管理令牌 Admin token: %s
   数据目录 Data:       %s
+  微信支付 WeChat Pay: 已按沙箱的服务商配置 / configured from the sandbox's provider (docs/wechat-pay.md)
 
   curl -H "Authorization: Bearer %s" %s/api/v1/authorizers
 按 Ctrl+C 停止 / press Ctrl+C to stop.
