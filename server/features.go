@@ -89,7 +89,15 @@ func (s *Server) wire(pushes *push.Mux, features []any) error {
 		return err
 	}
 	s.queue = q
-	s.handler = web.RequestID(s.logger, web.Recover(s.logger, web.SecurityHeaders(s.cfg.https(), mux)))
+	// An /api/ route some feature put on the mux without declaring its
+	// access (web.Access) is refused, not served.
+	var routes http.Handler = mux
+	for _, f := range features {
+		if w, ok := f.(*web.Server); ok {
+			routes = w.GuardAPI(mux)
+		}
+	}
+	s.handler = web.RequestID(s.logger, web.Recover(s.logger, web.SecurityHeaders(s.cfg.https(), routes)))
 	return nil
 }
 

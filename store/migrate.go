@@ -86,6 +86,11 @@ func (s *Store) goose() (*goose.Provider, error) {
 		// only; TestMigrationsAreExpandOnly), so the order does not matter.
 		goose.WithAllowOutofOrder(true),
 		goose.WithGoMigrations(goMigrations...),
+		// Each feature owns a migration number (tenants 00020, accounts
+		// 00021, runtime 00022, …) and features are merged in any order, so
+		// a database may hold 00022 when 00021 arrives: it is applied then,
+		// not refused as "missing".
+		goose.WithAllowOutofOrder(true),
 		goose.WithSlog(s.logger.With(slog.String("component", "goose"))),
 	)
 }

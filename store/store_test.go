@@ -145,6 +145,10 @@ var conformance = []struct {
 	{"TokenHealth", testTokenHealth},
 	{"AuthLinkBinding", testAuthLinkBinding},
 	{"SealedBoundToRows", testSealedBoundToRows},
+	{"Accounts", testAccounts},
+	{"AccountSessions", testAccountSessions},
+	{"APITokens", testAPITokens},
+	{"AuditLog", testAuditLog},
 	{"RuntimeSessions", testRuntimeSessions},
 	{"Pay", testPay},
 }

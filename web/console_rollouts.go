@@ -65,6 +65,8 @@ func (s *Server) addTemplateForm(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, "无法创建模板 Cannot make the template", err, "/templates?platform="+url.QueryEscape(comp))
 		return
 	}
+	auditTarget(r, comp, "", strconv.FormatInt(t.TemplateID, 10))
+	auditDetail(r, map[string]any{"draft_id": draftID, "user_version": t.UserVersion})
 	http.Redirect(w, r, fmt.Sprintf("/templates?platform=%s&added=%d", url.QueryEscape(comp), t.TemplateID), http.StatusSeeOther)
 }
 
@@ -79,6 +81,7 @@ func (s *Server) syncTemplatesForm(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, "同步失败 Sync failed", err, "/templates?platform="+url.QueryEscape(comp))
 		return
 	}
+	auditTarget(r, comp, "", "")
 	http.Redirect(w, r, "/templates?platform="+url.QueryEscape(comp), http.StatusSeeOther)
 }
 
@@ -207,6 +210,9 @@ func (s *Server) createRolloutForm(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, "无法开始发布 Cannot start the rollout", err, "/rollouts/new?platform="+url.QueryEscape(comp))
 		return
 	}
+	auditTarget(r, comp, "", strconv.FormatInt(ro.ID, 10))
+	auditDetail(r, map[string]any{"template_id": ro.TemplateID, "user_version": ro.UserVersion, "targets": ro.Targets,
+		"release": ro.Release, "batch_size": ro.BatchSize})
 	http.Redirect(w, r, fmt.Sprintf("/rollouts/%d?platform=%s", ro.ID, url.QueryEscape(comp)), http.StatusSeeOther)
 }
 
@@ -228,6 +234,7 @@ func (s *Server) rolloutActionForm(w http.ResponseWriter, r *http.Request) {
 	back := fmt.Sprintf("/rollouts/%d?platform=%s", id, url.QueryEscape(comp))
 	action := r.PathValue("action")
 	if what, ok := destructive[action]; ok && r.PostFormValue("confirm") != "yes" {
+		auditSkip(r) // asked, not done
 		s.render(w, r, http.StatusOK, "confirm", map[string]any{
 			"Title": "请确认 Please confirm", "What": what, "Action": action, "ID": id, "Platform": comp, "Back": back,
 			"ToVersion": r.PostFormValue("to_version"),
@@ -259,6 +266,11 @@ func (s *Server) rolloutActionForm(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.errorPage(w, r, "操作失败 The action failed", err, back)
 		return
+	}
+	auditAction(r, "rollout."+action)
+	auditTarget(r, comp, "", strconv.FormatInt(id, 10))
+	if v := strings.TrimSpace(r.PostFormValue("to_version")); v != "" {
+		auditDetail(r, map[string]any{"to_version": v})
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }

@@ -41,6 +41,10 @@ type statusCount struct {
 // flight (live, server-sent events), the audit quota (fetched after the
 // page, so a slow WeChat never holds it up) and pushes per minute.
 func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
+	if a, _ := wxfleet.ActorFrom(r.Context()); a.Role == wxfleet.RoleMerchant {
+		s.render(w, r, http.StatusOK, "merchant", map[string]any{"Title": "商户 Merchant", "TenantID": a.TenantID})
+		return
+	}
 	ctx := r.Context()
 	ps, err := s.Store.Platforms(ctx)
 	if err != nil {

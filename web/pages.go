@@ -77,18 +77,23 @@ var pageFuncs = template.FuncMap{
 // pages are parsed once; each page is the layout plus its own file.
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "authorizer", "authorizer_wechat", "templates", "template_drafts", "rollout_new", "confirm"} {
+	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "authorizer", "authorizer_wechat",
+		"templates", "template_drafts", "rollout_new", "confirm", "audit", "merchant", "accounts", "api_tokens"} {
 		m[name] = template.Must(template.New(name).Funcs(pageFuncs).Funcs(i18nFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
 }()
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data map[string]any) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
 	if data == nil {
 		data = map[string]any{}
 	}
+	data["CSRF"] = s.formToken(w, r)
+	if cs, ok := sessionFrom(r.Context()); ok {
+		data["Me"] = cs.actor
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
 	data["L"] = pageLang(r)
 	data["Path"] = switchBack(r)
 	if err := pages[name].ExecuteTemplate(w, name+".html", data); err != nil {
@@ -98,6 +103,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 
 // errorPage shows err to a person: the coded message, never internals.
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, title string, err error, back string) {
+	auditSkip(r) // a form that failed did nothing to record
 	status := statusOf[wxfleet.ErrorCode(err)]
 	if status == 0 {
 		status = http.StatusInternalServerError
@@ -155,6 +161,12 @@ func (s *Server) authorizeStart(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := r.ParseForm(); err != nil {
 		s.errorPage(w, r, "无法授权 Cannot authorize", bodyErr(err), "/authorize")
+		return
+	}
+	// The form's CSRF token: another site must not start an authorization
+	// with its own link in this browser.
+	if !s.anonFormOK(r) {
+		s.errorPage(w, r, "请求被拒绝 Request refused", errCSRF, "/authorize")
 		return
 	}
 	var prevLink, prevState string

@@ -17,15 +17,15 @@ import (
 const payNotifyBodyCap = 64 << 10
 
 // payRoutes registers the pay routes when the server has a pay service.
-func (s *Server) payRoutes(mux *http.ServeMux, api func(string, func(http.ResponseWriter, *http.Request) error)) {
+func (s *Server) payRoutes(mux *http.ServeMux) {
 	if s.Pay == nil {
 		return
 	}
-	api("GET /api/v1/pay/merchant", s.payMerchant)
-	api("POST /api/v1/pay/applyments", s.submitApplyment)
-	api("GET /api/v1/pay/applyments/{id}", s.getApplyment)
-	api("POST /api/v1/pay/sub-merchants", s.bindSubMerchant)
-	api("GET /api/v1/pay/orders", s.listPayOrders)
+	s.api(mux, "GET /api/v1/pay/merchant", OperatorRead(), s.payMerchant)
+	s.api(mux, "POST /api/v1/pay/applyments", StaffWrite("pay.applyment.submit"), s.submitApplyment)
+	s.api(mux, "GET /api/v1/pay/applyments/{id}", StaffRead(), s.getApplyment)
+	s.api(mux, "POST /api/v1/pay/sub-merchants", StaffWrite("pay.sub_merchant.bind"), s.bindSubMerchant)
+	s.api(mux, "GET /api/v1/pay/orders", StaffRead(), s.listPayOrders)
 	mux.Handle("POST /pay/notify", capBody(payNotifyBodyCap, http.HandlerFunc(s.payNotify)))
 }
 
@@ -94,6 +94,7 @@ func (s *Server) submitApplyment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	auditTarget(r, comp, req.AppID, a.BusinessCode)
 	writeJSON(w, http.StatusCreated, toApplymentJSON(a))
 	return nil
 }
@@ -131,6 +132,7 @@ func (s *Server) bindSubMerchant(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Pay.Bind(r.Context(), b); err != nil {
 		return err
 	}
+	auditTarget(r, comp, b.AppID, b.SubMchID)
 	writeJSON(w, http.StatusOK, map[string]any{"appid": b.AppID, "sub_mchid": b.SubMchID, "tenant_id": b.TenantID, "created_at": b.CreatedAt})
 	return nil
 }

@@ -68,10 +68,39 @@ func TestBrowserConsolePages(t *testing.T) {
 	}
 	base := d.Platform.URL()
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	// check runs the accessibility basics on the page shown and saves its screenshot.
+	check := func(name, lang string) {
+		t.Helper()
+		problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](a11yScript))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pr := range problems {
+			t.Errorf("%s (%s): %s", name, lang, pr)
+		}
+		text, err := chromedp.Run(ctx, chromedp.Text(css("header")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (lang == "en") == strings.Contains(text, "概览") {
+			t.Errorf("%s (%s): header %q is not in the page's language", name, lang, text)
+		}
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dir := range dirs {
+			if err := os.WriteFile(filepath.Join(dir, name+"-"+lang+".png"), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/login?next=/"),
+		chromedp.WaitVisible(css(`input[name="token"]`))); err != nil {
+		t.Fatal(err)
+	}
+	check("login", "zh")
 	if err := chromedp.Do(ctx,
-		chromedp.EmulateViewport(1280, 900),
-		chromedp.Navigate(base+"/login?next=/"),
-		chromedp.WaitVisible(css(`input[name="token"]`)),
 		chromedp.SendKeys(css(`input[name="token"]`), d.AdminToken),
 		chromedp.Submit(css(`input[name="token"]`)),
 		chromedp.WaitVisible(css(`#platform-`+demoPlatform.AppID)),
@@ -86,6 +115,9 @@ func TestBrowserConsolePages(t *testing.T) {
 		{"rollout-new", fmt.Sprintf("/rollouts/new?preview=1&target=all&template_id=%d", tmpl), "#plan"},
 		{"rollouts", "/rollouts", "#rollouts"},
 		{"rollout", fmt.Sprintf("/rollouts/%d", created.ID), "#rollout"},
+		{"audit-log", "/audit-log", "#audit"},
+		{"accounts", "/accounts", "#accounts"},
+		{"api-tokens", "/api-tokens", "#api-tokens"},
 	}
 	for _, lang := range []string{"zh", "en"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/lang?to="+lang+"&next=/"), chromedp.WaitVisible(css("#lang-switch"))); err != nil {
@@ -109,29 +141,7 @@ func TestBrowserConsolePages(t *testing.T) {
 					t.Fatalf("authorizer (%s): the live panel: %v", lang, err)
 				}
 			}
-			problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](a11yScript))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, pr := range problems {
-				t.Errorf("%s (%s): %s", p.name, lang, pr)
-			}
-			text, err := chromedp.Run(ctx, chromedp.Text(css("header")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if (lang == "en") == strings.Contains(text, "概览") {
-				t.Errorf("%s (%s): header %q is not in the page's language", p.name, lang, text)
-			}
-			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, dir := range dirs {
-				if err := os.WriteFile(filepath.Join(dir, p.name+"-"+lang+".png"), png, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			check(p.name, lang)
 		}
 	}
 	t.Logf("screenshots in %s", strings.Join(dirs, ", "))

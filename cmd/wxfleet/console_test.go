@@ -165,4 +165,21 @@ func TestConsoleTemplateAndRolloutActions(t *testing.T) {
 	if st, page := act("explode", url.Values{"confirm": {"yes"}}); st != 404 || !strings.Contains(page, "explode") {
 		t.Errorf("an unknown action: HTTP %d, want 404 naming it", st)
 	}
+	// Each form that acted is in the audit log, by the signed-in session;
+	// the refused template, the confirmation page and the unknown action are not.
+	var audit struct {
+		Items []struct {
+			Action, Via, Target string
+		} `json:"items"`
+	}
+	d.api("GET", "/api/v1/audit-log?limit=20", nil, &audit)
+	var got []string
+	for _, e := range audit.Items {
+		if e.Via == "session" {
+			got = append(got, e.Action+" "+e.Target)
+		}
+	}
+	if want := []string{"rollout.cancel " + id, "rollout.resume " + id, "rollout.pause " + id, "rollout.create " + id, "template.create " + tmpl}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("the console's audit entries: %v, want %v", got, want)
+	}
 }

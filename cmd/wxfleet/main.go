@@ -9,6 +9,7 @@
 //	wxfleet rotate-key re-seal every secret under a new master key
 //	wxfleet crypt     encrypt/decrypt WeChat push envelopes by hand
 //	wxfleet rollout   roll a template out to mini programs and watch it
+//	wxfleet account   create console accounts, reset a password, disable one
 //	wxfleet backup    copy the SQLite database while it runs; restore puts one back
 //	wxfleet version   print the version, commit and Go version
 //	wxfleet config    print the configuration reference from the settings table
@@ -41,6 +42,7 @@ const usage = `wxfleet — 微信第三方平台服务 / a platform for WeChat t
                    WXFLEET_MASTER_KEY (old key: WXFLEET_MASTER_KEY_OLD or DATA/master.key); resumable
   wxfleet crypt    decrypt|encrypt --token T --aes-key K --appid A [...]
   wxfleet rollout  create|status|watch|list|pause|resume|cancel|retry-failed|release [...]
+  wxfleet account  create|list|reset-password|disable|enable [--email E --role R ...]
   wxfleet healthcheck [--url URL]   exit 0 when the platform answers /readyz with 200
   wxfleet version  print the version, commit and Go version
   wxfleet config docs [--out FILE]  print the configuration reference (docs/configuration.md)
@@ -92,6 +94,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runCrypt(rest, stdin, stdout, stderr)
 	case "rollout":
 		return runRollout(ctx, rest, e, stdout, stderr)
+	case "account":
+		return runAccount(ctx, rest, stdin, e, stdout, stderr)
 	case "keygen":
 		return runKeygen(rest, stdout)
 	case "version", "--version":

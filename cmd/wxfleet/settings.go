@@ -76,9 +76,9 @@ var settingTable = []setting{
 	// Platform and database.
 	{Flag: "addr", Env: "ADDR", File: true, Default: "127.0.0.1:8080", Commands: []string{"serve", "healthcheck"}, Ignored: serveIgnored, Group: groupPlatform,
 		ZH: "监听地址；healthcheck 由它得出默认的 /readyz 地址", EN: "listen address; healthcheck probes /readyz there by default"},
-	{Flag: "data", Env: "DATA", File: true, Default: "wxfleet-data", Commands: []string{"serve", "migrate", "backup", "restore", "rollout", "rotate-key"}, Group: groupPlatform,
+	{Flag: "data", Env: "DATA", File: true, Default: "wxfleet-data", Commands: []string{"serve", "migrate", "backup", "restore", "rollout", "rotate-key", "account"}, Group: groupPlatform,
 		ZH: "数据目录：SQLite 数据库、接收日志、master.key（及 demo 的 admin.token）", EN: "data directory: SQLite database, ingest journal, master.key (and the demo's admin.token)"},
-	{Flag: "database", Env: "DATABASE", File: true, DefaultDoc: "DATA/wxfleet.db", Commands: []string{"serve", "migrate", "backup", "restore", "rotate-key"}, Secret: true, Group: groupPlatform,
+	{Flag: "database", Env: "DATABASE", File: true, DefaultDoc: "DATA/wxfleet.db", Commands: []string{"serve", "migrate", "backup", "restore", "rotate-key", "account"}, Secret: true, Group: groupPlatform,
 		ZH: "PostgreSQL 用 postgres://…（可能含密码，宜用 _FILE）；否则为 SQLite 文件", EN: "postgres://… for PostgreSQL (may hold a password: prefer _FILE); else a SQLite file"},
 	{Flag: "wechat-url", Env: "WECHAT_URL", File: true, DefaultDoc: "微信本身 / WeChat itself", Commands: []string{"serve"}, Ignored: serveIgnored, Group: groupPlatform,
 		ZH: "把所有微信域名的调用与页面发到这里（如沙箱）；为空即真实微信", EN: "send every WeChat host's calls and pages here, e.g. a sandbox; empty = WeChat itself"},
@@ -157,9 +157,9 @@ var settingTable = []setting{
 		ZH: "没有推送告知结果时，多久查询一次审核状态（至少 1s）", EN: "how often an audit no push has decided is polled (at least 1s)"},
 
 	// Logs.
-	{Env: "LOG_LEVEL", File: true, DefaultDoc: "info", Commands: []string{"serve", "demo", "sandbox", "migrate", "backup", "restore", "rotate-key"}, Group: groupLogs,
+	{Env: "LOG_LEVEL", File: true, DefaultDoc: "info", Commands: []string{"serve", "demo", "sandbox", "migrate", "backup", "restore", "rotate-key", "account"}, Group: groupLogs,
 		ZH: "日志级别 debug、info、warn、error；任何级别都不记录秘密", EN: "log level debug, info, warn or error; no level logs a secret"},
-	{Env: "LOG_FORMAT", File: true, DefaultDoc: "text", Commands: []string{"serve", "demo", "sandbox", "migrate", "backup", "restore", "rotate-key"}, Group: groupLogs,
+	{Env: "LOG_FORMAT", File: true, DefaultDoc: "text", Commands: []string{"serve", "demo", "sandbox", "migrate", "backup", "restore", "rotate-key", "account"}, Group: groupLogs,
 		ZH: "日志格式 text 或 json", EN: "log format text or json"},
 
 	// Demo and sandbox.
@@ -205,6 +205,16 @@ var settingTable = []setting{
 		ZH: "备份写入此文件（不得已存在）", EN: "write the backup to this file (must not exist)"},
 	{Flag: "from", Commands: []string{"restore"}, Group: groupCLI,
 		ZH: "要恢复的备份文件（wxfleet 须已停止）", EN: "the backup file to restore (wxfleet stopped)"},
+	{Flag: "email", Commands: []string{"account"}, Group: groupCLI,
+		ZH: "帐号的电子邮件（登录名）", EN: "the account's email (its sign-in name)"},
+	{Flag: "role", Commands: []string{"account"}, Group: groupCLI,
+		ZH: "account create 的角色：owner、operator、viewer 或 merchant", EN: "account create's role: owner, operator, viewer or merchant"},
+	{Flag: "tenant-id", Commands: []string{"account"}, Group: groupCLI,
+		ZH: "商户帐号所属的租户", EN: "a merchant account's tenant"},
+	{Flag: "name", Commands: []string{"account"}, Group: groupCLI,
+		ZH: "控制台显示的名字", EN: "the person's name, shown in the console"},
+	{Flag: "password-stdin", Bool: true, Commands: []string{"account"}, Group: groupCLI,
+		ZH: "从标准输入的第一行读密码；不设则生成一个强密码并打印一次（密码从不放在命令行参数里）", EN: "read the password from standard input's first line; without it a strong one is generated and printed once (never on the command line)"},
 	{Flag: "url", DefaultDoc: "http://ADDR/readyz", Commands: []string{"healthcheck"}, Group: groupCLI,
 		ZH: "要探测的地址", EN: "URL to probe"},
 	{Flag: "timeout", Default: "5s", Commands: []string{"healthcheck"}, Group: groupCLI,

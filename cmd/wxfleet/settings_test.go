@@ -59,6 +59,9 @@ func TestEveryFlagIsInTheSettingTable(t *testing.T) {
 		if cmd == "rollout" {
 			args = []string{"rollout", "status"}
 		}
+		if cmd == "account" {
+			args = []string{"account", "list"}
+		}
 		got := flagsInHelp(t, args...)
 		var want []string
 		for _, s := range settingTable {
