@@ -243,6 +243,7 @@ type Authorizer struct {
 	TokenExpiresAt time.Time
 	RefreshToken   Secret
 	Merchant       string // the merchant reference the authorization link was made for
+	TenantID       int64  // the tenant it belongs to (a tenant's authorization link, or set by an operator); 0: none
 	AuthorizedAt   time.Time
 	UpdatedAt      time.Time
 	Info           []byte // raw authorizer_info JSON from api_get_authorizer_info
@@ -268,6 +269,7 @@ type AuthLink struct {
 	ComponentAppID  string
 	PreAuthCode     string // only on creation: the store keeps a digest and the code sealed, and reads back ""
 	Merchant        string
+	TenantID        int64 // the tenant the authorized mini program lands on; 0: none
 	AuthType        int
 	CreatedAt       time.Time
 	ExpiresAt       time.Time // the link's own end; an operator's link outlives many pre_auth_codes

@@ -68,6 +68,9 @@ type LinkRequest struct {
 	// ExpiresIn is how long the link's entry page (URL) stays usable, in
 	// seconds; 0 → DefaultLinkLife, at most MaxLinkLife.
 	ExpiresIn int `json:"expires_in"`
+	// TenantID is the tenant the authorized mini program lands on (0:
+	// none). Set by the tenant's own route, never from a request body.
+	TenantID int64 `json:"-"`
 }
 
 // Link lifetimes: the operator's link (its entry page) outlives many
@@ -87,6 +90,7 @@ type Link struct {
 	PCURL         string    `json:"pc_url"`
 	H5URL         string    `json:"h5_url"`
 	Merchant      string    `json:"merchant,omitempty"`
+	TenantID      int64     `json:"tenant_id,omitempty"`
 	ExpiresAt     time.Time `json:"expires_at"`
 	CodeExpiresAt time.Time `json:"code_expires_at"`
 }
@@ -125,7 +129,7 @@ func (s *Service) CreateLink(ctx context.Context, componentAppID string, req Lin
 	now := s.Now()
 	state := newState()
 	l := &wxfleet.AuthLink{
-		ID: newID(), ComponentAppID: componentAppID, PreAuthCode: code.Code, Merchant: req.Merchant, AuthType: req.AuthType,
+		ID: newID(), ComponentAppID: componentAppID, PreAuthCode: code.Code, Merchant: req.Merchant, TenantID: req.TenantID, AuthType: req.AuthType,
 		CreatedAt: now, ExpiresAt: now.Add(life), CodeExpiresAt: now.Add(time.Duration(code.ExpiresIn) * time.Second),
 		StateDigest: stateDigest(state),
 	}
@@ -135,7 +139,7 @@ func (s *Service) CreateLink(ctx context.Context, componentAppID string, req Lin
 	pc, h5 := s.authURLs(l, code.Code, state, req.BizAppID)
 	return &Link{
 		ID: l.ID, URL: s.PublicURL + "/authorize?" + url.Values{"platform": {componentAppID}, "link": {l.ID}}.Encode(),
-		PCURL: pc, H5URL: h5, Merchant: req.Merchant, ExpiresAt: l.ExpiresAt, CodeExpiresAt: l.CodeExpiresAt,
+		PCURL: pc, H5URL: h5, Merchant: req.Merchant, TenantID: req.TenantID, ExpiresAt: l.ExpiresAt, CodeExpiresAt: l.CodeExpiresAt,
 	}, nil
 }
 
@@ -341,12 +345,12 @@ func (s *Service) HandlePush(ctx context.Context, componentAppID, authorizerAppI
 // the push; a push older than this announced an earlier authorization.
 const staleAfter = 10 * time.Minute
 
-// attribute makes the authorizer's merchant the one of the link the
+// attribute makes the authorizer's merchant (and tenant) the one of the link the
 // authorized push names (by its PreAuthCode), when the browser's callback
 // said otherwise: the push comes signed from WeChat, the callback's URL from
 // a browser. A push for an earlier authorization changes nothing.
 func (s *Service) attribute(ctx context.Context, a *wxfleet.Authorizer, link *wxfleet.AuthLink, pushTime time.Time) (*wxfleet.Authorizer, error) {
-	if link == nil || link.Merchant == "" || a.Merchant == link.Merchant || a.Status != wxfleet.StatusAuthorized {
+	if link == nil || !linkDiffers(link, a) || a.Status != wxfleet.StatusAuthorized {
 		return a, nil
 	}
 	if pushTime.IsZero() || a.AuthorizedAt.Sub(pushTime) > staleAfter {
@@ -357,9 +361,10 @@ func (s *Service) attribute(ctx context.Context, a *wxfleet.Authorizer, link *wx
 		if err != nil {
 			return err
 		}
-		s.Logger.Warn("the authorized push names another merchant than the callback did: following the push",
-			"component_appid", a.ComponentAppID, "appid", a.AppID, "callback_merchant", cur.Merchant, "push_merchant", link.Merchant, "link", link.ID)
-		cur.Merchant = link.Merchant
+		s.Logger.Warn("the authorized push names another merchant or tenant than the callback did: following the push",
+			"component_appid", a.ComponentAppID, "appid", a.AppID, "callback_merchant", cur.Merchant, "push_merchant", link.Merchant,
+			"callback_tenant", cur.TenantID, "push_tenant", link.TenantID, "link", link.ID)
+		applyLink(cur, link)
 		if err := s.Store.UpsertAuthorizer(ctx, cur); err != nil {
 			return err
 		}
@@ -370,6 +375,22 @@ func (s *Service) attribute(ctx context.Context, a *wxfleet.Authorizer, link *wx
 		return nil
 	})
 	return a, err
+}
+
+// linkDiffers tells whether the link would give a another merchant or tenant.
+func linkDiffers(l *wxfleet.AuthLink, a *wxfleet.Authorizer) bool {
+	return (l.Merchant != "" && l.Merchant != a.Merchant) || (l.TenantID != 0 && l.TenantID != a.TenantID)
+}
+
+// applyLink gives a the merchant and tenant its link was made for (where
+// the link names them).
+func applyLink(a *wxfleet.Authorizer, l *wxfleet.AuthLink) {
+	if l.Merchant != "" {
+		a.Merchant = l.Merchant
+	}
+	if l.TenantID != 0 {
+		a.TenantID = l.TenantID
+	}
 }
 
 // doneAlready tells whether the authorization a push announced was completed
@@ -462,8 +483,13 @@ func (s *Service) adopt(ctx context.Context, componentAppID, appID string, link 
 		if l, err := s.Store.AuthLink(ctx, componentAppID, link.ID); err != nil || l.AuthorizerAppID == appID {
 			return nil // the other path had the link too
 		}
-		if a.Merchant == "" && link.Merchant != "" {
-			a.Merchant = link.Merchant
+		if (a.Merchant == "" && link.Merchant != "") || (link.TenantID != 0 && a.TenantID != link.TenantID) {
+			if a.Merchant == "" {
+				a.Merchant = link.Merchant
+			}
+			if link.TenantID != 0 {
+				a.TenantID = link.TenantID
+			}
 			if err := s.Store.UpsertAuthorizer(ctx, a); err != nil {
 				return err
 			}
@@ -505,8 +531,8 @@ func (s *Service) save(ctx context.Context, componentAppID, appID string, info *
 	if info.RefreshToken != "" {
 		a.RefreshToken = wxfleet.Secret(info.RefreshToken)
 	}
-	if link != nil && link.Merchant != "" {
-		a.Merchant = link.Merchant
+	if link != nil {
+		applyLink(a, link)
 	}
 	// Save the tokens before anything else can fail: they are what matters.
 	if err := s.Store.UpsertAuthorizer(ctx, a); err != nil {

@@ -22,6 +22,8 @@ type Store interface {
 	Authorizer(ctx context.Context, componentAppID, appID string) (*wxfleet.Authorizer, error)
 	AuthorizerSettings(ctx context.Context, componentAppID, appID string) (map[string]any, error)
 	TargetAppIDs(ctx context.Context, componentAppID string, t wxfleet.RolloutTargets) ([]string, error)
+	// BlockedTenantApps names the apps whose tenant is suspended or closed.
+	BlockedTenantApps(ctx context.Context, componentAppID string) (map[string]store.BlockedApp, error)
 
 	SyncTemplates(ctx context.Context, componentAppID string, list []wxfleet.Template, now time.Time) error
 	Template(ctx context.Context, componentAppID string, templateID int64) (*wxfleet.Template, error)
@@ -247,10 +249,20 @@ func (s *Service) plan(ctx context.Context, componentAppID string, req *CreateRe
 	if len(ids) == 0 {
 		return nil, nil, wxfleet.Errorf(wxfleet.EINVALID, "targets 没有选中任何小程序 / targets select no mini program")
 	}
+	blocked, err := s.Store.BlockedTenantApps(ctx, componentAppID)
+	if err != nil {
+		return nil, nil, err
+	}
 	plan := &Plan{Items: make([]PlanItem, 0, len(ids))}
 	for _, id := range ids {
 		item := PlanItem{AppID: id, Action: "commit"}
-		if reason := s.skipReason(ctx, componentAppID, id, t); reason != "" {
+		reason := ""
+		if b, ok := blocked[id]; ok {
+			reason = fmt.Sprintf("租户 %d 已%s / tenant %d is %s", b.TenantID, tenantStatusZH(b.Status), b.TenantID, b.Status)
+		} else {
+			reason = s.skipReason(ctx, componentAppID, id, t)
+		}
+		if reason != "" {
 			item.Action, item.Reason = "skip", reason
 			plan.Skip++
 		} else {
@@ -260,6 +272,14 @@ func (s *Service) plan(ctx context.Context, componentAppID string, req *CreateRe
 	}
 	plan.Cohorts = (len(ids) + req.BatchSize - 1) / req.BatchSize
 	return t, plan, nil
+}
+
+// tenantStatusZH names a blocked tenant status in Chinese.
+func tenantStatusZH(s wxfleet.TenantStatus) string {
+	if s == wxfleet.TenantClosed {
+		return "关闭"
+	}
+	return "停用"
 }
 
 // skipReason says why an app cannot take part, or "" when it can.

@@ -12,6 +12,7 @@ import (
 	"github.com/wxfleet/wxfleet/queue"
 	"github.com/wxfleet/wxfleet/releasecheck"
 	"github.com/wxfleet/wxfleet/rollout"
+	"github.com/wxfleet/wxfleet/tenant"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/web"
 )
@@ -38,6 +39,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 		&token.Feature{Keeper: s.Keeper, Store: s.Store, Queue: s.jobs, Now: cfg.Now, Logger: cfg.Logger, Rate: cfg.RefreshRate},
 		&authorization.Feature{Service: s.Auth, Sealer: s.vault},
 		&rollout.Feature{Service: s.Rollouts},
+		&tenant.Feature{Service: s.Tenants, Interval: cfg.TenantCheckInterval},
 		&releasecheck.Responder{WeChat: s.WeChat, Tokens: s.Keeper, Now: cfg.Now, Logger: cfg.Logger, Background: s.background},
 		&push.Retention{Store: s.Store, Keep: cfg.EventRetention, Now: cfg.Now, Logger: cfg.Logger},
 		&push.Receiver{
@@ -45,7 +47,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 			Count: func(endpoint, typ, result string) { s.Metrics.Pushes.WithLabelValues(endpoint, typ, result).Inc() },
 		},
 		&web.Server{
-			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts, Runtime: s.Runtime, Pay: s.Pay,
+			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts, Tenants: s.Tenants, Runtime: s.Runtime, Pay: s.Pay,
 			AdminToken: cfg.AdminToken, DefaultPlatform: cfg.Platforms[0].AppID, WeChatURL: cfg.WeChatURL,
 			APIBodyCap: cfg.APIBodyCap, MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
 			TrustedProxies: cfg.TrustedProxies, SecureCookies: cfg.https(), Ready: s.ready, Draining: s.draining.Load,

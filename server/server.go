@@ -31,6 +31,7 @@ import (
 	"github.com/wxfleet/wxfleet/rollout"
 	"github.com/wxfleet/wxfleet/runtimeapi"
 	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/tenant"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
 	"github.com/wxfleet/wxfleet/web"
@@ -98,6 +99,12 @@ type Config struct {
 	// for tests that kill a process and wait for its jobs to be taken back;
 	// 0 → the real values (see queue.Configure).
 	JobTimeoutScale float64
+	// TenantGrace is how long a tenant stays active after its subscription
+	// expired, before it is suspended; 0 → 7 days.
+	TenantGrace time.Duration
+	// TenantCheckInterval is how often the subscription expiry policy runs;
+	// 0 → daily.
+	TenantCheckInterval time.Duration
 	// ShutdownTimeout bounds Close (see shutdown.go); 0 → 25 s.
 	ShutdownTimeout time.Duration
 	// ShutdownDrain is how long Close keeps serving, with /readyz answering
@@ -158,6 +165,7 @@ type Server struct {
 	Keeper      *token.Keeper
 	Auth        *authorization.Service
 	Rollouts    *rollout.Service
+	Tenants     *tenant.Service
 	Runtime     *runtimeapi.Service // /runtime/v1; features refine it through its Gate and Settings before serving
 	Pay         *pay.Service        // WeChat Pay; configured by Config.Pay or by ConfigurePay
 	WeChat      *wechat.Client
@@ -323,8 +331,12 @@ func (s *Server) buildCore() {
 		Rate: cfg.RolloutRate, APIRates: cfg.RolloutAPIRates,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 	}
+	s.Tenants = &tenant.Service{Store: s.Store, Links: s.Auth, Grace: cfg.TenantGrace, Now: cfg.Now, Logger: cfg.Logger}
 	s.Runtime = &runtimeapi.Service{
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, SessionTTL: cfg.RuntimeSessionTTL, Now: cfg.Now, Logger: cfg.Logger,
+		// A tenant's mini program reads its tenant's settings and is refused
+		// once the tenant is suspended (402 subscription_expired).
+		Gate: s.Tenants.RuntimeGate, Settings: s.Tenants,
 	}
 	s.Pay = &pay.Service{Store: s.Store, Now: cfg.Now, Logger: cfg.Logger}
 }

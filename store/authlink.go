@@ -33,11 +33,11 @@ func (s *Store) CreateAuthLink(ctx context.Context, l *wxfleet.AuthLink) error {
 	}
 	res, err := s.write.ExecContext(ctx, `
 		INSERT INTO auth_links (component_appid, id, pre_auth_code_sha256, merchant, auth_type, created_at, expires_at, authorizer_appid,
-			state_sha256, browser_bound, pre_auth_code_sealed, code_expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+			state_sha256, browser_bound, pre_auth_code_sealed, code_expires_at, tenant_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (component_appid, id) DO NOTHING`,
 		l.ComponentAppID, id, preAuthDigest(l.PreAuthCode), l.Merchant, l.AuthType, toMillis(l.CreatedAt), toMillis(l.ExpiresAt), l.AuthorizerAppID,
-		l.StateDigest, boolInt(l.BrowserBound), s.sealAt(wxfleet.Secret(l.PreAuthCode), colPreAuthCode, l.ComponentAppID, id), toMillis(codeExpires))
+		l.StateDigest, boolInt(l.BrowserBound), s.sealAt(wxfleet.Secret(l.PreAuthCode), colPreAuthCode, l.ComponentAppID, id), toMillis(codeExpires), nullID(l.TenantID))
 	if err != nil {
 		return platformErr("create auth link", l.ComponentAppID, err)
 	}
@@ -61,13 +61,13 @@ func preAuthDigest(code string) string {
 }
 
 const authLinkSelect = `SELECT component_appid, id, merchant, auth_type, created_at, expires_at, authorizer_appid,
-	state_sha256, browser_bound, claimed_at, code_expires_at FROM auth_links`
+	state_sha256, browser_bound, claimed_at, code_expires_at, COALESCE(tenant_id, 0) FROM auth_links`
 
 func scanAuthLink(row *sql.Row) (*wxfleet.AuthLink, error) {
 	var l wxfleet.AuthLink
 	var authType, created, expires, bound, claimed, codeExpires int64
 	err := row.Scan(&l.ComponentAppID, &l.ID, &l.Merchant, &authType, &created, &expires, &l.AuthorizerAppID,
-		&l.StateDigest, &bound, &claimed, &codeExpires)
+		&l.StateDigest, &bound, &claimed, &codeExpires, &l.TenantID)
 	if err != nil {
 		return nil, err
 	}

@@ -12,9 +12,10 @@ import (
 
 // AuthorizerFilter selects a page of a platform's authorizers.
 type AuthorizerFilter struct {
-	Status wxfleet.AuthorizerStatus // only this status; "" for all
-	Limit  int                      // page size; 0 means 50, at most 1000
-	Cursor string                   // return appids after this one (the last appid of the previous page)
+	Status   wxfleet.AuthorizerStatus // only this status; "" for all
+	Limit    int                      // page size; 0 means 50, at most 1000
+	Cursor   string                   // return appids after this one (the last appid of the previous page)
+	TenantID int64                    // only this tenant's; 0 for all
 }
 
 // AuthorizerRef names an authorizer whose access token is due for refresh. It
@@ -26,9 +27,14 @@ const authorizerColumns = `component_appid, appid, nickname, head_img, user_name
 	is_mini_program, status, permissions, access_token_sealed, token_expires_at, refresh_token_sealed,
 	merchant, authorized_at, updated_at, info`
 
+// authorizerSelect is what reads return: the columns above and the tenant.
+const authorizerSelect = authorizerColumns + `, COALESCE(tenant_id, 0)`
+
 // UpsertAuthorizer inserts an authorizer (授权方) or overwrites all of its
 // columns, tokens included (sealed). Permissions are stored as a JSON array,
-// Info as the raw JSON text.
+// Info as the raw JSON text. A zero TenantID keeps the stored tenant (a
+// re-authorization through a plain link leaves the mini program where it is);
+// SetAuthorizerTenant moves or clears it.
 func (s *Store) UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) error {
 	if a == nil || a.ComponentAppID == "" || a.AppID == "" {
 		return invalid("授权方需要 component_appid 和 appid / an authorizer needs a component_appid and an appid")
@@ -44,8 +50,8 @@ func (s *Store) UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) err
 		}
 	}
 	_, err := s.write.ExecContext(ctx, `
-		INSERT INTO authorizers (`+authorizerColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+		INSERT INTO authorizers (`+authorizerColumns+`, tenant_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 		ON CONFLICT (component_appid, appid) DO UPDATE SET
 			nickname = excluded.nickname,
 			head_img = excluded.head_img,
@@ -61,10 +67,11 @@ func (s *Store) UpsertAuthorizer(ctx context.Context, a *wxfleet.Authorizer) err
 			merchant = excluded.merchant,
 			authorized_at = excluded.authorized_at,
 			updated_at = excluded.updated_at,
-			info = excluded.info`,
+			info = excluded.info,
+			tenant_id = COALESCE(excluded.tenant_id, authorizers.tenant_id)`,
 		a.ComponentAppID, a.AppID, a.Nickname, a.HeadImg, a.UserName, a.PrincipalName, a.Signature,
 		boolInt(a.IsMiniProgram), string(a.Status), string(perms), s.sealAt(a.AccessToken, colAccessToken, a.ComponentAppID, a.AppID), toMillis(a.TokenExpiresAt),
-		s.sealAt(a.RefreshToken, colRefreshToken, a.ComponentAppID, a.AppID), a.Merchant, toMillis(a.AuthorizedAt), toMillis(a.UpdatedAt), string(a.Info))
+		s.sealAt(a.RefreshToken, colRefreshToken, a.ComponentAppID, a.AppID), a.Merchant, toMillis(a.AuthorizedAt), toMillis(a.UpdatedAt), string(a.Info), nullID(a.TenantID))
 	return platformErr("upsert authorizer", a.ComponentAppID, err)
 }
 
@@ -77,7 +84,7 @@ func (s *Store) scanAuthorizer(row interface{ Scan(...any) error }) (*wxfleet.Au
 		expires, authd, updated int64
 	)
 	err := row.Scan(&a.ComponentAppID, &a.AppID, &a.Nickname, &a.HeadImg, &a.UserName, &a.PrincipalName,
-		&a.Signature, &isMini, &a.Status, &perms, &access, &expires, &refresh, &a.Merchant, &authd, &updated, &info)
+		&a.Signature, &isMini, &a.Status, &perms, &access, &expires, &refresh, &a.Merchant, &authd, &updated, &info, &a.TenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +114,7 @@ func authorizerNotFound(componentAppID, appID string) error {
 // Authorizer returns one authorizer of a platform, tokens opened.
 func (s *Store) Authorizer(ctx context.Context, componentAppID, appID string) (*wxfleet.Authorizer, error) {
 	a, err := s.scanAuthorizer(s.read.QueryRowContext(ctx,
-		`SELECT `+authorizerColumns+` FROM authorizers WHERE component_appid = $1 AND appid = $2`,
+		`SELECT `+authorizerSelect+` FROM authorizers WHERE component_appid = $1 AND appid = $2`,
 		componentAppID, appID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, authorizerNotFound(componentAppID, appID)
@@ -147,6 +154,9 @@ func (s *Store) ListAuthorizers(ctx context.Context, componentAppID string, f Au
 	if f.Status != "" {
 		w.and("status = $%d", string(f.Status))
 	}
+	if f.TenantID != 0 {
+		w.and("tenant_id = $%d", f.TenantID)
+	}
 	var total int
 	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM authorizers`+w.sql.String(), w.args...).Scan(&total); err != nil {
 		return nil, 0, dbErr("count authorizers", err)
@@ -154,7 +164,7 @@ func (s *Store) ListAuthorizers(ctx context.Context, componentAppID string, f Au
 	if f.Cursor != "" {
 		w.and("appid > $%d", f.Cursor)
 	}
-	q := `SELECT ` + authorizerColumns + ` FROM authorizers` + w.sql.String() +
+	q := `SELECT ` + authorizerSelect + ` FROM authorizers` + w.sql.String() +
 		` ORDER BY appid LIMIT ` + w.next(clampLimit(f.Limit))
 	rows, err := s.read.QueryContext(ctx, q, w.args...)
 	if err != nil {

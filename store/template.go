@@ -193,8 +193,9 @@ func (s *Store) AuthorizerTags(ctx context.Context, componentAppID, appID string
 }
 
 // TargetAppIDs resolves rollout targets to appids, sorted: every authorized
-// mini program for All, the authorizers carrying any of Tags, or AppIDs as
-// given (known or not: the rollout reports an unknown one as skipped).
+// mini program for All, the authorizers carrying any of Tags themselves or
+// through their tenant's tags, or AppIDs as given (known or not: the rollout
+// reports an unknown one as skipped).
 func (s *Store) TargetAppIDs(ctx context.Context, componentAppID string, t wxfleet.RolloutTargets) ([]string, error) {
 	switch {
 	case t.All:
@@ -207,8 +208,15 @@ func (s *Store) TargetAppIDs(ctx context.Context, componentAppID string, t wxfle
 			args = append(args, tag)
 			ph = append(ph, "$"+strconv.Itoa(len(args)))
 		}
-		return s.strings(ctx, "rollout targets", `SELECT DISTINCT appid FROM authorizer_tags
-			WHERE component_appid = $1 AND tag IN (`+strings.Join(ph, ", ")+`) ORDER BY appid`, args...)
+		// The tenants' part goes from the tag to the tenants to their apps
+		// (CROSS JOIN keeps SQLite's planner in that order).
+		in := strings.Join(ph, ", ")
+		return s.strings(ctx, "rollout targets", `SELECT appid FROM authorizer_tags
+			WHERE component_appid = $1 AND tag IN (`+in+`)
+			UNION
+			SELECT a.appid FROM tenant_tags g CROSS JOIN authorizers a
+			WHERE g.tag IN (`+in+`) AND a.tenant_id = g.tenant_id AND a.component_appid = $1
+			ORDER BY appid`, args...)
 	default:
 		ids := slices.Clone(t.AppIDs)
 		slices.Sort(ids)

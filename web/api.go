@@ -131,6 +131,7 @@ type authorizerJSON struct {
 	TokenExpiresAt  *time.Time               `json:"token_expires_at"`
 	TokenState      string                   `json:"token_state"`
 	Merchant        string                   `json:"merchant"`
+	TenantID        *int64                   `json:"tenant_id"`
 	AuthorizedAt    *time.Time               `json:"authorized_at"`
 	UpdatedAt       *time.Time               `json:"updated_at"`
 	Info            *json.RawMessage         `json:"authorizer_info,omitempty"`
@@ -167,6 +168,10 @@ func toAuthorizerJSON(a *wxfleet.Authorizer, now time.Time, withInfo bool) autho
 		Status: a.Status, Permissions: a.Permissions, TokenExpiresAt: timePtr(a.TokenExpiresAt),
 		TokenState: tokenState(a, now), Merchant: a.Merchant,
 		AuthorizedAt: timePtr(a.AuthorizedAt), UpdatedAt: timePtr(a.UpdatedAt),
+	}
+	if a.TenantID != 0 {
+		id := a.TenantID
+		out.TenantID = &id
 	}
 	if out.Permissions == nil {
 		out.Permissions = []int{}
@@ -211,7 +216,11 @@ func (s *Server) listAuthorizers(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	list, total, err := s.Store.ListAuthorizers(r.Context(), comp, store.AuthorizerFilter{Status: status, Limit: n, Cursor: q.Get("cursor")})
+	tenantID, err := tenantIDParam(r)
+	if err != nil {
+		return err
+	}
+	list, total, err := s.Store.ListAuthorizers(r.Context(), comp, store.AuthorizerFilter{Status: status, Limit: n, Cursor: q.Get("cursor"), TenantID: tenantID})
 	if err != nil {
 		return err
 	}

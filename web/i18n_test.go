@@ -34,7 +34,7 @@ func TestBilingual(t *testing.T) {
 // Chinese outside the language switch and data.
 func TestPagesRenderInBothLanguages(t *testing.T) {
 	s := &Server{}
-	for _, name := range []string{"error", "rollouts", "authorizers", "home"} {
+	for _, name := range []string{"error", "rollouts", "authorizers", "home", "tenants"} {
 		for _, lang := range []string{langZH, langEN} {
 			req := httptest.NewRequest("GET", "/x", nil)
 			if lang == langEN {

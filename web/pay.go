@@ -185,6 +185,12 @@ func (s *Server) runtimePayOrder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The runtime's gate (an expired subscription → 402) refuses orders as it refuses config reads.
+	if g := s.Runtime.Gate; g != nil {
+		if err := g(r.Context(), rs.ComponentAppID, rs.AppID); err != nil {
+			return err
+		}
+	}
 	var req struct {
 		Description string `json:"description"`
 		Amount      int64  `json:"amount"`

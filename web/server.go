@@ -23,6 +23,7 @@ import (
 	"github.com/wxfleet/wxfleet/rollout"
 	"github.com/wxfleet/wxfleet/runtimeapi"
 	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/tenant"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/wechat"
 )
@@ -35,6 +36,7 @@ type Server struct {
 	WeChat   *wechat.Client
 	Metrics  *metrics.Metrics
 	Rollouts *rollout.Service
+	Tenants  *tenant.Service
 	// Runtime serves /runtime/v1, what the mini programs call; nil leaves it off.
 	Runtime *runtimeapi.Service
 	// Pay serves WeChat Pay's routes (web/pay.go); nil leaves them off.
@@ -118,6 +120,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.api(mux, "GET /api/v1/authorizers/{appid}/wechat/{path...}", OperatorRead(), s.forward)
 	s.api(mux, "GET /api/v1/events", StaffRead(), s.listEvents)
 	s.rolloutRoutes(mux)
+	s.tenantRoutes(mux)
 	s.api(mux, "GET /api/v1/tokens/health", StaffRead(), s.tokenHealth)
 	s.accountRoutes(mux)
 	s.payRoutes(mux) // pay.go
@@ -142,6 +145,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/htmx.min.js", serveStatic("htmx.min.js", "text/javascript; charset=utf-8"))
 	s.page(mux, "GET /dashboard/quota", StaffRead(), s.dashQuota)
 	s.page(mux, "GET /authorizers", StaffRead(), s.authorizersPage)
+	s.page(mux, "GET /tenants", StaffRead(), s.tenantsPage)
 	s.page(mux, "GET /authorizers/{appid}", StaffRead(), s.authorizerPage)
 	s.page(mux, "GET /authorizers/{appid}/wechat", StaffRead(), s.authorizerWeChat)
 	s.page(mux, "GET /templates", StaffRead(), s.templatesPage)

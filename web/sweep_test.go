@@ -61,6 +61,23 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /api/v1/pay/applyments/{id}":                   {"id": "1"},
 	"POST /api/v1/pay/sub-merchants":                    nil,
 	"GET /api/v1/pay/orders":                            nil,
+	"POST /api/v1/tenants":                              nil,
+	"GET /api/v1/tenants":                               nil,
+	"GET /api/v1/tenants/{id}":                          {"id": "B.tenant"},
+	"PATCH /api/v1/tenants/{id}":                        {"id": "B.tenant"},
+	"GET /api/v1/tenants/{id}/settings":                 {"id": "B.tenant"},
+	"PUT /api/v1/tenants/{id}/settings":                 {"id": "B.tenant"},
+	"POST /api/v1/tenants/{id}/authorization-links":     {"id": "B.tenant"},
+	"GET /api/v1/tenants/{id}/subscription":             {"id": "B.tenant"},
+	"POST /api/v1/tenants/{id}/subscription":            {"id": "B.tenant"},
+	"POST /api/v1/tenants/{id}/subscription/renew":      {"id": "B.tenant"},
+	"GET /api/v1/tenants/{id}/reminders":                {"id": "B.tenant"},
+	"PUT /api/v1/authorizers/{appid}/tenant":            {"appid": "B.appid"},
+	"POST /api/v1/plans":                                nil,
+	"GET /api/v1/plans":                                 nil,
+	"GET /api/v1/plans/{id}":                            {"id": "1"},
+	"PATCH /api/v1/plans/{id}":                          {"id": "1"},
+	"GET /tenants":                                      nil,
 	"GET /{$}":                                          nil,
 	"GET /authorizers":                                  nil,
 	"GET /authorizers/{appid}":                          {"appid": "B.appid"},
@@ -106,11 +123,21 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 	if err := ts.st.UpsertAuthorizer(ctx, &wxfleet.Authorizer{ComponentAppID: testPlatform, AppID: "wxappmarkerb", Status: wxfleet.StatusAuthorized}); err != nil {
 		t.Fatal(err)
 	}
+	// The tenants themselves (ids 1 and 2 in a fresh database), B's with a marker in its name and settings.
+	for _, name := range []string{"tenant-a", "tenant-marker-b"} {
+		tn := &wxfleet.Tenant{Name: name, Status: wxfleet.TenantActive, Settings: []byte(`{"who":"` + name + `"}`), CreatedAt: time.Now()}
+		if err := ts.st.CreateTenant(ctx, wxfleet.Scope{}, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ts.st.SetAuthorizerTenant(ctx, wxfleet.Scope{}, testPlatform, "wxappmarkerb", tenantB); err != nil {
+		t.Fatal(err)
+	}
 	if err := ts.st.WriteAudit(ctx, &wxfleet.AuditEntry{At: time.Now(), Action: "settings.update", TenantID: tenantB, Target: "audit-marker-b"}); err != nil {
 		t.Fatal(err)
 	}
 	ids := map[string]string{"B.token": itoa(tokensB[0].ID), "B.account": itoa(accB.ID), "B.appid": "wxappmarkerb", "B.tenant": itoa(tenantB)}
-	markers := []string{"marker-b@tenant-b.example", "audit-marker-b", "wxappmarkerb", tokB}
+	markers := []string{"marker-b@tenant-b.example", "audit-marker-b", "wxappmarkerb", "tenant-marker-b", tokB}
 	_, session := ts.signIn("shop@tenant-a.example", testPassword)
 	if session == "" {
 		t.Fatal("merchant A cannot sign in")
@@ -197,6 +224,9 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 	after, err := ts.st.Account(ctx, wxfleet.Scope{}, accB.ID)
 	if err != nil || after.Disabled || after.Role != wxfleet.RoleMerchant || after.TenantID != tenantB || after.CredentialsVersion != accB.CredentialsVersion {
 		t.Fatalf("B's account after the sweep: %+v %v", after, err)
+	}
+	if tb, err := ts.st.Tenant(ctx, wxfleet.Scope{}, tenantB); err != nil || tb.Name != "tenant-marker-b" || tb.Status != wxfleet.TenantActive || string(tb.Settings) != `{"who":"tenant-marker-b"}` {
+		t.Fatalf("tenant B after the sweep: %+v %v", tb, err)
 	}
 	if l, _ := ts.st.ListAudit(ctx, wxfleet.Scope{}, store.AuditFilter{TenantID: tenantB}); len(l) != 1 {
 		t.Fatalf("tenant B's audit log after the sweep: %d entries", len(l))

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -201,6 +202,16 @@ func runDemo(ctx context.Context, args []string, e *env, stdout, stderr io.Write
 	if err != nil || interval <= 0 {
 		return fmt.Errorf("--ticket-interval %q: a positive duration such as 10m", iv)
 	}
+	var seeds [2]int
+	for i, name := range []string{"seed-tenants", "seed-authorizers"} {
+		v, err := c.get(name)
+		if err != nil {
+			return err
+		}
+		if seeds[i], err = strconv.Atoi(v); err != nil {
+			return fmt.Errorf("--%s %q: a whole number", name, v)
+		}
+	}
 	logger, err := newLogger(e, stderr)
 	if err != nil {
 		return err
@@ -225,6 +236,9 @@ func runDemo(ctx context.Context, args []string, e *env, stdout, stderr io.Write
 		return err
 	}
 	defer d.Close()
+	if err := seedDemo(ctx, d, p.AppID, seeds[0], seeds[1], stdout); err != nil {
+		return err
+	}
 	u := d.Platform.URL()
 	fmt.Fprintf(stdout, `
 wxfleet 演示已启动 / demo running
@@ -243,6 +257,30 @@ wxfleet 演示已启动 / demo running
 `, u, u, u, d.OwnerEmail, d.OwnerPassword, d.SandboxURL, admin, data, admin, u)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping…")
+	return nil
+}
+
+// seedDemo fills the demo with tenants and placeholder authorizers at scale
+// (store.Seed), when asked.
+func seedDemo(ctx context.Context, d *demo, componentAppID string, tenants, authorizers int, stdout io.Writer) error {
+	if tenants < 0 || authorizers < 0 || tenants > 1_000_000 || authorizers > 1_000_000 {
+		return fmt.Errorf("demo: --seed-tenants and --seed-authorizers take 0 to 1000000")
+	}
+	if tenants == 0 && authorizers == 0 {
+		return nil
+	}
+	res, err := d.Platform.Store.Seed(ctx, store.SeedOptions{ComponentAppID: componentAppID, Tenants: tenants, Authorizers: authorizers, Now: time.Now()})
+	if err != nil {
+		return fmt.Errorf("demo: seeding: %w", err)
+	}
+	fmt.Fprintf(stdout, "演示数据 seeded: %d plans, %d tenants, %d authorizers in %v\n", res.Plans, res.Tenants, res.Authorizers, res.Took.Round(time.Millisecond))
+	// The expiry check ran at start, before the seeded terms existed: run it
+	// now, so the reminders and suspensions they call for show at once.
+	checked, err := d.Platform.Tenants.Check(ctx)
+	if err != nil {
+		return fmt.Errorf("demo: expiry check: %w", err)
+	}
+	fmt.Fprintf(stdout, "到期检查 expiry check: %d reminders, %d expired, %d suspended\n", checked.Reminded, checked.Expired, checked.Suspended)
 	return nil
 }
 

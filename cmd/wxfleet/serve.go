@@ -206,6 +206,9 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err := hardeningApply(c, &cfg); err != nil {
 		return err
 	}
+	if err := tenantSettings(e, &cfg); err != nil {
+		return err
+	}
 	if err := testDurations(e, &cfg); err != nil {
 		return err
 	}

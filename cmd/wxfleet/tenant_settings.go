@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/wxfleet/wxfleet/server"
+)
+
+// tenantSettings reads the subscription expiry policy's settings:
+// WXFLEET_TENANT_GRACE (how long after expiry a tenant stays active,
+// default 7d) and WXFLEET_TENANT_CHECK_INTERVAL (how often the policy runs,
+// default 24h).
+func tenantSettings(e *env, cfg *server.Config) error {
+	if v, err := e.get("TENANT_GRACE"); err != nil {
+		return err
+	} else if v != "" {
+		d, err := parseRetention(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("WXFLEET_TENANT_GRACE %q: use days (7d) or a duration of at least 1h (168h)", v)
+		}
+		cfg.TenantGrace = d
+	}
+	if v, err := e.get("TENANT_CHECK_INTERVAL"); err != nil {
+		return err
+	} else if v != "" {
+		d, err := parseRetention(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("WXFLEET_TENANT_CHECK_INTERVAL %q: use a duration of at least 1h (24h) or days (1d)", v)
+		}
+		cfg.TenantCheckInterval = d
+	}
+	return nil
+}
