@@ -15,7 +15,10 @@ type Template struct {
 	CreateTime     time.Time // when WeChat made it a template
 	// ExtJSON is the ext_json template: a JSON object whose string values may
 	// hold ${appid} and ${settings.KEY} placeholders, rendered per authorizer.
-	ExtJSON   string
+	ExtJSON string
+	// Policy is what the template's code needs set on every app: domains
+	// and the privacy guide; nil manages nothing.
+	Policy    *TemplatePolicy
 	Notes     string
 	SyncedAt  time.Time // last seen in WeChat's gettemplatelist
 	DeletedAt time.Time // zero while the template exists on WeChat's side

@@ -58,6 +58,10 @@ type Service struct {
 	AuthType  int    // default auth_type of new links; 0 → mini programs only
 	Now       func() time.Time
 	Logger    *slog.Logger
+	// OnAuthorized, when set, runs after an app's authorization is saved
+	// (rollouts apply the template policy: domains, privacy); its error is
+	// logged, not returned: the authorization stands.
+	OnAuthorized func(ctx context.Context, componentAppID, appID string) error
 }
 
 // LinkRequest asks for an authorization link.
@@ -557,6 +561,11 @@ func (s *Service) save(ctx context.Context, componentAppID, appID string, info *
 	}
 	s.Logger.Info("authorizer authorized", "component_appid", componentAppID, "appid", appID,
 		"merchant", a.Merchant, "permissions", a.Permissions, "via_push", !pushTime.IsZero())
+	if s.OnAuthorized != nil {
+		if err := s.OnAuthorized(ctx, componentAppID, appID); err != nil {
+			s.Logger.Warn("after-authorization setup not enqueued", "component_appid", componentAppID, "appid", appID, "err", err)
+		}
+	}
 	return a, nil
 }
 

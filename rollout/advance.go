@@ -13,11 +13,18 @@ import (
 	"github.com/wxfleet/wxfleet/store"
 )
 
-// advance moves a running rollout on when its current cohort is done: it
-// pauses the rollout when the cohort failed more than the limit allows,
-// starts the next cohort, or completes the rollout. It is idempotent and
-// safe to call from several places at once: the store's guarded updates let
-// exactly one caller make each move.
+// advance moves a running rollout on when its current cohort is decided:
+// it pauses the rollout when the cohort failed more than the limit allows,
+// starts the next cohort, or completes the rollout. A cohort is decided once
+// every app's audit is (approved, rejected, failed or skipped): its
+// approved apps' releases are already queued, and the next cohort's commits
+// queue behind them, so the calls to WeChat never stop between cohorts (a
+// cohort boundary used to leave the call budget idle while the last
+// releases ran and the next cohort's jobs were inserted; issue 9's
+// benchmark). A release failing after that counts for the rollout's result,
+// not for its cohort's limit. It is idempotent and safe to call from
+// several places at once: the store's guarded updates let exactly one caller
+// make each move.
 func (s *Service) advance(ctx context.Context, componentAppID string, id int64) error {
 	r, err := s.Store.Rollout(ctx, componentAppID, id)
 	if err != nil || r.Status != wxfleet.RolloutRunning {
@@ -27,11 +34,7 @@ func (s *Service) advance(ctx context.Context, componentAppID string, id int64) 
 	if err != nil {
 		return err
 	}
-	open := m[wxfleet.AppPending] + m[wxfleet.AppCommitted] + m[wxfleet.AppAuditing]
-	if r.Release == wxfleet.ReleaseAuto {
-		open += m[wxfleet.AppApproved]
-	}
-	if open > 0 {
+	if m[wxfleet.AppPending]+m[wxfleet.AppCommitted]+m[wxfleet.AppAuditing] > 0 {
 		return nil
 	}
 	failures, tried := 0, 0
@@ -59,29 +62,18 @@ func (s *Service) advance(ctx context.Context, componentAppID string, id int64) 
 		return err
 	}
 	if len(next) > 0 {
-		var pending []string
+		pending := next[wxfleet.AppPending]
 		moved, err := s.Store.AdvanceCohort(ctx, componentAppID, id, r.Cohort, now, func(ctx context.Context, tx *sql.Tx) error {
-			cursor := ""
-			for {
-				apps, err := s.Store.RolloutApps(ctx, componentAppID, id, store.RolloutAppFilter{State: wxfleet.AppPending, Cohort: r.Cohort + 1, Limit: 1000, Cursor: cursor})
-				if err != nil {
-					return err
-				}
-				for _, a := range apps {
-					pending = append(pending, a.AppID)
-				}
-				if len(apps) < 1000 {
-					break
-				}
-				cursor = apps[len(apps)-1].AppID
+			if pending == 0 {
+				return nil
 			}
-			return s.enqueue(ctx, tx, r, stepCommit, pending...)
+			return s.startCohort(ctx, tx, r, r.Cohort+1)
 		})
 		if err != nil || !moved {
 			return err
 		}
-		s.Logger.Info("rollout cohort started", "component_appid", componentAppID, "rollout", id, "cohort", r.Cohort+1, "apps", len(pending))
-		if len(pending) == 0 {
+		s.Logger.Info("rollout cohort started", "component_appid", componentAppID, "rollout", id, "cohort", r.Cohort+1, "apps", pending)
+		if pending == 0 {
 			return s.advance(ctx, componentAppID, id) // all skipped: on to the one after
 		}
 		return nil
@@ -101,6 +93,86 @@ func (s *Service) advance(ctx context.Context, componentAppID string, id int64) 
 			"released", c.Released, "rejected", c.Rejected, "failed", c.Failed, "skipped", c.Skipped)
 	}
 	return err
+}
+
+// CohortArgs starts one cohort of a rollout: its job enqueues the commit of
+// every pending app of the cohort, cohortChunk jobs a transaction. The job
+// itself is inserted in the transaction that moves the rollout to the
+// cohort, so the move and the cohort's start commit together; inserting a
+// thousand unique jobs in that one transaction held SQLite's single writer
+// for seconds, and every other step's write (its paced slot, its state) and
+// with them the calls to WeChat waited (issue 9's benchmark). A crash midway
+// retries the job: apps already started are no longer pending, and a commit
+// still waiting is not doubled (jobs are unique per app and step).
+type CohortArgs struct {
+	ComponentAppID string `json:"component_appid"`
+	RolloutID      int64  `json:"rollout_id"`
+	Cohort         int    `json:"cohort"`
+}
+
+// Kind implements river.JobArgs.
+func (CohortArgs) Kind() string { return "rollout_cohort" }
+
+// InsertOpts keeps one waiting start per cohort, tagged with the rollout.
+func (a CohortArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, MaxAttempts: maxStepAttempts, Priority: 1, Tags: []string{RolloutTag(a.RolloutID)},
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: unfinished}}
+}
+
+// cohortChunk is how many commit jobs one transaction of a cohort's start
+// inserts.
+const cohortChunk = 100
+
+// startCohort inserts, in tx, the job that starts cohort.
+func (s *Service) startCohort(ctx context.Context, tx *sql.Tx, r *wxfleet.Rollout, cohort int) error {
+	return s.Jobs().InsertTx(ctx, tx, CohortArgs{ComponentAppID: r.ComponentAppID, RolloutID: r.ID, Cohort: cohort}, nil)
+}
+
+// CohortWorker works CohortArgs.
+type CohortWorker struct {
+	river.WorkerDefaults[CohortArgs]
+	Service *Service
+}
+
+// Timeout bounds one cohort's start, as long as a step's: the longest job
+// timeout sets how soon River rescues a job its instance lost (queue), and
+// a retry carries on where the last attempt stopped.
+func (w *CohortWorker) Timeout(*river.Job[CohortArgs]) time.Duration { return 2 * time.Minute }
+
+// Work enqueues the commits of the cohort's pending apps, a chunk at a time.
+func (w *CohortWorker) Work(ctx context.Context, job *river.Job[CohortArgs]) error {
+	s, a := w.Service, job.Args
+	r, err := s.Store.Rollout(ctx, a.ComponentAppID, a.RolloutID)
+	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND {
+		return river.JobCancel(err)
+	}
+	if err != nil {
+		return err
+	}
+	if r.Status != wxfleet.RolloutRunning || r.Cohort != a.Cohort {
+		return nil // paused (the resume enqueues), or already past this cohort
+	}
+	cursor := ""
+	for {
+		apps, err := s.Store.RolloutApps(ctx, a.ComponentAppID, a.RolloutID, store.RolloutAppFilter{State: wxfleet.AppPending,
+			Cohort: a.Cohort, Limit: cohortChunk, Cursor: cursor})
+		if err != nil {
+			return err
+		}
+		if len(apps) > 0 {
+			params := make([]river.InsertManyParams, len(apps))
+			for i, app := range apps {
+				params[i] = river.InsertManyParams{Args: StepArgs{ComponentAppID: a.ComponentAppID, RolloutID: a.RolloutID, AppID: app.AppID, Step: stepCommit}}
+			}
+			if err := s.Jobs().InsertMany(ctx, params); err != nil {
+				return err
+			}
+		}
+		if len(apps) < cohortChunk {
+			return nil
+		}
+		cursor = apps[len(apps)-1].AppID
+	}
 }
 
 // CheckArgs is the periodic job that advances every running rollout: a crash
@@ -137,6 +209,16 @@ func (w *CheckWorker) Work(ctx context.Context, job *river.Job[CheckArgs]) error
 	for _, r := range rs {
 		if err := w.Service.advance(ctx, r.ComponentAppID, r.ID); err != nil {
 			w.Service.Logger.Warn("rollout check failed", "component_appid", r.ComponentAppID, "rollout", r.ID, "err", err)
+		}
+	}
+	// A fleet action whose last app finished in a crash is completed here.
+	fa, err := w.Service.Store.RunningFleetActions(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range fa {
+		if _, err := w.Service.Store.CompleteFleetAction(ctx, a.ComponentAppID, a.ID, w.Service.Now()); err != nil {
+			w.Service.Logger.Warn("fleet action check failed", "component_appid", a.ComponentAppID, "action", a.ID, "err", err)
 		}
 	}
 	return nil

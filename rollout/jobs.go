@@ -15,6 +15,7 @@ import (
 
 // The steps of one app, each a River job keyed to (rollout, app, step).
 const (
+	stepPrepare = "prepare" // part of the commit job: checks and settings before the commit
 	stepCommit  = "commit"
 	stepSubmit  = "submit_audit"
 	stepPoll    = "audit_status"
@@ -48,6 +49,11 @@ var unfinished = []rivertype.JobState{
 	rivertype.JobStateRetryable, rivertype.JobStateScheduled,
 }
 
+// stepPriority is River's priority of a step (1 is first): below a cohort's
+// start (CohortArgs, 1), so that the next cohort's commits are queued while
+// the last releases of the one before still run.
+const stepPriority = 2
+
 // maxStepAttempts bounds the retries of one step; the last attempt marks the
 // app failed instead of leaving it stuck.
 const maxStepAttempts = 12
@@ -58,6 +64,7 @@ func (a StepArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
 		Queue:       Queue,
 		MaxAttempts: maxStepAttempts,
+		Priority:    stepPriority,
 		Tags:        []string{"app_" + a.AppID, RolloutTag(a.RolloutID)},
 		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: unfinished},
 	}
@@ -218,6 +225,16 @@ func (st *step) commit(ctx context.Context) error {
 	if err != nil {
 		return st.fail(ctx, stepCommit, err)
 	}
+	if st.app.CommitSentAt.IsZero() {
+		// Nothing sent yet: the prepare step first (gray release, settings).
+		skipped, err := st.prepare(ctx, t)
+		if isSnooze(err) || skipped {
+			return err
+		}
+		if err != nil {
+			return st.fail(ctx, stepPrepare, err)
+		}
+	}
 	if !st.app.CommitSentAt.IsZero() {
 		done, err := st.committed(ctx)
 		if err != nil {
@@ -319,6 +336,13 @@ func (st *step) submit(ctx context.Context) error {
 		delete(st.s.quotas.m, st.r.ComponentAppID)
 		st.s.quotas.mu.Unlock()
 		return st.waitForQuota(ctx, 0)
+	case errors.As(err, &we) && we.Code == wechat.CodeSubmitForbidden:
+		// WeChat holds the app: later rollouts skip it until an operator clears it.
+		if herr := st.s.Store.HoldApp(ctx, st.r.ComponentAppID, st.app.AppID, we.Code, we.Error(), st.s.Now()); herr != nil {
+			return herr
+		}
+		st.app.SubmitSentAt = time.Time{}
+		return st.fail(ctx, stepSubmit, err)
 	case err != nil:
 		return st.fail(ctx, stepSubmit, err)
 	}

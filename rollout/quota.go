@@ -27,12 +27,26 @@ type quotaCache struct {
 type quotaEntry struct {
 	rest int
 	at   time.Time
+	// asking is set while one step asks WeChat again: the others go on with
+	// the stale figure (with rest > 0) instead of asking too (at a cohort's
+	// first submissions every worker found the entry stale at once).
+	asking bool
 }
 
 // auditQuota returns how many submissions the platform has left this month,
 // asking WeChat at most once a quotaTTL (with any of its authorizers' tokens:
 // the quota is the platform's).
 func (s *Service) auditQuota(ctx context.Context, componentAppID string, ts wechat.TokenSource) (int, error) {
+	return s.auditQuotaWith(ctx, componentAppID, ts, s.pace, false)
+}
+
+// auditQuotaWait is auditQuota for a caller that is not a job (a dry run):
+// it always asks WeChat (a person reads the answer) and refreshes the cache.
+func (s *Service) auditQuotaWait(ctx context.Context, componentAppID string, ts wechat.TokenSource) (int, error) {
+	return s.auditQuotaWith(ctx, componentAppID, ts, s.paceWait, true)
+}
+
+func (s *Service) auditQuotaWith(ctx context.Context, componentAppID string, ts wechat.TokenSource, pace func(context.Context, string) error, fresh bool) (int, error) {
 	s.quotas.mu.Lock()
 	if s.quotas.m == nil {
 		s.quotas.m = map[string]*quotaEntry{}
@@ -45,7 +59,7 @@ func (s *Service) auditQuota(ctx context.Context, componentAppID string, ts wech
 	s.quotas.mu.Unlock()
 	// A used-up quota is asked about again sooner: the operator may have
 	// bought more, and the waiting steps should notice within a wait.
-	if cached != nil {
+	if cached != nil && !fresh {
 		ttl := quotaTTL
 		if cached.rest <= 0 {
 			ttl = min(ttl, s.quotaWait())
@@ -53,8 +67,12 @@ func (s *Service) auditQuota(ctx context.Context, componentAppID string, ts wech
 		if s.Now().Sub(cached.at) < ttl {
 			return cached.rest, nil
 		}
+		if cached.rest > 0 && !s.startAsking(componentAppID) {
+			return cached.rest, nil // another step is asking
+		}
+		defer s.doneAsking(componentAppID)
 	}
-	if err := s.pace(ctx, "/wxa/queryquota"); err != nil {
+	if err := pace(ctx, "/wxa/queryquota"); err != nil {
 		return 0, err
 	}
 	q, err := s.WeChat.AuditQuota(ctx, ts)
@@ -65,6 +83,27 @@ func (s *Service) auditQuota(ctx context.Context, componentAppID string, ts wech
 	s.quotas.m[componentAppID] = &quotaEntry{rest: q.Rest, at: s.Now()}
 	s.quotas.mu.Unlock()
 	return q.Rest, nil
+}
+
+// startAsking marks the platform's entry as being asked about, and reports
+// whether the caller is the one to ask.
+func (s *Service) startAsking(componentAppID string) bool {
+	s.quotas.mu.Lock()
+	defer s.quotas.mu.Unlock()
+	e := s.quotas.m[componentAppID]
+	if e == nil || e.asking {
+		return e == nil
+	}
+	e.asking = true
+	return true
+}
+
+func (s *Service) doneAsking(componentAppID string) {
+	s.quotas.mu.Lock()
+	if e := s.quotas.m[componentAppID]; e != nil {
+		e.asking = false
+	}
+	s.quotas.mu.Unlock()
 }
 
 // tookQuota counts one submission against the cached quota.

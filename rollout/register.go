@@ -15,10 +15,13 @@ type Feature struct {
 	Service *Service
 }
 
-// RegisterWorkers adds the step and check workers.
+// RegisterWorkers adds the step, check, fleet action and setup workers.
 func (f *Feature) RegisterWorkers(w *queue.Workers) {
 	queue.AddWorker(w, &StepWorker{Service: f.Service})
 	queue.AddWorker(w, &CheckWorker{Service: f.Service})
+	queue.AddWorker(w, &CohortWorker{Service: f.Service})
+	queue.AddWorker(w, &FleetWorker{Service: f.Service})
+	queue.AddWorker(w, &SetupWorker{Service: f.Service})
 }
 
 // PeriodicJobs is the check of running rollouts, every CheckInterval.

@@ -45,6 +45,23 @@ type Store interface {
 	CancelRolloutApps(ctx context.Context, componentAppID string, id int64, now time.Time) (int, error)
 	AuditingApps(ctx context.Context, componentAppID, appID string) ([]*wxfleet.RolloutApp, error)
 	ReserveSlot(ctx context.Context, name string, interval time.Duration, now time.Time, maxAhead time.Duration) (time.Time, bool, error)
+
+	SetTemplatePolicy(ctx context.Context, componentAppID string, templateID int64, p *wxfleet.TemplatePolicy) error
+	PolicyTemplate(ctx context.Context, componentAppID string) (*wxfleet.Template, error)
+	GrayReleasedApps(ctx context.Context, componentAppID string, appIDs []string) (map[string]int64, error)
+	HoldApp(ctx context.Context, componentAppID, appID string, errcode int, reason string, now time.Time) error
+	ReleaseHold(ctx context.Context, componentAppID, appID string) (bool, error)
+	AppHoldOf(ctx context.Context, componentAppID, appID string) (*store.AppHold, error)
+
+	CreateFleetAction(ctx context.Context, a *wxfleet.FleetAction, appIDs []string, skipped map[string]string, then store.Then) error
+	FleetAction(ctx context.Context, componentAppID string, id int64) (*wxfleet.FleetAction, error)
+	ListFleetActions(ctx context.Context, componentAppID string, before int64, limit int) ([]*wxfleet.FleetAction, error)
+	RunningFleetActions(ctx context.Context) ([]*wxfleet.FleetAction, error)
+	FleetActionCounts(ctx context.Context, componentAppID string, id int64) (map[string]int, error)
+	CompleteFleetAction(ctx context.Context, componentAppID string, id int64, now time.Time) (bool, error)
+	FleetActionApps(ctx context.Context, componentAppID string, id int64, state, cursor string, limit int) ([]*wxfleet.FleetActionApp, error)
+	FleetActionApp(ctx context.Context, componentAppID string, id int64, appID string) (*wxfleet.FleetActionApp, error)
+	UpdateFleetActionApp(ctx context.Context, componentAppID string, a *wxfleet.FleetActionApp, from string) (bool, error)
 }
 
 // Tokens supplies the tokens WeChat's code APIs take.
@@ -94,6 +111,10 @@ type Service struct {
 	APIRates map[string]float64
 	// Observe counts steps by result (metrics); may be nil.
 	Observe func(step, result string)
+	// Suspended says why the merchant behind an app may not be shipped to
+	// (its tenant is suspended), "" when it may; nil: no tenant check. The
+	// hook where tenant status plugs in.
+	Suspended func(ctx context.Context, componentAppID, appID string) (string, error)
 
 	quotas quotaCache
 }
@@ -155,37 +176,59 @@ type CreateRequest struct {
 // PlanItem is what a rollout would do with one mini program.
 type PlanItem struct {
 	AppID  string `json:"appid"`
-	Action string `json:"action"`           // "commit" or "skip"
-	Reason string `json:"reason,omitempty"` // why it is skipped
+	Action string `json:"action"`           // "commit", "wait" (for audit quota: committed once there is some) or "skip"
+	Reason string `json:"reason,omitempty"` // why it is skipped or waits
 }
 
 // Plan is a dry run: what a rollout would do, app by app, before anything is sent.
 type Plan struct {
 	Items   []PlanItem `json:"items"`
 	Commit  int        `json:"commit"`
+	Wait    int        `json:"wait"`
 	Skip    int        `json:"skip"`
 	Cohorts int        `json:"cohorts"`
+	// AuditQuotaRest is this month's submit_audit quota left (queryquota),
+	// nil when it could not be read (AuditQuotaError says why).
+	AuditQuotaRest  *int   `json:"audit_quota_rest,omitempty"`
+	AuditQuotaError string `json:"audit_quota_error,omitempty"`
+	// GrayChecked says how gray releases in progress were found: "wechat"
+	// (getgrayreleaseplan for every app) or "records" (the platform's own
+	// rollouts: a fleet over DryRunProbe apps; the prepare step still asks
+	// WeChat before each commit).
+	GrayChecked string `json:"gray_checked"`
 }
+
+// DryRunProbe is how many apps a dry run asks WeChat about (gray releases)
+// at most: it answers synchronously, within the rollout call rate.
+const DryRunProbe = 200
 
 // permCodeManagement is the permission set a rollout needs: 小程序开发管理.
 const permCodeManagement = 18
 
-func (s *Service) check(req *CreateRequest) error {
+// checkTargets checks that t names its apps one way, and not too many.
+func checkTargets(t wxfleet.RolloutTargets) error {
 	n := 0
-	if req.Targets.All {
+	if t.All {
 		n++
 	}
-	if len(req.Targets.AppIDs) > 0 {
+	if len(t.AppIDs) > 0 {
 		n++
 	}
-	if len(req.Targets.Tags) > 0 {
+	if len(t.Tags) > 0 {
 		n++
 	}
 	if n != 1 {
 		return wxfleet.Errorf(wxfleet.EINVALID, `targets 须是 {"all":true}、{"appids":[...]} 或 {"tags":[...]} 之一 / targets must be exactly one of {"all":true}, {"appids":[...]} or {"tags":[...]}`)
 	}
-	if len(req.Targets.AppIDs) > MaxTargets {
-		return wxfleet.Errorf(wxfleet.EINVALID, "一次最多 %d 个小程序 / at most %d mini programs per rollout", MaxTargets, MaxTargets)
+	if len(t.AppIDs) > MaxTargets {
+		return wxfleet.Errorf(wxfleet.EINVALID, "一次最多 %d 个小程序 / at most %d mini programs at once", MaxTargets, MaxTargets)
+	}
+	return nil
+}
+
+func (s *Service) check(req *CreateRequest) error {
+	if err := checkTargets(req.Targets); err != nil {
+		return err
 	}
 	switch req.Release {
 	case "":
@@ -216,10 +259,67 @@ func (s *Service) check(req *CreateRequest) error {
 	return nil
 }
 
-// DryRun lists what Create would do, app by app, and sends nothing.
+// DryRun lists what Create would do, app by app, and why an app would be
+// skipped or wait, and changes nothing. Besides what Create checks it asks
+// WeChat, for fleets of up to DryRunProbe apps, whether a gray release runs,
+// and reads the platform's audit quota: the apps beyond it would wait.
 func (s *Service) DryRun(ctx context.Context, componentAppID string, req CreateRequest) (*Plan, error) {
 	_, plan, err := s.plan(ctx, componentAppID, &req)
-	return plan, err
+	if err != nil {
+		return nil, err
+	}
+	var commit []int
+	for i, it := range plan.Items {
+		if it.Action == "commit" {
+			commit = append(commit, i)
+		}
+	}
+	if len(commit) <= DryRunProbe {
+		plan.GrayChecked = "wechat"
+		for _, i := range commit {
+			it := &plan.Items[i]
+			gray, err := s.grayInProgress(ctx, s.Tokens.AuthorizerSource(componentAppID, it.AppID), s.paceWait)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				it.Action, it.Reason = "skip", "查询分阶段发布失败 / reading the gray release plan failed: "+err.Error()
+			} else if gray {
+				it.Action, it.Reason = "skip", grayReason
+			}
+		}
+	}
+	var left []int
+	for _, i := range commit {
+		if plan.Items[i].Action == "commit" {
+			left = append(left, i)
+		}
+	}
+	if len(left) > 0 {
+		rest, err := s.auditQuotaWait(ctx, componentAppID, s.Tokens.AuthorizerSource(componentAppID, plan.Items[left[0]].AppID))
+		if err != nil {
+			plan.AuditQuotaError = err.Error()
+		} else {
+			plan.AuditQuotaRest = &rest
+			for n, i := range left {
+				if n >= rest {
+					plan.Items[i].Action, plan.Items[i].Reason = "wait", quotaReason(rest)
+				}
+			}
+		}
+	}
+	plan.Commit, plan.Wait, plan.Skip = 0, 0, 0
+	for _, it := range plan.Items {
+		switch it.Action {
+		case "commit":
+			plan.Commit++
+		case "wait":
+			plan.Wait++
+		default:
+			plan.Skip++
+		}
+	}
+	return plan, nil
 }
 
 func (s *Service) plan(ctx context.Context, componentAppID string, req *CreateRequest) (*wxfleet.Template, *Plan, error) {
@@ -253,7 +353,11 @@ func (s *Service) plan(ctx context.Context, componentAppID string, req *CreateRe
 	if err != nil {
 		return nil, nil, err
 	}
-	plan := &Plan{Items: make([]PlanItem, 0, len(ids))}
+	gray, err := s.Store.GrayReleasedApps(ctx, componentAppID, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan := &Plan{Items: make([]PlanItem, 0, len(ids)), GrayChecked: "records"}
 	for _, id := range ids {
 		item := PlanItem{AppID: id, Action: "commit"}
 		reason := ""
@@ -261,6 +365,9 @@ func (s *Service) plan(ctx context.Context, componentAppID string, req *CreateRe
 			reason = fmt.Sprintf("租户 %d 已%s / tenant %d is %s", b.TenantID, tenantStatusZH(b.Status), b.TenantID, b.Status)
 		} else {
 			reason = s.skipReason(ctx, componentAppID, id, t)
+		}
+		if reason == "" && gray[id] != 0 {
+			reason = fmt.Sprintf("%s（发布任务 %d）/ (rollout %d)", grayReason, gray[id], gray[id])
 		}
 		if reason != "" {
 			item.Action, item.Reason = "skip", reason
@@ -284,21 +391,35 @@ func tenantStatusZH(s wxfleet.TenantStatus) string {
 
 // skipReason says why an app cannot take part, or "" when it can.
 func (s *Service) skipReason(ctx context.Context, componentAppID, appID string, t *wxfleet.Template) string {
-	a, err := s.Store.Authorizer(ctx, componentAppID, appID)
-	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND {
-		return "未授权给本平台 / not authorized to this platform"
+	if why := s.authorizedReason(ctx, componentAppID, appID); why != "" {
+		return why
 	}
-	if err != nil {
-		return "读取授权方失败 / cannot read the authorizer: " + wxfleet.ErrorMessage(err)
-	}
-	if a.Status != wxfleet.StatusAuthorized {
-		return fmt.Sprintf("授权状态为 %s / authorization status is %s", a.Status, a.Status)
-	}
-	if len(a.Permissions) > 0 && !slices.Contains(a.Permissions, permCodeManagement) {
-		return "未授予权限集 18（小程序开发管理）/ permission set 18 (code management) not granted"
+	if why := s.suspended(ctx, componentAppID, appID); why != "" {
+		return why
 	}
 	if _, err := s.extJSON(ctx, componentAppID, appID, t); err != nil {
 		return wxfleet.ErrorMessage(err)
+	}
+	return ""
+}
+
+// suspended says why an app is suspended, by WeChat (a hold recorded from
+// 86007) or with its merchant's tenant (the Suspended hook); "" when not.
+func (s *Service) suspended(ctx context.Context, componentAppID, appID string) string {
+	h, err := s.Store.AppHoldOf(ctx, componentAppID, appID)
+	if err != nil {
+		return "读取暂停状态失败 / cannot read the suspension: " + wxfleet.ErrorMessage(err)
+	}
+	if h != nil {
+		return fmt.Sprintf("微信已禁止该小程序提交审核（%d），解除后重试 / suspended by WeChat: submissions refused (%d) since %s; clear the hold once resolved",
+			h.Errcode, h.Errcode, h.HeldAt.UTC().Format(time.RFC3339))
+	}
+	if s.Suspended != nil {
+		why, err := s.Suspended(ctx, componentAppID, appID)
+		if err != nil {
+			return "读取商户状态失败 / cannot read the merchant's status: " + wxfleet.ErrorMessage(err)
+		}
+		return why
 	}
 	return ""
 }
@@ -311,8 +432,8 @@ func (s *Service) extJSON(ctx context.Context, componentAppID, appID string, t *
 	return RenderExtJSON(t.ExtJSON, appID, settings)
 }
 
-// Create starts a rollout: it stores the rollout with every target app and
-// enqueues the first cohort's commits in the same transaction.
+// Create starts a rollout: it stores the rollout with every target app and,
+// in the same transaction, the job that starts the first cohort.
 func (s *Service) Create(ctx context.Context, componentAppID string, req CreateRequest) (*wxfleet.Rollout, error) {
 	t, plan, err := s.plan(ctx, componentAppID, &req)
 	if err != nil {
@@ -339,7 +460,10 @@ func (s *Service) Create(ctx context.Context, componentAppID string, req CreateR
 		}
 	}
 	err = s.Store.CreateRollout(ctx, r, ids, skipped, func(ctx context.Context, tx *sql.Tx) error {
-		return s.enqueue(ctx, tx, r, stepCommit, first...)
+		if len(first) == 0 {
+			return nil
+		}
+		return s.startCohort(ctx, tx, r, 0)
 	})
 	if err != nil {
 		return nil, err

@@ -161,6 +161,7 @@ type appCode struct {
 	NextAppVersion int64                      `json:"next_app_version"`
 	Gray           *grayPlan                  `json:"gray,omitempty"`
 	VisitClosed    bool                       `json:"visit_closed,omitempty"`
+	Suspended      bool                       `json:"suspended,omitempty"` // WeChat refuses its submissions (86007)
 	Domains        codeDomains                `json:"domains"`
 	Webview        []string                   `json:"webview"`
 	Testers        map[string]string          `json:"testers,omitempty"` // wechatid → userstr
@@ -179,6 +180,10 @@ type codeMeta struct {
 	Rules        auditRules             `json:"rules"`
 	Limits       codeLimits             `json:"limits"`
 	Quota        map[string]*auditQuota `json:"quota"` // by component appid
+	// Platforms are each platform's registered domains, by component appid.
+	Platforms map[string]*platformDomains `json:"platforms,omitempty"`
+	// Users are the WeChat ids added with POST /sandbox/api/wechat-users.
+	Users []string `json:"users,omitempty"`
 }
 
 // auditQuota counts one platform's submissions and speed-ups in a month.

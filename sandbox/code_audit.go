@@ -64,8 +64,9 @@ func (s *Sandbox) apiSubmitAudit(r *http.Request, body []byte) (any, int) {
 		return nil, code
 	}
 	var req struct {
-		ItemList    []auditItem `json:"item_list"`
-		VersionDesc string      `json:"version_desc"`
+		ItemList         []auditItem `json:"item_list"`
+		VersionDesc      string      `json:"version_desc"`
+		PrivacyAPINotUse bool        `json:"privacy_api_not_use"`
 	}
 	if code := decode(body, &req); code != 0 {
 		return nil, code
@@ -77,11 +78,17 @@ func (s *Sandbox) apiSubmitAudit(r *http.Request, body []byte) (any, int) {
 	if a.Exp == nil {
 		return nil, 85086
 	}
+	if a.Suspended {
+		return nil, 86007
+	}
 	if last := cs.audits[a.LatestAudit]; last != nil && last.open() {
 		return nil, 85009
 	}
 	if code := checkItems(req.ItemList, a.Exp.Pages); code != 0 {
 		return nil, code
+	}
+	if !req.PrivacyAPINotUse && !a.privacyCovers(a.Exp.PrivacyKeys) {
+		return nil, 61040
 	}
 	now := cs.now()
 	q := cs.quota(who.comp.AppID, now)
@@ -309,4 +316,24 @@ func (s *Sandbox) apiQueryQuota(r *http.Request, body []byte) (any, int) {
 		SpeedupRest  int `json:"speedup_rest"`
 		SpeedupLimit int `json:"speedup_limit"`
 	}{wxError{0, "ok"}, max(0, l.AuditQuota-q.Submits), l.AuditQuota, max(0, l.SpeedupQuota-q.Speedups), l.SpeedupQuota}, 0
+}
+
+// privacyCovers tells whether the development version's privacy guide
+// (privacy_ver 2) is set and declares every privacy key the code uses: a
+// submission of code using privacy APIs the guide does not cover is refused
+// with 61040, unless it declares privacy_api_not_use (docs/wechat-code.md).
+func (a *appCode) privacyCovers(keys []string) bool {
+	if len(keys) == 0 {
+		return true
+	}
+	p := a.Privacy["2"]
+	if p == nil {
+		return false
+	}
+	for _, k := range keys {
+		if !slices.ContainsFunc(p.Settings, func(e privacyElement) bool { return e.PrivacyKey == k }) {
+			return false
+		}
+	}
+	return true
 }

@@ -64,6 +64,10 @@ func (s *Sandbox) apiRelease(r *http.Request, body []byte) (any, int) {
 		return nil, 85020
 	case au.Released:
 		return nil, 85052
+	case a.grayRunning() && a.Gray.AuditID != au.ID:
+		// Another version is in gray release: WeChat releases no new
+		// version until it is fully released or reverted.
+		return nil, 87011
 	}
 	au.Released = true
 	a.promote(codeRelease{AppVersion: a.NextAppVersion, Version: au.Version, AuditID: au.ID, ReleasedAt: cs.now()})
@@ -176,6 +180,9 @@ func (s *Sandbox) apiGrayRelease(r *http.Request, body []byte) (any, int) {
 	au := cs.audits[a.LatestAudit]
 	if au == nil || au.Status != auditApproved || au.Released {
 		return nil, 85080
+	}
+	if a.grayRunning() && a.Gray.AuditID != au.ID {
+		return nil, 87011 // another version's gray release runs
 	}
 	if a.grayRunning() && a.Gray.AuditID == au.ID {
 		if p <= a.Gray.Percentage {

@@ -128,6 +128,7 @@ func TestReleaseGrayRollback(t *testing.T) {
 // TestCodeSettings: server and business domains, testers, privacy.
 func TestCodeSettings(t *testing.T) {
 	e := newCodeEnv(t, AppBakery)
+	e.platformDomains("api.shop.example;up.shop.example", "shop.example")
 	d := e.post(AppBakery, "/wxa/modify_domain", map[string]any{"action": "add", "requestdomain": []string{"https://api.shop.example"},
 		"uploaddomain": []string{"https://up.shop.example"}})
 	wantErr(t, d, 0)

@@ -25,6 +25,9 @@ func (s *Sandbox) codeRoutes(mux *http.ServeMux, known map[string]bool) {
 		"/wxa/memberauth":                      s.apiMemberAuth,
 		"/cgi-bin/component/setprivacysetting": s.apiSetPrivacy,
 		"/cgi-bin/component/getprivacysetting": s.apiGetPrivacy,
+
+		"/cgi-bin/component/modify_wxa_server_domain": s.apiModifyServerDomain,
+		"/cgi-bin/component/modify_wxa_jump_domain":   s.apiModifyJumpDomain,
 	}
 	get := map[string]apiFunc{
 		"/wxa/gettemplatedraftlist":   s.apiDraftList,
@@ -53,6 +56,9 @@ func (s *Sandbox) codeRoutes(mux *http.ServeMux, known map[string]bool) {
 	known[qr] = true
 
 	mux.HandleFunc("POST /sandbox/api/drafts", s.handleAddDraft)
+	mux.HandleFunc("POST /sandbox/api/wechat-users", s.handleAddWeChatUsers)
+	mux.HandleFunc("POST /sandbox/api/components/{appid}/domains", s.handleSetPlatformDomains)
+	mux.HandleFunc("POST /sandbox/api/apps/{appid}/suspend", s.handleSuspendApp)
 	mux.HandleFunc("GET /sandbox/api/code-limits", s.handleGetCodeLimits)
 	mux.HandleFunc("POST /sandbox/api/code-limits", s.handleSetCodeLimits)
 	mux.HandleFunc("GET /sandbox/api/apps/{appid}/code", s.handleAppCode)

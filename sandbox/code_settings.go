@@ -50,12 +50,27 @@ func (s *Sandbox) apiModifyDomain(r *http.Request, body []byte) (any, int) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	a := cs.app(who.appid)
+	p := cs.platformDomainsOf(who.comp.AppID)
 	next := a.Domains
 	have, give := next.lists(), req.codeDomains.lists()
+	if req.Action == "add" || req.Action == "set" {
+		if code := checkServerDomains(p, req.codeDomains); code != 0 {
+			return nil, code
+		}
+	}
 	switch req.Action {
-	case "get", "":
-		// Without an action WeChat copies the platform's registered domains;
-		// the sandbox keeps no such list, so nothing changes.
+	case "get":
+	case "":
+		// Without an action WeChat copies the platform's registered
+		// server domains to the app.
+		next = emptyDomains()
+		for _, h := range p.Server {
+			next.Request = append(next.Request, "https://"+h)
+			next.WSRequest = append(next.WSRequest, "wss://"+h)
+			next.Upload = append(next.Upload, "https://"+h)
+			next.Download = append(next.Download, "https://"+h)
+		}
+		have = next.lists()
 	case "set":
 		for i := range have {
 			*have[i] = dedupe(*give[i])
@@ -78,7 +93,10 @@ func (s *Sandbox) apiModifyDomain(r *http.Request, body []byte) (any, int) {
 	if total > serverDomainLimit {
 		return nil, 85016
 	}
-	if req.Action != "get" && req.Action != "" {
+	if req.Action == "add" && next.equal(a.Domains) {
+		return nil, 85017 // nothing new added
+	}
+	if req.Action != "get" {
 		a.Domains = next
 		cs.touchApp(a)
 		if code := cs.flush(); code != 0 {
@@ -89,6 +107,16 @@ func (s *Sandbox) apiModifyDomain(r *http.Request, body []byte) (any, int) {
 		wxError
 		codeDomains
 	}{wxError{0, "ok"}, a.Domains}, 0
+}
+
+func (d codeDomains) equal(o codeDomains) bool {
+	x, y := d.lists(), o.lists()
+	for i := range x {
+		if !slices.Equal(*x[i], *y[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // dedupe drops empty and repeated values, keeping the first order.
@@ -122,10 +150,24 @@ func (s *Sandbox) apiWebviewDomain(r *http.Request, body []byte) (any, int) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	a := cs.app(who.appid)
+	p := cs.platformDomainsOf(who.comp.AppID)
 	next := slices.Clone(a.Webview)
+	if req.Action == "add" || req.Action == "set" {
+		if code := checkWebviewDomains(p, req.Domains); code != 0 {
+			return nil, code
+		}
+	}
 	switch req.Action {
-	case "get", "":
-		// As for modify_domain: no platform list to copy from.
+	case "get":
+	case "":
+		// As for modify_domain: the platform's business domains are copied.
+		if len(p.Jump) == 0 {
+			return nil, 89020
+		}
+		next = nil
+		for _, h := range p.Jump {
+			next = append(next, "https://"+h)
+		}
 	case "set":
 		next = dedupe(req.Domains)
 	case "add":
@@ -140,7 +182,7 @@ func (s *Sandbox) apiWebviewDomain(r *http.Request, body []byte) (any, int) {
 	default:
 		return nil, 85022
 	}
-	if req.Action != "get" && req.Action != "" {
+	if req.Action != "get" {
 		if slices.Equal(next, a.Webview) {
 			return nil, 89019
 		}
@@ -177,6 +219,9 @@ func (s *Sandbox) apiBindTester(r *http.Request, body []byte) (any, int) {
 	cs := s.code
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	if !cs.weChatUserExists(req.WeChatID) {
+		return nil, 85001 // no such WeChat user (or not searchable)
+	}
 	a := cs.app(who.appid)
 	if _, bound := a.Testers[req.WeChatID]; bound {
 		return nil, 85004

@@ -42,6 +42,8 @@ var codeAPIs = []codeAPI{
 	{"/wxa/memberauth", false, false, true},
 	{"/cgi-bin/component/setprivacysetting", false, false, true},
 	{"/cgi-bin/component/getprivacysetting", false, false, true},
+	{"/cgi-bin/component/modify_wxa_server_domain", false, true, true},
+	{"/cgi-bin/component/modify_wxa_jump_domain", false, true, true},
 }
 
 // TestCodeAPIBadInput drives every code API through the bad-input classes

@@ -268,11 +268,17 @@ func errString(res pushResult) string {
 	return ""
 }
 
-// userMessage is the body of POST /sandbox/api/apps/{appid}/messages.
+// userMessage is the body of POST /sandbox/api/apps/{appid}/user-message
+// (and of the older /messages): what a simulated user sends (usermsg.go).
 type userMessage struct {
 	ComponentAppID string `json:"component_appid"`
 	OpenID         string `json:"openid"`
+	MsgType        string `json:"msgtype"` // text (default), image, miniprogrampage, event
 	Content        string `json:"content"`
+	PicURL         string `json:"pic_url"`
+	Title          string `json:"title"`
+	PagePath       string `json:"pagepath"`
+	ThumbURL       string `json:"thumb_url"`
 	Event          string `json:"event"`
 	SessionFrom    string `json:"session_from"`
 }
@@ -281,13 +287,14 @@ type userMessage struct {
 type messageResult struct {
 	OpenID     string `json:"openid"`
 	MsgID      int64  `json:"msg_id,omitempty"`
+	MediaID    string `json:"media_id,omitempty"` // an image's MediaId, a card's ThumbMediaId
 	Status     int    `json:"status"`
 	Reply      string `json:"reply"`
 	ReplyPlain string `json:"reply_plain,omitempty"` // the decrypted passive reply, if it was one
 	Error      string `json:"error,omitempty"`
 }
 
-// POST /sandbox/api/apps/{appid}/messages
+// POST /sandbox/api/apps/{appid}/user-message (and /messages)
 func (s *Sandbox) handleUserMessage(w http.ResponseWriter, r *http.Request) {
 	var body userMessage
 	if err := readControl(r, &body); err != nil {
@@ -300,73 +307,6 @@ func (s *Sandbox) handleUserMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
-}
-
-// sendUserMessage has a WeChat user message an authorized app: a text
-// message, or an event such as user_enter_tempsession. The user counts as
-// active for the 48-hour customer-service window from now on.
-func (s *Sandbox) sendUserMessage(ctx context.Context, appid string, m userMessage) (messageResult, int, error) {
-	a := s.account(appid)
-	if a == nil {
-		return messageResult{}, http.StatusNotFound, fmt.Errorf("unknown appid %q", appid)
-	}
-	if m.Event == "" && m.Content == "" {
-		return messageResult{}, http.StatusBadRequest, errors.New(`give "content" for a text message or "event" (e.g. "user_enter_tempsession")`)
-	}
-	c, err := s.authorizedComponent(appid, m.ComponentAppID)
-	if err != nil {
-		return messageResult{}, http.StatusBadRequest, err
-	}
-	now := s.now()
-	s.mu.Lock()
-	authz := s.st.ensureComponent(c.AppID).Authorizations[appid]
-	if authz == nil || !authz.Authorized {
-		s.mu.Unlock()
-		return messageResult{}, http.StatusConflict, fmt.Errorf("%w: WeChat forwards user messages only to a platform the app authorized", errNotAuthorized)
-	}
-	users := s.st.users(appid)
-	if m.OpenID == "" {
-		if users.Default == "" {
-			users.Default = newOpenID()
-		}
-		m.OpenID = users.Default
-	}
-	users.Seen[m.OpenID] = now
-	var msgID int64
-	if m.Event == "" {
-		msgID = s.st.NextMsgID
-		s.st.NextMsgID++
-	}
-	s.touch(ref{kind: kUsers, a: appid}, ref{kind: kMeta})
-	s.mu.Unlock()
-	s.waitDurable(ctx) // the platform may answer this user at once
-
-	var x xmlDoc
-	x.str("ToUserName", a.UserName)
-	x.str("FromUserName", m.OpenID)
-	x.num("CreateTime", s.wall().Unix())
-	if m.Event == "" {
-		x.str("MsgType", "text")
-		x.str("Content", m.Content)
-		x.num("MsgId", msgID)
-	} else {
-		x.str("MsgType", "event")
-		x.str("Event", m.Event)
-		if m.SessionFrom != "" || m.Event == "user_enter_tempsession" {
-			x.str("SessionFrom", m.SessionFrom)
-		}
-	}
-	event := "text"
-	if m.Event != "" {
-		event = "event." + m.Event
-	}
-	res := s.push(ctx, pushJob{comp: c, kind: kindMessage, appID: appid, toUser: a.UserName, openID: m.OpenID,
-		event: event, plain: x.bytes()})
-	out := messageResult{OpenID: m.OpenID, MsgID: msgID, Status: res.Status, Reply: res.Body, Error: errString(res)}
-	if plain, err := openReply(c, res.Body); err == nil {
-		out.ReplyPlain = string(plain)
-	}
-	return out, 0, nil
 }
 
 // GET /sandbox/api/outbox?appid=

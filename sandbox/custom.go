@@ -95,8 +95,11 @@ type sendWaiter struct{ ch chan sendEvent }
 
 // POST /cgi-bin/message/custom/send?access_token=AUTHORIZER_ACCESS_TOKEN
 func (s *Sandbox) apiCustomSend(r *http.Request, body []byte) (any, int) {
-	ev, code := s.customSend(r, body)
+	ev, code := s.customSend(r, body, s.mediaCheck(r, body))
 	ev.Errcode = code
+	if code == 0 {
+		s.logCustomSend(ev, body)
+	}
 	s.mu.Lock()
 	for w := range s.waiters {
 		select {
@@ -111,7 +114,7 @@ func (s *Sandbox) apiCustomSend(r *http.Request, body []byte) (any, int) {
 	return wxError{Errcode: 0, Errmsg: "ok"}, 0
 }
 
-func (s *Sandbox) customSend(r *http.Request, body []byte) (sendEvent, int) {
+func (s *Sandbox) customSend(r *http.Request, body []byte, mediaCode int) (sendEvent, int) {
 	var ev sendEvent
 	now := s.now()
 	s.mu.Lock()
@@ -143,6 +146,9 @@ func (s *Sandbox) customSend(r *http.Request, body []byte) (sendEvent, int) {
 		return ev, code
 	}
 	ev.Content = content
+	if mediaCode != 0 {
+		return ev, mediaCode
+	}
 	if now.Sub(lastSeen) > userWindow {
 		return ev, 45015
 	}

@@ -334,13 +334,20 @@
 //	GET  /wxa/getgrayreleaseplan      gray_release_plan {status 0 none, 1 running, 3 finished, 4 deleted, create_timestamp, gray_percentage, support_*}
 //	POST /wxa/change_visitstatus      {action open|close}: 85022 other action, 85021 nothing released
 //	POST /wxa/getversioninfo          {} → exp_info, release_info (each absent when there is none)
-//	POST /wxa/modify_domain           {action add|delete|set|get, requestdomain[], wsrequestdomain[], uploaddomain[], downloaddomain[], udpdomain[], tcpdomain[]}: 85022, 85016 over 1000
-//	POST /wxa/setwebviewdomain        {action, webviewdomain[]}: 85022, 89019 no change, 89022 deleting an unknown one, 89029 over 100
-//	POST /wxa/bind_tester             {wechatid} → {userstr}: 85001 empty, 85004 bound, 85002 over 100
+//	POST /wxa/modify_domain           {action add|delete|set|get, requestdomain[], wsrequestdomain[], uploaddomain[], downloaddomain[], udpdomain[], tcpdomain[]}: 85022,
+//	                                  85018 a domain not on the platform's server domains (or with another scheme than its list's: https, wss, https, https, udp, tcp),
+//	                                  85017 an add that adds nothing, 85016 over 1000; no action copies the platform's domains to the app
+//	POST /wxa/setwebviewdomain        {action, webviewdomain[]}: 85022, 89020 the platform has no business domain, 89021 a domain neither one of them nor under one,
+//	                                  89019 no change, 89022 deleting an unknown one, 89029 over 100; no action copies the platform's
+//	POST /wxa/bind_tester             {wechatid} → {userstr}: 85001 empty or a WeChat id the sandbox does not know, 85004 bound, 85002 over 100
 //	POST /wxa/unbind_tester           {wechatid} or {userstr}: 47001 neither
 //	POST /wxa/memberauth              {action: get_experiencer} → members[] {userstr}; 47001 other action
 //	POST /cgi-bin/component/setprivacysetting  authorizer token despite the path (WxJava, SKIT); {privacy_ver 1|2 (default 2), owner_setting, setting_list}
 //	POST /cgi-bin/component/getprivacysetting  {privacy_ver} → {code_exist, privacy_list, setting_list (with privacy_label), update_time, owner_setting, privacy_desc}
+//	component token:
+//	POST /cgi-bin/component/modify_wxa_server_domain  {action add|delete|set|get, wxa_server_domain "a.com;b.com"} → {published_wxa_server_domain, testing_wxa_server_domain,
+//	                                  invalid_wxa_server_domain}: the platform's 小程序服务器域名 (bare host names; one list for published and testing); 85022, 47001 no or a non-string field
+//	POST /cgi-bin/component/modify_wxa_jump_domain    {action, wxa_jump_h5_domain} → {published_wxa_jump_h5_domain, ...}: the platform's 小程序业务域名, the same way
 //
 // Commit checks, in this order: template_id (85014 missing, unknown or
 // another platform's; a numeric string is taken, PowerWeChat sends one);
@@ -370,8 +377,23 @@
 // 5 versions; 86001 on get_page and get_qrcode before any commit and 85012
 // on get_latest_auditstatus before any submission (no source says);
 // submit_audit takes an empty item_list (current WeChat); categories are
-// not checked against item_list (85008 not emulated); server domains need
-// not be on the platform's own list (85017/85018 not emulated); the
+// not checked against item_list (85008 not emulated); an app's server
+// domain must be one of the platform's hosts exactly, a business domain one
+// of its business domains or under one (docs/wechat-code.md "Settings a
+// release depends on"); bind_tester knows the WeChat ids tester_li,
+// tester_wang, tester_zhang, tester_zhao, tester_chen and those added with
+// POST /sandbox/api/wechat-users (WeChat's 85001 for an id that does not
+// exist; 85003, a user's limit of apps, is not emulated: no source gives the
+// number); submit_audit answers 61040 when the committed code's privacy keys
+// (the draft's privacy_keys) are not all in the development version's
+// privacy guide, unless privacy_api_not_use is true, and 86007 for an app
+// suspended with POST /sandbox/api/apps/{appid}/suspend (docs/wechat-code.md;
+// which exact privacy check WeChat runs is not documented: the sandbox takes
+// the plainest reading of 61040); while a version is in gray release,
+// release and grayrelease of another version answer 87011 (WeChat's rule:
+// no new version is released during a gray release, docs/wechat-code.md
+// "Gray release rules"; the code is the sandbox's choice), as revertcoderelease
+// does; the 15-day automatic full release is not emulated; the
 // privacy guide needs notice_method and one contact (WeChat's reference
 // marks them required; 47001 is the sandbox's code). The audit quota
 // defaults to 10000 a month, speed-ups to 100, the template library to
@@ -405,6 +427,56 @@
 //	GET  /sandbox/api/apps/{appid}/code     {"exp","auditing","latest_audit","released","gray","history","audits","visit_status",
 //	                                          "counts":{"commits","submits","releases","gray_releases","rollbacks","undos","speedups"},"events","domains","webviewdomain","testers"}
 //	GET  /sandbox/api/code/apps             {"items":[{"appid","counts","exp_version","released_version","audit_status"}]}
+//	POST /sandbox/api/components/{appid}/domains  {"server":["api.example.com"],"jump":["example.com"]} → the same: the platform's registered domains (none at first)
+//	POST /sandbox/api/wechat-users          {"wechatids":[...]} → {"wechatids":[every known one]}: WeChat users bind_tester accepts (6–20 letters, digits, _ or -, a letter first)
+//	POST /sandbox/api/apps/{appid}/suspend  {"suspended":bool} → {"appid","suspended"}: WeChat bars (or lets again) the app's submissions (86007)
+//
+// # Customer service (客服消息) and subscribe messages (订阅消息)
+//
+// Sources: docs/wechat-capabilities.md, which names for each rule where it
+// comes from (WeChat's 客服消息 and 订阅消息 reference pages, silenceper/wechat
+// miniprogram/message and miniprogram/subscribe, binarywang/WxJava
+// WxMaErrorMsgEnum, SKIT.FlurlHttpClient.Wechat for typing); the state lives
+// in {DataDir}/sandbox-caps.db (caps.go). All take the authorizer token.
+//
+//	POST /cgi-bin/message/custom/send           also 40007 when image.media_id or miniprogrampage.thumb_media_id is not one of
+//	                                            the app's temporary media (uploaded, or a user's image, < 3 days on the sandbox clock),
+//	                                            checked after 40003/47001/40008 and before 45015
+//	POST /cgi-bin/message/custom/business/typing {"touser","command":"Typing"|"CancelTyping"}: 40003, 45072 other command, 45080 Typing
+//	                                            with no message either way in the last 30 s, 45081 Typing while typing (20 s, or until a
+//	                                            message); /cgi-bin/message/custom/typing (the official accounts' path) is the same
+//	POST /cgi-bin/media/upload?type=image        multipart part "media": 40004 type not image (mini programs upload only images),
+//	                                            41005 no part / empty, 40005 not JPEG/PNG/GIF/BMP (content sniffed), 40009 over 10 MB
+//	                                            → {"type":"image","media_id","created_at"}; valid 3 days
+//	GET  /wxaapi/newtmpl/getcategory             {"data":[{"id","name"}]}: the sandbox's library has 3 categories (invented ids)
+//	GET  /wxaapi/newtmpl/getpubtemplatetitles    ids (200018 missing, 200019 bad), start (200016), limit 1..30 (200017)
+//	                                            → {"count","data":[{"tid","title","type","categoryId"}]}
+//	GET  /wxaapi/newtmpl/getpubtemplatekeywords  tid (200014) → {"count","data":[{"kid","name","example","rule"}]}
+//	POST /wxaapi/newtmpl/addtemplate             {"tid" (string or number),"kidList" 2..5 distinct kids of it (200020),
+//	                                            "sceneDesc" ≤ 15 characters (200021)} → {"priTmplId"}; 25 per app (200012)
+//	GET  /wxaapi/newtmpl/gettemplate             {"data":[{"priTmplId","title","content":"name:{{thing1.DATA}}\n…","example","type"}]}
+//	POST /wxaapi/newtmpl/deltemplate             {"priTmplId"}; 40037 unknown; its consents go too
+//	POST /cgi-bin/message/subscribe/send         {"touser","template_id","data":{"<rule><kid>":{"value"}},"page"?,"miniprogram_state"?,"lang"?}:
+//	                                            47001 bad state/lang, 40003 a user who never wrote or subscribed, 40037 not the app's template,
+//	                                            47003 a keyword missing or against its rule (thing ≤ 20, phrase ≤ 5, name ≤ 10, number,
+//	                                            character_string ≤ 32, time, date, amount…), 41030 page not in the online version
+//	                                            (checked only when there is one), 43101 no consent; → {"msgid"}
+//
+// A one-time template (type 2, 一次性订阅) grants one send per accept, and
+// accepts add up; a send consumes one. A long-term one (type 3) stays on
+// until refused. WeChat's subscribe_msg_sent_event (after a send) is not
+// pushed. The permission set of subscribe messages is not checked (its id is
+// not in our sources); customer service needs 19 (mini programs) or 1.
+//
+//	POST /sandbox/api/apps/{appid}/user-message  {"openid"?,"msgtype":"text"|"image"|"miniprogrampage"|"event","content"?,
+//	                                            "pic_url"?,"title"?,"pagepath"?,"thumb_url"?,"event"?,"session_from"?,"component_appid"?}
+//	                                            → {"openid","msg_id","media_id"?,"status","reply","reply_plain"?,"error"?}; pushes the
+//	                                            customer-service push, opens the user's 48 h window; /messages is its older name
+//	POST /sandbox/api/apps/{appid}/subscribe     {"openid"?,"template_ids":[1..3],"accept"} → {"openid","status","error"?};
+//	                                            pushes subscribe_msg_popup_event (List of TemplateId, SubscribeStatusString, PopupScene 0)
+//	GET  /sandbox/api/apps/{appid}/user-messages?openid=  {"items":[{"seq","direction":"in"|"out","via":"user"|"custom_send"|
+//	                                            "subscribe_send"|"subscribe_popup","openid","msgtype","content","body"?,"at"}]}, oldest first,
+//	                                            the last 500 per app
 //
 // # WeChat Pay (微信支付), partner mode, API v3
 //

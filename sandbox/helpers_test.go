@@ -31,6 +31,7 @@ type inbound struct {
 	Path   string
 	Query  url.Values
 	Body   []byte
+	Plain  []byte // the decrypted XML
 	Fields map[string]string
 }
 
@@ -156,7 +157,7 @@ func (p *fakePlatform) receive(w http.ResponseWriter, r *http.Request) (inbound,
 	if r.URL.Path != "/wechat/component" && env.ToUserName != fields["ToUserName"] {
 		return fail("envelope ToUserName %q differs from the message's %q", env.ToUserName, fields["ToUserName"])
 	}
-	return inbound{Path: r.URL.Path, Query: q, Body: body, Fields: fields}, true
+	return inbound{Path: r.URL.Path, Query: q, Body: body, Plain: plain, Fields: fields}, true
 }
 
 // flatXML reads WeChat's flat <xml> documents into name → text.

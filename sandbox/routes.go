@@ -33,6 +33,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 		known[path] = true
 	}
 	s.codeRoutes(mux, known) // code_routes.go
+	s.capRoutes(mux, known)  // below
 	// WeChat documents jscode2session as GET; POST with the same query is
 	// taken too, as on the code-management reads.
 	mux.HandleFunc("GET "+pathJSCode2Session, s.api(pathJSCode2Session, s.apiJSCode2Session))
@@ -41,6 +42,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 	s.apiPaths = known
 	mux.HandleFunc("/cgi-bin/", s.apiNotEmulated(known))
 	mux.HandleFunc("/wxa/", s.apiNotEmulated(known))
+	mux.HandleFunc("/wxaapi/", s.apiNotEmulated(known))
 	mux.HandleFunc("/sns/", s.apiNotEmulated(known)) // jscode2session and friends live here
 
 	s.payRoutes(mux) // pay.go: the WeChat Pay host (api.mch.weixin.qq.com) and its control API
@@ -60,7 +62,10 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("GET /sandbox/api/apps/{appid}", s.handleGetApp)
 	mux.HandleFunc("POST /sandbox/api/apps/bulk", s.handleBulk)
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/unauthorize", s.handleUnauthorize)
-	mux.HandleFunc("POST /sandbox/api/apps/{appid}/messages", s.handleUserMessage)
+	mux.HandleFunc("POST /sandbox/api/apps/{appid}/messages", s.handleUserMessage) // the older name of user-message
+	mux.HandleFunc("POST /sandbox/api/apps/{appid}/user-message", s.handleUserMessage)
+	mux.HandleFunc("GET /sandbox/api/apps/{appid}/user-messages", s.handleUserMessages)
+	mux.HandleFunc("POST /sandbox/api/apps/{appid}/subscribe", s.handleSubscribe)
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/login-code", s.handleLoginCode) // login.go
 	mux.HandleFunc("POST /sandbox/api/authorize", s.handleControlAuthorize)
 	mux.HandleFunc("GET /sandbox/api/outbox", s.handleOutbox)
@@ -115,4 +120,34 @@ func controlOnly(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// capRoutes registers the customer-service and subscribe-message APIs
+// (custom_media.go, subscribe.go) as emulated APIs. The newtmpl reads are
+// GET only, as WeChat documents them.
+func (s *Sandbox) capRoutes(mux *http.ServeMux, known map[string]bool) {
+	post := map[string]apiFunc{
+		"/cgi-bin/message/custom/business/typing": s.apiTyping,
+		"/cgi-bin/message/custom/typing":          s.apiTyping,
+		"/cgi-bin/message/subscribe/send":         s.apiSubSend,
+		"/wxaapi/newtmpl/addtemplate":             s.apiSubAdd,
+		"/wxaapi/newtmpl/deltemplate":             s.apiSubDelete,
+	}
+	get := map[string]apiFunc{
+		"/wxaapi/newtmpl/getcategory":            s.apiSubCategories,
+		"/wxaapi/newtmpl/getpubtemplatetitles":   s.apiSubTitles,
+		"/wxaapi/newtmpl/getpubtemplatekeywords": s.apiSubKeywords,
+		"/wxaapi/newtmpl/gettemplate":            s.apiSubList,
+	}
+	for path, h := range post {
+		mux.HandleFunc("POST "+path, s.api(path, h))
+		known[path] = true
+	}
+	for path, h := range get {
+		mux.HandleFunc("GET "+path, s.api(path, h))
+		known[path] = true
+	}
+	const upload = "/cgi-bin/media/upload" // a file: more than the 1 MiB of JSON APIs
+	mux.HandleFunc("POST "+upload, s.apiLimit(upload, mediaUploadLimit, 40009, s.apiMediaUpload))
+	known[upload] = true
 }

@@ -91,6 +91,7 @@ type Sandbox struct {
 	pickTestApp  func() string // release check: which test account to use
 
 	code *codeState // code management, with its own lock and database (code.go); set by New
+	caps *capState  // customer service and subscribe messages, likewise (caps.go); set by New
 	payS *payState  // WeChat Pay, with its own lock and file (pay.go)
 
 	mu          sync.Mutex // guards everything below
@@ -204,6 +205,11 @@ func New(cfg Config) (*Sandbox, error) {
 		s.stop()
 		return nil, err
 	}
+	if err := s.startCaps(); err != nil {
+		s.stop()
+		s.closeCode()
+		return nil, err
+	}
 	go s.saver()
 	s.wg.Go(func() { s.payNotifier(s.bg) })
 	return s, nil
@@ -300,7 +306,7 @@ func (s *Sandbox) Close() error {
 	s.stop()
 	s.wg.Wait()
 	<-s.saveDone
-	err := errors.Join(s.flush(), s.closeCode())
+	err := errors.Join(s.flush(), s.closeCode(), s.closeCaps())
 	if cerr := s.db.close(); err == nil {
 		err = cerr
 	}

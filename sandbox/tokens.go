@@ -41,6 +41,16 @@ var apiTokens = map[string]tokenKind{
 	"/cgi-bin/component/get_authorizer_option":     tokenAuthorizer,
 	"/cgi-bin/component/set_authorizer_option":     tokenAuthorizer,
 	"/cgi-bin/message/custom/send":                 tokenAuthorizer,
+	"/cgi-bin/message/custom/business/typing":      tokenAuthorizer,
+	"/cgi-bin/message/custom/typing":               tokenAuthorizer,
+	"/cgi-bin/media/upload":                        tokenAuthorizer,
+	"/cgi-bin/message/subscribe/send":              tokenAuthorizer,
+	"/wxaapi/newtmpl/getcategory":                  tokenAuthorizer,
+	"/wxaapi/newtmpl/getpubtemplatetitles":         tokenAuthorizer,
+	"/wxaapi/newtmpl/getpubtemplatekeywords":       tokenAuthorizer,
+	"/wxaapi/newtmpl/addtemplate":                  tokenAuthorizer,
+	"/wxaapi/newtmpl/gettemplate":                  tokenAuthorizer,
+	"/wxaapi/newtmpl/deltemplate":                  tokenAuthorizer,
 	"/cgi-bin/clear_quota":                         tokenAuthorizer,
 	"/cgi-bin/openapi/quota/get":                   tokenEither,
 	pathJSCode2Session:                             tokenComponent, // login.go
@@ -74,6 +84,9 @@ var apiTokens = map[string]tokenKind{
 	"/wxa/memberauth":                      tokenAuthorizer,
 	"/cgi-bin/component/setprivacysetting": tokenAuthorizer, // despite the path (WxJava, SKIT)
 	"/cgi-bin/component/getprivacysetting": tokenAuthorizer,
+
+	"/cgi-bin/component/modify_wxa_server_domain": tokenComponent,
+	"/cgi-bin/component/modify_wxa_jump_domain":   tokenComponent,
 }
 
 // tokenlessPaths are the WeChat APIs the sandbox does not emulate that take
@@ -156,5 +169,5 @@ func (s *Sandbox) componentTokenState(tok string) (bool, int) {
 
 // isWeChatAPIPath tells whether path is under one of WeChat's API roots.
 func isWeChatAPIPath(path string) bool {
-	return strings.HasPrefix(path, "/cgi-bin/") || strings.HasPrefix(path, "/wxa/") || strings.HasPrefix(path, "/sns/")
+	return strings.HasPrefix(path, "/cgi-bin/") || strings.HasPrefix(path, "/wxa/") || strings.HasPrefix(path, "/wxaapi/") || strings.HasPrefix(path, "/sns/")
 }

@@ -22,11 +22,18 @@ type apiFunc func(r *http.Request, body []byte) (resp any, errcode int)
 // component's IP whitelist, WeChat's error shape and a call count by path,
 // errcode and the authorizer the call is about.
 func (s *Sandbox) api(path string, h apiFunc) http.HandlerFunc {
+	return s.apiLimit(path, 1<<20, 47001, h)
+}
+
+// apiLimit is api with another body bound: a body over limit bytes is
+// answered tooLarge (media/upload takes files far above 1 MiB, and answers
+// an oversized one with its own errcode).
+func (s *Sandbox) apiLimit(path string, limit int64, tooLarge int, h apiFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 		if err != nil {
-			s.count(path, "", 47001)
-			s.writeWxError(w, r, 47001)
+			s.count(path, "", tooLarge)
+			s.writeWxError(w, r, tooLarge)
 			return
 		}
 		app := s.callSubject(r, body)

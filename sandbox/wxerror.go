@@ -28,8 +28,48 @@ func errmsg(code int) string {
 		return "invalid grant_type"
 	case 40003:
 		return "invalid openid"
+	case 40004:
+		return "invalid media type"
+	case 40005:
+		return "invalid file type"
+	case 40007:
+		return "invalid media_id"
 	case 40008:
 		return "invalid message type"
+	case 40009:
+		return "invalid image size"
+	case 40037:
+		return "invalid template_id"
+	case 41005:
+		return "media data missing"
+	case 41030:
+		return "invalid page"
+	case 43101:
+		return "user refuse to accept the msg"
+	case 45072:
+		return "command field error"
+	case 45080:
+		return "no message with the user in the last 30 seconds, cannot set typing"
+	case 45081:
+		return "already typing"
+	case 47003:
+		return "argument invalid! data does not match the template's keywords"
+	case 200012:
+		return "private template count reaches limit"
+	case 200014:
+		return "invalid tid"
+	case 200016:
+		return "invalid start"
+	case 200017:
+		return "invalid limit"
+	case 200018:
+		return "category ids missing"
+	case 200019:
+		return "invalid category ids"
+	case 200020:
+		return "invalid kidList"
+	case 200021:
+		return "invalid sceneDesc"
 	case 40013:
 		return "invalid appid"
 	case 40014:

@@ -8,6 +8,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/wxfleet/wxfleet/authorization"
+	"github.com/wxfleet/wxfleet/messaging"
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
 	"github.com/wxfleet/wxfleet/releasecheck"
@@ -40,6 +41,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 		&authorization.Feature{Service: s.Auth, Sealer: s.vault},
 		&rollout.Feature{Service: s.Rollouts},
 		&tenant.Feature{Service: s.Tenants, Interval: cfg.TenantCheckInterval},
+		&messaging.Feature{Service: s.Messaging},
 		&releasecheck.Responder{WeChat: s.WeChat, Tokens: s.Keeper, Now: cfg.Now, Logger: cfg.Logger, Background: s.background},
 		&push.Retention{Store: s.Store, Keep: cfg.EventRetention, Now: cfg.Now, Logger: cfg.Logger},
 		&push.Receiver{
@@ -47,7 +49,8 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 			Count: func(endpoint, typ, result string) { s.Metrics.Pushes.WithLabelValues(endpoint, typ, result).Inc() },
 		},
 		&web.Server{
-			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts, Tenants: s.Tenants, Runtime: s.Runtime, Pay: s.Pay,
+			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts, Tenants: s.Tenants,
+			Runtime: s.Runtime, Messaging: s.Messaging, Pay: s.Pay,
 			AdminToken: cfg.AdminToken, DefaultPlatform: cfg.Platforms[0].AppID, WeChatURL: cfg.WeChatURL,
 			APIBodyCap: cfg.APIBodyCap, MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
 			TrustedProxies: cfg.TrustedProxies, SecureCookies: cfg.https(), Ready: s.ready, Draining: s.draining.Load,
@@ -109,7 +112,7 @@ func (s *Server) wire(pushes *push.Mux, features []any) error {
 func riverConfig(cfg Config, workers *queue.Workers, periodic []*river.PeriodicJob) *river.Config {
 	rolloutWorkers := cfg.RolloutWorkers
 	if rolloutWorkers <= 0 {
-		rolloutWorkers = 10
+		rolloutWorkers = rollout.DefaultWorkers(cfg.RolloutRate)
 	}
 	rc := &river.Config{
 		Queues: map[string]river.QueueConfig{

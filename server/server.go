@@ -24,6 +24,7 @@ import (
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
+	"github.com/wxfleet/wxfleet/messaging"
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/pay"
 	"github.com/wxfleet/wxfleet/push"
@@ -55,7 +56,8 @@ type Config struct {
 	// AuditPollInterval is how often a rollout polls an audit no push has
 	// decided; 0 → 10 minutes (the demo sets seconds: its audits take seconds).
 	AuditPollInterval time.Duration
-	// RolloutWorkers is how many rollout steps run at once on this instance; 0 → 10.
+	// RolloutWorkers is how many rollout steps run at once on this instance;
+	// 0 → rollout.DefaultWorkers(RolloutRate): 10, or half the rate when more.
 	RolloutWorkers int
 	// RolloutRetryBase and RolloutQuotaWait shorten a rollout step's retry
 	// delay and its wait after a quota error (see rollout.Service); 0 → the
@@ -166,6 +168,7 @@ type Server struct {
 	Auth        *authorization.Service
 	Rollouts    *rollout.Service
 	Tenants     *tenant.Service
+	Messaging   *messaging.Service
 	Runtime     *runtimeapi.Service // /runtime/v1; features refine it through its Gate and Settings before serving
 	Pay         *pay.Service        // WeChat Pay; configured by Config.Pay or by ConfigurePay
 	WeChat      *wechat.Client
@@ -331,7 +334,12 @@ func (s *Server) buildCore() {
 		Rate: cfg.RolloutRate, APIRates: cfg.RolloutAPIRates,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 	}
+	s.Auth.OnAuthorized = s.Rollouts.Authorized
 	s.Tenants = &tenant.Service{Store: s.Store, Links: s.Auth, Grace: cfg.TenantGrace, Now: cfg.Now, Logger: cfg.Logger}
+	s.Messaging = &messaging.Service{
+		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, Jobs: func() messaging.Jobs { return s.queue },
+		Now: cfg.Now, Logger: cfg.Logger, Rate: cfg.RolloutRate,
+	}
 	s.Runtime = &runtimeapi.Service{
 		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, SessionTTL: cfg.RuntimeSessionTTL, Now: cfg.Now, Logger: cfg.Logger,
 		// A tenant's mini program reads its tenant's settings and is refused

@@ -14,14 +14,21 @@ import (
 )
 
 const templateColumns = `component_appid, template_id, draft_id, user_version, user_desc, template_type,
-	create_time, ext_json, notes, synced_at, deleted_at`
+	create_time, ext_json, notes, synced_at, deleted_at, policy`
 
 func scanTemplate(row interface{ Scan(...any) error }) (*wxfleet.Template, error) {
 	var t wxfleet.Template
 	var created, synced, deleted int64
+	var policy string
 	if err := row.Scan(&t.ComponentAppID, &t.TemplateID, &t.DraftID, &t.UserVersion, &t.UserDesc, &t.TemplateType,
-		&created, &t.ExtJSON, &t.Notes, &synced, &deleted); err != nil {
+		&created, &t.ExtJSON, &t.Notes, &synced, &deleted, &policy); err != nil {
 		return nil, err
+	}
+	if policy != "" {
+		t.Policy = &wxfleet.TemplatePolicy{}
+		if err := json.Unmarshal([]byte(policy), t.Policy); err != nil {
+			return nil, err
+		}
 	}
 	t.CreateTime, t.SyncedAt, t.DeletedAt = fromMillis(created), fromMillis(synced), fromMillis(deleted)
 	return &t, nil
@@ -38,7 +45,7 @@ func (s *Store) SyncTemplates(ctx context.Context, componentAppID string, list [
 			ids = append(ids, t.TemplateID)
 			_, err := tx.ExecContext(ctx, `
 				INSERT INTO templates (`+templateColumns+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, '', '', $8, 0)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, '', '', $8, 0, '')
 				ON CONFLICT (component_appid, template_id) DO UPDATE SET
 					draft_id = excluded.draft_id, user_version = excluded.user_version,
 					user_desc = excluded.user_desc, template_type = excluded.template_type,
@@ -105,6 +112,34 @@ func (s *Store) SetTemplateDetails(ctx context.Context, componentAppID string, t
 	res, err := s.write.ExecContext(ctx, `UPDATE templates SET ext_json = $1, notes = $2
 		WHERE component_appid = $3 AND template_id = $4`, extJSON, notes, componentAppID, templateID)
 	return oneRow(res, err, "set template details", func() error { return templateNotFound(componentAppID, templateID) })
+}
+
+// SetTemplatePolicy sets what a template declares about domains and the
+// privacy guide; nil (or an empty policy) declares nothing.
+func (s *Store) SetTemplatePolicy(ctx context.Context, componentAppID string, templateID int64, p *wxfleet.TemplatePolicy) error {
+	raw := ""
+	if !p.Empty() {
+		b, err := json.Marshal(p)
+		if err != nil {
+			return invalid("策略无法编码为 JSON / the policy cannot be encoded as JSON: %v", err)
+		}
+		raw = string(b)
+	}
+	res, err := s.write.ExecContext(ctx, `UPDATE templates SET policy = $1 WHERE component_appid = $2 AND template_id = $3`,
+		raw, componentAppID, templateID)
+	return oneRow(res, err, "set template policy", func() error { return templateNotFound(componentAppID, templateID) })
+}
+
+// PolicyTemplate returns the newest template (highest template_id) of the
+// platform that still exists and declares a policy: the one applied to a
+// mini program when it authorizes. ENOTFOUND when none does.
+func (s *Store) PolicyTemplate(ctx context.Context, componentAppID string) (*wxfleet.Template, error) {
+	t, err := scanTemplate(s.read.QueryRowContext(ctx, `SELECT `+templateColumns+` FROM templates
+		WHERE component_appid = $1 AND deleted_at = 0 AND policy <> '' ORDER BY template_id DESC LIMIT 1`, componentAppID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("平台 %s 没有声明策略的模板 / platform %s has no template declaring a policy", componentAppID, componentAppID)
+	}
+	return t, dbErr("get policy template", err)
 }
 
 // MarkTemplateDeleted records that the template was deleted on WeChat's side.

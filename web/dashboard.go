@@ -42,7 +42,8 @@ type statusCount struct {
 // page, so a slow WeChat never holds it up) and pushes per minute.
 func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 	if a, _ := wxfleet.ActorFrom(r.Context()); a.Role == wxfleet.RoleMerchant {
-		s.render(w, r, http.StatusOK, "merchant", map[string]any{"Title": "商户 Merchant", "TenantID": a.TenantID})
+		// A merchant's home is its tenant's page: the merchant portal.
+		http.Redirect(w, r, fmt.Sprintf("/tenants/%d", a.TenantID), http.StatusSeeOther)
 		return
 	}
 	ctx := r.Context()

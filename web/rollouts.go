@@ -21,6 +21,7 @@ func (s *Server) rolloutRoutes(mux *http.ServeMux) {
 	s.api(mux, "POST /api/v1/templates/sync", StaffWrite("template.sync"), s.syncTemplates)
 	s.api(mux, "GET /api/v1/templates/{id}", StaffRead(), s.getTemplate)
 	s.api(mux, "PUT /api/v1/templates/{id}", StaffWrite("template.update"), s.updateTemplate)
+	s.api(mux, "PUT /api/v1/templates/{id}/policy", StaffWrite("template.policy"), s.putTemplatePolicy)
 	s.api(mux, "DELETE /api/v1/templates/{id}", StaffWrite("template.delete"), s.deleteTemplate)
 	s.api(mux, "GET /api/v1/templates/{id}/ext-json", StaffRead(), s.previewExtJSON)
 	s.api(mux, "GET /api/v1/authorizers/{appid}/settings", StaffRead(), s.getAuthorizerSettings)
@@ -32,6 +33,12 @@ func (s *Server) rolloutRoutes(mux *http.ServeMux) {
 	s.api(mux, "GET /api/v1/rollouts/{id}", StaffRead(), s.getRollout)
 	s.api(mux, "GET /api/v1/rollouts/{id}/apps", StaffRead(), s.listRolloutApps)
 	s.api(mux, "POST /api/v1/rollouts/{id}/{action}", StaffWrite("rollout.action"), s.rolloutAction)
+	s.api(mux, "POST /api/v1/fleet-actions", StaffWrite("fleet_action.create"), s.createFleetAction)
+	s.api(mux, "GET /api/v1/fleet-actions", StaffRead(), s.listFleetActions)
+	s.api(mux, "GET /api/v1/fleet-actions/{id}", StaffRead(), s.getFleetAction)
+	s.api(mux, "GET /api/v1/fleet-actions/{id}/apps", StaffRead(), s.listFleetActionApps)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/testers", StaffRead(), s.authorizerTesters)
+	s.api(mux, "DELETE /api/v1/authorizers/{appid}/hold", StaffWrite("hold.release"), s.releaseHold)
 }
 
 // platformAndID resolves the request's platform and its {id}.
@@ -53,21 +60,22 @@ func pathID(r *http.Request, name string) (int64, error) {
 }
 
 type templateJSON struct {
-	TemplateID   int64      `json:"template_id"`
-	DraftID      int64      `json:"draft_id"`
-	UserVersion  string     `json:"user_version"`
-	UserDesc     string     `json:"user_desc"`
-	TemplateType int        `json:"template_type"`
-	CreateTime   *time.Time `json:"create_time"`
-	ExtJSON      string     `json:"ext_json"`
-	Notes        string     `json:"notes"`
-	SyncedAt     *time.Time `json:"synced_at"`
-	Deleted      bool       `json:"deleted"`
+	TemplateID   int64                   `json:"template_id"`
+	DraftID      int64                   `json:"draft_id"`
+	UserVersion  string                  `json:"user_version"`
+	UserDesc     string                  `json:"user_desc"`
+	TemplateType int                     `json:"template_type"`
+	CreateTime   *time.Time              `json:"create_time"`
+	ExtJSON      string                  `json:"ext_json"`
+	Policy       *wxfleet.TemplatePolicy `json:"policy"`
+	Notes        string                  `json:"notes"`
+	SyncedAt     *time.Time              `json:"synced_at"`
+	Deleted      bool                    `json:"deleted"`
 }
 
 func toTemplateJSON(t *wxfleet.Template) templateJSON {
 	return templateJSON{TemplateID: t.TemplateID, DraftID: t.DraftID, UserVersion: t.UserVersion, UserDesc: t.UserDesc,
-		TemplateType: t.TemplateType, CreateTime: timePtr(t.CreateTime), ExtJSON: t.ExtJSON, Notes: t.Notes,
+		TemplateType: t.TemplateType, CreateTime: timePtr(t.CreateTime), ExtJSON: t.ExtJSON, Policy: t.Policy, Notes: t.Notes,
 		SyncedAt: timePtr(t.SyncedAt), Deleted: !t.DeletedAt.IsZero()}
 }
 

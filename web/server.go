@@ -18,6 +18,7 @@ import (
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
+	"github.com/wxfleet/wxfleet/messaging"
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/pay"
 	"github.com/wxfleet/wxfleet/rollout"
@@ -37,6 +38,8 @@ type Server struct {
 	Metrics  *metrics.Metrics
 	Rollouts *rollout.Service
 	Tenants  *tenant.Service
+	// Messaging is customer service and subscribe messages (messaging.go).
+	Messaging *messaging.Service
 	// Runtime serves /runtime/v1, what the mini programs call; nil leaves it off.
 	Runtime *runtimeapi.Service
 	// Pay serves WeChat Pay's routes (web/pay.go); nil leaves them off.
@@ -121,6 +124,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.api(mux, "GET /api/v1/events", StaffRead(), s.listEvents)
 	s.rolloutRoutes(mux)
 	s.tenantRoutes(mux)
+	s.messagingRoutes(mux)
 	s.api(mux, "GET /api/v1/tokens/health", StaffRead(), s.tokenHealth)
 	s.accountRoutes(mux)
 	s.payRoutes(mux) // pay.go
@@ -159,6 +163,14 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.page(mux, "GET /rollouts/{id}", StaffRead(), s.rolloutPage)
 	s.page(mux, "GET /rollouts/{id}/events", StaffRead(), s.rolloutEvents)
 	s.page(mux, "GET /audit-log", TenantRead(), s.auditPage)
+	s.page(mux, "POST /tenants", StaffWrite("tenant.create"), s.createTenantForm)
+	s.page(mux, "GET /tenants/{id}", TenantRead(), s.tenantPage)
+	s.pageCap(mux, "POST /tenants/{id}/settings", TenantWrite("tenant.settings"), 80<<10, s.tenantSettingsForm)
+	s.page(mux, "POST /tenants/{id}/authorization-link", TenantWrite("tenant.authorization_link"), s.tenantLinkForm)
+	s.page(mux, "POST /tenants/{id}/renew", StaffWrite("subscription.renew"), s.renewForm)
+	s.page(mux, "GET /tenants/{id}/apps/{appid}/qrcode", TenantRead(), s.appQRCode)
+	s.page(mux, "GET /tenants/{id}/apps/{appid}/testers", TenantRead(), s.appTesters)
+	s.page(mux, "POST /tenants/{id}/apps/{appid}/testers", TenantWrite("testers.update"), s.testersForm)
 	s.accountPages(mux)
 	s.apiTokenPages(mux)
 }

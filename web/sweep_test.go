@@ -47,6 +47,13 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /api/v1/rollouts/{id}":                         {"id": "1"},
 	"GET /api/v1/rollouts/{id}/apps":                    {"id": "1"},
 	"POST /api/v1/rollouts/{id}/{action}":               {"id": "1", "action": "cancel"},
+	"PUT /api/v1/templates/{id}/policy":                 {"id": "1"},
+	"POST /api/v1/fleet-actions":                        nil,
+	"GET /api/v1/fleet-actions":                         nil,
+	"GET /api/v1/fleet-actions/{id}":                    {"id": "1"},
+	"GET /api/v1/fleet-actions/{id}/apps":               {"id": "1"},
+	"GET /api/v1/authorizers/{appid}/testers":           {"appid": "B.appid"},
+	"DELETE /api/v1/authorizers/{appid}/hold":           {"appid": "B.appid"},
 	"GET /api/v1/tokens/health":                         nil,
 	"POST /api/v1/accounts":                             nil,
 	"GET /api/v1/accounts":                              nil,
@@ -100,6 +107,25 @@ var sweepRoutes = map[string]map[string]string{
 	"POST /api-tokens/{id}/delete":                      {"id": "B.token"},
 	"POST /accounts":                                    nil,
 	"POST /accounts/{id}/{change}":                      {"id": "B.account", "change": "disable"},
+	"POST /tenants":                                     nil,
+	"GET /tenants/{id}":                                 {"id": "B.tenant"},
+	"POST /tenants/{id}/settings":                       {"id": "B.tenant"},
+	"POST /tenants/{id}/authorization-link":             {"id": "B.tenant"},
+	"POST /tenants/{id}/renew":                          {"id": "B.tenant"},
+	"GET /tenants/{id}/apps/{appid}/qrcode":             {"id": "B.tenant", "appid": "B.appid"},
+	"GET /tenants/{id}/apps/{appid}/testers":            {"id": "B.tenant", "appid": "B.appid"},
+	"POST /tenants/{id}/apps/{appid}/testers":           {"id": "B.tenant", "appid": "B.appid"},
+	// Messaging (staff-only for now: merchants are refused before any read).
+	"GET /api/v1/authorizers/{appid}/conversations":                    {"appid": "B.appid"},
+	"GET /api/v1/authorizers/{appid}/conversations/{openid}":           {"appid": "B.appid", "openid": "oB"},
+	"POST /api/v1/authorizers/{appid}/conversations/{openid}/messages": {"appid": "B.appid", "openid": "oB"},
+	"POST /api/v1/authorizers/{appid}/conversations/{openid}/typing":   {"appid": "B.appid", "openid": "oB"},
+	"GET /api/v1/authorizers/{appid}/subscribe-templates":              {"appid": "B.appid"},
+	"POST /api/v1/authorizers/{appid}/subscribe-templates":             {"appid": "B.appid"},
+	"GET /api/v1/authorizers/{appid}/subscribe-library":                {"appid": "B.appid"},
+	"POST /api/v1/authorizers/{appid}/subscribe-messages":              {"appid": "B.appid"},
+	"POST /api/v1/subscribe-templates/apply":                           nil,
+	"GET /api/v1/subscribe-templates/apply/{id}":                       {"id": "1"},
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)(\.\.\.)?\}`)
@@ -142,7 +168,7 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 	if session == "" {
 		t.Fatal("merchant A cannot sign in")
 	}
-	_, csrf := ts.page("/", session)
+	_, csrf := ts.page("/audit-log", session)
 
 	routes := ts.Routes()
 	seen := map[string]bool{}

@@ -67,6 +67,6 @@ func (s *Server) tenantsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "tenants", map[string]any{
 		"Title": "租户 Tenants", "Items": rows, "Next": next, "Status": string(f.Status), "Tag": f.Tag, "Q": f.Q,
-		"Statuses": wxfleet.TenantStatuses(),
+		"Statuses": wxfleet.TenantStatuses(), "Plans": plans,
 	})
 }

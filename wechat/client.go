@@ -186,14 +186,16 @@ const (
 
 // request is one logical call; the client may send it several times.
 type request struct {
-	method     string
-	base       string
-	path       string // without query; names the call in errors, logs and metrics
-	query      url.Values
-	body       []byte // JSON; nil for none
-	ts         TokenSource
-	tokenParam string // query parameter the token goes in; "" when the call takes none
-	raw        bool   // Forward: any status and any body are answers, not failures
+	method string
+	base   string
+	path   string // without query; names the call in errors, logs and metrics
+	query  url.Values
+	body   []byte // JSON unless contentType says otherwise; nil for none
+	// contentType of body; "" means JSON (media/upload sends multipart).
+	contentType string
+	ts          TokenSource
+	tokenParam  string // query parameter the token goes in; "" when the call takes none
+	raw         bool   // Forward: any status and any body are answers, not failures
 	// resend: sending the request twice does no harm (it reads, or makes
 	// something new that replaces nothing), so a network failure after it
 	// may have reached WeChat is retried too. Otherwise only a failure to
@@ -376,7 +378,11 @@ func (c *Client) attempt(ctx context.Context, r *request, tok string) (o outcome
 		return o
 	}
 	if r.body != nil {
-		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+		ct := r.contentType
+		if ct == "" {
+			ct = "application/json; charset=utf-8"
+		}
+		req.Header.Set("Content-Type", ct)
 	}
 	res, err := c.http.Do(req)
 	if err != nil {

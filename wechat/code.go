@@ -61,6 +61,15 @@ const (
 	CodeInGrayRelease     = 87011 // cannot roll back during a gray release
 	CodeCannotRollBack    = 87012
 	CodeUndoLimitReached  = 87013
+	CodeTesterBound       = 85004 // bind_tester: already an experience member
+	CodeSubmitForbidden   = 86007 // submit_audit: the mini program may not submit (suspended by WeChat)
+	CodePrivacyNotSet     = 61040 // submit_audit: the code uses privacy APIs the privacy guide does not cover
+)
+
+// Gray release plan states (getgrayreleaseplan).
+const (
+	GrayRunning = 1
+	GrayPaused  = 2
 )
 
 // Audit states of get_auditstatus and get_latest_auditstatus.
@@ -599,4 +608,6 @@ var codeReads = map[string]bool{
 	pathDraftList: true, pathTemplateList: true, pathGetPage: true, pathGetCategory: true,
 	pathAuditStatus: true, pathLatestAuditStatus: true, pathQueryQuota: true,
 	pathGrayReleasePlan: true, pathVersionInfo: true, pathMemberAuth: true, pathGetPrivacy: true,
+	// The subscribe-template library reads (subscribe.go).
+	pathSubCategory: true, pathSubTitles: true, pathSubKeywords: true, pathSubList: true,
 }

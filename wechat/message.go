@@ -1,11 +1,85 @@
 package wechat
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"mime/multipart"
+	"net/http"
+	"net/url"
 )
 
-const pathCustomSend = "/cgi-bin/message/custom/send"
+// Customer-service paths (docs/wechat-capabilities.md).
+const (
+	pathCustomSend  = "/cgi-bin/message/custom/send"
+	pathTyping      = "/cgi-bin/message/custom/business/typing"
+	pathMediaUpload = "/cgi-bin/media/upload"
+)
+
+// Customer-service errcodes a caller acts on.
+const (
+	CodeReplyWindowClosed = 45015 // more than 48 hours since the user's last message
+	CodeReplyCountLimit   = 45047
+	CodeInvalidOpenID     = 40003
+	CodeInvalidMediaID    = 40007
+	CodeTypingTooLate     = 45080 // no message with the user in the last 30 s
+	CodeAlreadyTyping     = 45081
+)
+
+// Typing commands of SetTyping.
+const (
+	TypingOn  = "Typing"
+	TypingOff = "CancelTyping"
+)
+
+// SetTyping shows (TypingOn) or hides (TypingOff) 正在输入 to a user
+// (POST /cgi-bin/message/custom/business/typing).
+func (c *Client) SetTyping(ctx context.Context, ts TokenSource, openID, command string) error {
+	in := struct {
+		ToUser  string `json:"touser"`
+		Command string `json:"command"`
+	}{openID, command}
+	return c.postJSON(ctx, ts, paramAccessToken, pathTyping, in, nil)
+}
+
+// Media is a temporary media file WeChat keeps 3 days.
+type Media struct {
+	Type      string `json:"type"`
+	MediaID   string `json:"media_id"`
+	CreatedAt int64  `json:"created_at"` // unix seconds
+}
+
+// UploadImage uploads a temporary image for customer-service messages
+// (POST /cgi-bin/media/upload?type=image, multipart part "media"). It is
+// resent after a lost answer: a second upload only makes another media id.
+func (c *Client) UploadImage(ctx context.Context, ts TokenSource, filename string, data []byte) (*Media, error) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, err := mw.CreateFormFile("media", filename)
+	if err == nil {
+		_, err = fw.Write(data)
+	}
+	if err == nil {
+		err = mw.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wechat %s: build the upload: %w", pathMediaUpload, err)
+	}
+	resp, err := c.call(ctx, &request{
+		method: http.MethodPost, base: c.hosts.API, path: pathMediaUpload, query: url.Values{"type": {"image"}},
+		body: buf.Bytes(), contentType: mw.FormDataContentType(), ts: ts, tokenParam: paramAccessToken, resend: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var m Media
+	if err := json.Unmarshal(resp.Body, &m); err != nil {
+		return nil, fmt.Errorf("wechat %s: decode response: %w", pathMediaUpload, err)
+	}
+	return &m, nil
+}
 
 // Message types of a customer-service message (客服消息).
 const (

@@ -23,17 +23,19 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
 
 func (d *testDemo) console() *console {
 	d.t.Helper()
+	return d.signIn(url.Values{"token": {d.AdminToken}})
+}
+
+// signIn opens the login page (for its CSRF token) and posts creds.
+func (d *testDemo) signIn(creds url.Values) *console {
+	d.t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &console{d: d, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	st, page := c.get("/login")
-	if st != 200 {
+	if st, _ := c.get("/login"); st != 200 {
 		d.t.Fatalf("login page: HTTP %d", st)
 	}
-	form := url.Values{"token": {d.AdminToken}, "next": {"/"}}
-	if m := csrfField.FindStringSubmatch(page); m != nil {
-		form.Set("csrf", m[1])
-	}
-	if st, _ := c.post("/login", form); st != http.StatusSeeOther {
+	creds.Set("next", "/")
+	if st, _ := c.post("/login", creds); st != http.StatusSeeOther {
 		d.t.Fatalf("console login: HTTP %d", st)
 	}
 	return c

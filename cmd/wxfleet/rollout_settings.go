@@ -34,8 +34,10 @@ func rolloutResolve(c *cmdSettings) (rolloutSettings, error) {
 	if v, err = c.get("rollout-workers"); err != nil {
 		return out, err
 	}
-	if out.workers, err = strconv.Atoi(v); err != nil || out.workers < 1 || out.workers > 1000 {
-		return out, fmt.Errorf("--rollout-workers %q: a whole number from 1 to 1000", v)
+	if v != "" { // "": the default, from the rate (rollout.DefaultWorkers)
+		if out.workers, err = strconv.Atoi(v); err != nil || out.workers < 1 || out.workers > 1000 {
+			return out, fmt.Errorf("--rollout-workers %q: a whole number from 1 to 1000", v)
+		}
 	}
 	if v, err = c.get("audit-poll"); err != nil {
 		return out, err

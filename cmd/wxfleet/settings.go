@@ -155,8 +155,9 @@ var settingTable = []setting{
 		ZH: "批量发布每秒调用微信的次数上限，整个集群合计（0 不限）", EN: "calls per second rollouts make to WeChat, for the whole cluster; 0 = no bound"},
 	{Flag: "rollout-api-rates", Env: "ROLLOUT_API_RATES", File: true, Commands: []string{"serve"}, Group: groupRollout,
 		ZH: "单个接口的上限，如 /wxa/commit=5,/wxa/submit_audit=2", EN: "per-API bounds, e.g. /wxa/commit=5,/wxa/submit_audit=2"},
-	{Flag: "rollout-workers", Env: "ROLLOUT_WORKERS", File: true, Default: "10", Commands: []string{"serve"}, Group: groupRollout,
-		ZH: "本实例同时执行的发布步骤数（1–1000）", EN: "rollout steps run at once on this instance (1–1000)"},
+	{Flag: "rollout-workers", Env: "ROLLOUT_WORKERS", File: true, Commands: []string{"serve"}, Group: groupRollout,
+		ZH: "本实例同时执行的发布步骤数（1–1000；默认 10，--rollout-rate 的一半更多时取一半，至多 200）",
+		EN: "rollout steps run at once on this instance (1–1000; default 10, or half --rollout-rate when that is more, at most 200)"},
 	{Flag: "audit-poll", Env: "AUDIT_POLL", File: true, Default: "10m", Commands: []string{"serve"}, Group: groupRollout,
 		ZH: "没有推送告知结果时，多久查询一次审核状态（至少 1s）", EN: "how often an audit no push has decided is polled (at least 1s)"},
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/wxfleet/wxfleet/rollout"
 	"github.com/wxfleet/wxfleet/sandbox"
 )
 
@@ -78,7 +79,7 @@ func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&s.Apps, "apps", 1000, "mini programs to create, authorize and roll out to (1 to 100000)")
 	fs.StringVar(&s.Database, "database", "", "postgres://... on loopback (a fresh schema is made and dropped); default SQLite in a temporary directory")
 	fs.Float64Var(&s.Rate, "rate", 20, "the platform's --rollout-rate: WeChat calls per second for rollouts (0: no bound)")
-	fs.IntVar(&s.Workers, "workers", 10, "the platform's --rollout-workers")
+	fs.IntVar(&s.Workers, "workers", 0, "the platform's --rollout-workers (0: its default, 10 or half -rate when that is more)")
 	fs.IntVar(&s.Batch, "batch", 1000, "the rollout's batch_size (cohort size)")
 	fs.DurationVar(&s.AuditDelay, "audit-delay", time.Second, "how long the sandbox takes to decide an audit")
 	fs.DurationVar(&s.AuditPoll, "audit-poll", 30*time.Second, "the platform's --audit-poll (the pushes decide first)")
@@ -114,7 +115,7 @@ func (s *RolloutSettings) check(ctx context.Context) error {
 	switch {
 	case s.Apps < 1 || s.Apps > 100_000:
 		return fmt.Errorf("-apps %d: 1 to 100000", s.Apps)
-	case s.Rate < 0 || s.Workers < 1 || s.Batch < 1 || s.Batch > 10_000:
+	case s.Rate < 0 || s.Workers < 0 || s.Batch < 1 || s.Batch > 10_000:
 		return errors.New("-rate ≥ 0, -workers ≥ 1, -batch 1 to 10000")
 	case s.AuditDelay < 0 || s.AuditPoll < time.Second || s.Timeout <= 0:
 		return errors.New("-audit-delay ≥ 0, -audit-poll ≥ 1s, -timeout > 0")
@@ -155,7 +156,11 @@ func rolloutBenchmark(ctx context.Context, s RolloutSettings, stderr io.Writer) 
 		return nil, err
 	}
 	defer f.close()
-	rep := &RolloutReport{Apps: s.Apps, Database: kind, Batch: s.Batch, Workers: s.Workers, Rate: s.Rate,
+	workers := s.Workers
+	if workers == 0 {
+		workers = rollout.DefaultWorkers(s.Rate)
+	}
+	rep := &RolloutReport{Apps: s.Apps, Database: kind, Batch: s.Batch, Workers: workers, Rate: s.Rate,
 		CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
 	fmt.Fprintf(stderr, "wxload rollout: authorizing %d mini programs through the sandbox…\n", s.Apps)
 	start := time.Now()
