@@ -536,6 +536,72 @@
 //	                                                     a user adds the card; 409 before approval or out of stock; user_get_card pushed synchronously
 //	POST /sandbox/api/apps/{appid}/wifi/shops            {"shop_name"} → {"shop_id",…}: a 门店 of an official account (400 for a mini program)
 //
+// # WeChat Pay (微信支付), partner mode, API v3
+//
+// The paths under /v3/ are api.mch.weixin.qq.com (pay.go, pay_order.go,
+// pay_applyment.go; the facts in docs/wechat-pay.md). One service provider
+// (sp_mchid 1900000109, sp_appid wx8888888888888888) whose API key pair and
+// WeChat Pay's own key pair (微信支付公钥, id PUB_KEY_ID_…) are generated on
+// first use and kept sealed in {DataDir}/sandbox-pay.json with everything
+// else of pay. Every /v3/ call:
+//
+//	Authorization  WECHATPAY2-SHA256-RSA2048 mchid,nonce_str,signature,timestamp,serial_no:
+//	               missing/malformed, another mchid or serial, timestamp > 5 min from the wall clock,
+//	               SHA256withRSA over "METHOD\nURI\nTS\nNONCE\nBODY\n" not verifying → 401 SIGN_ERROR
+//	answers        {"code","message"} on errors; every answer (errors too) carries Wechatpay-Timestamp/
+//	               Nonce/Signature/Serial, signed with WeChat Pay's key over "TS\nNONCE\nBODY\n"
+//
+//	POST /v3/pay/partner/transactions/jsapi   400 PARAM_ERROR (a required field, payer not exactly one of
+//	     sp_openid/sub_openid, sub_openid without sub_appid, out_trade_no not 6–32 of [0-9A-Za-z_-|*],
+//	     description > 127, total ≤ 0, currency not CNY, notify_url with a query), 400 APPID_MCHID_NOT_MATCH,
+//	     400 MCH_NOT_EXISTS (sub_mchid), 403 NO_AUTH (sub_appid not bound), 400 ORDERPAID / ORDER_CLOSED,
+//	     400 INVALID_REQUEST (out_trade_no reused with other parameters); the same parameters again within
+//	     the prepay_id's 2 h (sandbox clock) → the same prepay_id
+//	GET  /v3/pay/partner/transactions/out-trade-no/{no}?sp_mchid=&sub_mchid=   400 PARAM_ERROR, 404 ORDER_NOT_EXIST
+//	POST /v3/pay/partner/transactions/out-trade-no/{no}/close {sp_mchid,sub_mchid} → 204; 400 ORDERPAID
+//	POST /v3/applyment4sub/applyment/   Wechatpay-Serial must name WeChat Pay's key (400 PARAM_ERROR);
+//	     business_code, contact_info, subject_info, business_info, settlement_info, bank_account_info and
+//	     their main fields required (400 PARAM_ERROR); contact_name, mobile_phone, contact_email,
+//	     contact_id_number, id_card_name, id_card_number, account_name, account_number must decrypt with
+//	     RSA-OAEP (SHA-1) under WeChat Pay's key; a business_code in use and not rejected → 400 INVALID_REQUEST;
+//	     a rejected one is replaced → {"applyment_id"}
+//	GET  /v3/applyment4sub/applyment/business_code/{code}   {business_code, applyment_id, applyment_state,
+//	     applyment_state_msg, sign_url, sub_mchid (FINISHED), audit_detail [{field, field_name, reject_reason}] (REJECTED)}
+//
+// The notification (TRANSACTION.SUCCESS) goes to the order's notify_url when
+// the user pays (control call below): the transaction AES-256-GCM sealed with
+// the APIv3 key (nonce 12 characters, associated_data "transaction"), the
+// headers signed as answers are and stamped with the wall clock; it is
+// re-sent on anything but a 2xx after 15 s, 15 s, 30 s, 3 m, 10 m, 20 m, 30 m,
+// 30 m, 30 m, 1 h, 3 h, 3 h, 3 h, 6 h, 6 h on the sandbox clock, then dropped.
+// WeChat Pay requires an https notify_url; the sandbox takes http as well,
+// because the demo platform has no TLS.
+//
+// Control (demo and tests; no WeChat Pay has them):
+//
+//	GET  /sandbox/api/pay/merchant   sp_mchid, sp_appid, cert_serial, private_key (PEM), merchant_public_key,
+//	                                 apiv3_key, wechatpay_public_key_id, wechatpay_public_key
+//	POST /sandbox/api/pay/orders/{out_trade_no}/pay {"sub_mchid"}   the user pays → {transaction_id, notification_id}
+//	GET  /sandbox/api/pay/orders, GET /sandbox/api/pay/notifications (each with its attempts)
+//	POST /sandbox/api/pay/notifications/{id}/resend   once more, now, acknowledged or not → the attempt
+//	POST /sandbox/api/pay/applyments/{business_code}/decide {"result":"approve"|"reject"|"cancel","reason","field","field_name","state"}
+//	     approve → "state" (TO_BE_CONFIRMED, TO_BE_SIGNED, SIGNING) or FINISHED with a new sub_mchid
+//	POST /sandbox/api/pay/sub-merchants/{sub_mchid}/appids {"appid"}   bind a mini program (特约商户 APPID
+//	     配置, done in the merchant platform on WeChat Pay; no API found in the sources)
+//	GET  /sandbox/api/pay/sub-merchants
+//
+// Sources: wechatpay-apiv3/wechatpay-go v0.2.21 (core/auth signers,
+// validators and verifiers, core/notify, services/partnerpayments/jsapi,
+// utils/rsa_crypto.go: OAEP with SHA-1); for onboarding, whose models that
+// SDK does not have: JeffreySu/WeiXinMPSDK
+// (ServiceProviderTenPayV3 GetApplyStatusResultJson.cs: states,
+// audit_detail, sign_url, sub_mchid only when finished, a rejected
+// business_code may be submitted again), fudiwei/DotNetCore.SKIT.FlurlHttpClient.Wechat
+// (TenpayV3 Models/Apply4SubMerchant CreateApplyForSubMerchantApplymentRequest.cs:
+// which fields are sensitive, RSA-OAEP), TheNorthMemory/wechatpay-openapi
+// (src/V3/Applyment4sub/Applyment: the form's structure). Error codes of
+// onboarding, their HTTP statuses and the retry schedule are unverified.
+//
 // # Pages
 //
 // GET / and /sandbox/ show the components, accounts and their authorizations,

@@ -48,6 +48,8 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("/card/", s.apiNotEmulated(known))
 	mux.HandleFunc("/bizwifi/", s.apiNotEmulated(known))
 
+	s.payRoutes(mux) // pay.go: the WeChat Pay host (api.mch.weixin.qq.com) and its control API
+
 	// Authorization pages: PC, H5, and the older H5 path.
 	for _, p := range []string{pathLoginPage, pathBindComponent, pathBindOld} {
 		mux.HandleFunc("GET "+p, s.handleAuthPage)

@@ -93,6 +93,7 @@ type Sandbox struct {
 	code  *codeState // code management, with its own lock and database (code.go); set by New
 	caps  *capState  // customer service and subscribe messages, likewise (caps.go); set by New
 	cards *cardState // cards and Wi-Fi, with their own lock and database (cards.go); set by New
+	payS  *payState  // WeChat Pay, with its own lock and file (pay.go)
 
 	mu          sync.Mutex // guards everything below
 	st          *state
@@ -167,6 +168,7 @@ func New(cfg Config) (*Sandbox, error) {
 		flushed:      make(chan struct{}),
 		wake:         make(chan struct{}, 1),
 		saveDone:     make(chan struct{}),
+		payS:         &payState{wakeCh: make(chan struct{}, 1)},
 	}
 	if s.interval <= 0 {
 		s.interval = 10 * time.Minute
@@ -216,6 +218,7 @@ func New(cfg Config) (*Sandbox, error) {
 		return nil, err
 	}
 	go s.saver()
+	s.wg.Go(func() { s.payNotifier(s.bg) })
 	return s, nil
 }
 

@@ -55,7 +55,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 		},
 		&web.Server{
 			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts, Tenants: s.Tenants,
-			Runtime: s.Runtime, Messaging: s.Messaging, Cards: s.Cards, Webhooks: s.Webhooks,
+			Runtime: s.Runtime, Messaging: s.Messaging, Cards: s.Cards, Webhooks: s.Webhooks, Pay: s.Pay,
 			AdminToken: cfg.AdminToken, DefaultPlatform: cfg.Platforms[0].AppID, WeChatURL: cfg.WeChatURL,
 			APIBodyCap: cfg.APIBodyCap, MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
 			TrustedProxies: cfg.TrustedProxies, SecureCookies: cfg.https(), Ready: s.ready, Draining: s.draining.Load,

@@ -28,6 +28,7 @@ import (
 	"github.com/wxfleet/wxfleet/authorization"
 	"github.com/wxfleet/wxfleet/messaging"
 	"github.com/wxfleet/wxfleet/metrics"
+	"github.com/wxfleet/wxfleet/pay"
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
 	"github.com/wxfleet/wxfleet/rollout"
@@ -82,6 +83,10 @@ type Config struct {
 	// RuntimeSessionTTL is how long a mini-program user's runtime session
 	// lives (POST /runtime/v1/login); 0 → runtimeapi.DefaultSessionTTL (2 h).
 	RuntimeSessionTTL time.Duration
+	// Pay configures WeChat Pay for the first platform at Start (stored, its
+	// keys sealed); nil leaves what the database holds. An empty NotifyURL
+	// becomes PublicURL + "/pay/notify".
+	Pay *wxfleet.PayMerchant
 	// MetricsAddr, if set, serves /metrics on its own listener (for a private
 	// network) instead of the public one, where it needs MetricsToken.
 	MetricsAddr string
@@ -178,6 +183,7 @@ type Server struct {
 	Messaging   *messaging.Service
 	Cards       *cards.Service
 	Runtime     *runtimeapi.Service // /runtime/v1; features refine it through its Gate and Settings before serving
+	Pay         *pay.Service        // WeChat Pay; configured by Config.Pay or by ConfigurePay
 	WeChat      *wechat.Client
 	vault       *vault.Vault
 	ingest      *push.Ingest
@@ -362,6 +368,17 @@ func (s *Server) buildCore() {
 		// once the tenant is suspended (402 subscription_expired).
 		Gate: s.Tenants.RuntimeGate, Settings: s.Tenants,
 	}
+	s.Pay = &pay.Service{Store: s.Store, Now: cfg.Now, Logger: cfg.Logger}
+}
+
+// ConfigurePay stores the first platform's WeChat Pay merchant: m's
+// ComponentAppID and an empty NotifyURL are filled in (call after Listen).
+func (s *Server) ConfigurePay(ctx context.Context, m wxfleet.PayMerchant) error {
+	m.ComponentAppID = s.cfg.Platforms[0].AppID
+	if m.NotifyURL == "" {
+		m.NotifyURL = s.cfg.PublicURL + "/pay/notify"
+	}
+	return s.Pay.Configure(ctx, &m)
 }
 
 // jobs is the queue, made once every feature registered its workers.
@@ -400,6 +417,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.listener == nil {
 		if err := s.Listen(); err != nil {
 			return err
+		}
+	}
+	if s.cfg.Pay != nil {
+		if err := s.ConfigurePay(ctx, *s.cfg.Pay); err != nil {
+			return fmt.Errorf("WeChat Pay settings: %w", err)
 		}
 	}
 	if err := s.queue.Start(context.WithoutCancel(ctx)); err != nil {

@@ -21,6 +21,9 @@ const (
 	colPreAuthCode    = "auth_links.pre_auth_code_sealed"
 	colWebhookSecret  = "webhook_endpoints.secret_sealed"
 	colSessionKey     = "runtime_sessions.session_key_sealed"
+	colPayPrivateKey  = "pay_merchants.private_key_sealed"
+	colPayAPIv3Key    = "pay_merchants.apiv3_key_sealed"
+	colPayForm        = "pay_applyments.form_sealed"
 )
 
 // sealedColumns are every sealed column with the columns of its row key, in
@@ -39,6 +42,9 @@ var sealedColumns = []struct {
 	{colPreAuthCode, []string{"component_appid", "id"}},
 	{colWebhookSecret, []string{"id"}},
 	{colSessionKey, []string{"component_appid", "appid", "token_digest"}},
+	{colPayPrivateKey, []string{"component_appid"}},
+	{colPayAPIv3Key, []string{"component_appid"}},
+	{colPayForm, []string{"component_appid", "business_code"}},
 }
 
 // resealLegacy re-seals values written before values were bound to their

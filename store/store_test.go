@@ -158,6 +158,7 @@ var conformance = []struct {
 	{"AuditLog", testAuditLog},
 	{"RuntimeSessions", testRuntimeSessions},
 	{"Cards", testCards},
+	{"Pay", testPay},
 }
 
 func runConformance(t *testing.T, b backend) {

@@ -21,6 +21,7 @@ import (
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/password"
+	"github.com/wxfleet/wxfleet/pay"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/store/storetest"
 	"github.com/wxfleet/wxfleet/webhook"
@@ -50,7 +51,8 @@ func newTestServer(t *testing.T, b storetest.Backend, edit func(*Server)) *testS
 		t.Fatal(err)
 	}
 	s := &Server{Store: st, Metrics: metrics.New(), AdminToken: testAdminToken, DefaultPlatform: testPlatform, Now: time.Now, Logger: slog.New(slog.DiscardHandler),
-		Cards: &cards.Service{Store: st, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}} // routes registered: the sweep covers them
+		Cards: &cards.Service{Store: st, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}, // routes registered: the sweep covers them
+		Pay:   &pay.Service{Store: st, Logger: slog.New(slog.DiscardHandler)}}
 	s.Webhooks = &webhook.Service{Store: st, Now: time.Now, Logger: s.Logger}
 	if edit != nil {
 		edit(s)

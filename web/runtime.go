@@ -37,6 +37,9 @@ func (s *Server) runtimeRoutes(mux *http.ServeMux) {
 	rt("GET /runtime/v1/config", s.runtimeConfig)
 	rt("GET /runtime/v1/me", s.runtimeMe)
 	rt("POST /runtime/v1/logout", s.runtimeLogout)
+	if s.Pay != nil {
+		rt("POST /runtime/v1/pay/orders", s.runtimePayOrder) // pay.go
+	}
 	rt("/runtime/", func(w http.ResponseWriter, r *http.Request) error {
 		return wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path)
 	})

@@ -22,6 +22,7 @@ import (
 	"github.com/wxfleet/wxfleet/authorization"
 	"github.com/wxfleet/wxfleet/messaging"
 	"github.com/wxfleet/wxfleet/metrics"
+	"github.com/wxfleet/wxfleet/pay"
 	"github.com/wxfleet/wxfleet/rollout"
 	"github.com/wxfleet/wxfleet/runtimeapi"
 	"github.com/wxfleet/wxfleet/store"
@@ -48,6 +49,8 @@ type Server struct {
 	Cards *cards.Service
 	// Runtime serves /runtime/v1, what the mini programs call; nil leaves it off.
 	Runtime *runtimeapi.Service
+	// Pay serves WeChat Pay's routes (web/pay.go); nil leaves them off.
+	Pay *pay.Service
 	// Events reads the stored pushes; it is the ingest (push.Ingest), which
 	// waits for every acknowledged push before it reads.
 	Events     EventReader
@@ -133,6 +136,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.cardRoutes(mux) // cards.go
 	s.api(mux, "GET /api/v1/tokens/health", StaffRead(), s.tokenHealth)
 	s.accountRoutes(mux)
+	s.payRoutes(mux) // pay.go
 	mux.HandleFunc(apiFallback, func(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path))
 	})

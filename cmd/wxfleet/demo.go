@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -147,6 +148,15 @@ func startDemo(ctx context.Context, o demoOptions) (*demo, error) {
 		srv.Close()
 		return nil, err
 	}
+	// WeChat Pay: the platform takes the sandbox's provider merchant, as an
+	// operator would copy theirs from the merchant platform (demo only: the
+	// sandbox hands out the merchant's private key).
+	if err := configureDemoPay(ctx, srv, sandboxURL); err != nil {
+		d.sandboxSrv.Close()
+		sb.Close()
+		srv.Close()
+		return nil, err
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.cancel = cancel
 	go func() {
@@ -242,6 +252,7 @@ wxfleet 演示已启动 / demo running
   沙箱 WeChat sandbox: %s
   管理令牌 Admin token: %s   (API 与应急登录 / API and emergency sign-in)
   数据目录 Data:       %s
+  微信支付 WeChat Pay: 已按沙箱的服务商配置 / configured from the sandbox's provider (docs/wechat-pay.md)
 
   curl -H "Authorization: Bearer %s" %s/api/v1/authorizers
 按 Ctrl+C 停止 / press Ctrl+C to stop.
@@ -330,4 +341,38 @@ func demoOwner(ctx context.Context, st *store.Store, data string) (string, strin
 		return "", "", err
 	}
 	return demoOwnerEmail, pw, nil
+}
+
+// configureDemoPay configures the platform's WeChat Pay from GET
+// /sandbox/api/pay/merchant, the pay host being the sandbox.
+func configureDemoPay(ctx context.Context, srv *server.Server, sandboxURL string) error {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, sandboxURL+"/sandbox/api/pay/merchant", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("demo: reading the sandbox's pay merchant: %w", err)
+	}
+	defer resp.Body.Close()
+	var m struct {
+		SpMchID     string `json:"sp_mchid"`
+		SpAppID     string `json:"sp_appid"`
+		CertSerial  string `json:"cert_serial"`
+		PrivateKey  string `json:"private_key"`
+		APIv3Key    string `json:"apiv3_key"`
+		PublicKeyID string `json:"wechatpay_public_key_id"`
+		PublicKey   string `json:"wechatpay_public_key"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("demo: the sandbox's pay merchant: HTTP %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		return fmt.Errorf("demo: the sandbox's pay merchant: %w", err)
+	}
+	return srv.ConfigurePay(ctx, wxfleet.PayMerchant{SpMchID: m.SpMchID, SpAppID: m.SpAppID, CertSerial: m.CertSerial,
+		PrivateKey: wxfleet.Secret(m.PrivateKey), APIv3Key: wxfleet.Secret(m.APIv3Key), PublicKeyID: m.PublicKeyID,
+		PublicKey: m.PublicKey, BaseURL: sandboxURL})
 }

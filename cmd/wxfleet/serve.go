@@ -215,6 +215,9 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err := testDurations(e, &cfg); err != nil {
 		return err
 	}
+	if cfg.Pay, err = paySettings(e); err != nil {
+		return err
+	}
 	srv, err := server.New(ctx, cfg)
 	if newer := (*store.NewerSchemaError)(nil); errors.As(err, &newer) {
 		return fmt.Errorf("wxfleet %s: %w", buildInfo(), err)
@@ -353,4 +356,36 @@ func randomToken() string {
 	var b [24]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// paySettings reads WeChat Pay's settings (docs/wechat-pay.md): none set →
+// nil (what the database holds stays); WXFLEET_PAY_MCHID set → every other
+// one but the URLs is required. Secrets (the private key, the APIv3 key)
+// also come from *_FILE; the keys are PEM.
+func paySettings(e *env) (*wxfleet.PayMerchant, error) {
+	names := []string{"PAY_MCHID", "PAY_APPID", "PAY_CERT_SERIAL", "PAY_PRIVATE_KEY", "PAY_APIV3_KEY", "PAY_PUBLIC_KEY_ID", "PAY_PUBLIC_KEY", "PAY_URL", "PAY_NOTIFY_URL"}
+	v := map[string]string{}
+	for _, n := range names {
+		s, err := e.get(n)
+		if err != nil {
+			return nil, err
+		}
+		v[n] = s
+	}
+	if v["PAY_MCHID"] == "" {
+		for _, n := range names {
+			if v[n] != "" {
+				return nil, fmt.Errorf("WXFLEET_%s is set but WXFLEET_PAY_MCHID is not: set the provider merchant id too", n)
+			}
+		}
+		return nil, nil
+	}
+	for _, n := range names[:7] {
+		if v[n] == "" {
+			return nil, fmt.Errorf("missing setting WXFLEET_%s (or WXFLEET_%s_FILE): WeChat Pay needs it with WXFLEET_PAY_MCHID", n, n)
+		}
+	}
+	return &wxfleet.PayMerchant{SpMchID: v["PAY_MCHID"], SpAppID: v["PAY_APPID"], CertSerial: v["PAY_CERT_SERIAL"],
+		PrivateKey: wxfleet.Secret(v["PAY_PRIVATE_KEY"]), APIv3Key: wxfleet.Secret(v["PAY_APIV3_KEY"]),
+		PublicKeyID: v["PAY_PUBLIC_KEY_ID"], PublicKey: v["PAY_PUBLIC_KEY"], BaseURL: v["PAY_URL"], NotifyURL: v["PAY_NOTIFY_URL"]}, nil
 }

@@ -59,12 +59,13 @@ const (
 	groupRollout  = "批量发布 / Rollouts"
 	groupWebhooks = "事件推送 / Webhooks"
 	groupLogs     = "日志 / Logs"
+	groupPay      = "微信支付 / WeChat Pay"
 	groupDemo     = "演示与沙箱 / Demo and sandbox"
 	groupCLI      = "命令行工具 / Command-line tools"
 	groupTest     = "仅供测试 / For the tests only"
 )
 
-var docGroups = []string{groupPlatform, groupSecrets, groupSurface, groupRollout, groupWebhooks, groupLogs, groupDemo, groupCLI, groupTest}
+var docGroups = []string{groupPlatform, groupSecrets, groupSurface, groupRollout, groupWebhooks, groupLogs, groupPay, groupDemo, groupCLI, groupTest}
 
 // serveIgnored accept serve's flags that mean nothing to them, so that
 // serve's command line works for them too.
@@ -139,6 +140,24 @@ var settingTable = []setting{
 		ZH: "订阅到期策略（30/7/1 天提醒、到期、宽限期后停用）多久运行一次，至少 1h；启动时也运行", EN: "how often the subscription expiry policy (30/7/1-day reminders, expiry, suspension after the grace period) runs, at least 1h; also at start"},
 	{Env: "RUNTIME_SESSION_TTL", File: true, Commands: []string{"serve"}, Group: groupSurface, DefaultDoc: "2h",
 		ZH: "小程序运行时会话（/runtime/v1 登录）的有效期，1m 到 720h", EN: "how long a mini program's runtime session (/runtime/v1 login) lives, 1m to 720h"},
+	{Env: "PAY_MCHID", File: true, Commands: []string{"serve"}, Group: groupPay,
+		ZH: "微信支付服务商商户号 sp_mchid；设了它，下列除地址外都必填（docs/wechat-pay.md）", EN: "the WeChat Pay provider merchant id (sp_mchid); with it, every pay setting below but the URLs is required (docs/wechat-pay.md)"},
+	{Env: "PAY_APPID", File: true, Commands: []string{"serve"}, Group: groupPay,
+		ZH: "服务商自己的 appid（sp_appid）", EN: "the provider's own appid (sp_appid)"},
+	{Env: "PAY_CERT_SERIAL", File: true, Commands: []string{"serve"}, Group: groupPay,
+		ZH: "商户 API 证书序列号", EN: "serial of the merchant API certificate"},
+	{Env: "PAY_PRIVATE_KEY", File: true, Secret: true, Commands: []string{"serve"}, Group: groupPay,
+		ZH: "商户 API 私钥（PEM），宜用 _FILE 给出；存入数据库时加密", EN: "the merchant API private key (PEM), best given by _FILE; sealed in the database"},
+	{Env: "PAY_APIV3_KEY", File: true, Secret: true, Commands: []string{"serve"}, Group: groupPay,
+		ZH: "APIv3 密钥（32 个字符），解密支付通知；存入数据库时加密", EN: "the APIv3 key (32 characters) that decrypts notifications; sealed in the database"},
+	{Env: "PAY_PUBLIC_KEY_ID", File: true, Commands: []string{"serve"}, Group: groupPay,
+		ZH: "微信支付公钥 ID（PUB_KEY_ID_…）", EN: "the WeChat Pay public key id (PUB_KEY_ID_…)"},
+	{Env: "PAY_PUBLIC_KEY", File: true, Commands: []string{"serve"}, Group: groupPay,
+		ZH: "微信支付公钥（PEM），用 _FILE 给出文件", EN: "the WeChat Pay public key (PEM); _FILE names a file"},
+	{Env: "PAY_URL", File: true, Commands: []string{"serve"}, Group: groupPay, DefaultDoc: "https://api.mch.weixin.qq.com",
+		ZH: "微信支付 API 地址（只写 http(s)://主机，演示时为沙箱）", EN: "the WeChat Pay API host, http(s)://host only (the sandbox in the demo)"},
+	{Env: "PAY_NOTIFY_URL", File: true, Commands: []string{"serve"}, Group: groupPay, DefaultDoc: "PUBLIC_URL/pay/notify",
+		ZH: "下单时的支付通知地址 notify_url（须 https）", EN: "the notify_url of orders (https on WeChat Pay)"},
 	{Flag: "shutdown-drain", Env: "SHUTDOWN_DRAIN", File: true, Default: "5s", Commands: []string{"serve"}, Group: groupSurface,
 		ZH: "收到 SIGTERM 后继续服务这么久，其间 /readyz 回 503 draining，让负载均衡不再转发；计入 25 秒的停止时间，最多其一半；0 立即停止监听", EN: "after SIGTERM keep serving this long with /readyz answering 503 draining, so load balancers stop sending; part of the 25 s stop, at most half of it; 0 = stop listening at once"},
 

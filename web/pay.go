@@ -1,0 +1,224 @@
+package web
+
+import (
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/pay"
+)
+
+// WeChat Pay (package pay, docs/wechat-pay.md): the operator's onboarding
+// and binding API, the mini program's order call on the runtime API, and
+// the notify_url WeChat Pay posts payment notifications to.
+
+// payNotifyBodyCap bounds a notification: a few KiB of JSON.
+const payNotifyBodyCap = 64 << 10
+
+// payRoutes registers the pay routes when the server has a pay service.
+func (s *Server) payRoutes(mux *http.ServeMux) {
+	if s.Pay == nil {
+		return
+	}
+	s.api(mux, "GET /api/v1/pay/merchant", OperatorRead(), s.payMerchant)
+	s.api(mux, "POST /api/v1/pay/applyments", StaffWrite("pay.applyment.submit"), s.submitApplyment)
+	s.api(mux, "GET /api/v1/pay/applyments/{id}", StaffRead(), s.getApplyment)
+	s.api(mux, "POST /api/v1/pay/sub-merchants", StaffWrite("pay.sub_merchant.bind"), s.bindSubMerchant)
+	s.api(mux, "GET /api/v1/pay/orders", StaffRead(), s.listPayOrders)
+	mux.Handle("POST /pay/notify", capBody(payNotifyBodyCap, http.HandlerFunc(s.payNotify)))
+}
+
+type applymentJSON struct {
+	ID           int64                    `json:"id"`
+	BusinessCode string                   `json:"business_code"`
+	AppID        string                   `json:"appid,omitempty"`
+	TenantID     *int64                   `json:"tenant_id,omitempty"`
+	Shortname    string                   `json:"merchant_shortname"`
+	ApplymentID  int64                    `json:"applyment_id,omitempty"`
+	State        string                   `json:"state"`
+	StateMsg     string                   `json:"state_msg,omitempty"`
+	AuditDetail  []wxfleet.PayAuditDetail `json:"audit_detail"`
+	SignURL      string                   `json:"sign_url,omitempty"`
+	SubMchID     string                   `json:"sub_mchid,omitempty"`
+	CreatedAt    time.Time                `json:"created_at"`
+	UpdatedAt    time.Time                `json:"updated_at"`
+}
+
+// toApplymentJSON leaves the form out: it holds the sensitive fields.
+func toApplymentJSON(a *wxfleet.PayApplyment) applymentJSON {
+	d := a.AuditDetail
+	if d == nil {
+		d = []wxfleet.PayAuditDetail{}
+	}
+	return applymentJSON{ID: a.ID, BusinessCode: a.BusinessCode, AppID: a.AppID, TenantID: a.TenantID, Shortname: a.Shortname,
+		ApplymentID: a.ApplymentID, State: a.State, StateMsg: a.StateMsg, AuditDetail: d, SignURL: a.SignURL,
+		SubMchID: a.SubMchID, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+}
+
+// GET /api/v1/pay/merchant → the platform's provider merchant, without its keys.
+func (s *Server) payMerchant(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	m, err := s.Store.PayMerchant(r.Context(), comp)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sp_mchid": m.SpMchID, "sp_appid": m.SpAppID, "cert_serial": m.CertSerial,
+		"public_key_id": m.PublicKeyID, "base_url": m.BaseURL, "notify_url": m.NotifyURL, "updated_at": m.UpdatedAt})
+	return nil
+}
+
+// POST /api/v1/pay/applyments {"form":{WeChat Pay's form, sensitive fields in the clear},"appid"?,"tenant_id"?}
+// → the application (201). A rejected application is submitted again with the same business_code.
+func (s *Server) submitApplyment(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Form     map[string]any `json:"form"`
+		AppID    string         `json:"appid"`
+		TenantID *int64         `json:"tenant_id"`
+		Platform string         `json:"platform"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Form == nil {
+		return wxfleet.Errorf(wxfleet.EINVALID, "缺少 form（微信支付的进件表单）/ form (WeChat Pay's application form) is required")
+	}
+	a, err := s.Pay.SubmitApplyment(r.Context(), pay.ApplymentRequest{ComponentAppID: comp, AppID: req.AppID, TenantID: req.TenantID, Form: req.Form})
+	if err != nil {
+		return err
+	}
+	auditTarget(r, comp, req.AppID, a.BusinessCode)
+	writeJSON(w, http.StatusCreated, toApplymentJSON(a))
+	return nil
+}
+
+// GET /api/v1/pay/applyments/{id} → the application, its state read from WeChat Pay.
+func (s *Server) getApplyment(w http.ResponseWriter, r *http.Request) error {
+	comp, id, err := s.platformAndID(r)
+	if err != nil {
+		return err
+	}
+	a, err := s.Pay.Applyment(r.Context(), comp, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toApplymentJSON(a))
+	return nil
+}
+
+// POST /api/v1/pay/sub-merchants {"sub_mchid","appid","tenant_id"?} → the binding.
+func (s *Server) bindSubMerchant(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		SubMchID string `json:"sub_mchid"`
+		AppID    string `json:"appid"`
+		TenantID *int64 `json:"tenant_id"`
+		Platform string `json:"platform"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	b := &wxfleet.PaySubMerchant{ComponentAppID: comp, AppID: req.AppID, SubMchID: req.SubMchID, TenantID: req.TenantID}
+	if err := s.Pay.Bind(r.Context(), b); err != nil {
+		return err
+	}
+	auditTarget(r, comp, b.AppID, b.SubMchID)
+	writeJSON(w, http.StatusOK, map[string]any{"appid": b.AppID, "sub_mchid": b.SubMchID, "tenant_id": b.TenantID, "created_at": b.CreatedAt})
+	return nil
+}
+
+type payOrderJSON struct {
+	OutTradeNo    string     `json:"out_trade_no"`
+	AppID         string     `json:"appid"`
+	SubMchID      string     `json:"sub_mchid"`
+	OpenID        string     `json:"openid"`
+	Description   string     `json:"description"`
+	Amount        int64      `json:"amount"`
+	State         string     `json:"state"`
+	PrepayID      string     `json:"prepay_id,omitempty"`
+	TransactionID string     `json:"transaction_id,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	PaidAt        *time.Time `json:"paid_at,omitempty"`
+}
+
+// GET /api/v1/pay/orders?appid=&limit= → {"items":[...]} newest first.
+func (s *Server) listPayOrders(w http.ResponseWriter, r *http.Request) error {
+	comp, err := s.platform(r)
+	if err != nil {
+		return err
+	}
+	n, err := limit(r, 50, 500)
+	if err != nil {
+		return err
+	}
+	list, err := s.Pay.Orders(r.Context(), comp, r.URL.Query().Get("appid"), n)
+	if err != nil {
+		return err
+	}
+	items := make([]payOrderJSON, 0, len(list))
+	for _, o := range list {
+		j := payOrderJSON{OutTradeNo: o.OutTradeNo, AppID: o.AppID, SubMchID: o.SubMchID, OpenID: o.OpenID, Description: o.Description,
+			Amount: o.Amount, State: o.State, PrepayID: o.PrepayID, TransactionID: o.TransactionID, CreatedAt: o.CreatedAt}
+		if !o.PaidAt.IsZero() {
+			j.PaidAt = &o.PaidAt
+		}
+		items = append(items, j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return nil
+}
+
+// POST /runtime/v1/pay/orders {"description","amount","out_trade_no"?} with the
+// session token → the parameters of wx.requestPayment and the out_trade_no.
+func (s *Server) runtimePayOrder(w http.ResponseWriter, r *http.Request) error {
+	rs, err := s.runtimeSession(w, r)
+	if err != nil {
+		return err
+	}
+	// The runtime's gate (an expired subscription → 402) refuses orders as it refuses config reads.
+	if g := s.Runtime.Gate; g != nil {
+		if err := g(r.Context(), rs.ComponentAppID, rs.AppID); err != nil {
+			return err
+		}
+	}
+	var req struct {
+		Description string `json:"description"`
+		Amount      int64  `json:"amount"`
+		OutTradeNo  string `json:"out_trade_no"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	rp, err := s.Pay.CreateOrder(r.Context(), rs, pay.OrderRequest{Description: req.Description, Amount: req.Amount, OutTradeNo: req.OutTradeNo})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rp)
+	return nil
+}
+
+// POST /pay/notify: WeChat Pay's payment notification. Verified, decrypted
+// and stored before the 204; a replay is acknowledged without being stored
+// again; a bad signature is 401 and stores nothing.
+func (s *Server) payNotify(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		s.apiError(w, r, bodyErr(err))
+		return
+	}
+	if _, err := s.Pay.HandleNotification(r.Context(), r.Header, body); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
