@@ -89,6 +89,7 @@ func (s *Server) wire(pushes *push.Mux, features []any) error {
 		return err
 	}
 	s.queue = q
+	s.mux = mux
 	s.handler = web.RequestID(s.logger, web.Recover(s.logger, web.SecurityHeaders(s.cfg.https(), mux)))
 	return nil
 }

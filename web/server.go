@@ -100,6 +100,9 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	api("GET /api/v1/events", s.listEvents)
 	s.rolloutRoutes(api)
 	api("GET /api/v1/tokens/health", s.tokenHealth)
+	// The API description is public (see serveOpenAPI); every route above
+	// is in it (web/openapi/, docs/api.md), which a test checks.
+	mux.HandleFunc("GET /api/v1/openapi.json", s.serveOpenAPI)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path))
 	})

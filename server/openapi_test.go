@@ -1,0 +1,43 @@
+package server
+
+import (
+	"net/http/httptest"
+	"testing"
+
+	"github.com/wxfleet/wxfleet/store/storetest"
+	"github.com/wxfleet/wxfleet/web/openapitest"
+)
+
+// The API description and the wired server's routes are the same set: every
+// /api/v1 and /runtime/v1 pattern written in the code is documented, and
+// every documented operation is served by the very pattern its path (or its
+// x-wxfleet-route) names, not by the catch-all. Patterns are found in the
+// source because a feature registers straight on the mux.
+func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	doc := openapitest.Load(t)
+	srv := boot(t, storetest.SQLite)
+
+	documented := map[string][]openapitest.Operation{}
+	for _, op := range doc.Operations {
+		documented[op.Route] = append(documented[op.Route], op)
+	}
+	written := map[string]string{}
+	for _, r := range openapitest.SourceRoutes(t) {
+		if at, dup := written[r.Pattern]; dup {
+			t.Errorf("route %s is written twice: %s and %s", r.Pattern, at, r.At)
+		}
+		written[r.Pattern] = r.At
+		if len(documented[r.Pattern]) == 0 {
+			t.Errorf("route %s (%s) is not in the API description: document it in web/openapi/ (see docs/api.md)", r.Pattern, r.At)
+		}
+	}
+	for _, op := range doc.Operations {
+		req := httptest.NewRequest(op.Method, openapitest.Concrete(op.Path, "x1"), nil)
+		if _, pattern := srv.mux.Handler(req); pattern != op.Route {
+			t.Errorf("documented %s is not served by %s: the server's mux answers %s %s with the route %q", op, op.Route, req.Method, req.URL.Path, pattern)
+		}
+		if _, ok := written[op.Route]; !ok {
+			t.Errorf("documented %s: its route %s is not written as one string literal in the code (see docs/api.md), so this test cannot tell that every route is documented", op, op.Route)
+		}
+	}
+}
