@@ -1,7 +1,11 @@
 package server
 
 import (
+	"html"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/wxfleet/wxfleet/store/storetest"
@@ -38,6 +42,44 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		}
 		if _, ok := written[op.Route]; !ok {
 			t.Errorf("documented %s: its route %s is not written as one string literal in the code (see docs/api.md), so this test cannot tell that every route is documented", op, op.Route)
+		}
+	}
+}
+
+// The console's API reference is behind the console session and shows
+// every documented operation: its method, path and both halves of its
+// summary.
+func TestAPIReferencePage(t *testing.T) {
+	doc := openapitest.Load(t)
+	srv := boot(t, storetest.SQLite)
+	if resp := do(t, "GET", srv.URL()+"/docs/api", nil); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+		t.Fatalf("/docs/api without a session: %d %s, want a redirect to /login", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	c := login(t, srv)
+	resp := do(t, "GET", srv.URL()+"/docs/api", nil, "Cookie", c.Name+"="+c.Value)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("/docs/api: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	page := html.UnescapeString(string(body))
+	for _, op := range doc.Operations {
+		i := strings.Index(page, `id="`+op.ID+`"`)
+		if i < 0 {
+			t.Errorf("the reference page has no entry for %s", op)
+			continue
+		}
+		entry := page[i:]
+		if end := strings.Index(entry[1:], `<div class="op"`); end > 0 {
+			entry = entry[:end]
+		}
+		zh, en, _ := strings.Cut(op.Summary, " / ")
+		if !strings.Contains(entry, ">"+op.Method+"<") || !strings.Contains(entry, op.Path) || !strings.Contains(entry, zh) || !strings.Contains(entry, en) {
+			t.Errorf("the reference page's entry %s does not show %s with its summary %q", op.ID, op, op.Summary)
+		}
+	}
+	for _, want := range []string{"X-Request-Id", "request_id", "必填 required", "ticket_valid", "AuthorizerStatus"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the reference page does not show %q", want)
 		}
 	}
 }

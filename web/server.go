@@ -121,6 +121,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /rollouts", s.requireSession(s.rolloutsPage))
 	mux.Handle("GET /rollouts/{id}", s.requireSession(s.rolloutPage))
 	mux.Handle("GET /rollouts/{id}/events", s.requireSession(s.rolloutEvents))
+	mux.Handle("GET /docs/api", s.requireSession(s.apiDocsPage))
 }
 
 // Recover serves next, and answers 500 (and logs) for a handler that panics,

@@ -41,8 +41,9 @@ type Operation struct {
 	Path   string // the documented path: /api/v1/rollouts/{id}/pause
 	// Route is the registered pattern that serves it: "POST /api/v1/rollouts/{id}/{action}"
 	// (the path itself unless the path item says otherwise in x-wxfleet-route).
-	Route  string
-	Public bool // security: [] — no token needed
+	Route   string
+	Public  bool   // security: [] — no token needed
+	Summary string // "中文 / English"
 }
 
 func (o Operation) String() string { return o.Method + " " + o.Path }
@@ -139,7 +140,7 @@ func lint(t testing.TB, raw []byte) []Operation {
 				continue
 			}
 			o := Operation{ID: op.ID, Method: strings.ToUpper(m), Path: p, Route: strings.ToUpper(m) + " " + route,
-				Public: op.Security != nil && len(*op.Security) == 0}
+				Public: op.Security != nil && len(*op.Security) == 0, Summary: op.Summary}
 			if o.ID == "" {
 				t.Errorf("%s has no operationId", o)
 			} else if other, dup := ids[o.ID]; dup {
