@@ -22,6 +22,9 @@ const (
 	ETOOLARGE     = "too_large"    // the request body is over the route's cap
 	ETOOMANY      = "too_many"     // the client is sending too many requests; wait
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
+	// ESUBSCRIPTIONEXPIRED: the tenant's subscription has run out; the runtime
+	// API answers it so that the mini program can say so (HTTP 402).
+	ESUBSCRIPTIONEXPIRED = "subscription_expired"
 )
 
 // Error is the coded error of the domain. Message is a sentence a user can act
@@ -305,4 +308,19 @@ func PermissionName(id int) string {
 		return n
 	}
 	return fmt.Sprintf("权限集 %d", id)
+}
+
+// RuntimeSession is a mini-program user's session with the runtime API
+// (/runtime/v1): made by a login with a wx.login code, named by a random
+// token that only the mini program holds (the store keeps its digest). The
+// session_key WeChat answered stays on the server, sealed at rest.
+type RuntimeSession struct {
+	TokenDigest    string // hex SHA-256 of the token
+	ComponentAppID string
+	AppID          string // the mini program (authorizer)
+	OpenID         string // the user within that mini program
+	UnionID        string // "" unless WeChat gave one
+	SessionKey     Secret // set only where it is read on purpose (store.RuntimeSessionKey)
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
 }

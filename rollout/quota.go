@@ -101,3 +101,10 @@ func (st *step) quotaCleared(ctx context.Context) {
 	st.s.Store.SetRolloutStatus(ctx, st.r.ComponentAppID, st.r.ID, []wxfleet.RolloutStatus{wxfleet.RolloutRunning},
 		wxfleet.RolloutRunning, "", st.s.Now(), nil)
 }
+
+// AuditQuota is the platform's audit submissions left this month (queryquota,
+// cached a minute, paced like every code call), asked with appID's token:
+// the quota is the platform's, any authorized mini program can ask.
+func (s *Service) AuditQuota(ctx context.Context, componentAppID, appID string) (int, error) {
+	return s.auditQuota(ctx, componentAppID, s.Tokens.AuthorizerSource(componentAppID, appID))
+}

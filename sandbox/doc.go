@@ -46,6 +46,7 @@
 //	/cgi-bin/component/set_authorizer_option     ?access_token=<authorizer token> {option_name, option_value}
 //	/cgi-bin/openapi/quota/get                   either token {cgi_path} → {errcode 0, errmsg, quota {daily_limit, used, remain}}; 76021, 76022
 //	/cgi-bin/message/custom/send                ?access_token=<authorizer token>; 40003, 40008, 45015, 47001, 61007
+//	/sns/component/jscode2session               GET (POST taken too), no body: see Mini-program login
 //
 // An empty body is 44002, malformed JSON 47001, a known API with another
 // method 43002. The token-taking APIs of the component family answer 41018
@@ -74,13 +75,37 @@
 // Which kind an API takes is listed in apiTokens; a path the sandbox does
 // not emulate takes either kind, since the sandbox cannot know which one
 // it wants, except the few that take a secret instead (/cgi-bin/token,
-// /cgi-bin/stable_token, /cgi-bin/clear_quota/v2, /sns/jscode2session,
+// /cgi-bin/stable_token, /cgi-bin/clear_quota/v2, /sns/jscode2session (the
+// self-run variant, with the app's secret),
 // /sns/oauth2/access_token and refresh_token), which ask for none. Only a
 // call whose token passes gets HTTP 404 {"errcode":-1,"errmsg":"system
 // error: api not emulated by the wxfleet sandbox: <path>"}: a sandbox
 // choice, not WeChat behaviour, so that a missing emulation is never
 // mistaken for a platform bug. So the platform's refresh-and-retry on
 // 40001/42001 can be tried on any path.
+//
+// # Mini-program login
+//
+// POST /sandbox/api/apps/{appid}/login-code plays wx.login inside a mini
+// program: a code valid five minutes on the sandbox clock, exchangeable
+// once. GET /sns/component/jscode2session?appid=&js_code=&grant_type=
+// authorization_code&component_appid=&component_access_token= exchanges it
+// as WeChat does (login.go): the token first (see Tokens; a component
+// token, also as ?access_token=), then component_appid 41018 missing /
+// 61011 not the token's, appid 41002 missing / 40013 unknown / 61003 not
+// authorized to the component, grant_type 40002 missing or not
+// authorization_code, js_code 41008 missing / 40029 unknown, another app's
+// or older than five minutes / 40163 used; then {"openid","session_key"}
+// and "unionid" only when the login code was made with one. The IP
+// whitelist applies (61004), calls are counted and take faults and quotas
+// like the other APIs (the subject of a call is the query's appid). Codes
+// are kept (sealed, with their session_key) in the state until 48 h old.
+// Sources: docs/wechat-runtime.md — 40029 and 40163 from WxJava's
+// WxMaErrorMsgEnum and WeChat's quoted answers, 61003 from WxJava's
+// WxOpenErrorMsgEnum, the missing-parameter codes from the global table
+// (their use here is the sandbox's choice: no source says which one
+// jscode2session answers). 45011 (a user's login rate) and 40226 (risky
+// user) are not emulated.
 //
 // # Authorization pages
 //
@@ -133,6 +158,8 @@
 //	                                              → {"appids":[...],"created","authorized","push_failures","create_ms","authorize_ms"}
 //	POST   /sandbox/api/authorize                 {"url","appid","func":[ids]?} → {"redirect_url"}; as the page's confirm
 //	POST   /sandbox/api/apps/{appid}/unauthorize  {"component_appid"?} → {"ok":true,"status":<platform HTTP status>}; pushes unauthorized synchronously
+//	POST   /sandbox/api/apps/{appid}/login-code   {"openid"?,"unionid"?} → {"code","openid","session_key","expires_in":300}: wx.login in that mini
+//	                                              program; the same openid is the same user, none given a new one; 404 unknown app, 400 official account
 //	POST   /sandbox/api/apps/{appid}/messages     {"openid"?,"content"} or {"openid"?,"event":"user_enter_tempsession","session_from"?}, "component_appid"?
 //	                                              → {"openid","msg_id","status","reply","reply_plain"?,"error"?}
 //	GET    /sandbox/api/outbox?appid=             {"items":[{"component_appid","appid","touser","msgtype","content","body","at"}]}
@@ -156,8 +183,8 @@
 // # IP whitelist
 //
 // A component with a whitelist (白名单IP地址列表) gets 61004 on its
-// component APIs (/cgi-bin/component/…) from any other address, as on
-// WeChat. None is set by default, so that the demo works from anywhere.
+// component APIs (/cgi-bin/component/… and jscode2session) from any other
+// address, as on WeChat. None is set by default, so that the demo works from anywhere.
 //
 // # Quotas
 //
@@ -255,6 +282,7 @@
 //	doc:clear_quota              the clear_quota pages: 40125, 48006
 //	doc:get_api_quota            the getApiQuota page: 76021, 76022 (and daily_limit/used/remain)
 //	doc:custom_send              the 客服消息 page: 40003, 40008, 45015, 47001
+//	doc:jscode2session           docs/wechat-runtime.md: 40029, 40163, 61003, 61004 (login_test.go)
 //	wxjava                       WxJava's WxOpenErrorMsgEnum: 61003, 61009, 61010, 61012, 61013
 //	issue15                      WeChat's page text quoted in issue 15: 预授权码已经被授权过，不能重复使用,
 //	                             授权入口页所在域名：空

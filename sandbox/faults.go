@@ -89,9 +89,13 @@ func (req faultRequest) fault() (*fault, error) {
 
 // callSubject names the authorizer a call is about, "" when it names none:
 // the body's authorizer_appid (api_authorizer_token, api_get_authorizer_info),
-// the app an authorization_code was issued for (api_query_auth), else the app
+// the app an authorization_code was issued for (api_query_auth), the query's
+// appid (jscode2session), else the app
 // whose authorizer_access_token is in the query.
 func (s *Sandbox) callSubject(r *http.Request, body []byte) string {
+	if r.URL.Path == pathJSCode2Session {
+		return r.URL.Query().Get("appid") // the mini program the user logs in to
+	}
 	var named struct {
 		AppID string `json:"authorizer_appid"`
 		Code  string `json:"authorization_code"`

@@ -156,6 +156,7 @@ const (
 	kQuotaLimits = "quota-limits" //
 	kQuotaUsed   = "quota-used"   // a: account, b: path
 	kQuotaResets = "quota-resets" // a: account
+	kLoginCode   = "logincode"    // a: code digest (hex)
 )
 
 func (r ref) key() string {
@@ -223,6 +224,10 @@ func (st *state) value(r ref) any {
 		v = st.Quota.Used[r.a+" "+r.b]
 	case kQuotaResets:
 		v = st.Quota.Resets[r.a]
+	case kLoginCode:
+		var id codeID
+		hex.Decode(id[:], []byte(r.a))
+		v = st.LoginCodes.byID[id]
 	}
 	return nonNil(v)
 }
@@ -247,6 +252,10 @@ func nonNil(v any) any {
 			return nil
 		}
 	case *quotaUse:
+		if p == nil {
+			return nil
+		}
+	case *loginCode:
 		if p == nil {
 			return nil
 		}
@@ -301,6 +310,16 @@ func (st *state) loadRow(key string, data []byte) error {
 		u, err := decodeRow[quotaUse](data)
 		if err == nil {
 			st.loadQuota(kind, a, b, u)
+		}
+		return err
+	case kLoginCode:
+		var id codeID
+		if n, err := hex.Decode(id[:], []byte(a)); err != nil || n != len(id) {
+			return errors.New("malformed code digest")
+		}
+		c, err := decodeRow[loginCode](data)
+		if err == nil {
+			st.LoginCodes.put(id, c)
 		}
 		return err
 	}
@@ -374,6 +393,7 @@ func (st *state) finishLoad() {
 		cs.PreAuthCodes.sortByIssue()
 		cs.AuthCodes.sortByIssue()
 	}
+	st.LoginCodes.sortByIssue()
 }
 
 // loadState opens the state: rows from the database, else an imported
@@ -450,6 +470,9 @@ func (st *state) allRefs() []ref {
 	}
 	for acct := range st.Quota.Resets {
 		refs = append(refs, ref{kind: kQuotaResets, a: acct})
+	}
+	for id := range st.LoginCodes.byID {
+		refs = append(refs, loginRef(id))
 	}
 	return refs
 }

@@ -33,6 +33,11 @@ func (s *Sandbox) routes() *http.ServeMux {
 		known[path] = true
 	}
 	s.codeRoutes(mux, known) // code_routes.go
+	// WeChat documents jscode2session as GET; POST with the same query is
+	// taken too, as on the code-management reads.
+	mux.HandleFunc("GET "+pathJSCode2Session, s.api(pathJSCode2Session, s.apiJSCode2Session))
+	mux.HandleFunc("POST "+pathJSCode2Session, s.api(pathJSCode2Session, s.apiJSCode2Session))
+	known[pathJSCode2Session] = true
 	s.apiPaths = known
 	mux.HandleFunc("/cgi-bin/", s.apiNotEmulated(known))
 	mux.HandleFunc("/wxa/", s.apiNotEmulated(known))
@@ -54,6 +59,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("POST /sandbox/api/apps/bulk", s.handleBulk)
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/unauthorize", s.handleUnauthorize)
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/messages", s.handleUserMessage)
+	mux.HandleFunc("POST /sandbox/api/apps/{appid}/login-code", s.handleLoginCode) // login.go
 	mux.HandleFunc("POST /sandbox/api/authorize", s.handleControlAuthorize)
 	mux.HandleFunc("GET /sandbox/api/outbox", s.handleOutbox)
 	mux.HandleFunc("POST /sandbox/api/ticket", s.handleTicket)

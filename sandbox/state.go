@@ -39,6 +39,7 @@ type state struct {
 	Users      map[string]*appUsers // by authorizer appid
 	Outbox     []outboxEntry        // oldest first
 	Quota      quotaState
+	LoginCodes loginBook // codes wx.login returned (login.go)
 
 	// tokens indexes every live authorizer_access_token: the authorizer-token
 	// APIs resolve a token without scanning the fleet.

@@ -43,6 +43,7 @@ var apiTokens = map[string]tokenKind{
 	"/cgi-bin/message/custom/send":                 tokenAuthorizer,
 	"/cgi-bin/clear_quota":                         tokenAuthorizer,
 	"/cgi-bin/openapi/quota/get":                   tokenEither,
+	pathJSCode2Session:                             tokenComponent, // login.go
 
 	"/wxa/gettemplatedraftlist": tokenComponent,
 	"/wxa/gettemplatelist":      tokenComponent,

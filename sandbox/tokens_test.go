@@ -30,7 +30,7 @@ var notEmulated = []string{
 	"/cgi-bin/component/fastregisterweapp",
 	"/wxa/getwxacodeunlimit",
 	"/wxa/business/getuserphonenumber",
-	"/sns/component/jscode2session",
+	"/sns/userinfo",
 }
 
 // TestTokenCheckedFirstOnEveryPath drives every path under /cgi-bin/, /wxa/

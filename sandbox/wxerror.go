@@ -24,6 +24,8 @@ func errmsg(code int) string {
 		return "ok"
 	case 40001:
 		return "invalid credential, access_token is invalid or not latest"
+	case 40002:
+		return "invalid grant_type"
 	case 40003:
 		return "invalid openid"
 	case 40008:
@@ -32,12 +34,20 @@ func errmsg(code int) string {
 		return "invalid appid"
 	case 40014:
 		return "invalid access_token"
+	case 40029:
+		return "invalid code"
 	case 40125:
 		return "invalid appsecret"
+	case 40163:
+		return "code been used"
 	case 40170:
 		return "args count exceed count limit"
 	case 41001:
 		return "access_token missing"
+	case 41002:
+		return "appid missing"
+	case 41008:
+		return "missing code"
 	case 41018:
 		return "missing component_appid"
 	case 41004:

@@ -56,7 +56,8 @@ func TestAuthorizePageBindsNothingAVisitorSays(t *testing.T) {
 	if n := wx.preAuth.Load(); n != 0 {
 		t.Fatalf("viewing the page made %d pre_auth_codes", n)
 	}
-	resp := postForm(t, srv.URL()+"/authorize/pc", url.Values{"merchant": {"evil-merchant"}})
+	form, csrf := browserForm(t, srv.URL()+"/authorize", "")
+	resp := postForm(t, srv.URL()+"/authorize/pc", url.Values{"merchant": {"evil-merchant"}, "csrf": {csrf}}, "Cookie", form)
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("start: %d", resp.StatusCode)
 	}
@@ -79,7 +80,7 @@ func TestAuthorizePageBindsNothingAVisitorSays(t *testing.T) {
 		t.Fatalf("a visitor's merchant reached the link: %q", link.Merchant)
 	}
 	// A second click of the same browser reuses the code.
-	again := postForm(t, srv.URL()+"/authorize/pc", url.Values{}, "Cookie", cookie.Name+"="+cookie.Value)
+	again := postForm(t, srv.URL()+"/authorize/pc", url.Values{"csrf": {csrf}}, "Cookie", cookie.Name+"="+cookie.Value+"; "+form)
 	if again.Header.Get("Location") != resp.Header.Get("Location") || wx.preAuth.Load() != 1 {
 		t.Fatalf("a second click made a new pre_auth_code (%d)", wx.preAuth.Load())
 	}

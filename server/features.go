@@ -45,10 +45,10 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 			Count: func(endpoint, typ, result string) { s.Metrics.Pushes.WithLabelValues(endpoint, typ, result).Inc() },
 		},
 		&web.Server{
-			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts,
+			Store: s.Store, Auth: s.Auth, Keeper: s.Keeper, WeChat: s.WeChat, Metrics: s.Metrics, Events: s.ingest, Rollouts: s.Rollouts, Runtime: s.Runtime,
 			AdminToken: cfg.AdminToken, DefaultPlatform: cfg.Platforms[0].AppID, WeChatURL: cfg.WeChatURL,
 			APIBodyCap: cfg.APIBodyCap, MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
-			TrustedProxies: cfg.TrustedProxies, SecureCookies: cfg.https(), Ready: s.ready,
+			TrustedProxies: cfg.TrustedProxies, SecureCookies: cfg.https(), Ready: s.ready, Draining: s.draining.Load,
 			Now: cfg.Now, Logger: cfg.Logger,
 		},
 	}
@@ -89,8 +89,16 @@ func (s *Server) wire(pushes *push.Mux, features []any) error {
 		return err
 	}
 	s.queue = q
+	// An /api/ route some feature put on the mux without declaring its
+	// access (web.Access) is refused, not served.
 	s.mux = mux
-	s.handler = web.RequestID(s.logger, web.Recover(s.logger, web.SecurityHeaders(s.cfg.https(), mux)))
+	var routes http.Handler = mux
+	for _, f := range features {
+		if w, ok := f.(*web.Server); ok {
+			routes = w.GuardAPI(mux)
+		}
+	}
+	s.handler = web.RequestID(s.logger, web.Recover(s.logger, web.SecurityHeaders(s.cfg.https(), routes)))
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wxfleet/wxfleet"
@@ -27,6 +28,7 @@ import (
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
 	"github.com/wxfleet/wxfleet/rollout"
+	"github.com/wxfleet/wxfleet/runtimeapi"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
@@ -42,8 +44,12 @@ type Config struct {
 	WeChatURL  string         // "" → WeChat's real hosts; else every WeChat host's calls and pages go here
 	AdminToken wxfleet.Secret // bearer token of the API and the console
 	MasterKey  []byte         // 32 bytes: seals secrets at rest
-	Platforms  []wxfleet.Platform
-	AuthType   int // default auth_type of authorization links
+	// MasterKeyOld is the previous master key during a rotation (wxfleet
+	// rotate-key): it opens what it sealed, and seals until the database
+	// names MasterKey. nil otherwise.
+	MasterKeyOld []byte
+	Platforms    []wxfleet.Platform
+	AuthType     int // default auth_type of authorization links
 	// AuditPollInterval is how often a rollout polls an audit no push has
 	// decided; 0 → 10 minutes (the demo sets seconds: its audits take seconds).
 	AuditPollInterval time.Duration
@@ -67,6 +73,9 @@ type Config struct {
 	// EventRetention is how long user messages are kept; 0 → 30 days,
 	// negative → forever. Authorization and audit events are always kept.
 	EventRetention time.Duration
+	// RuntimeSessionTTL is how long a mini-program user's runtime session
+	// lives (POST /runtime/v1/login); 0 → runtimeapi.DefaultSessionTTL (2 h).
+	RuntimeSessionTTL time.Duration
 	// MetricsAddr, if set, serves /metrics on its own listener (for a private
 	// network) instead of the public one, where it needs MetricsToken.
 	MetricsAddr string
@@ -86,8 +95,13 @@ type Config struct {
 	JobTimeoutScale float64
 	// ShutdownTimeout bounds Close (see shutdown.go); 0 → 25 s.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
-	Now             func() time.Time
+	// ShutdownDrain is how long Close keeps serving, with /readyz answering
+	// 503 "draining", before it stops listening: the time a load balancer
+	// needs to notice and send elsewhere. Part of ShutdownTimeout, at most
+	// half of it; 0 → stop listening at once.
+	ShutdownDrain time.Duration
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // HTTPLimits bound connections and requests, so that idle or trickling
@@ -139,6 +153,7 @@ type Server struct {
 	Keeper      *token.Keeper
 	Auth        *authorization.Service
 	Rollouts    *rollout.Service
+	Runtime     *runtimeapi.Service // /runtime/v1; features refine it through its Gate and Settings before serving
 	WeChat      *wechat.Client
 	vault       *vault.Vault
 	ingest      *push.Ingest
@@ -154,6 +169,7 @@ type Server struct {
 	bg          sync.WaitGroup
 	stopBG      context.CancelFunc // ends what background runs (Close)
 	closed      sync.Once
+	draining    atomic.Bool // Close began: /readyz answers 503
 	closeErr    error
 }
 
@@ -223,7 +239,11 @@ func (cfg Config) withDefaults() (Config, error) {
 
 // openStore opens and migrates the database and records the platforms.
 func (s *Server) openStore(ctx context.Context) error {
-	v, err := vault.New(s.cfg.MasterKey)
+	keys := [][]byte{s.cfg.MasterKey}
+	if s.cfg.MasterKeyOld != nil {
+		keys = append(keys, s.cfg.MasterKeyOld)
+	}
+	v, err := vault.NewRing(keys...)
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
@@ -298,6 +318,9 @@ func (s *Server) buildCore() {
 		Rate: cfg.RolloutRate, APIRates: cfg.RolloutAPIRates,
 		Observe: func(step, result string) { s.Metrics.RolloutSteps.WithLabelValues(step, result).Inc() },
 	}
+	s.Runtime = &runtimeapi.Service{
+		Store: s.Store, WeChat: s.WeChat, Tokens: s.Keeper, SessionTTL: cfg.RuntimeSessionTTL, Now: cfg.Now, Logger: cfg.Logger,
+	}
 }
 
 // jobs is the queue, made once every feature registered its workers.
@@ -366,7 +389,31 @@ func (s *Server) Start(ctx context.Context) error {
 	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBG = stopBG
 	s.background(func() { s.ensureTickets(bgCtx) })
+	s.background(func() { s.watchVaultKey(bgCtx) })
 	return nil
+}
+
+// vaultKeyPoll is how often an instance looks which master key the database
+// names (a rotation switches it; see store.KeyRotation). rotate-key's
+// --settle waits longer than this before its final sweep.
+const vaultKeyPoll = 5 * time.Second
+
+// watchVaultKey seals with the key the database names once a rotation
+// switched it. An instance lacking that key says so every poll: it can
+// no longer open what the others seal.
+func (s *Server) watchVaultKey(ctx context.Context) {
+	t := time.NewTicker(vaultKeyPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.Store.RefreshVaultKey(ctx); err != nil && ctx.Err() == nil {
+			s.logger.Error("master key", "err", err)
+		}
+	}
 }
 
 func (s *Server) ensureTickets(ctx context.Context) {

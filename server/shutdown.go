@@ -14,6 +14,9 @@ const defaultShutdownTimeout = 25 * time.Second
 // Close shuts the platform down in the order that loses nothing, within
 // Config.ShutdownTimeout:
 //
+//  0. drain: /readyz answers 503 {"status":"draining"} at once, so load
+//     balancers stop sending; for Config.ShutdownDrain everything else is
+//     still served (what a balancer sends meanwhile is answered);
 //  1. stop taking requests: the listener closes, so WeChat's next push finds
 //     no one and is retried (to another instance, or after the restart);
 //     requests under way finish, so every push acknowledged is durable;
@@ -44,6 +47,11 @@ func (s *Server) shutdown() error {
 	// The last fifth is kept for cancelling jobs and closing.
 	soft, cancelSoft := context.WithTimeout(hard, timeout*4/5)
 	defer cancelSoft()
+	s.draining.Store(true)
+	if drain := min(s.cfg.ShutdownDrain, timeout/2); drain > 0 && s.http != nil {
+		s.logger.Info("shutdown: draining: /readyz answers 503 so load balancers stop sending; still serving", "for", drain)
+		time.Sleep(drain)
+	}
 	if s.stopBG != nil {
 		s.stopBG()
 	}

@@ -46,17 +46,12 @@ func postForm(t *testing.T, u string, form url.Values, hdr ...string) *http.Resp
 // login signs in and returns the session cookie.
 func login(t *testing.T, srv *Server) *http.Cookie {
 	t.Helper()
-	resp := postForm(t, srv.URL()+"/login", url.Values{"token": {testAdmin}, "next": {"/authorizers"}})
+	cookies, csrf := browserForm(t, srv.URL()+"/login", "")
+	resp := postForm(t, srv.URL()+"/login", url.Values{"token": {testAdmin}, "next": {"/authorizers"}, "csrf": {csrf}}, "Cookie", cookies)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("login: %d", resp.StatusCode)
 	}
-	for _, c := range resp.Cookies() {
-		if c.Name == "wxfleet_session" && c.Value != "" {
-			return c
-		}
-	}
-	t.Fatal("login set no session cookie")
-	return nil
+	return sessionCookieOf(t, resp)
 }
 
 // syncBuffer is a log sink safe for the server's goroutines.
@@ -128,14 +123,15 @@ func TestJSONWithTrailingDataRefused(t *testing.T) {
 // next is spelled.
 func TestLoginRedirectStaysOnSite(t *testing.T) {
 	srv := bootWith(t, storetest.SQLite, func(*Config) {})
+	cookies, csrf := browserForm(t, srv.URL()+"/login", "")
 	for _, next := range []string{"//evil.example", `/\evil.example`, "/\t/evil.example", "%2F%2Fevil.example", "https:evil.example",
 		"https://evil.example/", " //evil.example", "/\n/evil.example", `\/evil.example`, "javascript:alert(1)", "/\x00/evil.example"} {
-		resp := postForm(t, srv.URL()+"/login", url.Values{"token": {testAdmin}, "next": {next}})
+		resp := postForm(t, srv.URL()+"/login", url.Values{"token": {testAdmin}, "next": {next}, "csrf": {csrf}}, "Cookie", cookies)
 		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/authorizers" {
 			t.Errorf("next=%q: %d Location %q, want /authorizers", next, resp.StatusCode, loc)
 		}
 	}
-	resp := postForm(t, srv.URL()+"/login", url.Values{"token": {testAdmin}, "next": {"/rollouts?platform=" + testAppID}})
+	resp := postForm(t, srv.URL()+"/login", url.Values{"token": {testAdmin}, "next": {"/rollouts?platform=" + testAppID}, "csrf": {csrf}}, "Cookie", cookies)
 	if loc := resp.Header.Get("Location"); loc != "/rollouts?platform="+testAppID {
 		t.Errorf("a path of this site: Location %q", loc)
 	}
@@ -156,7 +152,12 @@ func TestConsoleSessions(t *testing.T) {
 		if resp := do(t, "GET", srv.URL()+"/logout", nil, "Cookie", c.String()); resp.StatusCode != http.StatusMethodNotAllowed {
 			t.Fatalf("GET /logout: %d, want 405", resp.StatusCode)
 		}
-		if resp := do(t, "POST", srv.URL()+"/logout", nil, "Cookie", c.String()); resp.StatusCode != http.StatusSeeOther {
+		// Without the session's CSRF token, another site cannot sign anyone out.
+		if resp := do(t, "POST", srv.URL()+"/logout", nil, "Cookie", c.String()); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("logout without the CSRF token: %d, want 403", resp.StatusCode)
+		}
+		_, csrf := browserForm(t, srv.URL()+"/", c.String())
+		if resp := postForm(t, srv.URL()+"/logout", url.Values{"csrf": {csrf}}, "Cookie", c.String()); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("logout: %d", resp.StatusCode)
 		}
 		if resp := do(t, "GET", srv.URL()+"/authorizers", nil, "Cookie", c.String()); resp.StatusCode != http.StatusSeeOther {
@@ -173,23 +174,26 @@ func TestFailedLoginsThrottledAndLoggedOnce(t *testing.T) {
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	})
-	client := func(ip string) []string { return []string{"X-Forwarded-For", "198.51.100.99, " + ip} }
+	cookies, csrf := browserForm(t, srv.URL()+"/login", "")
+	client := func(ip string) []string {
+		return []string{"X-Forwarded-For", "198.51.100.99, " + ip, "Cookie", cookies}
+	}
 	for i := range 5 {
-		if resp := postForm(t, srv.URL()+"/login", url.Values{"token": {"guess"}}, client("203.0.113.1")...); resp.StatusCode != 401 {
+		if resp := postForm(t, srv.URL()+"/login", url.Values{"token": {"guess"}, "csrf": {csrf}}, client("203.0.113.1")...); resp.StatusCode != 401 {
 			t.Fatalf("failure %d: %d, want 401", i, resp.StatusCode)
 		}
 	}
 	for i := range 20 {
-		if resp := postForm(t, srv.URL()+"/login", url.Values{"token": {"guess"}}, client("203.0.113.1")...); resp.StatusCode != 429 {
+		if resp := postForm(t, srv.URL()+"/login", url.Values{"token": {"guess"}, "csrf": {csrf}}, client("203.0.113.1")...); resp.StatusCode != 429 {
 			t.Fatalf("failure %d past the burst: %d, want 429", 5+i, resp.StatusCode)
 		}
 	}
 	// Throttled means no try at all, even with the right token.
-	if resp := postForm(t, srv.URL()+"/login", url.Values{"token": {testAdmin}}, client("203.0.113.1")...); resp.StatusCode != 429 {
+	if resp := postForm(t, srv.URL()+"/login", url.Values{"token": {testAdmin}, "csrf": {csrf}}, client("203.0.113.1")...); resp.StatusCode != 429 {
 		t.Fatalf("right token while throttled: %d, want 429", resp.StatusCode)
 	}
 	// Another client behind the same proxy is not punished for the first.
-	if resp := postForm(t, srv.URL()+"/login", url.Values{"token": {testAdmin}}, client("203.0.113.2")...); resp.StatusCode != http.StatusSeeOther {
+	if resp := postForm(t, srv.URL()+"/login", url.Values{"token": {testAdmin}, "csrf": {csrf}}, client("203.0.113.2")...); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("another client: %d, want a login", resp.StatusCode)
 	}
 	if n := strings.Count(logs.String(), "console login failed"); n != 1 {
@@ -208,8 +212,9 @@ func TestForwardedForIgnoredFromUntrustedPeers(t *testing.T) {
 	frozen := time.Now()
 	srv := bootWith(t, storetest.SQLite, func(cfg *Config) { cfg.Now = func() time.Time { return frozen } })
 	limited := 0
+	cookies, csrf := browserForm(t, srv.URL()+"/authorize", "")
 	for i := range 15 {
-		resp := postForm(t, srv.URL()+"/authorize/pc", url.Values{}, "X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i))
+		resp := postForm(t, srv.URL()+"/authorize/pc", url.Values{"csrf": {csrf}}, "X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i), "Cookie", cookies)
 		if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" {
 			limited++
 		}

@@ -3,14 +3,17 @@ package store
 import (
 	"context"
 	"database/sql"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
+	"testing/fstest"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/vault"
 )
@@ -290,5 +293,42 @@ func TestSQLiteSynchronousSetting(t *testing.T) {
 	}
 	if _, err := Open(context.Background(), filepath.Join(t.TempDir(), "s.db")+"?_pragma=foo", v, nil); err == nil {
 		t.Error("an arbitrary SQLite setting was accepted")
+	}
+}
+
+// Migration numbers are given out per feature and land in any order: a
+// database migrated by a build without 00005 (but with later ones) takes
+// 00005 when a build that has it migrates.
+func TestMigrateAppliesAnEarlierNumberThatLandedLater(t *testing.T) {
+	s := openSQLite(t, filepath.Join(t.TempDir(), "wxfleet.db"))
+	sub, err := fs.Sub(migrationFiles, "migrations/sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	older := fstest.MapFS{}
+	entries, _ := fs.ReadDir(sub, ".")
+	for _, e := range entries {
+		if e.Name() == "00005_auth_code_exchanges.sql" {
+			continue
+		}
+		b, _ := fs.ReadFile(sub, e.Name())
+		older[e.Name()] = &fstest.MapFile{Data: b}
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.write, older, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(goMigrations...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Up(t.Context()); err != nil {
+		t.Fatalf("the older build's migrations: %v", err)
+	}
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("migrating after 00005 landed: %v", err)
+	}
+	var n int
+	if err := s.write.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM auth_code_exchanges`).Scan(&n); err != nil {
+		t.Fatalf("00005 not applied: %v", err)
+	}
+	if ok, err := s.MigrationStatus(t.Context()); err != nil || !ok {
+		t.Fatalf("MigrationStatus after the late migration: %v, %v", ok, err)
 	}
 }

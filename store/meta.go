@@ -47,11 +47,25 @@ func (s *Store) CheckVaultKey(ctx context.Context, now time.Time) error {
 			return nil
 		}
 	}
+	if stored != given && s.vault.UseKey(stored) {
+		// A ring (WXFLEET_MASTER_KEY_OLD) holding the key the database
+		// names: seal with that one until a rotation names the other.
+		given = stored
+	}
 	if stored != given {
 		return wxfleet.Errorf(wxfleet.EINVALID,
-			"主密钥与数据库不符：数据库记录的主密钥指纹为 %s，本次给出的为 %s。请使用加密这些密钥时的主密钥（同一数据库上的所有实例必须用同一个 WXFLEET_MASTER_KEY）；换用其他密钥会使已存储的 refresh token 全部无法解密。"+
-				" / the master key does not match this database: it records key fingerprint %s, the key given has %s. Start with the key its secrets were sealed with (every instance on one database needs the same WXFLEET_MASTER_KEY); another key cannot open any stored refresh token.",
+			"主密钥与数据库不符：数据库记录的主密钥指纹为 %s，本次给出的为 %s。请使用加密这些密钥时的主密钥（同一数据库上的所有实例必须用同一个 WXFLEET_MASTER_KEY）；换用其他密钥会使已存储的 refresh token 全部无法解密；更换密钥请用 wxfleet rotate-key（见 docs/operations.md）。"+
+				" / the master key does not match this database: it records key fingerprint %s, the key given has %s. Start with the key its secrets were sealed with (every instance on one database needs the same WXFLEET_MASTER_KEY); another key cannot open any stored refresh token. To change keys, see wxfleet rotate-key in docs/operations.md.",
 			short(stored), short(given), short(stored), short(given))
+	}
+	r, err := s.keyRotation(ctx, s.write)
+	if err != nil {
+		return err
+	}
+	if r != nil && r.From != r.To && !s.vault.Has(r.From) {
+		return wxfleet.Errorf(wxfleet.EINVALID,
+			"主密钥轮换尚未完成，部分密钥仍由指纹为 %s 的旧密钥加密：请同时给出 WXFLEET_MASTER_KEY_OLD，直到 wxfleet rotate-key 完成 / a master key rotation is under way and some secrets are still sealed with the old key of fingerprint %s: give WXFLEET_MASTER_KEY_OLD too until wxfleet rotate-key has finished",
+			short(r.From), short(r.From))
 	}
 	return nil
 }

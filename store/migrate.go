@@ -79,7 +79,18 @@ func (s *Store) goose() (*goose.Provider, error) {
 	}
 	return goose.NewProvider(dialect, s.write, sub,
 		goose.WithDisableGlobalRegistry(true),
+		// Migration numbers are given out per feature (00020 tenants, 00021
+		// accounts, ...) and land in any order, so a database migrated by a
+		// build that had 00021 but not yet 00020 must still take 00020 when
+		// a later build brings it. Every migration is additive (expand
+		// only; TestMigrationsAreExpandOnly), so the order does not matter.
+		goose.WithAllowOutofOrder(true),
 		goose.WithGoMigrations(goMigrations...),
+		// Each feature owns a migration number (tenants 00020, accounts
+		// 00021, runtime 00022, …) and features are merged in any order, so
+		// a database may hold 00022 when 00021 arrives: it is applied then,
+		// not refused as "missing".
+		goose.WithAllowOutofOrder(true),
 		goose.WithSlog(s.logger.With(slog.String("component", "goose"))),
 	)
 }
@@ -115,6 +126,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	if err := s.riverMigrate(ctx, false); err != nil {
 		return fmt.Errorf("store: apply River migrations: %w", err)
+	}
+	// With a ring of keys, re-seal with the one the database names (a
+	// rotation may not have begun): other instances may hold only that one.
+	if fp, ok, err := s.meta(ctx, s.write, metaKeyFingerprint); err == nil && ok {
+		s.vault.UseKey(fp)
 	}
 	if n, err := s.resealLegacy(ctx); err != nil {
 		return fmt.Errorf("store: re-sealing secrets bound to their rows: %w", err)

@@ -19,6 +19,7 @@ const (
 	colAccessToken    = "authorizers.access_token_sealed"
 	colRefreshToken   = "authorizers.refresh_token_sealed"
 	colPreAuthCode    = "auth_links.pre_auth_code_sealed"
+	colSessionKey     = "runtime_sessions.session_key_sealed"
 )
 
 // sealedColumns are every sealed column with the columns of its row key, in
@@ -35,6 +36,7 @@ var sealedColumns = []struct {
 	{colAccessToken, []string{"component_appid", "appid"}},
 	{colRefreshToken, []string{"component_appid", "appid"}},
 	{colPreAuthCode, []string{"component_appid", "id"}},
+	{colSessionKey, []string{"component_appid", "appid", "token_digest"}},
 }
 
 // resealLegacy re-seals values written before values were bound to their

@@ -110,6 +110,7 @@ var conformance = []struct {
 	{"WrongVaultKey", testWrongVaultKey},
 	{"CheckVaultKey", testCheckVaultKey},
 	{"CheckVaultKeyRace", testCheckVaultKeyRace},
+	{"KeyRotation", testKeyRotation},
 	{"TicketNewestWins", testTicketNewestWins},
 	{"ComponentToken", testComponentToken},
 	{"Lease", testLease},
@@ -132,6 +133,7 @@ var conformance = []struct {
 	{"Templates", testTemplates},
 	{"AuthorizerSettingsAndTags", testAuthorizerSettingsAndTags},
 	{"Rollouts", testRollouts},
+	{"Dashboard", testDashboard},
 	{"ReserveSlot", testReserveSlot},
 	{"CodeExchanges", testCodeExchanges},
 	{"ConsoleSessions", testConsoleSessions},
@@ -143,6 +145,11 @@ var conformance = []struct {
 	{"TokenHealth", testTokenHealth},
 	{"AuthLinkBinding", testAuthLinkBinding},
 	{"SealedBoundToRows", testSealedBoundToRows},
+	{"Accounts", testAccounts},
+	{"AccountSessions", testAccountSessions},
+	{"APITokens", testAPITokens},
+	{"AuditLog", testAuditLog},
+	{"RuntimeSessions", testRuntimeSessions},
 }
 
 func runConformance(t *testing.T, b backend) {

@@ -31,6 +31,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 )
 
 // KeySize is the size of a vault key: AES-256.
@@ -59,26 +60,93 @@ var (
 	ErrDecrypt = errors.New("vault: cannot open sealed value: wrong key, or the value was altered")
 )
 
-// Vault seals and opens values with one key. It is safe for concurrent use.
+// Vault seals and opens values. It holds one key, or during a key rotation
+// a ring of keys (NewRing): every key opens what it sealed, and one of them,
+// the sealing key, seals. It is safe for concurrent use.
 type Vault struct {
+	keys []*ringKey
+	seal atomic.Pointer[ringKey]
+}
+
+// ringKey is one key of a vault.
+type ringKey struct {
 	aead        cipher.AEAD
 	fingerprint string
 }
 
+func (k *ringKey) id() string { return k.fingerprint[:keyIDLen] }
+
 // New returns a vault for a 32-byte key.
-func New(key []byte) (*Vault, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("vault: key must be %d bytes, got %d", KeySize, len(key))
+func New(key []byte) (*Vault, error) { return NewRing(key) }
+
+// NewRing returns a vault holding several keys, for a key rotation: the
+// first seals (until UseKey names another), each opens what it sealed.
+func NewRing(keys ...[]byte) (*Vault, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("vault: no key given")
 	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("vault: %w", err)
+	v := &Vault{}
+	for _, key := range keys {
+		if len(key) != KeySize {
+			return nil, fmt.Errorf("vault: key must be %d bytes, got %d", KeySize, len(key))
+		}
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, fmt.Errorf("vault: %w", err)
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, fmt.Errorf("vault: %w", err)
+		}
+		k := &ringKey{aead: aead, fingerprint: fingerprint(key)}
+		if v.key(k.fingerprint) == nil {
+			v.keys = append(v.keys, k)
+		}
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("vault: %w", err)
+	v.seal.Store(v.keys[0])
+	return v, nil
+}
+
+func (v *Vault) key(fp string) *ringKey {
+	for _, k := range v.keys {
+		if k.fingerprint == fp {
+			return k
+		}
 	}
-	return &Vault{aead: aead, fingerprint: fingerprint(key)}, nil
+	return nil
+}
+
+func (v *Vault) keyByID(id string) *ringKey {
+	for _, k := range v.keys {
+		if k.id() == id {
+			return k
+		}
+	}
+	return nil
+}
+
+// UseKey makes the ring's key of this fingerprint the sealing key; false
+// when the vault has no such key (the sealing key stays as it was).
+func (v *Vault) UseKey(fingerprint string) bool {
+	k := v.key(fingerprint)
+	if k == nil {
+		return false
+	}
+	v.seal.Store(k)
+	return true
+}
+
+// Has tells whether the vault holds the key of this fingerprint.
+func (v *Vault) Has(fingerprint string) bool { return v.key(fingerprint) != nil }
+
+// Fingerprints are the fingerprints of every key of the vault, the first
+// given first.
+func (v *Vault) Fingerprints() []string {
+	out := make([]string, len(v.keys))
+	for i, k := range v.keys {
+		out[i] = k.fingerprint
+	}
+	return out
 }
 
 // fingerprintLabel is what a key's fingerprint authenticates. Changing it
@@ -91,30 +159,45 @@ func fingerprint(key []byte) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// Fingerprint names the key without revealing it: the hex HMAC-SHA256 of a
-// fixed label under the key. The database keeps it, so that an instance
-// started with another key is refused before it seals anything with it.
-func (v *Vault) Fingerprint() string { return v.fingerprint }
+// Fingerprint names the sealing key without revealing it: the hex
+// HMAC-SHA256 of a fixed label under the key. The database keeps it, so that
+// an instance started with another key is refused before it seals anything
+// with it.
+func (v *Vault) Fingerprint() string { return v.seal.Load().fingerprint }
 
-// KeyID names the key inside sealed values: the first 16 hex digits of its
-// fingerprint.
-func (v *Vault) KeyID() string { return v.fingerprint[:keyIDLen] }
+// KeyID names the sealing key inside sealed values: the first 16 hex digits
+// of its fingerprint.
+func (v *Vault) KeyID() string { return v.seal.Load().id() }
 
 // Seal encrypts plain, bound to nothing (SealFor with no associated data).
 func (v *Vault) Seal(plain []byte) string { return v.SealFor(plain, "") }
 
-// SealFor encrypts plain bound to aad (where the value rests, e.g.
-// "authorizers.refresh_token_sealed\x00wxcomp\x00wxapp") and returns
-// "v2:" + key id + ":" + base64(nonce|ciphertext). Every call uses a new
-// random nonce. Only OpenFor with the same aad opens it.
+// SealFor encrypts plain with the sealing key, bound to aad (where the value
+// rests, e.g. "authorizers.refresh_token_sealed\x00wxcomp\x00wxapp"), and
+// returns "v2:" + key id + ":" + base64(nonce|ciphertext). Every call uses a
+// new random nonce. Only OpenFor with the same aad opens it.
 func (v *Vault) SealFor(plain []byte, aad string) string {
+	return v.seal.Load().sealFor(plain, aad)
+}
+
+// SealForWith is SealFor with the key of this fingerprint instead of the
+// sealing key (what a key rotation re-seals with).
+func (v *Vault) SealForWith(fingerprint string, plain []byte, aad string) (string, error) {
+	k := v.key(fingerprint)
+	if k == nil {
+		return "", errors.New("vault: no key of that fingerprint in this vault")
+	}
+	return k.sealFor(plain, aad), nil
+}
+
+func (k *ringKey) sealFor(plain []byte, aad string) string {
 	// One buffer: nonce, then ciphertext and tag appended in place.
-	buf := make([]byte, nonceSize, nonceSize+len(plain)+v.aead.Overhead())
+	buf := make([]byte, nonceSize, nonceSize+len(plain)+k.aead.Overhead())
 	// crypto/rand.Read never returns an error (it crashes the program if the
 	// system's randomness is unavailable), so there is nothing to handle.
 	rand.Read(buf)
-	buf = v.aead.Seal(buf, buf[:nonceSize], plain, []byte(aad))
-	head := prefixV2 + v.KeyID() + ":"
+	buf = k.aead.Seal(buf, buf[:nonceSize], plain, []byte(aad))
+	head := prefixV2 + k.id() + ":"
 	out := make([]byte, len(head)+base64.StdEncoding.EncodedLen(len(buf)))
 	copy(out, head)
 	base64.StdEncoding.Encode(out[len(head):], buf)
@@ -126,12 +209,15 @@ func (v *Vault) SealFor(plain []byte, aad string) string {
 // for a wrong key, tampering, or a value bound by SealFor.
 func (v *Vault) Open(sealed string) ([]byte, error) { return v.OpenFor(sealed, "") }
 
-// OpenFor decrypts a value sealed by SealFor with the same aad. A "v1:"
-// value, written before values were bound, opens whatever aad says: the
-// store re-seals those bound when it migrates (see Legacy).
+// OpenFor decrypts a value sealed by SealFor with the same aad, with
+// whichever key of the vault its key id names. A "v1:" value, written
+// before values were bound, opens whatever aad says, with any key of the
+// vault that opens it: the store re-seals those bound when it migrates (see
+// Legacy).
 func (v *Vault) OpenFor(sealed, aad string) ([]byte, error) {
 	var raw []byte
 	var err error
+	candidates := v.keys
 	if rest, ok := strings.CutPrefix(sealed, prefix); ok {
 		raw, err = base64.StdEncoding.DecodeString(rest)
 		aad = ""
@@ -140,21 +226,25 @@ func (v *Vault) OpenFor(sealed, aad string) ([]byte, error) {
 		if !found || len(kid) != keyIDLen {
 			return nil, ErrMalformed
 		}
-		if kid != v.KeyID() {
+		k := v.keyByID(kid)
+		if k == nil {
 			return nil, ErrDecrypt
 		}
+		candidates = []*ringKey{k}
 		raw, err = base64.StdEncoding.DecodeString(body)
 	} else {
 		return nil, ErrMalformed
 	}
-	if err != nil || len(raw) < nonceSize+v.aead.Overhead() {
+	if err != nil || len(raw) < nonceSize+candidates[0].aead.Overhead() {
 		return nil, ErrMalformed
 	}
-	plain, err := v.aead.Open(raw[nonceSize:nonceSize], raw[:nonceSize], raw[nonceSize:], []byte(aad))
-	if err != nil {
-		return nil, ErrDecrypt
+	for _, k := range candidates {
+		plain, err := k.aead.Open(nil, raw[:nonceSize], raw[nonceSize:], []byte(aad))
+		if err == nil {
+			return plain, nil
+		}
 	}
-	return plain, nil
+	return nil, ErrDecrypt
 }
 
 // Legacy tells whether sealed is in the first format (no key id, bound to
@@ -172,15 +262,29 @@ func SealedKeyID(sealed string) string {
 	return kid
 }
 
-// Owns tells whether sealed was sealed with this vault's key, without opening
-// it (a bound value needs its aad to open): by its key id, or for a "v1:"
-// value by opening it.
+// Owns tells whether sealed was sealed with one of this vault's keys,
+// without opening it (a bound value needs its aad to open): by its key id,
+// or for a "v1:" value by opening it.
 func (v *Vault) Owns(sealed string) bool {
 	if Legacy(sealed) {
 		_, err := v.Open(sealed)
 		return err == nil
 	}
-	return SealedKeyID(sealed) == v.KeyID()
+	return v.keyByID(SealedKeyID(sealed)) != nil
+}
+
+// SealedWith tells whether sealed is a "v2:" value of the key of this
+// fingerprint (by its key id; nothing is opened).
+func SealedWith(sealed, fingerprint string) bool {
+	return len(fingerprint) >= keyIDLen && SealedKeyID(sealed) == fingerprint[:keyIDLen]
+}
+
+// KeyIDOf is the id sealed values carry for the key of this fingerprint.
+func KeyIDOf(fingerprint string) string {
+	if len(fingerprint) < keyIDLen {
+		return fingerprint
+	}
+	return fingerprint[:keyIDLen]
 }
 
 // SealString seals a string.

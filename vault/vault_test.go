@@ -254,9 +254,10 @@ func TestFingerprint(t *testing.T) {
 // sealV1 writes the first format (no key id, no binding), as earlier
 // versions did.
 func sealV1(v *Vault, plain string) string {
-	buf := make([]byte, nonceSize, nonceSize+len(plain)+v.aead.Overhead())
+	a := v.seal.Load().aead
+	buf := make([]byte, nonceSize, nonceSize+len(plain)+a.Overhead())
 	rand.Read(buf)
-	buf = v.aead.Seal(buf, buf[:nonceSize], []byte(plain), nil)
+	buf = a.Seal(buf, buf[:nonceSize], []byte(plain), nil)
 	return "v1:" + base64.StdEncoding.EncodeToString(buf)
 }
 
@@ -282,5 +283,47 @@ func TestBoundValuesOpenOnlyWhereSealed(t *testing.T) {
 	old := sealV1(v, "legacy")
 	if got, err := v.OpenFor(old, here); err != nil || string(got) != "legacy" || !Legacy(old) || !v.Owns(old) || SealedKeyID(old) != "" {
 		t.Fatalf("v1 value: %q, %v", got, err)
+	}
+}
+
+// A ring opens what any of its keys sealed, seals with the key UseKey names,
+// and a vault of one of the keys opens only that key's values.
+func TestRingOpensEitherKeySealsWithOne(t *testing.T) {
+	k1, k2 := GenerateKey(), GenerateKey()
+	old, _ := New(k1)
+	ring, err := NewRing(k2, k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := "authorizers.refresh_token_sealed\x00wxcomp\x00wxapp"
+	byOld := old.SealFor([]byte("old-secret"), at)
+	legacy := sealV1(old, "legacy")
+	if got, err := ring.OpenFor(byOld, at); err != nil || string(got) != "old-secret" {
+		t.Fatalf("ring opens the old key's value: %q, %v", got, err)
+	}
+	if got, err := ring.Open(legacy); err != nil || string(got) != "legacy" {
+		t.Fatalf("ring opens a v1 value of its second key: %q, %v", got, err)
+	}
+	if ring.Fingerprint() == old.Fingerprint() {
+		t.Fatal("the ring seals with its second key before UseKey")
+	}
+	byNew := ring.SealFor([]byte("new-secret"), at)
+	if !SealedWith(byNew, ring.Fingerprint()) || SealedWith(byNew, old.Fingerprint()) {
+		t.Fatalf("sealed with %s, want the first key", SealedKeyID(byNew))
+	}
+	if _, err := old.OpenFor(byNew, at); err != ErrDecrypt {
+		t.Fatalf("the old key alone opened the new key's value: %v", err)
+	}
+	if !ring.UseKey(old.Fingerprint()) || ring.Fingerprint() != old.Fingerprint() {
+		t.Fatal("UseKey did not switch the sealing key")
+	}
+	if v := ring.SealFor([]byte("x"), at); !SealedWith(v, old.Fingerprint()) {
+		t.Fatal("after UseKey the ring still seals with the first key")
+	}
+	if ring.UseKey(strings.Repeat("0", 64)) || ring.Fingerprint() != old.Fingerprint() {
+		t.Fatal("UseKey of a foreign key changed the sealing key")
+	}
+	if !ring.Owns(byOld) || !ring.Owns(byNew) || old.Owns(byNew) {
+		t.Fatal("Owns")
 	}
 }

@@ -110,6 +110,8 @@ func (s *Server) createAuthorizationLink(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
+	auditTarget(r, comp, req.BizAppID, link.ID)
+	auditDetail(r, map[string]any{"merchant": req.Merchant, "auth_type": req.AuthType})
 	writeJSON(w, http.StatusCreated, link)
 	return nil
 }
@@ -290,6 +292,8 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) error {
 	}
 	query := r.URL.Query()
 	query.Del("platform")
+	auditTarget(r, comp, appID, "")
+	auditDetail(r, map[string]any{"path": path}) // the path only: bodies may carry anything
 	resp, err := s.WeChat.Forward(r.Context(), s.Keeper.ForwardSource(comp, appID, path), r.Method, path, query, body)
 	if err != nil {
 		return forwardError(err)

@@ -20,6 +20,9 @@ var statusOf = map[string]int{
 	wxfleet.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	wxfleet.ETOOMANY:      http.StatusTooManyRequests,
 	wxfleet.EINTERNAL:     http.StatusInternalServerError,
+	// The runtime API's answer to a mini program whose tenant's subscription
+	// ran out (issue 10): 402 Payment Required, code "subscription_expired".
+	wxfleet.ESUBSCRIPTIONEXPIRED: http.StatusPaymentRequired,
 }
 
 // ErrorBody is the one shape of every error the API answers: a stable code,

@@ -1,10 +1,8 @@
 package web
 
 import (
-	"crypto/hmac"
+	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -13,6 +11,8 @@ import (
 	"time"
 
 	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/password"
+	"github.com/wxfleet/wxfleet/store"
 )
 
 const (
@@ -20,40 +20,8 @@ const (
 	sessionLife   = 7 * 24 * time.Hour
 )
 
-// sessionDigest is what the database keeps of a session id: keyed by the
-// admin token, so changing the token ends every session, and a copy of the
-// database opens none.
-func (s *Server) sessionDigest(id string) string {
-	m := hmac.New(sha256.New, []byte(s.AdminToken.Reveal()))
-	m.Write([]byte("wxfleet console session v2\x00"))
-	m.Write([]byte(id))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// requireSession serves h to a browser with a live console session and
-// sends anyone else to the login page, coming back here afterwards.
-func (s *Server) requireSession(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.sessionOK(r) {
-			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-			return
-		}
-		h(w, r)
-	})
-}
-
-func (s *Server) sessionOK(r *http.Request) bool {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" || s.AdminToken == "" {
-		return false
-	}
-	ok, err := s.Store.ConsoleSessionValid(r.Context(), s.sessionDigest(c.Value), s.Now())
-	if err != nil {
-		s.Logger.Warn("console session check failed", "err", err)
-		return false
-	}
-	return ok
-}
+// defaultNext is where a sign-in lands without a next page.
+const defaultNext = "/authorizers"
 
 // safeNext keeps post-login redirects on this site. It reads next the way a
 // browser would before resolving it against this page: tabs and newlines
@@ -61,7 +29,7 @@ func (s *Server) sessionOK(r *http.Request) bool {
 // taken as slashes. What is left must be a path on this origin: one slash,
 // then not a second one.
 func safeNext(next string) string {
-	const home = "/authorizers"
+	const home = defaultNext
 	n := strings.Map(func(r rune) rune {
 		switch r {
 		case '\t', '\n', '\r':
@@ -86,28 +54,67 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "login", map[string]any{"Title": "登录 Sign in", "Next": safeNext(r.URL.Query().Get("next"))})
 }
 
+// maxEmailLen bounds what a failed sign-in writes to the audit log.
+const maxEmailLen = 254
+
+// login signs a browser in with an account's email and password, or with
+// the admin token (the bootstrap and emergency way in: it works with no
+// account at all). The form carries its CSRF token. Failed tries are
+// throttled per client address and per account, and every try that was
+// let through is written to the audit log.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		s.errorPage(w, r, "无法登录 Cannot sign in", bodyErr(err), "/login")
 		return
 	}
+	if !s.anonFormOK(r) {
+		s.errorPage(w, r, "请求被拒绝 Request refused", errCSRF, "/login")
+		return
+	}
 	next := safeNext(r.PostForm.Get("next"))
 	client := s.clientIP(r)
-	if !s.logins.allowed(client) {
-		w.Header().Set("Retry-After", "60")
-		s.logins.failed(client, true)
-		s.errorPage(w, r, "操作太频繁 Too many attempts", wxfleet.Errorf(wxfleet.ETOOMANY,
-			"登录失败次数过多，请一分钟后再试 / too many failed sign-ins from your address; try again in a minute"), "/login")
-		return
+	email := store.NormalizeEmail(r.PostForm.Get("email"))
+	if len(email) > maxEmailLen {
+		email = email[:maxEmailLen]
 	}
-	if !s.tokenOK(r.PostForm.Get("token")) {
-		s.logins.failed(client, false)
-		s.render(w, r, http.StatusUnauthorized, "login", map[string]any{"Title": "登录 Sign in", "Next": next, "Failed": true})
-		return
+	viaToken := email == "" && r.PostForm.Get("token") != ""
+	keys := []string{client}
+	if !viaToken {
+		keys = append(keys, "account:"+email)
+	}
+	for _, k := range keys {
+		if !s.logins.allowed(k) {
+			w.Header().Set("Retry-After", "60")
+			s.logins.failed(k, true)
+			s.errorPage(w, r, "操作太频繁 Too many attempts", wxfleet.Errorf(wxfleet.ETOOMANY,
+				"登录失败次数过多，请一分钟后再试 / too many failed sign-ins from your address or for this account; try again in a minute"), "/login")
+			return
+		}
+	}
+	now := s.Now()
+	entry := wxfleet.AuditEntry{At: now, Via: "login", ClientIP: client, Action: "login.success"}
+	var acct *wxfleet.Account
+	if viaToken {
+		entry.ActorName, entry.Detail = "admin token", `{"method":"admin_token"}`
+		if !s.tokenOK(r.PostForm.Get("token")) {
+			s.loginFailed(w, r, keys, entry, next, "")
+			return
+		}
+	} else {
+		entry.ActorName, entry.Detail = email, `{"method":"password"}`
+		var ok bool
+		acct, ok = s.checkPassword(r.Context(), email, r.PostForm.Get("password"))
+		if !ok {
+			s.loginFailed(w, r, keys, entry, next, email)
+			return
+		}
+		entry.ActorID, entry.TenantID = acct.ID, acct.TenantID
+		if acct.Role == wxfleet.RoleMerchant && next == defaultNext {
+			next = "/"
+		}
 	}
 	id := rand.Text()
-	now := s.Now()
-	if err := s.Store.CreateConsoleSession(r.Context(), s.sessionDigest(id), now, now.Add(sessionLife)); err != nil {
+	if err := s.Store.CreateAccountSession(r.Context(), s.sessionDigest(id), acct, now, now.Add(sessionLife), &entry); err != nil {
 		s.errorPage(w, r, "无法登录 Cannot sign in", err, "/login")
 		return
 	}
@@ -116,12 +123,76 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// checkPassword returns the enabled account email names if password is its
+// password. An unknown email costs the same time as a wrong password.
+func (s *Server) checkPassword(ctx context.Context, email, plain string) (*wxfleet.Account, bool) {
+	// Each verification takes argon2id's memory (19 MiB): a bounded number
+	// run at once, so a flood of sign-ins from many addresses queues
+	// instead of exhausting the server's memory.
+	select {
+	case s.hashSlots <- struct{}{}:
+		defer func() { <-s.hashSlots }()
+	case <-ctx.Done():
+		return nil, false
+	}
+	acct, err := s.Store.AccountByEmail(ctx, email)
+	if err != nil {
+		if wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
+			s.Logger.Warn("sign-in: reading the account failed", "err", err)
+		}
+		password.VerifyNothing(plain)
+		return nil, false
+	}
+	ok, err := password.Verify(acct.PasswordHash, plain)
+	if err != nil {
+		s.Logger.Error("sign-in: the stored password hash cannot be read", "account", acct.ID, "err", err)
+	}
+	if !ok || acct.Disabled {
+		return nil, false
+	}
+	if password.NeedsRehash(acct.PasswordHash) {
+		// Made with weaker costs than today's: hash it again now that the
+		// password is at hand. The account's credentials move on, so the
+		// session made next is bound to the new ones.
+		if hash, err := password.Hash(plain); err == nil {
+			if a, err := s.Store.UpdateAccount(ctx, acct.ID, store.AccountChange{PasswordHash: &hash}, s.Now(), nil); err == nil {
+				acct = a
+			} else {
+				s.Logger.Warn("sign-in: re-hashing the password failed", "account", acct.ID, "err", err)
+			}
+		}
+	}
+	return acct, true
+}
+
+// loginFailed throttles and records a failed sign-in and shows the form
+// again; it says neither whether the account exists nor whether it is disabled.
+func (s *Server) loginFailed(w http.ResponseWriter, r *http.Request, keys []string, entry wxfleet.AuditEntry, next, email string) {
+	for _, k := range keys {
+		s.logins.failed(k, false)
+	}
+	entry.Action = "login.failure"
+	if err := s.Store.WriteAudit(r.Context(), &entry); err != nil {
+		s.Logger.Error("audit entry not written", "action", entry.Action, "err", err)
+	}
+	s.render(w, r, http.StatusUnauthorized, "login", map[string]any{"Title": "登录 Sign in", "Next": next, "Failed": true, "Email": email})
+}
+
 // logout ends the session in the database, so the cookie is worthless even
-// if a copy of it survives in another browser. POST only (the route): a link
-// or an image must not sign anyone out.
+// if a copy of it survives in another browser. POST only (the route), with
+// the session's CSRF token: another site must not sign anyone out. A
+// browser whose session already ended just loses the cookie.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
-		if err := s.Store.DeleteConsoleSession(r.Context(), s.sessionDigest(c.Value)); err != nil {
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, r, "无法退出 Cannot sign out", bodyErr(err), "/")
+		return
+	}
+	if cs, ok := s.session(r); ok {
+		if !s.csrfOK(cs, r.PostForm.Get(csrfField)) {
+			s.errorPage(w, r, "请求被拒绝 Request refused", errCSRF, "/")
+			return
+		}
+		if err := s.Store.DeleteConsoleSession(r.Context(), s.sessionDigest(cs.id)); err != nil {
 			s.errorPage(w, r, "无法退出 Cannot sign out", err, "/")
 			return
 		}

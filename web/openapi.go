@@ -174,3 +174,17 @@ func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Write(doc)
 }
+
+// publicAPI registers an /api/ route anyone may call (the API description):
+// declared, so GuardAPI serves it, but with no caller to resolve, no role
+// and nothing to audit. It is not among Routes, whose entries each need a
+// caller.
+func (s *Server) publicAPI(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
+	s.routesMu.Lock()
+	if s.declared == nil {
+		s.declared = map[string]Access{}
+	}
+	s.declared[pattern] = Access{}
+	s.routesMu.Unlock()
+	mux.Handle(pattern, capBody(s.apiCap(), h))
+}

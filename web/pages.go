@@ -31,8 +31,13 @@ func serveStatic(name, contentType string) http.HandlerFunc {
 	}
 }
 
+var tokenStateTags = map[string][2]string{ // tone, label
+	"valid": {"ok", "有效 valid"}, "refreshing": {"warn", "即将刷新 refreshing"}, "expired": {"bad", "已过期 expired"},
+	"none": {"warn", "无 none"}, "unusable": {"bad", "不可用 unusable"},
+}
+
 var pageFuncs = template.FuncMap{
-	"rolloutStatus": rolloutStatusLabel,
+	"rolloutStatus": rolloutStatusLabel, // {{rolloutStatus $.L .Status}}
 	"fmtTime": func(t *time.Time) string {
 		if t == nil {
 			return ""
@@ -45,31 +50,52 @@ var pageFuncs = template.FuncMap{
 		}
 		return (time.Duration(*sec) * time.Second).String()
 	},
-	"state": func(s string) template.HTML {
-		label := map[string]string{
-			"valid": `<span class="tag ok">有效 valid</span>`, "refreshing": `<span class="tag warn">即将刷新 refreshing</span>`,
-			"expired": `<span class="tag bad">已过期 expired</span>`, "none": `<span class="tag warn">无 none</span>`,
-			"unusable": `<span class="tag bad">不可用 unusable</span>`,
-		}[s]
-		return template.HTML(label)
+	// {{state $.L .TokenState}}: an authorizer token's state as a tag.
+	"state": func(lang, s string) template.HTML {
+		l, ok := tokenStateTags[s]
+		if !ok {
+			return ""
+		}
+		return tag(l[0], bilingual(lang, l[1]))
 	},
-	"status": func(s wxfleet.AuthorizerStatus) template.HTML {
-		return template.HTML(`<span class="tag ` + s.Tone() + `">` + template.HTMLEscapeString(s.Label()) + `</span>`)
+	// {{template "act" (act . "pause" "secondary" "暂停" "Pause")}}: a rollout action button's data.
+	"act": func(page map[string]any, action, class, zh, en string) map[string]any {
+		r, _ := page["R"].(rolloutJSON)
+		lang, _ := page["L"].(string)
+		label := zh + " " + en
+		if lang == langEN {
+			label = en
+		}
+		return map[string]any{"ID": r.ID, "Action": action, "Class": class, "Label": label, "CSRF": page["CSRF"], "Platform": page["Platform"]}
+	},
+	// {{status $.L .Status}}: an authorizer status as a tag.
+	"status": func(lang string, s wxfleet.AuthorizerStatus) template.HTML {
+		return tag(s.Tone(), bilingual(lang, s.Label()))
 	},
 }
 
 // pages are parsed once; each page is the layout plus its own file.
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "apidocs"} {
-		m[name] = template.Must(template.New(name).Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "authorizer", "authorizer_wechat",
+		"templates", "template_drafts", "rollout_new", "confirm", "audit", "merchant", "accounts", "api_tokens", "apidocs"} {
+		m[name] = template.Must(template.New(name).Funcs(pageFuncs).Funcs(i18nFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
 }()
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data map[string]any) {
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["CSRF"] = s.formToken(w, r)
+	if cs, ok := sessionFrom(r.Context()); ok {
+		data["Me"] = cs.actor
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
+	data["L"] = pageLang(r)
+	data["Path"] = switchBack(r)
 	if err := pages[name].ExecuteTemplate(w, name+".html", data); err != nil {
 		s.Logger.Error("rendering page failed", "page", name, "err", err)
 	}
@@ -77,6 +103,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 
 // errorPage shows err to a person: the coded message, never internals.
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, title string, err error, back string) {
+	auditSkip(r) // a form that failed did nothing to record
 	status := statusOf[wxfleet.ErrorCode(err)]
 	if status == 0 {
 		status = http.StatusInternalServerError
@@ -87,24 +114,6 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, title string,
 		s.Logger.Info("page refused", "path", r.URL.Path, "err", err)
 	}
 	s.render(w, r, status, "error", map[string]any{"Title": title, "Message": wxfleet.ErrorMessage(err), "Back": back})
-}
-
-func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
-	ps, err := s.Store.Platforms(r.Context())
-	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/")
-		return
-	}
-	var items []platformJSON
-	for _, p := range ps {
-		pj, err := s.platformStatus(r, p)
-		if err != nil {
-			s.errorPage(w, r, "出错了 Error", err, "/")
-			return
-		}
-		items = append(items, pj)
-	}
-	s.render(w, r, http.StatusOK, "home", map[string]any{"Title": "首页 Home", "Platforms": items, "WeChatURL": s.WeChatURL})
 }
 
 // authorizePage is the merchant-facing 授权 page. It makes no pre_auth_code
@@ -152,6 +161,12 @@ func (s *Server) authorizeStart(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := r.ParseForm(); err != nil {
 		s.errorPage(w, r, "无法授权 Cannot authorize", bodyErr(err), "/authorize")
+		return
+	}
+	// The form's CSRF token: another site must not start an authorization
+	// with its own link in this browser.
+	if !s.anonFormOK(r) {
+		s.errorPage(w, r, "请求被拒绝 Request refused", errCSRF, "/authorize")
 		return
 	}
 	var prevLink, prevState string

@@ -11,20 +11,26 @@ import (
 	"github.com/wxfleet/wxfleet/store"
 )
 
-var rolloutStatusLabels = map[string]string{
-	string(wxfleet.RolloutPending):   `<span class="tag">待开始 pending</span>`,
-	string(wxfleet.RolloutRunning):   `<span class="tag warn">进行中 running</span>`,
-	string(wxfleet.RolloutPaused):    `<span class="tag bad">已暂停 paused</span>`,
-	string(wxfleet.RolloutCompleted): `<span class="tag ok">已完成 completed</span>`,
-	string(wxfleet.RolloutCancelled): `<span class="tag">已取消 cancelled</span>`,
-	string(wxfleet.RolloutFailed):    `<span class="tag bad">失败 failed</span>`,
+var rolloutStatusTags = map[string][2]string{ // tone, label
+	string(wxfleet.RolloutPending):   {"", "待开始 pending"},
+	string(wxfleet.RolloutRunning):   {"warn", "进行中 running"},
+	string(wxfleet.RolloutPaused):    {"bad", "已暂停 paused"},
+	string(wxfleet.RolloutCompleted): {"ok", "已完成 completed"},
+	string(wxfleet.RolloutCancelled): {"", "已取消 cancelled"},
+	string(wxfleet.RolloutFailed):    {"bad", "失败 failed"},
 }
 
-func rolloutStatusLabel(s string) template.HTML {
-	if l, ok := rolloutStatusLabels[s]; ok {
-		return template.HTML(l)
+// rolloutStatusLabel shows a rollout status as a tag, in lang.
+func rolloutStatusLabel(lang, s string) template.HTML {
+	if l, ok := rolloutStatusTags[s]; ok {
+		return tag(l[0], bilingual(lang, l[1]))
 	}
 	return template.HTML(template.HTMLEscapeString(s))
+}
+
+// tag is a coloured label: tone "ok", "warn", "bad" or "".
+func tag(tone, text string) template.HTML {
+	return template.HTML(`<span class="tag ` + tone + `">` + template.HTMLEscapeString(text) + `</span>`)
 }
 
 // rolloutsPage lists the platform's rollouts.

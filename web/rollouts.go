@@ -3,8 +3,10 @@ package web
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/rollout"
@@ -12,24 +14,24 @@ import (
 )
 
 // rolloutRoutes registers the template and rollout API.
-func (s *Server) rolloutRoutes(api func(string, func(http.ResponseWriter, *http.Request) error)) {
-	api("GET /api/v1/templates/drafts", s.listDrafts)
-	api("GET /api/v1/templates", s.listTemplates)
-	api("POST /api/v1/templates", s.createTemplate)
-	api("POST /api/v1/templates/sync", s.syncTemplates)
-	api("GET /api/v1/templates/{id}", s.getTemplate)
-	api("PUT /api/v1/templates/{id}", s.updateTemplate)
-	api("DELETE /api/v1/templates/{id}", s.deleteTemplate)
-	api("GET /api/v1/templates/{id}/ext-json", s.previewExtJSON)
-	api("GET /api/v1/authorizers/{appid}/settings", s.getAuthorizerSettings)
-	api("PUT /api/v1/authorizers/{appid}/settings", s.putAuthorizerSettings)
-	api("PUT /api/v1/authorizers/{appid}/tags", s.putAuthorizerTags)
-	api("GET /api/v1/authorizers/{appid}/versions", s.authorizerVersions)
-	api("POST /api/v1/rollouts", s.createRollout)
-	api("GET /api/v1/rollouts", s.listRollouts)
-	api("GET /api/v1/rollouts/{id}", s.getRollout)
-	api("GET /api/v1/rollouts/{id}/apps", s.listRolloutApps)
-	api("POST /api/v1/rollouts/{id}/{action}", s.rolloutAction)
+func (s *Server) rolloutRoutes(mux *http.ServeMux) {
+	s.api(mux, "GET /api/v1/templates/drafts", StaffRead(), s.listDrafts)
+	s.api(mux, "GET /api/v1/templates", StaffRead(), s.listTemplates)
+	s.api(mux, "POST /api/v1/templates", StaffWrite("template.create"), s.createTemplate)
+	s.api(mux, "POST /api/v1/templates/sync", StaffWrite("template.sync"), s.syncTemplates)
+	s.api(mux, "GET /api/v1/templates/{id}", StaffRead(), s.getTemplate)
+	s.api(mux, "PUT /api/v1/templates/{id}", StaffWrite("template.update"), s.updateTemplate)
+	s.api(mux, "DELETE /api/v1/templates/{id}", StaffWrite("template.delete"), s.deleteTemplate)
+	s.api(mux, "GET /api/v1/templates/{id}/ext-json", StaffRead(), s.previewExtJSON)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/settings", StaffRead(), s.getAuthorizerSettings)
+	s.api(mux, "PUT /api/v1/authorizers/{appid}/settings", StaffWrite("settings.update"), s.putAuthorizerSettings)
+	s.api(mux, "PUT /api/v1/authorizers/{appid}/tags", StaffWrite("tags.update"), s.putAuthorizerTags)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/versions", StaffRead(), s.authorizerVersions)
+	s.api(mux, "POST /api/v1/rollouts", StaffWrite("rollout.create"), s.createRollout)
+	s.api(mux, "GET /api/v1/rollouts", StaffRead(), s.listRollouts)
+	s.api(mux, "GET /api/v1/rollouts/{id}", StaffRead(), s.getRollout)
+	s.api(mux, "GET /api/v1/rollouts/{id}/apps", StaffRead(), s.listRolloutApps)
+	s.api(mux, "POST /api/v1/rollouts/{id}/{action}", StaffWrite("rollout.action"), s.rolloutAction)
 }
 
 // platformAndID resolves the request's platform and its {id}.
@@ -95,6 +97,9 @@ func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) syncTemplates(w http.ResponseWriter, r *http.Request) error {
+	if comp, err := s.platform(r); err == nil {
+		auditTarget(r, comp, "", "")
+	}
 	return s.writeTemplates(w, r, s.Rollouts.SyncTemplates)
 }
 
@@ -130,6 +135,8 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	auditTarget(r, comp, "", strconv.FormatInt(t.TemplateID, 10))
+	auditDetail(r, map[string]any{"draft_id": req.DraftID, "template_type": req.TemplateType, "user_version": t.UserVersion})
 	writeJSON(w, http.StatusCreated, toTemplateJSON(t))
 	return nil
 }
@@ -162,6 +169,8 @@ func (s *Server) updateTemplate(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Rollouts.SetTemplateDetails(r.Context(), comp, id, req.ExtJSON, req.Notes); err != nil {
 		return err
 	}
+	auditTarget(r, comp, "", strconv.FormatInt(id, 10))
+	auditDetail(r, map[string]any{"ext_json_bytes": len(req.ExtJSON), "notes": truncate(req.Notes, 200)})
 	return s.getTemplate(w, r)
 }
 
@@ -173,6 +182,7 @@ func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Rollouts.DeleteTemplate(r.Context(), comp, id); err != nil {
 		return err
 	}
+	auditTarget(r, comp, "", strconv.FormatInt(id, 10))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -240,6 +250,9 @@ func (s *Server) putAuthorizerSettings(w http.ResponseWriter, r *http.Request) e
 	if err := s.Store.SetAuthorizerSettings(r.Context(), comp, r.PathValue("appid"), settings, s.Now()); err != nil {
 		return err
 	}
+	// The keys that were set, not their values: settings may hold a merchant's own keys.
+	auditTarget(r, comp, r.PathValue("appid"), "")
+	auditDetail(r, map[string]any{"keys": sortedKeys(settings)})
 	return s.getAuthorizerSettings(w, r)
 }
 
@@ -257,6 +270,8 @@ func (s *Server) putAuthorizerTags(w http.ResponseWriter, r *http.Request) error
 	if err := s.Store.SetAuthorizerTags(r.Context(), comp, r.PathValue("appid"), req.Tags); err != nil {
 		return err
 	}
+	auditTarget(r, comp, r.PathValue("appid"), "")
+	auditDetail(r, map[string]any{"tags": nonNil(req.Tags)})
 	return s.getAuthorizerSettings(w, r)
 }
 
@@ -308,6 +323,7 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.DryRun {
+		auditSkip(r) // a dry run changes nothing
 		plan, err := s.Rollouts.DryRun(r.Context(), comp, req.CreateRequest)
 		if err != nil {
 			return err
@@ -319,6 +335,9 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	auditTarget(r, comp, "", strconv.FormatInt(ro.ID, 10))
+	auditDetail(r, map[string]any{"template_id": ro.TemplateID, "user_version": ro.UserVersion, "targets": ro.Targets,
+		"release": ro.Release, "batch_size": ro.BatchSize})
 	st, err := s.Rollouts.Get(r.Context(), comp, ro.ID)
 	if err != nil {
 		return err
@@ -462,7 +481,41 @@ func (s *Server) rolloutAction(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	auditAction(r, "rollout."+r.PathValue("action"))
+	auditTarget(r, comp, "", strconv.FormatInt(id, 10))
+	detail := map[string]any{}
+	if len(req.AppIDs) > 0 {
+		detail["appids"] = req.AppIDs
+	}
+	if req.Cohort != nil {
+		detail["cohort"] = *req.Cohort
+	}
+	if req.ToVersion != "" {
+		detail["to_version"] = req.ToVersion
+	}
+	auditDetail(r, detail)
 	return s.getRollout(w, r)
+}
+
+// sortedKeys are m's keys in order.
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// truncate cuts s to at most n bytes, on a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // authorizerVersions is one mini program's version history: what each

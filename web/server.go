@@ -1,6 +1,8 @@
 // Package web is wxfleet's HTTP surface for people and the ISV's systems: the
-// REST API under /api/v1 (admin bearer token), the merchant-facing
-// authorization pages, a minimal server-rendered console, health and metrics.
+// REST API under /api/v1 (the admin token, API tokens, or the console's
+// session), the merchant-facing authorization pages, the server-rendered
+// console (accounts sign in with a password), health and metrics. Every API
+// route and console page declares who may call it (access.go).
 // WeChat's push endpoints are package push's (push.Receiver.RegisterRoutes).
 package web
 
@@ -18,6 +20,7 @@ import (
 	"github.com/wxfleet/wxfleet/authorization"
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/rollout"
+	"github.com/wxfleet/wxfleet/runtimeapi"
 	"github.com/wxfleet/wxfleet/store"
 	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/wechat"
@@ -31,6 +34,8 @@ type Server struct {
 	WeChat   *wechat.Client
 	Metrics  *metrics.Metrics
 	Rollouts *rollout.Service
+	// Runtime serves /runtime/v1, what the mini programs call; nil leaves it off.
+	Runtime *runtimeapi.Service
 	// Events reads the stored pushes; it is the ingest (push.Ingest), which
 	// waits for every acknowledged push before it reads.
 	Events     EventReader
@@ -52,14 +57,27 @@ type Server struct {
 	SecureCookies bool
 	// Ready, if set, adds the server's own readiness checks to /readyz: an
 	// error (coded, with a sentence) says what is wrong.
-	Ready  func(ctx context.Context) error
-	Now    func() time.Time
-	Logger *slog.Logger
+	Ready func(ctx context.Context) error
+	// Draining, if set and true, makes /readyz answer 503 "draining": the
+	// server is stopping and finishes what it has (see server.Close).
+	Draining func() bool
+	Now      func() time.Time
+	Logger   *slog.Logger
 
 	limitOnce      sync.Once
 	authorizeLimit *limiter
+	runtimeLimit   *limiter
 	logins         *loginGuard
+	hashSlots      chan struct{} // password verifications running at once (see checkPassword)
+
+	routesMu sync.Mutex
+	routes   []Route
+	declared map[string]Access
 }
+
+// maxConcurrentHashes bounds the password verifications running at once:
+// 8 × 19 MiB of argon2id memory.
+const maxConcurrentHashes = 8
 
 // EventReader reads stored pushes. Its reads include every push
 // acknowledged before the call.
@@ -74,7 +92,11 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	// not hand every address a fresh allowance.
 	s.limitOnce.Do(func() {
 		s.authorizeLimit = newLimiter(30, 10, s.Now)
+		// Logins per mini program and address: a carrier's NAT puts many
+		// users behind one address, so the allowance is generous.
+		s.runtimeLimit = newLimiter(120, 60, s.Now)
 		s.logins = newLoginGuard(s.Now, s.Logger)
+		s.hashSlots = make(chan struct{}, maxConcurrentHashes)
 	})
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -82,34 +104,31 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 		mux.Handle("GET /metrics", s.requireMetricsToken(s.Metrics.Handler()))
 	}
 
-	// REST API. Every body is capped before the handler reads it.
-	apiCap := s.APIBodyCap
-	if apiCap <= 0 {
-		apiCap = DefaultAPIBodyCap
-	}
-	api := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
-		mux.Handle(pattern, capBody(apiCap, s.requireToken(h)))
-	}
-	api("GET /api/v1/platforms", s.listPlatforms)
-	api("POST /api/v1/authorization-links", s.createAuthorizationLink)
-	api("GET /api/v1/authorizers", s.listAuthorizers)
-	api("GET /api/v1/authorizers/{appid}", s.getAuthorizer)
-	api("GET /api/v1/authorizers/{appid}/access-token", s.getAccessToken)
-	api("POST /api/v1/authorizers/{appid}/wechat/{path...}", s.forward)
-	api("GET /api/v1/authorizers/{appid}/wechat/{path...}", s.forward)
-	api("GET /api/v1/events", s.listEvents)
-	s.rolloutRoutes(api)
-	api("GET /api/v1/tokens/health", s.tokenHealth)
-	// The API description is public (see serveOpenAPI); every route above
-	// is in it (web/openapi/, docs/api.md), which a test checks.
-	mux.HandleFunc("GET /api/v1/openapi.json", s.serveOpenAPI)
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	// REST API. Every body is capped before the handler reads it; every
+	// route declares who may call it (access.go).
+	s.api(mux, "GET /api/v1/platforms", StaffRead(), s.listPlatforms)
+	s.api(mux, "POST /api/v1/authorization-links", StaffWrite("authorization_link.create"), s.createAuthorizationLink)
+	s.api(mux, "GET /api/v1/authorizers", StaffRead(), s.listAuthorizers)
+	s.api(mux, "GET /api/v1/authorizers/{appid}", StaffRead(), s.getAuthorizer)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/access-token", OperatorRead(), s.getAccessToken)
+	s.api(mux, "POST /api/v1/authorizers/{appid}/wechat/{path...}", StaffWrite("wechat.forward"), s.forward)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/wechat/{path...}", OperatorRead(), s.forward)
+	s.api(mux, "GET /api/v1/events", StaffRead(), s.listEvents)
+	s.rolloutRoutes(mux)
+	s.api(mux, "GET /api/v1/tokens/health", StaffRead(), s.tokenHealth)
+	s.accountRoutes(mux)
+	// The API description is public (see serveOpenAPI); every route is in
+	// it (web/openapi/, docs/api.md), which a test checks.
+	s.publicAPI(mux, "GET /api/v1/openapi.json", s.serveOpenAPI)
+	mux.HandleFunc(apiFallback, func(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path))
 	})
 
+	s.runtimeRoutes(mux) // runtime.go
+
 	// Pages. The forms are a few fields: a few KiB.
 	form := func(h http.HandlerFunc) http.Handler { return capBody(formBodyCap, h) }
-	mux.Handle("GET /{$}", s.requireSession(s.homePage))
+	s.page(mux, "GET /{$}", TenantRead(), s.homePage)
 	mux.HandleFunc("GET /authorize", s.authorizePage)
 	mux.Handle("POST /authorize/{kind}", form(s.authorizeStart))
 	mux.HandleFunc("GET /authorize/callback", s.authorizeCallback)
@@ -117,11 +136,27 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /login", form(s.login))
 	mux.Handle("POST /logout", form(s.logout))
 	mux.HandleFunc("GET /static/rollout.js", serveStatic("rollout.js", "text/javascript; charset=utf-8"))
-	mux.Handle("GET /authorizers", s.requireSession(s.authorizersPage))
-	mux.Handle("GET /rollouts", s.requireSession(s.rolloutsPage))
-	mux.Handle("GET /rollouts/{id}", s.requireSession(s.rolloutPage))
-	mux.Handle("GET /rollouts/{id}/events", s.requireSession(s.rolloutEvents))
-	mux.Handle("GET /docs/api", s.requireSession(s.apiDocsPage))
+	mux.HandleFunc("GET /lang", s.setLang)
+	mux.HandleFunc("GET /static/dashboard.js", serveStatic("dashboard.js", "text/javascript; charset=utf-8"))
+	mux.HandleFunc("GET /static/htmx.min.js", serveStatic("htmx.min.js", "text/javascript; charset=utf-8"))
+	s.page(mux, "GET /dashboard/quota", StaffRead(), s.dashQuota)
+	s.page(mux, "GET /authorizers", StaffRead(), s.authorizersPage)
+	s.page(mux, "GET /authorizers/{appid}", StaffRead(), s.authorizerPage)
+	s.page(mux, "GET /authorizers/{appid}/wechat", StaffRead(), s.authorizerWeChat)
+	s.page(mux, "GET /templates", StaffRead(), s.templatesPage)
+	s.page(mux, "GET /templates/drafts", StaffRead(), s.templateDrafts)
+	s.pageCap(mux, "POST /templates", StaffWrite("template.create"), formBodyCap*16, s.addTemplateForm)
+	s.page(mux, "POST /templates/sync", StaffWrite("template.sync"), s.syncTemplatesForm)
+	s.page(mux, "GET /rollouts/new", StaffRead(), s.newRolloutPage)
+	s.pageCap(mux, "POST /rollouts", StaffWrite("rollout.create"), 64<<10, s.createRolloutForm)
+	s.page(mux, "POST /rollouts/{id}/{action}", StaffWrite("rollout.action"), s.rolloutActionForm)
+	s.page(mux, "GET /rollouts", StaffRead(), s.rolloutsPage)
+	s.page(mux, "GET /rollouts/{id}", StaffRead(), s.rolloutPage)
+	s.page(mux, "GET /rollouts/{id}/events", StaffRead(), s.rolloutEvents)
+	s.page(mux, "GET /audit-log", TenantRead(), s.auditPage)
+	s.page(mux, "GET /docs/api", StaffRead(), s.apiDocsPage)
+	s.accountPages(mux)
+	s.apiTokenPages(mux)
 }
 
 // Recover serves next, and answers 500 (and logs) for a handler that panics,
@@ -147,6 +182,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 // readyz: the database answers and every migration is applied.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.Draining != nil && s.Draining() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining",
+			"reason": "正在停止：不再接收新请求，进行中的请求会完成 / shutting down: send no more requests here; those under way finish"})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if err := s.Store.Ping(ctx); err != nil {
@@ -184,23 +224,6 @@ func (s *Server) requireMetricsToken(h http.Handler) http.Handler {
 			return
 		}
 		h.ServeHTTP(w, r)
-	})
-}
-
-// requireToken guards the API with the admin bearer token.
-func (s *Server) requireToken(h func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		tok, found := strings.CutPrefix(auth, "Bearer ")
-		if !found || !s.tokenOK(strings.TrimSpace(tok)) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="wxfleet"`)
-			s.apiError(w, r, wxfleet.Errorf(wxfleet.EUNAUTHORIZED, "缺少或错误的管理令牌（Authorization: Bearer <token>）/ missing or wrong admin token (Authorization: Bearer <token>)"))
-			return
-		}
-		r = r.WithContext(wxfleet.WithActor(r.Context(), wxfleet.Actor{Name: "admin token", Role: wxfleet.RoleOwner, Via: "admin_token"}))
-		if err := h(w, r); err != nil {
-			s.apiError(w, r, err)
-		}
 	})
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,25 +27,17 @@ import (
 // The backup applies the copied segments to the snapshot (skipping what it
 // already has, by dedup key), so restoring needs nothing but the file.
 
-// backupFlags are --data and --database, as serve reads them.
-func backupFlags(name string, stderr io.Writer) (*flag.FlagSet, *string, *string) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	data := fs.String("data", "wxfleet-data", "data directory (WXFLEET_DATA)")
-	database := fs.String("database", "", "SQLite file; default DATA/wxfleet.db (WXFLEET_DATABASE)")
-	return fs, data, database
-}
-
 // sqliteTarget resolves --data and --database to a SQLite file path and the
 // data directory, refusing PostgreSQL with a pointer to its own tools.
-func sqliteTarget(fs *flag.FlagSet, e *env, tool string) (path, data string, err error) {
-	if data, err = flagOrEnv(fs, e, "data", "DATA"); err != nil {
+func sqliteTarget(c *cmdSettings, tool string) (path, data string, err error) {
+	if data, err = c.get("data"); err != nil {
 		return "", "", err
 	}
-	db, err := flagOrEnv(fs, e, "database", "DATABASE")
+	db, err := c.get("database")
 	if err != nil {
 		return "", "", err
 	}
+	fs := c.fs
 	if isPostgres(db) {
 		return "", "", fmt.Errorf("%s 只用于 SQLite；PostgreSQL 请用 %s（见 docs/operations.md） / %s is for SQLite; for PostgreSQL use %s (see docs/operations.md)",
 			fs.Name(), tool, fs.Name(), tool)
@@ -70,18 +61,19 @@ func journalSegments(path string) ([]string, error) {
 }
 
 func runBackup(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
-	fs, _, _ := backupFlags("backup", stderr)
-	out := fs.String("out", "", "write the backup to this file (must not exist)")
-	if err := fs.Parse(args); err != nil {
+	c := newCmdSettings("backup", "backup", e, stderr)
+	if err := c.fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("backup: unexpected argument %q", fs.Arg(0))
+	if c.fs.NArg() > 0 {
+		return fmt.Errorf("backup: unexpected argument %q", c.fs.Arg(0))
 	}
-	src, _, err := sqliteTarget(fs, e, "pg_dump")
+	src, _, err := sqliteTarget(c, "pg_dump")
 	if err != nil {
 		return err
 	}
+	o, _ := c.get("out")
+	out := &o
 	if *out == "" {
 		return errors.New("backup: --out FILE is required")
 	}

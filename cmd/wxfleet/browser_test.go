@@ -25,25 +25,30 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// TestBrowserAuthorizesPC clicks through the PC flow as a merchant would:
-// the platform's 授权 page, the sandbox's WeChat page, back to the callback,
-// then the console's authorizer list.
-func TestBrowserAuthorizesPC(t *testing.T) {
+// browser starts a headless Chromium for t (skipping without one) and
+// returns its context, cancelled after limit or at the test's end.
+func browser(t *testing.T, limit time.Duration) context.Context {
+	t.Helper()
 	bin := chromium(t)
-	d := bootDemo(t)
-	app := d.miniPrograms()[4]
-
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.NoFirstRun,
 		chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	t.Cleanup(func() { cancel(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
+// TestBrowserAuthorizesPC clicks through the PC flow as a merchant would:
+// the platform's 授权 page, the sandbox's WeChat page, back to the callback,
+// then the console's authorizer list.
+func TestBrowserAuthorizesPC(t *testing.T) {
+	ctx := browser(t, 60*time.Second)
+	d := bootDemo(t)
+	app := d.miniPrograms()[4]
 
 	// The merchant comes with the operator's link, never from the visitor.
 	var link struct {

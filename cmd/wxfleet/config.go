@@ -3,32 +3,38 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/wxfleet/wxfleet"
 )
 
 // env reads configuration from WXFLEET_* variables, each also readable from a
-// file named by NAME_FILE (for secrets mounted by an orchestrator).
+// file named by NAME_FILE where the setting table allows it (for secrets
+// mounted by an orchestrator).
 type env struct {
 	lookup func(string) (string, bool)
-	used   map[string]bool
 }
 
 func newEnv(lookup func(string) (string, bool)) *env {
-	return &env{lookup: lookup, used: map[string]bool{}}
+	return &env{lookup: lookup}
 }
 
 // get returns WXFLEET_<name> or the trimmed content of WXFLEET_<name>_FILE.
+// The name must be in settingTable (settings.go): reading a variable the
+// table does not declare is a bug, and it panics.
 func (e *env) get(name string) (string, error) {
+	s, ok := settingByEnv(name)
+	if !ok {
+		panic(fmt.Sprintf("WXFLEET_%s is not in settingTable (cmd/wxfleet/settings.go)", name))
+	}
 	key := "WXFLEET_" + name
-	e.used[key], e.used[key+"_FILE"] = true, true
 	v, ok := e.lookup(key)
+	if !s.File {
+		return v, nil
+	}
 	f, fok := e.lookup(key + "_FILE")
 	if ok && fok {
 		return "", fmt.Errorf("%s and %s_FILE are both set: keep one", key, key)
@@ -43,48 +49,27 @@ func (e *env) get(name string) (string, error) {
 	return v, nil
 }
 
-// known lists every WXFLEET_* variable the commands read, for the
-// unknown-variable check (a typo should not silently fall back to a default).
-var known = []string{"ADDR", "DATA", "DATABASE", "WECHAT_URL", "PUBLIC_URL", "PLATFORMS", "ADMIN_TOKEN", "MASTER_KEY",
-	"COMPONENT_APPID", "COMPONENT_SECRET", "COMPONENT_TOKEN", "COMPONENT_AES_KEY", "COMPONENT_NAME", "AUTH_TYPE",
-	"LOG_LEVEL", "LOG_FORMAT", "SANDBOX_ADDR", "PLATFORM_URL", "TICKET_INTERVAL", "AUTH_DOMAIN", "URL",
-	"ROLLOUT_RATE", "ROLLOUT_API_RATES", "ROLLOUT_WORKERS", "AUDIT_POLL", "REFRESH_RATE",
-	"METRICS_ADDR", "METRICS_TOKEN", "TRUSTED_PROXIES", "MAX_CONNECTIONS", "API_BODY_LIMIT", "EVENT_RETENTION"}
-
-// checkUnknown refuses WXFLEET_* variables nobody reads. WXFLEET_TEST_* belong to the tests.
+// checkUnknown refuses WXFLEET_* variables nobody reads (a typo should not
+// silently fall back to a default). WXFLEET_TEST_* belong to the tests.
 func checkUnknown(environ []string) error {
+	known := knownEnv()
 	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
 		name, ok := strings.CutPrefix(k, "WXFLEET_")
 		if !ok || strings.HasPrefix(name, "TEST_") {
 			continue
 		}
-		name = strings.TrimSuffix(name, "_FILE")
-		if !slices.Contains(known, name) {
-			return fmt.Errorf("unknown setting %s in the environment (known: WXFLEET_%s)", k, strings.Join(known, ", WXFLEET_"))
+		if s, ok := settingByEnv(name); ok && !s.Test {
+			continue
 		}
+		if base, ok := strings.CutSuffix(name, "_FILE"); ok {
+			if s, ok := settingByEnv(base); ok && s.File && !s.Test {
+				continue
+			}
+		}
+		return fmt.Errorf("unknown setting %s in the environment (known: WXFLEET_%s; see docs/configuration.md)", k, strings.Join(known, ", WXFLEET_"))
 	}
 	return nil
-}
-
-// flagOrEnv returns the flag's value if it was set on the command line, else
-// the environment's, else the flag's default.
-func flagOrEnv(fs *flag.FlagSet, e *env, flagName, envName string) (string, error) {
-	set := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == flagName {
-			set = true
-		}
-	})
-	f := fs.Lookup(flagName)
-	if set {
-		return f.Value.String(), nil
-	}
-	v, err := e.get(envName)
-	if err != nil || v != "" {
-		return v, err
-	}
-	return f.DefValue, nil
 }
 
 // platformFile is the --platforms file: several third-party platforms in one

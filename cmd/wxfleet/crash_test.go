@@ -52,9 +52,18 @@ func startServe(t *testing.T, dir string) *serveProcess {
 // extra environment variables.
 func startServeWith(t *testing.T, dir, wechatURL string, env ...string) *serveProcess {
 	t.Helper()
+	// No drain by default: a test stopping serve need not wait (the drain
+	// test sets its own).
+	return startServeBinary(t, os.Args[0], dir, wechatURL, append([]string{"WXFLEET_SHUTDOWN_DRAIN=0s"}, env...)...)
+}
+
+// startServeBinary starts `bin serve` (this test binary, or another
+// wxfleet such as an older release) like startServeWith.
+func startServeBinary(t *testing.T, bin, dir, wechatURL string, env ...string) *serveProcess {
+	t.Helper()
 	// Port 0: the process binds a free port itself and logs its URL (a port
 	// picked here and freed could be taken by another test meanwhile).
-	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--data", dir, "--wechat-url", wechatURL)
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", dir, "--wechat-url", wechatURL)
 	cmd.Env = append(append(os.Environ(), env...),
 		"WXFLEET_TEST_RUN_MAIN=1",
 		"WXFLEET_COMPONENT_APPID="+crashPlatform.appID,

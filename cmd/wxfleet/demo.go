@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,8 +16,10 @@ import (
 	"time"
 
 	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/password"
 	"github.com/wxfleet/wxfleet/sandbox"
 	"github.com/wxfleet/wxfleet/server"
+	"github.com/wxfleet/wxfleet/store"
 )
 
 // demoPlatform is the third-party platform the demo and the standalone
@@ -49,9 +50,12 @@ type demo struct {
 	Sandbox    *sandbox.Sandbox
 	SandboxURL string
 	AdminToken string
-	sandboxSrv *http.Server
-	cancel     context.CancelFunc
-	done       chan struct{}
+	// Owner is the demo's owner account and its password (kept in
+	// DATA/demo-owner.password, 0600, so it survives restarts).
+	OwnerEmail, OwnerPassword string
+	sandboxSrv                *http.Server
+	cancel                    context.CancelFunc
+	done                      chan struct{}
 }
 
 type demoOptions struct {
@@ -126,6 +130,12 @@ func startDemo(ctx context.Context, o demoOptions) (*demo, error) {
 		return nil, err
 	}
 	d := &demo{Platform: srv, Sandbox: sb, SandboxURL: sandboxURL, AdminToken: o.AdminToken, done: make(chan struct{})}
+	if d.OwnerEmail, d.OwnerPassword, err = demoOwner(ctx, srv.Store, o.Data); err != nil {
+		sbLn.Close()
+		sb.Close()
+		srv.Close()
+		return nil, err
+	}
 	d.sandboxSrv = &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go d.sandboxSrv.Serve(sbLn)
 	if err := srv.Start(ctx); err != nil {
@@ -160,17 +170,26 @@ func (d *demo) Close() error {
 }
 
 func runDemo(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "platform listen address")
-	sbAddr := fs.String("sandbox-addr", "127.0.0.1:8081", "sandbox listen address")
-	data := fs.String("data", "wxfleet-data", "data directory (platform database, master key, sandbox state)")
-	interval := fs.Duration("ticket-interval", 10*time.Minute, "how often the sandbox pushes component_verify_ticket")
-	if err := fs.Parse(args); err != nil {
+	c := newCmdSettings("demo", "demo", e, stderr)
+	if err := c.fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
+	if c.fs.NArg() > 0 {
+		return fmt.Errorf("demo: unexpected argument %q", c.fs.Arg(0))
+	}
+	var addr, sbAddr, data, iv string
+	for _, x := range []struct {
+		dst  *string
+		name string
+	}{{&addr, "addr"}, {&sbAddr, "sandbox-addr"}, {&data, "data"}, {&iv, "ticket-interval"}} {
+		var err error
+		if *x.dst, err = c.get(x.name); err != nil {
+			return err
+		}
+	}
+	interval, err := time.ParseDuration(iv)
+	if err != nil || interval <= 0 {
+		return fmt.Errorf("--ticket-interval %q: a positive duration such as 10m", iv)
 	}
 	logger, err := newLogger(e, stderr)
 	if err != nil {
@@ -180,17 +199,17 @@ func runDemo(ctx context.Context, args []string, e *env, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	key, err := masterKey(e, *data, filepath.Join(*data, "wxfleet.db"), logger)
+	key, err := masterKey(e, data, filepath.Join(data, "wxfleet.db"), logger)
 	if err != nil {
 		return err
 	}
-	admin, err := demoAdminToken(e, *data)
+	admin, err := demoAdminToken(e, data)
 	if err != nil {
 		return err
 	}
 	d, err := startDemo(ctx, demoOptions{
-		Addr: *addr, SandboxAddr: *sbAddr, Data: *data, Platform: p, AdminToken: admin, MasterKey: key,
-		TicketInterval: *interval, Logger: logger,
+		Addr: addr, SandboxAddr: sbAddr, Data: data, Platform: p, AdminToken: admin, MasterKey: key,
+		TicketInterval: interval, Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -201,14 +220,16 @@ func runDemo(ctx context.Context, args []string, e *env, stdout, stderr io.Write
 wxfleet 演示已启动 / demo running
   平台 Platform:      %s
   授权 Authorize:     %s/authorize
-  控制台 Console:     %s/login   (管理令牌 admin token below)
+  控制台 Console:     %s/login
+  所有者 Owner:        %s
+  密码 Password:       %s
   沙箱 WeChat sandbox: %s
-  管理令牌 Admin token: %s
+  管理令牌 Admin token: %s   (API 与应急登录 / API and emergency sign-in)
   数据目录 Data:       %s
 
   curl -H "Authorization: Bearer %s" %s/api/v1/authorizers
 按 Ctrl+C 停止 / press Ctrl+C to stop.
-`, u, u, u, d.SandboxURL, admin, *data, admin, u)
+`, u, u, u, d.OwnerEmail, d.OwnerPassword, d.SandboxURL, admin, data, admin, u)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping…")
 	return nil
@@ -234,4 +255,39 @@ func demoAdminToken(e *env, data string) (string, error) {
 		return "", err
 	}
 	return tok, nil
+}
+
+// demoOwnerEmail signs in to the demo's console.
+const demoOwnerEmail = "owner@demo.wxfleet"
+
+// demoOwner makes the demo's owner account on the first start, with a
+// generated password kept in DATA/demo-owner.password (0600), and returns
+// both. A later start reads the password back; if the file is gone the
+// account stays as it is and the password is reported unknown.
+func demoOwner(ctx context.Context, st *store.Store, data string) (string, string, error) {
+	path := filepath.Join(data, "demo-owner.password")
+	if _, err := st.AccountByEmail(ctx, demoOwnerEmail); err == nil {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return demoOwnerEmail, "(unknown: wxfleet account reset-password --email " + demoOwnerEmail + ")", nil
+		}
+		return demoOwnerEmail, strings.TrimSpace(string(b)), nil
+	} else if wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
+		return "", "", err
+	}
+	pw := generatePassword()
+	hash, err := password.Hash(pw)
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(path, []byte(pw+"\n"), 0o600); err != nil {
+		return "", "", err
+	}
+	now := time.Now()
+	a := &wxfleet.Account{Email: demoOwnerEmail, Name: "演示所有者 Demo owner", Role: wxfleet.RoleOwner, PasswordHash: hash, CreatedAt: now}
+	audit := &wxfleet.AuditEntry{At: now, ActorName: "demo", Via: "cli", Action: "account.create", Detail: `{"role":"owner"}`}
+	if err := st.CreateAccount(ctx, a, audit); err != nil {
+		return "", "", err
+	}
+	return demoOwnerEmail, pw, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -24,34 +23,24 @@ func checkAdminToken(tok string) error {
 	return nil
 }
 
-// hardeningFlags are serve's settings for the public surface (issue 16).
-type hardeningFlags struct {
-	metricsAddr *string
-}
-
-func addHardeningFlags(fs *flag.FlagSet) *hardeningFlags {
-	return &hardeningFlags{
-		metricsAddr: fs.String("metrics-addr", "", "serve /metrics on this address only, e.g. 127.0.0.1:9090; default: on ADDR with a bearer token (WXFLEET_METRICS_ADDR)"),
-	}
-}
-
-// apply reads the surface's settings from the flags and WXFLEET_* into cfg.
-func (h *hardeningFlags) apply(fs *flag.FlagSet, e *env, cfg *server.Config) error {
+// hardeningApply reads serve's settings for the public surface (issue 16)
+// into cfg.
+func hardeningApply(c *cmdSettings, cfg *server.Config) error {
 	var err error
-	if cfg.MetricsAddr, err = flagOrEnv(fs, e, "metrics-addr", "METRICS_ADDR"); err != nil {
+	if cfg.MetricsAddr, err = c.get("metrics-addr"); err != nil {
 		return err
 	}
-	tok, err := e.get("METRICS_TOKEN")
+	tok, err := c.get("METRICS_TOKEN")
 	if err != nil {
 		return err
 	}
 	cfg.MetricsToken = wxfleet.Secret(tok)
-	if v, err := e.get("TRUSTED_PROXIES"); err != nil {
+	if v, err := c.get("TRUSTED_PROXIES"); err != nil {
 		return err
 	} else if cfg.TrustedProxies, err = web.ParseTrustedProxies(v); err != nil {
 		return fmt.Errorf("WXFLEET_TRUSTED_PROXIES: %w", err)
 	}
-	if v, err := e.get("MAX_CONNECTIONS"); err != nil {
+	if v, err := c.get("MAX_CONNECTIONS"); err != nil {
 		return err
 	} else if v != "" {
 		n, err := strconv.Atoi(v)
@@ -60,7 +49,7 @@ func (h *hardeningFlags) apply(fs *flag.FlagSet, e *env, cfg *server.Config) err
 		}
 		cfg.HTTP.MaxConnections = n
 	}
-	if v, err := e.get("API_BODY_LIMIT"); err != nil {
+	if v, err := c.get("API_BODY_LIMIT"); err != nil {
 		return err
 	} else if v != "" {
 		n, err := parseBytes(v)
@@ -69,7 +58,7 @@ func (h *hardeningFlags) apply(fs *flag.FlagSet, e *env, cfg *server.Config) err
 		}
 		cfg.APIBodyCap = n
 	}
-	if v, err := e.get("EVENT_RETENTION"); err != nil {
+	if v, err := c.get("EVENT_RETENTION"); err != nil {
 		return err
 	} else if v != "" {
 		d, err := parseRetention(v)
@@ -77,6 +66,15 @@ func (h *hardeningFlags) apply(fs *flag.FlagSet, e *env, cfg *server.Config) err
 			return fmt.Errorf("WXFLEET_EVENT_RETENTION %q: use days (30d), a duration (720h), or \"forever\"", v)
 		}
 		cfg.EventRetention = d
+	}
+	if v, err := c.get("RUNTIME_SESSION_TTL"); err != nil {
+		return err
+	} else if v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 30*24*time.Hour {
+			return fmt.Errorf("WXFLEET_RUNTIME_SESSION_TTL %q: use a duration from 1m to 720h, e.g. 2h", v)
+		}
+		cfg.RuntimeSessionTTL = d
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -17,25 +16,30 @@ import (
 // the local listen address (WXFLEET_ADDR), so inside the container it needs
 // no flag.
 func runHealthcheck(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	rawURL := fs.String("url", "", "URL to probe; default http://<WXFLEET_ADDR, or 127.0.0.1:8080>/readyz")
-	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
+	c := newCmdSettings("healthcheck", "healthcheck", e, stderr)
+	if err := c.fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("healthcheck: unexpected argument %q", fs.Arg(0))
+	if c.fs.NArg() > 0 {
+		return fmt.Errorf("healthcheck: unexpected argument %q", c.fs.Arg(0))
 	}
-	u := *rawURL
+	u, err := c.get("url")
+	if err != nil {
+		return err
+	}
 	if u == "" {
-		addr, err := e.get("ADDR")
+		addr, err := c.get("addr")
 		if err != nil {
 			return err
 		}
 		u = "http://" + probeAddr(addr) + "/readyz"
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	tv, _ := c.get("timeout")
+	timeout, err := time.ParseDuration(tv)
+	if err != nil || timeout <= 0 {
+		return fmt.Errorf("healthcheck --timeout %q: a positive duration such as 5s", tv)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {

@@ -17,9 +17,11 @@ import (
 
 // A debug-level run of the demo in JSON — authorize a mini program, forward
 // calls, refresh its token on expiry and on a rejection, receive a message,
-// stop — logs none of the secrets it handled: refresh and access tokens
-// (old and new), the component token, the ticket, the platform's secret,
-// Token and AES key, the master key in any common encoding, the admin token.
+// log a mini-program user in, stop — logs none of the secrets it handled:
+// refresh and access tokens (old and new), the component token, the ticket,
+// the platform's secret, Token and AES key, the master key in any common
+// encoding, the admin token, the wx.login code, the runtime session token
+// and the session_key.
 func TestDebugLogsHoldNoSecret(t *testing.T) {
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -106,6 +108,18 @@ func TestDebugLogsHoldNoSecret(t *testing.T) {
 	d.sandbox("DELETE", "/sandbox/api/faults", nil, nil)
 	collect("after the forced refresh")
 	d.sandbox("POST", "/sandbox/api/apps/"+app+"/messages", map[string]any{"content": "你好"}, nil)
+	// A mini-program user logs in through the runtime API and reads its
+	// config: the wx.login code, the session token and the session_key stay
+	// out of the log.
+	lc := d.loginCode(app, nil)
+	st, e, rtok := d.runtimeLogin(app, lc.Code)
+	if st != http.StatusOK {
+		t.Fatalf("runtime login: %d %+v", st, e)
+	}
+	if st, _, _ := d.runtime("GET", "/runtime/v1/config", rtok, nil, nil); st != http.StatusOK {
+		t.Fatalf("runtime config: %d", st)
+	}
+	secrets["wx.login code"], secrets["session_key"], secrets["runtime session token"] = lc.Code, lc.SessionKey, rtok
 	d.Close()
 
 	if secrets["refresh token at authorization"] == "" || secrets["refresh token at authorization"] == secrets["refresh token after the expiry refresh"] {

@@ -6,10 +6,13 @@
 //	wxfleet sandbox   the WeChat sandbox alone
 //	wxfleet migrate   apply database migrations
 //	wxfleet keygen    print a new master key for WXFLEET_MASTER_KEY
+//	wxfleet rotate-key re-seal every secret under a new master key
 //	wxfleet crypt     encrypt/decrypt WeChat push envelopes by hand
 //	wxfleet rollout   roll a template out to mini programs and watch it
+//	wxfleet account   create console accounts, reset a password, disable one
 //	wxfleet backup    copy the SQLite database while it runs; restore puts one back
 //	wxfleet version   print the version, commit and Go version
+//	wxfleet config    print the configuration reference from the settings table
 package main
 
 import (
@@ -35,13 +38,18 @@ const usage = `wxfleet — 微信第三方平台服务 / a platform for WeChat t
   wxfleet backup   --out FILE [--data DIR] [--database PATH]   (SQLite; PostgreSQL: pg_dump)
   wxfleet restore  --from FILE [--data DIR] [--database PATH]  (wxfleet stopped)
   wxfleet keygen   print a new master key (base64, 32 bytes) for WXFLEET_MASTER_KEY
+  wxfleet rotate-key [--data DIR] [--database DSN] [--status]   re-seal every secret under the new
+                   WXFLEET_MASTER_KEY (old key: WXFLEET_MASTER_KEY_OLD or DATA/master.key); resumable
   wxfleet crypt    decrypt|encrypt --token T --aes-key K --appid A [...]
   wxfleet rollout  create|status|watch|list|pause|resume|cancel|retry-failed|release [...]
+  wxfleet account  create|list|reset-password|disable|enable [--email E --role R ...]
   wxfleet healthcheck [--url URL]   exit 0 when the platform answers /readyz with 200
   wxfleet version  print the version, commit and Go version
+  wxfleet config docs [--out FILE]  print the configuration reference (docs/configuration.md)
 
 Run "wxfleet <command> -h" for a command's flags. Settings also come from
-WXFLEET_* environment variables (secrets from WXFLEET_*_FILE too).
+WXFLEET_* environment variables (and WXFLEET_*_FILE); every one is listed in
+docs/configuration.md.
 `
 
 func main() {
@@ -86,6 +94,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runCrypt(rest, stdin, stdout, stderr)
 	case "rollout":
 		return runRollout(ctx, rest, e, stdout, stderr)
+	case "account":
+		return runAccount(ctx, rest, stdin, e, stdout, stderr)
 	case "keygen":
 		return runKeygen(rest, stdout)
 	case "version", "--version":
@@ -96,6 +106,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runRestore(ctx, rest, e, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest, e, stdout, stderr)
+	case "rotate-key":
+		return runRotateKey(ctx, rest, e, stdout, stderr)
+	case "config":
+		return runConfig(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

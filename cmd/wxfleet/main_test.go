@@ -101,6 +101,9 @@ func TestSettingsErrorsNameTheSetting(t *testing.T) {
 		{"bad retention", map[string]string{"WXFLEET_ADMIN_TOKEN": strings.Repeat("a", 32), "WXFLEET_EVENT_RETENTION": "soon", "WXFLEET_COMPONENT_APPID": "wx1",
 			"WXFLEET_COMPONENT_SECRET": "s", "WXFLEET_COMPONENT_TOKEN": "t", "WXFLEET_COMPONENT_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"},
 			[]string{"serve", "--data", dir}, "WXFLEET_EVENT_RETENTION"},
+		{"bad runtime session ttl", map[string]string{"WXFLEET_ADMIN_TOKEN": strings.Repeat("a", 32), "WXFLEET_RUNTIME_SESSION_TTL": "10s", "WXFLEET_COMPONENT_APPID": "wx1",
+			"WXFLEET_COMPONENT_SECRET": "s", "WXFLEET_COMPONENT_TOKEN": "t", "WXFLEET_COMPONENT_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"},
+			[]string{"serve", "--data", dir}, "WXFLEET_RUNTIME_SESSION_TTL"},
 		{"both value and file", map[string]string{"WXFLEET_ADMIN_TOKEN": "x", "WXFLEET_ADMIN_TOKEN_FILE": "/x"}, []string{"demo", "--data", dir}, "WXFLEET_ADMIN_TOKEN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,6 +30,8 @@ type req struct {
 	// noToken leaves out the Authorization header; bad marks a request
 	// that breaks the description on purpose (only its answer is checked).
 	noToken, bad bool
+	token        string            // instead of the admin token (a runtime session's)
+	header       map[string]string // more request headers
 }
 
 // send makes the exchange, checks it against the description and returns
@@ -48,8 +50,14 @@ func (s *sampler) send(r req) (int, []byte) {
 	if body != nil {
 		hr.Header.Set("Content-Type", "application/json")
 	}
-	if !r.noToken {
+	switch {
+	case r.token != "":
+		hr.Header.Set("Authorization", "Bearer "+r.token)
+	case !r.noToken:
 		hr.Header.Set("Authorization", "Bearer "+s.d.AdminToken)
+	}
+	for k, v := range r.header {
+		hr.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(hr)
 	if err != nil {
@@ -220,6 +228,52 @@ func TestOpenAPIResponsesMatchTheDocument(t *testing.T) {
 	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/versions", path: "/api/v1/authorizers/" + a1 + "/versions"}, nil)
 	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/versions", path: "/api/v1/authorizers/" + a1 + "/versions?wechat=1&limit=5"}, nil)
 	s.want(200, req{op: "GET /api/v1/tokens/health", path: "/api/v1/tokens/health"}, nil)
+
+	// Accounts, API tokens, the audit log.
+	var acct struct {
+		ID int64 `json:"id"`
+	}
+	s.want(201, req{op: "POST /api/v1/accounts", path: "/api/v1/accounts",
+		body: map[string]any{"email": "ops@example.com", "name": "运营", "role": "operator", "password": "openapi-sample-Passw0rd-long"}}, &acct)
+	s.want(400, req{op: "POST /api/v1/accounts", path: "/api/v1/accounts", body: map[string]any{"email": "x@example.com", "role": "operator", "password": "short"}}, nil)
+	s.want(200, req{op: "GET /api/v1/accounts", path: "/api/v1/accounts"}, nil)
+	ap := fmt.Sprintf("/api/v1/accounts/%d", acct.ID)
+	s.want(200, req{op: "GET /api/v1/accounts/{id}", path: ap}, nil)
+	s.want(200, req{op: "PATCH /api/v1/accounts/{id}", path: ap, body: map[string]any{"name": "运营一", "disabled": false}}, nil)
+	var apiTok struct {
+		ID    int64  `json:"id"`
+		Token string `json:"token"`
+	}
+	s.want(201, req{op: "POST /api/v1/api-tokens", path: "/api/v1/api-tokens", body: map[string]any{"name": "ci", "role": "viewer"}}, &apiTok)
+	s.want(200, req{op: "GET /api/v1/platforms", path: "/api/v1/platforms", token: apiTok.Token}, nil)
+	s.want(403, req{op: "POST /api/v1/authorization-links", path: "/api/v1/authorization-links", token: apiTok.Token}, nil) // a viewer
+	s.want(200, req{op: "GET /api/v1/api-tokens", path: "/api/v1/api-tokens?all=1"}, nil)
+	s.want(204, req{op: "DELETE /api/v1/api-tokens/{id}", path: fmt.Sprintf("/api/v1/api-tokens/%d", apiTok.ID)}, nil)
+	s.want(200, req{op: "GET /api/v1/audit-log", path: "/api/v1/audit-log"}, nil)
+	s.want(200, req{op: "GET /api/v1/audit-log", path: "/api/v1/audit-log?action=rollout.&limit=2"}, nil)
+
+	// The runtime API, as a mini program calls it.
+	code := d.loginCode(a1, nil)
+	var sess struct {
+		Token string `json:"token"`
+	}
+	s.want(200, req{op: "POST /runtime/v1/login", path: "/runtime/v1/login", noToken: true, body: map[string]any{"appid": a1, "code": code.Code}}, &sess)
+	s.want(401, req{op: "POST /runtime/v1/login", path: "/runtime/v1/login", noToken: true, body: map[string]any{"appid": a1, "code": code.Code}}, nil) // a used code
+	st, _ := s.send(req{op: "GET /runtime/v1/config", path: "/runtime/v1/config", token: sess.Token})
+	if st != 200 {
+		t.Fatalf("runtime config: %d", st)
+	}
+	hr, _ := http.NewRequest("GET", d.Platform.URL()+"/runtime/v1/config", nil)
+	hr.Header.Set("Authorization", "Bearer "+sess.Token)
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	s.want(304, req{op: "GET /runtime/v1/config", path: "/runtime/v1/config", token: sess.Token, header: map[string]string{"If-None-Match": resp.Header.Get("ETag")}}, nil)
+	s.want(200, req{op: "GET /runtime/v1/me", path: "/runtime/v1/me", token: sess.Token}, nil)
+	s.want(204, req{op: "POST /runtime/v1/logout", path: "/runtime/v1/logout", token: sess.Token}, nil)
+	s.want(401, req{op: "GET /runtime/v1/me", path: "/runtime/v1/me", token: sess.Token}, nil)
 
 	doc.RequireSamples(t)
 }

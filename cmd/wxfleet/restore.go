@@ -19,18 +19,19 @@ import (
 // wxfleet database this binary can run; the database it replaces is kept
 // beside it (wxfleet.db.before-restore-TIME, with its -wal and journal).
 func runRestore(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
-	fs, _, _ := backupFlags("restore", stderr)
-	from := fs.String("from", "", "the backup file to restore")
-	if err := fs.Parse(args); err != nil {
+	c := newCmdSettings("restore", "restore", e, stderr)
+	if err := c.fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("restore: unexpected argument %q", fs.Arg(0))
+	if c.fs.NArg() > 0 {
+		return fmt.Errorf("restore: unexpected argument %q", c.fs.Arg(0))
 	}
-	target, data, err := sqliteTarget(fs, e, "pg_restore")
+	target, data, err := sqliteTarget(c, "pg_restore")
 	if err != nil {
 		return err
 	}
+	f, _ := c.get("from")
+	from := &f
 	if *from == "" {
 		return errors.New("restore: --from FILE is required")
 	}

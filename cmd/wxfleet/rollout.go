@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -112,12 +111,8 @@ func runRollout(ctx context.Context, args []string, e *env, stdout, stderr io.Wr
 		return errUsage
 	}
 	sub, rest := args[0], args[1:]
-	fs := flag.NewFlagSet("rollout "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	base := fs.String("url", "", "wxfleet base URL (WXFLEET_URL; default http://127.0.0.1:8080)")
-	tok := fs.String("token", "", "admin token (WXFLEET_ADMIN_TOKEN; default DATA/admin.token)")
-	data := fs.String("data", "wxfleet-data", "data directory holding admin.token (WXFLEET_DATA)")
-	platform := fs.String("platform", "", "component appid when several platforms run")
+	cs := newCmdSettings("rollout", "rollout "+sub, e, stderr)
+	fs := cs.fs
 	var req struct {
 		TemplateID      int64    `json:"template_id"`
 		UserVersion     string   `json:"user_version,omitempty"`
@@ -149,7 +144,7 @@ func runRollout(ctx context.Context, args []string, e *env, stdout, stderr io.Wr
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
-	c, err := newAPIClient(e, *base, *tok, *data, *platform)
+	c, err := newAPIClient(cs)
 	if err != nil {
 		return err
 	}
@@ -242,27 +237,26 @@ func runRollout(ctx context.Context, args []string, e *env, stdout, stderr io.Wr
 	return errUsage
 }
 
-func newAPIClient(e *env, base, tok, data, platform string) (*apiClient, error) {
-	if base == "" {
-		v, err := e.get("URL")
-		if err != nil {
-			return nil, err
-		}
-		base = v
+func newAPIClient(cs *cmdSettings) (*apiClient, error) {
+	base, err := cs.get("url")
+	if err != nil {
+		return nil, err
 	}
 	if base == "" {
 		base = "http://127.0.0.1:8080"
 	}
-	if tok == "" {
-		v, err := e.get("ADMIN_TOKEN")
-		if err != nil {
-			return nil, err
-		}
-		tok = v
+	tok, err := cs.get("token")
+	if err != nil {
+		return nil, err
+	}
+	platform, err := cs.get("platform")
+	if err != nil {
+		return nil, err
 	}
 	if tok == "" {
-		if d, err := e.get("DATA"); err == nil && d != "" && data == "wxfleet-data" {
-			data = d
+		data, err := cs.get("data")
+		if err != nil {
+			return nil, err
 		}
 		b, err := os.ReadFile(filepath.Join(data, "admin.token"))
 		if err != nil {

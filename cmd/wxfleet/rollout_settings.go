@@ -1,28 +1,11 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// rolloutFlags are serve's rollout settings.
-type rolloutFlags struct {
-	fs                                 *flag.FlagSet
-	rate, apiRates, workers, auditPoll *string
-}
-
-func addRolloutFlags(fs *flag.FlagSet) *rolloutFlags {
-	return &rolloutFlags{
-		fs:        fs,
-		rate:      fs.String("rollout-rate", "20", "calls per second rollouts make to WeChat, for the whole cluster; 0 = no bound (WXFLEET_ROLLOUT_RATE)"),
-		apiRates:  fs.String("rollout-api-rates", "", "per-API bounds, e.g. /wxa/commit=5,/wxa/submit_audit=2 (WXFLEET_ROLLOUT_API_RATES)"),
-		workers:   fs.String("rollout-workers", "10", "rollout steps run at once on this instance (WXFLEET_ROLLOUT_WORKERS)"),
-		auditPoll: fs.String("audit-poll", "10m", "how often an audit no push has decided is polled (WXFLEET_AUDIT_POLL)"),
-	}
-}
 
 // rolloutSettings are the resolved rollout flags.
 type rolloutSettings struct {
@@ -32,29 +15,29 @@ type rolloutSettings struct {
 	auditPoll time.Duration
 }
 
-func (rf *rolloutFlags) resolve(e *env) (rolloutSettings, error) {
+// rolloutResolve reads serve's rollout settings.
+func rolloutResolve(c *cmdSettings) (rolloutSettings, error) {
 	var out rolloutSettings
-	get := func(flagName, envName string) (string, error) { return flagOrEnv(rf.fs, e, flagName, envName) }
-	v, err := get("rollout-rate", "ROLLOUT_RATE")
+	v, err := c.get("rollout-rate")
 	if err != nil {
 		return out, err
 	}
 	if out.rate, err = strconv.ParseFloat(v, 64); err != nil || out.rate < 0 {
 		return out, fmt.Errorf("--rollout-rate %q: a number of calls per second, 0 or more", v)
 	}
-	if v, err = get("rollout-api-rates", "ROLLOUT_API_RATES"); err != nil {
+	if v, err = c.get("rollout-api-rates"); err != nil {
 		return out, err
 	}
 	if out.apiRates, err = parseAPIRates(v); err != nil {
 		return out, err
 	}
-	if v, err = get("rollout-workers", "ROLLOUT_WORKERS"); err != nil {
+	if v, err = c.get("rollout-workers"); err != nil {
 		return out, err
 	}
 	if out.workers, err = strconv.Atoi(v); err != nil || out.workers < 1 || out.workers > 1000 {
 		return out, fmt.Errorf("--rollout-workers %q: a whole number from 1 to 1000", v)
 	}
-	if v, err = get("audit-poll", "AUDIT_POLL"); err != nil {
+	if v, err = c.get("audit-poll"); err != nil {
 		return out, err
 	}
 	if out.auditPoll, err = time.ParseDuration(v); err != nil || out.auditPoll < time.Second {

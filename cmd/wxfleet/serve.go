@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,47 +17,26 @@ import (
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/server"
 	"github.com/wxfleet/wxfleet/store"
-	"github.com/wxfleet/wxfleet/token"
 	"github.com/wxfleet/wxfleet/vault"
 )
 
-// platformFlags are shared by serve, demo and migrate.
-type platformFlags struct {
-	fs                                         *flag.FlagSet
-	addr, data, database, wechatURL, publicURL *string
-	platforms                                  *string
-}
-
-func newPlatformFlags(name, defAddr string, stderr io.Writer) *platformFlags {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return &platformFlags{
-		fs:        fs,
-		addr:      fs.String("addr", defAddr, "listen address (WXFLEET_ADDR)"),
-		data:      fs.String("data", "wxfleet-data", "data directory: SQLite database, master key (WXFLEET_DATA)"),
-		database:  fs.String("database", "", "postgres://... for PostgreSQL; default SQLite at DATA/wxfleet.db (WXFLEET_DATABASE)"),
-		wechatURL: fs.String("wechat-url", "", "send every WeChat host's calls and pages here, e.g. a sandbox; empty = WeChat itself (WXFLEET_WECHAT_URL)"),
-		publicURL: fs.String("public-url", "", "URL browsers and WeChat use to reach this server; default http://ADDR (WXFLEET_PUBLIC_URL)"),
-		platforms: fs.String("platforms", "", "JSON file listing several third-party platforms (WXFLEET_PLATFORMS)"),
-	}
-}
-
-// resolved settings after flags and environment.
+// settings are serve's (and migrate's) platform settings, resolved from the
+// flags and the environment.
 type settings struct {
 	addr, data, database, wechatURL, publicURL, platforms string
 }
 
-func (pf *platformFlags) resolve(e *env) (settings, error) {
+func platformSettings(c *cmdSettings) (settings, error) {
 	var s settings
 	var err error
 	for _, x := range []struct {
-		dst       *string
-		flag, env string
+		dst  *string
+		name string
 	}{
-		{&s.addr, "addr", "ADDR"}, {&s.data, "data", "DATA"}, {&s.database, "database", "DATABASE"},
-		{&s.wechatURL, "wechat-url", "WECHAT_URL"}, {&s.publicURL, "public-url", "PUBLIC_URL"}, {&s.platforms, "platforms", "PLATFORMS"},
+		{&s.addr, "addr"}, {&s.data, "data"}, {&s.database, "database"},
+		{&s.wechatURL, "wechat-url"}, {&s.publicURL, "public-url"}, {&s.platforms, "platforms"},
 	} {
-		if *x.dst, err = flagOrEnv(pf.fs, e, x.flag, x.env); err != nil {
+		if *x.dst, err = c.get(x.name); err != nil {
 			return s, err
 		}
 	}
@@ -159,17 +137,14 @@ func authType(e *env) (int, error) {
 }
 
 func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
-	pf := newPlatformFlags("serve", "127.0.0.1:8080", stderr)
-	rf := addRolloutFlags(pf.fs)
-	hf := addHardeningFlags(pf.fs)
-	pf.fs.String("refresh-rate", "", fmt.Sprintf("api_authorizer_token calls per second per platform, for the whole cluster (default %v) (WXFLEET_REFRESH_RATE)", token.DefaultRate))
-	if err := pf.fs.Parse(args); err != nil {
+	c := newCmdSettings("serve", "serve", e, stderr)
+	if err := c.fs.Parse(args); err != nil {
 		return err
 	}
-	if pf.fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", pf.fs.Arg(0))
+	if c.fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", c.fs.Arg(0))
 	}
-	s, err := pf.resolve(e)
+	s, err := platformSettings(c)
 	if err != nil {
 		return err
 	}
@@ -195,7 +170,7 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	rate, err := refreshRate(pf, e)
+	rate, err := refreshRate(c)
 	if err != nil {
 		return err
 	}
@@ -203,21 +178,32 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	oldKey, err := oldMasterKey(e)
+	if err != nil {
+		return err
+	}
 	scale, err := jobTimeoutScale(e)
 	if err != nil {
 		return err
 	}
-	rs, err := rf.resolve(e)
+	rs, err := rolloutResolve(c)
 	if err != nil {
 		return err
 	}
 	cfg := server.Config{
 		Addr: s.addr, PublicURL: s.publicURL, Database: s.database, WeChatURL: s.wechatURL,
-		AdminToken: wxfleet.Secret(admin), MasterKey: key, Platforms: platforms, AuthType: at, Logger: logger,
+		AdminToken: wxfleet.Secret(admin), MasterKey: key, MasterKeyOld: oldKey, Platforms: platforms, AuthType: at, Logger: logger,
 		JobTimeoutScale: scale, RefreshRate: rate,
 		RolloutRate: rs.rate, RolloutAPIRates: rs.apiRates, RolloutWorkers: rs.workers, AuditPollInterval: rs.auditPoll,
 	}
-	if err := hf.apply(pf.fs, e, &cfg); err != nil {
+	dv, err := c.get("shutdown-drain")
+	if err != nil {
+		return err
+	}
+	if cfg.ShutdownDrain, err = time.ParseDuration(dv); err != nil || cfg.ShutdownDrain < 0 || cfg.ShutdownDrain > time.Minute {
+		return fmt.Errorf("--shutdown-drain %q: a duration from 0s to 1m, such as 5s", dv)
+	}
+	if err := hardeningApply(c, &cfg); err != nil {
 		return err
 	}
 	if err := testDurations(e, &cfg); err != nil {
@@ -245,9 +231,9 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 // server.Config.JobTimeoutScale). It is not a setting for operators: unset,
 // the real timeouts apply.
 func jobTimeoutScale(e *env) (float64, error) {
-	v, ok := e.lookup("WXFLEET_TEST_JOB_TIMEOUT_SCALE")
-	if !ok || v == "" {
-		return 0, nil
+	v, err := e.get("TEST_JOB_TIMEOUT_SCALE")
+	if err != nil || v == "" {
+		return 0, err
 	}
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil || f <= 0 || f > 1 {
@@ -257,8 +243,8 @@ func jobTimeoutScale(e *env) (float64, error) {
 }
 
 // refreshRate reads --refresh-rate / WXFLEET_REFRESH_RATE; 0 means the default.
-func refreshRate(pf *platformFlags, e *env) (float64, error) {
-	v, err := flagOrEnv(pf.fs, e, "refresh-rate", "REFRESH_RATE")
+func refreshRate(c *cmdSettings) (float64, error) {
+	v, err := c.get("refresh-rate")
 	if err != nil || v == "" {
 		return 0, err
 	}
@@ -278,20 +264,23 @@ func testDurations(e *env, cfg *server.Config) error {
 		name string
 		dst  *time.Duration
 	}{
-		{"WXFLEET_TEST_JOB_POLL_INTERVAL", &cfg.JobPollInterval},
-		{"WXFLEET_TEST_AUDIT_POLL_INTERVAL", &cfg.AuditPollInterval},
-		{"WXFLEET_TEST_ROLLOUT_RETRY_BASE", &cfg.RolloutRetryBase},
-		{"WXFLEET_TEST_ROLLOUT_QUOTA_WAIT", &cfg.RolloutQuotaWait},
-		{"WXFLEET_TEST_ROLLOUT_SETTLE_TIME", &cfg.RolloutSettleTime},
-		{"WXFLEET_TEST_WECHAT_TIMEOUT", &cfg.WeChatTimeout},
+		{"TEST_JOB_POLL_INTERVAL", &cfg.JobPollInterval},
+		{"TEST_AUDIT_POLL_INTERVAL", &cfg.AuditPollInterval},
+		{"TEST_ROLLOUT_RETRY_BASE", &cfg.RolloutRetryBase},
+		{"TEST_ROLLOUT_QUOTA_WAIT", &cfg.RolloutQuotaWait},
+		{"TEST_ROLLOUT_SETTLE_TIME", &cfg.RolloutSettleTime},
+		{"TEST_WECHAT_TIMEOUT", &cfg.WeChatTimeout},
 	} {
-		v, ok := e.lookup(d.name)
-		if !ok || v == "" {
+		v, err := e.get(d.name)
+		if err != nil {
+			return err
+		}
+		if v == "" {
 			continue
 		}
 		t, err := time.ParseDuration(v)
 		if err != nil || t <= 0 {
-			return fmt.Errorf("%s %q: a positive duration such as 500ms", d.name, v)
+			return fmt.Errorf("WXFLEET_%s %q: a positive duration such as 500ms", d.name, v)
 		}
 		*d.dst = t
 	}
@@ -306,15 +295,23 @@ func wechatTarget(u string) string {
 }
 
 func runMigrate(ctx context.Context, args []string, e *env, stdout, stderr io.Writer) error {
-	pf := newPlatformFlags("migrate", "", stderr)
-	status := pf.fs.Bool("status", false, "list applied and pending migrations (wxfleet's and River's); change nothing")
-	to := pf.fs.Int64("to", -1, "migrate wxfleet's schema up or down to this version (0: remove its tables)")
-	if err := pf.fs.Parse(args); err != nil {
+	c := newCmdSettings("migrate", "migrate", e, stderr)
+	if err := c.fs.Parse(args); err != nil {
 		return err
 	}
-	s, err := pf.resolve(e)
+	if c.fs.NArg() > 0 {
+		return fmt.Errorf("migrate: unexpected argument %q", c.fs.Arg(0))
+	}
+	s, err := platformSettings(c)
 	if err != nil {
 		return err
+	}
+	status := c.bool("status")
+	to := int64(-1)
+	if v, _ := c.get("to"); v != "" {
+		if to, err = strconv.ParseInt(v, 10, 64); err != nil || to < 0 {
+			return fmt.Errorf("migrate --to %q: a schema version, 0 or more", v)
+		}
 	}
 	logger, err := newLogger(e, stderr)
 	if err != nil {
@@ -336,8 +333,8 @@ func runMigrate(ctx context.Context, args []string, e *env, stdout, stderr io.Wr
 		return err
 	}
 	defer st.Close()
-	if *status || *to >= 0 {
-		return migrateCommand(ctx, st, *status, *to, describeDSN(s.database), stdout)
+	if status || to >= 0 {
+		return migrateCommand(ctx, st, status, to, describeDSN(s.database), stdout)
 	}
 	if err := st.Migrate(ctx); err != nil {
 		return err

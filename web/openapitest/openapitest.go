@@ -42,7 +42,7 @@ type Operation struct {
 	// Route is the registered pattern that serves it: "POST /api/v1/rollouts/{id}/{action}"
 	// (the path itself unless the path item says otherwise in x-wxfleet-route).
 	Route   string
-	Public  bool   // security: [] — no token needed
+	Public  bool   // security: [] or an alternative {} — no token needed
 	Summary string // "中文 / English"
 }
 
@@ -139,8 +139,11 @@ func lint(t testing.TB, raw []byte) []Operation {
 				t.Errorf("%s %s: %v", strings.ToUpper(m), p, err)
 				continue
 			}
-			o := Operation{ID: op.ID, Method: strings.ToUpper(m), Path: p, Route: strings.ToUpper(m) + " " + route,
-				Public: op.Security != nil && len(*op.Security) == 0, Summary: op.Summary}
+			o := Operation{ID: op.ID, Method: strings.ToUpper(m), Path: p, Route: strings.ToUpper(m) + " " + route, Summary: op.Summary}
+			if op.Security != nil {
+				// security: [] or one alternative {}: no token needed.
+				o.Public = len(*op.Security) == 0 || slices.ContainsFunc(*op.Security, func(r json.RawMessage) bool { return string(r) == "{}" })
+			}
 			if o.ID == "" {
 				t.Errorf("%s has no operationId", o)
 			} else if other, dup := ids[o.ID]; dup {
@@ -148,7 +151,7 @@ func lint(t testing.TB, raw []byte) []Operation {
 			}
 			ids[o.ID] = o.String()
 			if zh, en, ok := strings.Cut(op.Summary, " / "); !ok || isASCII(zh) || en == "" {
-				t.Errorf("%s: the summary %q is not \"中文 / English\"", o, op.Summary)
+				t.Errorf("%s: the summary %q is not \"中文 / English\" (a space on both sides of the slash)", o, op.Summary)
 			}
 			hasSuccess := false
 			for code, r := range op.Responses {

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// a11yScript lists a page's accessibility basics that fail: a title naming
+// the product, the document's language, a label for every input, an
+// accessible name and keyboard reach for every link and button, alt on
+// every image.
+const a11yScript = `(() => {
+  const p = [];
+  if (!document.title.includes('wxfleet')) p.push('title ' + JSON.stringify(document.title));
+  if (!document.documentElement.lang) p.push('no <html lang>');
+  document.querySelectorAll('input:not([type=hidden]), select, textarea').forEach(el => {
+    const byFor = el.id && document.querySelector('label[for="' + el.id + '"]');
+    if (!(el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.closest('label') || byFor)) p.push('unlabelled ' + el.outerHTML.slice(0, 100));
+  });
+  document.querySelectorAll('a[href], button').forEach(el => {
+    if (el.tabIndex < 0) p.push('not keyboard reachable ' + el.outerHTML.slice(0, 100));
+    if (!el.textContent.trim() && !el.getAttribute('aria-label') && !el.querySelector('img[alt]:not([alt=""])')) p.push('no accessible name ' + el.outerHTML.slice(0, 100));
+  });
+  document.querySelectorAll('[hx-get]:not(a):not(button):not([hx-trigger="load"])').forEach(el => p.push('action on a non-control ' + el.outerHTML.slice(0, 100)));
+  document.querySelectorAll('img:not([alt])').forEach(el => p.push('img without alt ' + el.outerHTML.slice(0, 100)));
+  return p;
+})()`
+
+// TestBrowserConsolePages signs in and visits every console page in Chinese
+// and in English: each renders, passes the accessibility basics and is
+// saved as a screenshot (under the test's temp dir; also under
+// $WXFLEET_SCREENSHOT_DIR when set, which is how the README's picture is
+// made). The dashboard's htmx fragment and its live rollout (server-sent
+// events) work under the Content-Security-Policy.
+func TestBrowserConsolePages(t *testing.T) {
+	ctx := browser(t, 3*time.Minute)
+	d := bootDemo(t)
+	apps := d.authorizeAll()
+	// A rollout that stays in audit for the run: the dashboard shows it live.
+	if st := d.sandbox("POST", "/sandbox/api/audit-rules", map[string]any{"delay": "1h"}, nil); st != 200 {
+		t.Fatalf("audit rules: %d", st)
+	}
+	tmpl := d.makeTemplate("3.0.0", `{"ext":{"k":"v"}}`)
+	var created rolloutStatus
+	if st := d.api("POST", "/api/v1/rollouts", map[string]any{"template_id": tmpl, "targets": map[string]bool{"all": true}}, &created); st != 201 {
+		t.Fatalf("create rollout: %d", st)
+	}
+	d.eventually("the rollout in audit", func() bool {
+		var r rolloutStatus
+		d.api("GET", fmt.Sprintf("/api/v1/rollouts/%d", created.ID), nil, &r)
+		return r.Counts["auditing"] > 0
+	})
+
+	dirs := []string{filepath.Join(t.TempDir(), "screens")}
+	if extra := os.Getenv("WXFLEET_SCREENSHOT_DIR"); extra != "" {
+		dirs = append(dirs, extra)
+	}
+	for _, dir := range dirs {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := d.Platform.URL()
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	// check runs the accessibility basics on the page shown and saves its screenshot.
+	check := func(name, lang string) {
+		t.Helper()
+		problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](a11yScript))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pr := range problems {
+			t.Errorf("%s (%s): %s", name, lang, pr)
+		}
+		text, err := chromedp.Run(ctx, chromedp.Text(css("header")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (lang == "en") == strings.Contains(text, "概览") {
+			t.Errorf("%s (%s): header %q is not in the page's language", name, lang, text)
+		}
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dir := range dirs {
+			if err := os.WriteFile(filepath.Join(dir, name+"-"+lang+".png"), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/login?next=/"),
+		chromedp.WaitVisible(css(`input[name="token"]`))); err != nil {
+		t.Fatal(err)
+	}
+	check("login", "zh")
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(css(`input[name="token"]`), d.AdminToken),
+		chromedp.Submit(css(`input[name="token"]`)),
+		chromedp.WaitVisible(css(`#platform-`+demoPlatform.AppID)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	pages := []struct{ name, path, ready string }{
+		{"dashboard", "/", "#platform-" + demoPlatform.AppID},
+		{"authorizers", "/authorizers", "#authorizers"},
+		{"authorizer", "/authorizers/" + apps[0].AppID, "#authorizer"},
+		{"templates", "/templates", "#templates"},
+		{"rollout-new", fmt.Sprintf("/rollouts/new?preview=1&target=all&template_id=%d", tmpl), "#plan"},
+		{"rollouts", "/rollouts", "#rollouts"},
+		{"rollout", fmt.Sprintf("/rollouts/%d", created.ID), "#rollout"},
+		{"audit-log", "/audit-log", "#audit"},
+		{"accounts", "/accounts", "#accounts"},
+		{"api-tokens", "/api-tokens", "#api-tokens"},
+	}
+	for _, lang := range []string{"zh", "en"} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/lang?to="+lang+"&next=/"), chromedp.WaitVisible(css("#lang-switch"))); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pages {
+			if err := chromedp.Do(ctx, chromedp.Navigate(base+p.path), chromedp.WaitVisible(css(p.ready))); err != nil {
+				t.Fatalf("%s (%s): %v", p.name, lang, err)
+			}
+			if p.name == "dashboard" {
+				// htmx fetched the quota; dashboard.js follows the rollout.
+				if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!document.querySelector('[id^="quota-"] .tag')`)); err != nil {
+					t.Fatalf("dashboard (%s): the audit quota never loaded: %v", lang, err)
+				}
+				if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(document.querySelector('.rollout-live [data-k="summary"]')||{}).textContent.includes(' / ')`)); err != nil {
+					t.Fatalf("dashboard (%s): the rollout in flight was not followed live: %v", lang, err)
+				}
+			}
+			if p.name == "authorizer" {
+				if err := chromedp.Do(ctx, chromedp.Click(css("#load-wechat")), chromedp.WaitVisible(css("#live-privacy"))); err != nil {
+					t.Fatalf("authorizer (%s): the live panel: %v", lang, err)
+				}
+			}
+			check(p.name, lang)
+		}
+	}
+	t.Logf("screenshots in %s", strings.Join(dirs, ", "))
+}

@@ -1,0 +1,200 @@
+package web
+
+import (
+	"context"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/store/storetest"
+)
+
+// sweepRoutes lists every route registered with an access declaration
+// (Server.api, Server.page) and the path values the sweep calls it with:
+// tenant B's ids where the route is tenant-scoped ("B.token", "B.account",
+// "B.appid", "B.tenant" are replaced by tenant B's), anything for staff
+// routes. A route
+// missing here fails TestIsolationSweep: add it, naming another tenant's
+// ids, so that no route escapes the sweep.
+var sweepRoutes = map[string]map[string]string{
+	"GET /api/v1/platforms":                             nil,
+	"POST /api/v1/authorization-links":                  nil,
+	"GET /api/v1/authorizers":                           nil,
+	"GET /api/v1/authorizers/{appid}":                   {"appid": "B.appid"},
+	"GET /api/v1/authorizers/{appid}/access-token":      {"appid": "B.appid"},
+	"POST /api/v1/authorizers/{appid}/wechat/{path...}": {"appid": "B.appid", "path": "cgi-bin/component/api_get_authorizer_info"},
+	"GET /api/v1/authorizers/{appid}/wechat/{path...}":  {"appid": "B.appid", "path": "wxa/get_category"},
+	"GET /api/v1/events":                                nil,
+	"GET /api/v1/templates/drafts":                      nil,
+	"GET /api/v1/templates":                             nil,
+	"POST /api/v1/templates":                            nil,
+	"POST /api/v1/templates/sync":                       nil,
+	"GET /api/v1/templates/{id}":                        {"id": "1"},
+	"PUT /api/v1/templates/{id}":                        {"id": "1"},
+	"DELETE /api/v1/templates/{id}":                     {"id": "1"},
+	"GET /api/v1/templates/{id}/ext-json":               {"id": "1"},
+	"GET /api/v1/authorizers/{appid}/settings":          {"appid": "B.appid"},
+	"PUT /api/v1/authorizers/{appid}/settings":          {"appid": "B.appid"},
+	"PUT /api/v1/authorizers/{appid}/tags":              {"appid": "B.appid"},
+	"GET /api/v1/authorizers/{appid}/versions":          {"appid": "B.appid"},
+	"POST /api/v1/rollouts":                             nil,
+	"GET /api/v1/rollouts":                              nil,
+	"GET /api/v1/rollouts/{id}":                         {"id": "1"},
+	"GET /api/v1/rollouts/{id}/apps":                    {"id": "1"},
+	"POST /api/v1/rollouts/{id}/{action}":               {"id": "1", "action": "cancel"},
+	"GET /api/v1/tokens/health":                         nil,
+	"POST /api/v1/accounts":                             nil,
+	"GET /api/v1/accounts":                              nil,
+	"GET /api/v1/accounts/{id}":                         {"id": "B.account"},
+	"PATCH /api/v1/accounts/{id}":                       {"id": "B.account"},
+	"POST /api/v1/api-tokens":                           nil,
+	"GET /api/v1/api-tokens":                            nil,
+	"DELETE /api/v1/api-tokens/{id}":                    {"id": "B.token"},
+	"GET /api/v1/audit-log":                             nil,
+	"GET /{$}":                                          nil,
+	"GET /authorizers":                                  nil,
+	"GET /authorizers/{appid}":                          {"appid": "B.appid"},
+	"GET /authorizers/{appid}/wechat":                   {"appid": "B.appid"},
+	"GET /dashboard/quota":                              nil,
+	"GET /rollouts":                                     nil,
+	"GET /templates":                                    nil,
+	"GET /templates/drafts":                             nil,
+	"POST /templates":                                   nil,
+	"POST /templates/sync":                              nil,
+	"GET /rollouts/new":                                 nil,
+	"POST /rollouts":                                    nil,
+	"POST /rollouts/{id}/{action}":                      {"id": "1", "action": "cancel"},
+	"GET /rollouts/{id}":                                {"id": "1"},
+	"GET /rollouts/{id}/events":                         {"id": "1"},
+	"GET /audit-log":                                    nil,
+	"GET /docs/api":                                     nil,
+	"GET /accounts":                                     nil,
+	"GET /api-tokens":                                   nil,
+	"POST /api-tokens":                                  nil,
+	"POST /api-tokens/{id}/delete":                      {"id": "B.token"},
+	"POST /accounts":                                    nil,
+	"POST /accounts/{id}/{change}":                      {"id": "B.account", "change": "disable"},
+}
+
+var pathParam = regexp.MustCompile(`\{([a-z_]+)(\.\.\.)?\}`)
+
+// The isolation sweep: every declared route, called by a merchant of
+// tenant A with tenant B's ids (and ?tenant_id= of B), answers 403 for a
+// staff route, 403 or 404 for a tenant route naming B's things, and never
+// shows or changes anything of B's.
+func TestIsolationSweep(t *testing.T) { storetest.Run(t, testIsolationSweep) }
+
+func testIsolationSweep(t *testing.T, b storetest.Backend) {
+	ts := newTestServer(t, b, nil)
+	ctx := context.Background()
+	const tenantA, tenantB = 1, 2
+	_, tokA := ts.account("shop@tenant-a.example", wxfleet.RoleMerchant, tenantA)
+	accB, tokB := ts.account("marker-b@tenant-b.example", wxfleet.RoleMerchant, tenantB)
+	tokensB, err := ts.st.ListAPITokens(ctx, accB.ID)
+	if err != nil || len(tokensB) != 1 {
+		t.Fatal(tokensB, err)
+	}
+	if err := ts.st.UpsertAuthorizer(ctx, &wxfleet.Authorizer{ComponentAppID: testPlatform, AppID: "wxappmarkerb", Status: wxfleet.StatusAuthorized}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.st.WriteAudit(ctx, &wxfleet.AuditEntry{At: time.Now(), Action: "settings.update", TenantID: tenantB, Target: "audit-marker-b"}); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{"B.token": itoa(tokensB[0].ID), "B.account": itoa(accB.ID), "B.appid": "wxappmarkerb", "B.tenant": itoa(tenantB)}
+	markers := []string{"marker-b@tenant-b.example", "audit-marker-b", "wxappmarkerb", tokB}
+	_, session := ts.signIn("shop@tenant-a.example", testPassword)
+	if session == "" {
+		t.Fatal("merchant A cannot sign in")
+	}
+	_, csrf := ts.page("/", session)
+
+	routes := ts.Routes()
+	seen := map[string]bool{}
+	for _, r := range routes {
+		seen[r.Pattern] = true
+		vals, listed := sweepRoutes[r.Pattern]
+		if !listed {
+			t.Errorf("route %s is not in sweepRoutes: add it with another tenant's ids", r.Pattern)
+			continue
+		}
+		method, pattern, _ := strings.Cut(r.Pattern, " ")
+		params := pathParam.FindAllStringSubmatch(pattern, -1)
+		path := strings.ReplaceAll(pattern, "{$}", "")
+		for _, p := range params {
+			v, ok := vals[p[1]]
+			if !ok {
+				t.Fatalf("%s: sweepRoutes gives no value for {%s}", r.Pattern, p[1])
+			}
+			if id, ok := ids[v]; ok {
+				v = id
+			}
+			path = strings.Replace(path, p[0], v, 1)
+		}
+		path += "?tenant_id=" + itoa(tenantB)
+		api := strings.HasPrefix(pattern, "/api/")
+		var st int
+		var body string
+		switch {
+		case api && safeMethod(method):
+			st, body = ts.call(method, path, nil, bearer(tokA)...)
+		case api:
+			st, body = ts.call(method, path, map[string]any{}, bearer(tokA)...)
+		case safeMethod(method):
+			st, body = ts.call(method, path, nil, "Cookie", session)
+		default:
+			st, body = ts.call(method, path, url.Values{"csrf": {csrf}}.Encode(), "Cookie", session)
+		}
+		switch {
+		case !r.Access.TenantScoped():
+			if st != 403 {
+				t.Errorf("staff route %s as a merchant: %d, want 403", r.Pattern, st)
+			}
+		case len(params) > 0:
+			if st != 403 && st != 404 {
+				t.Errorf("tenant route %s with tenant B's ids: %d, want 403 or 404: %s", r.Pattern, st, body)
+			}
+		default:
+			if st >= 500 {
+				t.Errorf("tenant route %s: %d %s", r.Pattern, st, body)
+			}
+		}
+		// The page may name the path it was asked for (the language
+		// switch does): that is the caller's own words, not B's data.
+		rawPath, _, _ := strings.Cut(path, "?")
+		for _, echo := range []string{rawPath, url.QueryEscape(rawPath), strings.ToLower(url.QueryEscape(rawPath))} {
+			body = strings.ReplaceAll(body, echo, "")
+		}
+		for _, m := range markers {
+			if strings.Contains(body, m) {
+				i := strings.Index(body, m)
+				t.Errorf("%s as merchant A shows tenant B's %q: …%s…", r.Pattern, m, body[max(0, i-80):min(len(body), i+80)])
+			}
+		}
+	}
+	var stale []string
+	for p := range sweepRoutes {
+		if !seen[p] {
+			stale = append(stale, p)
+		}
+	}
+	sort.Strings(stale)
+	if len(stale) > 0 {
+		t.Errorf("sweepRoutes lists routes no longer registered: %v", stale)
+	}
+	// Nothing of B's changed: its token still works, its account is as it was.
+	if st, _ := ts.call("GET", "/api/v1/api-tokens", nil, bearer(tokB)...); st != 200 {
+		t.Fatalf("B's token after the sweep: %d", st)
+	}
+	after, err := ts.st.Account(ctx, wxfleet.Scope{}, accB.ID)
+	if err != nil || after.Disabled || after.Role != wxfleet.RoleMerchant || after.TenantID != tenantB || after.CredentialsVersion != accB.CredentialsVersion {
+		t.Fatalf("B's account after the sweep: %+v %v", after, err)
+	}
+	if l, _ := ts.st.ListAudit(ctx, wxfleet.Scope{}, store.AuditFilter{TenantID: tenantB}); len(l) != 1 {
+		t.Fatalf("tenant B's audit log after the sweep: %d entries", len(l))
+	}
+}
