@@ -101,6 +101,7 @@ func (s *Server) wire(pushes *push.Mux, features []any) error {
 	s.queue = q
 	// An /api/ route some feature put on the mux without declaring its
 	// access (web.Access) is refused, not served.
+	s.mux = mux
 	var routes http.Handler = mux
 	for _, f := range features {
 		if w, ok := f.(*web.Server); ok {

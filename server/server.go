@@ -189,6 +189,7 @@ type Server struct {
 	ingest      *push.Ingest
 	queue       queue.Queue
 	handler     http.Handler
+	mux         *http.ServeMux // the features' routes, under handler's middleware
 	http        *http.Server
 	listener    net.Listener
 	conns       *connLimit

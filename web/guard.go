@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -26,7 +27,9 @@ func capBody(n int64, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > n {
 			w.Header().Set("Connection", "close") // the unread body is not worth draining
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			// The one error shape, like every other error (web/errors.go).
+			writeJSON(w, statusOf[wxfleet.ETOOLARGE], NewErrorBody(wxfleet.ETOOLARGE,
+				fmt.Sprintf("请求体超过 %d 字节 / request body over %d bytes", n, n), RequestIDFrom(r.Context())))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, n)

@@ -96,7 +96,7 @@ func (s *Server) listDrafts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": drafts})
+	writeJSON(w, http.StatusOK, map[string]any{"items": nonNil(drafts)})
 	return nil
 }
 

@@ -137,6 +137,9 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.api(mux, "GET /api/v1/tokens/health", StaffRead(), s.tokenHealth)
 	s.accountRoutes(mux)
 	s.payRoutes(mux) // pay.go
+	// The API description is public (see serveOpenAPI); every route is in
+	// it (web/openapi/, docs/api.md), which a test checks.
+	s.publicAPI(mux, "GET /api/v1/openapi.json", s.serveOpenAPI)
 	mux.HandleFunc(apiFallback, func(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个接口 / no such API: %s %s", r.Method, r.URL.Path))
 	})
@@ -180,6 +183,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.page(mux, "GET /tenants/{id}/apps/{appid}/qrcode", TenantRead(), s.appQRCode)
 	s.page(mux, "GET /tenants/{id}/apps/{appid}/testers", TenantRead(), s.appTesters)
 	s.page(mux, "POST /tenants/{id}/apps/{appid}/testers", TenantWrite("testers.update"), s.testersForm)
+	s.page(mux, "GET /docs/api", StaffRead(), s.apiDocsPage)
 	s.accountPages(mux)
 	s.apiTokenPages(mux)
 }

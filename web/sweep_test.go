@@ -101,6 +101,7 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /rollouts/{id}":                                {"id": "1"},
 	"GET /rollouts/{id}/events":                         {"id": "1"},
 	"GET /audit-log":                                    nil,
+	"GET /docs/api":                                     nil,
 	"GET /accounts":                                     nil,
 	"GET /api-tokens":                                   nil,
 	"POST /api-tokens":                                  nil,
