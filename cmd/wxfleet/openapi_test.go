@@ -229,6 +229,43 @@ func TestOpenAPIResponsesMatchTheDocument(t *testing.T) {
 	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/versions", path: "/api/v1/authorizers/" + a1 + "/versions?wechat=1&limit=5"}, nil)
 	s.want(200, req{op: "GET /api/v1/tokens/health", path: "/api/v1/tokens/health"}, nil)
 
+	// Tenants, plans and subscriptions.
+	var plan struct {
+		ID int64 `json:"id"`
+	}
+	s.want(201, req{op: "POST /api/v1/plans", path: "/api/v1/plans",
+		body: map[string]any{"name": "标准版", "yearly_price": 99900, "max_mini_programs": 5, "features": []string{"pay"}}}, &plan)
+	s.want(400, req{op: "POST /api/v1/plans", path: "/api/v1/plans", body: map[string]any{"name": ""}}, nil)
+	pp := fmt.Sprintf("/api/v1/plans/%d", plan.ID)
+	s.want(200, req{op: "GET /api/v1/plans", path: "/api/v1/plans"}, nil)
+	s.want(200, req{op: "GET /api/v1/plans/{id}", path: pp}, nil)
+	s.want(404, req{op: "GET /api/v1/plans/{id}", path: "/api/v1/plans/999999"}, nil)
+	s.want(200, req{op: "PATCH /api/v1/plans/{id}", path: pp, body: map[string]any{"yearly_price": 129900}}, nil)
+	var ten struct {
+		ID int64 `json:"id"`
+	}
+	s.want(201, req{op: "POST /api/v1/tenants", path: "/api/v1/tenants",
+		body: map[string]any{"name": "一号商户", "contact": "ops@example.com", "tags": []string{"east"}}}, &ten)
+	s.want(400, req{op: "POST /api/v1/tenants", path: "/api/v1/tenants", body: map[string]any{"name": ""}}, nil)
+	tenp := fmt.Sprintf("/api/v1/tenants/%d", ten.ID)
+	s.want(200, req{op: "GET /api/v1/tenants", path: "/api/v1/tenants"}, nil)
+	s.want(200, req{op: "GET /api/v1/tenants", path: "/api/v1/tenants?status=trial&tag=east&limit=1"}, nil)
+	s.want(400, req{op: "GET /api/v1/tenants", path: "/api/v1/tenants?cursor=nope", bad: true}, nil)
+	s.want(200, req{op: "GET /api/v1/tenants/{id}", path: tenp}, nil) // no plan, no subscription yet
+	s.want(404, req{op: "GET /api/v1/tenants/{id}", path: "/api/v1/tenants/999999"}, nil)
+	s.want(200, req{op: "PATCH /api/v1/tenants/{id}", path: tenp, body: map[string]any{"contact": "boss@example.com", "plan_id": plan.ID}}, nil)
+	s.want(200, req{op: "PUT /api/v1/tenants/{id}/settings", path: tenp + "/settings", body: map[string]any{"theme": "red", "banner": map[string]any{"on": true}}}, nil)
+	s.want(200, req{op: "GET /api/v1/tenants/{id}/settings", path: tenp + "/settings"}, nil)
+	s.want(201, req{op: "POST /api/v1/tenants/{id}/authorization-links", path: tenp + "/authorization-links", body: map[string]any{"merchant": "m-t1", "auth_type": 2}}, nil)
+	s.want(201, req{op: "POST /api/v1/tenants/{id}/subscription", path: tenp + "/subscription", body: map[string]any{"plan_id": plan.ID, "years": 1}}, nil)
+	s.want(200, req{op: "GET /api/v1/tenants/{id}/subscription", path: tenp + "/subscription"}, nil)
+	s.want(200, req{op: "POST /api/v1/tenants/{id}/subscription/renew", path: tenp + "/subscription/renew", body: map[string]any{"years": 2}}, nil)
+	s.want(200, req{op: "GET /api/v1/tenants/{id}/reminders", path: tenp + "/reminders"}, nil)
+	s.want(200, req{op: "PUT /api/v1/authorizers/{appid}/tenant", path: "/api/v1/authorizers/" + a2 + "/tenant", body: map[string]any{"tenant_id": ten.ID}}, nil)
+	s.want(200, req{op: "GET /api/v1/tenants/{id}", path: tenp}, nil) // with its app, plan and subscription
+	s.want(200, req{op: "PUT /api/v1/authorizers/{appid}/tenant", path: "/api/v1/authorizers/" + a2 + "/tenant", body: map[string]any{"tenant_id": nil}}, nil)
+	s.want(404, req{op: "PUT /api/v1/authorizers/{appid}/tenant", path: "/api/v1/authorizers/wxnosuchapp/tenant", body: map[string]any{"tenant_id": ten.ID}}, nil)
+
 	// Accounts, API tokens, the audit log.
 	var acct struct {
 		ID int64 `json:"id"`
