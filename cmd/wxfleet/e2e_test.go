@@ -96,7 +96,9 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func (d *testDemo) eventually(what string, cond func() bool) {
 	d.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	// A ceiling for real asynchronous work, not a timing assertion: under the
+	// race detector on a loaded machine a rollout step takes many seconds.
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			d.t.Fatalf("timed out waiting for %s", what)

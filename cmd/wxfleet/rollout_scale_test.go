@@ -36,7 +36,7 @@ func (d *testDemo) bulkFleet(n int) []string {
 		want[id] = true
 	}
 	// Generous: a shared machine under load takes minutes for what takes seconds alone.
-	deadline := time.Now().Add(2*time.Minute + time.Duration(n)*100*time.Millisecond)
+	deadline := time.Now().Add(4*time.Minute + time.Duration(n)*200*time.Millisecond)
 	for {
 		ok, bad := d.completeBulkApps(want)
 		if ok == n {

@@ -164,18 +164,33 @@ func TestRolloutAppliesTemplatePolicy(t *testing.T) {
 	}
 	domains, webview := d.appCalls("/wxa/modify_domain"), d.appCalls("/wxa/setwebviewdomain")
 	getPrivacy, setPrivacy := d.appCalls("/cgi-bin/component/getprivacysetting"), d.appCalls("/cgi-bin/component/setprivacysetting")
+	// An app's authorization push can be handled after the policy template
+	// exists (the callback completed the authorization first; under the race
+	// detector the push comes seconds later), and then the on-authorization
+	// job has set the policy already: the prepare step only reads. Every other
+	// app missing the policy gets it set by the prepare step.
+	prepared := 0
 	for _, app := range apps {
-		want := 2 // read, then set
-		if app.AppID == matching {
-			want = 1 // read only
-		}
-		if domains[app.AppID] != want || webview[app.AppID] != want || getPrivacy[app.AppID] != 1 || setPrivacy[app.AppID] != want-1 {
-			t.Errorf("%s: modify_domain %d, setwebviewdomain %d, getprivacysetting %d, setprivacysetting %d; want %d, %d, 1, %d",
-				app.AppID, domains[app.AppID], webview[app.AppID], getPrivacy[app.AppID], setPrivacy[app.AppID], want, want, want-1)
+		read, set := domains[app.AppID] == 1 && webview[app.AppID] == 1 && getPrivacy[app.AppID] == 1 && setPrivacy[app.AppID] == 0,
+			domains[app.AppID] == 2 && webview[app.AppID] == 2 && getPrivacy[app.AppID] == 1 && setPrivacy[app.AppID] == 1
+		switch {
+		case app.AppID == matching && !read:
+			t.Errorf("%s (already matching): modify_domain %d, setwebviewdomain %d, getprivacysetting %d, setprivacysetting %d; want reads only (1, 1, 1, 0)",
+				app.AppID, domains[app.AppID], webview[app.AppID], getPrivacy[app.AppID], setPrivacy[app.AppID])
+		case app.AppID != matching && set:
+			prepared++
+		case app.AppID != matching && read:
+			t.Logf("%s: the on-authorization job set the policy before the rollout's prepare step", app.AppID)
+		case app.AppID != matching:
+			t.Errorf("%s: modify_domain %d, setwebviewdomain %d, getprivacysetting %d, setprivacysetting %d; want read then set (2, 2, 1, 1)",
+				app.AppID, domains[app.AppID], webview[app.AppID], getPrivacy[app.AppID], setPrivacy[app.AppID])
 		}
 		if s := d.appSettings(app.AppID); len(s.Domains.WS) != 1 || s.Domains.WS[0] != "wss://ws.shop.example" {
 			t.Errorf("%s settings after the rollout: %+v", app.AppID, s)
 		}
+	}
+	if prepared == 0 {
+		t.Errorf("no app had the policy set by the rollout's prepare step")
 	}
 
 	// Authorizing now: the policy is applied by the authorization's setup job.
