@@ -137,7 +137,7 @@ func transient(err error) bool {
 }
 
 // unfinishedStates are the job states in which another identical job is redundant.
-var unfinishedStates = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+var unfinishedStates = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
 	rivertype.JobStateRetryable, rivertype.JobStateScheduled}
 
 // pace waits for a slot of the fleet-wide calls to path (see Rate).

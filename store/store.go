@@ -114,11 +114,28 @@ func Open(ctx context.Context, dsn string, v *vault.Vault, logger *slog.Logger) 
 	return s, nil
 }
 
+// postgresPoolSize is the connection pool's size when the URL does not set
+// pool_max_conns. pgx's own default, max(4, CPUs), starved a server whose job
+// workers (the default, token, rollout and webhook queues: 80 and more),
+// push handlers and leases share the pool: on a 2-CPU machine two instances
+// bulk-authorizing 200 mini programs left more than half of the authorized
+// pushes unanswered after WeChat's retries, every handler waiting for a
+// connection ("error beginning transaction: context canceled"), and lease
+// renewals timed out. Ten a CPU (at least 25, at most 100) keeps two or three
+// instances under PostgreSQL's default max_connections of 100 on small
+// machines; a larger deployment sets pool_max_conns (docs/configuration.md).
+func postgresPoolSize() int32 {
+	return int32(min(max(25, 10*runtime.NumCPU()), 100))
+}
+
 func (s *Store) openPostgres(ctx context.Context, dsn string) error {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx's parse errors may echo the DSN, password included.
 		return errors.New("store: cannot parse the PostgreSQL URL (check its syntax; the URL is not repeated here because it may hold a password)")
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = postgresPoolSize()
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
