@@ -175,6 +175,71 @@ func (w *CohortWorker) Work(ctx context.Context, job *river.Job[CohortArgs]) err
 	}
 }
 
+// RequeueArgs gives every unfinished app of a resumed rollout its step
+// once more, a while after the resume. A step that read the rollout as
+// paused just before the resume committed ends without doing anything;
+// while it still ran, the resume's own requeue found it unfinished and did
+// not double it, and the app would have waited for ever (seen on two
+// PostgreSQL instances: a few approved apps never released, a few audits
+// never polled). Once every such step has ended, this pass enqueues the
+// app's step; steps already waiting are not doubled. Two passes: soon, and
+// after the longest a step may run.
+type RequeueArgs struct {
+	ComponentAppID string `json:"component_appid"`
+	RolloutID      int64  `json:"rollout_id"`
+	Pass           int    `json:"pass"`
+}
+
+// Kind implements river.JobArgs.
+func (RequeueArgs) Kind() string { return "rollout_requeue" }
+
+// InsertOpts keeps one waiting pass of each kind per rollout.
+func (a RequeueArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, MaxAttempts: maxStepAttempts, Priority: 1, Tags: []string{RolloutTag(a.RolloutID)},
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: unfinished}}
+}
+
+// requeuePasses are when, after a resume, the passes of RequeueArgs run: a
+// step that saw the pause returns at once, and none runs longer than its
+// timeout.
+var requeuePasses = []time.Duration{10 * time.Second, stepTimeout + 10*time.Second}
+
+// requeueLater inserts, in tx, the later passes of a resume's requeue.
+func (s *Service) requeueLater(ctx context.Context, tx *sql.Tx, r *wxfleet.Rollout) error {
+	for i, d := range requeuePasses {
+		if err := s.Jobs().InsertTx(ctx, tx, RequeueArgs{ComponentAppID: r.ComponentAppID, RolloutID: r.ID, Pass: i + 1},
+			&river.InsertOpts{ScheduledAt: s.Now().Add(d)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RequeueWorker works RequeueArgs.
+type RequeueWorker struct {
+	river.WorkerDefaults[RequeueArgs]
+	Service *Service
+}
+
+// Timeout bounds one pass, as long as a step's.
+func (w *RequeueWorker) Timeout(*river.Job[RequeueArgs]) time.Duration { return stepTimeout }
+
+// Work requeues the rollout's apps if it is still running: the guarded
+// running → running move serializes the pass with a pause.
+func (w *RequeueWorker) Work(ctx context.Context, job *river.Job[RequeueArgs]) error {
+	s, a := w.Service, job.Args
+	r, err := s.Store.Rollout(ctx, a.ComponentAppID, a.RolloutID)
+	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND {
+		return river.JobCancel(err)
+	}
+	if err != nil || r.Status != wxfleet.RolloutRunning {
+		return err
+	}
+	_, err = s.Store.SetRolloutStatus(ctx, a.ComponentAppID, a.RolloutID, []wxfleet.RolloutStatus{wxfleet.RolloutRunning},
+		wxfleet.RolloutRunning, r.StatusReason, s.Now(), func(ctx context.Context, tx *sql.Tx) error { return s.requeue(ctx, tx, r) })
+	return err
+}
+
 // CheckArgs is the periodic job that advances every running rollout: a crash
 // between an app's last step and its advance, or an advance that lost a race,
 // is caught up within a minute.

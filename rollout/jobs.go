@@ -78,7 +78,10 @@ type StepWorker struct {
 }
 
 // Timeout bounds one step: one or two WeChat calls with their retries.
-func (w *StepWorker) Timeout(*river.Job[StepArgs]) time.Duration { return 2 * time.Minute }
+func (w *StepWorker) Timeout(*river.Job[StepArgs]) time.Duration { return stepTimeout }
+
+// stepTimeout is the longest one step runs.
+const stepTimeout = 2 * time.Minute
 
 // NextRetry backs off from RetryBase (5 s) to at most 5 minutes: WeChat's
 // transient errors (-1, timeouts) clear in seconds to minutes, and a rollout

@@ -20,6 +20,7 @@ func (f *Feature) RegisterWorkers(w *queue.Workers) {
 	queue.AddWorker(w, &StepWorker{Service: f.Service})
 	queue.AddWorker(w, &CheckWorker{Service: f.Service})
 	queue.AddWorker(w, &CohortWorker{Service: f.Service})
+	queue.AddWorker(w, &RequeueWorker{Service: f.Service})
 	queue.AddWorker(w, &FleetWorker{Service: f.Service})
 	queue.AddWorker(w, &SetupWorker{Service: f.Service})
 }

@@ -572,7 +572,10 @@ func (s *Service) Resume(ctx context.Context, componentAppID string, id int64) e
 	}
 	moved, err := s.Store.SetRolloutStatus(ctx, componentAppID, id, []wxfleet.RolloutStatus{wxfleet.RolloutPaused},
 		wxfleet.RolloutRunning, "", s.Now(), func(ctx context.Context, tx *sql.Tx) error {
-			return s.requeue(ctx, tx, r)
+			if err := s.requeue(ctx, tx, r); err != nil {
+				return err
+			}
+			return s.requeueLater(ctx, tx, r)
 		})
 	if err != nil {
 		return err

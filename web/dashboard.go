@@ -29,7 +29,13 @@ type dashPlatform struct {
 	PushPeak    int        // the busiest minute
 	Chart       template.HTML
 	Rollouts    []rolloutJSON
+	// MoreRollouts are the running rollouts past the first dashRollouts.
+	MoreRollouts int
 }
+
+// dashRollouts is how many running rollouts a platform's card follows live:
+// each costs a count query per page load and an event stream.
+const dashRollouts = 10
 
 type statusCount struct {
 	Status wxfleet.AuthorizerStatus
@@ -87,6 +93,10 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, ro := range running {
 			if ro.ComponentAppID != p.AppID || s.Rollouts == nil {
+				continue
+			}
+			if len(d.Rollouts) == dashRollouts {
+				d.MoreRollouts++ // counted, not fetched: the rollouts page lists them
 				continue
 			}
 			st, err := s.Rollouts.Get(ctx, p.AppID, ro.ID)
