@@ -165,7 +165,7 @@ func (s *Server) listWiFiShops(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"total": p.TotalCount, "page": p.PageIndex, "pages": p.PageCount, "items": p.Records})
+	writeJSON(w, http.StatusOK, map[string]any{"total": p.TotalCount, "page": p.PageIndex, "pages": p.PageCount, "items": nonNil(p.Records)})
 	return nil
 }
 
@@ -190,7 +190,7 @@ func (s *Server) addWiFiDevice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"items": list})
+	writeJSON(w, http.StatusCreated, map[string]any{"items": nonNil(list)})
 	return nil
 }
 

@@ -176,7 +176,7 @@ func (s *Server) authorizerTesters(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"appid": appID, "userstrs": users})
+	writeJSON(w, http.StatusOK, map[string]any{"appid": appID, "userstrs": nonNil(users)})
 	return nil
 }
 

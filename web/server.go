@@ -9,9 +9,11 @@ package web
 import (
 	"context"
 	"crypto/subtle"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -189,21 +191,72 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 }
 
 // Recover serves next, and answers 500 (and logs) for a handler that panics,
-// whichever feature registered it.
+// whichever feature registered it. An API path (/api/, /runtime/) gets the
+// one error shape (ErrorBody, code internal, with the request id), a console
+// page a short bilingual text with the id to quote. The log line has the
+// method, the path (never the query nor a header: they carry codes and
+// tokens), the panic and its stack; the request id comes from the context
+// (ContextLogHandler). Nothing is written when the handler had already
+// started its answer: the client sees a cut response instead.
 func Recover(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &startedWriter{ResponseWriter: w}
 		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
-				http.Error(w, "internal error", http.StatusInternalServerError)
+			v := recover()
+			if v == nil {
+				return
 			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			logger.ErrorContext(r.Context(), "panic serving request", "method", r.Method, "path", r.URL.Path,
+				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if rec.started {
+				return
+			}
+			const msg = "服务器内部错误，请稍后重试；如仍出错请提供请求标识 / internal error: try again later, and quote the request id if it persists"
+			id := RequestIDFrom(r.Context())
+			if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/runtime/") {
+				writeJSON(w, http.StatusInternalServerError, NewErrorBody(wxfleet.EINTERNAL, msg, id))
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintf(w, "%s\n请求标识 / request id: %s\n", msg, id)
 		}()
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(rec, r)
 	})
 }
+
+// startedWriter notes whether a handler began its answer (Recover must not
+// write a second one). It passes Flush and Unwrap through like
+// statusRecorder.
+type startedWriter struct {
+	http.ResponseWriter
+	started bool
+}
+
+func (w *startedWriter) WriteHeader(code int) {
+	if code >= 200 {
+		w.started = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *startedWriter) Write(b []byte) (int, error) {
+	w.started = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *startedWriter) Flush() {
+	w.started = true
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *startedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

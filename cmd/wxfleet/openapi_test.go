@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -289,6 +291,8 @@ func TestOpenAPIResponsesMatchTheDocument(t *testing.T) {
 	s.want(200, req{op: "GET /api/v1/audit-log", path: "/api/v1/audit-log"}, nil)
 	s.want(200, req{op: "GET /api/v1/audit-log", path: "/api/v1/audit-log?action=rollout.&limit=2"}, nil)
 
+	featureSamples(t, s, apps, draft.DraftID, tmpl.TemplateID)
+
 	// The runtime API, as a mini program calls it.
 	code := d.loginCode(a1, nil)
 	var sess struct {
@@ -313,4 +317,323 @@ func TestOpenAPIResponsesMatchTheDocument(t *testing.T) {
 	s.want(401, req{op: "GET /runtime/v1/me", path: "/runtime/v1/me", token: sess.Token}, nil)
 
 	doc.RequireSamples(t)
+}
+
+// featureSamples drives the feature routes (webhooks, messaging, cards and
+// Wi-Fi, pay, fleet actions, template policy, testers, hold) into their
+// answers, each exchange validated against the description.
+func featureSamples(t *testing.T, s *sampler, apps []sbApp, draftID, tmplID int64) {
+	d := s.d
+	a1, a2, a3, a4 := apps[0].AppID, apps[1].AppID, apps[2].AppID, apps[3].AppID
+
+	// Webhooks: an ISV receiver that takes every event.
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rcv.Close)
+	var hook struct {
+		ID string `json:"id"`
+	}
+	s.want(201, req{op: "POST /api/v1/webhooks", path: "/api/v1/webhooks", body: map[string]any{"url": rcv.URL + "/hook", "events": []string{"*"}, "description": "openapi"}}, &hook)
+	var spareHook struct {
+		ID string `json:"id"`
+	}
+	s.want(201, req{op: "POST /api/v1/webhooks", path: "/api/v1/webhooks", body: map[string]any{"url": rcv.URL + "/spare", "events": []string{"audit.success", "release.done"}}}, &spareHook)
+	s.want(400, req{op: "POST /api/v1/webhooks", path: "/api/v1/webhooks", body: map[string]any{"url": "https://u:p@example.com/", "events": []string{"*"}}}, nil)
+	s.want(400, req{op: "POST /api/v1/webhooks", path: "/api/v1/webhooks", body: map[string]any{"url": "https://example.com/", "events": []string{"nope"}}, bad: true}, nil)
+	s.want(200, req{op: "GET /api/v1/webhooks", path: "/api/v1/webhooks"}, nil)
+	var hooks struct {
+		NextCursor *string `json:"next_cursor"`
+	}
+	s.want(200, req{op: "GET /api/v1/webhooks", path: "/api/v1/webhooks?limit=1"}, &hooks)
+	if hooks.NextCursor == nil {
+		t.Fatal("a page of one webhook of two has no next_cursor")
+	}
+	s.want(200, req{op: "GET /api/v1/webhooks", path: "/api/v1/webhooks?limit=1&cursor=" + *hooks.NextCursor}, nil)
+	hp := "/api/v1/webhooks/" + hook.ID
+	s.want(200, req{op: "GET /api/v1/webhooks/{id}", path: hp}, nil)
+	s.want(404, req{op: "GET /api/v1/webhooks/{id}", path: "/api/v1/webhooks/wh_0"}, nil)
+	s.want(200, req{op: "PATCH /api/v1/webhooks/{id}", path: hp, body: map[string]any{"description": "openapi, edited", "disabled": false}}, nil)
+	s.want(400, req{op: "PATCH /api/v1/webhooks/{id}", path: hp, body: map[string]any{"url": "ftp://example.com/"}}, nil)
+	s.want(200, req{op: "POST /api/v1/webhooks/{id}/rotate-secret", path: hp + "/rotate-secret"}, nil)
+	s.want(204, req{op: "DELETE /api/v1/webhooks/{id}", path: "/api/v1/webhooks/" + spareHook.ID}, nil)
+	s.want(404, req{op: "DELETE /api/v1/webhooks/{id}", path: "/api/v1/webhooks/" + spareHook.ID}, nil)
+
+	// Customer service: a user writes to a1; the platform answers.
+	var user struct {
+		OpenID string `json:"openid"`
+		Status int    `json:"status"`
+	}
+	d.sandbox("POST", "/sandbox/api/apps/"+a1+"/user-message", map[string]any{"msgtype": "text", "content": "请问今天营业吗？"}, &user)
+	if user.Status != 200 || user.OpenID == "" {
+		t.Fatalf("user message: %+v", user)
+	}
+	cp := "/api/v1/authorizers/" + a1 + "/conversations/" + user.OpenID
+	d.eventually("the conversation", func() bool { return d.api("GET", cp, nil, nil) == 200 })
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/conversations/{openid}", path: cp}, nil)
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/conversations/{openid}", path: cp + "?limit=1&before=999999999"}, nil)
+	s.want(400, req{op: "GET /api/v1/authorizers/{appid}/conversations/{openid}", path: cp + "?before=x", bad: true}, nil)
+	s.want(404, req{op: "GET /api/v1/authorizers/{appid}/conversations/{openid}", path: "/api/v1/authorizers/" + a1 + "/conversations/oNOBODY"}, nil)
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/conversations", path: "/api/v1/authorizers/" + a1 + "/conversations"}, nil)
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/conversations", path: "/api/v1/authorizers/" + a1 + "/conversations?limit=1"}, nil)
+	s.want(404, req{op: "GET /api/v1/authorizers/{appid}/conversations", path: "/api/v1/authorizers/wxnosuchapp/conversations"}, nil)
+	s.want(200, req{op: "POST /api/v1/authorizers/{appid}/conversations/{openid}/typing", path: cp + "/typing", body: map[string]any{"command": "Typing"}}, nil)
+	s.want(409, req{op: "POST /api/v1/authorizers/{appid}/conversations/{openid}/typing", path: cp + "/typing", body: map[string]any{"command": "Typing"}}, nil) // already typing: WeChat's 45081
+	s.want(200, req{op: "POST /api/v1/authorizers/{appid}/conversations/{openid}/typing", path: cp + "/typing", body: map[string]any{"command": "CancelTyping"}}, nil)
+	s.want(200, req{op: "POST /api/v1/authorizers/{appid}/conversations/{openid}/typing", path: cp + "/typing"}, nil) // no body: Typing
+	s.want(400, req{op: "POST /api/v1/authorizers/{appid}/conversations/{openid}/typing", path: cp + "/typing", body: map[string]any{"command": "Dance"}, bad: true}, nil)
+	s.want(200, req{op: "POST /api/v1/authorizers/{appid}/conversations/{openid}/messages", path: cp + "/messages",
+		body: map[string]any{"msgtype": "text", "text": map[string]string{"content": "营业的，九点到九点"}}}, nil)
+	png := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), make([]byte, 64)...)
+	s.want(200, req{op: "POST /api/v1/authorizers/{appid}/conversations/{openid}/messages", path: cp + "/messages",
+		body: map[string]any{"msgtype": "image", "image": map[string]any{"data": png, "filename": "menu.png"}}}, nil)
+	s.want(409, req{op: "POST /api/v1/authorizers/{appid}/conversations/{openid}/messages", path: "/api/v1/authorizers/" + a1 + "/conversations/oNOBODY/messages",
+		body: map[string]any{"msgtype": "text", "text": map[string]string{"content": "hi"}}}, nil)
+
+	// Subscribe messages: the library, a template, a send refused then allowed.
+	ap := "/api/v1/authorizers/" + a1
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/subscribe-library", path: ap + "/subscribe-library?category=616"}, nil)
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/subscribe-library", path: ap + "/subscribe-library?category=616&start=0&limit=5"}, nil)
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/subscribe-library", path: ap + "/subscribe-library?tid=1001"}, nil)
+	s.want(400, req{op: "GET /api/v1/authorizers/{appid}/subscribe-library", path: ap + "/subscribe-library?category=x", bad: true}, nil)
+	var stpl struct {
+		TemplateID string `json:"template_id"`
+	}
+	s.want(201, req{op: "POST /api/v1/authorizers/{appid}/subscribe-templates", path: ap + "/subscribe-templates",
+		body: map[string]any{"tid": 1001, "kid_list": []int{1, 2, 3}, "scene_desc": "外卖"}}, &stpl)
+	s.want(409, req{op: "POST /api/v1/authorizers/{appid}/subscribe-templates", path: ap + "/subscribe-templates",
+		body: map[string]any{"tid": 1001, "kid_list": []int{1, 99}}}, nil)
+	s.want(400, req{op: "POST /api/v1/authorizers/{appid}/subscribe-templates", path: ap + "/subscribe-templates",
+		body: map[string]any{"tid": 1001, "kid_list": []int{1}}, bad: true}, nil)
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/subscribe-templates", path: ap + "/subscribe-templates"}, nil)
+	msg := map[string]any{"openid": user.OpenID, "template_id": stpl.TemplateID,
+		"data": map[string]any{"thing1": "宫保鸡丁", "character_string2": "20261203001", "time3": map[string]string{"value": "2026-12-03 12:30"}}}
+	s.want(403, req{op: "POST /api/v1/authorizers/{appid}/subscribe-messages", path: ap + "/subscribe-messages", body: msg}, nil)
+	d.sandbox("POST", "/sandbox/api/apps/"+a1+"/subscribe", map[string]any{"openid": user.OpenID, "template_ids": []string{stpl.TemplateID}, "accept": true}, nil)
+	d.eventually("the consent", func() bool {
+		var c struct {
+			Consents []struct {
+				Remaining int `json:"remaining"`
+			} `json:"subscribe_consents"`
+		}
+		d.api("GET", cp, nil, &c)
+		return len(c.Consents) == 1 && c.Consents[0].Remaining == 1
+	})
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/conversations/{openid}", path: cp}, nil) // with its consent
+	s.want(200, req{op: "POST /api/v1/authorizers/{appid}/subscribe-messages", path: ap + "/subscribe-messages", body: msg}, nil)
+	s.want(400, req{op: "POST /api/v1/authorizers/{appid}/subscribe-messages", path: ap + "/subscribe-messages", body: map[string]any{"openid": user.OpenID}, bad: true}, nil)
+	var apply struct {
+		ID     int64          `json:"id"`
+		Counts map[string]int `json:"counts"`
+	}
+	s.want(202, req{op: "POST /api/v1/subscribe-templates/apply", path: "/api/v1/subscribe-templates/apply",
+		body: map[string]any{"tid": 3001, "kid_list": []int{1, 2, 4}, "scene_desc": "会员", "appids": []string{a2, a3}}}, &apply)
+	applyPath := fmt.Sprintf("/api/v1/subscribe-templates/apply/%d", apply.ID)
+	d.eventually("the fleet-wide apply", func() bool {
+		d.api("GET", applyPath, nil, &apply)
+		return apply.Counts["added"] == 2
+	})
+	s.want(200, req{op: "GET /api/v1/subscribe-templates/apply/{id}", path: applyPath}, nil)
+	s.want(404, req{op: "GET /api/v1/subscribe-templates/apply/{id}", path: "/api/v1/subscribe-templates/apply/999999"}, nil)
+
+	// Cards and Wi-Fi of the official account.
+	oa := d.authorizeOA()
+	cards := "/api/v1/authorizers/" + oa + "/cards"
+	s.want(400, req{op: "POST /api/v1/authorizers/{appid}/cards", path: cards, body: map[string]any{"card": couponCard("一二三四五六七八九十", "x")}}, nil)
+	var card struct {
+		CardID       string `json:"card_id"`
+		ReviewStatus string `json:"review_status"`
+		Issued       int    `json:"issued"`
+	}
+	s.want(201, req{op: "POST /api/v1/authorizers/{appid}/cards", path: cards, body: map[string]any{"card": couponCard("满100减20", "不与其他优惠同享")}}, &card)
+	cardPath := cards + "/" + card.CardID
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/cards/{card_id}", path: cardPath}, nil) // under review
+	d.sandbox("POST", "/sandbox/api/clock", map[string]string{"advance": "10s"}, nil)
+	d.eventually("the card approved", func() bool {
+		d.api("GET", cardPath, nil, &card)
+		return card.ReviewStatus == "approved"
+	})
+	var got struct {
+		Code string `json:"code"`
+	}
+	if st := d.sandbox("POST", "/sandbox/api/apps/"+oa+"/cards/"+card.CardID+"/receive", map[string]string{"openid": "oDemoUser1"}, &got); st != 200 || got.Code == "" {
+		t.Fatalf("receive: HTTP %d %+v", st, got)
+	}
+	d.eventually("the card issued", func() bool {
+		d.api("GET", cardPath, nil, &card)
+		return card.Issued == 1
+	})
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/cards/{card_id}", path: cardPath}, nil)
+	s.want(404, req{op: "GET /api/v1/authorizers/{appid}/cards/{card_id}", path: cards + "/pNOSUCHCARD"}, nil)
+	s.want(200, req{op: "POST /api/v1/authorizers/{appid}/cards/{card_id}/consume", path: cardPath + "/consume", body: map[string]string{"code": got.Code}}, nil)
+	s.want(409, req{op: "POST /api/v1/authorizers/{appid}/cards/{card_id}/consume", path: cardPath + "/consume", body: map[string]string{"code": got.Code}}, nil)
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/cards", path: cards}, nil)
+	var shop struct {
+		ShopID int64 `json:"shop_id"`
+	}
+	if st := d.sandbox("POST", "/sandbox/api/apps/"+oa+"/wifi/shops", map[string]string{"shop_name": "断桥店"}, &shop); st != 200 {
+		t.Fatalf("add shop: HTTP %d", st)
+	}
+	wifi := "/api/v1/authorizers/" + oa + "/wifi/shops"
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/wifi/shops", path: wifi}, nil)
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/wifi/shops", path: wifi + "?page=1&size=10"}, nil)
+	s.want(400, req{op: "GET /api/v1/authorizers/{appid}/wifi/shops", path: wifi + "?page=x", bad: true}, nil)
+	sp := wifi + "/" + strconv.FormatInt(shop.ShopID, 10)
+	s.want(400, req{op: "POST /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/devices", path: sp + "/devices", body: map[string]string{"ssid": "Lakeside", "password": "12345678"}}, nil)
+	s.want(201, req{op: "POST /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/devices", path: sp + "/devices", body: map[string]string{"ssid": "WX-Lakeside", "password": "west-lake-8"}}, nil)
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/qrcode", path: sp + "/qrcode"}, nil)
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/qrcode", path: sp + "/qrcode?format=json&img_id=1"}, nil)
+	s.want(400, req{op: "GET /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/qrcode", path: wifi + "/0/qrcode", bad: true}, nil)
+
+	// WeChat Pay: onboarding a sub-merchant for a3, binding, an order from the runtime.
+	s.want(200, req{op: "GET /api/v1/pay/merchant", path: "/api/v1/pay/merchant"}, nil)
+	var appl struct {
+		ID int64 `json:"id"`
+	}
+	s.want(201, req{op: "POST /api/v1/pay/applyments", path: "/api/v1/pay/applyments", body: map[string]any{"form": payForm("wxf_openapi_1"), "appid": a3}}, &appl)
+	s.want(409, req{op: "POST /api/v1/pay/applyments", path: "/api/v1/pay/applyments", body: map[string]any{"form": payForm("wxf_openapi_1"), "appid": a3}}, nil)
+	s.want(400, req{op: "POST /api/v1/pay/applyments", path: "/api/v1/pay/applyments", body: map[string]any{"appid": a3}, bad: true}, nil)
+	applPath := fmt.Sprintf("/api/v1/pay/applyments/%d", appl.ID)
+	s.want(200, req{op: "GET /api/v1/pay/applyments/{id}", path: applPath}, nil) // auditing
+	d.decide("wxf_openapi_1", map[string]string{"result": "approve"})
+	var done struct {
+		SubMchID string `json:"sub_mchid"`
+	}
+	s.want(200, req{op: "GET /api/v1/pay/applyments/{id}", path: applPath}, &done)
+	if done.SubMchID == "" {
+		t.Fatal("an approved application has no sub_mchid")
+	}
+	s.want(404, req{op: "GET /api/v1/pay/applyments/{id}", path: "/api/v1/pay/applyments/999999"}, nil)
+	s.want(400, req{op: "POST /api/v1/pay/sub-merchants", path: "/api/v1/pay/sub-merchants", body: map[string]string{"sub_mchid": done.SubMchID}, bad: true}, nil)
+	s.want(200, req{op: "POST /api/v1/pay/sub-merchants", path: "/api/v1/pay/sub-merchants", body: map[string]string{"sub_mchid": done.SubMchID, "appid": a3}}, nil)
+	if st := d.sandbox("POST", "/sandbox/api/pay/sub-merchants/"+done.SubMchID+"/appids", map[string]string{"appid": a3}, nil); st != 200 {
+		t.Fatalf("sandbox bind: %d", st)
+	}
+	var sess struct {
+		Token string `json:"token"`
+	}
+	payer := d.loginCode(a3, map[string]string{"openid": "oPAYUSER000000000000000001"})
+	s.want(200, req{op: "POST /runtime/v1/login", path: "/runtime/v1/login", noToken: true, body: map[string]any{"appid": a3, "code": payer.Code}}, &sess)
+	order := map[string]any{"description": "牛肉面", "amount": 1500, "out_trade_no": "wxf_openapi_0001"}
+	s.want(200, req{op: "POST /runtime/v1/pay/orders", path: "/runtime/v1/pay/orders", token: sess.Token, body: order}, nil)
+	s.want(200, req{op: "POST /runtime/v1/pay/orders", path: "/runtime/v1/pay/orders", token: sess.Token, body: order}, nil) // the same again
+	s.want(200, req{op: "POST /runtime/v1/pay/orders", path: "/runtime/v1/pay/orders", token: sess.Token, body: map[string]any{"description": "拉面", "amount": 1200}}, nil)
+	s.want(409, req{op: "POST /runtime/v1/pay/orders", path: "/runtime/v1/pay/orders", token: sess.Token, body: map[string]any{"description": "牛肉面", "amount": 999, "out_trade_no": "wxf_openapi_0001"}}, nil)
+	s.want(400, req{op: "POST /runtime/v1/pay/orders", path: "/runtime/v1/pay/orders", token: sess.Token, body: map[string]any{"description": "牛肉面", "amount": 0}, bad: true}, nil)
+	s.want(200, req{op: "GET /api/v1/pay/orders", path: "/api/v1/pay/orders"}, nil)
+	s.want(200, req{op: "GET /api/v1/pay/orders", path: "/api/v1/pay/orders?appid=" + a3 + "&limit=1"}, nil)
+	if st := d.sandbox("POST", "/sandbox/api/pay/orders/wxf_openapi_0001/pay", map[string]string{"sub_mchid": done.SubMchID}, nil); st != 200 {
+		t.Fatalf("pay: %d", st)
+	}
+	d.eventually("the order paid", func() bool {
+		var l struct {
+			Items []struct {
+				OutTradeNo string `json:"out_trade_no"`
+				State      string `json:"state"`
+			} `json:"items"`
+		}
+		d.api("GET", "/api/v1/pay/orders?appid="+a3, nil, &l)
+		for _, o := range l.Items {
+			if o.OutTradeNo == "wxf_openapi_0001" {
+				return o.State == "SUCCESS"
+			}
+		}
+		return false
+	})
+	s.want(200, req{op: "GET /api/v1/pay/orders", path: "/api/v1/pay/orders?appid=" + a3}, nil)                              // one paid
+	s.want(409, req{op: "POST /runtime/v1/pay/orders", path: "/runtime/v1/pay/orders", token: sess.Token, body: order}, nil) // paid
+
+	// A template policy (on a template of its own: the rollouts above stay without one).
+	var ptmpl struct {
+		TemplateID int64 `json:"template_id"`
+	}
+	s.want(201, req{op: "POST /api/v1/templates", path: "/api/v1/templates", body: map[string]any{"draft_id": draftID, "notes": "policy"}}, &ptmpl)
+	pol := fmt.Sprintf("/api/v1/templates/%d/policy", ptmpl.TemplateID)
+	s.want(400, req{op: "PUT /api/v1/templates/{id}/policy", path: pol, body: map[string]any{"domains": map[string]any{"requestdomain": []string{"wss://api.shop.example"}}}}, nil)
+	s.want(200, req{op: "PUT /api/v1/templates/{id}/policy", path: pol, body: map[string]any{
+		"domains":       map[string]any{"requestdomain": []string{"https://api.shop.example"}, "wsrequestdomain": []string{"wss://ws.shop.example"}},
+		"webviewdomain": []string{"https://h5.shop.example"},
+		"privacy": map[string]any{"owner_setting": map[string]any{"contact_email": "privacy@shop.example", "notice_method": "弹窗提示"},
+			"setting_list": []any{map[string]any{"privacy_key": "PhoneNumber", "privacy_text": "用于会员登录"}}},
+	}}, nil)
+	s.want(200, req{op: "GET /api/v1/templates/{id}", path: fmt.Sprintf("/api/v1/templates/%d", ptmpl.TemplateID)}, nil) // with its policy
+	s.want(404, req{op: "PUT /api/v1/templates/{id}/policy", path: "/api/v1/templates/999999/policy", body: map[string]any{}}, nil)
+
+	// Fleet actions: a tester bound on two apps.
+	var fa struct {
+		ID int64 `json:"id"`
+	}
+	s.want(201, req{op: "POST /api/v1/fleet-actions", path: "/api/v1/fleet-actions",
+		body: map[string]any{"kind": "bind_tester", "wechatid": "tester_li", "targets": map[string]any{"appids": []string{a1, a2}}}}, &fa)
+	s.want(400, req{op: "POST /api/v1/fleet-actions", path: "/api/v1/fleet-actions", body: map[string]any{"kind": "bind_tester", "targets": map[string]any{"all": true}}}, nil)
+	fp := fmt.Sprintf("/api/v1/fleet-actions/%d", fa.ID)
+	s.want(200, req{op: "GET /api/v1/fleet-actions/{id}", path: fp}, nil)
+	d.eventually("the fleet action completed", func() bool {
+		var a struct {
+			Status string `json:"status"`
+		}
+		d.api("GET", fp, nil, &a)
+		return a.Status == "completed"
+	})
+	s.want(200, req{op: "GET /api/v1/fleet-actions/{id}", path: fp}, nil)
+	s.want(404, req{op: "GET /api/v1/fleet-actions/{id}", path: "/api/v1/fleet-actions/999999"}, nil)
+	s.want(200, req{op: "GET /api/v1/fleet-actions", path: "/api/v1/fleet-actions"}, nil)
+	s.want(200, req{op: "GET /api/v1/fleet-actions", path: "/api/v1/fleet-actions?limit=1"}, nil)
+	s.want(400, req{op: "GET /api/v1/fleet-actions", path: "/api/v1/fleet-actions?cursor=x", bad: true}, nil)
+	s.want(200, req{op: "GET /api/v1/fleet-actions/{id}/apps", path: fp + "/apps"}, nil)
+	s.want(200, req{op: "GET /api/v1/fleet-actions/{id}/apps", path: fp + "/apps?state=done&limit=1"}, nil)
+	s.want(404, req{op: "GET /api/v1/fleet-actions/{id}/apps", path: "/api/v1/fleet-actions/999999/apps"}, nil)
+	var testers struct {
+		UserStrs []string `json:"userstrs"`
+	}
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/testers", path: "/api/v1/authorizers/" + a1 + "/testers"}, &testers)
+	if len(testers.UserStrs) != 1 {
+		t.Fatalf("testers of %s after bind_tester: %v", a1, testers.UserStrs)
+	}
+	s.want(200, req{op: "GET /api/v1/authorizers/{appid}/testers", path: "/api/v1/authorizers/" + a4 + "/testers"}, nil) // none
+	s.want(404, req{op: "GET /api/v1/authorizers/{appid}/testers", path: "/api/v1/authorizers/wxnosuchapp/testers"}, nil)
+
+	// A hold: WeChat suspends a4's submissions (86007); the rollout fails it; the hold is released.
+	if st := d.sandbox("POST", "/sandbox/api/apps/"+a4+"/suspend", map[string]any{"suspended": true}, nil); st != 200 {
+		t.Fatalf("suspend: %d", st)
+	}
+	if st := d.api("PUT", "/api/v1/authorizers/"+a4+"/settings", map[string]any{"shop": map[string]any{"name": "四号店"}}, nil); st != 200 {
+		t.Fatalf("settings of %s: %d", a4, st)
+	}
+	var held struct {
+		ID int64 `json:"id"`
+	}
+	s.want(201, req{op: "POST /api/v1/rollouts", path: "/api/v1/rollouts",
+		body: map[string]any{"template_id": tmplID, "targets": map[string]any{"appids": []string{a4}}, "max_failure_ratio": 1}}, &held)
+	if r := d.waitRollout(held.ID, "completed"); r.Counts["failed"] != 1 {
+		t.Fatalf("the suspended app's rollout: %+v %+v", r, d.rolloutApps(held.ID, ""))
+	}
+	s.want(404, req{op: "DELETE /api/v1/authorizers/{appid}/hold", path: "/api/v1/authorizers/" + a1 + "/hold"}, nil)
+	s.want(204, req{op: "DELETE /api/v1/authorizers/{appid}/hold", path: "/api/v1/authorizers/" + a4 + "/hold"}, nil)
+	s.want(404, req{op: "DELETE /api/v1/authorizers/{appid}/hold", path: "/api/v1/authorizers/" + a4 + "/hold"}, nil)
+
+	// The deliveries of everything above.
+	dp := hp + "/deliveries"
+	var dl struct {
+		Items []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"items"`
+	}
+	d.eventually("a webhook delivered", func() bool {
+		d.api("GET", dp+"?status=delivered", nil, &dl)
+		return len(dl.Items) > 0
+	})
+	s.want(200, req{op: "GET /api/v1/webhooks/{id}/deliveries", path: dp}, nil)
+	s.want(200, req{op: "GET /api/v1/webhooks/{id}/deliveries", path: dp + "?status=delivered&limit=1"}, nil)
+	s.want(400, req{op: "GET /api/v1/webhooks/{id}/deliveries", path: dp + "?status=lost", bad: true}, nil)
+	s.want(404, req{op: "GET /api/v1/webhooks/{id}/deliveries", path: "/api/v1/webhooks/wh_0/deliveries"}, nil)
+	s.want(200, req{op: "GET /api/v1/webhooks/dead-letters", path: "/api/v1/webhooks/dead-letters"}, nil)
+	s.want(200, req{op: "GET /api/v1/webhooks/dead-letters", path: "/api/v1/webhooks/dead-letters?limit=10"}, nil)
+	one := "/api/v1/webhook-deliveries/" + dl.Items[0].ID
+	s.want(200, req{op: "GET /api/v1/webhook-deliveries/{id}", path: one}, nil)
+	s.want(404, req{op: "GET /api/v1/webhook-deliveries/{id}", path: "/api/v1/webhook-deliveries/dlv_0"}, nil)
+	s.want(202, req{op: "POST /api/v1/webhook-deliveries/{id}/redeliver", path: one + "/redeliver"}, nil)
+	s.want(404, req{op: "POST /api/v1/webhook-deliveries/{id}/redeliver", path: "/api/v1/webhook-deliveries/dlv_0/redeliver"}, nil)
 }
