@@ -113,10 +113,6 @@ type Service struct {
 	APIRates map[string]float64
 	// Observe counts steps by result (metrics); may be nil.
 	Observe func(step, result string)
-	// Suspended says why the merchant behind an app may not be shipped to
-	// (its tenant is suspended), "" when it may; nil: no tenant check. The
-	// hook where tenant status plugs in.
-	Suspended func(ctx context.Context, componentAppID, appID string) (string, error)
 	// Events sends audit results and releases out (webhooks); nil sends nothing.
 	Events webhook.Emitter
 
@@ -421,8 +417,9 @@ func (s *Service) skipReason(ctx context.Context, componentAppID, appID string, 
 	return ""
 }
 
-// suspended says why an app is suspended, by WeChat (a hold recorded from
-// 86007) or with its merchant's tenant (the Suspended hook); "" when not.
+// suspended says why an app is suspended by WeChat (a hold recorded from
+// 86007); "" when not. A suspended or closed tenant is plan's
+// (BlockedTenantApps).
 func (s *Service) suspended(ctx context.Context, componentAppID, appID string) string {
 	h, err := s.Store.AppHoldOf(ctx, componentAppID, appID)
 	if err != nil {
@@ -431,13 +428,6 @@ func (s *Service) suspended(ctx context.Context, componentAppID, appID string) s
 	if h != nil {
 		return fmt.Sprintf("微信已禁止该小程序提交审核（%d），解除后重试 / suspended by WeChat: submissions refused (%d) since %s; clear the hold once resolved",
 			h.Errcode, h.Errcode, h.HeldAt.UTC().Format(time.RFC3339))
-	}
-	if s.Suspended != nil {
-		why, err := s.Suspended(ctx, componentAppID, appID)
-		if err != nil {
-			return "读取商户状态失败 / cannot read the merchant's status: " + wxfleet.ErrorMessage(err)
-		}
-		return why
 	}
 	return ""
 }

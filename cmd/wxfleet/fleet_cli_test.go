@@ -117,6 +117,27 @@ func TestFleetActionCLI(t *testing.T) {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
 
+	// The list pages newest first by ?cursor= (cursorParam); a bad cursor is a 400.
+	var page struct {
+		Items []struct {
+			ID int64 `json:"id"`
+		} `json:"items"`
+		NextCursor string `json:"next_cursor"`
+	}
+	if st := d.api("GET", "/api/v1/fleet-actions?limit=1", nil, &page); st != 200 || len(page.Items) != 1 || page.Items[0].ID != ghost || page.NextCursor == "" {
+		t.Fatalf("first page: %d %+v", st, page)
+	}
+	cursor := page.NextCursor
+	page.Items = nil
+	if st := d.api("GET", "/api/v1/fleet-actions?limit=1&cursor="+cursor, nil, &page); st != 200 || len(page.Items) != 1 || page.Items[0].ID != setupID {
+		t.Fatalf("second page: %d %+v", st, page)
+	}
+	for _, path := range []string{"/api/v1/fleet-actions?cursor=abc", "/api/v1/rollouts?cursor=0", "/api/v1/rollouts?cursor=x"} {
+		if st := d.api("GET", path, nil, nil); st != 400 {
+			t.Errorf("GET %s: %d, want 400", path, st)
+		}
+	}
+
 	for _, c := range []struct {
 		args []string
 		want string
