@@ -63,10 +63,13 @@ type Service struct {
 	AuthType  int    // default auth_type of new links; 0 → mini programs only
 	Now       func() time.Time
 	Logger    *slog.Logger
-	// OnAuthorized, when set, runs after an app's authorization is saved
-	// (rollouts apply the template policy: domains, privacy); its error is
-	// logged, not returned: the authorization stands.
-	OnAuthorized func(ctx context.Context, componentAppID, appID string) error
+	// OnAuthorized, when set, runs inside the transaction that saves an
+	// app's authorization (rollouts enqueue the job applying the template
+	// policy: domains, privacy), so a crash cannot keep the one without the
+	// other: a retry of the push or callback would find the authorization
+	// done and not call it again. Its error rolls the authorization back
+	// (the push job retries; the callback says so).
+	OnAuthorized func(ctx context.Context, tx *sql.Tx, componentAppID, appID string) error
 	// Events sends authorizer.authorized, .updated and .unauthorized out
 	// (webhooks), each in the transaction of the change; nil sends nothing.
 	Events webhook.Emitter
@@ -547,13 +550,28 @@ func (s *Service) save(ctx context.Context, componentAppID, appID string, info *
 		applyLink(a, link)
 	}
 	// Save the tokens before anything else can fail: they are what matters.
-	// The event goes out with them: a retry of this path finds the
-	// authorization done (doneAlready) and would not send it again.
+	// The event and the on-authorization job go out with them: a retry of
+	// this path finds the authorization done (doneAlready) and would not
+	// send or enqueue them again.
 	typ := webhook.AuthorizerAuthorized
 	if prev != nil && prev.Status == wxfleet.StatusAuthorized {
 		typ = webhook.AuthorizerUpdated
 	}
-	if err := s.Store.UpsertAuthorizerThen(ctx, a, s.emit(typ, a, pushTime)); err != nil {
+	emit, then := s.emit(typ, a, pushTime), store.Then(nil)
+	if emit != nil || s.OnAuthorized != nil {
+		then = func(ctx context.Context, tx *sql.Tx) error {
+			if emit != nil {
+				if err := emit(ctx, tx); err != nil {
+					return err
+				}
+			}
+			if s.OnAuthorized != nil {
+				return s.OnAuthorized(ctx, tx, componentAppID, appID)
+			}
+			return nil
+		}
+	}
+	if err := s.Store.UpsertAuthorizerThen(ctx, a, then); err != nil {
 		return nil, err
 	}
 	if details, err := s.WeChat.GetAuthorizerInfo(ctx, s.Keeper.ComponentSource(componentAppID), componentAppID, appID); err != nil {
@@ -575,11 +593,6 @@ func (s *Service) save(ctx context.Context, componentAppID, appID string, info *
 	}
 	s.Logger.Info("authorizer authorized", "component_appid", componentAppID, "appid", appID,
 		"merchant", a.Merchant, "permissions", a.Permissions, "via_push", !pushTime.IsZero())
-	if s.OnAuthorized != nil {
-		if err := s.OnAuthorized(ctx, componentAppID, appID); err != nil {
-			s.Logger.Warn("after-authorization setup not enqueued", "component_appid", componentAppID, "appid", appID, "err", err)
-		}
-	}
 	return a, nil
 }
 

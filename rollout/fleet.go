@@ -340,15 +340,17 @@ func (w *SetupWorker) Work(ctx context.Context, job *river.Job[SetupArgs]) error
 	return nil
 }
 
-// Authorized enqueues the policy setup of an app that has just authorized
-// (authorization.Service.OnAuthorized).
-func (s *Service) Authorized(ctx context.Context, componentAppID, appID string) error {
+// Authorized enqueues the policy setup of an app that has just authorized,
+// in tx, the transaction storing the authorization
+// (authorization.Service.OnAuthorized): the two commit together, so a crash
+// between them cannot lose the job.
+func (s *Service) Authorized(ctx context.Context, tx *sql.Tx, componentAppID, appID string) error {
 	if _, err := s.Store.PolicyTemplate(ctx, componentAppID); wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND {
 		return nil // no template declares a policy: nothing to apply
 	} else if err != nil {
 		return err
 	}
-	return s.Jobs().InsertMany(ctx, []river.InsertManyParams{{Args: SetupArgs{ComponentAppID: componentAppID, AppID: appID}}})
+	return s.Jobs().InsertTx(ctx, tx, SetupArgs{ComponentAppID: componentAppID, AppID: appID}, nil)
 }
 
 // SetTemplatePolicy validates and stores a template's policy.

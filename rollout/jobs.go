@@ -454,7 +454,10 @@ func (st *step) release(ctx context.Context) error {
 }
 
 // rollback reverts the released version. 87012 (nothing to roll back to)
-// fails the app with WeChat's reason; the release stays online.
+// fails the app with WeChat's reason; the release stays online. A gray
+// release still running is reverted (revertgrayrelease); one WeChat has
+// released fully since (getgrayreleaseplan no longer running: after 15 days
+// it does so itself) is rolled back as any release.
 func (st *step) rollback(ctx context.Context, toVersion string) error {
 	if st.app.State != wxfleet.AppReleased {
 		return nil
@@ -463,8 +466,24 @@ func (st *step) rollback(ctx context.Context, toVersion string) error {
 		return err
 	}
 	var err error
-	switch p := st.r.GrayPercentage; {
-	case p > 0 && p < 100 && toVersion == "":
+	gray := false
+	if p := st.r.GrayPercentage; p > 0 && p < 100 && toVersion == "" {
+		// WeChat releases a gray release fully on its 15th day (or someone
+		// did in its console): then there is no gray release to revert, and
+		// the version is rolled back as a full release.
+		if gray, err = st.s.grayInProgress(ctx, st.ts(), st.s.pace); err != nil {
+			var we *wechat.Error
+			switch {
+			case isSnooze(err):
+				return err
+			case errors.As(err, &we) && !isTransient(err):
+				return st.keep(ctx, stepRollback, err.Error())
+			}
+			return st.fail(ctx, stepRollback, err)
+		}
+	}
+	switch {
+	case gray:
 		err = st.s.WeChat.RevertGrayRelease(ctx, st.ts())
 	case toVersion != "":
 		var hist []wechat.HistoryVersion

@@ -181,6 +181,11 @@ func ValidatePolicy(p *wxfleet.TemplatePolicy) error {
 	return nil
 }
 
+// GrayAutoRelease is how long a gray release runs at most: on its 15th day
+// WeChat releases the version fully by itself (docs/wechat-code.md "Gray
+// release rules").
+const GrayAutoRelease = 15 * 24 * time.Hour
+
 // grayReason says why an app in gray release is skipped.
 const grayReason = "分阶段发布进行中，须先全量发布或撤销 / a gray release is in progress: release it fully or revert it first"
 

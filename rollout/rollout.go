@@ -50,7 +50,7 @@ type Store interface {
 
 	SetTemplatePolicy(ctx context.Context, componentAppID string, templateID int64, p *wxfleet.TemplatePolicy) error
 	PolicyTemplate(ctx context.Context, componentAppID string) (*wxfleet.Template, error)
-	GrayReleasedApps(ctx context.Context, componentAppID string, appIDs []string) (map[string]int64, error)
+	GrayReleasedApps(ctx context.Context, componentAppID string, appIDs []string, since time.Time) (map[string]int64, error)
 	HoldApp(ctx context.Context, componentAppID, appID string, errcode int, reason string, now time.Time) error
 	ReleaseHold(ctx context.Context, componentAppID, appID string) (bool, error)
 	AppHoldOf(ctx context.Context, componentAppID, appID string) (*store.AppHold, error)
@@ -113,10 +113,6 @@ type Service struct {
 	APIRates map[string]float64
 	// Observe counts steps by result (metrics); may be nil.
 	Observe func(step, result string)
-	// Suspended says why the merchant behind an app may not be shipped to
-	// (its tenant is suspended), "" when it may; nil: no tenant check. The
-	// hook where tenant status plugs in.
-	Suspended func(ctx context.Context, componentAppID, appID string) (string, error)
 	// Events sends audit results and releases out (webhooks); nil sends nothing.
 	Events webhook.Emitter
 
@@ -182,6 +178,9 @@ type PlanItem struct {
 	AppID  string `json:"appid"`
 	Action string `json:"action"`           // "commit", "wait" (for audit quota: committed once there is some) or "skip"
 	Reason string `json:"reason,omitempty"` // why it is skipped or waits
+	// grayRecord: skipped only because the platform's records leave the app
+	// in gray release; WeChat, when asked, has the last word.
+	grayRecord bool
 }
 
 // Plan is a dry run: what a rollout would do, app by app, before anything is sent.
@@ -272,9 +271,12 @@ func (s *Service) DryRun(ctx context.Context, componentAppID string, req CreateR
 	if err != nil {
 		return nil, err
 	}
+	// The apps to ask WeChat about: those that would go, and those the
+	// platform's records leave in gray release (WeChat may have released
+	// them fully since: on the 15th day it does so itself).
 	var commit []int
 	for i, it := range plan.Items {
-		if it.Action == "commit" {
+		if it.Action == "commit" || it.grayRecord {
 			commit = append(commit, i)
 		}
 	}
@@ -292,8 +294,10 @@ func (s *Service) DryRun(ctx context.Context, componentAppID string, req CreateR
 					return nil, ctx.Err()
 				}
 				it.Action, it.Reason = "skip", "查询分阶段发布失败 / reading the gray release plan failed: "+err.Error()
-			} else if gray {
+			} else if gray && !it.grayRecord {
 				it.Action, it.Reason = "skip", grayReason
+			} else if !gray && it.grayRecord {
+				it.Action, it.Reason = "commit", "" // WeChat released it fully
 			}
 		}
 	}
@@ -361,7 +365,8 @@ func (s *Service) plan(ctx context.Context, componentAppID string, req *CreateRe
 	if err != nil {
 		return nil, nil, err
 	}
-	gray, err := s.Store.GrayReleasedApps(ctx, componentAppID, ids)
+	// A gray release older than 15 days is over: WeChat released it fully.
+	gray, err := s.Store.GrayReleasedApps(ctx, componentAppID, ids, s.Now().Add(-GrayAutoRelease))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -376,6 +381,7 @@ func (s *Service) plan(ctx context.Context, componentAppID string, req *CreateRe
 		}
 		if reason == "" && gray[id] != 0 {
 			reason = fmt.Sprintf("%s（发布任务 %d）/ (rollout %d)", grayReason, gray[id], gray[id])
+			item.grayRecord = true
 		}
 		if reason != "" {
 			item.Action, item.Reason = "skip", reason
@@ -411,8 +417,9 @@ func (s *Service) skipReason(ctx context.Context, componentAppID, appID string, 
 	return ""
 }
 
-// suspended says why an app is suspended, by WeChat (a hold recorded from
-// 86007) or with its merchant's tenant (the Suspended hook); "" when not.
+// suspended says why an app is suspended by WeChat (a hold recorded from
+// 86007); "" when not. A suspended or closed tenant is plan's
+// (BlockedTenantApps).
 func (s *Service) suspended(ctx context.Context, componentAppID, appID string) string {
 	h, err := s.Store.AppHoldOf(ctx, componentAppID, appID)
 	if err != nil {
@@ -421,13 +428,6 @@ func (s *Service) suspended(ctx context.Context, componentAppID, appID string) s
 	if h != nil {
 		return fmt.Sprintf("微信已禁止该小程序提交审核（%d），解除后重试 / suspended by WeChat: submissions refused (%d) since %s; clear the hold once resolved",
 			h.Errcode, h.Errcode, h.HeldAt.UTC().Format(time.RFC3339))
-	}
-	if s.Suspended != nil {
-		why, err := s.Suspended(ctx, componentAppID, appID)
-		if err != nil {
-			return "读取商户状态失败 / cannot read the merchant's status: " + wxfleet.ErrorMessage(err)
-		}
-		return why
 	}
 	return ""
 }
@@ -457,7 +457,10 @@ func (s *Service) Create(ctx context.Context, componentAppID string, req CreateR
 	skipped := map[string]string{}
 	for i, it := range plan.Items {
 		ids[i] = it.AppID
-		if it.Action == "skip" {
+		// An app the records leave in gray release goes on to its prepare
+		// step, which asks WeChat before anything is committed: the gray
+		// release may be over (WeChat releases it fully on its 15th day).
+		if it.Action == "skip" && !it.grayRecord {
 			skipped[it.AppID] = it.Reason
 		}
 	}

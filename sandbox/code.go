@@ -43,6 +43,7 @@ const (
 	undoPerDay           = 5     // undocodeaudit per mini program (87013)
 	undoPerMonth         = 10
 	testerLimit          = 100 // 体验者 per mini program (85002); WeChat's number depends on the account
+	defaultTesterApps    = 50  // mini programs one WeChat user may be a tester of (85003): WeChat gives no number
 	historyLimit         = 5   // versions revertcoderelease can go back to
 	codeEventLimit       = 20  // audit pushes remembered per app for the control API
 )
@@ -199,6 +200,7 @@ type codeLimits struct {
 	SpeedupQuota  int `json:"speedup_quota"`
 	TemplateLimit int `json:"template_limit"`
 	PackageKB     int `json:"package_limit_kb"`
+	TesterApps    int `json:"tester_apps_limit"`
 }
 
 // codeState is the code-management state and its database.
@@ -240,7 +242,7 @@ func (s *Sandbox) startCode() error {
 		apps: map[string]*appCode{}, audits: map[int64]*codeAudit{}, open: map[int64]*codeAudit{},
 		dirty: map[codeKey]bool{}, inflight: map[string]bool{}, pushed: make(chan struct{}, 1)}
 	cs.meta = codeMeta{NextDraft: 1, NextTemplate: 1, NextAudit: 400000001, Rules: defaultAuditRules(),
-		Limits: codeLimits{defaultAuditQuota, defaultSpeedupQuota, defaultTemplateLimit, defaultPackageKB},
+		Limits: codeLimits{defaultAuditQuota, defaultSpeedupQuota, defaultTemplateLimit, defaultPackageKB, defaultTesterApps},
 		Quota:  map[string]*auditQuota{}}
 	if err := cs.load(); err != nil {
 		db.Close()

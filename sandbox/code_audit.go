@@ -142,7 +142,7 @@ func (s *Sandbox) apiAuditStatus(r *http.Request, body []byte) (any, int) {
 	cs := s.code
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	cs.decideDueLocked(who.appid)
+	cs.settleDueLocked(who.appid)
 	au, code := cs.appAudit(who.appid, body)
 	if code != 0 {
 		return nil, code
@@ -166,7 +166,7 @@ func (s *Sandbox) apiLatestAuditStatus(r *http.Request, body []byte) (any, int) 
 	cs := s.code
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	cs.decideDueLocked(who.appid)
+	cs.settleDueLocked(who.appid)
 	au := cs.audits[cs.app(who.appid).LatestAudit]
 	if au == nil {
 		return nil, 85012
@@ -196,7 +196,7 @@ func (s *Sandbox) apiUndoAudit(r *http.Request, body []byte) (any, int) {
 	cs := s.code
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	cs.decideDueLocked(who.appid)
+	cs.settleDueLocked(who.appid)
 	a := cs.app(who.appid)
 	au := cs.audits[a.LatestAudit]
 	if au == nil || !au.open() {

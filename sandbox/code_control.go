@@ -14,6 +14,7 @@ type codeLimitsRequest struct {
 	SpeedupQuota  *int `json:"speedup_quota"`
 	TemplateLimit *int `json:"template_limit"`
 	PackageKB     *int `json:"package_limit_kb"`
+	TesterApps    *int `json:"tester_apps_limit"`
 }
 
 // GET /sandbox/api/code-limits
@@ -24,14 +25,14 @@ func (s *Sandbox) handleGetCodeLimits(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, l)
 }
 
-// POST /sandbox/api/code-limits {"audit_quota","speedup_quota","template_limit","package_limit_kb"}
+// POST /sandbox/api/code-limits {"audit_quota","speedup_quota","template_limit","package_limit_kb","tester_apps_limit"}
 func (s *Sandbox) handleSetCodeLimits(w http.ResponseWriter, r *http.Request) {
 	var req codeLimitsRequest
 	if err := readControl(r, &req); err != nil {
 		writeControlError(w, http.StatusBadRequest, err)
 		return
 	}
-	for _, v := range []*int{req.AuditQuota, req.SpeedupQuota, req.TemplateLimit, req.PackageKB} {
+	for _, v := range []*int{req.AuditQuota, req.SpeedupQuota, req.TemplateLimit, req.PackageKB, req.TesterApps} {
 		if v != nil && *v < 0 {
 			writeControlError(w, http.StatusBadRequest, errors.New("限额不能为负 / limits must not be negative"))
 			return
@@ -49,6 +50,7 @@ func (s *Sandbox) handleSetCodeLimits(w http.ResponseWriter, r *http.Request) {
 	set(&l.SpeedupQuota, req.SpeedupQuota)
 	set(&l.TemplateLimit, req.TemplateLimit)
 	set(&l.PackageKB, req.PackageKB)
+	set(&l.TesterApps, req.TesterApps)
 	out := *l
 	cs.touchMeta()
 	code := cs.flush()
@@ -134,7 +136,7 @@ func (s *Sandbox) handleAppCode(w http.ResponseWriter, r *http.Request) {
 	}
 	cs := s.code
 	cs.mu.Lock()
-	cs.decideDueLocked(appid)
+	cs.settleDueLocked(appid)
 	v := cs.viewApp(cs.app(appid))
 	cs.mu.Unlock()
 	writeJSON(w, http.StatusOK, v)

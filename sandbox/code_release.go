@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // Releases: release, revertcoderelease (and its history), the gray release
@@ -19,8 +20,45 @@ const (
 	grayDeleted  = 4
 )
 
-// grayRunningLocked tells whether a gray release is in progress.
+// grayRunning tells whether a gray release is in progress.
 func (a *appCode) grayRunning() bool { return a.Gray != nil && a.Gray.Status == grayRunning }
+
+// grayAutoRelease is how long a gray release may run: on the 15th day
+// WeChat releases the version fully by itself (docs/wechat-code.md "Gray
+// release rules").
+const grayAutoRelease = 15 * 24 * time.Hour
+
+// finishGrayDueLocked releases fully the app's gray release once it has run
+// grayAutoRelease, dated then (not now), so moving the clock gives what
+// waiting would: getgrayreleaseplan says 3 (finished) and getversioninfo's
+// release_info is the gray version. No call is counted: WeChat did it.
+// Callers hold cs.mu.
+func (cs *codeState) finishGrayDueLocked(appid string) {
+	a := cs.apps[appid]
+	if a == nil || !a.grayRunning() {
+		return
+	}
+	at := a.Gray.CreatedAt.Add(grayAutoRelease)
+	if cs.now().Before(at) {
+		return
+	}
+	a.Gray.Status = grayFinished
+	if au := cs.audits[a.Gray.AuditID]; au != nil && !au.Released {
+		au.Released = true
+		a.promote(codeRelease{AppVersion: a.NextAppVersion, Version: au.Version, AuditID: au.ID, ReleasedAt: at})
+		a.NextAppVersion++
+		cs.touchAudit(au)
+	}
+	cs.touchApp(a)
+	cs.flush() // logged; on failure the change stays in memory and is written with the next
+}
+
+// settleDueLocked brings the app up to the clock: its due audit decided,
+// its gray release fully released after 15 days. Callers hold cs.mu.
+func (cs *codeState) settleDueLocked(appid string) {
+	cs.decideDueLocked(appid)
+	cs.finishGrayDueLocked(appid)
+}
 
 // promote makes v the online version; the one it replaces goes into the
 // history, newest first, of which WeChat keeps a few.
@@ -54,7 +92,7 @@ func (s *Sandbox) apiRelease(r *http.Request, body []byte) (any, int) {
 	cs := s.code
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	cs.decideDueLocked(who.appid)
+	cs.settleDueLocked(who.appid)
 	a := cs.app(who.appid)
 	au := cs.audits[a.LatestAudit]
 	switch {
@@ -99,6 +137,7 @@ func (s *Sandbox) apiRevertRelease(r *http.Request, body []byte) (any, int) {
 	cs := s.code
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	cs.finishGrayDueLocked(who.appid)
 	a := cs.app(who.appid)
 	if q.Get("app_version") == "" && q.Get("action") == "get_history_version" {
 		type item struct {
@@ -172,7 +211,7 @@ func (s *Sandbox) apiGrayRelease(r *http.Request, body []byte) (any, int) {
 	cs := s.code
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	cs.decideDueLocked(who.appid)
+	cs.settleDueLocked(who.appid)
 	a := cs.app(who.appid)
 	if a.Online == nil {
 		return nil, 85079
@@ -211,6 +250,7 @@ func (s *Sandbox) apiRevertGrayRelease(r *http.Request, body []byte) (any, int) 
 	cs := s.code
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	cs.finishGrayDueLocked(who.appid) // after 15 days there is nothing left to revert
 	a := cs.app(who.appid)
 	if a.grayRunning() {
 		a.Gray.Status = grayDeleted
@@ -238,6 +278,7 @@ func (s *Sandbox) apiGrayReleasePlan(r *http.Request, body []byte) (any, int) {
 	cs := s.code
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	cs.finishGrayDueLocked(who.appid)
 	out := plan{Status: grayNone}
 	if g := cs.app(who.appid).Gray; g != nil {
 		out = plan{g.Status, unix(g.CreatedAt), g.Percentage, g.ExperiencerFirst, g.DebugerFirst}
@@ -308,6 +349,7 @@ func (s *Sandbox) apiVersionInfo(r *http.Request, body []byte) (any, int) {
 	cs := s.code
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	cs.finishGrayDueLocked(who.appid)
 	a := cs.app(who.appid)
 	if v := a.Exp; v != nil {
 		out.Exp = &expInfo{unix(v.CommitTime), v.UserVersion, v.UserDesc}

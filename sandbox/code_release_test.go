@@ -184,3 +184,55 @@ func TestCodeSettings(t *testing.T) {
 	// The component token is not what these take, despite the path.
 	wantErr(t, e.post("", "/cgi-bin/component/getprivacysetting", map[string]any{"privacy_ver": 2}), 61015)
 }
+
+// TestGrayReleaseCompletesAfter15Days: a gray release nobody finishes is
+// released fully by WeChat on the 15th day, on the sandbox clock: the plan
+// says finished, getversioninfo the gray version, release that it is
+// released already (85052), revertgrayrelease reverts nothing; the version
+// before it goes into the history, and no release call is counted.
+func TestGrayReleaseCompletesAfter15Days(t *testing.T) {
+	e := newCodeEnv(t, AppBakery)
+	e.rules(map[string]any{"delay": "1h"})
+	tid := e.template("1.0.0")
+	e.approve(AppBakery, tid, "1.0.0")
+	wantErr(t, e.post(AppBakery, "/wxa/release", map[string]any{}), 0)
+	e.approve(AppBakery, tid, "2.0.0")
+	wantErr(t, e.post(AppBakery, "/wxa/grayrelease", map[string]any{"gray_percentage": 10}), 0)
+	started := num(e.grayPlan(AppBakery), "create_timestamp")
+
+	e.later("335h") // 13 days 23 hours in all: still gray
+	if p := e.grayPlan(AppBakery); num(p, "status") != grayRunning {
+		t.Fatalf("plan on day 14 = %v", p)
+	}
+	if v := e.online(AppBakery); v != "1.0.0" {
+		t.Fatalf("online on day 14: %q", v)
+	}
+	e.later("48h") // past 15 days
+	p := e.grayPlan(AppBakery)
+	if num(p, "status") != grayFinished || num(p, "create_timestamp") != started {
+		t.Fatalf("plan after 15 days = %v", p)
+	}
+	info := e.post(AppBakery, "/wxa/getversioninfo", map[string]any{})
+	rel, _ := info["release_info"].(map[string]any)
+	if str(rel, "release_version") != "2.0.0" || num(rel, "release_time") != started+int64(grayAutoRelease.Seconds()) {
+		t.Fatalf("release_info after 15 days = %v (gray began %d)", rel, started)
+	}
+	wantErr(t, e.post(AppBakery, "/wxa/release", map[string]any{}), 85052)
+	wantErr(t, e.get(AppBakery, "/wxa/revertgrayrelease"), 0)
+	if v := e.online(AppBakery); v != "2.0.0" {
+		t.Fatalf("online after revertgrayrelease of a finished gray release: %q", v)
+	}
+	h := list(e.get(AppBakery, "/wxa/revertcoderelease?action=get_history_version"), "version_list")
+	if len(h) != 1 || str(h[0], "user_version") != "1.0.0" {
+		t.Fatalf("history = %v", h)
+	}
+	c, _ := e.appCode(AppBakery)["counts"].(map[string]any)
+	if num(c, "releases") != 1 || num(c, "gray_releases") != 1 {
+		t.Fatalf("counts = %v", c)
+	}
+	// Now a rollback is allowed again (no gray release runs): back to 1.0.0.
+	wantErr(t, e.get(AppBakery, "/wxa/revertcoderelease"), 0)
+	if v := e.online(AppBakery); v != "1.0.0" {
+		t.Fatalf("online after the rollback: %q", v)
+	}
+}

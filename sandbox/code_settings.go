@@ -201,7 +201,9 @@ func (s *Sandbox) apiWebviewDomain(r *http.Request, body []byte) (any, int) {
 	}{wxError{0, "ok"}, a.Webview}, 0
 }
 
-// POST /wxa/bind_tester {wechatid} → {userstr}
+// POST /wxa/bind_tester {wechatid} → {userstr}: 85001 an unknown WeChat id,
+// 85004 already a tester, 85002 the app's testers full, 85003 the user a
+// tester of tester_apps_limit mini programs already.
 func (s *Sandbox) apiBindTester(r *http.Request, body []byte) (any, int) {
 	who, code := s.codeAuthorizer(r)
 	if code != 0 {
@@ -229,6 +231,9 @@ func (s *Sandbox) apiBindTester(r *http.Request, body []byte) (any, int) {
 	if len(a.Testers) >= testerLimit {
 		return nil, 85002
 	}
+	if cs.testerAppsLocked(req.WeChatID) >= cs.meta.Limits.TesterApps {
+		return nil, 85003 // this WeChat user is a tester of too many mini programs
+	}
 	if a.Testers == nil {
 		a.Testers = map[string]string{}
 	}
@@ -242,6 +247,19 @@ func (s *Sandbox) apiBindTester(r *http.Request, body []byte) (any, int) {
 		wxError
 		UserStr string `json:"userstr"`
 	}{wxError{0, "ok"}, userstr}, 0
+}
+
+// testerAppsLocked counts the mini programs, of every platform, that have
+// the WeChat user as a tester: WeChat's 85003 limits them per user.
+// Callers hold cs.mu.
+func (cs *codeState) testerAppsLocked(wechatID string) int {
+	n := 0
+	for _, a := range cs.apps {
+		if _, ok := a.Testers[wechatID]; ok {
+			n++
+		}
+	}
+	return n
 }
 
 // POST /wxa/unbind_tester {wechatid} or {userstr}

@@ -149,3 +149,31 @@ func TestNothingElseDuringGrayRelease(t *testing.T) {
 		t.Fatalf("online after the gray release was reverted = %q", v)
 	}
 }
+
+// TestBindTesterPerUserLimit: a WeChat user can be a tester of only so many
+// mini programs (85003, tester_apps_limit of POST /sandbox/api/code-limits),
+// counted over every app; unbinding frees a place, and another user is not
+// affected.
+func TestBindTesterPerUserLimit(t *testing.T) {
+	e := newCodeEnv(t, AppBakery, AppHotPot, AppBookshop)
+	if l := e.control(http.MethodGet, "/sandbox/api/code-limits", nil); num(l, "tester_apps_limit") != defaultTesterApps {
+		t.Fatalf("default limits = %v", l)
+	}
+	e.control(http.MethodPost, "/sandbox/api/code-limits", map[string]any{"tester_apps_limit": 2})
+	bind := func(appid, user string) map[string]any {
+		return e.post(appid, "/wxa/bind_tester", map[string]any{"wechatid": user})
+	}
+	wantErr(t, bind(AppBakery, "tester_li"), 0)
+	wantErr(t, bind(AppHotPot, "tester_li"), 0)
+	wantErr(t, bind(AppBakery, "tester_li"), 85004) // already bound comes first
+	wantErr(t, bind(AppBookshop, "tester_li"), 85003)
+	wantErr(t, bind(AppBookshop, "tester_wang"), 0)
+	if n := len(list(e.post(AppBookshop, "/wxa/memberauth", map[string]any{"action": "get_experiencer"}), "members")); n != 1 {
+		t.Fatalf("%s has %d testers after the refused bind, want 1", AppBookshop, n)
+	}
+	wantErr(t, e.post(AppHotPot, "/wxa/unbind_tester", map[string]any{"wechatid": "tester_li"}), 0)
+	wantErr(t, bind(AppBookshop, "tester_li"), 0)
+	if status, _ := e.do(http.MethodPost, "/sandbox/api/code-limits", map[string]any{"tester_apps_limit": -1}); status != http.StatusBadRequest {
+		t.Fatalf("a negative limit: HTTP %d", status)
+	}
+}

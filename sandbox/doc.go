@@ -339,7 +339,8 @@
 //	                                  85017 an add that adds nothing, 85016 over 1000; no action copies the platform's domains to the app
 //	POST /wxa/setwebviewdomain        {action, webviewdomain[]}: 85022, 89020 the platform has no business domain, 89021 a domain neither one of them nor under one,
 //	                                  89019 no change, 89022 deleting an unknown one, 89029 over 100; no action copies the platform's
-//	POST /wxa/bind_tester             {wechatid} → {userstr}: 85001 empty or a WeChat id the sandbox does not know, 85004 bound, 85002 over 100
+//	POST /wxa/bind_tester             {wechatid} → {userstr}: 85001 empty or a WeChat id the sandbox does not know, 85004 bound, 85002 over 100,
+//	                                  85003 the user is a tester of tester_apps_limit mini programs already (all platforms)
 //	POST /wxa/unbind_tester           {wechatid} or {userstr}: 47001 neither
 //	POST /wxa/memberauth              {action: get_experiencer} → members[] {userstr}; 47001 other action
 //	POST /cgi-bin/component/setprivacysetting  authorizer token despite the path (WxJava, SKIT); {privacy_ver 1|2 (default 2), owner_setting, setting_list}
@@ -383,8 +384,8 @@
 // release depends on"); bind_tester knows the WeChat ids tester_li,
 // tester_wang, tester_zhang, tester_zhao, tester_chen and those added with
 // POST /sandbox/api/wechat-users (WeChat's 85001 for an id that does not
-// exist; 85003, a user's limit of apps, is not emulated: no source gives the
-// number); submit_audit answers 61040 when the committed code's privacy keys
+// exist; 85003 once the user is a tester of tester_apps_limit mini
+// programs, 50 by default: no source gives WeChat's number); submit_audit answers 61040 when the committed code's privacy keys
 // (the draft's privacy_keys) are not all in the development version's
 // privacy guide, unless privacy_api_not_use is true, and 86007 for an app
 // suspended with POST /sandbox/api/apps/{appid}/suspend (docs/wechat-code.md;
@@ -393,12 +394,15 @@
 // release and grayrelease of another version answer 87011 (WeChat's rule:
 // no new version is released during a gray release, docs/wechat-code.md
 // "Gray release rules"; the code is the sandbox's choice), as revertcoderelease
-// does; the 15-day automatic full release is not emulated; the
-// privacy guide needs notice_method and one contact (WeChat's reference
+// does; a gray release still running 15 days after it began is released
+// fully by the sandbox itself at that time on its clock (WeChat's rule):
+// getgrayreleaseplan then says 3 (finished), getversioninfo's release_info
+// is the gray version, release answers 85052 and revertgrayrelease has
+// nothing to revert (no call is counted); the privacy guide needs notice_method and one contact (WeChat's reference
 // marks them required; 47001 is the sandbox's code). The audit quota
 // defaults to 10000 a month, speed-ups to 100, the template library to
-// 100, the package limit to 2048 KB (WeChat gives no numbers; POST
-// /sandbox/api/code-limits changes them).
+// 100, the package limit to 2048 KB, a user's tester apps to 50 (WeChat
+// gives no numbers; POST /sandbox/api/code-limits changes them).
 //
 // # Audit simulator
 //
@@ -422,7 +426,7 @@
 //	GET  /sandbox/api/audit-rules           {"delay":"5s","reject_rate":0,"reject_words":[],"delay_rate":0,"lose_push_rate":0}
 //	POST /sandbox/api/audit-rules           the same, each field given replaces that rule
 //	POST /sandbox/api/drafts                {"user_version","user_desc"?,"pages"?:["pages/index/index"],"size_kb"?:512,"privacy_keys"?,"component_appid"?} → {"draft_id"}
-//	GET  /sandbox/api/code-limits           {"audit_quota","speedup_quota","template_limit","package_limit_kb"}
+//	GET  /sandbox/api/code-limits           {"audit_quota","speedup_quota","template_limit","package_limit_kb","tester_apps_limit"}
 //	POST /sandbox/api/code-limits           the same, each field given replaces that limit
 //	GET  /sandbox/api/apps/{appid}/code     {"exp","auditing","latest_audit","released","gray","history","audits","visit_status",
 //	                                          "counts":{"commits","submits","releases","gray_releases","rollbacks","undos","speedups"},"events","domains","webviewdomain","testers"}

@@ -233,8 +233,10 @@ func (s *Store) AppHoldOf(ctx context.Context, componentAppID, appID string) (*A
 
 // GrayReleasedApps returns which of appIDs a rollout of the platform left
 // in gray release (released at a percentage below 100) as the app's latest
-// release: WeChat takes no other release while it runs.
-func (s *Store) GrayReleasedApps(ctx context.Context, componentAppID string, appIDs []string) (map[string]int64, error) {
+// release, at since or later: WeChat takes no other release while it runs,
+// and releases it fully by itself on its 15th day (the caller's since).
+// The time is the app's last change in that rollout.
+func (s *Store) GrayReleasedApps(ctx context.Context, componentAppID string, appIDs []string, since time.Time) (map[string]int64, error) {
 	out := map[string]int64{}
 	for start := 0; start < len(appIDs); start += rolloutAppBatch {
 		end := min(start+rolloutAppBatch, len(appIDs))
@@ -245,7 +247,7 @@ func (s *Store) GrayReleasedApps(ctx context.Context, componentAppID string, app
 			ph = append(ph, "$"+strconv.Itoa(len(args)))
 		}
 		// The newest rollout that released or rolled back each app decides.
-		rows, err := s.read.QueryContext(ctx, `SELECT ra.appid, ra.rollout_id, ra.state, r.gray_percentage
+		rows, err := s.read.QueryContext(ctx, `SELECT ra.appid, ra.rollout_id, ra.state, r.gray_percentage, ra.updated_at
 			FROM rollout_apps ra JOIN rollouts r ON r.id = ra.rollout_id
 			WHERE ra.component_appid = $1 AND ra.state IN ($2, $3) AND ra.appid IN (`+strings.Join(ph, ", ")+`)
 			ORDER BY ra.appid, ra.rollout_id DESC`, args...)
@@ -257,7 +259,8 @@ func (s *Store) GrayReleasedApps(ctx context.Context, componentAppID string, app
 			var appID, state string
 			var id int64
 			var gray int
-			if err := rows.Scan(&appID, &id, &state, &gray); err != nil {
+			var at int64
+			if err := rows.Scan(&appID, &id, &state, &gray, &at); err != nil {
 				rows.Close()
 				return nil, dbErr("gray released apps", err)
 			}
@@ -265,7 +268,7 @@ func (s *Store) GrayReleasedApps(ctx context.Context, componentAppID string, app
 				continue
 			}
 			seen[appID] = true
-			if state == string(wxfleet.AppReleased) && gray > 0 && gray < 100 {
+			if state == string(wxfleet.AppReleased) && gray > 0 && gray < 100 && at >= toMillis(since) {
 				out[appID] = id
 			}
 		}

@@ -149,6 +149,7 @@ func testAppHolds(t *testing.T, h *harness) {
 
 func testGrayReleasedApps(t *testing.T, h *harness) {
 	mustPlatform(t, h, "wxA")
+	released := base.Add(time.Hour)
 	release := func(gray int, states map[string]wxfleet.AppState) int64 {
 		r := newRollout(10)
 		r.GrayPercentage = gray
@@ -160,7 +161,7 @@ func testGrayReleasedApps(t *testing.T, h *harness) {
 		for id, st := range states {
 			a, err := h.RolloutApp(h.ctx, "wxA", r.ID, id)
 			must(t, err)
-			a.State = st
+			a.State, a.UpdatedAt = st, released
 			if _, err := h.UpdateRolloutApp(h.ctx, "wxA", a, wxfleet.AppPending, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -170,12 +171,17 @@ func testGrayReleasedApps(t *testing.T, h *harness) {
 	release(0, map[string]wxfleet.AppState{"wx1": wxfleet.AppReleased, "wx2": wxfleet.AppReleased, "wx3": wxfleet.AppReleased})
 	g := release(10, map[string]wxfleet.AppState{"wx1": wxfleet.AppReleased, "wx2": wxfleet.AppReleased, "wx3": wxfleet.AppRolledBack})
 	release(0, map[string]wxfleet.AppState{"wx2": wxfleet.AppReleased, "wx4": wxfleet.AppFailed})
-	got, err := h.GrayReleasedApps(h.ctx, "wxA", []string{"wx1", "wx2", "wx3", "wx4", "wx5"})
+	all := []string{"wx1", "wx2", "wx3", "wx4", "wx5"}
+	got, err := h.GrayReleasedApps(h.ctx, "wxA", all, released)
 	must(t, err)
 	if !reflect.DeepEqual(got, map[string]int64{"wx1": g}) {
 		t.Fatalf("GrayReleasedApps = %v, want wx1 in rollout %d", got, g)
 	}
-	if o, _ := h.GrayReleasedApps(h.ctx, "wxB", []string{"wx1"}); len(o) != 0 {
+	// A gray release from before since is over (WeChat released it fully).
+	if o, err := h.GrayReleasedApps(h.ctx, "wxA", all, released.Add(time.Millisecond)); err != nil || len(o) != 0 {
+		t.Fatalf("GrayReleasedApps since after the gray release = %v, %v", o, err)
+	}
+	if o, _ := h.GrayReleasedApps(h.ctx, "wxB", []string{"wx1"}, time.Time{}); len(o) != 0 {
 		t.Fatalf("wxB sees wxA's gray releases: %v", o)
 	}
 }

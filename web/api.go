@@ -200,6 +200,20 @@ func limit(r *http.Request, def, max int) (int, error) {
 	return n, nil
 }
 
+// cursorParam parses ?cursor=, the next_cursor (an id) a previous page of
+// a list newest first gave; 0 when absent: the first page.
+func cursorParam(r *http.Request) (int64, error) {
+	c := r.URL.Query().Get("cursor")
+	if c == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(c, 10, 64)
+	if err != nil || n < 1 {
+		return 0, wxfleet.Errorf(wxfleet.EINVALID, "cursor 必须是上一页返回的 next_cursor / cursor must be a next_cursor from a previous page")
+	}
+	return n, nil
+}
+
 func (s *Server) listAuthorizers(w http.ResponseWriter, r *http.Request) error {
 	comp, err := s.platform(r)
 	if err != nil {

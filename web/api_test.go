@@ -1,6 +1,9 @@
 package web
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,5 +34,34 @@ func TestTokenStateFollowsTheKeeper(t *testing.T) {
 	}
 	if got := tokenState(&wxfleet.Authorizer{Status: wxfleet.StatusAuthorized}, now); got != "none" {
 		t.Errorf("no token: %q", got)
+	}
+}
+
+// ?cursor= is a next_cursor from a previous page: a positive id, or absent
+// for the first page; anything else is a 400 that says so.
+func TestCursorParam(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		want  int64
+		ok    bool
+	}{
+		{"", 0, true},
+		{"?cursor=", 0, true},
+		{"?cursor=42", 42, true},
+		{"?cursor=9223372036854775807", 9223372036854775807, true},
+		{"?cursor=0", 0, false},
+		{"?cursor=-3", 0, false},
+		{"?cursor=abc", 0, false},
+		{"?cursor=1.5", 0, false},
+		{"?cursor=9223372036854775808", 0, false},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/api/v1/rollouts"+tc.query, nil)
+		got, err := cursorParam(r)
+		if tc.ok && (err != nil || got != tc.want) {
+			t.Errorf("%q: %d, %v; want %d", tc.query, got, err, tc.want)
+		}
+		if !tc.ok && (err == nil || wxfleet.ErrorCode(err) != wxfleet.EINVALID || !strings.Contains(wxfleet.ErrorMessage(err), "next_cursor")) {
+			t.Errorf("%q: %d, %v; want an invalid-argument error naming next_cursor", tc.query, got, err)
+		}
 	}
 }

@@ -81,11 +81,9 @@ func (s *Server) listFleetActions(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	var before int64
-	if c := r.URL.Query().Get("cursor"); c != "" {
-		if before, err = strconv.ParseInt(c, 10, 64); err != nil {
-			return wxfleet.Errorf(wxfleet.EINVALID, "cursor 无效 / invalid cursor")
-		}
+	before, err := cursorParam(r)
+	if err != nil {
+		return err
 	}
 	as, err := s.Store.ListFleetActions(r.Context(), comp, before, n)
 	if err != nil {

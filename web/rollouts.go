@@ -363,11 +363,9 @@ func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var before int64
-	if c := r.URL.Query().Get("cursor"); c != "" {
-		if before, err = strconv.ParseInt(c, 10, 64); err != nil {
-			return wxfleet.Errorf(wxfleet.EINVALID, "cursor 无效 / invalid cursor")
-		}
+	before, err := cursorParam(r)
+	if err != nil {
+		return err
 	}
 	rs, err := s.Store.ListRollouts(r.Context(), comp, before, n)
 	if err != nil {

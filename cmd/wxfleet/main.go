@@ -42,6 +42,8 @@ const usage = `wxfleet — 微信第三方平台服务 / a platform for WeChat t
                    WXFLEET_MASTER_KEY (old key: WXFLEET_MASTER_KEY_OLD or DATA/master.key); resumable
   wxfleet crypt    decrypt|encrypt --token T --aes-key K --appid A [...]
   wxfleet rollout  create|status|watch|list|pause|resume|cancel|retry-failed|release [...]
+  wxfleet fleet-action create|status|watch|list [...]   domains, privacy guide or testers fleet-wide
+  wxfleet template policy get|set ID [--file F | --clear]   a template's domain and privacy policy
   wxfleet account  create|list|reset-password|disable|enable [--email E --role R ...]
   wxfleet healthcheck [--url URL]   exit 0 when the platform answers /readyz with 200
   wxfleet version  print the version, commit and Go version
@@ -94,6 +96,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runCrypt(rest, stdin, stdout, stderr)
 	case "rollout":
 		return runRollout(ctx, rest, e, stdout, stderr)
+	case "fleet-action":
+		return runFleetAction(ctx, rest, e, stdout, stderr)
+	case "template":
+		return runTemplate(ctx, rest, stdin, e, stdout, stderr)
 	case "account":
 		return runAccount(ctx, rest, stdin, e, stdout, stderr)
 	case "keygen":

@@ -65,6 +65,9 @@ const (
 	groupTest     = "仅供测试 / For the tests only"
 )
 
+// apiCommands are the commands that talk to a running wxfleet's REST API.
+var apiCommands = []string{"rollout", "fleet-action", "template"}
+
 var docGroups = []string{groupPlatform, groupSecrets, groupSurface, groupRollout, groupWebhooks, groupLogs, groupPay, groupDemo, groupCLI, groupTest}
 
 // serveIgnored accept serve's flags that mean nothing to them, so that
@@ -77,7 +80,7 @@ var settingTable = []setting{
 	// Platform and database.
 	{Flag: "addr", Env: "ADDR", File: true, Default: "127.0.0.1:8080", Commands: []string{"serve", "healthcheck"}, Ignored: serveIgnored, Group: groupPlatform,
 		ZH: "监听地址；healthcheck 由它得出默认的 /readyz 地址", EN: "listen address; healthcheck probes /readyz there by default"},
-	{Flag: "data", Env: "DATA", File: true, Default: "wxfleet-data", Commands: []string{"serve", "migrate", "backup", "restore", "rollout", "rotate-key", "account"}, Group: groupPlatform,
+	{Flag: "data", Env: "DATA", File: true, Default: "wxfleet-data", Commands: []string{"serve", "migrate", "backup", "restore", "rollout", "fleet-action", "template", "rotate-key", "account"}, Group: groupPlatform,
 		ZH: "数据目录：SQLite 数据库、接收日志、master.key（及 demo 的 admin.token）", EN: "data directory: SQLite database, ingest journal, master.key (and the demo's admin.token)"},
 	{Flag: "database", Env: "DATABASE", File: true, DefaultDoc: "DATA/wxfleet.db", Commands: []string{"serve", "migrate", "backup", "restore", "rotate-key", "account"}, Secret: true, Group: groupPlatform,
 		ZH: "PostgreSQL 用 postgres://…（可能含密码，宜用 _FILE）；否则为 SQLite 文件", EN: "postgres://… for PostgreSQL (may hold a password: prefer _FILE); else a SQLite file"},
@@ -93,7 +96,7 @@ var settingTable = []setting{
 		ZH: "授权链接默认的 auth_type：1 公众号，2 小程序，3 都可", EN: "default auth_type of authorization links: 1 official accounts, 2 mini programs, 3 both"},
 
 	// Third-party platform and keys.
-	{Env: "ADMIN_TOKEN", File: true, Commands: []string{"serve", "demo", "rollout"}, Secret: true, Group: groupSecrets, DefaultDoc: "serve 必填 / serve: required",
+	{Env: "ADMIN_TOKEN", File: true, Commands: []string{"serve", "demo", "rollout", "fleet-action", "template"}, Secret: true, Group: groupSecrets, DefaultDoc: "serve 必填 / serve: required",
 		ZH: "API 与控制台的管理令牌（至少 32 个字符，如 openssl rand -hex 24）；demo 不设则生成并存于 DATA/admin.token", EN: "the admin bearer token of the API and console (at least 32 characters); the demo makes one in DATA/admin.token"},
 	{Env: "MASTER_KEY", File: true, Commands: []string{"serve", "demo", "restore", "rotate-key"}, Secret: true, Group: groupSecrets, DefaultDoc: "DATA/master.key (SQLite)",
 		ZH: "静态加密主密钥（base64 的 32 字节，wxfleet keygen 生成）；PostgreSQL 必填、各实例相同；与数据库分开备份；rotate-key：新密钥", EN: "master key sealing secrets at rest (32 bytes base64, wxfleet keygen); required on PostgreSQL, the same on every instance; back it up apart from the database; rotate-key: the new key"},
@@ -205,11 +208,11 @@ var settingTable = []setting{
 		ZH: "授权发起页域名：授权 redirect_uri 与发起页须在此主机上；\"*\" 为任意", EN: "the authorization domain: redirect_uri and the entry page must be on this host; \"*\" for any"},
 
 	// Command-line tools.
-	{Flag: "url", Env: "URL", File: true, DefaultDoc: "http://127.0.0.1:8080", Commands: []string{"rollout"}, Group: groupCLI,
-		ZH: "rollout 命令连接的 wxfleet 地址", EN: "the wxfleet the rollout command talks to"},
-	{Flag: "token", Env: "ADMIN_TOKEN", File: true, DefaultDoc: "DATA/admin.token", Commands: []string{"rollout"}, Secret: true, Group: groupCLI,
-		ZH: "rollout 命令使用的管理令牌（与 serve 的 WXFLEET_ADMIN_TOKEN 相同）", EN: "the admin token the rollout command sends (serve's WXFLEET_ADMIN_TOKEN)"},
-	{Flag: "platform", Commands: []string{"rollout"}, Group: groupCLI,
+	{Flag: "url", Env: "URL", File: true, DefaultDoc: "http://127.0.0.1:8080", Commands: apiCommands, Group: groupCLI,
+		ZH: "rollout、fleet-action 与 template 命令连接的 wxfleet 地址", EN: "the wxfleet the rollout, fleet-action and template commands talk to"},
+	{Flag: "token", Env: "ADMIN_TOKEN", File: true, DefaultDoc: "DATA/admin.token", Commands: apiCommands, Secret: true, Group: groupCLI,
+		ZH: "rollout、fleet-action 与 template 命令使用的管理令牌（与 serve 的 WXFLEET_ADMIN_TOKEN 相同）", EN: "the admin token the rollout, fleet-action and template commands send (serve's WXFLEET_ADMIN_TOKEN)"},
+	{Flag: "platform", Commands: apiCommands, Group: groupCLI,
 		ZH: "运行多个平台时，指定平台的 component appid", EN: "component appid when several platforms run"},
 	{Flag: "status", Bool: true, Commands: []string{"migrate"}, Group: groupCLI,
 		ZH: "列出已执行与待执行的迁移（wxfleet 与 River），不做改动", EN: "list applied and pending migrations (wxfleet's and River's); change nothing"},

@@ -11,7 +11,7 @@ import (
 )
 
 // docCommands are the commands docs/configuration.md lists, in order.
-var docCommands = []string{"serve", "demo", "sandbox", "migrate", "backup", "restore", "rotate-key", "rollout", "account", "healthcheck"}
+var docCommands = []string{"serve", "demo", "sandbox", "migrate", "backup", "restore", "rotate-key", "rollout", "fleet-action", "template", "account", "healthcheck"}
 
 // runConfig is `wxfleet config docs [--out FILE]`: docs/configuration.md
 // from settingTable (go generate ./cmd/wxfleet runs it).

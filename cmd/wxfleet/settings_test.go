@@ -59,6 +59,12 @@ func TestEveryFlagIsInTheSettingTable(t *testing.T) {
 		if cmd == "rollout" {
 			args = []string{"rollout", "status"}
 		}
+		if cmd == "fleet-action" {
+			args = []string{"fleet-action", "status"}
+		}
+		if cmd == "template" {
+			args = []string{"template", "policy", "get"}
+		}
 		if cmd == "account" {
 			args = []string{"account", "list"}
 		}
