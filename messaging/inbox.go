@@ -32,12 +32,13 @@ func parsePopup(inner string) ([]store.ConsentChange, error) {
 	return out, nil
 }
 
-// Conversations pages a mini program's conversations, the most recent first.
-func (s *Service) Conversations(ctx context.Context, componentAppID, appID string, limit int, cursor string) ([]*wxfleet.Conversation, int, error) {
+// Conversations pages a mini program's conversations inside sc, the most
+// recent first.
+func (s *Service) Conversations(ctx context.Context, sc wxfleet.Scope, componentAppID, appID string, limit int, cursor string) ([]*wxfleet.Conversation, int, error) {
 	if _, err := s.Store.Authorizer(ctx, componentAppID, appID); err != nil {
 		return nil, 0, err
 	}
-	return s.Store.ListConversations(ctx, componentAppID, appID, limit, cursor)
+	return s.Store.ListConversations(ctx, sc, componentAppID, appID, limit, cursor)
 }
 
 // Reply is a customer-service message to send. For an image, give MediaID,
@@ -124,11 +125,11 @@ func (s *Service) Send(ctx context.Context, componentAppID, appID, openID string
 // windowOpen refuses, before calling WeChat, a reply to a user who never
 // wrote or whose last message is more than 48 hours old.
 func (s *Service) windowOpen(ctx context.Context, componentAppID, appID, openID string) error {
-	c, err := s.Store.Conversation(ctx, componentAppID, appID, openID)
+	c, err := s.Store.Conversation(ctx, wxfleet.Scope{}, componentAppID, appID, openID)
 	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND || (err == nil && !c.WindowOpen(s.Now())) {
 		// The user's latest message may be on its way to the store.
 		s.theFiler().flush(ctx)
-		c, err = s.Store.Conversation(ctx, componentAppID, appID, openID)
+		c, err = s.Store.Conversation(ctx, wxfleet.Scope{}, componentAppID, appID, openID)
 	}
 	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND || (err == nil && c.LastUserAt.IsZero()) {
 		return wxfleet.Errorf(wxfleet.ECONFLICT, "该用户从未给小程序发过客服消息，不能主动发送（微信会以 45015 拒绝） / this user never wrote to the mini program: no customer-service message can be sent (WeChat would refuse with 45015)")

@@ -31,14 +31,14 @@ type Store interface {
 
 	AddConversationMessage(ctx context.Context, m *wxfleet.ConversationMessage) (bool, error)
 	AddConversationMessages(ctx context.Context, ms []*wxfleet.ConversationMessage) ([]bool, error)
-	Conversation(ctx context.Context, componentAppID, appID, openID string) (*wxfleet.Conversation, error)
-	ListConversations(ctx context.Context, componentAppID, appID string, limit int, cursor string) ([]*wxfleet.Conversation, int, error)
-	ConversationMessages(ctx context.Context, componentAppID, appID, openID string, before int64, limit int) ([]*wxfleet.ConversationMessage, error)
+	Conversation(ctx context.Context, sc wxfleet.Scope, componentAppID, appID, openID string) (*wxfleet.Conversation, error)
+	ListConversations(ctx context.Context, sc wxfleet.Scope, componentAppID, appID string, limit int, cursor string) ([]*wxfleet.Conversation, int, error)
+	ConversationMessages(ctx context.Context, sc wxfleet.Scope, componentAppID, appID, openID string, before int64, limit int) ([]*wxfleet.ConversationMessage, error)
 
 	ApplySubscribePopup(ctx context.Context, componentAppID, appID, openID, pushKey string, changes []store.ConsentChange, now time.Time) (bool, error)
 	TakeConsent(ctx context.Context, componentAppID, appID, openID, templateID string, now time.Time) (bool, error)
 	ReturnConsent(ctx context.Context, componentAppID, appID, openID, templateID string, clear bool, now time.Time) error
-	Consents(ctx context.Context, componentAppID, appID, openID string) ([]wxfleet.SubscribeConsent, error)
+	Consents(ctx context.Context, sc wxfleet.Scope, componentAppID, appID, openID string) ([]wxfleet.SubscribeConsent, error)
 
 	MessagingEventsAfter(ctx context.Context, after int64, limit int) ([]*wxfleet.Event, error)
 	MessagingCursor(ctx context.Context) (int64, error)

@@ -128,7 +128,7 @@ func TestReplyWindowIsCheckedBeforeWeChat(t *testing.T) {
 		if n := e.wx.count("/cgi-bin/message/custom/send"); n != 1 {
 			t.Fatalf("WeChat got %d sends, want 1: the refusals are the platform's own", n)
 		}
-		c, err := e.st.Conversation(e.ctx, comp, app, "oUSER")
+		c, err := e.st.Conversation(e.ctx, wxfleet.Scope{}, comp, app, "oUSER")
 		if err != nil || c.Messages != 2 || !c.LastUserAt.Equal(time.Unix(1760000000, 0)) {
 			t.Fatalf("conversation = %+v, %v", c, err)
 		}
@@ -206,7 +206,7 @@ func TestSubscribeConsentBookkeeping(t *testing.T) {
 		if n := e.wx.count(path); n != 3 {
 			t.Fatalf("WeChat got %d sends, want 3", n)
 		}
-		msgs, _ := e.st.ConversationMessages(e.ctx, comp, app, "oUSER", 0, 10)
+		msgs, _ := e.st.ConversationMessages(e.ctx, wxfleet.Scope{}, comp, app, "oUSER", 0, 10)
 		if len(msgs) != 1 || msgs[0].MsgType != "subscribe" || !strings.Contains(msgs[0].Content, "thing1=x") {
 			t.Fatalf("filed messages = %+v", msgs)
 		}
@@ -278,7 +278,7 @@ func TestCatchUpFilesTheStoredPushes(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		c, err := e.st.Conversation(e.ctx, comp, app, "oUSER")
+		c, err := e.st.Conversation(e.ctx, wxfleet.Scope{}, comp, app, "oUSER")
 		if err != nil || c.Messages != 3 {
 			t.Fatalf("conversation = %+v, %v: want 3 messages, each once", c, err)
 		}

@@ -62,7 +62,7 @@ func (s *Service) CreateOrder(ctx context.Context, rs *wxfleet.RuntimeSession, r
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.Store.PaySubMerchant(ctx, rs.ComponentAppID, rs.AppID)
+	b, err := s.Store.PaySubMerchant(ctx, wxfleet.Scope{}, rs.ComponentAppID, rs.AppID)
 	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND {
 		return nil, wxfleet.Errorf(wxfleet.ECONFLICT, "该小程序尚未绑定微信支付特约商户 / this mini program is bound to no WeChat Pay sub-merchant yet")
 	}
@@ -75,7 +75,7 @@ func (s *Service) CreateOrder(ctx context.Context, rs *wxfleet.RuntimeSession, r
 		if wxfleet.ErrorCode(err) != wxfleet.ECONFLICT {
 			return nil, err
 		}
-		old, oerr := s.Store.PayOrder(ctx, o.ComponentAppID, o.SubMchID, o.OutTradeNo)
+		old, oerr := s.Store.PayOrder(ctx, wxfleet.Scope{}, o.ComponentAppID, o.SubMchID, o.OutTradeNo)
 		if oerr != nil || old.OpenID != o.OpenID || old.Amount != o.Amount || old.Description != o.Description || old.AppID != o.AppID {
 			return nil, err
 		}
@@ -118,9 +118,10 @@ func newOutTradeNo() string {
 	return hex.EncodeToString(b)
 }
 
-// Orders lists a platform's orders, of one mini program when appID is set.
-func (s *Service) Orders(ctx context.Context, componentAppID, appID string, limit int) ([]*wxfleet.PayOrder, error) {
-	return s.Store.PayOrders(ctx, componentAppID, appID, limit)
+// Orders lists a platform's orders inside sc, of one mini program when
+// appID is set.
+func (s *Service) Orders(ctx context.Context, sc wxfleet.Scope, componentAppID, appID string, limit int) ([]*wxfleet.PayOrder, error) {
+	return s.Store.PayOrders(ctx, sc, componentAppID, appID, limit)
 }
 
 // Notified is what HandleNotification did with a notification.

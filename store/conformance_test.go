@@ -522,21 +522,27 @@ func testAuthorizerList(t *testing.T, h *harness) {
 			f.Cursor = as[len(as)-1].AppID
 		}
 	}
-	if got := page(store.AuthorizerFilter{Limit: 7}); !slices.Equal(got, want) {
+	if got := page(store.AuthorizerFilter{Limit: 7, Total: true}); !slices.Equal(got, want) {
 		t.Fatalf("paged appids = %v\nwant %v", got, want)
 	}
-	if got := page(store.AuthorizerFilter{Limit: 2, Status: wxfleet.StatusRevoked}); !slices.Equal(got, wantRevoked) {
+	if got := page(store.AuthorizerFilter{Limit: 2, Status: wxfleet.StatusRevoked, Total: true}); !slices.Equal(got, wantRevoked) {
 		t.Fatalf("revoked appids = %v\nwant %v", got, wantRevoked)
 	}
-	all, total, err := h.ListAuthorizers(h.ctx, "wxA", store.AuthorizerFilter{})
+	all, total, err := h.ListAuthorizers(h.ctx, "wxA", store.AuthorizerFilter{Total: true})
 	must(t, err)
 	if len(all) != 25 || total != 25 {
 		t.Fatalf("default limit: %d items, total %d", len(all), total)
 	}
+	// Not asked for, the total is not counted: -1, never a wrong number.
+	uncounted, total, err := h.ListAuthorizers(h.ctx, "wxA", store.AuthorizerFilter{})
+	must(t, err)
+	if len(uncounted) != 25 || total != -1 || !slices.EqualFunc(uncounted, all, func(a, b *wxfleet.Authorizer) bool { return a.AppID == b.AppID }) {
+		t.Fatalf("without Total: %d items, total %d", len(uncounted), total)
+	}
 	if !reflect.DeepEqual(all[1], fullAuthorizer("wxA", "wxapp01")) {
 		t.Fatalf("listed authorizer differs from stored: %+v", all[1])
 	}
-	none, total, err := h.ListAuthorizers(h.ctx, "wxA", store.AuthorizerFilter{Status: wxfleet.StatusPending})
+	none, total, err := h.ListAuthorizers(h.ctx, "wxA", store.AuthorizerFilter{Status: wxfleet.StatusPending, Total: true})
 	must(t, err)
 	if len(none) != 0 || total != 0 {
 		t.Fatalf("pending: %d items, total %d", len(none), total)
@@ -569,7 +575,7 @@ func testAuthorizerCrossTenant(t *testing.T, h *harness) {
 	wantCode(t, err, wxfleet.ENOTFOUND)
 	wantCode(t, h.SaveAuthorizerToken(h.ctx, "wxB", "wxapp1", wxfleet.Token{Value: "stolen", ExpiresAt: base}, "stolen-refresh"), wxfleet.ENOTFOUND)
 	wantCode(t, h.SetAuthorizerStatus(h.ctx, "wxB", "wxapp1", wxfleet.StatusRevoked, base), wxfleet.ENOTFOUND)
-	list, total, err := h.ListAuthorizers(h.ctx, "wxB", store.AuthorizerFilter{})
+	list, total, err := h.ListAuthorizers(h.ctx, "wxB", store.AuthorizerFilter{Total: true})
 	must(t, err)
 	if len(list) != 0 || total != 0 {
 		t.Fatalf("platform B lists A's authorizer: %d, total %d", len(list), total)

@@ -278,10 +278,15 @@ func scanConversation(row interface{ Scan(...any) error }) (*wxfleet.Conversatio
 	return &c, nil
 }
 
-// Conversation returns one user's conversation with a mini program.
-func (s *Store) Conversation(ctx context.Context, componentAppID, appID, openID string) (*wxfleet.Conversation, error) {
-	c, err := scanConversation(s.read.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM conversations
-		WHERE component_appid = $1 AND appid = $2 AND openid = $3`, componentAppID, appID, openID))
+// Conversation returns one user's conversation with a mini program inside
+// sc; ENOTFOUND outside it.
+func (s *Store) Conversation(ctx context.Context, sc wxfleet.Scope, componentAppID, appID, openID string) (*wxfleet.Conversation, error) {
+	var w where
+	w.and("component_appid = $%d", componentAppID)
+	w.and("appid = $%d", appID)
+	w.and("openid = $%d", openID)
+	appScoped(&w, "conversations", sc)
+	c, err := scanConversation(s.read.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM conversations`+w.sql.String(), w.args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("没有与该用户的会话 / no conversation with user %s", openID)
 	}
@@ -296,12 +301,14 @@ func ConversationCursor(c *wxfleet.Conversation) string {
 	return strconv.FormatInt(toMillis(c.LastMessageAt), 10) + ":" + c.OpenID
 }
 
-// ListConversations pages a mini program's conversations, the most recent
-// first; cursor is ConversationCursor of the last one of the previous page.
-func (s *Store) ListConversations(ctx context.Context, componentAppID, appID string, limit int, cursor string) ([]*wxfleet.Conversation, int, error) {
+// ListConversations pages a mini program's conversations inside sc (none
+// outside it), the most recent first; cursor is ConversationCursor of the
+// last one of the previous page.
+func (s *Store) ListConversations(ctx context.Context, sc wxfleet.Scope, componentAppID, appID string, limit int, cursor string) ([]*wxfleet.Conversation, int, error) {
 	var w where
 	w.and("component_appid = $%d", componentAppID)
 	w.and("appid = $%d", appID)
+	appScoped(&w, "conversations", sc)
 	var total int
 	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM conversations`+w.sql.String(), w.args...).Scan(&total); err != nil {
 		return nil, 0, dbErr("count conversations", err)
@@ -333,13 +340,15 @@ func (s *Store) ListConversations(ctx context.Context, componentAppID, appID str
 	return out, total, dbErr("list conversations", rows.Err())
 }
 
-// ConversationMessages pages one conversation's messages, newest first;
-// before is the id of the last one of the previous page (0 for the first).
-func (s *Store) ConversationMessages(ctx context.Context, componentAppID, appID, openID string, before int64, limit int) ([]*wxfleet.ConversationMessage, error) {
+// ConversationMessages pages one conversation's messages inside sc (none
+// outside it), newest first; before is the id of the last one of the
+// previous page (0 for the first).
+func (s *Store) ConversationMessages(ctx context.Context, sc wxfleet.Scope, componentAppID, appID, openID string, before int64, limit int) ([]*wxfleet.ConversationMessage, error) {
 	var w where
 	w.and("component_appid = $%d", componentAppID)
 	w.and("appid = $%d", appID)
 	w.and("openid = $%d", openID)
+	appScoped(&w, "conversation_messages", sc)
 	if before > 0 {
 		w.and("id < $%d", before)
 	}
@@ -441,10 +450,16 @@ func (s *Store) ReturnConsent(ctx context.Context, componentAppID, appID, openID
 	return dbErr("return consent", err)
 }
 
-// Consents lists what one user granted a mini program's templates.
-func (s *Store) Consents(ctx context.Context, componentAppID, appID, openID string) ([]wxfleet.SubscribeConsent, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT openid, template_id, remaining, long_term, updated_at FROM subscribe_consents
-		WHERE component_appid = $1 AND appid = $2 AND openid = $3 ORDER BY template_id`, componentAppID, appID, openID)
+// Consents lists what one user granted a mini program's templates, inside
+// sc (none outside it).
+func (s *Store) Consents(ctx context.Context, sc wxfleet.Scope, componentAppID, appID, openID string) ([]wxfleet.SubscribeConsent, error) {
+	var w where
+	w.and("component_appid = $%d", componentAppID)
+	w.and("appid = $%d", appID)
+	w.and("openid = $%d", openID)
+	appScoped(&w, "subscribe_consents", sc)
+	rows, err := s.read.QueryContext(ctx, `SELECT openid, template_id, remaining, long_term, updated_at FROM subscribe_consents`+
+		w.sql.String()+` ORDER BY template_id`, w.args...)
 	if err != nil {
 		return nil, dbErr("list consents", err)
 	}

@@ -37,7 +37,7 @@ func testConversations(t *testing.T, h *harness) {
 	add(in("wxA", "wx1", "oU1", "早先的", 6, base.Add(-time.Hour)))
 	add(in("wxB", "wx1", "oU1", "另一个平台", 9, base))
 
-	c, err := h.Conversation(h.ctx, "wxA", "wx1", "oU1")
+	c, err := h.Conversation(h.ctx, wxfleet.Scope{}, "wxA", "wx1", "oU1")
 	must(t, err)
 	if !c.LastUserAt.Equal(base) || !c.LastMessageAt.Equal(base.Add(2*time.Minute)) || c.Messages != 3 || c.LastPreview != "在的" {
 		t.Fatalf("conversation = %+v", c)
@@ -45,34 +45,34 @@ func testConversations(t *testing.T, h *harness) {
 	if !c.WindowOpen(base.Add(47*time.Hour)) || c.WindowOpen(base.Add(48*time.Hour)) {
 		t.Fatal("the reply window is not 48 hours from the user's last message")
 	}
-	list, total, err := h.ListConversations(h.ctx, "wxA", "wx1", 1, "")
+	list, total, err := h.ListConversations(h.ctx, wxfleet.Scope{}, "wxA", "wx1", 1, "")
 	must(t, err)
 	if total != 2 || len(list) != 1 || list[0].OpenID != "oU1" {
 		t.Fatalf("first page = %+v (total %d)", list, total)
 	}
-	list, _, err = h.ListConversations(h.ctx, "wxA", "wx1", 1, store.ConversationCursor(list[0]))
+	list, _, err = h.ListConversations(h.ctx, wxfleet.Scope{}, "wxA", "wx1", 1, store.ConversationCursor(list[0]))
 	must(t, err)
 	if len(list) != 1 || list[0].OpenID != "oU2" {
 		t.Fatalf("second page = %+v", list)
 	}
-	_, _, err = h.ListConversations(h.ctx, "wxA", "wx1", 1, "garbage")
+	_, _, err = h.ListConversations(h.ctx, wxfleet.Scope{}, "wxA", "wx1", 1, "garbage")
 	wantCode(t, err, wxfleet.EINVALID)
 
-	msgs, err := h.ConversationMessages(h.ctx, "wxA", "wx1", "oU1", 0, 2)
+	msgs, err := h.ConversationMessages(h.ctx, wxfleet.Scope{}, "wxA", "wx1", "oU1", 0, 2)
 	must(t, err)
 	if len(msgs) != 2 || msgs[0].Content != "早先的" || msgs[1].Content != "在的" || msgs[1].Direction != wxfleet.DirectionOut {
 		t.Fatalf("messages = %+v %+v", msgs[0], msgs[1])
 	}
-	older, err := h.ConversationMessages(h.ctx, "wxA", "wx1", "oU1", msgs[1].ID, 10)
+	older, err := h.ConversationMessages(h.ctx, wxfleet.Scope{}, "wxA", "wx1", "oU1", msgs[1].ID, 10)
 	must(t, err)
 	if len(older) != 1 || older[0].Content != "在吗" || older[0].PushKey != "wx1/m:7" {
 		t.Fatalf("older = %+v", older)
 	}
 	// Platform first: another platform's conversation with the same openid is its own.
-	if c, err := h.Conversation(h.ctx, "wxB", "wx1", "oU1"); err != nil || c.Messages != 1 {
+	if c, err := h.Conversation(h.ctx, wxfleet.Scope{}, "wxB", "wx1", "oU1"); err != nil || c.Messages != 1 {
 		t.Fatalf("wxB's conversation = %+v, %v", c, err)
 	}
-	_, err = h.Conversation(h.ctx, "wxC", "wx1", "oU1")
+	_, err = h.Conversation(h.ctx, wxfleet.Scope{}, "wxC", "wx1", "oU1")
 	wantCode(t, err, wxfleet.ENOTFOUND)
 	_, err = h.AddConversationMessage(h.ctx, &wxfleet.ConversationMessage{ComponentAppID: "wxA", AppID: "wx1", OpenID: "o", Direction: "sideways"})
 	wantCode(t, err, wxfleet.EINVALID)
@@ -84,7 +84,7 @@ func testConversations(t *testing.T, h *harness) {
 	if fmt.Sprint(added) != "[true false true]" {
 		t.Fatalf("batch added %v", added)
 	}
-	if c, _ := h.Conversation(h.ctx, "wxA", "wx2", "oU9"); c == nil || c.Messages != 2 {
+	if c, _ := h.Conversation(h.ctx, wxfleet.Scope{}, "wxA", "wx2", "oU9"); c == nil || c.Messages != 2 {
 		t.Fatalf("batch conversation = %+v", c)
 	}
 }
@@ -121,7 +121,7 @@ func testSubscribeConsents(t *testing.T, h *harness) {
 	if !take("LONG") || !take("LONG") {
 		t.Fatal("a long-term subscription was used up")
 	}
-	list, err := h.Consents(h.ctx, "wxA", "wx1", "oU1")
+	list, err := h.Consents(h.ctx, wxfleet.Scope{}, "wxA", "wx1", "oU1")
 	must(t, err)
 	if len(list) != 2 || list[0].TemplateID != "LONG" || !list[0].LongTerm || list[1].Remaining != 0 {
 		t.Fatalf("consents = %+v", list)

@@ -194,15 +194,20 @@ func (s *Store) BindPaySubMerchant(ctx context.Context, b *wxfleet.PaySubMerchan
 	return dbErr("bind pay sub-merchant", err)
 }
 
-// PaySubMerchant returns the binding of a mini program; ENOTFOUND when none.
-func (s *Store) PaySubMerchant(ctx context.Context, componentAppID, appID string) (*wxfleet.PaySubMerchant, error) {
+// PaySubMerchant returns the binding of a mini program inside sc; ENOTFOUND
+// when none or outside sc.
+func (s *Store) PaySubMerchant(ctx context.Context, sc wxfleet.Scope, componentAppID, appID string) (*wxfleet.PaySubMerchant, error) {
 	var (
 		b       wxfleet.PaySubMerchant
 		tenant  sql.NullInt64
 		created int64
 	)
-	err := s.read.QueryRowContext(ctx, `SELECT component_appid, appid, sub_mchid, tenant_id, created_at FROM pay_sub_merchants
-		WHERE component_appid = $1 AND appid = $2`, componentAppID, appID).Scan(&b.ComponentAppID, &b.AppID, &b.SubMchID, &tenant, &created)
+	var w where
+	w.and("component_appid = $%d", componentAppID)
+	w.and("appid = $%d", appID)
+	appScoped(&w, "pay_sub_merchants", sc)
+	err := s.read.QueryRowContext(ctx, `SELECT component_appid, appid, sub_mchid, tenant_id, created_at FROM pay_sub_merchants`+w.sql.String(),
+		w.args...).Scan(&b.ComponentAppID, &b.AppID, &b.SubMchID, &tenant, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("小程序 %s 未绑定微信支付特约商户 / mini program %s is bound to no WeChat Pay sub-merchant", appID, appID)
 	}
@@ -226,7 +231,7 @@ func (s *Store) CreatePayOrder(ctx context.Context, o *wxfleet.PayOrder) error {
 	if err != nil {
 		return platformErr("create pay order", o.ComponentAppID, err)
 	}
-	old, err := s.PayOrder(ctx, o.ComponentAppID, o.SubMchID, o.OutTradeNo)
+	old, err := s.PayOrder(ctx, wxfleet.Scope{}, o.ComponentAppID, o.SubMchID, o.OutTradeNo)
 	if err != nil {
 		return err
 	}
@@ -271,26 +276,33 @@ func scanOrder(sc interface{ Scan(...any) error }) (*wxfleet.PayOrder, error) {
 	return &o, nil
 }
 
-// PayOrder returns one order of the platform.
-func (s *Store) PayOrder(ctx context.Context, componentAppID, subMchID, outTradeNo string) (*wxfleet.PayOrder, error) {
-	o, err := scanOrder(s.read.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM pay_orders
-		WHERE component_appid = $1 AND sub_mchid = $2 AND out_trade_no = $3`, componentAppID, subMchID, outTradeNo))
+// PayOrder returns one order of the platform inside sc (an order of one of
+// the tenant's mini programs); ENOTFOUND outside it.
+func (s *Store) PayOrder(ctx context.Context, sc wxfleet.Scope, componentAppID, subMchID, outTradeNo string) (*wxfleet.PayOrder, error) {
+	var w where
+	w.and("component_appid = $%d", componentAppID)
+	w.and("sub_mchid = $%d", subMchID)
+	w.and("out_trade_no = $%d", outTradeNo)
+	appScoped(&w, "pay_orders", sc)
+	o, err := scanOrder(s.read.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM pay_orders`+w.sql.String(), w.args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("订单 %s 不存在 / no order %s", outTradeNo, outTradeNo)
 	}
 	return o, dbErr("read pay order", err)
 }
 
-// PayOrders lists a mini program's orders, newest first ("" appid: all of the platform's).
-func (s *Store) PayOrders(ctx context.Context, componentAppID, appID string, limit int) ([]*wxfleet.PayOrder, error) {
-	q := `SELECT ` + orderColumns + ` FROM pay_orders WHERE component_appid = $1`
-	args := []any{componentAppID}
+// PayOrders lists a mini program's orders inside sc, newest first ("" appid:
+// all of the platform's, for a merchant all of its tenant's mini programs').
+func (s *Store) PayOrders(ctx context.Context, sc wxfleet.Scope, componentAppID, appID string, limit int) ([]*wxfleet.PayOrder, error) {
+	var w where
+	w.and("component_appid = $%d", componentAppID)
 	if appID != "" {
-		q += ` AND appid = $2`
-		args = append(args, appID)
+		w.and("appid = $%d", appID)
 	}
-	q += ` ORDER BY created_at DESC, out_trade_no DESC LIMIT ` + strconv.Itoa(clampLimit(limit))
-	rows, err := s.read.QueryContext(ctx, q, args...)
+	appScoped(&w, "pay_orders", sc)
+	q := `SELECT ` + orderColumns + ` FROM pay_orders` + w.sql.String() +
+		` ORDER BY created_at DESC, out_trade_no DESC LIMIT ` + strconv.Itoa(clampLimit(limit))
+	rows, err := s.read.QueryContext(ctx, q, w.args...)
 	if err != nil {
 		return nil, dbErr("list pay orders", err)
 	}
@@ -338,11 +350,20 @@ func (s *Store) RecordPayNotification(ctx context.Context, n *wxfleet.PayNotific
 	return inserted, dbErr("record pay notification", err)
 }
 
-// PayNotifications lists the stored notifications of an order.
-func (s *Store) PayNotifications(ctx context.Context, componentAppID, subMchID, outTradeNo string) ([]*wxfleet.PayNotification, error) {
+// PayNotifications lists the stored notifications of an order inside sc
+// (the order of one of the tenant's mini programs; none outside it).
+func (s *Store) PayNotifications(ctx context.Context, sc wxfleet.Scope, componentAppID, subMchID, outTradeNo string) ([]*wxfleet.PayNotification, error) {
+	var w where
+	w.and("component_appid = $%d", componentAppID)
+	w.and("sub_mchid = $%d", subMchID)
+	w.and("out_trade_no = $%d", outTradeNo)
+	if !sc.All() { // a notification names no app: its order does
+		w.and(`EXISTS (SELECT 1 FROM pay_orders o JOIN authorizers sa ON sa.component_appid = o.component_appid AND sa.appid = o.appid
+			WHERE o.component_appid = pay_notifications.component_appid AND o.sub_mchid = pay_notifications.sub_mchid
+			AND o.out_trade_no = pay_notifications.out_trade_no AND sa.tenant_id = $%d)`, sc.TenantID)
+	}
 	rows, err := s.read.QueryContext(ctx, `SELECT id, component_appid, event_type, transaction_id, out_trade_no, sub_mchid,
-		trade_state, resource, received_at FROM pay_notifications WHERE component_appid = $1 AND sub_mchid = $2 AND out_trade_no = $3
-		ORDER BY received_at, id`, componentAppID, subMchID, outTradeNo)
+		trade_state, resource, received_at FROM pay_notifications`+w.sql.String()+` ORDER BY received_at, id`, w.args...)
 	if err != nil {
 		return nil, dbErr("list pay notifications", err)
 	}

@@ -75,11 +75,11 @@ func testPay(t *testing.T, h *harness) {
 	}
 
 	// Bindings: one sub-merchant per mini program, the authorizer must exist.
-	_, err = h.PaySubMerchant(h.ctx, "wxA", "wx1")
+	_, err = h.PaySubMerchant(h.ctx, wxfleet.Scope{}, "wxA", "wx1")
 	wantCode(t, err, wxfleet.ENOTFOUND)
 	must(t, h.BindPaySubMerchant(h.ctx, &wxfleet.PaySubMerchant{ComponentAppID: "wxA", AppID: "wx1", SubMchID: "1600000001", CreatedAt: base}))
 	must(t, h.BindPaySubMerchant(h.ctx, &wxfleet.PaySubMerchant{ComponentAppID: "wxA", AppID: "wx1", SubMchID: "1600000002", TenantID: &tenant, CreatedAt: base}))
-	b, err := h.PaySubMerchant(h.ctx, "wxA", "wx1")
+	b, err := h.PaySubMerchant(h.ctx, wxfleet.Scope{}, "wxA", "wx1")
 	must(t, err)
 	if b.SubMchID != "1600000002" || b.TenantID == nil || *b.TenantID != 7 {
 		t.Fatalf("binding %+v", b)
@@ -114,22 +114,22 @@ func testPay(t *testing.T, h *harness) {
 	if inserted, err := h.RecordPayNotification(h.ctx, &n2, base); err != nil || inserted {
 		t.Fatalf("same transaction, another id: %v %v", inserted, err)
 	}
-	list, err := h.PayNotifications(h.ctx, "wxA", o.SubMchID, o.OutTradeNo)
+	list, err := h.PayNotifications(h.ctx, wxfleet.Scope{}, "wxA", o.SubMchID, o.OutTradeNo)
 	must(t, err)
 	if len(list) != 1 || string(list[0].Resource) != `{"x":1}` {
 		t.Fatalf("notifications %+v", list)
 	}
-	paid, err := h.PayOrder(h.ctx, "wxA", o.SubMchID, o.OutTradeNo)
+	paid, err := h.PayOrder(h.ctx, wxfleet.Scope{}, "wxA", o.SubMchID, o.OutTradeNo)
 	must(t, err)
 	if paid.State != wxfleet.OrderPaid || paid.TransactionID != "4200001" || paid.PrepayID != "wx_prepay" || !paid.PaidAt.Equal(base.Add(time.Minute)) {
 		t.Fatalf("paid order %+v", paid)
 	}
-	orders, err := h.PayOrders(h.ctx, "wxA", "wx1", 10)
+	orders, err := h.PayOrders(h.ctx, wxfleet.Scope{}, "wxA", "wx1", 10)
 	must(t, err)
 	if len(orders) != 1 {
 		t.Fatalf("orders %v", orders)
 	}
-	if orders, _ := h.PayOrders(h.ctx, "wxB", "", 10); len(orders) != 0 {
+	if orders, _ := h.PayOrders(h.ctx, wxfleet.Scope{}, "wxB", "", 10); len(orders) != 0 {
 		t.Fatalf("another platform sees %v", orders)
 	}
 }

@@ -159,6 +159,7 @@ var conformance = []struct {
 	{"RuntimeSessions", testRuntimeSessions},
 	{"Cards", testCards},
 	{"Pay", testPay},
+	{"AppDataScoped", testAppDataScoped},
 }
 
 func runConformance(t *testing.T, b backend) {

@@ -43,6 +43,17 @@ func scoped(w *where, column string, sc wxfleet.Scope) {
 	}
 }
 
+// appScoped bounds w, over a table of one app's data (table: its name, with
+// component_appid and appid columns), to sc: nothing for the ISV's staff;
+// for a merchant the app must be its tenant's (authorizers.tenant_id), so
+// the data follows the app when the app moves to another tenant.
+func appScoped(w *where, table string, sc wxfleet.Scope) {
+	if !sc.All() {
+		w.and(`EXISTS (SELECT 1 FROM authorizers sa WHERE sa.component_appid = `+table+`.component_appid AND sa.appid = `+table+
+			`.appid AND sa.tenant_id = $%d)`, sc.TenantID)
+	}
+}
+
 func tenantNotFound(id int64) error {
 	return notFound("没有租户 %d / tenant %d not found", id, id)
 }

@@ -234,7 +234,11 @@ func (s *Server) listAuthorizers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list, total, err := s.Store.ListAuthorizers(r.Context(), comp, store.AuthorizerFilter{Status: status, Limit: n, Cursor: q.Get("cursor"), TenantID: tenantID})
+	count, err := wantTotal(r)
+	if err != nil {
+		return err
+	}
+	list, total, err := s.Store.ListAuthorizers(r.Context(), comp, store.AuthorizerFilter{Status: status, Limit: n, Cursor: q.Get("cursor"), TenantID: tenantID, Total: count})
 	if err != nil {
 		return err
 	}
@@ -243,12 +247,31 @@ func (s *Server) listAuthorizers(w http.ResponseWriter, r *http.Request) error {
 	for _, a := range list {
 		items = append(items, toAuthorizerJSON(a, now, false))
 	}
-	resp := map[string]any{"items": items, "total": total}
+	resp := map[string]any{"items": items}
+	if count {
+		resp["total"] = total
+	}
 	if len(list) == n {
 		resp["next_cursor"] = list[len(list)-1].AppID
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// wantTotal reads ?total= of the authorizer list: the count of every match
+// is a COUNT(*) over the platform's authorizers, so it is made on the first
+// page (no cursor), where clients show it, and on later pages only when
+// asked (total=true); total=false skips it on the first page too.
+func wantTotal(r *http.Request) (bool, error) {
+	switch r.URL.Query().Get("total") {
+	case "":
+		return r.URL.Query().Get("cursor") == "", nil
+	case "true", "1":
+		return true, nil
+	case "false", "0":
+		return false, nil
+	}
+	return false, wxfleet.Errorf(wxfleet.EINVALID, "total 须为 true 或 false / total must be true or false")
 }
 
 func (s *Server) getAuthorizer(w http.ResponseWriter, r *http.Request) error {

@@ -71,7 +71,7 @@ func (s *Server) listConversations(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	list, total, err := s.Messaging.Conversations(r.Context(), comp, r.PathValue("appid"), n, r.URL.Query().Get("cursor"))
+	list, total, err := s.Messaging.Conversations(r.Context(), scopeOf(r), comp, r.PathValue("appid"), n, r.URL.Query().Get("cursor"))
 	if err != nil {
 		return err
 	}
@@ -105,15 +105,15 @@ func (s *Server) getConversation(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	appid, openid := r.PathValue("appid"), r.PathValue("openid")
-	c, err := s.Store.Conversation(r.Context(), comp, appid, openid)
+	c, err := s.Store.Conversation(r.Context(), scopeOf(r), comp, appid, openid)
 	if err != nil {
 		return err
 	}
-	msgs, err := s.Store.ConversationMessages(r.Context(), comp, appid, openid, before, n)
+	msgs, err := s.Store.ConversationMessages(r.Context(), scopeOf(r), comp, appid, openid, before, n)
 	if err != nil {
 		return err
 	}
-	consents, err := s.Store.Consents(r.Context(), comp, appid, openid)
+	consents, err := s.Store.Consents(r.Context(), scopeOf(r), comp, appid, openid)
 	if err != nil {
 		return err
 	}

@@ -234,7 +234,10 @@ func (s *Server) authorizersPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	const pageSize = 50
-	list, total, err := s.Store.ListAuthorizers(r.Context(), comp, store.AuthorizerFilter{Limit: pageSize, Cursor: r.URL.Query().Get("cursor")})
+	// The total is counted for the first page only: a COUNT(*) over every
+	// authorizer of the platform on each later page would cost more than the page.
+	cursor := r.URL.Query().Get("cursor")
+	list, total, err := s.Store.ListAuthorizers(r.Context(), comp, store.AuthorizerFilter{Limit: pageSize, Cursor: cursor, Total: cursor == ""})
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, "/")
 		return

@@ -161,7 +161,7 @@ func (s *Server) listPayOrders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list, err := s.Pay.Orders(r.Context(), comp, r.URL.Query().Get("appid"), n)
+	list, err := s.Pay.Orders(r.Context(), scopeOf(r), comp, r.URL.Query().Get("appid"), n)
 	if err != nil {
 		return err
 	}

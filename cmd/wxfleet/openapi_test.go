@@ -126,6 +126,9 @@ func TestOpenAPIResponsesMatchTheDocument(t *testing.T) {
 		t.Fatal("a page of one authorizer of several has no next_cursor")
 	}
 	s.want(200, req{op: "GET /api/v1/authorizers", path: "/api/v1/authorizers?limit=1&cursor=" + page.NextCursor}, nil)
+	s.want(200, req{op: "GET /api/v1/authorizers", path: "/api/v1/authorizers?limit=1&total=true&cursor=" + page.NextCursor}, nil)
+	s.want(200, req{op: "GET /api/v1/authorizers", path: "/api/v1/authorizers?total=false"}, nil)
+	s.want(400, req{op: "GET /api/v1/authorizers", path: "/api/v1/authorizers?total=maybe", bad: true}, nil)
 	s.want(400, req{op: "GET /api/v1/authorizers", path: "/api/v1/authorizers?limit=0", bad: true}, nil)
 	s.want(200, req{op: "GET /api/v1/authorizers/{appid}", path: "/api/v1/authorizers/" + a1}, nil)
 	s.want(404, req{op: "GET /api/v1/authorizers/{appid}", path: "/api/v1/authorizers/wxnosuchapp"}, nil)

@@ -277,7 +277,7 @@ func payEndToEnd(t *testing.T, d *testDemo, postgres string) {
 			t.Fatalf("resend: %d, the platform answered %d", st, at.Status)
 		}
 	}
-	stored, err := d.Platform.Store.PayNotifications(context.Background(), demoPlatform.AppID, sub, "wxf_order_0001")
+	stored, err := d.Platform.Store.PayNotifications(context.Background(), wxfleet.Scope{}, demoPlatform.AppID, sub, "wxf_order_0001")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,8 +84,23 @@ func TestTenantPagesAtScale(t *testing.T) {
 		}
 		return nil
 	})
-	measure("authorizers, first page", "/api/v1/authorizers?limit=100", items(100))
-	measure("authorizers, deep page (cursor)", "/api/v1/authorizers?limit=100&cursor="+fmt.Sprintf("%s%010d", store.SeedAppIDPrefix, authorizers-150), items(100))
+	// The first page counts the total; later pages do not unless asked.
+	deep := "/api/v1/authorizers?limit=100&cursor=" + fmt.Sprintf("%s%010d", store.SeedAppIDPrefix, authorizers-150)
+	total := func(present bool) func(map[string]any) error {
+		return func(b map[string]any) error {
+			if err := items(100)(b); err != nil {
+				return err
+			}
+			if _, ok := b["total"]; ok != present {
+				return fmt.Errorf("total present %v, want %v", ok, present)
+			}
+			return nil
+		}
+	}
+	measure("authorizers, first page (total)", "/api/v1/authorizers?limit=100", total(true))
+	measure("authorizers, first page, total=false", "/api/v1/authorizers?limit=100&total=false", total(false))
+	measure("authorizers, deep page (cursor)", deep, total(false))
+	measure("authorizers, deep page, total=true", deep+"&total=true", total(true))
 	measure("authorizers of one tenant", "/api/v1/authorizers?tenant_id="+id, items(authorizers/tenants))
 
 	// Every tenant is reachable by following next_cursor (at 500 a page).

@@ -8,6 +8,7 @@
 //	wxload tokens   N authorized sandbox mini programs whose tokens come due at once,
 //	                refreshed by one or more `wxfleet serve` processes
 //	wxload rollout  a fleet rollout to N sandbox mini programs: wall time, call rate, peak RSS
+//	wxload tenants  the tenant and authorizer list pages at N tenants / M authorizers: p50/p95 per page kind
 //
 // Every message is distinct (its own MsgId), signed and encrypted as WeChat
 // does it. Load goes to loopback addresses only.
@@ -41,6 +42,8 @@ Usage:
                  [-fault-share 0.1] [--sandbox-bin BIN] [-timeout 40m] [--data DIR] [-keep] [-json]
   wxload rollout [-apps 1000] [-database postgres://...] [-rate 20] [-workers 10] [-batch 1000]
                  [-audit-delay 1s] [-audit-poll 30s] [-timeout 1h] [-data DIR] [-json]
+  wxload tenants [-tenants 20000] [-authorizers 100000] [-n 50] [-warmup 3] [-database postgres://...]
+                 [-data DIR] [--target URL --admin-token TOKEN] [-json]
 
 Run "wxload <command> -h" for a command's flags. Without credential flags all
 commands use the same test platform, so "wxload floor" and "wxload run" work
@@ -79,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runTokens(ctx, rest, stdout, stderr)
 	case "rollout":
 		return runRollout(ctx, rest, stdout, stderr)
+	case "tenants":
+		return runTenants(ctx, rest, stdout, stderr)
 	case "rollout-platform": // the platform process of "rollout", not for people
 		return runRolloutPlatform(ctx, os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":

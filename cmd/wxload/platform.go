@@ -41,6 +41,12 @@ func StartPlatform(ctx context.Context, dir string, creds Credentials, syncFull 
 	if syncFull {
 		dsn += "?synchronous=full"
 	}
+	return startPlatformOn(ctx, dsn, creds, logger)
+}
+
+// startPlatformOn is StartPlatform on the database dsn (a SQLite path or a
+// postgres:// URL).
+func startPlatformOn(ctx context.Context, dsn string, creds Credentials, logger *slog.Logger) (*Platform, error) {
 	closed, err := closedPort()
 	if err != nil {
 		return nil, err

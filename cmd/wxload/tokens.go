@@ -331,24 +331,27 @@ func (b *tokenBench) authorizeSeeded(ctx context.Context) (int, error) {
 // authorized lists the platform's authorized appids and their total.
 func (b *tokenBench) authorized(ctx context.Context) ([]string, int, error) {
 	var apps []string
-	cursor := ""
+	cursor, total := "", 0
 	for {
 		var page struct {
 			Items []struct {
 				AppID string `json:"appid"`
 			} `json:"items"`
-			Total int    `json:"total"`
+			Total *int   `json:"total"` // on the first page only (no cursor)
 			Next  string `json:"next_cursor"`
 		}
 		u := b.platforms[0].url + "/api/v1/authorizers?status=authorized&limit=500&cursor=" + cursor
 		if _, err := b.api.do(ctx, http.MethodGet, u, nil, &page); err != nil {
 			return nil, 0, err
 		}
+		if page.Total != nil {
+			total = *page.Total
+		}
 		for _, it := range page.Items {
 			apps = append(apps, it.AppID)
 		}
 		if page.Next == "" || len(page.Items) == 0 {
-			return apps, page.Total, nil
+			return apps, total, nil
 		}
 		cursor = page.Next
 	}
