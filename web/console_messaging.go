@@ -1,0 +1,238 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/messaging"
+	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/wechat"
+)
+
+// The console's customer-service inbox and subscribe messages of one mini
+// program (docs/wechat-capabilities.md): the conversations filed from the
+// pushes, one conversation with a reply form, the app's subscribe templates
+// and a send form. A refusal — the platform's own (the 48-hour window, no
+// consent) or WeChat's (its errcode named) — is shown on the page it came
+// from, with the form kept.
+
+func (s *Server) messagingPages(mux *http.ServeMux) {
+	s.page(mux, "GET /authorizers/{appid}/inbox", StaffRead(), s.inboxPage)
+	s.page(mux, "GET /authorizers/{appid}/inbox/{openid}", StaffRead(), s.conversationPage)
+	s.page(mux, "POST /authorizers/{appid}/inbox/{openid}", StaffWrite("conversation.send"), s.replyForm)
+	s.page(mux, "GET /authorizers/{appid}/subscribe", StaffRead(), s.subscribePage)
+	s.page(mux, "POST /authorizers/{appid}/subscribe/sync", StaffWrite("subscribe_template.sync"), s.syncSubscribeForm)
+	s.page(mux, "POST /authorizers/{appid}/subscribe/send", StaffWrite("subscribe_message.send"), s.sendSubscribeForm)
+}
+
+// appOf is the page's platform and mini program (which must be authorized
+// to the platform at some time).
+func (s *Server) appOf(r *http.Request) (string, *wxfleet.Authorizer, error) {
+	comp, err := s.platform(r)
+	if err != nil {
+		return "", nil, err
+	}
+	a, err := s.Store.Authorizer(r.Context(), comp, r.PathValue("appid"))
+	if err != nil {
+		return "", nil, err
+	}
+	return comp, a, nil
+}
+
+func appBack(comp, appID, sub string) string {
+	return "/authorizers/" + url.PathEscape(appID) + sub + platformQuery(comp)
+}
+
+// inboxPage lists a mini program's conversations, the most recent first.
+func (s *Server) inboxPage(w http.ResponseWriter, r *http.Request) {
+	comp, a, err := s.appOf(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		return
+	}
+	const pageSize = 50
+	list, total, err := s.Messaging.Conversations(r.Context(), comp, a.AppID, pageSize, r.URL.Query().Get("cursor"))
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, appBack(comp, a.AppID, ""))
+		return
+	}
+	now := s.Now()
+	items := make([]conversationJSON, len(list))
+	for i, c := range list {
+		items[i] = toConversationJSON(c, now)
+	}
+	data := map[string]any{"Title": a.Nickname + " · 客服消息 Customer service", "Platform": comp, "A": toAuthorizerJSON(a, now, false),
+		"Items": items, "Total": total}
+	if len(list) == pageSize {
+		data["Next"] = store.ConversationCursor(list[len(list)-1])
+	}
+	s.render(w, r, http.StatusOK, "inbox", data)
+}
+
+// conversationPage is one user's conversation and the reply form.
+func (s *Server) conversationPage(w http.ResponseWriter, r *http.Request) {
+	s.renderConversation(w, r, http.StatusOK, "", "")
+}
+
+// renderConversation shows the conversation; errMsg is a refused reply
+// and draft its text, kept in the form.
+func (s *Server) renderConversation(w http.ResponseWriter, r *http.Request, status int, errMsg, draft string) {
+	comp, a, err := s.appOf(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		return
+	}
+	ctx, openid := r.Context(), r.PathValue("openid")
+	back := appBack(comp, a.AppID, "/inbox")
+	c, err := s.Store.Conversation(ctx, comp, a.AppID, openid)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, back)
+		return
+	}
+	const pageSize = 100
+	var before int64
+	if v := r.URL.Query().Get("before"); v != "" {
+		before, _ = strconv.ParseInt(v, 10, 64)
+	}
+	msgs, err := s.Store.ConversationMessages(ctx, comp, a.AppID, openid, before, pageSize)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, back)
+		return
+	}
+	// Oldest first on the page, as a chat reads.
+	items := make([]conversationMessageJSON, len(msgs))
+	for i, m := range msgs {
+		items[len(msgs)-1-i] = toMessageJSON(m)
+	}
+	now := s.Now()
+	data := map[string]any{"Title": openid + " · 客服消息 Customer service", "Platform": comp, "A": toAuthorizerJSON(a, now, false),
+		"C": toConversationJSON(c, now), "Items": items, "Err": errMsg, "Draft": draft, "Sent": r.URL.Query().Get("sent") != ""}
+	if len(msgs) == pageSize {
+		data["Older"] = msgs[len(msgs)-1].ID
+	}
+	s.render(w, r, status, "conversation", data)
+}
+
+// replyForm answers the user (text) through message/custom/send.
+func (s *Server) replyForm(w http.ResponseWriter, r *http.Request) {
+	comp, a, err := s.appOf(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		return
+	}
+	openid, text := r.PathValue("openid"), r.PostFormValue("content")
+	typing := r.PostFormValue("typing") != ""
+	if typing {
+		err = s.Messaging.Typing(r.Context(), comp, a.AppID, openid, wechat.TypingOn)
+	} else {
+		_, err = s.Messaging.Send(r.Context(), comp, a.AppID, openid, messaging.Reply{MsgType: wechat.MsgTypeText, Text: &wechat.CustomText{Content: text}})
+	}
+	if err != nil {
+		auditSkip(r)
+		s.renderConversation(w, r, statusOfErr(err), wxfleet.ErrorMessage(err), text)
+		return
+	}
+	auditTarget(r, comp, a.AppID, openid)
+	back := appBack(comp, a.AppID, "/inbox/"+url.PathEscape(openid))
+	if typing {
+		auditAction(r, "conversation.typing")
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, back+"&sent=1", http.StatusSeeOther)
+}
+
+// subscribeForm is the send form as the page holds it.
+type subscribeForm struct {
+	OpenID, TemplateID, Data, Page string
+}
+
+// subscribePage lists the app's subscribe templates (as last read from
+// WeChat) and the send form.
+func (s *Server) subscribePage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	s.renderSubscribe(w, r, http.StatusOK, subscribeForm{OpenID: q.Get("openid"), TemplateID: q.Get("template_id")}, "", q.Get("msgid"))
+}
+
+func (s *Server) renderSubscribe(w http.ResponseWriter, r *http.Request, status int, f subscribeForm, errMsg, sent string) {
+	comp, a, err := s.appOf(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		return
+	}
+	list, err := s.Store.SubscribeTemplates(r.Context(), comp, a.AppID)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, appBack(comp, a.AppID, ""))
+		return
+	}
+	items := make([]subscribeTemplateJSON, len(list))
+	for i, t := range list {
+		items[i] = toSubscribeTemplateJSON(t)
+	}
+	s.render(w, r, status, "subscribe", map[string]any{"Title": a.Nickname + " · 订阅消息 Subscribe messages", "Platform": comp,
+		"A": toAuthorizerJSON(a, s.Now(), false), "Items": items, "F": f, "Err": errMsg, "Sent": sent})
+}
+
+// syncSubscribeForm reads the app's templates from WeChat again.
+func (s *Server) syncSubscribeForm(w http.ResponseWriter, r *http.Request) {
+	comp, a, err := s.appOf(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		return
+	}
+	if _, err := s.Messaging.SyncTemplates(r.Context(), comp, a.AppID); err != nil {
+		auditSkip(r)
+		s.renderSubscribe(w, r, statusOfErr(err), subscribeForm{}, wxfleet.ErrorMessage(err), "")
+		return
+	}
+	auditTarget(r, comp, a.AppID, "")
+	http.Redirect(w, r, appBack(comp, a.AppID, "/subscribe"), http.StatusSeeOther)
+}
+
+// parseSubscribeData reads "key=value" lines (or "key: value").
+func parseSubscribeData(text string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			k, v, ok = strings.Cut(line, ":")
+		}
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, wxfleet.Errorf(wxfleet.EINVALID, "内容每行须是 关键词=值，如 thing1=到店自提 / each line of data must be key=value, such as thing1=pick up in store: %q", line)
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
+
+// sendSubscribeForm sends a subscribe message; without the user's consent
+// the platform refuses (as WeChat would, 43101), and the page says so.
+func (s *Server) sendSubscribeForm(w http.ResponseWriter, r *http.Request) {
+	comp, a, err := s.appOf(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		return
+	}
+	f := subscribeForm{OpenID: strings.TrimSpace(r.PostFormValue("openid")), TemplateID: strings.TrimSpace(r.PostFormValue("template_id")),
+		Data: r.PostFormValue("data"), Page: strings.TrimSpace(r.PostFormValue("page"))}
+	data, err := parseSubscribeData(f.Data)
+	var msgID int64
+	if err == nil {
+		msgID, err = s.Messaging.SendSubscribe(r.Context(), comp, a.AppID, messaging.SubscribeSend{OpenID: f.OpenID, TemplateID: f.TemplateID, Data: data, Page: f.Page})
+	}
+	if err != nil {
+		auditSkip(r)
+		s.renderSubscribe(w, r, statusOfErr(err), f, wxfleet.ErrorMessage(err), "")
+		return
+	}
+	auditTarget(r, comp, a.AppID, f.TemplateID)
+	auditDetail(r, map[string]any{"openid": f.OpenID, "msgid": msgID})
+	http.Redirect(w, r, appBack(comp, a.AppID, "/subscribe")+"&msgid="+strconv.FormatInt(msgID, 10), http.StatusSeeOther)
+}
