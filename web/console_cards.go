@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -22,6 +23,7 @@ func (s *Server) cardPages(mux *http.ServeMux) {
 	}
 	s.page(mux, "GET /authorizers/{appid}/cards", StaffRead(), s.cardsPage)
 	s.page(mux, "POST /authorizers/{appid}/cards", StaffWrite("card.create"), s.createCouponForm)
+	s.page(mux, "POST /authorizers/{appid}/cards/{card_id}/consume", StaffWrite("card.consume"), s.consumeCardForm)
 	s.page(mux, "GET /authorizers/{appid}/wifi", StaffRead(), s.wifiPage)
 	s.page(mux, "GET /authorizers/{appid}/wifi/{shop_id}/qrcode", StaffRead(), s.wifiQRCodeImage)
 	s.page(mux, "POST /authorizers/{appid}/wifi/{shop_id}/devices", StaffWrite("wifi.device.add"), s.addWiFiDeviceForm)
@@ -99,8 +101,10 @@ func (f couponForm) card() (json.RawMessage, error) {
 }
 
 func (s *Server) cardsPage(w http.ResponseWriter, r *http.Request) {
-	s.renderCards(w, r, http.StatusOK, couponForm{CardType: "GENERAL_COUPON", Quantity: "100", FixedTerm: "30"}, "", r.URL.Query().Get("made"))
+	s.renderCards(w, r, http.StatusOK, defaultCoupon, "", r.URL.Query().Get("made"))
 }
+
+var defaultCoupon = couponForm{CardType: "GENERAL_COUPON", Quantity: "100", FixedTerm: "30"}
 
 func (s *Server) renderCards(w http.ResponseWriter, r *http.Request, status int, f couponForm, errMsg, made string) {
 	comp, a, err := s.appOf(r)
@@ -118,7 +122,8 @@ func (s *Server) renderCards(w http.ResponseWriter, r *http.Request, status int,
 		items[i] = toCardJSON(c)
 	}
 	s.render(w, r, status, "cards", map[string]any{"Title": a.Nickname + " · 卡券 Cards and coupons", "Platform": comp,
-		"A": toAuthorizerJSON(a, s.Now(), false), "Items": items, "F": f, "Types": couponTypes, "Err": errMsg, "Made": made})
+		"A": toAuthorizerJSON(a, s.Now(), false), "Items": items, "F": f, "Types": couponTypes, "Err": errMsg, "Made": made,
+		"Consumed": r.URL.Query().Get("consumed")})
 }
 
 // createCouponForm makes a coupon class on WeChat; it waits for WeChat's review.
@@ -143,6 +148,25 @@ func (s *Server) createCouponForm(w http.ResponseWriter, r *http.Request) {
 	auditTenant(r, c.TenantID)
 	auditDetail(r, map[string]any{"card_type": c.CardType, "title": c.Title})
 	http.Redirect(w, r, appBack(comp, a.AppID, "/cards")+"&made="+c.CardID, http.StatusSeeOther)
+}
+
+// consumeCardForm redeems (核销) a user's code of a card.
+func (s *Server) consumeCardForm(w http.ResponseWriter, r *http.Request) {
+	comp, a, err := s.appOf(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		return
+	}
+	cardID, code := r.PathValue("card_id"), strings.TrimSpace(r.PostFormValue("code"))
+	openID, err := s.Cards.Consume(r.Context(), scopeOf(r), comp, a.AppID, cardID, code)
+	if err != nil {
+		auditSkip(r)
+		s.renderCards(w, r, statusOfErr(err), defaultCoupon, wxfleet.ErrorMessage(err), "")
+		return
+	}
+	auditTarget(r, comp, a.AppID, cardID)
+	auditDetail(r, map[string]any{"code": code})
+	http.Redirect(w, r, appBack(comp, a.AppID, "/cards")+"&consumed="+url.QueryEscape(openID), http.StatusSeeOther)
 }
 
 // wifiPage lists the account's Wi-Fi shops (a WeChat call), each with its

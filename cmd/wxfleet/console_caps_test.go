@@ -319,6 +319,17 @@ func TestConsoleCoupon(t *testing.T) {
 		_, body := c.get(page)
 		return strings.Contains(body, `<td class="issued">1</td><td class="redeemed">0</td>`)
 	})
+	// Redeemed from the console; a second redemption is refused naming WeChat's 40099.
+	consume := "/authorizers/" + app + "/cards/" + cardID + "/consume" + q
+	if st, loc := c.post(consume, url.Values{"code": {got.Code}}); st != http.StatusSeeOther || !strings.Contains(loc, "consumed=oDemoUser1") {
+		t.Fatalf("consume: HTTP %d → %q", st, loc)
+	}
+	if _, body := c.get(page); !strings.Contains(body, `<td class="issued">1</td><td class="redeemed">1</td>`) {
+		t.Fatal("the cards page does not show 1 redeemed")
+	}
+	if st, body := c.post(consume, url.Values{"code": {got.Code}}); st != 409 || !strings.Contains(body, "40099") || !strings.Contains(body, `role="alert"`) {
+		t.Fatalf("second consume: HTTP %d, want 409 naming 40099", st)
+	}
 }
 
 // Wi-Fi and WeChat Pay from the console: a shop's device added by the form
