@@ -1,6 +1,7 @@
 package web
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -22,7 +23,8 @@ import (
 func (s *Server) messagingPages(mux *http.ServeMux) {
 	s.page(mux, "GET /authorizers/{appid}/inbox", StaffRead(), s.inboxPage)
 	s.page(mux, "GET /authorizers/{appid}/inbox/{openid}", StaffRead(), s.conversationPage)
-	s.page(mux, "POST /authorizers/{appid}/inbox/{openid}", StaffWrite("conversation.send"), s.replyForm)
+	// A reply may carry an image: WeChat's 10 MB and the form around it.
+	s.pageCap(mux, "POST /authorizers/{appid}/inbox/{openid}", StaffWrite("conversation.send"), 10<<20+64<<10, s.replyForm)
 	s.page(mux, "GET /authorizers/{appid}/subscribe", StaffRead(), s.subscribePage)
 	s.page(mux, "POST /authorizers/{appid}/subscribe/sync", StaffWrite("subscribe_template.sync"), s.syncSubscribeForm)
 	s.page(mux, "POST /authorizers/{appid}/subscribe/send", StaffWrite("subscribe_message.send"), s.sendSubscribeForm)
@@ -125,10 +127,23 @@ func (s *Server) replyForm(w http.ResponseWriter, r *http.Request) {
 	}
 	openid, text := r.PathValue("openid"), r.PostFormValue("content")
 	typing := r.PostFormValue("typing") != ""
-	if typing {
-		err = s.Messaging.Typing(r.Context(), comp, a.AppID, openid, wechat.TypingOn)
-	} else {
-		_, err = s.Messaging.Send(r.Context(), comp, a.AppID, openid, messaging.Reply{MsgType: wechat.MsgTypeText, Text: &wechat.CustomText{Content: text}})
+	ctx := r.Context()
+	switch image, name, ierr := formImage(r); {
+	case typing:
+		err = s.Messaging.Typing(ctx, comp, a.AppID, openid, wechat.TypingOn)
+	case ierr != nil:
+		err = ierr
+	case image != nil:
+		// The text first, if any, then the image (uploaded as temporary media).
+		if strings.TrimSpace(text) != "" {
+			_, err = s.Messaging.Send(ctx, comp, a.AppID, openid, messaging.Reply{MsgType: wechat.MsgTypeText, Text: &wechat.CustomText{Content: text}})
+		}
+		if err == nil {
+			text = "" // sent: not kept in the form should the image fail
+			_, err = s.Messaging.Send(ctx, comp, a.AppID, openid, messaging.Reply{MsgType: wechat.MsgTypeImage, ImageData: image, ImageName: name})
+		}
+	default:
+		_, err = s.Messaging.Send(ctx, comp, a.AppID, openid, messaging.Reply{MsgType: wechat.MsgTypeText, Text: &wechat.CustomText{Content: text}})
 	}
 	if err != nil {
 		auditSkip(r)
@@ -143,6 +158,27 @@ func (s *Server) replyForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, back+"&sent=1", http.StatusSeeOther)
+}
+
+// formImage is the reply form's image file, nil when none was chosen.
+func formImage(r *http.Request) ([]byte, string, error) {
+	if r.MultipartForm == nil || len(r.MultipartForm.File["image"]) == 0 {
+		return nil, "", nil
+	}
+	fh := r.MultipartForm.File["image"][0]
+	if fh.Size == 0 {
+		return nil, "", nil
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return nil, "", wxfleet.WrapError(wxfleet.EINVALID, "无法读取图片 / cannot read the image", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, "", wxfleet.WrapError(wxfleet.EINVALID, "无法读取图片 / cannot read the image", err)
+	}
+	return b, fh.Filename, nil
 }
 
 // subscribeForm is the send form as the page holds it.

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -236,6 +238,27 @@ func TestConsoleCustomerService(t *testing.T) {
 	if _, page := c.get(conv); !strings.Contains(page, "营业的，九点到九点") {
 		t.Fatal("the conversation page lacks the reply")
 	}
+	// A text and an image in one form (multipart, the CSRF field among the parts).
+	png := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), make([]byte, 64)...)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("csrf", c.csrf)
+	mw.WriteField("content", "这是菜单")
+	fw, _ := mw.CreateFormFile("image", "menu.png")
+	fw.Write(png)
+	mw.Close()
+	req, _ := http.NewRequest("POST", d.Platform.URL()+conv, &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if st, _, hdr := c.do(req); st != http.StatusSeeOther || !strings.Contains(hdr.Get("Location"), "sent=1") {
+		t.Fatalf("reply with an image: HTTP %d → %q", st, hdr.Get("Location"))
+	}
+	log = nil
+	for _, e := range d.userLog(app, openid) {
+		log = append(log, e.Direction+"/"+e.MsgType+"/"+e.Via)
+	}
+	if want := "in/text/user,out/text/custom_send,out/text/custom_send,out/image/custom_send"; strings.Join(log, ",") != want {
+		t.Fatalf("the user's log after the image: %v, want %s", log, want)
+	}
 
 	// A subscribe message without consent: refused, on the page.
 	var tpl struct {
@@ -259,8 +282,8 @@ func TestConsoleCustomerService(t *testing.T) {
 	if st != 409 || !strings.Contains(page, "45015") || !strings.Contains(page, `role="alert"`) || !strings.Contains(page, ">还在吗</textarea>") {
 		t.Fatalf("reply after 49 h: HTTP %d, want 409 naming 45015 with the text kept:\n%s", st, page)
 	}
-	if n := len(d.userLog(app, openid)); n != 2 {
-		t.Fatalf("the user got %d messages, want still 2", n)
+	if n := len(d.userLog(app, openid)); n != 4 {
+		t.Fatalf("the user got %d messages, want still 4", n)
 	}
 }
 
