@@ -27,6 +27,8 @@ func (s *Server) messagingPages(mux *http.ServeMux) {
 	s.pageCap(mux, "POST /authorizers/{appid}/inbox/{openid}", StaffWrite("conversation.send"), 10<<20+64<<10, s.replyForm)
 	s.page(mux, "GET /authorizers/{appid}/subscribe", StaffRead(), s.subscribePage)
 	s.page(mux, "POST /authorizers/{appid}/subscribe/sync", StaffWrite("subscribe_template.sync"), s.syncSubscribeForm)
+	s.page(mux, "GET /authorizers/{appid}/subscribe/library", StaffRead(), s.subscribeLibraryPage)
+	s.page(mux, "POST /authorizers/{appid}/subscribe/templates", StaffWrite("subscribe_template.add"), s.addSubscribeTemplateForm)
 	s.page(mux, "POST /authorizers/{appid}/subscribe/send", StaffWrite("subscribe_message.send"), s.sendSubscribeForm)
 }
 
@@ -209,7 +211,7 @@ func (s *Server) renderSubscribe(w http.ResponseWriter, r *http.Request, status 
 		items[i] = toSubscribeTemplateJSON(t)
 	}
 	s.render(w, r, status, "subscribe", map[string]any{"Title": a.Nickname + " · 订阅消息 Subscribe messages", "Platform": comp,
-		"A": toAuthorizerJSON(a, s.Now(), false), "Items": items, "F": f, "Err": errMsg, "Sent": sent})
+		"A": toAuthorizerJSON(a, s.Now(), false), "Items": items, "F": f, "Err": errMsg, "Sent": sent, "Added": r.URL.Query().Get("added")})
 }
 
 // syncSubscribeForm reads the app's templates from WeChat again.
@@ -226,6 +228,87 @@ func (s *Server) syncSubscribeForm(w http.ResponseWriter, r *http.Request) {
 	}
 	auditTarget(r, comp, a.AppID, "")
 	http.Redirect(w, r, appBack(comp, a.AppID, "/subscribe"), http.StatusSeeOther)
+}
+
+// subscribeLibraryPage browses WeChat's public template library for the
+// app (each view is WeChat calls): its categories, with ?category= their
+// templates, with ?tid= a template's keywords and the form that adds it.
+func (s *Server) subscribeLibraryPage(w http.ResponseWriter, r *http.Request) {
+	s.renderLibrary(w, r, http.StatusOK, "")
+}
+
+func (s *Server) renderLibrary(w http.ResponseWriter, r *http.Request, status int, errMsg string) {
+	comp, a, err := s.appOf(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		return
+	}
+	q, ctx := r.URL.Query(), r.Context()
+	data := map[string]any{"Title": a.Nickname + " · 订阅消息模板库 Subscribe template library", "Platform": comp,
+		"A": toAuthorizerJSON(a, s.Now(), false), "Err": errMsg, "Category": q.Get("category")}
+	var cats []int
+	if v := q.Get("category"); v != "" {
+		if id, err := strconv.Atoi(v); err == nil {
+			cats = []int{id}
+		}
+	}
+	start, _ := strconv.Atoi(q.Get("start"))
+	categories, titles, count, err := s.Messaging.Library(ctx, comp, a.AppID, cats, max(start, 0), 30)
+	if err != nil {
+		data["LibErr"] = wechatErrText(err)
+	}
+	data["Categories"], data["Titles"], data["Count"] = categories, titles, count
+	if start+len(titles) < count {
+		data["NextStart"] = start + len(titles)
+	}
+	if v := q.Get("tid"); v != "" {
+		tid, err := strconv.Atoi(v)
+		if err != nil {
+			data["KwErr"] = "tid 须是整数 / tid must be an integer"
+		} else if kws, err := s.Messaging.Keywords(ctx, comp, a.AppID, tid); err != nil {
+			data["KwErr"] = wechatErrText(err)
+		} else {
+			data["TID"], data["Keywords"] = tid, kws
+		}
+	}
+	s.render(w, r, status, "subscribe_library", data)
+}
+
+// addSubscribeTemplateForm adds a library template to the app's own
+// templates, with the keywords ticked and a scene.
+func (s *Server) addSubscribeTemplateForm(w http.ResponseWriter, r *http.Request) {
+	comp, a, err := s.appOf(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		return
+	}
+	req := messaging.AddRequest{SceneDesc: strings.TrimSpace(r.PostFormValue("scene_desc"))}
+	req.TID, err = strconv.Atoi(r.PostFormValue("tid"))
+	if err != nil {
+		err = wxfleet.Errorf(wxfleet.EINVALID, "tid 须是整数 / tid must be an integer")
+	}
+	for _, v := range r.PostForm["kid"] {
+		if err != nil {
+			break
+		}
+		kid, kerr := strconv.Atoi(v)
+		if kerr != nil {
+			err = wxfleet.Errorf(wxfleet.EINVALID, "关键词 id 须是整数 / keyword ids must be integers")
+		}
+		req.KIDs = append(req.KIDs, kid)
+	}
+	var t *wxfleet.SubscribeTemplate
+	if err == nil {
+		t, err = s.Messaging.AddTemplate(r.Context(), comp, a.AppID, req)
+	}
+	if err != nil {
+		auditSkip(r)
+		s.renderLibrary(w, r, statusOfErr(err), wxfleet.ErrorMessage(err))
+		return
+	}
+	auditTarget(r, comp, a.AppID, t.TemplateID)
+	auditDetail(r, map[string]any{"tid": req.TID, "kid_list": req.KIDs})
+	http.Redirect(w, r, appBack(comp, a.AppID, "/subscribe")+"&added="+url.QueryEscape(t.TemplateID), http.StatusSeeOther)
 }
 
 // parseSubscribeData reads "key=value" lines (or "key: value").

@@ -131,6 +131,8 @@ var sweepRoutes = map[string]map[string]string{
 	"POST /authorizers/{appid}/inbox/{openid}":          {"appid": "B.appid", "openid": "ob"},
 	"GET /authorizers/{appid}/subscribe":                {"appid": "B.appid"},
 	"POST /authorizers/{appid}/subscribe/sync":          {"appid": "B.appid"},
+	"GET /authorizers/{appid}/subscribe/library":        {"appid": "B.appid"},
+	"POST /authorizers/{appid}/subscribe/templates":     {"appid": "B.appid"},
 	"POST /authorizers/{appid}/subscribe/send":          {"appid": "B.appid"},
 	"GET /authorizers/{appid}/cards":                    {"appid": "B.appid"},
 	"POST /authorizers/{appid}/cards":                   {"appid": "B.appid"},

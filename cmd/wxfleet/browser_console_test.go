@@ -149,6 +149,7 @@ func TestBrowserConsolePages(t *testing.T) {
 		{"inbox", "/authorizers/" + apps[0].AppID + "/inbox", "#conversations"},
 		{"conversation", "/authorizers/" + apps[0].AppID + "/inbox/" + user.OpenID, "#messages"},
 		{"subscribe", "/authorizers/" + apps[0].AppID + "/subscribe", "#subscribe-templates"},
+		{"subscribe-library", "/authorizers/" + apps[0].AppID + "/subscribe/library?category=616&tid=1001", "#add-template"},
 		{"cards", "/authorizers/" + oa + "/cards", "#cards"},
 		{"wifi", "/authorizers/" + oa + "/wifi", "#shops"},
 		{"pay", "/pay", "#applyments"},

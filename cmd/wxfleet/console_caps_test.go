@@ -198,7 +198,9 @@ func TestConsoleWebhooks(t *testing.T) {
 }
 
 // The customer-service inbox: a user's message is listed and shown; a reply
-// inside the 48-hour window reaches the user; the subscribe send without
+// inside the 48-hour window reaches the user, with an image too; a
+// subscribe template is added from the library (a bad keyword refused with
+// WeChat's 200020), and the send without
 // the user's consent is refused on the page naming 43101; past the window
 // (WeChat's clock moved 49 h) the reply is refused on the page naming
 // WeChat's 45015, the text kept in the form, nothing sent.
@@ -261,12 +263,23 @@ func TestConsoleCustomerService(t *testing.T) {
 	}
 
 	// A subscribe message without consent: refused, on the page.
-	var tpl struct {
-		TemplateID string `json:"template_id"`
+	// The template comes from the library, browsed and added in the console.
+	lib := "/authorizers/" + app + "/subscribe/library" + q
+	if st, page := c.get(lib + "&category=616"); st != 200 || !strings.Contains(page, `data-tid="1001"`) {
+		t.Fatalf("library of category 616: HTTP %d, without tid 1001:\n%s", st, page)
 	}
-	if st := d.api("POST", "/api/v1/authorizers/"+app+"/subscribe-templates", map[string]any{"tid": 1001, "kid_list": []int{1, 2, 3}, "scene_desc": "外卖"}, &tpl); st != 201 {
-		t.Fatalf("add template: HTTP %d", st)
+	if _, page := c.get(lib + "&category=616&tid=1001"); !strings.Contains(page, `name="kid" value="3"`) {
+		t.Fatalf("tid 1001's keywords are not offered:\n%s", page)
 	}
+	if st, page := c.post("/authorizers/"+app+"/subscribe/templates"+q+"&category=616&tid=1001", url.Values{"tid": {"1001"}, "kid": {"1", "99"}}); st != 409 || !strings.Contains(page, "200020") {
+		t.Fatalf("add with a bad keyword: HTTP %d, want 409 naming WeChat's 200020", st)
+	}
+	st, loc = c.post("/authorizers/"+app+"/subscribe/templates"+q, url.Values{"tid": {"1001"}, "kid": {"1", "2", "3"}, "scene_desc": {"外卖"}})
+	m := regexp.MustCompile(`added=([^&]+)`).FindStringSubmatch(loc)
+	if st != http.StatusSeeOther || m == nil {
+		t.Fatalf("add template: HTTP %d → %q", st, loc)
+	}
+	tpl := struct{ TemplateID string }{m[1]}
 	if _, page := c.get("/authorizers/" + app + "/subscribe" + q); !strings.Contains(page, `data-template="`+tpl.TemplateID+`"`) {
 		t.Fatal("the subscribe page lacks the template")
 	}
