@@ -121,7 +121,7 @@ func (s *Server) renderCards(w http.ResponseWriter, r *http.Request, status int,
 	for i, c := range list {
 		items[i] = toCardJSON(c)
 	}
-	s.render(w, r, status, "cards", map[string]any{"Title": a.Nickname + " · 卡券 Cards and coupons", "Platform": comp,
+	s.render(w, r, status, "cards", map[string]any{"Title": a.Nickname + " · 卡券 Cards and coupons", "Platform": comp, "Path": appBack(comp, a.AppID, "/cards"),
 		"A": toAuthorizerJSON(a, s.Now(), false), "Items": items, "F": f, "Types": couponTypes, "Err": errMsg, "Made": made,
 		"Consumed": r.URL.Query().Get("consumed")})
 }
@@ -185,7 +185,7 @@ func (s *Server) renderWiFi(w http.ResponseWriter, r *http.Request, status int, 
 	if page < 1 {
 		page = 1
 	}
-	data := map[string]any{"Title": a.Nickname + " · 连Wi-Fi Wi-Fi", "Platform": comp, "A": toAuthorizerJSON(a, s.Now(), false),
+	data := map[string]any{"Title": a.Nickname + " · 连Wi-Fi Wi-Fi", "Platform": comp, "Path": appBack(comp, a.AppID, "/wifi"), "A": toAuthorizerJSON(a, s.Now(), false),
 		"Err": errMsg, "Devices": devices, "NextPage": page + 1}
 	shops, err := s.Cards.Shops(r.Context(), comp, a.AppID, page, 20)
 	if err != nil {

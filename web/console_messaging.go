@@ -112,7 +112,7 @@ func (s *Server) renderConversation(w http.ResponseWriter, r *http.Request, stat
 		items[len(msgs)-1-i] = toMessageJSON(m)
 	}
 	now := s.Now()
-	data := map[string]any{"Title": openid + " · 客服消息 Customer service", "Platform": comp, "A": toAuthorizerJSON(a, now, false),
+	data := map[string]any{"Title": openid + " · 客服消息 Customer service", "Platform": comp, "Path": appBack(comp, a.AppID, "/inbox/"+url.PathEscape(openid)), "A": toAuthorizerJSON(a, now, false),
 		"C": toConversationJSON(c, now), "Items": items, "Err": errMsg, "Draft": draft, "Sent": r.URL.Query().Get("sent") != ""}
 	if len(msgs) == pageSize {
 		data["Older"] = msgs[len(msgs)-1].ID
@@ -210,7 +210,7 @@ func (s *Server) renderSubscribe(w http.ResponseWriter, r *http.Request, status 
 	for i, t := range list {
 		items[i] = toSubscribeTemplateJSON(t)
 	}
-	s.render(w, r, status, "subscribe", map[string]any{"Title": a.Nickname + " · 订阅消息 Subscribe messages", "Platform": comp,
+	s.render(w, r, status, "subscribe", map[string]any{"Title": a.Nickname + " · 订阅消息 Subscribe messages", "Platform": comp, "Path": appBack(comp, a.AppID, "/subscribe"),
 		"A": toAuthorizerJSON(a, s.Now(), false), "Items": items, "F": f, "Err": errMsg, "Sent": sent, "Added": r.URL.Query().Get("added")})
 }
 
@@ -244,7 +244,7 @@ func (s *Server) renderLibrary(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	q, ctx := r.URL.Query(), r.Context()
-	data := map[string]any{"Title": a.Nickname + " · 订阅消息模板库 Subscribe template library", "Platform": comp,
+	data := map[string]any{"Title": a.Nickname + " · 订阅消息模板库 Subscribe template library", "Platform": comp, "Path": appBack(comp, a.AppID, "/subscribe/library"),
 		"A": toAuthorizerJSON(a, s.Now(), false), "Err": errMsg, "Category": q.Get("category")}
 	var cats []int
 	if v := q.Get("category"); v != "" {

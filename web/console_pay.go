@@ -55,7 +55,7 @@ func (s *Server) renderPay(w http.ResponseWriter, r *http.Request, status int, f
 		return
 	}
 	ctx := r.Context()
-	data := map[string]any{"Title": "微信支付 WeChat Pay", "Platform": comp, "F": f, "Err": errMsg, "BindErr": bindErr,
+	data := map[string]any{"Title": "微信支付 WeChat Pay", "Platform": comp, "Path": "/pay" + platformQuery(comp), "F": f, "Err": errMsg, "BindErr": bindErr,
 		"Bound": r.URL.Query().Get("bound")}
 	if actor, ok := wxfleet.ActorFrom(ctx); ok && actor.Role != wxfleet.RoleViewer {
 		// As the API's GET /api/v1/pay/merchant: not for viewers.

@@ -65,7 +65,7 @@ func (s *Server) renderWebhooks(w http.ResponseWriter, r *http.Request, status i
 	for i, d := range dead {
 		deadItems[i] = toDeliveryJSON(d)
 	}
-	data := map[string]any{"Title": "Webhook 推送 Webhooks", "Platform": comp, "Items": items, "Dead": deadItems,
+	data := map[string]any{"Title": "Webhook 推送 Webhooks", "Platform": comp, "Path": "/webhooks" + platformQuery(comp), "Items": items, "Dead": deadItems,
 		"Types": webhook.Types, "Made": made, "Err": errMsg, "Redelivered": r.URL.Query().Get("redelivered")}
 	if len(list) == 100 {
 		data["Next"] = list[len(list)-1].ID
@@ -144,7 +144,7 @@ func (s *Server) renderWebhook(w http.ResponseWriter, r *http.Request, status in
 	for i, d := range list {
 		items[i] = toDeliveryJSON(d)
 	}
-	data := map[string]any{"Title": "Webhook " + e.ID, "Platform": comp, "E": toWebhookJSON(e), "Items": items,
+	data := map[string]any{"Title": "Webhook " + e.ID, "Platform": comp, "Path": "/webhooks/" + url.PathEscape(e.ID) + platformQuery(comp), "E": toWebhookJSON(e), "Items": items,
 		"Status": string(f.Status), "Secret": secret, "Confirm": r.URL.Query().Get("confirm") == "delete",
 		"Redelivered": r.URL.Query().Get("redelivered")}
 	if len(list) == 50 {

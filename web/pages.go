@@ -107,7 +107,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	data["L"] = pageLang(r)
-	data["Path"] = switchBack(r)
+	if _, ok := data["Path"]; !ok { // a form's answer names the page it belongs to
+		data["Path"] = switchBack(r)
+	}
 	if err := pages[name].ExecuteTemplate(w, name+".html", data); err != nil {
 		s.Logger.Error("rendering page failed", "page", name, "err", err)
 	}

@@ -324,6 +324,11 @@ func TestConsoleCoupon(t *testing.T) {
 	if st, body := c.post("/authorizers/"+app+"/cards"+q, bad); st != 400 || !strings.Contains(body, "45021") || !strings.Contains(body, `value="一二三四五六七八九十"`) {
 		t.Fatalf("a 10-character title: HTTP %d, want 400 naming 45021 with the form kept", st)
 	}
+	// The refusal's language switch returns to the cards page (a GET), not the form's POST.
+	if st, body := c.post("/authorizers/"+app+"/cards/pNone/consume"+q, url.Values{"code": {"1"}}); st < 400 ||
+		!strings.Contains(strings.ToLower(body), strings.ToLower("next=%2fauthorizers%2f"+app+"%2fcards%3fplatform")) {
+		t.Fatalf("a refused consume: HTTP %d; its language switch does not return to the cards page", st)
+	}
 	if st, body := c.post("/authorizers/"+app+"/cards"+q, url.Values{"card_type": {"CASH"}, "title": {"x"}, "reduce_cost": {"lots"}}); st != 400 || !strings.Contains(body, "reduce_cost") {
 		t.Fatalf("a reduce_cost that is no number: HTTP %d, want 400 naming it", st)
 	}
