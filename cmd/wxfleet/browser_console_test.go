@@ -77,8 +77,14 @@ func TestBrowserConsolePages(t *testing.T) {
 	if st := d.api("POST", "/api/v1/authorizers/"+oa+"/cards", map[string]any{"card": couponCard("满100减20", "不与其他优惠同享")}, nil); st != 201 {
 		t.Fatalf("create card: %d", st)
 	}
-	if st := d.sandbox("POST", "/sandbox/api/apps/"+oa+"/wifi/shops", map[string]string{"shop_name": "断桥店"}, nil); st != 200 {
+	var shop struct {
+		ShopID int64 `json:"shop_id"`
+	}
+	if st := d.sandbox("POST", "/sandbox/api/apps/"+oa+"/wifi/shops", map[string]string{"shop_name": "断桥店"}, &shop); st != 200 {
 		t.Fatalf("add shop: %d", st)
+	}
+	if st := d.api("POST", fmt.Sprintf("/api/v1/authorizers/%s/wifi/shops/%d/devices", oa, shop.ShopID), map[string]string{"ssid": "WX-Lakeside", "password": "west-lake-8"}, nil); st != 201 {
+		t.Fatalf("add device: %d", st)
 	}
 	applyment := d.submitApplyment("wxf_browser_1", apps[0].AppID)
 
@@ -170,6 +176,12 @@ func TestBrowserConsolePages(t *testing.T) {
 				}
 				if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(document.querySelector('.rollout-live [data-k="summary"]')||{}).textContent.includes(' / ')`)); err != nil {
 					t.Fatalf("dashboard (%s): the rollout in flight was not followed live: %v", lang, err)
+				}
+			}
+			if p.name == "wifi" {
+				// The shop's connect QR code, served through the console under the CSP.
+				if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(document.querySelector('#shops img')||{}).naturalWidth > 0`)); err != nil {
+					t.Fatalf("wifi (%s): the QR code never loaded: %v", lang, err)
 				}
 			}
 			if p.name == "authorizer" {
