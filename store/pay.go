@@ -178,6 +178,43 @@ func (s *Store) payApplyment(ctx context.Context, query string, args ...any) (*w
 	return &a, nil
 }
 
+// PayApplyments lists a platform's applications, the newest first, without
+// their forms (the list never opens the sealed fields).
+func (s *Store) PayApplyments(ctx context.Context, componentAppID string, limit int) ([]*wxfleet.PayApplyment, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT id, component_appid, business_code, appid, tenant_id, shortname, applyment_id,
+		state, state_msg, audit_detail, sign_url, sub_mchid, created_at, updated_at
+		FROM pay_applyments WHERE component_appid = $1 ORDER BY id DESC LIMIT $2`, componentAppID, limit)
+	if err != nil {
+		return nil, dbErr("list pay applyments", err)
+	}
+	defer rows.Close()
+	var out []*wxfleet.PayApplyment
+	for rows.Next() {
+		var (
+			a                wxfleet.PayApplyment
+			tenant           sql.NullInt64
+			detail           string
+			created, updated int64
+		)
+		if err := rows.Scan(&a.ID, &a.ComponentAppID, &a.BusinessCode, &a.AppID, &tenant, &a.Shortname, &a.ApplymentID,
+			&a.State, &a.StateMsg, &detail, &a.SignURL, &a.SubMchID, &created, &updated); err != nil {
+			return nil, dbErr("list pay applyments", err)
+		}
+		if tenant.Valid {
+			a.TenantID = &tenant.Int64
+		}
+		a.CreatedAt, a.UpdatedAt = fromMillis(created), fromMillis(updated)
+		if err := json.Unmarshal([]byte(detail), &a.AuditDetail); err != nil {
+			return nil, dbErr("list pay applyments", err)
+		}
+		out = append(out, &a)
+	}
+	return out, dbErr("list pay applyments", rows.Err())
+}
+
 // BindPaySubMerchant records that the mini program's payments go to
 // sub_mchid, replacing an earlier binding. The authorizer must exist.
 func (s *Store) BindPaySubMerchant(ctx context.Context, b *wxfleet.PaySubMerchant) error {

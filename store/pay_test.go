@@ -74,6 +74,20 @@ func testPay(t *testing.T, h *harness) {
 		t.Fatal("the form rests in the clear")
 	}
 
+	// The list: the platform's applications, newest first, without their forms.
+	second := &wxfleet.PayApplyment{ComponentAppID: "wxA", BusinessCode: "biz_2", Form: json.RawMessage(`{"v":3}`), State: wxfleet.ApplymentAuditing, CreatedAt: base, UpdatedAt: base}
+	must(t, h.SavePayApplyment(h.ctx, second))
+	must(t, h.SavePayApplyment(h.ctx, &wxfleet.PayApplyment{ComponentAppID: "wxB", BusinessCode: "biz_b", Form: json.RawMessage(`{}`), CreatedAt: base, UpdatedAt: base}))
+	apps, err := h.PayApplyments(h.ctx, "wxA", 10)
+	must(t, err)
+	if len(apps) != 2 || apps[0].BusinessCode != "biz_2" || apps[1].BusinessCode != "biz_1" || apps[1].State != wxfleet.ApplymentAuditing ||
+		apps[0].Form != nil || apps[1].Form != nil {
+		t.Fatalf("applyments of wxA: %+v", apps)
+	}
+	if list, err := h.PayApplyments(h.ctx, "wxA", 1); err != nil || len(list) != 1 || list[0].BusinessCode != "biz_2" {
+		t.Fatalf("one applyment: %+v %v", list, err)
+	}
+
 	// Bindings: one sub-merchant per mini program, the authorizer must exist.
 	_, err = h.PaySubMerchant(h.ctx, wxfleet.Scope{}, "wxA", "wx1")
 	wantCode(t, err, wxfleet.ENOTFOUND)

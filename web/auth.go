@@ -211,9 +211,12 @@ func (s *Server) pageCap(mux *http.ServeMux, pattern string, a Access, bodyCap i
 		}
 		r = r.WithContext(context.WithValue(wxfleet.WithActor(r.Context(), cs.actor), sessionKey{}, cs))
 		if !safeMethod(r.Method) {
-			if err := r.ParseForm(); err != nil {
+			if err := parseConsoleForm(r); err != nil {
 				s.errorPage(w, r, "无法提交 Cannot submit", bodyErr(err), "/")
 				return
+			}
+			if r.MultipartForm != nil {
+				defer r.MultipartForm.RemoveAll()
 			}
 			// The form's hidden field, or the header htmx sends (the
 			// layout's hx-headers) for a request it makes itself.
@@ -238,6 +241,16 @@ func (s *Server) pageCap(mux *http.ServeMux, pattern string, a Access, bodyCap i
 		handler = capBody(bodyCap, handler)
 	}
 	mux.Handle(pattern, handler)
+}
+
+// parseConsoleForm reads a form post: urlencoded, or multipart (a form
+// with a file), whose parts beyond 1 MiB wait in temporary files; the
+// route's body cap bounds both.
+func parseConsoleForm(r *http.Request) error {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		return r.ParseMultipartForm(1 << 20)
+	}
+	return r.ParseForm()
 }
 
 // csrfField is the hidden field every console form carries.

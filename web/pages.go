@@ -2,6 +2,7 @@ package web
 
 import (
 	"embed"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -68,6 +69,16 @@ var pageFuncs = template.FuncMap{
 		}
 		return map[string]any{"ID": r.ID, "Action": action, "Class": class, "Label": label, "CSRF": page["CSRF"], "Platform": page["Platform"]}
 	},
+	// {{payState $.L .State}}: a sub-merchant application's state as a tag.
+	"payState": func(lang, st string) template.HTML {
+		l, ok := applymentStates[st]
+		if !ok {
+			return tag("warn", st)
+		}
+		return tag(l[0], bilingual(lang, l[1]))
+	},
+	// {{yuan .Amount}}: fen as yuan.
+	"yuan": func(fen int64) string { return fmt.Sprintf("%d.%02d", fen/100, fen%100) },
 	// {{status $.L .Status}}: an authorizer status as a tag.
 	"status": func(lang string, s wxfleet.AuthorizerStatus) template.HTML {
 		return tag(s.Tone(), bilingual(lang, s.Label()))
@@ -78,7 +89,8 @@ var pageFuncs = template.FuncMap{
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
 	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "authorizer", "authorizer_wechat",
-		"templates", "template_drafts", "rollout_new", "confirm", "audit", "accounts", "api_tokens", "tenants", "tenant", "testers", "apidocs"} {
+		"templates", "template_drafts", "rollout_new", "confirm", "audit", "accounts", "api_tokens", "tenants", "tenant", "testers", "apidocs",
+		"webhooks", "webhook", "inbox", "conversation", "subscribe", "subscribe_library", "cards", "wifi", "pay", "applyment"} {
 		m[name] = template.Must(template.New(name).Funcs(pageFuncs).Funcs(i18nFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
@@ -95,7 +107,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	data["L"] = pageLang(r)
-	data["Path"] = switchBack(r)
+	if _, ok := data["Path"]; !ok { // a form's answer names the page it belongs to
+		data["Path"] = switchBack(r)
+	}
 	if err := pages[name].ExecuteTemplate(w, name+".html", data); err != nil {
 		s.Logger.Error("rendering page failed", "page", name, "err", err)
 	}

@@ -57,6 +57,37 @@ func TestBrowserConsolePages(t *testing.T) {
 		return r.Counts["auditing"] > 0
 	})
 
+	// The capability pages' data: a webhook, a user's message, a coupon of
+	// the official account, a Wi-Fi shop, a sub-merchant application.
+	hook := newHookReceiver(t)
+	var wh struct {
+		ID string `json:"id"`
+	}
+	if st := d.api("POST", "/api/v1/webhooks", map[string]any{"url": hook.srv.URL + "/in", "events": []string{"message.received"}}, &wh); st != 201 {
+		t.Fatalf("create webhook: %d", st)
+	}
+	var user struct {
+		OpenID string `json:"openid"`
+	}
+	d.sandbox("POST", "/sandbox/api/apps/"+apps[0].AppID+"/user-message", map[string]any{"msgtype": "text", "content": "请问今天营业吗？"}, &user)
+	d.eventually("the conversation", func() bool {
+		return d.api("GET", "/api/v1/authorizers/"+apps[0].AppID+"/conversations/"+user.OpenID, nil, nil) == 200
+	})
+	oa := d.authorizeOA()
+	if st := d.api("POST", "/api/v1/authorizers/"+oa+"/cards", map[string]any{"card": couponCard("满100减20", "不与其他优惠同享")}, nil); st != 201 {
+		t.Fatalf("create card: %d", st)
+	}
+	var shop struct {
+		ShopID int64 `json:"shop_id"`
+	}
+	if st := d.sandbox("POST", "/sandbox/api/apps/"+oa+"/wifi/shops", map[string]string{"shop_name": "断桥店"}, &shop); st != 200 {
+		t.Fatalf("add shop: %d", st)
+	}
+	if st := d.api("POST", fmt.Sprintf("/api/v1/authorizers/%s/wifi/shops/%d/devices", oa, shop.ShopID), map[string]string{"ssid": "WX-Lakeside", "password": "west-lake-8"}, nil); st != 201 {
+		t.Fatalf("add device: %d", st)
+	}
+	applyment := d.submitApplyment("wxf_browser_1", apps[0].AppID)
+
 	dirs := []string{filepath.Join(t.TempDir(), "screens")}
 	if extra := os.Getenv("WXFLEET_SCREENSHOT_DIR"); extra != "" {
 		dirs = append(dirs, extra)
@@ -119,6 +150,16 @@ func TestBrowserConsolePages(t *testing.T) {
 		{"audit-log", "/audit-log", "#audit"},
 		{"accounts", "/accounts", "#accounts"},
 		{"api-tokens", "/api-tokens", "#api-tokens"},
+		{"webhooks", "/webhooks", "#webhooks"},
+		{"webhook", "/webhooks/" + wh.ID, "#webhook"},
+		{"inbox", "/authorizers/" + apps[0].AppID + "/inbox", "#conversations"},
+		{"conversation", "/authorizers/" + apps[0].AppID + "/inbox/" + user.OpenID, "#messages"},
+		{"subscribe", "/authorizers/" + apps[0].AppID + "/subscribe", "#subscribe-templates"},
+		{"subscribe-library", "/authorizers/" + apps[0].AppID + "/subscribe/library?category=616&tid=1001", "#add-template"},
+		{"cards", "/authorizers/" + oa + "/cards", "#cards"},
+		{"wifi", "/authorizers/" + oa + "/wifi", "#shops"},
+		{"pay", "/pay", "#applyments"},
+		{"applyment", fmt.Sprintf("/pay/applyments/%d", applyment.ID), "#applyment"},
 	}
 	for _, lang := range []string{"zh", "en"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/lang?to="+lang+"&next=/"), chromedp.WaitVisible(css("#lang-switch"))); err != nil {
@@ -135,6 +176,12 @@ func TestBrowserConsolePages(t *testing.T) {
 				}
 				if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(document.querySelector('.rollout-live [data-k="summary"]')||{}).textContent.includes(' / ')`)); err != nil {
 					t.Fatalf("dashboard (%s): the rollout in flight was not followed live: %v", lang, err)
+				}
+			}
+			if p.name == "wifi" {
+				// The shop's connect QR code, served through the console under the CSP.
+				if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(document.querySelector('#shops img')||{}).naturalWidth > 0`)); err != nil {
+					t.Fatalf("wifi (%s): the QR code never loaded: %v", lang, err)
 				}
 			}
 			if p.name == "authorizer" {

@@ -74,7 +74,9 @@ type demoOptions struct {
 	// Rollout retry and quota waits, and WeChat's call timeout; 0 → the
 	// demo's (short) values.
 	RolloutRetryBase, RolloutQuotaWait, RolloutSettleTime, WeChatTimeout time.Duration
-	Logger                                                               *slog.Logger
+	// WebhookMaxAttempts bounds a delivery's attempts; 0 → the default.
+	WebhookMaxAttempts int
+	Logger             *slog.Logger
 }
 
 // serverConfig is the platform's configuration in the demo, with WeChat at
@@ -88,7 +90,7 @@ func (o demoOptions) serverConfig(sandboxURL string) server.Config {
 		RolloutSettleTime: cmp.Or(o.RolloutSettleTime, 30*time.Second),
 		WeChatTimeout:     o.WeChatTimeout, Logger: o.Logger,
 		// A failed webhook delivery is retried after a second, not a minute.
-		WebhookRetryBase: time.Second,
+		WebhookRetryBase: time.Second, WebhookMaxAttempts: o.WebhookMaxAttempts,
 	}
 }
 
