@@ -58,7 +58,7 @@ func (s *Server) inboxPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	const pageSize = 50
-	list, total, err := s.Messaging.Conversations(r.Context(), comp, a.AppID, pageSize, r.URL.Query().Get("cursor"))
+	list, total, err := s.Messaging.Conversations(r.Context(), scopeOf(r), comp, a.AppID, pageSize, r.URL.Query().Get("cursor"))
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, appBack(comp, a.AppID, ""))
 		return
@@ -91,7 +91,7 @@ func (s *Server) renderConversation(w http.ResponseWriter, r *http.Request, stat
 	}
 	ctx, openid := r.Context(), r.PathValue("openid")
 	back := appBack(comp, a.AppID, "/inbox")
-	c, err := s.Store.Conversation(ctx, comp, a.AppID, openid)
+	c, err := s.Store.Conversation(ctx, scopeOf(r), comp, a.AppID, openid)
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, back)
 		return
@@ -101,7 +101,7 @@ func (s *Server) renderConversation(w http.ResponseWriter, r *http.Request, stat
 	if v := r.URL.Query().Get("before"); v != "" {
 		before, _ = strconv.ParseInt(v, 10, 64)
 	}
-	msgs, err := s.Store.ConversationMessages(ctx, comp, a.AppID, openid, before, pageSize)
+	msgs, err := s.Store.ConversationMessages(ctx, scopeOf(r), comp, a.AppID, openid, before, pageSize)
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, back)
 		return

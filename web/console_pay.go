@@ -79,7 +79,7 @@ func (s *Server) renderPay(w http.ResponseWriter, r *http.Request, status int, f
 	for i, a := range apps {
 		items[i] = toApplymentJSON(a)
 	}
-	orders, err := s.Pay.Orders(ctx, comp, "", 50)
+	orders, err := s.Pay.Orders(ctx, scopeOf(r), comp, "", 50)
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, "/")
 		return
