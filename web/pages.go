@@ -266,6 +266,6 @@ func (s *Server) authorizersPage(w http.ResponseWriter, r *http.Request) {
 		next = list[len(list)-1].AppID
 	}
 	s.render(w, r, http.StatusOK, "authorizers", map[string]any{
-		"Title": "授权方 Authorizers", "Platform": comp, "PlatformName": p.Name, "Items": items, "Total": total, "Next": next,
+		"Title": "授权方 Authorizers", "Platform": comp, "PlatformName": p.Name, "Items": items, "Total": total, "HasTotal": total >= 0, "Next": next,
 	})
 }
