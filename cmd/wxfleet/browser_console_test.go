@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,15 +55,7 @@ func TestBrowserConsolePages(t *testing.T) {
 		return r.Counts["auditing"] > 0
 	})
 
-	dirs := []string{filepath.Join(t.TempDir(), "screens")}
-	if extra := os.Getenv("WXFLEET_SCREENSHOT_DIR"); extra != "" {
-		dirs = append(dirs, extra)
-	}
-	for _, dir := range dirs {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	shots := newScreenshots(t)
 	base := d.Platform.URL()
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	// check runs the accessibility basics on the page shown and saves its screenshot.
@@ -85,15 +75,7 @@ func TestBrowserConsolePages(t *testing.T) {
 		if (lang == "en") == strings.Contains(text, "概览") {
 			t.Errorf("%s (%s): header %q is not in the page's language", name, lang, text)
 		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, dir := range dirs {
-			if err := os.WriteFile(filepath.Join(dir, name+"-"+lang+".png"), png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		shots.save(ctx, name+"-"+lang)
 	}
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/login?next=/"),
 		chromedp.WaitVisible(css(`input[name="token"]`))); err != nil {
@@ -145,5 +127,5 @@ func TestBrowserConsolePages(t *testing.T) {
 			check(p.name, lang)
 		}
 	}
-	t.Logf("screenshots in %s", strings.Join(dirs, ", "))
+	t.Logf("screenshots in %s", strings.Join(shots.dirs, ", "))
 }
