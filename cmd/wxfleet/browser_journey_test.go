@@ -74,7 +74,7 @@ func jsString(s string) string { return strconv.Quote(s) }
 // up under the tenant. The operator then makes a template from a draft on
 // the templates page, previews and starts a rollout, and watches the
 // rollout's page follow it live (server-sent events, no reload) until it
-// is completed and the mini program released.
+// is completed and the mini program released, its actions following.
 func TestBrowserOperatorJourney(t *testing.T) {
 	ctx := browser(t, 10*time.Minute)
 	d := bootDemo(t)
@@ -250,6 +250,10 @@ func TestBrowserOperatorJourney(t *testing.T) {
 	}
 	browserPoll(t, ctx, "the rollout completed and the app released, shown live",
 		`window.journeyMark === true && document.getElementById('status').textContent === 'completed' && document.querySelector('#counts td[data-k="released"]').textContent === '1' && document.getElementById('summary').textContent === '1 / 1'`)
+	// The actions follow too: a completed rollout offers its roll back, no
+	// longer pause or cancel.
+	browserPoll(t, ctx, "the completed rollout's actions, shown live",
+		`window.journeyMark === true && !!document.getElementById('act-rollback') && !document.getElementById('act-pause') && !document.getElementById('act-cancel')`)
 	shots.save(ctx, "journey-operator-12-rollout-completed")
 	if c := d.appCode(app.AppID); c.Released == nil || c.Released.UserVersion != "6.0.0" {
 		t.Errorf("WeChat runs %+v on %s, want 6.0.0 released", c.Released, app.AppID)
