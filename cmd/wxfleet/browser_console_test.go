@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -29,6 +30,21 @@ const a11yScript = `(() => {
   document.querySelectorAll('img:not([alt])').forEach(el => p.push('img without alt ' + el.outerHTML.slice(0, 100)));
   return p;
 })()`
+
+// browserA11y reports, as errors of t, the accessibility basics (a11yScript)
+// that the page shown fails.
+func browserA11y(t *testing.T, ctx context.Context, where string) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, browserWait)
+	defer cancel()
+	problems, err := chromedp.Run(wctx, chromedp.Evaluate[[]string](a11yScript))
+	if err != nil {
+		t.Fatalf("%s: the accessibility check: %v", where, err)
+	}
+	for _, pr := range problems {
+		t.Errorf("%s: %s", where, pr)
+	}
+}
 
 // TestBrowserConsolePages signs in and visits every console page in Chinese
 // and in English: each renders, passes the accessibility basics and is
@@ -61,13 +77,7 @@ func TestBrowserConsolePages(t *testing.T) {
 	// check runs the accessibility basics on the page shown and saves its screenshot.
 	check := func(name, lang string) {
 		t.Helper()
-		problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](a11yScript))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, pr := range problems {
-			t.Errorf("%s (%s): %s", name, lang, pr)
-		}
+		browserA11y(t, ctx, name+" ("+lang+")")
 		text, err := chromedp.Run(ctx, chromedp.Text(css("header")))
 		if err != nil {
 			t.Fatal(err)

@@ -132,6 +132,7 @@ func TestBrowserOperatorJourney(t *testing.T) {
 	if !strings.HasPrefix(link, base+"/authorize?") {
 		t.Fatalf("the tenant's page shows the link %q, want the platform's 授权 page", link)
 	}
+	browserA11y(t, ctx, "the tenant's page")
 	shots.save(ctx, "journey-operator-03-tenant-link")
 
 	// The merchant's admin opens the link in a browser of its own (no
@@ -205,7 +206,7 @@ func TestBrowserOperatorJourney(t *testing.T) {
 		t.Fatalf("after making the template the page is %s", browserLocation(t, ctx))
 	}
 	tmpl := m[1]
-	if r := browserText(t, ctx, `#templates tr[data-template="`+tmpl+`"]`); !strings.Contains(r, "6.0.0") || !strings.Contains(r, "浏览器里做的") {
+	if r := browserText(t, ctx, `#templates tr[data-template="`+tmpl+`"]`); !strings.Contains(r, "6.0.0") || !strings.Contains(r, "浏览器里做的") || !strings.Contains(r, `"shop":"${appid}"`) {
 		t.Fatalf("the templates page's row of template %s: %q", tmpl, r)
 	}
 	shots.save(ctx, "journey-operator-09-template")
@@ -254,6 +255,7 @@ func TestBrowserOperatorJourney(t *testing.T) {
 	// longer pause or cancel.
 	browserPoll(t, ctx, "the completed rollout's actions, shown live",
 		`window.journeyMark === true && !!document.getElementById('act-rollback') && !document.getElementById('act-pause') && !document.getElementById('act-cancel')`)
+	browserA11y(t, ctx, "the completed rollout's page")
 	shots.save(ctx, "journey-operator-12-rollout-completed")
 	if c := d.appCode(app.AppID); c.Released == nil || c.Released.UserVersion != "6.0.0" {
 		t.Errorf("WeChat runs %+v on %s, want 6.0.0 released", c.Released, app.AppID)
@@ -338,6 +340,7 @@ func TestBrowserMerchantSeesOnlyItsTenant(t *testing.T) {
 		}
 	}
 	noB("the merchant's page")
+	browserA11y(t, ctx, "the merchant's page")
 	if html := browserEval[string](t, ctx, `document.documentElement.outerHTML`); strings.Contains(html, appB.AppID) {
 		t.Errorf("the merchant's page holds B's appid %s", appB.AppID)
 	}
@@ -369,6 +372,7 @@ func TestBrowserMerchantSeesOnlyItsTenant(t *testing.T) {
 		ghostText = typed.Replace(ghostText)
 		st, text := answer(p.path)
 		noB(p.path)
+		browserA11y(t, ctx, p.path)
 		shots.save(ctx, fmt.Sprintf("journey-merchant-%02d-%s", i+2, p.name))
 		if st != 404 && !(p.name == "b-authorizer" && st == 403) {
 			t.Errorf("merchant GET %s: HTTP %d, want the not-found page (the staff's pages: refused)", p.path, st)
@@ -424,6 +428,7 @@ func TestBrowserCSRFRefused(t *testing.T) {
 		t.Fatalf("submit without the token: %v", err)
 	}
 	browserDo(t, ctx, "the error page", chromedp.WaitVisible(css(".card.err")))
+	browserA11y(t, ctx, "the refusal")
 	shots.save(ctx, "journey-csrf-01-refused")
 	if resp.Status != 403 {
 		t.Errorf("a form without its CSRF token: HTTP %d, want 403", resp.Status)
