@@ -1,9 +1,8 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +30,21 @@ const a11yScript = `(() => {
   document.querySelectorAll('img:not([alt])').forEach(el => p.push('img without alt ' + el.outerHTML.slice(0, 100)));
   return p;
 })()`
+
+// browserA11y reports, as errors of t, the accessibility basics (a11yScript)
+// that the page shown fails.
+func browserA11y(t *testing.T, ctx context.Context, where string) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, browserWait)
+	defer cancel()
+	problems, err := chromedp.Run(wctx, chromedp.Evaluate[[]string](a11yScript))
+	if err != nil {
+		t.Fatalf("%s: the accessibility check: %v", where, err)
+	}
+	for _, pr := range problems {
+		t.Errorf("%s: %s", where, pr)
+	}
+}
 
 // TestBrowserConsolePages signs in and visits every console page in Chinese
 // and in English: each renders, passes the accessibility basics and is
@@ -88,27 +102,13 @@ func TestBrowserConsolePages(t *testing.T) {
 	}
 	applyment := d.submitApplyment("wxf_browser_1", apps[0].AppID)
 
-	dirs := []string{filepath.Join(t.TempDir(), "screens")}
-	if extra := os.Getenv("WXFLEET_SCREENSHOT_DIR"); extra != "" {
-		dirs = append(dirs, extra)
-	}
-	for _, dir := range dirs {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	shots := newScreenshots(t)
 	base := d.Platform.URL()
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	// check runs the accessibility basics on the page shown and saves its screenshot.
 	check := func(name, lang string) {
 		t.Helper()
-		problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](a11yScript))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, pr := range problems {
-			t.Errorf("%s (%s): %s", name, lang, pr)
-		}
+		browserA11y(t, ctx, name+" ("+lang+")")
 		text, err := chromedp.Run(ctx, chromedp.Text(css("header")))
 		if err != nil {
 			t.Fatal(err)
@@ -116,15 +116,7 @@ func TestBrowserConsolePages(t *testing.T) {
 		if (lang == "en") == strings.Contains(text, "概览") {
 			t.Errorf("%s (%s): header %q is not in the page's language", name, lang, text)
 		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, dir := range dirs {
-			if err := os.WriteFile(filepath.Join(dir, name+"-"+lang+".png"), png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		shots.save(ctx, name+"-"+lang)
 	}
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/login?next=/"),
 		chromedp.WaitVisible(css(`input[name="token"]`))); err != nil {
@@ -192,5 +184,5 @@ func TestBrowserConsolePages(t *testing.T) {
 			check(p.name, lang)
 		}
 	}
-	t.Logf("screenshots in %s", strings.Join(dirs, ", "))
+	t.Logf("screenshots in %s", strings.Join(shots.dirs, ", "))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,72 @@ func browser(t *testing.T, limit time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	t.Cleanup(func() { cancel(); cancelCtx(); cancelAlloc() })
 	return ctx
+}
+
+// browserWait is the ceiling of one wait in a browser test: a page, a
+// click's navigation, a live update. Generous, not a timing assertion: the
+// race detector on a loaded CI machine is slow.
+const browserWait = 90 * time.Second
+
+// browserDo runs steps in the browser of ctx, each batch within browserWait,
+// failing t with what was being done. ctx must have run once already (the
+// browser lives as long as the context of its first run).
+func browserDo(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, browserWait)
+	defer cancel()
+	if err := chromedp.Do(wctx, steps...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// browserPoll waits, within browserWait, until the JavaScript expression
+// is true on the page shown.
+func browserPoll(t *testing.T, ctx context.Context, what, expr string) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, browserWait)
+	defer cancel()
+	if _, err := chromedp.Run(wctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(browserWait))); err != nil {
+		t.Fatalf("waiting for %s (%s): %v", what, expr, err)
+	}
+}
+
+// screenshots saves the browser tests' screenshots: under the test's temp
+// dir, and also under $WXFLEET_SCREENSHOT_DIR when set (which is how the
+// README's picture is made).
+type screenshots struct {
+	t    *testing.T
+	dirs []string
+}
+
+func newScreenshots(t *testing.T) *screenshots {
+	t.Helper()
+	dirs := []string{filepath.Join(t.TempDir(), "screens")}
+	if extra := os.Getenv("WXFLEET_SCREENSHOT_DIR"); extra != "" {
+		dirs = append(dirs, extra)
+	}
+	for _, dir := range dirs {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &screenshots{t: t, dirs: dirs}
+}
+
+// save writes the page shown in ctx as name.png in every directory.
+func (s *screenshots) save(ctx context.Context, name string) {
+	s.t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, browserWait)
+	defer cancel()
+	png, err := chromedp.Run(wctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		s.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	for _, dir := range s.dirs {
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+			s.t.Fatal(err)
+		}
+	}
 }
 
 // TestBrowserAuthorizesPC clicks through the PC flow as a merchant would:
