@@ -225,6 +225,17 @@ func (st *step) commit(ctx context.Context) error {
 		st.app.State, st.app.Reason = wxfleet.AppSkipped, reason
 		return st.move(ctx, wxfleet.AppPending, nil)
 	}
+	// The plan skipped the apps of tenants blocked then; a tenant suspended
+	// since (its subscription ran out while the rollout waited its cohort)
+	// is not shipped to either.
+	b, err := st.s.Store.BlockedTenantApp(ctx, st.r.ComponentAppID, st.app.AppID)
+	if err != nil {
+		return st.fail(ctx, stepCommit, err)
+	}
+	if b != nil {
+		st.app.State, st.app.Reason = wxfleet.AppSkipped, blockedReason(*b)
+		return st.move(ctx, wxfleet.AppPending, nil)
+	}
 	ext, err := st.s.extJSON(ctx, st.r.ComponentAppID, st.app.AppID, t)
 	if err != nil {
 		return st.fail(ctx, stepCommit, err)

@@ -25,6 +25,8 @@ type Store interface {
 	TargetAppIDs(ctx context.Context, componentAppID string, t wxfleet.RolloutTargets) ([]string, error)
 	// BlockedTenantApps names the apps whose tenant is suspended or closed.
 	BlockedTenantApps(ctx context.Context, componentAppID string) (map[string]store.BlockedApp, error)
+	// BlockedTenantApp is the same for one app (nil: not blocked).
+	BlockedTenantApp(ctx context.Context, componentAppID, appID string) (*store.BlockedApp, error)
 
 	SyncTemplates(ctx context.Context, componentAppID string, list []wxfleet.Template, now time.Time) error
 	Template(ctx context.Context, componentAppID string, templateID int64) (*wxfleet.Template, error)
@@ -375,7 +377,7 @@ func (s *Service) plan(ctx context.Context, componentAppID string, req *CreateRe
 		item := PlanItem{AppID: id, Action: "commit"}
 		reason := ""
 		if b, ok := blocked[id]; ok {
-			reason = fmt.Sprintf("租户 %d 已%s / tenant %d is %s", b.TenantID, tenantStatusZH(b.Status), b.TenantID, b.Status)
+			reason = blockedReason(b)
 		} else {
 			reason = s.skipReason(ctx, componentAppID, id, t)
 		}
@@ -396,6 +398,11 @@ func (s *Service) plan(ctx context.Context, componentAppID string, req *CreateRe
 }
 
 // tenantStatusZH names a blocked tenant status in Chinese.
+// blockedReason says why an app whose tenant is suspended or closed is skipped.
+func blockedReason(b store.BlockedApp) string {
+	return fmt.Sprintf("租户 %d 已%s / tenant %d is %s", b.TenantID, tenantStatusZH(b.Status), b.TenantID, b.Status)
+}
+
 func tenantStatusZH(s wxfleet.TenantStatus) string {
 	if s == wxfleet.TenantClosed {
 		return "关闭"

@@ -444,6 +444,22 @@ func (s *Store) BlockedTenantApps(ctx context.Context, componentAppID string) (m
 	return out, dbErr("blocked tenant apps", rows.Err())
 }
 
+// BlockedTenantApp is BlockedTenantApps for one mini program: nil when its
+// tenant (if any) is active.
+func (s *Store) BlockedTenantApp(ctx context.Context, componentAppID, appID string) (*BlockedApp, error) {
+	var b BlockedApp
+	err := s.read.QueryRowContext(ctx, `SELECT t.id, t.status FROM authorizers a JOIN tenants t ON t.id = a.tenant_id
+		WHERE a.component_appid = $1 AND a.appid = $2 AND t.status IN ($3, $4)`,
+		componentAppID, appID, string(wxfleet.TenantSuspended), string(wxfleet.TenantClosed)).Scan(&b.TenantID, &b.Status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, dbErr("blocked tenant app", err)
+	}
+	return &b, nil
+}
+
 // BlockedApp is why a mini program is held back: its tenant and the
 // tenant's status.
 type BlockedApp struct {

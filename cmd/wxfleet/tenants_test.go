@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -234,5 +235,55 @@ func TestTenantListPages(t *testing.T) {
 	}
 	if st := d.api("GET", "/api/v1/tenants/99999", nil, &e); st != 404 || e.Code != "not_found" {
 		t.Fatalf("unknown tenant: HTTP %d %+v", st, e)
+	}
+}
+
+// A tenant suspended while its app waits for a later cohort is not shipped
+// to: the plan saw the tenant active, the app's commit step sees it
+// suspended and skips it, saying why; the earlier cohort's app is released.
+func TestRolloutSkipsATenantSuspendedMidway(t *testing.T) {
+	d := bootDemo(t)
+	apps := d.authorizeAll()
+	ids := []string{apps[0].AppID, apps[1].AppID}
+	slices.Sort(ids)
+	later := ids[1] // cohorts of one go in appid order: this one is second
+	var tn apiTenant
+	if st := d.api("POST", "/api/v1/tenants", map[string]any{"name": "晚一批的店", "contact": "店长"}, &tn); st != 201 {
+		t.Fatalf("create tenant: HTTP %d", st)
+	}
+	if st := d.api("PUT", "/api/v1/authorizers/"+later+"/tenant", map[string]any{"tenant_id": tn.ID}, nil); st != 200 && st != 204 {
+		t.Fatalf("put the app under the tenant: HTTP %d", st)
+	}
+	// The first cohort's audit waits an hour on the sandbox clock.
+	if st := d.sandbox("POST", "/sandbox/api/audit-rules", map[string]any{"delay": "1h"}, nil); st != 200 {
+		t.Fatalf("audit rules: %d", st)
+	}
+	tmpl := d.makeTemplate("1.2.0", `{"extAppid":"${appid}"}`)
+	var ro rolloutStatus
+	if st := d.api("POST", "/api/v1/rollouts", map[string]any{"template_id": tmpl, "targets": map[string]any{"appids": ids}, "batch_size": 1}, &ro); st != 201 {
+		t.Fatalf("create rollout: HTTP %d", st)
+	}
+	d.eventually("the first cohort in audit", func() bool {
+		var r rolloutStatus
+		d.api("GET", fmt.Sprintf("/api/v1/rollouts/%d", ro.ID), nil, &r)
+		return r.Counts["auditing"] == 1
+	})
+	var got apiTenant
+	if st := d.api("PATCH", fmt.Sprintf("/api/v1/tenants/%d", tn.ID), map[string]any{"status": "suspended"}, &got); st != 200 || got.Status != "suspended" {
+		t.Fatalf("suspend: HTTP %d %+v", st, got)
+	}
+	if st := d.sandbox("POST", "/sandbox/api/clock", map[string]any{"advance": "61m"}, nil); st != 200 {
+		t.Fatalf("advance the sandbox clock: %d", st)
+	}
+	r := d.waitRollout(ro.ID, "completed")
+	if r.Counts["released"] != 1 || r.Counts["skipped"] != 1 {
+		t.Fatalf("rollout ended %+v", r)
+	}
+	skipped := d.rolloutApps(ro.ID, "skipped")
+	if len(skipped) != 1 || skipped[0].AppID != later || !strings.Contains(skipped[0].Reason, "suspended") {
+		t.Fatalf("skipped %+v, want %s for its suspended tenant", skipped, later)
+	}
+	if c := d.appCode(later); c.Counts["commits"] != 0 {
+		t.Fatalf("the suspended tenant's app was committed: %+v", c.Counts)
 	}
 }
