@@ -59,3 +59,13 @@ func appsHome(r *http.Request) string {
 	}
 	return "/"
 }
+
+// appHome is where an app's capability page's error sends the caller back:
+// the app's page for staff, the home page (their tenant's) for a merchant,
+// who may not open the staff's authorizer page.
+func appHome(r *http.Request, comp, appID string) string {
+	if scopeOf(r).All() {
+		return appBack(comp, appID, "")
+	}
+	return "/"
+}

@@ -117,7 +117,7 @@ func (s *Server) renderCards(w http.ResponseWriter, r *http.Request, status int,
 	}
 	list, err := s.Cards.List(r.Context(), scopeOf(r), comp, a.AppID)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, appBack(comp, a.AppID, ""))
+		s.errorPage(w, r, "出错了 Error", err, appHome(r, comp, a.AppID))
 		return
 	}
 	items := make([]cardJSON, len(list))

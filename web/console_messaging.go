@@ -64,7 +64,7 @@ func (s *Server) inboxPage(w http.ResponseWriter, r *http.Request) {
 	const pageSize = 50
 	list, total, err := s.Messaging.Conversations(r.Context(), scopeOf(r), comp, a.AppID, pageSize, r.URL.Query().Get("cursor"))
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, appBack(comp, a.AppID, ""))
+		s.errorPage(w, r, "出错了 Error", err, appHome(r, comp, a.AppID))
 		return
 	}
 	now := s.Now()
@@ -207,7 +207,7 @@ func (s *Server) renderSubscribe(w http.ResponseWriter, r *http.Request, status 
 	}
 	list, err := s.Store.SubscribeTemplates(r.Context(), comp, a.AppID)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, appBack(comp, a.AppID, ""))
+		s.errorPage(w, r, "出错了 Error", err, appHome(r, comp, a.AppID))
 		return
 	}
 	items := make([]subscribeTemplateJSON, len(list))
