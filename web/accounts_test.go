@@ -19,6 +19,7 @@ import (
 	"github.com/wxfleet/wxfleet/cards"
 
 	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/messaging"
 	"github.com/wxfleet/wxfleet/metrics"
 	"github.com/wxfleet/wxfleet/password"
 	"github.com/wxfleet/wxfleet/pay"
@@ -54,6 +55,9 @@ func newTestServer(t *testing.T, b storetest.Backend, edit func(*Server)) *testS
 		Cards: &cards.Service{Store: st, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}, // routes registered: the sweep covers them
 		Pay:   &pay.Service{Store: st, Logger: slog.New(slog.DiscardHandler)}}
 	s.Webhooks = &webhook.Service{Store: st, Now: time.Now, Logger: s.Logger}
+	// No WeChat client: a handler that reached WeChat for a caller it should
+	// have refused fails the test loudly.
+	s.Messaging = &messaging.Service{Store: st, Now: time.Now, Logger: s.Logger}
 	if edit != nil {
 		edit(s)
 	}

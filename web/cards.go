@@ -11,20 +11,22 @@ import (
 
 // Cards and coupons (卡券) and Wi-Fi (微信连Wi-Fi) of an official account
 // (package cards; docs/wechat-cards-wifi.md).
-// The routes are the ISV staff's for now (the merchant portal is to come);
-// cards carry their tenant (the official account's unless named) and every
-// read is bounded by the caller's Scope.
+// Cards carry their tenant (the official account's unless named) and every
+// read is bounded by the caller's Scope. A merchant lists its own apps'
+// cards, makes a coupon, and reads its Wi-Fi shops and their QR codes (its
+// tenant's apps only: scopedApp, appscope.go); redeeming a code and adding a
+// Wi-Fi device stay the ISV staff's.
 func (s *Server) cardRoutes(mux *http.ServeMux) {
 	if s.Cards == nil {
 		return
 	}
-	s.api(mux, "POST /api/v1/authorizers/{appid}/cards", StaffWrite("card.create"), s.createCard)
-	s.api(mux, "GET /api/v1/authorizers/{appid}/cards", StaffRead(), s.listCards)
-	s.api(mux, "GET /api/v1/authorizers/{appid}/cards/{card_id}", StaffRead(), s.getCard)
+	s.api(mux, "POST /api/v1/authorizers/{appid}/cards", TenantWrite("card.create"), s.createCard)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/cards", TenantRead(), s.listCards)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/cards/{card_id}", TenantRead(), s.getCard)
 	s.api(mux, "POST /api/v1/authorizers/{appid}/cards/{card_id}/consume", StaffWrite("card.consume"), s.consumeCard)
-	s.api(mux, "GET /api/v1/authorizers/{appid}/wifi/shops", StaffRead(), s.listWiFiShops)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/wifi/shops", TenantRead(), s.listWiFiShops)
 	s.api(mux, "POST /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/devices", StaffWrite("wifi.device.add"), s.addWiFiDevice)
-	s.api(mux, "GET /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/qrcode", StaffRead(), s.wifiQRCode)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/qrcode", TenantRead(), s.wifiQRCode)
 }
 
 type cardJSON struct {
@@ -52,7 +54,7 @@ func toCardJSON(c *wxfleet.Card) cardJSON {
 
 // POST /api/v1/authorizers/{appid}/cards {"card": WeChat's card object, "tenant_id"?}
 func (s *Server) createCard(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
+	comp, appID, err := s.scopedApp(r)
 	if err != nil {
 		return err
 	}
@@ -63,7 +65,7 @@ func (s *Server) createCard(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	c, err := s.Cards.Create(r.Context(), scopeOf(r), comp, r.PathValue("appid"), req.Card, req.TenantID)
+	c, err := s.Cards.Create(r.Context(), scopeOf(r), comp, appID, req.Card, req.TenantID)
 	if err != nil {
 		return err
 	}
@@ -73,11 +75,11 @@ func (s *Server) createCard(w http.ResponseWriter, r *http.Request) error {
 
 // GET /api/v1/authorizers/{appid}/cards → {"items":[card with issued/redeemed]}
 func (s *Server) listCards(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
+	comp, appID, err := s.scopedApp(r)
 	if err != nil {
 		return err
 	}
-	list, err := s.Cards.List(r.Context(), scopeOf(r), comp, r.PathValue("appid"))
+	list, err := s.Cards.List(r.Context(), scopeOf(r), comp, appID)
 	if err != nil {
 		return err
 	}
@@ -90,11 +92,11 @@ func (s *Server) listCards(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getCard(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
+	comp, appID, err := s.scopedApp(r)
 	if err != nil {
 		return err
 	}
-	c, err := s.Cards.Get(r.Context(), scopeOf(r), comp, r.PathValue("appid"), r.PathValue("card_id"))
+	c, err := s.Cards.Get(r.Context(), scopeOf(r), comp, appID, r.PathValue("card_id"))
 	if err != nil {
 		return err
 	}
@@ -104,7 +106,7 @@ func (s *Server) getCard(w http.ResponseWriter, r *http.Request) error {
 
 // POST /api/v1/authorizers/{appid}/cards/{card_id}/consume {"code"} → {"openid","card"}
 func (s *Server) consumeCard(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
+	comp, appID, err := s.scopedApp(r)
 	if err != nil {
 		return err
 	}
@@ -114,7 +116,7 @@ func (s *Server) consumeCard(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	appID, cardID := r.PathValue("appid"), r.PathValue("card_id")
+	cardID := r.PathValue("card_id")
 	openID, err := s.Cards.Consume(r.Context(), scopeOf(r), comp, appID, cardID, req.Code)
 	if err != nil {
 		return err
@@ -149,7 +151,7 @@ func shopID(r *http.Request) (int64, error) {
 
 // GET /api/v1/authorizers/{appid}/wifi/shops?page=&size= → WeChat's page of shops
 func (s *Server) listWiFiShops(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
+	comp, appID, err := s.scopedApp(r)
 	if err != nil {
 		return err
 	}
@@ -161,7 +163,7 @@ func (s *Server) listWiFiShops(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.Cards.Shops(r.Context(), comp, r.PathValue("appid"), page, size)
+	p, err := s.Cards.Shops(r.Context(), comp, appID, page, size)
 	if err != nil {
 		return err
 	}
@@ -171,7 +173,7 @@ func (s *Server) listWiFiShops(w http.ResponseWriter, r *http.Request) error {
 
 // POST /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/devices {"ssid","password"} → {"items": the shop's devices}
 func (s *Server) addWiFiDevice(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
+	comp, appID, err := s.scopedApp(r)
 	if err != nil {
 		return err
 	}
@@ -186,7 +188,7 @@ func (s *Server) addWiFiDevice(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	list, err := s.Cards.AddDevice(r.Context(), comp, r.PathValue("appid"), id, req.SSID, req.Password)
+	list, err := s.Cards.AddDevice(r.Context(), comp, appID, id, req.SSID, req.Password)
 	if err != nil {
 		return err
 	}
@@ -197,7 +199,7 @@ func (s *Server) addWiFiDevice(w http.ResponseWriter, r *http.Request) error {
 // GET /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/qrcode?ssid=&img_id=&format=json
 // → the PNG (format=json: {"qrcode_url","ssid"}).
 func (s *Server) wifiQRCode(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
+	comp, appID, err := s.scopedApp(r)
 	if err != nil {
 		return err
 	}
@@ -210,7 +212,7 @@ func (s *Server) wifiQRCode(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	asJSON := r.URL.Query().Get("format") == "json"
-	q, err := s.Cards.QRCodeOf(r.Context(), comp, r.PathValue("appid"), id, r.URL.Query().Get("ssid"), imgID, !asJSON)
+	q, err := s.Cards.QRCodeOf(r.Context(), comp, appID, id, r.URL.Query().Get("ssid"), imgID, !asJSON)
 	if err != nil {
 		return err
 	}

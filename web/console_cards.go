@@ -15,17 +15,20 @@ import (
 // account (package cards; docs/wechat-cards-wifi.md): the cards with their
 // review state and issued / redeemed counts, a coupon made from a short
 // form (the form becomes WeChat's card object), the Wi-Fi shops with their
-// connect QR codes, and a device added to a shop.
+// connect QR codes, and a device added to a shop. A merchant sees its own
+// tenant's apps' cards, makes coupons and reads its Wi-Fi shops and QR codes
+// (appOf bounds every page by the caller's scope); redeeming a code and
+// adding a device stay the ISV staff's.
 
 func (s *Server) cardPages(mux *http.ServeMux) {
 	if s.Cards == nil {
 		return
 	}
-	s.page(mux, "GET /authorizers/{appid}/cards", StaffRead(), s.cardsPage)
-	s.page(mux, "POST /authorizers/{appid}/cards", StaffWrite("card.create"), s.createCouponForm)
+	s.page(mux, "GET /authorizers/{appid}/cards", TenantRead(), s.cardsPage)
+	s.page(mux, "POST /authorizers/{appid}/cards", TenantWrite("card.create"), s.createCouponForm)
 	s.page(mux, "POST /authorizers/{appid}/cards/{card_id}/consume", StaffWrite("card.consume"), s.consumeCardForm)
-	s.page(mux, "GET /authorizers/{appid}/wifi", StaffRead(), s.wifiPage)
-	s.page(mux, "GET /authorizers/{appid}/wifi/{shop_id}/qrcode", StaffRead(), s.wifiQRCodeImage)
+	s.page(mux, "GET /authorizers/{appid}/wifi", TenantRead(), s.wifiPage)
+	s.page(mux, "GET /authorizers/{appid}/wifi/{shop_id}/qrcode", TenantRead(), s.wifiQRCodeImage)
 	s.page(mux, "POST /authorizers/{appid}/wifi/{shop_id}/devices", StaffWrite("wifi.device.add"), s.addWiFiDeviceForm)
 }
 
@@ -109,12 +112,12 @@ var defaultCoupon = couponForm{CardType: "GENERAL_COUPON", Quantity: "100", Fixe
 func (s *Server) renderCards(w http.ResponseWriter, r *http.Request, status int, f couponForm, errMsg, made string) {
 	comp, a, err := s.appOf(r)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		s.errorPage(w, r, "出错了 Error", err, appsHome(r))
 		return
 	}
 	list, err := s.Cards.List(r.Context(), scopeOf(r), comp, a.AppID)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, appBack(comp, a.AppID, ""))
+		s.errorPage(w, r, "出错了 Error", err, appHome(r, comp, a.AppID))
 		return
 	}
 	items := make([]cardJSON, len(list))
@@ -130,7 +133,7 @@ func (s *Server) renderCards(w http.ResponseWriter, r *http.Request, status int,
 func (s *Server) createCouponForm(w http.ResponseWriter, r *http.Request) {
 	comp, a, err := s.appOf(r)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		s.errorPage(w, r, "出错了 Error", err, appsHome(r))
 		return
 	}
 	f := readCouponForm(r)
@@ -154,7 +157,7 @@ func (s *Server) createCouponForm(w http.ResponseWriter, r *http.Request) {
 func (s *Server) consumeCardForm(w http.ResponseWriter, r *http.Request) {
 	comp, a, err := s.appOf(r)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		s.errorPage(w, r, "出错了 Error", err, appsHome(r))
 		return
 	}
 	cardID, code := r.PathValue("card_id"), strings.TrimSpace(r.PostFormValue("code"))
@@ -178,7 +181,7 @@ func (s *Server) wifiPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderWiFi(w http.ResponseWriter, r *http.Request, status int, errMsg string, devices []wechat.WiFiDevice) {
 	comp, a, err := s.appOf(r)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		s.errorPage(w, r, "出错了 Error", err, appsHome(r))
 		return
 	}
 	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
@@ -200,7 +203,7 @@ func (s *Server) renderWiFi(w http.ResponseWriter, r *http.Request, status int, 
 func (s *Server) wifiQRCodeImage(w http.ResponseWriter, r *http.Request) {
 	comp, a, err := s.appOf(r)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		s.errorPage(w, r, "出错了 Error", err, appsHome(r))
 		return
 	}
 	id, err := shopID(r)
@@ -222,7 +225,7 @@ func (s *Server) wifiQRCodeImage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) addWiFiDeviceForm(w http.ResponseWriter, r *http.Request) {
 	comp, a, err := s.appOf(r)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		s.errorPage(w, r, "出错了 Error", err, appsHome(r))
 		return
 	}
 	id, err := shopID(r)

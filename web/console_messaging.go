@@ -18,29 +18,33 @@ import (
 // pushes, one conversation with a reply form, the app's subscribe templates
 // and a send form. A refusal — the platform's own (the 48-hour window, no
 // consent) or WeChat's (its errcode named) — is shown on the page it came
-// from, with the form kept.
+// from, with the form kept. A merchant uses them for its own tenant's apps
+// (appOf bounds every page by the caller's scope; another tenant's app is
+// not found), linked from its portal; WeChat's template library stays the
+// ISV staff's.
 
 func (s *Server) messagingPages(mux *http.ServeMux) {
-	s.page(mux, "GET /authorizers/{appid}/inbox", StaffRead(), s.inboxPage)
-	s.page(mux, "GET /authorizers/{appid}/inbox/{openid}", StaffRead(), s.conversationPage)
+	s.page(mux, "GET /authorizers/{appid}/inbox", TenantRead(), s.inboxPage)
+	s.page(mux, "GET /authorizers/{appid}/inbox/{openid}", TenantRead(), s.conversationPage)
 	// A reply may carry an image: WeChat's 10 MB and the form around it.
-	s.pageCap(mux, "POST /authorizers/{appid}/inbox/{openid}", StaffWrite("conversation.send"), 10<<20+64<<10, s.replyForm)
-	s.page(mux, "GET /authorizers/{appid}/subscribe", StaffRead(), s.subscribePage)
-	s.page(mux, "POST /authorizers/{appid}/subscribe/sync", StaffWrite("subscribe_template.sync"), s.syncSubscribeForm)
+	s.pageCap(mux, "POST /authorizers/{appid}/inbox/{openid}", TenantWrite("conversation.send"), 10<<20+64<<10, s.replyForm)
+	s.page(mux, "GET /authorizers/{appid}/subscribe", TenantRead(), s.subscribePage)
+	s.page(mux, "POST /authorizers/{appid}/subscribe/sync", TenantWrite("subscribe_template.sync"), s.syncSubscribeForm)
 	s.page(mux, "GET /authorizers/{appid}/subscribe/library", StaffRead(), s.subscribeLibraryPage)
 	s.page(mux, "POST /authorizers/{appid}/subscribe/templates", StaffWrite("subscribe_template.add"), s.addSubscribeTemplateForm)
-	s.page(mux, "POST /authorizers/{appid}/subscribe/send", StaffWrite("subscribe_message.send"), s.sendSubscribeForm)
+	s.page(mux, "POST /authorizers/{appid}/subscribe/send", TenantWrite("subscribe_message.send"), s.sendSubscribeForm)
 }
 
 // appOf is the page's platform and mini program (which must be authorized
-// to the platform at some time).
+// to the platform at some time), inside the caller's scope: a merchant's
+// own tenant's app, another's is not found (appscope.go).
 func (s *Server) appOf(r *http.Request) (string, *wxfleet.Authorizer, error) {
 	comp, err := s.platform(r)
 	if err != nil {
 		return "", nil, err
 	}
 	a, err := s.Store.Authorizer(r.Context(), comp, r.PathValue("appid"))
-	if err != nil {
+	if err := inScope(scopeOf(r), a, err); err != nil {
 		return "", nil, err
 	}
 	return comp, a, nil
@@ -54,13 +58,13 @@ func appBack(comp, appID, sub string) string {
 func (s *Server) inboxPage(w http.ResponseWriter, r *http.Request) {
 	comp, a, err := s.appOf(r)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		s.errorPage(w, r, "出错了 Error", err, appsHome(r))
 		return
 	}
 	const pageSize = 50
 	list, total, err := s.Messaging.Conversations(r.Context(), scopeOf(r), comp, a.AppID, pageSize, r.URL.Query().Get("cursor"))
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, appBack(comp, a.AppID, ""))
+		s.errorPage(w, r, "出错了 Error", err, appHome(r, comp, a.AppID))
 		return
 	}
 	now := s.Now()
@@ -86,7 +90,7 @@ func (s *Server) conversationPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderConversation(w http.ResponseWriter, r *http.Request, status int, errMsg, draft string) {
 	comp, a, err := s.appOf(r)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		s.errorPage(w, r, "出错了 Error", err, appsHome(r))
 		return
 	}
 	ctx, openid := r.Context(), r.PathValue("openid")
@@ -124,7 +128,7 @@ func (s *Server) renderConversation(w http.ResponseWriter, r *http.Request, stat
 func (s *Server) replyForm(w http.ResponseWriter, r *http.Request) {
 	comp, a, err := s.appOf(r)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		s.errorPage(w, r, "出错了 Error", err, appsHome(r))
 		return
 	}
 	openid, text := r.PathValue("openid"), r.PostFormValue("content")
@@ -198,12 +202,12 @@ func (s *Server) subscribePage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderSubscribe(w http.ResponseWriter, r *http.Request, status int, f subscribeForm, errMsg, sent string) {
 	comp, a, err := s.appOf(r)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		s.errorPage(w, r, "出错了 Error", err, appsHome(r))
 		return
 	}
 	list, err := s.Store.SubscribeTemplates(r.Context(), comp, a.AppID)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, appBack(comp, a.AppID, ""))
+		s.errorPage(w, r, "出错了 Error", err, appHome(r, comp, a.AppID))
 		return
 	}
 	items := make([]subscribeTemplateJSON, len(list))
@@ -218,7 +222,7 @@ func (s *Server) renderSubscribe(w http.ResponseWriter, r *http.Request, status 
 func (s *Server) syncSubscribeForm(w http.ResponseWriter, r *http.Request) {
 	comp, a, err := s.appOf(r)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		s.errorPage(w, r, "出错了 Error", err, appsHome(r))
 		return
 	}
 	if _, err := s.Messaging.SyncTemplates(r.Context(), comp, a.AppID); err != nil {
@@ -240,7 +244,7 @@ func (s *Server) subscribeLibraryPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderLibrary(w http.ResponseWriter, r *http.Request, status int, errMsg string) {
 	comp, a, err := s.appOf(r)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		s.errorPage(w, r, "出错了 Error", err, appsHome(r))
 		return
 	}
 	q, ctx := r.URL.Query(), r.Context()
@@ -279,7 +283,7 @@ func (s *Server) renderLibrary(w http.ResponseWriter, r *http.Request, status in
 func (s *Server) addSubscribeTemplateForm(w http.ResponseWriter, r *http.Request) {
 	comp, a, err := s.appOf(r)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		s.errorPage(w, r, "出错了 Error", err, appsHome(r))
 		return
 	}
 	req := messaging.AddRequest{SceneDesc: strings.TrimSpace(r.PostFormValue("scene_desc"))}
@@ -336,7 +340,7 @@ func parseSubscribeData(text string) (map[string]string, error) {
 func (s *Server) sendSubscribeForm(w http.ResponseWriter, r *http.Request) {
 	comp, a, err := s.appOf(r)
 	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		s.errorPage(w, r, "出错了 Error", err, appsHome(r))
 		return
 	}
 	f := subscribeForm{OpenID: strings.TrimSpace(r.PostFormValue("openid")), TemplateID: strings.TrimSpace(r.PostFormValue("template_id")),

@@ -15,15 +15,19 @@ import (
 
 // messagingRoutes registers customer service (conversations, replies,
 // typing) and subscribe messages (templates, fleet-wide applies, sends).
+// A merchant answers its own apps' users and sends their subscribe
+// messages (its tenant's apps only: scopedApp, appscope.go); adding
+// templates from WeChat's library and fleet-wide applies stay the ISV
+// staff's.
 func (s *Server) messagingRoutes(mux *http.ServeMux) {
-	s.api(mux, "GET /api/v1/authorizers/{appid}/conversations", StaffRead(), s.listConversations)
-	s.api(mux, "GET /api/v1/authorizers/{appid}/conversations/{openid}", StaffRead(), s.getConversation)
-	s.api(mux, "POST /api/v1/authorizers/{appid}/conversations/{openid}/messages", StaffWrite("conversation.send"), s.sendConversationMessage)
-	s.api(mux, "POST /api/v1/authorizers/{appid}/conversations/{openid}/typing", StaffWrite("conversation.typing"), s.setTyping)
-	s.api(mux, "GET /api/v1/authorizers/{appid}/subscribe-templates", StaffRead(), s.listSubscribeTemplates)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/conversations", TenantRead(), s.listConversations)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/conversations/{openid}", TenantRead(), s.getConversation)
+	s.api(mux, "POST /api/v1/authorizers/{appid}/conversations/{openid}/messages", TenantWrite("conversation.send"), s.sendConversationMessage)
+	s.api(mux, "POST /api/v1/authorizers/{appid}/conversations/{openid}/typing", TenantWrite("conversation.typing"), s.setTyping)
+	s.api(mux, "GET /api/v1/authorizers/{appid}/subscribe-templates", TenantRead(), s.listSubscribeTemplates)
 	s.api(mux, "POST /api/v1/authorizers/{appid}/subscribe-templates", StaffWrite("subscribe_template.add"), s.addSubscribeTemplate)
 	s.api(mux, "GET /api/v1/authorizers/{appid}/subscribe-library", StaffRead(), s.subscribeLibrary)
-	s.api(mux, "POST /api/v1/authorizers/{appid}/subscribe-messages", StaffWrite("subscribe_message.send"), s.sendSubscribeMessage)
+	s.api(mux, "POST /api/v1/authorizers/{appid}/subscribe-messages", TenantWrite("subscribe_message.send"), s.sendSubscribeMessage)
 	s.api(mux, "POST /api/v1/subscribe-templates/apply", StaffWrite("subscribe_template.apply"), s.applySubscribeTemplate)
 	s.api(mux, "GET /api/v1/subscribe-templates/apply/{id}", StaffRead(), s.getSubscribeApply)
 }
@@ -63,7 +67,7 @@ func toMessageJSON(m *wxfleet.ConversationMessage) conversationMessageJSON {
 
 // GET /api/v1/authorizers/{appid}/conversations?limit=&cursor=
 func (s *Server) listConversations(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
+	comp, appID, err := s.scopedApp(r)
 	if err != nil {
 		return err
 	}
@@ -71,7 +75,7 @@ func (s *Server) listConversations(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	list, total, err := s.Messaging.Conversations(r.Context(), scopeOf(r), comp, r.PathValue("appid"), n, r.URL.Query().Get("cursor"))
+	list, total, err := s.Messaging.Conversations(r.Context(), scopeOf(r), comp, appID, n, r.URL.Query().Get("cursor"))
 	if err != nil {
 		return err
 	}
@@ -90,7 +94,7 @@ func (s *Server) listConversations(w http.ResponseWriter, r *http.Request) error
 
 // GET /api/v1/authorizers/{appid}/conversations/{openid}?limit=&before=
 func (s *Server) getConversation(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
+	comp, appID, err := s.scopedApp(r)
 	if err != nil {
 		return err
 	}
@@ -104,16 +108,16 @@ func (s *Server) getConversation(w http.ResponseWriter, r *http.Request) error {
 			return wxfleet.Errorf(wxfleet.EINVALID, "before 须是消息 id / before must be a message id")
 		}
 	}
-	appid, openid := r.PathValue("appid"), r.PathValue("openid")
-	c, err := s.Store.Conversation(r.Context(), scopeOf(r), comp, appid, openid)
+	openid := r.PathValue("openid")
+	c, err := s.Store.Conversation(r.Context(), scopeOf(r), comp, appID, openid)
 	if err != nil {
 		return err
 	}
-	msgs, err := s.Store.ConversationMessages(r.Context(), scopeOf(r), comp, appid, openid, before, n)
+	msgs, err := s.Store.ConversationMessages(r.Context(), scopeOf(r), comp, appID, openid, before, n)
 	if err != nil {
 		return err
 	}
-	consents, err := s.Store.Consents(r.Context(), scopeOf(r), comp, appid, openid)
+	consents, err := s.Store.Consents(r.Context(), scopeOf(r), comp, appID, openid)
 	if err != nil {
 		return err
 	}
@@ -142,7 +146,7 @@ func (s *Server) getConversation(w http.ResponseWriter, r *http.Request) error {
 // {"msgtype":"text","text":{"content"}} | {"msgtype":"image","image":{"media_id"} or {"data":"<base64>","filename"}}
 // | {"msgtype":"link","link":{...}} | {"msgtype":"miniprogrampage","miniprogrampage":{...}}
 func (s *Server) sendConversationMessage(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
+	comp, appID, err := s.scopedApp(r)
 	if err != nil {
 		return err
 	}
@@ -164,7 +168,7 @@ func (s *Server) sendConversationMessage(w http.ResponseWriter, r *http.Request)
 	if req.Image != nil {
 		reply.MediaID, reply.ImageData, reply.ImageName = req.Image.MediaID, req.Image.Data, req.Image.Filename
 	}
-	m, err := s.Messaging.Send(r.Context(), comp, r.PathValue("appid"), r.PathValue("openid"), reply)
+	m, err := s.Messaging.Send(r.Context(), comp, appID, r.PathValue("openid"), reply)
 	if err != nil {
 		return err
 	}
@@ -174,7 +178,7 @@ func (s *Server) sendConversationMessage(w http.ResponseWriter, r *http.Request)
 
 // POST /api/v1/authorizers/{appid}/conversations/{openid}/typing {"command":"Typing"|"CancelTyping"}
 func (s *Server) setTyping(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
+	comp, appID, err := s.scopedApp(r)
 	if err != nil {
 		return err
 	}
@@ -187,7 +191,7 @@ func (s *Server) setTyping(w http.ResponseWriter, r *http.Request) error {
 	if req.Command == "" {
 		req.Command = wechat.TypingOn
 	}
-	if err := s.Messaging.Typing(r.Context(), comp, r.PathValue("appid"), r.PathValue("openid"), req.Command); err != nil {
+	if err := s.Messaging.Typing(r.Context(), comp, appID, r.PathValue("openid"), req.Command); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "command": req.Command})
@@ -210,11 +214,11 @@ func toSubscribeTemplateJSON(t *wxfleet.SubscribeTemplate) subscribeTemplateJSON
 
 // GET /api/v1/authorizers/{appid}/subscribe-templates: read from WeChat, stored, listed.
 func (s *Server) listSubscribeTemplates(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
+	comp, appID, err := s.scopedApp(r)
 	if err != nil {
 		return err
 	}
-	list, err := s.Messaging.SyncTemplates(r.Context(), comp, r.PathValue("appid"))
+	list, err := s.Messaging.SyncTemplates(r.Context(), comp, appID)
 	if err != nil {
 		return err
 	}
@@ -234,7 +238,7 @@ type addTemplateRequest struct {
 
 // POST /api/v1/authorizers/{appid}/subscribe-templates {"tid","kid_list","scene_desc"}
 func (s *Server) addSubscribeTemplate(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
+	comp, appID, err := s.scopedApp(r)
 	if err != nil {
 		return err
 	}
@@ -242,7 +246,7 @@ func (s *Server) addSubscribeTemplate(w http.ResponseWriter, r *http.Request) er
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	t, err := s.Messaging.AddTemplate(r.Context(), comp, r.PathValue("appid"), messaging.AddRequest{TID: req.TID, KIDs: req.KIDs, SceneDesc: req.SceneDesc})
+	t, err := s.Messaging.AddTemplate(r.Context(), comp, appID, messaging.AddRequest{TID: req.TID, KIDs: req.KIDs, SceneDesc: req.SceneDesc})
 	if err != nil {
 		return err
 	}
@@ -252,17 +256,17 @@ func (s *Server) addSubscribeTemplate(w http.ResponseWriter, r *http.Request) er
 
 // GET /api/v1/authorizers/{appid}/subscribe-library?category=616,632&start=&limit= | ?tid=
 func (s *Server) subscribeLibrary(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
+	comp, appID, err := s.scopedApp(r)
 	if err != nil {
 		return err
 	}
-	q, appid := r.URL.Query(), r.PathValue("appid")
+	q := r.URL.Query()
 	if v := q.Get("tid"); v != "" {
 		tid, err := strconv.Atoi(v)
 		if err != nil {
 			return wxfleet.Errorf(wxfleet.EINVALID, "tid 须是整数 / tid must be an integer")
 		}
-		kws, err := s.Messaging.Keywords(r.Context(), comp, appid, tid)
+		kws, err := s.Messaging.Keywords(r.Context(), comp, appID, tid)
 		if err != nil {
 			return err
 		}
@@ -284,7 +288,7 @@ func (s *Server) subscribeLibrary(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	categories, titles, count, err := s.Messaging.Library(r.Context(), comp, appid, cats, start, n)
+	categories, titles, count, err := s.Messaging.Library(r.Context(), comp, appID, cats, start, n)
 	if err != nil {
 		return err
 	}
@@ -294,7 +298,7 @@ func (s *Server) subscribeLibrary(w http.ResponseWriter, r *http.Request) error 
 
 // POST /api/v1/authorizers/{appid}/subscribe-messages {"openid","template_id","data":{"thing1":"…"} or {"thing1":{"value":"…"}},"page"?}
 func (s *Server) sendSubscribeMessage(w http.ResponseWriter, r *http.Request) error {
-	comp, err := s.platform(r)
+	comp, appID, err := s.scopedApp(r)
 	if err != nil {
 		return err
 	}
@@ -313,7 +317,7 @@ func (s *Server) sendSubscribeMessage(w http.ResponseWriter, r *http.Request) er
 	for k, v := range req.Data {
 		data[k] = string(v)
 	}
-	msgID, err := s.Messaging.SendSubscribe(r.Context(), comp, r.PathValue("appid"), messaging.SubscribeSend{
+	msgID, err := s.Messaging.SendSubscribe(r.Context(), comp, appID, messaging.SubscribeSend{
 		OpenID: req.OpenID, TemplateID: req.TemplateID, Data: data, Page: req.Page, State: req.State, Lang: req.Lang})
 	if err != nil {
 		return err

@@ -116,7 +116,9 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /tenants/{id}/apps/{appid}/qrcode":             {"id": "B.tenant", "appid": "B.appid"},
 	"GET /tenants/{id}/apps/{appid}/testers":            {"id": "B.tenant", "appid": "B.appid"},
 	"POST /tenants/{id}/apps/{appid}/testers":           {"id": "B.tenant", "appid": "B.appid"},
-	// Messaging (staff-only for now: merchants are refused before any read).
+	// Customer service, subscribe messages, cards and Wi-Fi: the merchant's
+	// own apps' are tenant-scoped (appscope.go), B's app is not found; the
+	// openids and card ids are B's (seeded below, with markers).
 	"GET /webhooks":                           nil,
 	"POST /webhooks":                          nil,
 	"GET /webhooks/{id}":                      {"id": "B.webhook"},
@@ -226,9 +228,28 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 	if _, err := ts.st.RecordWebhookAttempt(ctx, "dlv_markerb", wxfleet.WebhookAttempt{StatusCode: 500, Error: "HTTP 500", At: time.Now()}, wxfleet.DeliveryDead); err != nil {
 		t.Fatal(err)
 	}
+	// B's app's users wrote (both openids the sweep names: pages lower case,
+	// the API mixed), and B's app has a card with issued codes.
+	for _, openid := range []string{"ob", "oB"} {
+		if _, err := ts.st.AddConversationMessage(ctx, &wxfleet.ConversationMessage{ComponentAppID: testPlatform, AppID: "wxappmarkerb", OpenID: openid,
+			Direction: wxfleet.DirectionIn, MsgType: "text", Content: "msg-marker-b", PushKey: "sweep/" + openid, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ts.st.ApplySubscribePopup(ctx, testPlatform, "wxappmarkerb", openid, "sweep/popup/"+openid,
+			[]store.ConsentChange{{TemplateID: "tmpl-marker-b", Accept: true}}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"pmarkerb", "pMarkerB"} {
+		if err := ts.st.PutCard(ctx, &wxfleet.Card{ComponentAppID: testPlatform, AppID: "wxappmarkerb", CardID: id, TenantID: tenantB,
+			CardType: "GENERAL_COUPON", Title: "card-marker-b", ReviewStatus: wxfleet.CardApproved, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ids := map[string]string{"B.token": itoa(tokensB[0].ID), "B.account": itoa(accB.ID), "B.appid": "wxappmarkerb", "B.tenant": itoa(tenantB),
 		"B.webhook": hookB.ID, "B.delivery": "dlv_markerb"}
-	markers := []string{"marker-b@tenant-b.example", "audit-marker-b", "wxappmarkerb", "tenant-marker-b", tokB, "hook-marker-b", "whsec_marker_b_secret", "payload-marker-b"}
+	markers := []string{"marker-b@tenant-b.example", "audit-marker-b", "wxappmarkerb", "tenant-marker-b", tokB, "hook-marker-b", "whsec_marker_b_secret", "payload-marker-b",
+		"msg-marker-b", "tmpl-marker-b", "card-marker-b", "pmarkerb", "pMarkerB"}
 	_, session := ts.signIn("shop@tenant-a.example", testPassword)
 	if session == "" {
 		t.Fatal("merchant A cannot sign in")
@@ -324,6 +345,15 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 	}
 	if tb, err := ts.st.Tenant(ctx, wxfleet.Scope{}, tenantB); err != nil || tb.Name != "tenant-marker-b" || tb.Status != wxfleet.TenantActive || string(tb.Settings) != `{"who":"tenant-marker-b"}` {
 		t.Fatalf("tenant B after the sweep: %+v %v", tb, err)
+	}
+	// No message went to B's users, no card was made or redeemed on B's app.
+	for _, openid := range []string{"ob", "oB"} {
+		if msgs, err := ts.st.ConversationMessages(ctx, wxfleet.Scope{}, testPlatform, "wxappmarkerb", openid, 0, 10); err != nil || len(msgs) != 1 {
+			t.Fatalf("B's conversation with %s after the sweep: %d messages, %v", openid, len(msgs), err)
+		}
+	}
+	if cs, err := ts.st.Cards(ctx, wxfleet.Scope{}, testPlatform, "wxappmarkerb"); err != nil || len(cs) != 2 || cs[0].Redeemed != 0 || cs[1].Redeemed != 0 {
+		t.Fatalf("B's cards after the sweep: %+v %v", cs, err)
 	}
 	if l, _ := ts.st.ListAudit(ctx, wxfleet.Scope{}, store.AuditFilter{TenantID: tenantB}); len(l) != 1 {
 		t.Fatalf("tenant B's audit log after the sweep: %d entries", len(l))

@@ -52,3 +52,17 @@ func TestTenantRoutesRoles(t *testing.T) {
 		t.Fatalf("audit log: %d %s", st, body)
 	}
 }
+
+// The tenants page without tenants points to its own form, not to the API.
+func TestTenantsPageEmptyPointsToTheForm(t *testing.T) {
+	ts := newTestServer(t, storetest.SQLite, nil)
+	ts.account("ops@isv.example", wxfleet.RoleOperator, 0)
+	_, ops := ts.signIn("ops@isv.example", testPassword)
+	st, body := ts.call("GET", "/tenants", nil, "Cookie", ops)
+	if st != 200 || !strings.Contains(body, `id="no-tenants"`) || !strings.Contains(body, `href="#new-tenant"`) || !strings.Contains(body, `id="new-tenant"`) {
+		t.Fatalf("empty tenants page: %d %s", st, body)
+	}
+	if strings.Contains(body, "POST /api/v1/tenants") {
+		t.Errorf("the empty tenants page still sends people to the API")
+	}
+}

@@ -269,8 +269,9 @@ func TestBrowserOperatorJourney(t *testing.T) {
 
 // TestBrowserMerchantSeesOnlyItsTenant: a merchant's user of tenant A signs
 // in and lands on its tenant's page with its mini program; tenant B's page,
-// B's mini program under either tenant and the staff's authorizer page of
-// B's mini program are refused, showing nothing of B.
+// B's mini program under either tenant, the staff's authorizer page of
+// B's mini program and B's mini program's inbox and cards (pages a merchant
+// opens for its own) are refused, showing nothing of B.
 func TestBrowserMerchantSeesOnlyItsTenant(t *testing.T) {
 	ctx := browser(t, 5*time.Minute)
 	d := bootDemo(t)
@@ -354,6 +355,8 @@ func TestBrowserMerchantSeesOnlyItsTenant(t *testing.T) {
 		{"tenant-b-app", fmt.Sprintf("/tenants/%d/apps/%s/testers", b, appB.AppID), "/tenants/" + ghostTenant + "/apps/" + ghostApp + "/testers"},
 		{"b-app-under-a", fmt.Sprintf("/tenants/%d/apps/%s/testers", a, appB.AppID), fmt.Sprintf("/tenants/%d/apps/%s/testers", a, ghostApp)},
 		{"b-authorizer", "/authorizers/" + appB.AppID, "/authorizers/" + ghostApp},
+		{"b-inbox", "/authorizers/" + appB.AppID + "/inbox", "/authorizers/" + ghostApp + "/inbox"},
+		{"b-cards", "/authorizers/" + appB.AppID + "/cards", "/authorizers/" + ghostApp + "/cards"},
 	}
 	typed := strings.NewReplacer(ghostTenant, fmt.Sprint(b), ghostApp, appB.AppID)
 	for i, p := range refused {
