@@ -269,10 +269,12 @@ type payAttempt struct {
 	Error  string    `json:"error,omitempty"`
 }
 
-// POST /sandbox/api/pay/orders/{out_trade_no}/pay {"sub_mchid"}: the user
-// pays in WeChat. The order becomes SUCCESS and TRANSACTION.SUCCESS goes to
-// its notify_url (in the background; GET /sandbox/api/pay/notifications
-// shows the attempts).
+// POST /sandbox/api/pay/orders/{out_trade_no}/pay {"sub_mchid","lose_notification"?}:
+// the user pays in WeChat. The order becomes SUCCESS and TRANSACTION.SUCCESS
+// goes to its notify_url (in the background; GET /sandbox/api/pay/notifications
+// shows the attempts). lose_notification: the notification is made but
+// never sent, as if every attempt was lost (resend still sends it); only a
+// query tells the platform the order is paid.
 func (s *Sandbox) handlePayOrderPaid(w http.ResponseWriter, r *http.Request) {
 	p, err := s.pay()
 	if err != nil {
@@ -280,7 +282,8 @@ func (s *Sandbox) handlePayOrderPaid(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		SubMchID string `json:"sub_mchid"`
+		SubMchID         string `json:"sub_mchid"`
+		LoseNotification bool   `json:"lose_notification"`
 	}
 	if json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req) != nil || req.SubMchID == "" {
 		writeJSON(w, http.StatusBadRequest, payErr(400, "PARAM_ERROR", "body must be {\"sub_mchid\"}"))
@@ -309,6 +312,9 @@ func (s *Sandbox) handlePayOrderPaid(w http.ResponseWriter, r *http.Request) {
 	o.TransactionID = fmt.Sprintf("42000%s%010d", s.now().In(chinaTime).Format("20060102"), p.nextIDLocked())
 	n, err := s.newNotificationLocked(p, o)
 	if err == nil {
+		if req.LoseNotification {
+			n.NextAt = time.Time{} // never due: given up without an attempt
+		}
 		err = s.savePayLocked(p)
 	}
 	p.mu.Unlock()

@@ -421,3 +421,51 @@ func (s *Store) PayNotifications(ctx context.Context, sc wxfleet.Scope, componen
 	}
 	return out, dbErr("list pay notifications", rows.Err())
 }
+
+// PayOrdersByNo returns the platform's orders with this out_trade_no inside
+// sc: one, or one per sub-merchant that used it.
+func (s *Store) PayOrdersByNo(ctx context.Context, sc wxfleet.Scope, componentAppID, outTradeNo string) ([]*wxfleet.PayOrder, error) {
+	var w where
+	w.and("component_appid = $%d", componentAppID)
+	w.and("out_trade_no = $%d", outTradeNo)
+	appScoped(&w, "pay_orders", sc)
+	return s.queryOrders(ctx, `SELECT `+orderColumns+` FROM pay_orders`+w.sql.String()+` ORDER BY sub_mchid`, w.args...)
+}
+
+// UnpaidPayOrders lists the orders of every platform still unpaid that
+// WeChat Pay took (a prepay_id) and that were created in [from, to), the
+// oldest first: those whose notification may have been lost.
+func (s *Store) UnpaidPayOrders(ctx context.Context, from, to time.Time, limit int) ([]*wxfleet.PayOrder, error) {
+	return s.queryOrders(ctx, `SELECT `+orderColumns+` FROM pay_orders WHERE state = $1 AND prepay_id <> ''
+		AND created_at >= $2 AND created_at < $3 ORDER BY created_at, out_trade_no LIMIT `+strconv.Itoa(clampLimit(limit)),
+		wxfleet.OrderNotPaid, toMillis(from), toMillis(to))
+}
+
+func (s *Store) queryOrders(ctx context.Context, q string, args ...any) ([]*wxfleet.PayOrder, error) {
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, dbErr("list pay orders", err)
+	}
+	defer rows.Close()
+	out := []*wxfleet.PayOrder{}
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, dbErr("list pay orders", err)
+		}
+		out = append(out, o)
+	}
+	return out, dbErr("list pay orders", rows.Err())
+}
+
+// ClosePayOrder marks an unpaid order closed (WeChat Pay closed it); a paid
+// one is left as it is. It tells whether the order changed.
+func (s *Store) ClosePayOrder(ctx context.Context, componentAppID, subMchID, outTradeNo string) (bool, error) {
+	res, err := s.write.ExecContext(ctx, `UPDATE pay_orders SET state = $4 WHERE component_appid = $1 AND sub_mchid = $2
+		AND out_trade_no = $3 AND state = $5`, componentAppID, subMchID, outTradeNo, wxfleet.OrderClosed, wxfleet.OrderNotPaid)
+	if err != nil {
+		return false, dbErr("close pay order", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}

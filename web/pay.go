@@ -26,6 +26,8 @@ func (s *Server) payRoutes(mux *http.ServeMux) {
 	s.api(mux, "GET /api/v1/pay/applyments/{id}", StaffRead(), s.getApplyment)
 	s.api(mux, "POST /api/v1/pay/sub-merchants", StaffWrite("pay.sub_merchant.bind"), s.bindSubMerchant)
 	s.api(mux, "GET /api/v1/pay/orders", StaffRead(), s.listPayOrders)
+	s.api(mux, "GET /api/v1/pay/orders/{out_trade_no}", StaffRead(), s.getPayOrder)
+	s.api(mux, "POST /api/v1/pay/orders/{out_trade_no}/close", StaffWrite("pay.order.close"), s.closePayOrder)
 	mux.Handle("POST /pay/notify", capBody(payNotifyBodyCap, http.HandlerFunc(s.payNotify)))
 }
 
@@ -167,14 +169,84 @@ func (s *Server) listPayOrders(w http.ResponseWriter, r *http.Request) error {
 	}
 	items := make([]payOrderJSON, 0, len(list))
 	for _, o := range list {
-		j := payOrderJSON{OutTradeNo: o.OutTradeNo, AppID: o.AppID, SubMchID: o.SubMchID, OpenID: o.OpenID, Description: o.Description,
-			Amount: o.Amount, State: o.State, PrepayID: o.PrepayID, TransactionID: o.TransactionID, CreatedAt: o.CreatedAt}
-		if !o.PaidAt.IsZero() {
-			j.PaidAt = &o.PaidAt
-		}
-		items = append(items, j)
+		items = append(items, toPayOrderJSON(o))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return nil
+}
+
+func toPayOrderJSON(o *wxfleet.PayOrder) payOrderJSON {
+	j := payOrderJSON{OutTradeNo: o.OutTradeNo, AppID: o.AppID, SubMchID: o.SubMchID, OpenID: o.OpenID, Description: o.Description,
+		Amount: o.Amount, State: o.State, PrepayID: o.PrepayID, TransactionID: o.TransactionID, CreatedAt: o.CreatedAt}
+	if !o.PaidAt.IsZero() {
+		j.PaidAt = &o.PaidAt
+	}
+	return j
+}
+
+// findPayOrder is the order of the path inside the caller's scope
+// (?sub_mchid= when several sub-merchants used the number).
+func (s *Server) findPayOrder(r *http.Request) (*wxfleet.PayOrder, error) {
+	comp, err := s.platform(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Pay.FindOrder(r.Context(), scopeOf(r), comp, r.URL.Query().Get("sub_mchid"), r.PathValue("out_trade_no"))
+}
+
+// GET /api/v1/pay/orders/{out_trade_no}?sub_mchid=&refresh=true → the order
+// as stored; refresh=true asks WeChat Pay first (an unpaid order whose
+// notification was lost ends up paid) and adds its trade_state.
+func (s *Server) getPayOrder(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.findPayOrder(r)
+	if err != nil {
+		return err
+	}
+	refresh := false
+	switch v := r.URL.Query().Get("refresh"); v {
+	case "", "false":
+	case "true":
+		refresh = true
+	default:
+		return wxfleet.Errorf(wxfleet.EINVALID, "refresh 须为 true 或 false / refresh must be true or false")
+	}
+	if !refresh {
+		writeJSON(w, http.StatusOK, toPayOrderJSON(o))
+		return nil
+	}
+	o, tx, err := s.Pay.RefreshOrder(r.Context(), o)
+	if err != nil {
+		return err
+	}
+	type refreshed struct {
+		payOrderJSON
+		TradeState     string `json:"wechatpay_trade_state"`
+		TradeStateDesc string `json:"wechatpay_trade_state_desc,omitempty"`
+	}
+	j := refreshed{payOrderJSON: toPayOrderJSON(o)}
+	if tx.TradeState != nil {
+		j.TradeState = *tx.TradeState
+	}
+	if tx.TradeStateDesc != nil {
+		j.TradeStateDesc = *tx.TradeStateDesc
+	}
+	writeJSON(w, http.StatusOK, j)
+	return nil
+}
+
+// POST /api/v1/pay/orders/{out_trade_no}/close?sub_mchid= → the order, closed
+// at WeChat Pay; 409 when it is paid.
+func (s *Server) closePayOrder(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.findPayOrder(r)
+	if err != nil {
+		return err
+	}
+	o, err = s.Pay.CloseOrder(r.Context(), o)
+	if err != nil {
+		return err
+	}
+	auditTarget(r, o.ComponentAppID, o.AppID, o.OutTradeNo)
+	writeJSON(w, http.StatusOK, toPayOrderJSON(o))
 	return nil
 }
 

@@ -68,6 +68,8 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /api/v1/pay/applyments/{id}":                   {"id": "1"},
 	"POST /api/v1/pay/sub-merchants":                    nil,
 	"GET /api/v1/pay/orders":                            nil,
+	"GET /api/v1/pay/orders/{out_trade_no}":             {"out_trade_no": "wxf_sweep_0001"},
+	"POST /api/v1/pay/orders/{out_trade_no}/close":      {"out_trade_no": "wxf_sweep_0001"},
 	"POST /api/v1/tenants":                              nil,
 	"GET /api/v1/tenants":                               nil,
 	"GET /api/v1/tenants/{id}":                          {"id": "B.tenant"},
