@@ -205,3 +205,6 @@ func apiError(zh, en string, err error) error {
 
 // outTradeNoPattern is WeChat Pay's rule for out_trade_no.
 var outTradeNoPattern = regexp.MustCompile(`^[0-9A-Za-z_\-|*]{6,32}$`)
+
+// outRefundNoPattern is its rule for out_refund_no.
+var outRefundNoPattern = regexp.MustCompile(`^[0-9A-Za-z_\-|*@]{1,64}$`)

@@ -87,7 +87,7 @@ func (s *Service) RefreshOrder(ctx context.Context, o *wxfleet.PayOrder) (*wxfle
 // recordTransaction stores what a query said of o.
 func (s *Service) recordTransaction(ctx context.Context, o *wxfleet.PayOrder, tx *partnerpayments.Transaction) error {
 	switch str(tx.TradeState) {
-	case wxfleet.OrderPaid:
+	case wxfleet.OrderPaid, "REFUND": // REFUND (转入退款): paid, then refunded
 		if str(tx.TransactionId) == "" {
 			return wxfleet.Errorf(wxfleet.EUNAVAILABLE, "微信支付的查单结果缺少 transaction_id / WeChat Pay's query answer has no transaction_id")
 		}

@@ -70,6 +70,8 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /api/v1/pay/orders":                            nil,
 	"GET /api/v1/pay/orders/{out_trade_no}":             {"out_trade_no": "wxf_sweep_0001"},
 	"POST /api/v1/pay/orders/{out_trade_no}/close":      {"out_trade_no": "wxf_sweep_0001"},
+	"POST /api/v1/pay/orders/{out_trade_no}/refunds":    {"out_trade_no": "wxf_sweep_0001"},
+	"GET /api/v1/pay/orders/{out_trade_no}/refunds":     {"out_trade_no": "wxf_sweep_0001"},
 	"POST /api/v1/tenants":                              nil,
 	"GET /api/v1/tenants":                               nil,
 	"GET /api/v1/tenants/{id}":                          {"id": "B.tenant"},
