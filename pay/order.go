@@ -185,7 +185,11 @@ func (s *Service) HandleNotification(ctx context.Context, header http.Header, bo
 	n := &wxfleet.PayNotification{ID: nr.ID, ComponentAppID: m.ComponentAppID, EventType: nr.EventType,
 		TransactionID: str(tx.TransactionId), OutTradeNo: str(tx.OutTradeNo), SubMchID: str(tx.SubMchid),
 		TradeState: str(tx.TradeState), Resource: plain, ReceivedAt: s.now()}
-	inserted, err := s.Store.RecordPayNotification(ctx, n, s.now())
+	var total int64
+	if tx.Amount != nil && tx.Amount.Total != nil {
+		total = *tx.Amount.Total
+	}
+	inserted, err := s.Store.RecordPayNotification(ctx, n, s.now(), s.paidEvent(n, str(tx.SubAppid), total, "notification"))
 	if err != nil {
 		return nil, err
 	}

@@ -95,7 +95,7 @@ func (s *Service) recordTransaction(ctx context.Context, o *wxfleet.PayOrder, tx
 		n := &wxfleet.PayNotification{ID: queryEventID(str(tx.TransactionId)), ComponentAppID: o.ComponentAppID,
 			EventType: "TRANSACTION.SUCCESS", TransactionID: str(tx.TransactionId), OutTradeNo: o.OutTradeNo, SubMchID: o.SubMchID,
 			TradeState: wxfleet.OrderPaid, Resource: plain, ReceivedAt: s.now()}
-		inserted, err := s.Store.RecordPayNotification(ctx, n, s.now())
+		inserted, err := s.Store.RecordPayNotification(ctx, n, s.now(), s.paidEvent(n, o.AppID, o.Amount, "query"))
 		if err != nil {
 			return err
 		}

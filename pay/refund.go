@@ -2,6 +2,7 @@ package pay
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/services/refunddomestic"
 
 	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/webhook"
 )
 
 // Refunds (docs/wechat-pay.md "Refunds") through wechatpay-go's
@@ -142,6 +145,9 @@ type refundNotice struct {
 	OutRefundNo   string `json:"out_refund_no"`
 	RefundStatus  string `json:"refund_status"`
 	SuccessTime   string `json:"success_time"`
+	Amount        struct {
+		Refund int64 `json:"refund"`
+	} `json:"amount"`
 }
 
 // refundNotification stores a decrypted refund notification once, with the
@@ -164,7 +170,19 @@ func (s *Service) refundNotification(ctx context.Context, m *wxfleet.PayMerchant
 	// transaction_id holds the refund_id: one stored event per refund.
 	n := &wxfleet.PayNotification{ID: id, ComponentAppID: m.ComponentAppID, EventType: eventType, TransactionID: rn.RefundID,
 		OutTradeNo: rn.OutTradeNo, SubMchID: rn.SubMchID, TradeState: rn.RefundStatus, Resource: json.RawMessage(plain), ReceivedAt: s.now()}
-	inserted, err := s.Store.RecordRefundNotification(ctx, n, rn.OutRefundNo, succeeded)
+	var then store.Then
+	if s.Events != nil {
+		appID := ""
+		if f, err := s.Store.PayRefund(ctx, m.ComponentAppID, rn.SubMchID, rn.OutRefundNo); err == nil {
+			appID = f.AppID
+		}
+		ev := webhook.Event{ID: webhook.EventID(webhook.PayRefund, n.ComponentAppID, n.SubMchID, n.TransactionID, eventType),
+			Type: webhook.PayRefund, ComponentAppID: n.ComponentAppID, AppID: appID, Data: map[string]any{
+				"out_trade_no": rn.OutTradeNo, "out_refund_no": rn.OutRefundNo, "refund_id": rn.RefundID, "sub_mchid": rn.SubMchID,
+				"status": rn.RefundStatus, "amount": rn.Amount.Refund}}
+		then = func(ctx context.Context, tx *sql.Tx) error { return s.Events.Emit(ctx, tx, ev) }
+	}
+	inserted, err := s.Store.RecordRefundNotification(ctx, n, rn.OutRefundNo, succeeded, then)
 	if err != nil {
 		return nil, err
 	}

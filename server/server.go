@@ -373,7 +373,7 @@ func (s *Server) buildCore() {
 		// once the tenant is suspended (402 subscription_expired).
 		Gate: s.Tenants.RuntimeGate, Settings: s.Tenants,
 	}
-	s.Pay = &pay.Service{Store: s.Store, Now: cfg.Now, Logger: cfg.Logger}
+	s.Pay = &pay.Service{Store: s.Store, Now: cfg.Now, Logger: cfg.Logger, Events: s.Webhooks}
 }
 
 // ConfigurePay stores the first platform's WeChat Pay merchant: m's

@@ -359,7 +359,9 @@ func (s *Store) PayOrders(ctx context.Context, sc wxfleet.Scope, componentAppID,
 // its id, and by its event and transaction) and, for a successful
 // transaction, marks its order paid, in one transaction. It tells whether
 // the notification was new; a replay stores nothing and changes nothing.
-func (s *Store) RecordPayNotification(ctx context.Context, n *wxfleet.PayNotification, paidAt time.Time) (bool, error) {
+// then, if not nil, runs in that transaction when the notification is new
+// (the webhook event it emits commits with it, once).
+func (s *Store) RecordPayNotification(ctx context.Context, n *wxfleet.PayNotification, paidAt time.Time, then Then) (bool, error) {
 	if n.ID == "" || n.ComponentAppID == "" {
 		return false, invalid("通知缺少 id / a notification needs an id")
 	}
@@ -376,13 +378,14 @@ func (s *Store) RecordPayNotification(ctx context.Context, n *wxfleet.PayNotific
 			return nil
 		}
 		inserted = true
-		if n.TradeState != wxfleet.OrderPaid {
-			return nil
+		if n.TradeState == wxfleet.OrderPaid {
+			if _, err = tx.ExecContext(ctx, `UPDATE pay_orders SET state = $4, transaction_id = $5, paid_at = $6
+				WHERE component_appid = $1 AND sub_mchid = $2 AND out_trade_no = $3`,
+				n.ComponentAppID, n.SubMchID, n.OutTradeNo, wxfleet.OrderPaid, n.TransactionID, toMillis(paidAt)); err != nil {
+				return err
+			}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE pay_orders SET state = $4, transaction_id = $5, paid_at = $6
-			WHERE component_appid = $1 AND sub_mchid = $2 AND out_trade_no = $3`,
-			n.ComponentAppID, n.SubMchID, n.OutTradeNo, wxfleet.OrderPaid, n.TransactionID, toMillis(paidAt))
-		return err
+		return then.run(ctx, tx)
 	})
 	return inserted, dbErr("record pay notification", err)
 }
@@ -564,8 +567,9 @@ func (s *Store) PayRefunds(ctx context.Context, componentAppID, subMchID, outTra
 // RecordRefundNotification stores a decrypted refund notification once (by
 // its id, and by its event and refund: n.TransactionID holds the refund_id)
 // and records the refund's status, in one transaction. It tells whether
-// the notification was new; a replay changes nothing.
-func (s *Store) RecordRefundNotification(ctx context.Context, n *wxfleet.PayNotification, outRefundNo string, succeededAt time.Time) (bool, error) {
+// the notification was new; a replay changes nothing. then runs as in
+// RecordPayNotification.
+func (s *Store) RecordRefundNotification(ctx context.Context, n *wxfleet.PayNotification, outRefundNo string, succeededAt time.Time, then Then) (bool, error) {
 	if n.ID == "" || n.ComponentAppID == "" || n.TransactionID == "" {
 		return false, invalid("退款通知缺少 id 或 refund_id / a refund notification needs an id and a refund_id")
 	}
@@ -582,10 +586,12 @@ func (s *Store) RecordRefundNotification(ctx context.Context, n *wxfleet.PayNoti
 			return nil
 		}
 		inserted = true
-		_, err = tx.ExecContext(ctx, `UPDATE pay_refunds SET refund_id = $4, status = $5, succeeded_at = $6
+		if _, err = tx.ExecContext(ctx, `UPDATE pay_refunds SET refund_id = $4, status = $5, succeeded_at = $6
 			WHERE component_appid = $1 AND sub_mchid = $2 AND out_refund_no = $3 AND status <> $7`,
-			n.ComponentAppID, n.SubMchID, outRefundNo, n.TransactionID, n.TradeState, toMillisOrZero(succeededAt), wxfleet.RefundSuccess)
-		return err
+			n.ComponentAppID, n.SubMchID, outRefundNo, n.TransactionID, n.TradeState, toMillisOrZero(succeededAt), wxfleet.RefundSuccess); err != nil {
+			return err
+		}
+		return then.run(ctx, tx)
 	})
 	return inserted, dbErr("record refund notification", err)
 }

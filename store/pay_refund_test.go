@@ -1,10 +1,13 @@
 package store_test
 
 import (
+	"context"
+	"database/sql"
 	"testing"
 	"time"
 
 	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/store"
 )
 
 // testPayRefunds: refunds stored once per out_refund_no, their states, the
@@ -33,15 +36,18 @@ func testPayRefunds(t *testing.T, h *harness) {
 		t.Fatalf("unpaid %+v", list)
 	}
 
+	// then runs once per new record, inside its transaction.
+	thens := 0
+	count := store.Then(func(ctx context.Context, tx *sql.Tx) error { thens++; return nil })
 	// Paid by query first, then the notification: one record, the order paid.
 	q := &wxfleet.PayNotification{ID: "QUERY-tx1", ComponentAppID: "wxA", EventType: "TRANSACTION.SUCCESS", TransactionID: "tx1",
 		OutTradeNo: "o_1", SubMchID: "sub1", TradeState: wxfleet.OrderPaid, Resource: []byte(`{}`), ReceivedAt: base}
-	if ok, err := h.RecordPayNotification(h.ctx, q, base); err != nil || !ok {
+	if ok, err := h.RecordPayNotification(h.ctx, q, base, count); err != nil || !ok {
 		t.Fatalf("query record: %v %v", ok, err)
 	}
 	n := *q
 	n.ID = "EV-1"
-	if ok, err := h.RecordPayNotification(h.ctx, &n, base.Add(time.Minute)); err != nil || ok {
+	if ok, err := h.RecordPayNotification(h.ctx, &n, base.Add(time.Minute), count); err != nil || ok {
 		t.Fatalf("the notification after the query: new=%v %v", ok, err)
 	}
 	o, err := h.PayOrder(h.ctx, wxfleet.Scope{}, "wxA", "sub1", "o_1")
@@ -72,12 +78,12 @@ func testPayRefunds(t *testing.T, h *harness) {
 	must(t, h.SetPayRefundState(h.ctx, "wxA", "sub1", "r1", "503001", wxfleet.RefundProcessing, time.Time{}))
 	rn := &wxfleet.PayNotification{ID: "EV-R1", ComponentAppID: "wxA", EventType: "REFUND.SUCCESS", TransactionID: "503001",
 		OutTradeNo: "o_1", SubMchID: "sub1", TradeState: wxfleet.RefundSuccess, Resource: []byte(`{}`), ReceivedAt: base}
-	if ok, err := h.RecordRefundNotification(h.ctx, rn, "r1", base.Add(time.Hour)); err != nil || !ok {
+	if ok, err := h.RecordRefundNotification(h.ctx, rn, "r1", base.Add(time.Hour), count); err != nil || !ok {
 		t.Fatalf("refund notification: %v %v", ok, err)
 	}
 	again := *rn
 	again.ID = "EV-R1-again"
-	if ok, err := h.RecordRefundNotification(h.ctx, &again, "r1", base.Add(2*time.Hour)); err != nil || ok {
+	if ok, err := h.RecordRefundNotification(h.ctx, &again, "r1", base.Add(2*time.Hour), count); err != nil || ok {
 		t.Fatalf("the refund's event again: new=%v %v", ok, err)
 	}
 	// A stale PROCESSING answer does not undo the success.
@@ -87,6 +93,9 @@ func testPayRefunds(t *testing.T, h *harness) {
 	if len(refunds) != 1 || refunds[0].Status != wxfleet.RefundSuccess || refunds[0].RefundID != "503001" ||
 		!refunds[0].SucceededAt.Equal(base.Add(time.Hour)) || refunds[0].Reason != "少一份" {
 		t.Fatalf("refunds %+v", refunds)
+	}
+	if thens != 2 {
+		t.Fatalf("then ran %d times for two new records", thens)
 	}
 	ns, err := h.PayNotifications(h.ctx, wxfleet.Scope{}, "wxA", "sub1", "o_1")
 	must(t, err)

@@ -43,6 +43,32 @@ func (d *testDemo) payOrder(token, no string, amount int64) {
 	}
 }
 
+// hookPayEvents subscribes a receiver to the pay events of d.
+func hookPayEvents(t *testing.T, d *testDemo) *hookReceiver {
+	t.Helper()
+	rcv := newHookReceiver(t)
+	var created struct {
+		Secret string `json:"secret"`
+	}
+	if st := d.api("POST", "/api/v1/webhooks", map[string]any{"url": rcv.srv.URL, "events": []string{"pay.paid", "pay.refund"}}, &created); st != 201 {
+		t.Fatalf("create webhook: %d", st)
+	}
+	rcv.mu.Lock()
+	rcv.secret = created.Secret
+	rcv.mu.Unlock()
+	return rcv
+}
+
+// countRows runs a COUNT query on the demo's SQLite database.
+func (d *testDemo) countRows(t *testing.T, q string) int {
+	t.Helper()
+	var n int
+	if err := d.rawDB(t, "").QueryRowContext(t.Context(), q).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 type orderView struct {
 	OutTradeNo     string `json:"out_trade_no"`
 	State          string `json:"state"`
@@ -57,7 +83,8 @@ type orderView struct {
 // payment once; the notification sent afterwards stores nothing more.
 func TestPayQueryCloseAndLostNotification(t *testing.T) {
 	d := bootDemoWith(t, func(o *demoOptions) { o.PayReconcileAfter, o.PayReconcileInterval = time.Second, time.Second })
-	_, sub, token := payReady(t, d, "wxf_query_1")
+	rcv := hookPayEvents(t, d)
+	app, sub, token := payReady(t, d, "wxf_query_1")
 	d.payOrder(token, "wxf_close_0001", 800)
 	d.payOrder(token, "wxf_lost_0001", 1500)
 
@@ -142,6 +169,22 @@ func TestPayQueryCloseAndLostNotification(t *testing.T) {
 	}
 	if ns := stored(); len(ns) != 1 {
 		t.Fatalf("%d notifications stored for one payment", len(ns))
+	}
+	// One pay.paid, from the query, delivered to the ISV's receiver; the
+	// outbox holds one event for the order, whatever arrived after.
+	d.eventually("pay.paid delivered", func() bool { return len(rcv.of("pay.paid", app)) > 0 })
+	var ev struct {
+		OutTradeNo    string `json:"out_trade_no"`
+		TransactionID string `json:"transaction_id"`
+		Amount        int64  `json:"amount"`
+		Source        string `json:"source"`
+	}
+	json.Unmarshal(rcv.of("pay.paid", app)[0].Data, &ev)
+	if ev.OutTradeNo != "wxf_lost_0001" || ev.TransactionID != paid.TransactionID || ev.Amount != 1500 || ev.Source != "query" {
+		t.Fatalf("pay.paid %+v", ev)
+	}
+	if n := d.countRows(t, `SELECT COUNT(*) FROM webhook_events WHERE type = 'pay.paid'`); n != 1 {
+		t.Fatalf("%d pay.paid events for one payment", n)
 	}
 	// A paid order cannot be closed: WeChat Pay's ORDERPAID, 409.
 	if st := d.api("POST", "/api/v1/pay/orders/wxf_lost_0001/close", nil, nil); st != 409 {

@@ -23,7 +23,8 @@ type refundView struct {
 // an unpaid order cannot be refunded.
 func TestPayRefundEndToEnd(t *testing.T) {
 	d := bootDemo(t)
-	_, sub, token := payReady(t, d, "wxf_refund_1")
+	rcv := hookPayEvents(t, d)
+	app, sub, token := payReady(t, d, "wxf_refund_1")
 	d.payOrder(token, "wxf_refund_0001", 1500)
 	d.payOrder(token, "wxf_refund_0002", 300)
 	if st := d.api("POST", "/api/v1/pay/orders/wxf_refund_0002/refunds", map[string]any{"amount": 100}, nil); st != 409 {
@@ -111,6 +112,23 @@ func TestPayRefundEndToEnd(t *testing.T) {
 	}
 	if refunds != 1 || len(stored) != 2 {
 		t.Fatalf("%d refund notifications stored, %d in all", refunds, len(stored))
+	}
+	d.eventually("pay.refund delivered", func() bool { return len(rcv.of("pay.refund", app)) > 0 })
+	var ev struct {
+		OutRefundNo string `json:"out_refund_no"`
+		RefundID    string `json:"refund_id"`
+		Status      string `json:"status"`
+		Amount      int64  `json:"amount"`
+	}
+	json.Unmarshal(rcv.of("pay.refund", app)[0].Data, &ev)
+	if ev.OutRefundNo != "wxf_rf_0001" || ev.RefundID != f.RefundID || ev.Status != "SUCCESS" || ev.Amount != 1000 {
+		t.Fatalf("pay.refund %+v", ev)
+	}
+	if n := d.countRows(t, `SELECT COUNT(*) FROM webhook_events WHERE type = 'pay.refund'`); n != 1 {
+		t.Fatalf("%d pay.refund events for one refund", n)
+	}
+	if n := d.countRows(t, `SELECT COUNT(*) FROM webhook_events WHERE type = 'pay.paid'`); n != 1 {
+		t.Fatalf("%d pay.paid events for one payment", n)
 	}
 	if st := d.api("GET", path+"?refresh=true", nil, &list); st != 200 || len(list.Items) != 1 || list.Items[0].Status != "SUCCESS" {
 		t.Fatalf("refreshed refunds: %d %+v", st, list)
