@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wxfleet/wxfleet"
+	"github.com/wxfleet/wxfleet/server"
 )
 
 // payReady onboards a sub-merchant for a fresh app of d, binds it on both
@@ -189,5 +190,28 @@ func TestPayQueryCloseAndLostNotification(t *testing.T) {
 	// A paid order cannot be closed: WeChat Pay's ORDERPAID, 409.
 	if st := d.api("POST", "/api/v1/pay/orders/wxf_lost_0001/close", nil, nil); st != 409 {
 		t.Fatalf("closing a paid order: %d", st)
+	}
+}
+
+// WXFLEET_PAY_RECONCILE_AFTER: a duration from 1m to 2h; unset → the default.
+func TestPayReconcileSetting(t *testing.T) {
+	for v, want := range map[string]time.Duration{"": 0, "10m": 10 * time.Minute, "1m": time.Minute, "2h": 2 * time.Hour, "30s": -1, "3h": -1, "soon": -1} {
+		var cfg server.Config
+		e := newEnv(func(k string) (string, bool) {
+			if k == "WXFLEET_PAY_RECONCILE_AFTER" && v != "" {
+				return v, true
+			}
+			return "", false
+		})
+		err := payReconcileSettings(e, &cfg)
+		if want < 0 {
+			if err == nil || !strings.Contains(err.Error(), "WXFLEET_PAY_RECONCILE_AFTER") {
+				t.Errorf("%q: err %v, want one naming the setting", v, err)
+			}
+			continue
+		}
+		if err != nil || cfg.PayReconcileAfter != want {
+			t.Errorf("%q: %v %v, want %v", v, cfg.PayReconcileAfter, err, want)
+		}
 	}
 }
