@@ -123,3 +123,28 @@ type PayNotification struct {
 	Resource       json.RawMessage // the decrypted transaction
 	ReceivedAt     time.Time
 }
+
+// Refund states (status / refund_status); RefundUnplaced is a refund stored
+// but not yet accepted by WeChat Pay.
+const (
+	RefundUnplaced   = ""
+	RefundProcessing = "PROCESSING"
+	RefundSuccess    = "SUCCESS"
+	RefundClosed     = "CLOSED"
+	RefundAbnormal   = "ABNORMAL"
+)
+
+// PayRefund is a refund of (part of) a paid order.
+type PayRefund struct {
+	ComponentAppID string
+	SubMchID       string
+	OutRefundNo    string
+	OutTradeNo     string
+	AppID          string // the order's mini program
+	Amount         int64  // fen
+	Reason         string
+	RefundID       string // WeChat Pay's refund_id
+	Status         string
+	CreatedAt      time.Time
+	SucceededAt    time.Time
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/wechatpay-apiv3/wechatpay-go/core"
@@ -163,21 +164,32 @@ func (s *Service) HandleNotification(ctx context.Context, header http.Header, bo
 	if err := validators.NewWechatPayNotifyValidator(verifier).Validate(ctx, req()); err != nil {
 		return nil, wxfleet.WrapError(wxfleet.EUNAUTHORIZED, "支付通知验签失败 / the payment notification's signature or timestamp does not verify", err)
 	}
-	var tx partnerpayments.Transaction
-	nr, err := notify.NewNotifyHandler(mc.m.APIv3Key.Reveal(), verifier).ParseNotifyRequest(ctx, req(), &tx)
+	var plain json.RawMessage
+	nr, err := notify.NewNotifyHandler(mc.m.APIv3Key.Reveal(), verifier).ParseNotifyRequest(ctx, req(), &plain)
 	if err != nil {
 		return nil, wxfleet.WrapError(wxfleet.EINVALID, "支付通知无法解密 / the payment notification does not decrypt", err)
+	}
+	if nr.ID == "" {
+		return nil, wxfleet.Errorf(wxfleet.EINVALID, "支付通知缺少 id / the notification has no id")
+	}
+	if strings.HasPrefix(nr.EventType, "REFUND.") {
+		return s.refundNotification(ctx, mc.m, nr.ID, nr.EventType, plain)
+	}
+	var tx partnerpayments.Transaction
+	if err := json.Unmarshal(plain, &tx); err != nil {
+		return nil, wxfleet.WrapError(wxfleet.EINVALID, "支付通知的内容无法解析 / the payment notification's resource does not parse", err)
 	}
 	if str(tx.SpMchid) != mc.m.SpMchID || str(tx.OutTradeNo) == "" || str(tx.SubMchid) == "" {
 		return nil, wxfleet.Errorf(wxfleet.EINVALID, "支付通知不属于本服务商 / the notification is not for this provider")
 	}
 	n := &wxfleet.PayNotification{ID: nr.ID, ComponentAppID: m.ComponentAppID, EventType: nr.EventType,
 		TransactionID: str(tx.TransactionId), OutTradeNo: str(tx.OutTradeNo), SubMchID: str(tx.SubMchid),
-		TradeState: str(tx.TradeState), Resource: json.RawMessage(nr.Resource.Plaintext), ReceivedAt: s.now()}
-	if n.ID == "" {
-		return nil, wxfleet.Errorf(wxfleet.EINVALID, "支付通知缺少 id / the notification has no id")
+		TradeState: str(tx.TradeState), Resource: plain, ReceivedAt: s.now()}
+	var total int64
+	if tx.Amount != nil && tx.Amount.Total != nil {
+		total = *tx.Amount.Total
 	}
-	inserted, err := s.Store.RecordPayNotification(ctx, n, s.now())
+	inserted, err := s.Store.RecordPayNotification(ctx, n, s.now(), s.paidEvent(n, str(tx.SubAppid), total, "notification"))
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ package pay
 import (
 	"context"
 	"crypto/rsa"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,7 +28,20 @@ import (
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/store"
+	"github.com/wxfleet/wxfleet/webhook"
 )
+
+// paidEvent is the pay.paid event of a recorded payment: its Then, run in
+// the transaction that records it (nil without Events).
+func (s *Service) paidEvent(n *wxfleet.PayNotification, appID string, total int64, source string) store.Then {
+	if s.Events == nil {
+		return nil
+	}
+	ev := webhook.Event{ID: webhook.EventID(webhook.PayPaid, n.ComponentAppID, n.SubMchID, n.OutTradeNo, n.TransactionID),
+		Type: webhook.PayPaid, ComponentAppID: n.ComponentAppID, AppID: appID, Data: map[string]any{
+			"out_trade_no": n.OutTradeNo, "sub_mchid": n.SubMchID, "transaction_id": n.TransactionID, "amount": total, "source": source}}
+	return func(ctx context.Context, tx *sql.Tx) error { return s.Events.Emit(ctx, tx, ev) }
+}
 
 // ProductionURL is WeChat Pay's API host.
 const ProductionURL = "https://api.mch.weixin.qq.com"
@@ -44,6 +58,9 @@ type Service struct {
 	HTTPClient *http.Client
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// Events receives pay.paid and pay.refund, in the transaction that
+	// records the payment or the refund's result, once; nil sends none.
+	Events webhook.Emitter
 
 	mu      sync.Mutex
 	clients map[string]*merchantClient // by component appid
@@ -205,3 +222,6 @@ func apiError(zh, en string, err error) error {
 
 // outTradeNoPattern is WeChat Pay's rule for out_trade_no.
 var outTradeNoPattern = regexp.MustCompile(`^[0-9A-Za-z_\-|*]{6,32}$`)
+
+// outRefundNoPattern is its rule for out_refund_no.
+var outRefundNoPattern = regexp.MustCompile(`^[0-9A-Za-z_\-|*@]{1,64}$`)

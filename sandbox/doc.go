@@ -561,8 +561,17 @@
 //	     400 MCH_NOT_EXISTS (sub_mchid), 403 NO_AUTH (sub_appid not bound), 400 ORDERPAID / ORDER_CLOSED,
 //	     400 INVALID_REQUEST (out_trade_no reused with other parameters); the same parameters again within
 //	     the prepay_id's 2 h (sandbox clock) → the same prepay_id
-//	GET  /v3/pay/partner/transactions/out-trade-no/{no}?sp_mchid=&sub_mchid=   400 PARAM_ERROR, 404 ORDER_NOT_EXIST
-//	POST /v3/pay/partner/transactions/out-trade-no/{no}/close {sp_mchid,sub_mchid} → 204; 400 ORDERPAID
+//	GET  /v3/pay/partner/transactions/out-trade-no/{no}?sp_mchid=&sub_mchid=   400 PARAM_ERROR (either missing),
+//	     404 ORDER_NOT_EXIST; trade_state NOTPAY, SUCCESS, CLOSED, or REFUND once a refund was made
+//	POST /v3/pay/partner/transactions/out-trade-no/{no}/close {sp_mchid,sub_mchid} → 204; 400 PARAM_ERROR (either
+//	     missing), 404 ORDER_NOT_EXIST, 400 ORDERPAID
+//	POST /v3/refund/domestic/refunds {sub_mchid, out_trade_no|transaction_id, out_refund_no, reason, notify_url,
+//	     amount{refund,total,currency}}   400 PARAM_ERROR (sub_mchid, out_refund_no not 1–64 of [0-9A-Za-z_-|*@],
+//	     neither order id, amount's fields, currency not CNY, refund ≤ 0, reason > 80), 400 MCH_NOT_EXISTS,
+//	     404 RESOURCE_NOT_EXISTS (order), 400 INVALID_REQUEST (order not paid, total not the order's, refund more
+//	     than is left, out_refund_no reused with other parameters); the same out_refund_no again → the same refund.
+//	     Settled at once: the answer says PROCESSING, queries say SUCCESS, REFUND.SUCCESS goes to notify_url
+//	GET  /v3/refund/domestic/refunds/{out_refund_no}?sub_mchid=   400 PARAM_ERROR, 404 RESOURCE_NOT_EXISTS
 //	POST /v3/applyment4sub/applyment/   Wechatpay-Serial must name WeChat Pay's key (400 PARAM_ERROR);
 //	     business_code, contact_info, subject_info, business_info, settlement_info, bank_account_info and
 //	     their main fields required (400 PARAM_ERROR); contact_name, mobile_phone, contact_email,
@@ -573,8 +582,9 @@
 //	     applyment_state_msg, sign_url, sub_mchid (FINISHED), audit_detail [{field, field_name, reject_reason}] (REJECTED)}
 //
 // The notification (TRANSACTION.SUCCESS) goes to the order's notify_url when
-// the user pays (control call below): the transaction AES-256-GCM sealed with
-// the APIv3 key (nonce 12 characters, associated_data "transaction"), the
+// the user pays (control call below), REFUND.SUCCESS to the refund's when a
+// refund is made: the transaction (the refund) AES-256-GCM sealed with the
+// APIv3 key (nonce 12 characters, associated_data "transaction" ("refund")), the
 // headers signed as answers are and stamped with the wall clock; it is
 // re-sent on anything but a 2xx after 15 s, 15 s, 30 s, 3 m, 10 m, 20 m, 30 m,
 // 30 m, 30 m, 1 h, 3 h, 3 h, 3 h, 6 h, 6 h on the sandbox clock, then dropped.
@@ -585,7 +595,9 @@
 //
 //	GET  /sandbox/api/pay/merchant   sp_mchid, sp_appid, cert_serial, private_key (PEM), merchant_public_key,
 //	                                 apiv3_key, wechatpay_public_key_id, wechatpay_public_key
-//	POST /sandbox/api/pay/orders/{out_trade_no}/pay {"sub_mchid"}   the user pays → {transaction_id, notification_id}
+//	POST /sandbox/api/pay/orders/{out_trade_no}/pay {"sub_mchid","lose_notification"?}   the user pays →
+//	     {transaction_id, notification_id}; lose_notification: the notification is never sent (as if every
+//	     attempt was lost; resend still sends it), only a query tells the order is paid
 //	GET  /sandbox/api/pay/orders, GET /sandbox/api/pay/notifications (each with its attempts)
 //	POST /sandbox/api/pay/notifications/{id}/resend   once more, now, acknowledged or not → the attempt
 //	POST /sandbox/api/pay/applyments/{business_code}/decide {"result":"approve"|"reject"|"cancel","reason","field","field_name","state"}
@@ -595,7 +607,13 @@
 //	GET  /sandbox/api/pay/sub-merchants
 //
 // Sources: wechatpay-apiv3/wechatpay-go v0.2.21 (core/auth signers,
-// validators and verifiers, core/notify, services/partnerpayments/jsapi,
+// validators and verifiers, core/notify, services/partnerpayments/jsapi
+// (QueryOrderByOutTradeNo, CloseOrder: which fields go in the path, query
+// and body), services/refunddomestic (CreateRequest, AmountReq, Refund,
+// QueryByOutRefundNoRequest: fields, statuses, sub_mchid in partner mode,
+// out_refund_no's characters, one refund per out_refund_no); WeChat Pay's
+// partner refund query page (sub_mchid required); for "more than is left" the
+// older XML API's INVALID_REQUEST; the refund error pairs are unverified),
 // utils/rsa_crypto.go: OAEP with SHA-1); for onboarding, whose models that
 // SDK does not have: JeffreySu/WeiXinMPSDK
 // (ServiceProviderTenPayV3 GetApplyStatusResultJson.cs: states,

@@ -55,6 +55,7 @@ type payState struct {
 	SubMerchants  map[string]*paySubMerchant `json:"sub_merchants"` // by sub_mchid
 	Applyments    map[string]*payApplyment   `json:"applyments"`    // by business_code
 	Orders        map[string]*payOrder       `json:"orders"`        // by sub_mchid + " " + out_trade_no
+	Refunds       map[string]*payRefund      `json:"refunds"`       // by sub_mchid + " " + out_refund_no
 	Notifications []*payNotification         `json:"notifications"`
 	NextID        int64                      `json:"next_id"`
 
@@ -131,6 +132,9 @@ func (s *Sandbox) pay() (*payState, error) {
 	}
 	if p.Orders == nil {
 		p.Orders = map[string]*payOrder{}
+	}
+	if p.Refunds == nil {
+		p.Refunds = map[string]*payRefund{}
 	}
 	p.loaded = true
 	return p, s.savePayLocked(p)
@@ -243,6 +247,8 @@ func (s *Sandbox) payRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v3/pay/partner/transactions/jsapi", s.payHandler(s.payJSAPI))
 	mux.HandleFunc("GET /v3/pay/partner/transactions/out-trade-no/{no}", s.payHandler(s.payQueryOrder))
 	mux.HandleFunc("POST /v3/pay/partner/transactions/out-trade-no/{no}/close", s.payHandler(s.payCloseOrder))
+	mux.HandleFunc("POST /v3/refund/domestic/refunds", s.payHandler(s.payCreateRefund))
+	mux.HandleFunc("GET /v3/refund/domestic/refunds/{no}", s.payHandler(s.payQueryRefund))
 	mux.HandleFunc("POST /v3/applyment4sub/applyment/{$}", s.payHandler(s.paySubmitApplyment))
 	mux.HandleFunc("GET /v3/applyment4sub/applyment/business_code/{code}", s.payHandler(s.payQueryApplyment))
 	mux.HandleFunc("/v3/", func(w http.ResponseWriter, r *http.Request) {

@@ -53,7 +53,8 @@ type payOrder struct {
 	State         string    `json:"trade_state"` // NOTPAY, SUCCESS, CLOSED
 	TransactionID string    `json:"transaction_id,omitempty"`
 	SuccessTime   time.Time `json:"success_time,omitzero"`
-	CreatedAt     time.Time `json:"created_at"` // sandbox clock
+	CreatedAt     time.Time `json:"created_at"`         // sandbox clock
+	Refunded      int64     `json:"refunded,omitempty"` // fen refunded or being refunded
 }
 
 // same tells whether a repeated order carries the same parameters.
@@ -84,6 +85,9 @@ func (o *payOrder) transaction() map[string]any {
 	if o.SubOpenID != "" {
 		payer["sub_openid"] = o.SubOpenID
 	}
+	if o.State == "SUCCESS" && o.Refunded > 0 {
+		t["trade_state"], t["trade_state_desc"] = "REFUND", tradeStateDesc["REFUND"]
+	}
 	if o.State == "SUCCESS" {
 		t["transaction_id"] = o.TransactionID
 		t["bank_type"] = "OTHERS"
@@ -93,7 +97,7 @@ func (o *payOrder) transaction() map[string]any {
 	return t
 }
 
-var tradeStateDesc = map[string]string{"NOTPAY": "未支付", "SUCCESS": "支付成功", "CLOSED": "已关闭"}
+var tradeStateDesc = map[string]string{"NOTPAY": "未支付", "SUCCESS": "支付成功", "CLOSED": "已关闭", "REFUND": "转入退款"}
 
 var chinaTime = time.FixedZone("CST", 8*3600)
 
@@ -269,10 +273,12 @@ type payAttempt struct {
 	Error  string    `json:"error,omitempty"`
 }
 
-// POST /sandbox/api/pay/orders/{out_trade_no}/pay {"sub_mchid"}: the user
-// pays in WeChat. The order becomes SUCCESS and TRANSACTION.SUCCESS goes to
-// its notify_url (in the background; GET /sandbox/api/pay/notifications
-// shows the attempts).
+// POST /sandbox/api/pay/orders/{out_trade_no}/pay {"sub_mchid","lose_notification"?}:
+// the user pays in WeChat. The order becomes SUCCESS and TRANSACTION.SUCCESS
+// goes to its notify_url (in the background; GET /sandbox/api/pay/notifications
+// shows the attempts). lose_notification: the notification is made but
+// never sent, as if every attempt was lost (resend still sends it); only a
+// query tells the platform the order is paid.
 func (s *Sandbox) handlePayOrderPaid(w http.ResponseWriter, r *http.Request) {
 	p, err := s.pay()
 	if err != nil {
@@ -280,7 +286,8 @@ func (s *Sandbox) handlePayOrderPaid(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		SubMchID string `json:"sub_mchid"`
+		SubMchID         string `json:"sub_mchid"`
+		LoseNotification bool   `json:"lose_notification"`
 	}
 	if json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req) != nil || req.SubMchID == "" {
 		writeJSON(w, http.StatusBadRequest, payErr(400, "PARAM_ERROR", "body must be {\"sub_mchid\"}"))
@@ -309,6 +316,9 @@ func (s *Sandbox) handlePayOrderPaid(w http.ResponseWriter, r *http.Request) {
 	o.TransactionID = fmt.Sprintf("42000%s%010d", s.now().In(chinaTime).Format("20060102"), p.nextIDLocked())
 	n, err := s.newNotificationLocked(p, o)
 	if err == nil {
+		if req.LoseNotification {
+			n.NextAt = time.Time{} // never due: given up without an attempt
+		}
 		err = s.savePayLocked(p)
 	}
 	p.mu.Unlock()
@@ -322,31 +332,38 @@ func (s *Sandbox) handlePayOrderPaid(w http.ResponseWriter, r *http.Request) {
 
 // newNotificationLocked seals the transaction into a notification due now.
 func (s *Sandbox) newNotificationLocked(p *payState, o *payOrder) (*payNotification, error) {
-	plain, _ := json.Marshal(o.transaction())
+	return s.sealNotificationLocked(p, o.NotifyURL, "TRANSACTION.SUCCESS", "支付成功", "transaction", o.transaction(), o.OutTradeNo, o.SubMchID)
+}
+
+// sealNotificationLocked makes a notification of event due now at url: the
+// resource (plain) AES-256-GCM sealed with the APIv3 key, associated data
+// its original type.
+func (s *Sandbox) sealNotificationLocked(p *payState, url, event, summary, originalType string, resource map[string]any, outTradeNo, subMchID string) (*payNotification, error) {
+	plain, _ := json.Marshal(resource)
 	block, err := aes.NewCipher([]byte(p.Merchant.APIv3Key))
 	if err != nil {
 		return nil, err
 	}
 	gcm, _ := cipher.NewGCM(block)
 	nonce := randomAlnum(12)
-	ct := gcm.Seal(nil, []byte(nonce), plain, []byte("transaction"))
+	ct := gcm.Seal(nil, []byte(nonce), plain, []byte(originalType))
 	id := make([]byte, 16)
 	rand.Read(id)
 	env := map[string]any{
 		"id":            fmt.Sprintf("%x-%x-%x-%x-%x", id[:4], id[4:6], id[6:8], id[8:10], id[10:]),
 		"create_time":   s.now().In(chinaTime).Format(time.RFC3339),
 		"resource_type": "encrypt-resource",
-		"event_type":    "TRANSACTION.SUCCESS",
-		"summary":       "支付成功",
+		"event_type":    event,
+		"summary":       summary,
 		"resource": map[string]string{
-			"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM",
-			"ciphertext": base64.StdEncoding.EncodeToString(ct), "associated_data": "transaction", "nonce": nonce,
+			"original_type": originalType, "algorithm": "AEAD_AES_256_GCM",
+			"ciphertext": base64.StdEncoding.EncodeToString(ct), "associated_data": originalType, "nonce": nonce,
 		},
 	}
 	body, _ := json.Marshal(env)
 	n := &payNotification{
-		ID: env["id"].(string), OutTradeNo: o.OutTradeNo, SubMchID: o.SubMchID, EventType: "TRANSACTION.SUCCESS",
-		URL: o.NotifyURL, Body: string(body), NextAt: s.now(), Attempts: []payAttempt{},
+		ID: env["id"].(string), OutTradeNo: outTradeNo, SubMchID: subMchID, EventType: event,
+		URL: url, Body: string(body), NextAt: s.now(), Attempts: []payAttempt{},
 	}
 	p.Notifications = append(p.Notifications, n)
 	return n, nil

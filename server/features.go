@@ -11,6 +11,7 @@ import (
 
 	"github.com/wxfleet/wxfleet/authorization"
 	"github.com/wxfleet/wxfleet/messaging"
+	"github.com/wxfleet/wxfleet/pay"
 	"github.com/wxfleet/wxfleet/push"
 	"github.com/wxfleet/wxfleet/queue"
 	"github.com/wxfleet/wxfleet/releasecheck"
@@ -46,6 +47,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 		&tenant.Feature{Service: s.Tenants, Interval: cfg.TenantCheckInterval},
 		&messaging.Feature{Service: s.Messaging},
 		&cards.Feature{Service: s.Cards},
+		&pay.Feature{Service: s.Pay, After: cfg.PayReconcileAfter, Interval: cfg.PayReconcileInterval},
 		&releasecheck.Responder{WeChat: s.WeChat, Tokens: s.Keeper, Now: cfg.Now, Logger: cfg.Logger, Background: s.background},
 		&webhook.Feature{Service: s.Webhooks},
 		&push.Retention{Store: s.Store, Keep: cfg.EventRetention, Now: cfg.Now, Logger: cfg.Logger},

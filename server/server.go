@@ -87,6 +87,10 @@ type Config struct {
 	// keys sealed); nil leaves what the database holds. An empty NotifyURL
 	// becomes PublicURL + "/pay/notify".
 	Pay *wxfleet.PayMerchant
+	// PayReconcileAfter is how long after its creation an unpaid order is
+	// asked about at WeChat Pay, in case its notification was lost;
+	// PayReconcileInterval how often that runs. 0 → 5 min, 1 min.
+	PayReconcileAfter, PayReconcileInterval time.Duration
 	// MetricsAddr, if set, serves /metrics on its own listener (for a private
 	// network) instead of the public one, where it needs MetricsToken.
 	MetricsAddr string
@@ -369,7 +373,7 @@ func (s *Server) buildCore() {
 		// once the tenant is suspended (402 subscription_expired).
 		Gate: s.Tenants.RuntimeGate, Settings: s.Tenants,
 	}
-	s.Pay = &pay.Service{Store: s.Store, Now: cfg.Now, Logger: cfg.Logger}
+	s.Pay = &pay.Service{Store: s.Store, Now: cfg.Now, Logger: cfg.Logger, Events: s.Webhooks}
 }
 
 // ConfigurePay stores the first platform's WeChat Pay merchant: m's

@@ -38,7 +38,7 @@ func testAppDataScoped(t *testing.T, h *harness) {
 		must(t, h.CreatePayOrder(h.ctx, &wxfleet.PayOrder{ComponentAppID: "wxA", OutTradeNo: "no_" + app, SubMchID: sub, AppID: app,
 			OpenID: "oU", Description: "面", Amount: 100, State: wxfleet.OrderNotPaid, CreatedAt: base}))
 		_, err = h.RecordPayNotification(h.ctx, &wxfleet.PayNotification{ID: "EV-" + app, ComponentAppID: "wxA", EventType: "TRANSACTION.SUCCESS",
-			TransactionID: "42" + app, OutTradeNo: "no_" + app, SubMchID: sub, TradeState: wxfleet.OrderPaid, Resource: json.RawMessage(`{}`), ReceivedAt: base}, base)
+			TransactionID: "42" + app, OutTradeNo: "no_" + app, SubMchID: sub, TradeState: wxfleet.OrderPaid, Resource: json.RawMessage(`{}`), ReceivedAt: base}, base, nil)
 		must(t, err)
 	}
 

@@ -359,7 +359,9 @@ func (s *Store) PayOrders(ctx context.Context, sc wxfleet.Scope, componentAppID,
 // its id, and by its event and transaction) and, for a successful
 // transaction, marks its order paid, in one transaction. It tells whether
 // the notification was new; a replay stores nothing and changes nothing.
-func (s *Store) RecordPayNotification(ctx context.Context, n *wxfleet.PayNotification, paidAt time.Time) (bool, error) {
+// then, if not nil, runs in that transaction when the notification is new
+// (the webhook event it emits commits with it, once).
+func (s *Store) RecordPayNotification(ctx context.Context, n *wxfleet.PayNotification, paidAt time.Time, then Then) (bool, error) {
 	if n.ID == "" || n.ComponentAppID == "" {
 		return false, invalid("通知缺少 id / a notification needs an id")
 	}
@@ -376,13 +378,14 @@ func (s *Store) RecordPayNotification(ctx context.Context, n *wxfleet.PayNotific
 			return nil
 		}
 		inserted = true
-		if n.TradeState != wxfleet.OrderPaid {
-			return nil
+		if n.TradeState == wxfleet.OrderPaid {
+			if _, err = tx.ExecContext(ctx, `UPDATE pay_orders SET state = $4, transaction_id = $5, paid_at = $6
+				WHERE component_appid = $1 AND sub_mchid = $2 AND out_trade_no = $3`,
+				n.ComponentAppID, n.SubMchID, n.OutTradeNo, wxfleet.OrderPaid, n.TransactionID, toMillis(paidAt)); err != nil {
+				return err
+			}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE pay_orders SET state = $4, transaction_id = $5, paid_at = $6
-			WHERE component_appid = $1 AND sub_mchid = $2 AND out_trade_no = $3`,
-			n.ComponentAppID, n.SubMchID, n.OutTradeNo, wxfleet.OrderPaid, n.TransactionID, toMillis(paidAt))
-		return err
+		return then.run(ctx, tx)
 	})
 	return inserted, dbErr("record pay notification", err)
 }
@@ -420,4 +423,175 @@ func (s *Store) PayNotifications(ctx context.Context, sc wxfleet.Scope, componen
 		out = append(out, &n)
 	}
 	return out, dbErr("list pay notifications", rows.Err())
+}
+
+// PayOrdersByNo returns the platform's orders with this out_trade_no inside
+// sc: one, or one per sub-merchant that used it.
+func (s *Store) PayOrdersByNo(ctx context.Context, sc wxfleet.Scope, componentAppID, outTradeNo string) ([]*wxfleet.PayOrder, error) {
+	var w where
+	w.and("component_appid = $%d", componentAppID)
+	w.and("out_trade_no = $%d", outTradeNo)
+	appScoped(&w, "pay_orders", sc)
+	return s.queryOrders(ctx, `SELECT `+orderColumns+` FROM pay_orders`+w.sql.String()+` ORDER BY sub_mchid`, w.args...)
+}
+
+// UnpaidPayOrders lists the orders of every platform still unpaid that
+// WeChat Pay took (a prepay_id) and that were created in [from, to), the
+// oldest first: those whose notification may have been lost.
+func (s *Store) UnpaidPayOrders(ctx context.Context, from, to time.Time, limit int) ([]*wxfleet.PayOrder, error) {
+	return s.queryOrders(ctx, `SELECT `+orderColumns+` FROM pay_orders WHERE state = $1 AND prepay_id <> ''
+		AND created_at >= $2 AND created_at < $3 ORDER BY created_at, out_trade_no LIMIT `+strconv.Itoa(clampLimit(limit)),
+		wxfleet.OrderNotPaid, toMillis(from), toMillis(to))
+}
+
+func (s *Store) queryOrders(ctx context.Context, q string, args ...any) ([]*wxfleet.PayOrder, error) {
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, dbErr("list pay orders", err)
+	}
+	defer rows.Close()
+	out := []*wxfleet.PayOrder{}
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, dbErr("list pay orders", err)
+		}
+		out = append(out, o)
+	}
+	return out, dbErr("list pay orders", rows.Err())
+}
+
+// ClosePayOrder marks an unpaid order closed (WeChat Pay closed it); a paid
+// one is left as it is. It tells whether the order changed.
+func (s *Store) ClosePayOrder(ctx context.Context, componentAppID, subMchID, outTradeNo string) (bool, error) {
+	res, err := s.write.ExecContext(ctx, `UPDATE pay_orders SET state = $4 WHERE component_appid = $1 AND sub_mchid = $2
+		AND out_trade_no = $3 AND state = $5`, componentAppID, subMchID, outTradeNo, wxfleet.OrderClosed, wxfleet.OrderNotPaid)
+	if err != nil {
+		return false, dbErr("close pay order", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// CreatePayRefund stores a new refund before WeChat Pay sees it; ECONFLICT
+// when the sub-merchant has a refund with this out_refund_no for another
+// order or amount (the same again is no error: it is asked again).
+func (s *Store) CreatePayRefund(ctx context.Context, f *wxfleet.PayRefund) error {
+	_, err := s.write.ExecContext(ctx, `INSERT INTO pay_refunds (component_appid, sub_mchid, out_refund_no, out_trade_no, appid,
+		amount, reason, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (sub_mchid, out_refund_no) DO NOTHING`,
+		f.ComponentAppID, f.SubMchID, f.OutRefundNo, f.OutTradeNo, f.AppID, f.Amount, f.Reason, f.Status, toMillis(f.CreatedAt))
+	if err != nil {
+		return platformErr("create pay refund", f.ComponentAppID, err)
+	}
+	old, err := s.PayRefund(ctx, f.ComponentAppID, f.SubMchID, f.OutRefundNo)
+	if err != nil {
+		return err
+	}
+	if old.OutTradeNo != f.OutTradeNo || old.Amount != f.Amount {
+		return wxfleet.Errorf(wxfleet.ECONFLICT, "退款单号 %s 已用于其他退款 / out_refund_no %s is taken by another refund", f.OutRefundNo, f.OutRefundNo)
+	}
+	return nil
+}
+
+// DropUnplacedPayRefund removes a refund WeChat Pay refused (never accepted).
+func (s *Store) DropUnplacedPayRefund(ctx context.Context, componentAppID, subMchID, outRefundNo string) error {
+	_, err := s.write.ExecContext(ctx, `DELETE FROM pay_refunds WHERE component_appid = $1 AND sub_mchid = $2 AND out_refund_no = $3
+		AND status = '' AND refund_id = ''`, componentAppID, subMchID, outRefundNo)
+	return dbErr("drop pay refund", err)
+}
+
+// SetPayRefundState records what WeChat Pay says of a refund. A refund
+// that succeeded stays so (a stale answer does not undo it).
+func (s *Store) SetPayRefundState(ctx context.Context, componentAppID, subMchID, outRefundNo, refundID, status string, succeededAt time.Time) error {
+	_, err := s.write.ExecContext(ctx, `UPDATE pay_refunds SET refund_id = $4, status = $5, succeeded_at = $6
+		WHERE component_appid = $1 AND sub_mchid = $2 AND out_refund_no = $3 AND status <> $7`,
+		componentAppID, subMchID, outRefundNo, refundID, status, toMillisOrZero(succeededAt), wxfleet.RefundSuccess)
+	return dbErr("set pay refund state", err)
+}
+
+func toMillisOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return toMillis(t)
+}
+
+const refundColumns = `component_appid, sub_mchid, out_refund_no, out_trade_no, appid, amount, reason, refund_id, status, created_at, succeeded_at`
+
+func scanRefund(sc interface{ Scan(...any) error }) (*wxfleet.PayRefund, error) {
+	var (
+		f                  wxfleet.PayRefund
+		created, succeeded int64
+	)
+	if err := sc.Scan(&f.ComponentAppID, &f.SubMchID, &f.OutRefundNo, &f.OutTradeNo, &f.AppID, &f.Amount, &f.Reason,
+		&f.RefundID, &f.Status, &created, &succeeded); err != nil {
+		return nil, err
+	}
+	f.CreatedAt = fromMillis(created)
+	if succeeded != 0 {
+		f.SucceededAt = fromMillis(succeeded)
+	}
+	return &f, nil
+}
+
+// PayRefund returns one refund of the platform; ENOTFOUND when none.
+func (s *Store) PayRefund(ctx context.Context, componentAppID, subMchID, outRefundNo string) (*wxfleet.PayRefund, error) {
+	f, err := scanRefund(s.read.QueryRowContext(ctx, `SELECT `+refundColumns+` FROM pay_refunds
+		WHERE component_appid = $1 AND sub_mchid = $2 AND out_refund_no = $3`, componentAppID, subMchID, outRefundNo))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("退款 %s 不存在 / no refund %s", outRefundNo, outRefundNo)
+	}
+	return f, dbErr("read pay refund", err)
+}
+
+// PayRefunds lists an order's refunds, the oldest first. The caller found
+// the order inside its scope.
+func (s *Store) PayRefunds(ctx context.Context, componentAppID, subMchID, outTradeNo string) ([]*wxfleet.PayRefund, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+refundColumns+` FROM pay_refunds WHERE component_appid = $1 AND sub_mchid = $2
+		AND out_trade_no = $3 ORDER BY created_at, out_refund_no`, componentAppID, subMchID, outTradeNo)
+	if err != nil {
+		return nil, dbErr("list pay refunds", err)
+	}
+	defer rows.Close()
+	out := []*wxfleet.PayRefund{}
+	for rows.Next() {
+		f, err := scanRefund(rows)
+		if err != nil {
+			return nil, dbErr("list pay refunds", err)
+		}
+		out = append(out, f)
+	}
+	return out, dbErr("list pay refunds", rows.Err())
+}
+
+// RecordRefundNotification stores a decrypted refund notification once (by
+// its id, and by its event and refund: n.TransactionID holds the refund_id)
+// and records the refund's status, in one transaction. It tells whether
+// the notification was new; a replay changes nothing. then runs as in
+// RecordPayNotification.
+func (s *Store) RecordRefundNotification(ctx context.Context, n *wxfleet.PayNotification, outRefundNo string, succeededAt time.Time, then Then) (bool, error) {
+	if n.ID == "" || n.ComponentAppID == "" || n.TransactionID == "" {
+		return false, invalid("退款通知缺少 id 或 refund_id / a refund notification needs an id and a refund_id")
+	}
+	inserted := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO pay_notifications (id, component_appid, event_type, transaction_id,
+			out_trade_no, sub_mchid, trade_state, resource, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT DO NOTHING`,
+			n.ID, n.ComponentAppID, n.EventType, n.TransactionID, n.OutTradeNo, n.SubMchID, n.TradeState, string(n.Resource), toMillis(n.ReceivedAt))
+		if err != nil {
+			return err
+		}
+		if c, _ := res.RowsAffected(); c == 0 {
+			return nil
+		}
+		inserted = true
+		if _, err = tx.ExecContext(ctx, `UPDATE pay_refunds SET refund_id = $4, status = $5, succeeded_at = $6
+			WHERE component_appid = $1 AND sub_mchid = $2 AND out_refund_no = $3 AND status <> $7`,
+			n.ComponentAppID, n.SubMchID, outRefundNo, n.TransactionID, n.TradeState, toMillisOrZero(succeededAt), wxfleet.RefundSuccess); err != nil {
+			return err
+		}
+		return then.run(ctx, tx)
+	})
+	return inserted, dbErr("record refund notification", err)
 }

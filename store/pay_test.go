@@ -116,7 +116,7 @@ func testPay(t *testing.T, h *harness) {
 	n := &wxfleet.PayNotification{ID: "EV-1", ComponentAppID: "wxA", EventType: "TRANSACTION.SUCCESS", TransactionID: "4200001",
 		OutTradeNo: o.OutTradeNo, SubMchID: o.SubMchID, TradeState: wxfleet.OrderPaid, Resource: json.RawMessage(`{"x":1}`), ReceivedAt: base}
 	for i, want := range []bool{true, false} {
-		inserted, err := h.RecordPayNotification(h.ctx, n, base.Add(time.Minute))
+		inserted, err := h.RecordPayNotification(h.ctx, n, base.Add(time.Minute), nil)
 		must(t, err)
 		if inserted != want {
 			t.Fatalf("record #%d: inserted %v", i, inserted)
@@ -125,7 +125,7 @@ func testPay(t *testing.T, h *harness) {
 	// Another id for the same transaction and event: stored once too.
 	n2 := *n
 	n2.ID = "EV-2"
-	if inserted, err := h.RecordPayNotification(h.ctx, &n2, base); err != nil || inserted {
+	if inserted, err := h.RecordPayNotification(h.ctx, &n2, base, nil); err != nil || inserted {
 		t.Fatalf("same transaction, another id: %v %v", inserted, err)
 	}
 	list, err := h.PayNotifications(h.ctx, wxfleet.Scope{}, "wxA", o.SubMchID, o.OutTradeNo)

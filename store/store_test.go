@@ -159,6 +159,7 @@ var conformance = []struct {
 	{"RuntimeSessions", testRuntimeSessions},
 	{"Cards", testCards},
 	{"Pay", testPay},
+	{"PayRefunds", testPayRefunds},
 	{"AppDataScoped", testAppDataScoped},
 }
 

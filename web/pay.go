@@ -26,6 +26,10 @@ func (s *Server) payRoutes(mux *http.ServeMux) {
 	s.api(mux, "GET /api/v1/pay/applyments/{id}", StaffRead(), s.getApplyment)
 	s.api(mux, "POST /api/v1/pay/sub-merchants", StaffWrite("pay.sub_merchant.bind"), s.bindSubMerchant)
 	s.api(mux, "GET /api/v1/pay/orders", StaffRead(), s.listPayOrders)
+	s.api(mux, "GET /api/v1/pay/orders/{out_trade_no}", StaffRead(), s.getPayOrder)
+	s.api(mux, "POST /api/v1/pay/orders/{out_trade_no}/close", StaffWrite("pay.order.close"), s.closePayOrder)
+	s.api(mux, "POST /api/v1/pay/orders/{out_trade_no}/refunds", StaffWrite("pay.refund.create"), s.createPayRefund)
+	s.api(mux, "GET /api/v1/pay/orders/{out_trade_no}/refunds", StaffRead(), s.listPayRefunds)
 	mux.Handle("POST /pay/notify", capBody(payNotifyBodyCap, http.HandlerFunc(s.payNotify)))
 }
 
@@ -167,12 +171,159 @@ func (s *Server) listPayOrders(w http.ResponseWriter, r *http.Request) error {
 	}
 	items := make([]payOrderJSON, 0, len(list))
 	for _, o := range list {
-		j := payOrderJSON{OutTradeNo: o.OutTradeNo, AppID: o.AppID, SubMchID: o.SubMchID, OpenID: o.OpenID, Description: o.Description,
-			Amount: o.Amount, State: o.State, PrepayID: o.PrepayID, TransactionID: o.TransactionID, CreatedAt: o.CreatedAt}
-		if !o.PaidAt.IsZero() {
-			j.PaidAt = &o.PaidAt
-		}
-		items = append(items, j)
+		items = append(items, toPayOrderJSON(o))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return nil
+}
+
+func toPayOrderJSON(o *wxfleet.PayOrder) payOrderJSON {
+	j := payOrderJSON{OutTradeNo: o.OutTradeNo, AppID: o.AppID, SubMchID: o.SubMchID, OpenID: o.OpenID, Description: o.Description,
+		Amount: o.Amount, State: o.State, PrepayID: o.PrepayID, TransactionID: o.TransactionID, CreatedAt: o.CreatedAt}
+	if !o.PaidAt.IsZero() {
+		j.PaidAt = &o.PaidAt
+	}
+	return j
+}
+
+// findPayOrder is the order of the path inside the caller's scope
+// (?sub_mchid= when several sub-merchants used the number).
+func (s *Server) findPayOrder(r *http.Request) (*wxfleet.PayOrder, error) {
+	comp, err := s.platform(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Pay.FindOrder(r.Context(), scopeOf(r), comp, r.URL.Query().Get("sub_mchid"), r.PathValue("out_trade_no"))
+}
+
+// GET /api/v1/pay/orders/{out_trade_no}?sub_mchid=&refresh=true → the order
+// as stored; refresh=true asks WeChat Pay first (an unpaid order whose
+// notification was lost ends up paid) and adds its trade_state.
+func (s *Server) getPayOrder(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.findPayOrder(r)
+	if err != nil {
+		return err
+	}
+	refresh := false
+	switch v := r.URL.Query().Get("refresh"); v {
+	case "", "false":
+	case "true":
+		refresh = true
+	default:
+		return wxfleet.Errorf(wxfleet.EINVALID, "refresh 须为 true 或 false / refresh must be true or false")
+	}
+	if !refresh {
+		writeJSON(w, http.StatusOK, toPayOrderJSON(o))
+		return nil
+	}
+	o, tx, err := s.Pay.RefreshOrder(r.Context(), o)
+	if err != nil {
+		return err
+	}
+	type refreshed struct {
+		payOrderJSON
+		TradeState     string `json:"wechatpay_trade_state"`
+		TradeStateDesc string `json:"wechatpay_trade_state_desc,omitempty"`
+	}
+	j := refreshed{payOrderJSON: toPayOrderJSON(o)}
+	if tx.TradeState != nil {
+		j.TradeState = *tx.TradeState
+	}
+	if tx.TradeStateDesc != nil {
+		j.TradeStateDesc = *tx.TradeStateDesc
+	}
+	writeJSON(w, http.StatusOK, j)
+	return nil
+}
+
+// POST /api/v1/pay/orders/{out_trade_no}/close?sub_mchid= → the order, closed
+// at WeChat Pay; 409 when it is paid.
+func (s *Server) closePayOrder(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.findPayOrder(r)
+	if err != nil {
+		return err
+	}
+	o, err = s.Pay.CloseOrder(r.Context(), o)
+	if err != nil {
+		return err
+	}
+	auditTarget(r, o.ComponentAppID, o.AppID, o.OutTradeNo)
+	writeJSON(w, http.StatusOK, toPayOrderJSON(o))
+	return nil
+}
+
+type payRefundJSON struct {
+	OutRefundNo string     `json:"out_refund_no"`
+	OutTradeNo  string     `json:"out_trade_no"`
+	SubMchID    string     `json:"sub_mchid"`
+	AppID       string     `json:"appid"`
+	Amount      int64      `json:"amount"`
+	Reason      string     `json:"reason,omitempty"`
+	RefundID    string     `json:"refund_id,omitempty"`
+	Status      string     `json:"status"`
+	CreatedAt   time.Time  `json:"created_at"`
+	SucceededAt *time.Time `json:"succeeded_at,omitempty"`
+}
+
+func toPayRefundJSON(f *wxfleet.PayRefund) payRefundJSON {
+	j := payRefundJSON{OutRefundNo: f.OutRefundNo, OutTradeNo: f.OutTradeNo, SubMchID: f.SubMchID, AppID: f.AppID, Amount: f.Amount,
+		Reason: f.Reason, RefundID: f.RefundID, Status: f.Status, CreatedAt: f.CreatedAt}
+	if j.Status == wxfleet.RefundUnplaced {
+		j.Status = "UNPLACED"
+	}
+	if !f.SucceededAt.IsZero() {
+		j.SucceededAt = &f.SucceededAt
+	}
+	return j
+}
+
+// POST /api/v1/pay/orders/{out_trade_no}/refunds?sub_mchid= {"amount","reason"?,"out_refund_no"?}
+// → the refund (201), as WeChat Pay accepted it (PROCESSING, later SUCCESS).
+func (s *Server) createPayRefund(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.findPayOrder(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Amount      int64  `json:"amount"`
+		Reason      string `json:"reason"`
+		OutRefundNo string `json:"out_refund_no"`
+		Platform    string `json:"platform"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	f, err := s.Pay.Refund(r.Context(), o, pay.RefundRequest{Amount: req.Amount, Reason: req.Reason, OutRefundNo: req.OutRefundNo})
+	if err != nil {
+		return err
+	}
+	auditTarget(r, o.ComponentAppID, o.AppID, f.OutRefundNo)
+	writeJSON(w, http.StatusCreated, toPayRefundJSON(f))
+	return nil
+}
+
+// GET /api/v1/pay/orders/{out_trade_no}/refunds?sub_mchid=&refresh=true → {"items":[...]}
+// oldest first; refresh=true asks WeChat Pay about those not yet final.
+func (s *Server) listPayRefunds(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.findPayOrder(r)
+	if err != nil {
+		return err
+	}
+	refresh := false
+	switch r.URL.Query().Get("refresh") {
+	case "", "false":
+	case "true":
+		refresh = true
+	default:
+		return wxfleet.Errorf(wxfleet.EINVALID, "refresh 须为 true 或 false / refresh must be true or false")
+	}
+	list, err := s.Pay.Refunds(r.Context(), o, refresh)
+	if err != nil {
+		return err
+	}
+	items := make([]payRefundJSON, 0, len(list))
+	for _, f := range list {
+		items = append(items, toPayRefundJSON(f))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 	return nil

@@ -36,6 +36,8 @@ const (
 	SubscriptionExpiring   = "subscription.expiring"   // a tenant's plan ends soon
 	SubscriptionExpired    = "subscription.expired"    // it ended
 	TenantSuspended        = "tenant.suspended"        // the tenant was suspended
+	PayPaid                = "pay.paid"                // a WeChat Pay order was paid (its notification, or a query)
+	PayRefund              = "pay.refund"              // WeChat Pay notified a refund's result
 	// AllEvents subscribes an endpoint to every type, present and future.
 	AllEvents = "*"
 )
@@ -44,7 +46,7 @@ const (
 var Types = []string{
 	AuthorizerAuthorized, AuthorizerUnauthorized, AuthorizerUpdated,
 	AuditSuccess, AuditFail, AuditDelay, ReleaseDone, MessageReceived,
-	SubscriptionExpiring, SubscriptionExpired, TenantSuspended,
+	SubscriptionExpiring, SubscriptionExpired, TenantSuspended, PayPaid, PayRefund,
 }
 
 func knownType(t string) bool {

@@ -76,7 +76,10 @@ type demoOptions struct {
 	RolloutRetryBase, RolloutQuotaWait, RolloutSettleTime, WeChatTimeout time.Duration
 	// WebhookMaxAttempts bounds a delivery's attempts; 0 → the default.
 	WebhookMaxAttempts int
-	Logger             *slog.Logger
+	// PayReconcileAfter and PayReconcileInterval: when an unpaid order is
+	// asked about at WeChat Pay, and how often; 0 → the defaults.
+	PayReconcileAfter, PayReconcileInterval time.Duration
+	Logger                                  *slog.Logger
 }
 
 // serverConfig is the platform's configuration in the demo, with WeChat at
@@ -89,6 +92,7 @@ func (o demoOptions) serverConfig(sandboxURL string) server.Config {
 		RolloutRetryBase: cmp.Or(o.RolloutRetryBase, time.Second), RolloutQuotaWait: cmp.Or(o.RolloutQuotaWait, 30*time.Second),
 		RolloutSettleTime: cmp.Or(o.RolloutSettleTime, 30*time.Second),
 		WeChatTimeout:     o.WeChatTimeout, Logger: o.Logger,
+		PayReconcileAfter: o.PayReconcileAfter, PayReconcileInterval: o.PayReconcileInterval,
 		// A failed webhook delivery is retried after a second, not a minute.
 		WebhookRetryBase: time.Second, WebhookMaxAttempts: o.WebhookMaxAttempts,
 	}

@@ -546,6 +546,26 @@ func featureSamples(t *testing.T, s *sampler, apps []sbApp, draftID, tmplID int6
 	})
 	s.want(200, req{op: "GET /api/v1/pay/orders", path: "/api/v1/pay/orders?appid=" + a3}, nil)                              // one paid
 	s.want(409, req{op: "POST /runtime/v1/pay/orders", path: "/runtime/v1/pay/orders", token: sess.Token, body: order}, nil) // paid
+	s.want(200, req{op: "GET /api/v1/pay/orders/{out_trade_no}", path: "/api/v1/pay/orders/wxf_openapi_0001"}, nil)
+	s.want(200, req{op: "GET /api/v1/pay/orders/{out_trade_no}", path: "/api/v1/pay/orders/wxf_openapi_0001?refresh=true&sub_mchid=" + done.SubMchID}, nil)
+	s.want(404, req{op: "GET /api/v1/pay/orders/{out_trade_no}", path: "/api/v1/pay/orders/wxf_openapi_none"}, nil)
+	s.want(400, req{op: "GET /api/v1/pay/orders/{out_trade_no}", path: "/api/v1/pay/orders/wxf_openapi_0001?refresh=yes", bad: true}, nil)
+	s.want(409, req{op: "POST /api/v1/pay/orders/{out_trade_no}/close", path: "/api/v1/pay/orders/wxf_openapi_0001/close"}, nil) // paid
+	s.want(200, req{op: "POST /runtime/v1/pay/orders", path: "/runtime/v1/pay/orders", token: sess.Token,
+		body: map[string]any{"description": "拉面", "amount": 1200, "out_trade_no": "wxf_openapi_0002"}}, nil)
+	s.want(200, req{op: "POST /api/v1/pay/orders/{out_trade_no}/close", path: "/api/v1/pay/orders/wxf_openapi_0002/close"}, nil)
+	s.want(404, req{op: "POST /api/v1/pay/orders/{out_trade_no}/close", path: "/api/v1/pay/orders/wxf_openapi_none/close"}, nil)
+	s.want(201, req{op: "POST /api/v1/pay/orders/{out_trade_no}/refunds", path: "/api/v1/pay/orders/wxf_openapi_0001/refunds",
+		body: map[string]any{"amount": 500, "reason": "少了一份卤蛋"}}, nil)
+	s.want(400, req{op: "POST /api/v1/pay/orders/{out_trade_no}/refunds", path: "/api/v1/pay/orders/wxf_openapi_0001/refunds",
+		body: map[string]any{"amount": 0}, bad: true}, nil)
+	s.want(409, req{op: "POST /api/v1/pay/orders/{out_trade_no}/refunds", path: "/api/v1/pay/orders/wxf_openapi_0002/refunds",
+		body: map[string]any{"amount": 100}}, nil) // closed, never paid
+	s.want(404, req{op: "POST /api/v1/pay/orders/{out_trade_no}/refunds", path: "/api/v1/pay/orders/wxf_openapi_none/refunds",
+		body: map[string]any{"amount": 100}}, nil)
+	s.want(200, req{op: "GET /api/v1/pay/orders/{out_trade_no}/refunds", path: "/api/v1/pay/orders/wxf_openapi_0001/refunds"}, nil)
+	s.want(200, req{op: "GET /api/v1/pay/orders/{out_trade_no}/refunds", path: "/api/v1/pay/orders/wxf_openapi_0001/refunds?refresh=true"}, nil)
+	s.want(404, req{op: "GET /api/v1/pay/orders/{out_trade_no}/refunds", path: "/api/v1/pay/orders/wxf_openapi_none/refunds"}, nil)
 
 	// A template policy (on a template of its own: the rollouts above stay without one).
 	var ptmpl struct {

@@ -209,6 +209,9 @@ func runServe(ctx context.Context, args []string, e *env, stdout, stderr io.Writ
 	if err := applyWebhookSettings(e, &cfg); err != nil {
 		return err
 	}
+	if err := payReconcileSettings(e, &cfg); err != nil {
+		return err
+	}
 	if err := tenantSettings(e, &cfg); err != nil {
 		return err
 	}

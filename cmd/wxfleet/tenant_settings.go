@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/wxfleet/wxfleet/server"
 )
@@ -29,5 +30,20 @@ func tenantSettings(e *env, cfg *server.Config) error {
 		}
 		cfg.TenantCheckInterval = d
 	}
+	return nil
+}
+
+// payReconcileSettings reads WXFLEET_PAY_RECONCILE_AFTER: how long an order
+// stays unpaid before WeChat Pay is asked about it (docs/wechat-pay.md).
+func payReconcileSettings(e *env, cfg *server.Config) error {
+	v, err := e.get("PAY_RECONCILE_AFTER")
+	if err != nil || v == "" {
+		return err
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Minute || d > 2*time.Hour {
+		return fmt.Errorf("WXFLEET_PAY_RECONCILE_AFTER %q: use a duration from 1m to 2h (5m)", v)
+	}
+	cfg.PayReconcileAfter = d
 	return nil
 }
