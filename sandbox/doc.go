@@ -531,7 +531,16 @@
 // fixed_term > 0, DATE_TYPE_PERMANENT for member cards only (40079); and the
 // type's own fields (cash: least_cost and reduce_cost; discount: 1 … 99;
 // general_coupon: default_detail; groupon: deal_detail; gift: gift;
-// member_card: prerogative, supply_bonus, supply_balance: 41011 or 40097).
+// member_card: checkMemberCard — prerogative, supply_bonus and
+// supply_balance required (41011), prerogative ≤ 1024 characters and the
+// URLs ≤ 128 bytes (45021), background_pic_url on mmbiz.qpic.cn, a custom
+// field's name_type one of WeChat's eight (or a name of its own ≤ 5
+// characters), bonus_rule's numbers ≥ 0 and discount 0 … 99 (40097); a field
+// of the wrong JSON type is 47001). Member-card sources: the field tables of
+// WeChat's 创建会员卡 page as public SDKs copy them (names, the three required
+// fields, the limits); unverified: which "point fields" supply_bonus true
+// makes required (the sandbox requires none) and every member-card errcode
+// (the sandbox reuses base_info's).
 // Sources: the field table and limits of docs/wechat-cards-wifi.md (from
 // the official card docs as the wire notes give them); the errcodes 40056,
 // 40071, 40072, 40073, 40078, 40079, 40097, 40122, 41011 and 45021 come
