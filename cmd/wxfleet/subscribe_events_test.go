@@ -73,6 +73,10 @@ func TestDemoSubscribeEvents(t *testing.T) {
 		return false
 	})
 
+	if _, page := d.console().get("/authorizers/" + app + "/inbox/" + openid + "?platform=" + demoPlatform.AppID); !strings.Contains(page, `data-delivery="0"`) {
+		t.Error("the conversation page does not show the message delivered")
+	}
+
 	var off struct {
 		Pushed bool `json:"pushed"`
 		Status int  `json:"status"`
