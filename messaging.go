@@ -42,6 +42,17 @@ type ConversationMessage struct {
 	MediaID        string // an image's media id
 	PushKey        string // the push it came from (in): appid and the push's dedup key; "" for out
 	CreatedAt      time.Time
+	WeChatMsgID    string             // a subscribe message's msgid, as WeChat answered the send
+	Delivery       *SubscribeDelivery // what subscribe_msg_sent_event reported for it; nil until it did
+}
+
+// SubscribeDelivery is the outcome WeChat reported for a subscribe message
+// (subscribe_msg_sent_event): ErrorCode 0 is a delivery; WeChat reports
+// only failures of its own asynchronous delivery (docs/wechat-capabilities.md).
+type SubscribeDelivery struct {
+	ErrorCode   int
+	ErrorStatus string
+	ReportedAt  time.Time
 }
 
 // SubscribeTemplate is a subscribe-message template (订阅消息模板) a mini
@@ -66,6 +77,7 @@ type SubscribeConsent struct {
 	Remaining  int
 	LongTerm   bool
 	UpdatedAt  time.Time
+	RefusedAt  time.Time // when the user set the template to 拒收 in the settings; zero when they did not (or accepted since)
 }
 
 // SubscribeApply adds one library template to many mini programs (a

@@ -33,12 +33,19 @@ const maxFileBatch = 1024
 type item struct {
 	msg     *wxfleet.ConversationMessage
 	popup   *popupItem
+	change  *popupItem    // a subscribe_msg_change_event: the user's 拒收 from the settings
+	sent    *sentItem     // a subscribe_msg_sent_event: how deliveries went
 	flushed chan struct{} // a marker: closed when everything before it is written
 }
 
 type popupItem struct {
 	componentAppID, appID, openID, key string
 	changes                            []store.ConsentChange
+}
+
+type sentItem struct {
+	componentAppID, appID, openID, key string
+	reports                            []store.SubscribeDeliveryReport
 }
 
 type filer struct {
@@ -137,6 +144,16 @@ func (s *Service) write(ctx context.Context, batch []item) error {
 			if _, err := s.Store.ApplySubscribePopup(ctx, p.componentAppID, p.appID, p.openID, p.key, p.changes, s.Now()); err != nil && first == nil {
 				first = err
 			}
+		case it.change != nil:
+			p := it.change
+			if _, err := s.Store.ApplySubscribeChange(ctx, p.componentAppID, p.appID, p.openID, p.key, p.changes, s.Now()); err != nil && first == nil {
+				first = err
+			}
+		case it.sent != nil:
+			p := it.sent
+			if _, err := s.Store.RecordSubscribeDeliveries(ctx, p.componentAppID, p.appID, p.openID, p.key, p.reports, s.Now()); err != nil && first == nil {
+				first = err
+			}
 		}
 	}
 	if len(msgs) > 0 {
@@ -171,6 +188,24 @@ func (s *Service) itemOf(ctx context.Context, ev *wxfleet.Event, msg push.Messag
 			return item{}, false
 		}
 		return item{popup: &popupItem{ev.ComponentAppID, ev.AppID, openid, key, changes}}, true
+	}
+	if msg.Get("MsgType") == "event" && msg.Get("Event") == "subscribe_msg_change_event" {
+		changes, err := parsePopup(msg.Get("SubscribeMsgChangeEvent"))
+		if err != nil || len(changes) == 0 {
+			s.Logger.WarnContext(ctx, "subscribe_msg_change_event without templates; stored, not applied",
+				slog.String("component_appid", ev.ComponentAppID), slog.String("appid", ev.AppID), slog.Any("err", err))
+			return item{}, false
+		}
+		return item{change: &popupItem{ev.ComponentAppID, ev.AppID, openid, key, changes}}, true
+	}
+	if msg.Get("MsgType") == "event" && msg.Get("Event") == "subscribe_msg_sent_event" {
+		reports, err := parseSent(msg.Get("SubscribeMsgSentEvent"))
+		if err != nil || len(reports) == 0 {
+			s.Logger.WarnContext(ctx, "subscribe_msg_sent_event without a msgid; stored, not applied",
+				slog.String("component_appid", ev.ComponentAppID), slog.String("appid", ev.AppID), slog.Any("err", err))
+			return item{}, false
+		}
+		return item{sent: &sentItem{ev.ComponentAppID, ev.AppID, openid, key, reports}}, true
 	}
 	m := &wxfleet.ConversationMessage{ComponentAppID: ev.ComponentAppID, AppID: ev.AppID, OpenID: openid,
 		Direction: wxfleet.DirectionIn, MsgType: msg.Get("MsgType"), PushKey: key, CreatedAt: msg.Time("CreateTime")}

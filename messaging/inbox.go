@@ -3,6 +3,7 @@ package messaging
 import (
 	"context"
 	"encoding/xml"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,41 @@ func parsePopup(inner string) ([]store.ConsentChange, error) {
 		if l.TemplateID != "" {
 			out = append(out, store.ConsentChange{TemplateID: strings.TrimSpace(l.TemplateID), Accept: strings.TrimSpace(l.Status) == "accept"})
 		}
+	}
+	return out, nil
+}
+
+// parseSent reads the <List> items of a SubscribeMsgSentEvent: the
+// template, the msgid the send answered, ErrorCode (0: delivered) and
+// ErrorStatus. An item without a msgid cannot be matched and is skipped.
+func parseSent(inner string) ([]store.SubscribeDeliveryReport, error) {
+	var doc struct {
+		List []struct {
+			TemplateID string `xml:"TemplateId"`
+			MsgID      string `xml:"MsgID"`
+			MsgId      string `xml:"MsgId"` // seen in some SDKs' samples; WeChat's page writes MsgID
+			Code       string `xml:"ErrorCode"`
+			Status     string `xml:"ErrorStatus"`
+		} `xml:"List"`
+	}
+	if err := xml.Unmarshal([]byte("<x>"+inner+"</x>"), &doc); err != nil {
+		return nil, err
+	}
+	var out []store.SubscribeDeliveryReport
+	for _, l := range doc.List {
+		id := strings.TrimSpace(l.MsgID)
+		if id == "" {
+			id = strings.TrimSpace(l.MsgId)
+		}
+		if id == "" {
+			continue
+		}
+		code, err := strconv.Atoi(strings.TrimSpace(l.Code))
+		if err != nil {
+			code = -1 // unreadable: not a delivery
+		}
+		out = append(out, store.SubscribeDeliveryReport{TemplateID: strings.TrimSpace(l.TemplateID), MsgID: id,
+			ErrorCode: code, ErrorStatus: strings.TrimSpace(l.Status)})
 	}
 	return out, nil
 }

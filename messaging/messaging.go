@@ -36,6 +36,9 @@ type Store interface {
 	ConversationMessages(ctx context.Context, sc wxfleet.Scope, componentAppID, appID, openID string, before int64, limit int) ([]*wxfleet.ConversationMessage, error)
 
 	ApplySubscribePopup(ctx context.Context, componentAppID, appID, openID, pushKey string, changes []store.ConsentChange, now time.Time) (bool, error)
+	ApplySubscribeChange(ctx context.Context, componentAppID, appID, openID, pushKey string, changes []store.ConsentChange, now time.Time) (bool, error)
+	RecordSubscribeDeliveries(ctx context.Context, componentAppID, appID, openID, pushKey string, reports []store.SubscribeDeliveryReport, now time.Time) (bool, error)
+	ConsentRefused(ctx context.Context, componentAppID, appID, openID, templateID string) (bool, error)
 	TakeConsent(ctx context.Context, componentAppID, appID, openID, templateID string, now time.Time) (bool, error)
 	ReturnConsent(ctx context.Context, componentAppID, appID, openID, templateID string, clear bool, now time.Time) error
 	Consents(ctx context.Context, sc wxfleet.Scope, componentAppID, appID, openID string) ([]wxfleet.SubscribeConsent, error)

@@ -14,13 +14,16 @@ type Feature struct {
 }
 
 // RegisterPushes takes the customer-service pushes (docs/wechat-capabilities.md)
-// and the 订阅 popup's events.
+// and the subscribe messages' events (the popup, the settings' 拒收, the
+// delivery reports).
 func (f *Feature) RegisterPushes(m *push.Mux) {
 	for _, t := range []string{"text", "image", "miniprogrampage"} {
 		m.HandleMessage(t, f.Service.handlePush)
 	}
 	m.HandleEvent("user_enter_tempsession", f.Service.handlePush)
 	m.HandleEvent("subscribe_msg_popup_event", f.Service.handlePush)
+	m.HandleEvent("subscribe_msg_change_event", f.Service.handlePush)
+	m.HandleEvent("subscribe_msg_sent_event", f.Service.handlePush)
 }
 
 // RegisterWorkers adds the fleet-wide apply and the catch-up workers.

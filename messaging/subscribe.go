@@ -340,6 +340,12 @@ func (s *Service) SendSubscribe(ctx context.Context, componentAppID, appID strin
 		return 0, err
 	}
 	if !took {
+		if refused, err := s.Store.ConsentRefused(ctx, componentAppID, appID, r.OpenID, r.TemplateID); err != nil {
+			return 0, err
+		} else if refused {
+			return 0, wxfleet.Errorf(wxfleet.EFORBIDDEN, "用户已在设置中对模板「%s」选择拒收：须等用户在订阅弹窗中重新同意（微信会以 43101 拒绝） / the user turned template %q off in the settings: wait for them to accept it in the subscribe popup again (WeChat would refuse with 43101)",
+				t.Title, r.TemplateID)
+		}
 		return 0, wxfleet.Errorf(wxfleet.EFORBIDDEN, "用户没有同意接收模板「%s」，或同意的次数已用完：须等用户在订阅弹窗中再次同意（微信会以 43101 拒绝） / the user has not accepted template %q (or used up the sends they accepted): wait for them to accept it in the subscribe popup again (WeChat would refuse with 43101)",
 			t.Title, r.TemplateID)
 	}
@@ -371,7 +377,8 @@ func (s *Service) SendSubscribe(ctx context.Context, componentAppID, appID strin
 		fmt.Fprintf(&text, " %s=%s", k, r.Data[k])
 	}
 	m := &wxfleet.ConversationMessage{ComponentAppID: componentAppID, AppID: appID, OpenID: r.OpenID,
-		Direction: wxfleet.DirectionOut, MsgType: "subscribe", Content: text.String(), CreatedAt: s.Now()}
+		Direction: wxfleet.DirectionOut, MsgType: "subscribe", Content: text.String(), CreatedAt: s.Now(),
+		WeChatMsgID: strconv.FormatInt(msgID, 10)}
 	if _, err := s.Store.AddConversationMessage(ctx, m); err != nil {
 		s.Logger.ErrorContext(ctx, "subscribe message sent but not stored", "appid", appID, "err", err)
 	}

@@ -225,12 +225,27 @@ func redact(plain []byte, msg Message) []byte {
 }
 
 // messageDedupKey identifies WeChat's retries of a message: by MsgId for user
-// messages, by sender and CreateTime for events (WeChat's own advice).
+// messages, by sender and CreateTime for events (WeChat's own advice). The
+// subscribe events add a digest of their <List>s: two deliveries (or two
+// popups) for one user in one second are two events with the same sender
+// and time, while a retry repeats the same lists (docs/wechat-capabilities.md).
 func messageDedupKey(msg Message) string {
 	if id := msg.Get("MsgId"); id != "" {
 		return "m:" + id
 	}
-	return "e:" + msg.Get("FromUserName") + ":" + msg.Get("CreateTime") + ":" + msg.Get("Event") + ":" + msg.Get("MsgType")
+	key := "e:" + msg.Get("FromUserName") + ":" + msg.Get("CreateTime") + ":" + msg.Get("Event") + ":" + msg.Get("MsgType")
+	if lists, ok := subscribeLists[msg.Get("Event")]; ok && msg.Get("MsgType") == "event" {
+		sum := sha1.Sum([]byte(msg.Get(lists)))
+		key += ":" + hex.EncodeToString(sum[:6])
+	}
+	return key
+}
+
+// subscribeLists names the element holding the <List>s of each subscribe event.
+var subscribeLists = map[string]string{
+	"subscribe_msg_popup_event":  "SubscribeMsgPopupEvent",
+	"subscribe_msg_change_event": "SubscribeMsgChangeEvent",
+	"subscribe_msg_sent_event":   "SubscribeMsgSentEvent",
 }
 
 // open reads, verifies and decrypts a push. appID is "" on the component URL.

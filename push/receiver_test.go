@@ -321,3 +321,23 @@ func TestPreAuthCodeKeptOutOfStoredEvents(t *testing.T) {
 		t.Fatalf("stored payload: %s", p)
 	}
 }
+
+// Two subscribe deliveries to one user in one second are two events; a
+// retry of one is the same.
+func TestSubscribeEventsDedupByTheirLists(t *testing.T) {
+	sent := func(msgID string) Message {
+		m, err := ParseMessage([]byte(`<xml><ToUserName>gh_1</ToUserName><FromUserName>oU</FromUserName><CreateTime>1700000000</CreateTime>` +
+			`<MsgType>event</MsgType><Event>subscribe_msg_sent_event</Event><SubscribeMsgSentEvent><List><TemplateId>T</TemplateId>` +
+			`<MsgID>` + msgID + `</MsgID><ErrorCode>0</ErrorCode><ErrorStatus>success</ErrorStatus></List></SubscribeMsgSentEvent></xml>`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if messageDedupKey(sent("1")) == messageDedupKey(sent("2")) {
+		t.Error("two deliveries in one second share a dedup key")
+	}
+	if messageDedupKey(sent("1")) != messageDedupKey(sent("1")) {
+		t.Error("a retry has another dedup key")
+	}
+}

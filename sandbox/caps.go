@@ -60,13 +60,17 @@ type subTemplate struct {
 type consent struct {
 	Remaining int  `json:"remaining"`
 	LongTerm  bool `json:"long_term,omitempty"`
+	// Off: the user set the template to 拒收 in the mini program's settings
+	// (subscribe_msg_change_event); sends get 43101 and the popup's accepts
+	// count as refusals until they set it back.
+	Off bool `json:"off,omitempty"`
 }
 
 // userLogEntry is one message between a mini program and one of its users.
 type userLogEntry struct {
 	Seq       int64           `json:"seq"`
 	Direction string          `json:"direction"` // "in": the user sent it; "out": the user received it
-	Via       string          `json:"via"`       // user, custom_send, subscribe_send, subscribe_popup
+	Via       string          `json:"via"`       // user, custom_send, subscribe_send, subscribe_popup, subscribe_settings
 	OpenID    string          `json:"openid"`
 	MsgType   string          `json:"msgtype"`
 	Content   string          `json:"content"`

@@ -359,6 +359,101 @@ type cardInner struct {
 	Prerogative   string        `json:"prerogative"`
 	SupplyBonus   *bool         `json:"supply_bonus"`
 	SupplyBalance *bool         `json:"supply_balance"`
+	memberCardFields
+}
+
+// memberCardFields are member_card's optional fields the sandbox checks
+// (docs/wechat-cards-wifi.md, 会员卡).
+type memberCardFields struct {
+	BackgroundPicURL string           `json:"background_pic_url"`
+	AutoActivate     *bool            `json:"auto_activate"`
+	WxActivate       *bool            `json:"wx_activate"`
+	ActivateURL      string           `json:"activate_url"`
+	BonusURL         string           `json:"bonus_url"`
+	BalanceURL       string           `json:"balance_url"`
+	BonusCleared     string           `json:"bonus_cleared"`
+	BonusRules       string           `json:"bonus_rules"`
+	BalanceRules     string           `json:"balance_rules"`
+	CustomField1     *memberCardField `json:"custom_field1"`
+	CustomField2     *memberCardField `json:"custom_field2"`
+	CustomField3     *memberCardField `json:"custom_field3"`
+	BonusRule        *struct {
+		CostMoneyUnit        *int64 `json:"cost_money_unit"`
+		IncreaseBonus        *int64 `json:"increase_bonus"`
+		MaxIncreaseBonus     *int64 `json:"max_increase_bonus"`
+		InitIncreaseBonus    *int64 `json:"init_increase_bonus"`
+		CostBonusUnit        *int64 `json:"cost_bonus_unit"`
+		ReduceMoney          *int64 `json:"reduce_money"`
+		LeastMoneyToUseBonus *int64 `json:"least_money_to_use_bonus"`
+		MaxReduceBonus       *int64 `json:"max_reduce_bonus"`
+	} `json:"bonus_rule"`
+}
+
+// memberCardField is a custom_field of a member card: a named type or a
+// name of the merchant's, and where it links.
+type memberCardField struct {
+	NameType string `json:"name_type"`
+	Name     string `json:"name"`
+	URL      string `json:"url"`
+}
+
+// fieldNameTypes are WeChat's name_type values of custom_field1..3.
+var fieldNameTypes = []string{"FIELD_NAME_TYPE_LEVEL", "FIELD_NAME_TYPE_COUPON", "FIELD_NAME_TYPE_STAMP", "FIELD_NAME_TYPE_DISCOUNT",
+	"FIELD_NAME_TYPE_ACHIEVEMEN", "FIELD_NAME_TYPE_MILEAGE", "FIELD_NAME_SET_POINTS", "FIELD_NAME_TYPE_TIMS"}
+
+// checkMemberCard applies member_card's own rules (after base_info's):
+// prerogative, supply_bonus and supply_balance required (41011);
+// prerogative ≤ 1024 characters, the URLs ≤ 128 bytes, the custom fields'
+// names ≤ 5 characters (45021); background_pic_url on WeChat's CDN, a custom
+// field with a known name_type or a name, bonus_rule's numbers ≥ 0 and
+// discount 0 … 99 (40097).
+func checkMemberCard(in *cardInner) int {
+	if in.Prerogative == "" || in.SupplyBonus == nil || in.SupplyBalance == nil {
+		return errMissingField
+	}
+	if c := maxRunes(in.Prerogative, 1024); c != 0 {
+		return c
+	}
+	m := in.memberCardFields
+	for _, u := range []string{m.BackgroundPicURL, m.ActivateURL, m.BonusURL, m.BalanceURL} {
+		if len(u) > 128 {
+			return errTooLong
+		}
+	}
+	if m.BackgroundPicURL != "" && !onWeChatCDN(m.BackgroundPicURL) {
+		return errInvalidArgs
+	}
+	for _, f := range []*memberCardField{m.CustomField1, m.CustomField2, m.CustomField3} {
+		if f == nil {
+			continue
+		}
+		if f.NameType == "" && f.Name == "" {
+			return errMissingField
+		}
+		if f.NameType != "" && !slices.Contains(fieldNameTypes, f.NameType) {
+			return errInvalidArgs
+		}
+		if c := maxRunes(f.Name, 5); c != 0 || len(f.URL) > 128 {
+			return errTooLong
+		}
+	}
+	if r := m.BonusRule; r != nil {
+		for _, v := range []*int64{r.CostMoneyUnit, r.IncreaseBonus, r.MaxIncreaseBonus, r.InitIncreaseBonus, r.CostBonusUnit,
+			r.ReduceMoney, r.LeastMoneyToUseBonus, r.MaxReduceBonus} {
+			if v != nil && *v < 0 {
+				return errInvalidArgs
+			}
+		}
+	}
+	if in.Discount != nil && (*in.Discount < 0 || *in.Discount > 99) {
+		return errInvalidArgs
+	}
+	return 0
+}
+
+// onWeChatCDN: an image /cgi-bin/media/uploadimg put on mmbiz.qpic.cn.
+func onWeChatCDN(u string) bool {
+	return strings.HasPrefix(u, "http://mmbiz.qpic.cn/") || strings.HasPrefix(u, "https://mmbiz.qpic.cn/")
 }
 
 var codeTypes = []string{"CODE_TYPE_TEXT", "CODE_TYPE_BARCODE", "CODE_TYPE_QRCODE", "CODE_TYPE_ONLY_QRCODE",
@@ -438,7 +533,7 @@ func checkCard(raw map[string]json.RawMessage, now time.Time) (string, *cardInne
 	if !slices.Contains(codeTypes, b.CodeType) {
 		return "", nil, nil, errInvalidCodeType
 	}
-	if !validColor(b.Color) || !strings.HasPrefix(b.LogoURL, "http://mmbiz.qpic.cn/") && !strings.HasPrefix(b.LogoURL, "https://mmbiz.qpic.cn/") {
+	if !validColor(b.Color) || !onWeChatCDN(b.LogoURL) {
 		return "", nil, nil, errInvalidArgs
 	}
 	if q := *b.SKU.Quantity; q < 0 || q > 100_000_000 {
@@ -488,8 +583,8 @@ func checkCard(raw map[string]json.RawMessage, now time.Time) (string, *cardInne
 			return "", nil, nil, errMissingField
 		}
 	case "MEMBER_CARD":
-		if in.Prerogative == "" || in.SupplyBonus == nil || in.SupplyBalance == nil {
-			return "", nil, nil, errMissingField
+		if code := checkMemberCard(&in); code != 0 {
+			return "", nil, nil, code
 		}
 	}
 	return typ, &in, innerRaw, 0

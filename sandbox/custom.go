@@ -114,6 +114,12 @@ func (s *Sandbox) apiCustomSend(r *http.Request, body []byte) (any, int) {
 	return wxError{Errcode: 0, Errmsg: "ok"}, 0
 }
 
+// customerServiceLimit is how many customer-service messages a user may get
+// after one message of theirs (45047 beyond; docs/wechat-capabilities.md:
+// sources disagree between 5 and 20, the sandbox enforces the stricter 5,
+// counted again from each message or session entry of the user).
+const customerServiceLimit = 5
+
 func (s *Sandbox) customSend(r *http.Request, body []byte, mediaCode int) (sendEvent, int) {
 	var ev sendEvent
 	now := s.now()
@@ -152,6 +158,15 @@ func (s *Sandbox) customSend(r *http.Request, body []byte, mediaCode int) (sendE
 	if now.Sub(lastSeen) > userWindow {
 		return ev, 45015
 	}
+	users := s.st.users(authz.AppID)
+	if users.Sent[req.ToUser] >= customerServiceLimit {
+		return ev, 45047
+	}
+	if users.Sent == nil {
+		users.Sent = map[string]int{}
+	}
+	users.Sent[req.ToUser]++
+	s.touch(ref{kind: kUsers, a: authz.AppID})
 	s.st.nextSeq++
 	s.st.Outbox = append(s.st.Outbox, outboxEntry{
 		Seq: s.st.nextSeq, ComponentAppID: c.AppID, AppID: authz.AppID, ToUser: req.ToUser, MsgType: req.MsgType,

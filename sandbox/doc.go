@@ -281,7 +281,8 @@
 //	doc:api_get_authorizer_list  its newer page: 40170 when count > 500
 //	doc:clear_quota              the clear_quota pages: 40125, 48006
 //	doc:get_api_quota            the getApiQuota page: 76021, 76022 (and daily_limit/used/remain)
-//	doc:custom_send              the 客服消息 page: 40003, 40008, 45015, 47001
+//	doc:custom_send              the 客服消息 page: 40003, 40008, 45015, 47001; 45047 (WxJava's enum for the
+//	                             meaning; the limit of 5 per user message is the stricter of two disagreeing sources)
 //	doc:jscode2session           docs/wechat-runtime.md: 40029, 40163, 61003, 61004 (login_test.go)
 //	wxjava                       WxJava's WxOpenErrorMsgEnum: 61003, 61009, 61010, 61012, 61013
 //	issue15                      WeChat's page text quoted in issue 15: 预授权码已经被授权过，不能重复使用,
@@ -468,8 +469,15 @@
 //
 // A one-time template (type 2, 一次性订阅) grants one send per accept, and
 // accepts add up; a send consumes one. A long-term one (type 3) stays on
-// until refused. WeChat's subscribe_msg_sent_event (after a send) is not
-// pushed. The permission set of subscribe messages is not checked (its id is
+// until refused. Every send that answers 0 is followed by a
+// subscribe_msg_sent_event push (SubscribeMsgSentEvent/List: TemplateId,
+// MsgID = the answered msgid, ErrorCode 0, ErrorStatus success), in the
+// background. Source: WeChat's 小程序订阅消息 guide, 订阅消息事件推送 (mirrored
+// in public repos), which says failures there are only asynchronous system
+// failures; their codes are unverified and the sandbox reports none.
+// custom/send answers 45047 after 5 messages since the user's last message
+// (customerServiceLimit; unverified, sources say 5 or 20); subscribe/send
+// never does. The permission set of subscribe messages is not checked (its id is
 // not in our sources); customer service needs 19 (mini programs) or 1.
 //
 //	POST /sandbox/api/apps/{appid}/user-message  {"openid"?,"msgtype":"text"|"image"|"miniprogrampage"|"event","content"?,
@@ -477,9 +485,15 @@
 //	                                            → {"openid","msg_id","media_id"?,"status","reply","reply_plain"?,"error"?}; pushes the
 //	                                            customer-service push, opens the user's 48 h window; /messages is its older name
 //	POST /sandbox/api/apps/{appid}/subscribe     {"openid"?,"template_ids":[1..3],"accept"} → {"openid","status","error"?};
-//	                                            pushes subscribe_msg_popup_event (List of TemplateId, SubscribeStatusString, PopupScene 0)
+//	                                            pushes subscribe_msg_popup_event (List of TemplateId, SubscribeStatusString, PopupScene 0);
+//	                                            a template the user turned off answers reject without asking (sandbox choice)
+//	POST /sandbox/api/apps/{appid}/subscribe-settings {"openid"?,"template_ids":[...],"accept"} → {"openid","accept","pushed",
+//	                                            "status"?,"reply"?,"error"?}: the user switches templates off (accept false: consents
+//	                                            dropped, sends 43101, subscribe_msg_change_event pushed with List of TemplateId and
+//	                                            SubscribeStatusString reject) or on again (nothing pushed — WeChat's page: 目前只推送取消
+//	                                            订阅的事件 — and nothing granted: unverified, a sandbox choice). Source: the same guide.
 //	GET  /sandbox/api/apps/{appid}/user-messages?openid=  {"items":[{"seq","direction":"in"|"out","via":"user"|"custom_send"|
-//	                                            "subscribe_send"|"subscribe_popup","openid","msgtype","content","body"?,"at"}]}, oldest first,
+//	                                            "subscribe_send"|"subscribe_popup"|"subscribe_settings","openid","msgtype","content","body"?,"at"}]}, oldest first,
 //	                                            the last 500 per app
 //
 // # Cards and coupons (卡券), WeChat Wi-Fi (微信连Wi-Fi)
@@ -517,7 +531,16 @@
 // fixed_term > 0, DATE_TYPE_PERMANENT for member cards only (40079); and the
 // type's own fields (cash: least_cost and reduce_cost; discount: 1 … 99;
 // general_coupon: default_detail; groupon: deal_detail; gift: gift;
-// member_card: prerogative, supply_bonus, supply_balance: 41011 or 40097).
+// member_card: checkMemberCard — prerogative, supply_bonus and
+// supply_balance required (41011), prerogative ≤ 1024 characters and the
+// URLs ≤ 128 bytes (45021), background_pic_url on mmbiz.qpic.cn, a custom
+// field's name_type one of WeChat's eight (or a name of its own ≤ 5
+// characters), bonus_rule's numbers ≥ 0 and discount 0 … 99 (40097); a field
+// of the wrong JSON type is 47001). Member-card sources: the field tables of
+// WeChat's 创建会员卡 page as public SDKs copy them (names, the three required
+// fields, the limits); unverified: which "point fields" supply_bonus true
+// makes required (the sandbox requires none) and every member-card errcode
+// (the sandbox reuses base_info's).
 // Sources: the field table and limits of docs/wechat-cards-wifi.md (from
 // the official card docs as the wire notes give them); the errcodes 40056,
 // 40071, 40072, 40073, 40078, 40079, 40097, 40122, 41011 and 45021 come

@@ -69,6 +69,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/user-message", s.handleUserMessage)
 	mux.HandleFunc("GET /sandbox/api/apps/{appid}/user-messages", s.handleUserMessages)
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/subscribe", s.handleSubscribe)
+	mux.HandleFunc("POST /sandbox/api/apps/{appid}/subscribe-settings", s.handleSubscribeSettings)
 	mux.HandleFunc("POST /sandbox/api/apps/{appid}/login-code", s.handleLoginCode) // login.go
 	mux.HandleFunc("POST /sandbox/api/authorize", s.handleControlAuthorize)
 	mux.HandleFunc("GET /sandbox/api/outbox", s.handleOutbox)

@@ -114,6 +114,9 @@ type authorization struct {
 type appUsers struct {
 	Default string               `json:"default"`   // the openid used when a caller names none
 	Seen    map[string]time.Time `json:"last_seen"` // openid → last message or session entry, sandbox clock
+	// Sent counts the customer-service messages each user got since their
+	// last message: WeChat allows customerServiceLimit (45047 after).
+	Sent map[string]int `json:"sent,omitempty"`
 }
 
 // outboxEntry is a customer-service message the platform sent through

@@ -304,18 +304,60 @@ type subSendRequest struct {
 }
 
 // POST /cgi-bin/message/subscribe/send
+//
+// A send WeChat accepts is delivered, and WeChat then pushes
+// subscribe_msg_sent_event to the message URL with the msgid it answered
+// (ErrorCode 0, ErrorStatus "success"; docs/wechat-capabilities.md).
 func (s *Sandbox) apiSubSend(r *http.Request, body []byte) (any, int) {
 	appid, code := s.subCaller(r)
 	if code != 0 {
 		return nil, code
 	}
+	res, sent, code := s.subSend(r, appid, body)
+	if code != 0 {
+		return nil, code
+	}
+	s.pushSubSent(appid, sent)
+	return res, 0
+}
+
+// subSent is what a delivered subscribe message reports in
+// subscribe_msg_sent_event.
+type subSent struct {
+	OpenID, TemplateID string
+	MsgID              int64
+}
+
+// pushSubSent pushes subscribe_msg_sent_event for a delivered message, in
+// the background (WeChat reports the delivery after the send's answer).
+func (s *Sandbox) pushSubSent(appid string, sent subSent) {
+	a := s.account(appid)
+	c, err := s.authorizedComponent(appid, "")
+	if a == nil || err != nil {
+		return
+	}
+	var x xmlDoc
+	x.str("ToUserName", a.UserName)
+	x.str("FromUserName", sent.OpenID)
+	x.num("CreateTime", s.wall().Unix())
+	x.str("MsgType", "event")
+	x.str("Event", "subscribe_msg_sent_event")
+	x.raw("SubscribeMsgSentEvent", "<List><TemplateId>"+cdata(sent.TemplateID)+"</TemplateId><MsgID>"+
+		strconv.FormatInt(sent.MsgID, 10)+"</MsgID><ErrorCode>0</ErrorCode><ErrorStatus>"+cdata("success")+"</ErrorStatus></List>")
+	s.pushAsync(pushJob{comp: c, kind: kindMessage, appID: appid, toUser: a.UserName, openID: sent.OpenID,
+		event: "event.subscribe_msg_sent_event", plain: x.bytes()})
+}
+
+// subSend checks and makes one send; the caller pushes its sent event.
+func (s *Sandbox) subSend(r *http.Request, appid string, body []byte) (any, subSent, int) {
+	var sent subSent
 	var req subSendRequest
 	if code := decode(body, &req); code != 0 {
-		return nil, code
+		return nil, sent, code
 	}
 	if !slices.Contains([]string{"", "developer", "trial", "formal"}, req.State) ||
 		!slices.Contains([]string{"", "zh_CN", "en_US", "zh_HK", "zh_TW"}, req.Lang) {
-		return nil, 47001
+		return nil, sent, 47001
 	}
 	s.mu.Lock()
 	_, seen := s.st.users(appid).Seen[req.ToUser]
@@ -333,14 +375,14 @@ func (s *Sandbox) apiSubSend(r *http.Request, body []byte) (any, int) {
 		}
 	}
 	if req.ToUser == "" || !known {
-		return nil, 40003
+		return nil, sent, 40003
 	}
 	var st *subTemplate
 	if a != nil {
 		st = a.template(req.TemplateID)
 	}
 	if st == nil {
-		return nil, 40037
+		return nil, sent, 40037
 	}
 	t := pubTemplateByID(st.TID)
 	var text strings.Builder
@@ -348,25 +390,25 @@ func (s *Sandbox) apiSubSend(r *http.Request, body []byte) (any, int) {
 	for _, k := range t.keywords(st.KIDs) {
 		v := req.Data[k.key()].Value
 		if !validKeyword(k.Rule, v) {
-			return nil, 47003
+			return nil, sent, 47003
 		}
 		fmt.Fprintf(&text, "\n%s:%s", k.Name, v)
 	}
 	if req.Page != "" && released {
 		path, _, _ := strings.Cut(strings.TrimPrefix(req.Page, "/"), "?")
 		if !slices.Contains(pages, path) {
-			return nil, 41030
+			return nil, sent, 41030
 		}
 	}
 	c := a.Consents[consentKey(req.ToUser, st.ID)]
 	switch {
-	case c == nil:
-		return nil, 43101
+	case c == nil, c.Off:
+		return nil, sent, 43101
 	case c.LongTerm:
 	case c.Remaining > 0:
 		c.Remaining--
 	default:
-		return nil, 43101
+		return nil, sent, 43101
 	}
 	cs.app(appid)
 	msgID := cs.meta.NextMsg
@@ -374,9 +416,10 @@ func (s *Sandbox) apiSubSend(r *http.Request, body []byte) (any, int) {
 	cs.appendLog(appid, userLogEntry{Direction: "out", Via: "subscribe_send", OpenID: req.ToUser, MsgType: "subscribe",
 		Content: text.String(), Body: json.RawMessage(slices.Clone(body)), At: cs.now()})
 	if code := cs.flush(); code != 0 {
-		return nil, code
+		return nil, sent, code
 	}
-	return map[string]any{"errcode": 0, "errmsg": "ok", "msgid": msgID}, 0
+	sent = subSent{OpenID: req.ToUser, TemplateID: st.ID, MsgID: msgID}
+	return map[string]any{"errcode": 0, "errmsg": "ok", "msgid": msgID}, sent, 0
 }
 
 // onlinePages returns the pages of the mini program's online version, and
@@ -501,18 +544,26 @@ func (s *Sandbox) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ac = cs.app(appid)
-	for _, id := range req.TemplateIDs {
+	statuses := make([]string, len(req.TemplateIDs))
+	for i, id := range req.TemplateIDs {
 		key := consentKey(req.OpenID, id)
 		c := ac.Consents[key]
 		if c == nil {
 			c = &consent{}
 			ac.Consents[key] = c
 		}
+		// A template the user set to 拒收 in the settings is refused
+		// without asking (a sandbox choice: docs/wechat-capabilities.md).
+		accept := req.Accept && !c.Off
+		statuses[i] = "reject"
+		if accept {
+			statuses[i] = "accept"
+		}
 		longTerm := pubTemplateByID(ac.template(id).TID).Type == subLongTerm
 		switch {
 		case longTerm:
-			c.LongTerm, c.Remaining = req.Accept, 0
-		case req.Accept:
+			c.LongTerm, c.Remaining = accept, 0
+		case accept:
 			c.Remaining++
 		}
 	}
@@ -526,8 +577,8 @@ func (s *Sandbox) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var list strings.Builder
-	for _, id := range req.TemplateIDs {
-		list.WriteString("<List><TemplateId>" + cdata(id) + "</TemplateId><SubscribeStatusString>" + cdata(status) +
+	for i, id := range req.TemplateIDs {
+		list.WriteString("<List><TemplateId>" + cdata(id) + "</TemplateId><SubscribeStatusString>" + cdata(statuses[i]) +
 			"</SubscribeStatusString><PopupScene>0</PopupScene></List>")
 	}
 	var x xmlDoc
@@ -545,4 +596,122 @@ func (s *Sandbox) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 // cdata wraps v in a CDATA section, splitting any "]]>" across two.
 func cdata(v string) string {
 	return "<![CDATA[" + strings.ReplaceAll(v, "]]>", "]]]]><![CDATA[>") + "]]>"
+}
+
+// subscribeSettingsRequest is the body of POST
+// /sandbox/api/apps/{appid}/subscribe-settings.
+type subscribeSettingsRequest struct {
+	ComponentAppID string   `json:"component_appid"`
+	OpenID         string   `json:"openid"`
+	TemplateIDs    []string `json:"template_ids"`
+	Accept         bool     `json:"accept"`
+}
+
+// subscribeSettingsResult answers it: whether a push went out, and the
+// platform's answer to it.
+type subscribeSettingsResult struct {
+	OpenID string `json:"openid"`
+	Accept bool   `json:"accept"`
+	Pushed bool   `json:"pushed"`
+	Status int    `json:"status,omitempty"`
+	Reply  string `json:"reply,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// POST /sandbox/api/apps/{appid}/subscribe-settings {"openid"?,"template_ids":[...],"accept"}
+// → {"openid","accept","pushed","status"?,"reply"?,"error"?}: the user
+// switches the templates' 接收 off (accept false) or back on in the mini
+// program's settings (设置 → 订阅消息) or a card's "…" menu. Off drops what
+// they granted (sends get 43101) and pushes subscribe_msg_change_event with
+// SubscribeStatusString reject; on only lifts the refusal — WeChat pushes
+// nothing for it ("目前只推送取消订阅的事件") and grants no send: the user has
+// to accept in the popup again.
+func (s *Sandbox) handleSubscribeSettings(w http.ResponseWriter, r *http.Request) {
+	var req subscribeSettingsRequest
+	if err := readControl(r, &req); err != nil {
+		writeControlError(w, http.StatusBadRequest, err)
+		return
+	}
+	appid := r.PathValue("appid")
+	a := s.account(appid)
+	if a == nil {
+		writeControlError(w, http.StatusNotFound, fmt.Errorf("unknown appid %q", appid))
+		return
+	}
+	if len(req.TemplateIDs) == 0 {
+		writeControlError(w, http.StatusBadRequest, errors.New(`"template_ids" names at least one template`))
+		return
+	}
+	c, err := s.authorizedComponent(appid, req.ComponentAppID)
+	if err != nil {
+		writeControlError(w, http.StatusBadRequest, err)
+		return
+	}
+	s.mu.Lock()
+	users := s.st.users(appid)
+	if req.OpenID == "" {
+		req.OpenID = users.Default
+	}
+	s.mu.Unlock()
+	if req.OpenID == "" {
+		writeControlError(w, http.StatusBadRequest, errors.New(`"openid" is required: the app has no default user yet`))
+		return
+	}
+
+	cs := s.caps
+	cs.mu.Lock()
+	ac := cs.peek(appid)
+	for _, id := range req.TemplateIDs {
+		if ac == nil || ac.template(id) == nil {
+			cs.mu.Unlock()
+			writeControlError(w, http.StatusBadRequest, fmt.Errorf("template %q is not one of the app's subscribe templates (wxaapi/newtmpl/addtemplate)", id))
+			return
+		}
+	}
+	ac = cs.app(appid)
+	for _, id := range req.TemplateIDs {
+		key := consentKey(req.OpenID, id)
+		cn := ac.Consents[key]
+		if cn == nil {
+			cn = &consent{}
+			ac.Consents[key] = cn
+		}
+		cn.Off = !req.Accept
+		if cn.Off {
+			cn.Remaining, cn.LongTerm = 0, false
+		}
+	}
+	status := "reject"
+	if req.Accept {
+		status = "accept"
+	}
+	cs.appendLog(appid, userLogEntry{Direction: "in", Via: "subscribe_settings", OpenID: req.OpenID, MsgType: "event",
+		Content: status + " " + strings.Join(req.TemplateIDs, ","), At: cs.now()})
+	code := cs.flush()
+	cs.mu.Unlock()
+	if code != 0 {
+		writeControlError(w, http.StatusInternalServerError, errors.New("writing the capability state failed"))
+		return
+	}
+	out := subscribeSettingsResult{OpenID: req.OpenID, Accept: req.Accept}
+	if req.Accept {
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	var list strings.Builder
+	for _, id := range req.TemplateIDs {
+		list.WriteString("<List><TemplateId>" + cdata(id) + "</TemplateId><SubscribeStatusString>" + cdata("reject") +
+			"</SubscribeStatusString></List>")
+	}
+	var x xmlDoc
+	x.str("ToUserName", a.UserName)
+	x.str("FromUserName", req.OpenID)
+	x.num("CreateTime", s.wall().Unix())
+	x.str("MsgType", "event")
+	x.str("Event", "subscribe_msg_change_event")
+	x.raw("SubscribeMsgChangeEvent", list.String())
+	res := s.push(r.Context(), pushJob{comp: c, kind: kindMessage, appID: appid, toUser: a.UserName, openID: req.OpenID,
+		event: "event.subscribe_msg_change_event", plain: x.bytes()})
+	out.Pushed, out.Status, out.Reply, out.Error = true, res.Status, res.Body, errString(res)
+	writeJSON(w, http.StatusOK, out)
 }

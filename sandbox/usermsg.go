@@ -64,6 +64,7 @@ func (s *Sandbox) sendUserMessage(ctx context.Context, appid string, m userMessa
 		m.OpenID = users.Default
 	}
 	users.Seen[m.OpenID] = now
+	delete(users.Sent, m.OpenID) // a new message opens a new allowance (45047)
 	var msgID int64
 	if m.MsgType != "event" {
 		msgID = s.st.NextMsgID

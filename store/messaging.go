@@ -177,14 +177,14 @@ func insertMessages(ctx context.Context, tx *sql.Tx, ms []*wxfleet.ConversationM
 	for start := 0; start < len(ms); start += messageChunk {
 		part := ms[start:min(len(ms), start+messageChunk)]
 		var b strings.Builder
-		args := make([]any, 0, 9*len(part))
-		b.WriteString(`INSERT INTO conversation_messages (component_appid, appid, openid, direction, msgtype, content, media_id, push_key, created_at) VALUES `)
+		args := make([]any, 0, 10*len(part))
+		b.WriteString(`INSERT INTO conversation_messages (component_appid, appid, openid, direction, msgtype, content, media_id, push_key, created_at, wechat_msgid) VALUES `)
 		for j, m := range part {
 			if j > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(row(len(args), 9, pos))
-			args = append(args, m.ComponentAppID, m.AppID, m.OpenID, m.Direction, m.MsgType, m.Content, m.MediaID, m.PushKey, toMillis(m.CreatedAt))
+			b.WriteString(row(len(args), 10, pos))
+			args = append(args, m.ComponentAppID, m.AppID, m.OpenID, m.Direction, m.MsgType, m.Content, m.MediaID, m.PushKey, toMillis(m.CreatedAt), m.WeChatMsgID)
 		}
 		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
 			return err
@@ -252,8 +252,8 @@ func upsertConversations(ctx context.Context, tx *sql.Tx, ms []*wxfleet.Conversa
 func addMessage(ctx context.Context, tx *sql.Tx, m *wxfleet.ConversationMessage) error {
 	at := toMillis(m.CreatedAt)
 	if err := tx.QueryRowContext(ctx, `INSERT INTO conversation_messages (component_appid, appid, openid, direction,
-		msgtype, content, media_id, push_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-		m.ComponentAppID, m.AppID, m.OpenID, m.Direction, m.MsgType, m.Content, m.MediaID, m.PushKey, at).Scan(&m.ID); err != nil {
+		msgtype, content, media_id, push_key, created_at, wechat_msgid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+		m.ComponentAppID, m.AppID, m.OpenID, m.Direction, m.MsgType, m.Content, m.MediaID, m.PushKey, at, m.WeChatMsgID).Scan(&m.ID); err != nil {
 		return err
 	}
 	userAt := int64(0)
@@ -345,15 +345,17 @@ func (s *Store) ListConversations(ctx context.Context, sc wxfleet.Scope, compone
 // previous page (0 for the first).
 func (s *Store) ConversationMessages(ctx context.Context, sc wxfleet.Scope, componentAppID, appID, openID string, before int64, limit int) ([]*wxfleet.ConversationMessage, error) {
 	var w where
-	w.and("component_appid = $%d", componentAppID)
-	w.and("appid = $%d", appID)
-	w.and("openid = $%d", openID)
-	appScoped(&w, "conversation_messages", sc)
+	w.and("m.component_appid = $%d", componentAppID)
+	w.and("m.appid = $%d", appID)
+	w.and("m.openid = $%d", openID)
+	appScoped(&w, "m", sc)
 	if before > 0 {
-		w.and("id < $%d", before)
+		w.and("m.id < $%d", before)
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT id, component_appid, appid, openid, direction, msgtype, content, media_id,
-		push_key, created_at FROM conversation_messages`+w.sql.String()+` ORDER BY id DESC LIMIT `+w.next(clampLimit(limit)), w.args...)
+	rows, err := s.read.QueryContext(ctx, `SELECT m.id, m.component_appid, m.appid, m.openid, m.direction, m.msgtype, m.content, m.media_id,
+		m.push_key, m.created_at, m.wechat_msgid, d.error_code, d.error_status, d.reported_at FROM conversation_messages m
+		LEFT JOIN subscribe_deliveries d ON m.wechat_msgid <> '' AND d.component_appid = m.component_appid AND d.appid = m.appid AND d.msgid = m.wechat_msgid`+
+		w.sql.String()+` ORDER BY m.id DESC LIMIT `+w.next(clampLimit(limit)), w.args...)
 	if err != nil {
 		return nil, dbErr("list conversation messages", err)
 	}
@@ -362,11 +364,16 @@ func (s *Store) ConversationMessages(ctx context.Context, sc wxfleet.Scope, comp
 	for rows.Next() {
 		var m wxfleet.ConversationMessage
 		var at int64
+		var code, reported sql.NullInt64
+		var status sql.NullString
 		if err := rows.Scan(&m.ID, &m.ComponentAppID, &m.AppID, &m.OpenID, &m.Direction, &m.MsgType, &m.Content,
-			&m.MediaID, &m.PushKey, &at); err != nil {
+			&m.MediaID, &m.PushKey, &at, &m.WeChatMsgID, &code, &status, &reported); err != nil {
 			return nil, dbErr("list conversation messages", err)
 		}
 		m.CreatedAt = fromMillis(at)
+		if reported.Valid {
+			m.Delivery = &wxfleet.SubscribeDelivery{ErrorCode: int(code.Int64), ErrorStatus: status.String, ReportedAt: fromMillis(reported.Int64)}
+		}
 		out = append(out, &m)
 	}
 	return out, dbErr("list conversation messages", rows.Err())
@@ -407,11 +414,11 @@ func (s *Store) ApplySubscribePopup(ctx context.Context, componentAppID, appID, 
 			case longTerm:
 				q = `INSERT INTO subscribe_consents (component_appid, appid, openid, template_id, remaining, long_term, updated_at)
 					VALUES ($1, $2, $3, $4, 0, 1, $5) ON CONFLICT (component_appid, appid, openid, template_id) DO UPDATE SET
-					long_term = 1, updated_at = excluded.updated_at`
+					long_term = 1, refused_at = 0, updated_at = excluded.updated_at`
 			default:
 				q = `INSERT INTO subscribe_consents (component_appid, appid, openid, template_id, remaining, long_term, updated_at)
 					VALUES ($1, $2, $3, $4, 1, 0, $5) ON CONFLICT (component_appid, appid, openid, template_id) DO UPDATE SET
-					remaining = subscribe_consents.remaining + 1, updated_at = excluded.updated_at`
+					remaining = subscribe_consents.remaining + 1, refused_at = 0, updated_at = excluded.updated_at`
 			}
 			if _, err := tx.ExecContext(ctx, q, componentAppID, appID, openID, c.TemplateID, toMillis(now)); err != nil {
 				return err
@@ -423,13 +430,91 @@ func (s *Store) ApplySubscribePopup(ctx context.Context, componentAppID, appID, 
 	return applied, dbErr("apply subscribe popup", err)
 }
 
+// ApplySubscribeChange applies a subscribe_msg_change_event (push key as
+// ApplySubscribePopup takes it): a template the user set to 拒收 in the
+// settings loses what they granted and stays refused until they accept it
+// again; an accept (WeChat pushes none today, docs/wechat-capabilities.md)
+// lifts the refusal and grants nothing. A push applied before changes
+// nothing and reports false.
+func (s *Store) ApplySubscribeChange(ctx context.Context, componentAppID, appID, openID, pushKey string, changes []ConsentChange, now time.Time) (bool, error) {
+	applied := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		fresh, err := claimPush(ctx, tx, componentAppID, pushKey)
+		if err != nil || !fresh {
+			return err
+		}
+		for _, c := range changes {
+			q := `INSERT INTO subscribe_consents (component_appid, appid, openid, template_id, remaining, long_term, updated_at, refused_at)
+				VALUES ($1, $2, $3, $4, 0, 0, $5, $5) ON CONFLICT (component_appid, appid, openid, template_id) DO UPDATE SET
+				remaining = 0, long_term = 0, updated_at = excluded.updated_at, refused_at = excluded.refused_at`
+			if c.Accept {
+				q = `UPDATE subscribe_consents SET refused_at = 0, updated_at = $5
+					WHERE component_appid = $1 AND appid = $2 AND openid = $3 AND template_id = $4`
+			}
+			if _, err := tx.ExecContext(ctx, q, componentAppID, appID, openID, c.TemplateID, toMillis(now)); err != nil {
+				return err
+			}
+		}
+		applied = true
+		return nil
+	})
+	return applied, dbErr("apply subscribe change", err)
+}
+
+// ConsentRefused reports whether the user set the template to 拒收 in the
+// settings (and has not accepted it since).
+func (s *Store) ConsentRefused(ctx context.Context, componentAppID, appID, openID, templateID string) (bool, error) {
+	var refused int64
+	err := s.read.QueryRowContext(ctx, `SELECT refused_at FROM subscribe_consents
+		WHERE component_appid = $1 AND appid = $2 AND openid = $3 AND template_id = $4`,
+		componentAppID, appID, openID, templateID).Scan(&refused)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return refused > 0, dbErr("read consent", err)
+}
+
+// SubscribeDeliveryReport is one <List> item of a subscribe_msg_sent_event.
+type SubscribeDeliveryReport struct {
+	TemplateID  string
+	MsgID       string
+	ErrorCode   int
+	ErrorStatus string
+}
+
+// RecordSubscribeDeliveries stores what a subscribe_msg_sent_event reported
+// (push key as ApplySubscribePopup takes it), keyed by msgid: the message
+// record reads it whether it was stored before or after. A push applied
+// before changes nothing and reports false.
+func (s *Store) RecordSubscribeDeliveries(ctx context.Context, componentAppID, appID, openID, pushKey string, reports []SubscribeDeliveryReport, now time.Time) (bool, error) {
+	applied := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		fresh, err := claimPush(ctx, tx, componentAppID, pushKey)
+		if err != nil || !fresh {
+			return err
+		}
+		for _, r := range reports {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO subscribe_deliveries (component_appid, appid, msgid, openid, template_id,
+					error_code, error_status, reported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+				ON CONFLICT (component_appid, appid, msgid) DO UPDATE SET error_code = excluded.error_code,
+					error_status = excluded.error_status, reported_at = excluded.reported_at`,
+				componentAppID, appID, r.MsgID, openID, r.TemplateID, r.ErrorCode, r.ErrorStatus, toMillis(now)); err != nil {
+				return err
+			}
+		}
+		applied = true
+		return nil
+	})
+	return applied, dbErr("record subscribe deliveries", err)
+}
+
 // TakeConsent uses one of the user's consents to a template before a send:
 // false when there is none (the send must not be made). A long-term
 // subscription is not used up.
 func (s *Store) TakeConsent(ctx context.Context, componentAppID, appID, openID, templateID string, now time.Time) (bool, error) {
 	res, err := s.write.ExecContext(ctx, `UPDATE subscribe_consents SET
 			remaining = CASE WHEN long_term = 1 THEN remaining ELSE remaining - 1 END, updated_at = $1
-		WHERE component_appid = $2 AND appid = $3 AND openid = $4 AND template_id = $5 AND (long_term = 1 OR remaining > 0)`,
+		WHERE component_appid = $2 AND appid = $3 AND openid = $4 AND template_id = $5 AND refused_at = 0 AND (long_term = 1 OR remaining > 0)`,
 		toMillis(now), componentAppID, appID, openID, templateID)
 	if err != nil {
 		return false, dbErr("take consent", err)
@@ -458,7 +543,7 @@ func (s *Store) Consents(ctx context.Context, sc wxfleet.Scope, componentAppID, 
 	w.and("appid = $%d", appID)
 	w.and("openid = $%d", openID)
 	appScoped(&w, "subscribe_consents", sc)
-	rows, err := s.read.QueryContext(ctx, `SELECT openid, template_id, remaining, long_term, updated_at FROM subscribe_consents`+
+	rows, err := s.read.QueryContext(ctx, `SELECT openid, template_id, remaining, long_term, updated_at, refused_at FROM subscribe_consents`+
 		w.sql.String()+` ORDER BY template_id`, w.args...)
 	if err != nil {
 		return nil, dbErr("list consents", err)
@@ -467,18 +552,22 @@ func (s *Store) Consents(ctx context.Context, sc wxfleet.Scope, componentAppID, 
 	var out []wxfleet.SubscribeConsent
 	for rows.Next() {
 		var c wxfleet.SubscribeConsent
-		var long, at int64
-		if err := rows.Scan(&c.OpenID, &c.TemplateID, &c.Remaining, &long, &at); err != nil {
+		var long, at, refused int64
+		if err := rows.Scan(&c.OpenID, &c.TemplateID, &c.Remaining, &long, &at, &refused); err != nil {
 			return nil, dbErr("list consents", err)
 		}
 		c.LongTerm, c.UpdatedAt = long == 1, fromMillis(at)
+		if refused > 0 {
+			c.RefusedAt = fromMillis(refused)
+		}
 		out = append(out, c)
 	}
 	return out, dbErr("list consents", rows.Err())
 }
 
 // messagingTypes are the event types the messaging feature files.
-const messagingTypes = `('text', 'image', 'miniprogrampage', 'user_enter_tempsession', 'subscribe_msg_popup_event')`
+const messagingTypes = `('text', 'image', 'miniprogrampage', 'user_enter_tempsession', 'subscribe_msg_popup_event',
+	'subscribe_msg_change_event', 'subscribe_msg_sent_event')`
 
 // MessagingEventsAfter returns the stored user messages and 订阅 popup
 // events of every platform with ids above after, oldest first, at most

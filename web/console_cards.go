@@ -36,17 +36,24 @@ func (s *Server) cardPages(mux *http.ServeMux) {
 type couponForm struct {
 	CardType, Title, BrandName, LogoURL, Color, Notice, Description, Quantity, FixedTerm string
 	DefaultDetail, LeastCost, ReduceCost, Discount                                       string
+	// A member card's (会员卡): its privileges, whether it shows points and
+	// holds a balance, and whether receiving it activates it.
+	Prerogative                              string
+	SupplyBonus, SupplyBalance, AutoActivate bool
 }
 
 func readCouponForm(r *http.Request) couponForm {
 	v := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	return couponForm{CardType: v("card_type"), Title: v("title"), BrandName: v("brand_name"), LogoURL: v("logo_url"),
 		Color: v("color"), Notice: v("notice"), Description: v("description"), Quantity: v("quantity"), FixedTerm: v("fixed_term"),
-		DefaultDetail: v("default_detail"), LeastCost: v("least_cost"), ReduceCost: v("reduce_cost"), Discount: v("discount")}
+		DefaultDetail: v("default_detail"), LeastCost: v("least_cost"), ReduceCost: v("reduce_cost"), Discount: v("discount"),
+		Prerogative: v("prerogative"), SupplyBonus: v("supply_bonus") != "", SupplyBalance: v("supply_balance") != "",
+		AutoActivate: v("auto_activate") != ""}
 }
 
-// couponTypes are the coupon kinds the form makes.
-var couponTypes = []string{"GENERAL_COUPON", "CASH", "DISCOUNT"}
+// couponTypes are the card kinds the form makes: three coupons and the
+// member card (会员卡).
+var couponTypes = []string{"GENERAL_COUPON", "CASH", "DISCOUNT", "MEMBER_CARD"}
 
 // card turns the form into WeChat's card object; a number that is not one
 // is an error naming its field. WeChat checks the rest (lengths, colours).
@@ -96,6 +103,17 @@ func (f couponForm) card() (json.RawMessage, error) {
 			return nil, err
 		}
 		inner["discount"] = d
+	case "MEMBER_CARD":
+		// A member card lasts (DATE_TYPE_PERMANENT) unless a term is given;
+		// prerogative, supply_bonus and supply_balance are its required
+		// fields (docs/wechat-cards-wifi.md).
+		if f.FixedTerm == "" {
+			base["date_info"] = map[string]any{"type": "DATE_TYPE_PERMANENT"}
+		}
+		inner["prerogative"], inner["supply_bonus"], inner["supply_balance"] = f.Prerogative, f.SupplyBonus, f.SupplyBalance
+		if f.AutoActivate {
+			inner["auto_activate"] = true
+		}
 	default:
 		return nil, wxfleet.Errorf(wxfleet.EINVALID, "券类型须是 %s / card_type must be one of %s", strings.Join(couponTypes, "、"), strings.Join(couponTypes, ", "))
 	}

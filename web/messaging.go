@@ -58,11 +58,25 @@ type conversationMessageJSON struct {
 	Content   string    `json:"content"`
 	MediaID   string    `json:"media_id,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	MsgID     string    `json:"wechat_msgid,omitempty"`
+	Delivery  *struct {
+		ErrorCode   int       `json:"error_code"`
+		ErrorStatus string    `json:"error_status"`
+		ReportedAt  time.Time `json:"reported_at"`
+	} `json:"delivery,omitempty"`
 }
 
 func toMessageJSON(m *wxfleet.ConversationMessage) conversationMessageJSON {
-	return conversationMessageJSON{ID: m.ID, Direction: m.Direction, MsgType: m.MsgType, Content: m.Content,
-		MediaID: m.MediaID, CreatedAt: m.CreatedAt}
+	j := conversationMessageJSON{ID: m.ID, Direction: m.Direction, MsgType: m.MsgType, Content: m.Content,
+		MediaID: m.MediaID, CreatedAt: m.CreatedAt, MsgID: m.WeChatMsgID}
+	if d := m.Delivery; d != nil {
+		j.Delivery = &struct {
+			ErrorCode   int       `json:"error_code"`
+			ErrorStatus string    `json:"error_status"`
+			ReportedAt  time.Time `json:"reported_at"`
+		}{d.ErrorCode, d.ErrorStatus, d.ReportedAt}
+	}
+	return j
 }
 
 // GET /api/v1/authorizers/{appid}/conversations?limit=&cursor=
@@ -126,13 +140,14 @@ func (s *Server) getConversation(w http.ResponseWriter, r *http.Request) error {
 		items = append(items, toMessageJSON(m))
 	}
 	type consentJSON struct {
-		TemplateID string `json:"template_id"`
-		Remaining  int    `json:"remaining"`
-		LongTerm   bool   `json:"long_term"`
+		TemplateID string     `json:"template_id"`
+		Remaining  int        `json:"remaining"`
+		LongTerm   bool       `json:"long_term"`
+		RefusedAt  *time.Time `json:"refused_at,omitempty"`
 	}
 	cj := make([]consentJSON, 0, len(consents))
 	for _, k := range consents {
-		cj = append(cj, consentJSON{k.TemplateID, k.Remaining, k.LongTerm})
+		cj = append(cj, consentJSON{k.TemplateID, k.Remaining, k.LongTerm, timePtr(k.RefusedAt)})
 	}
 	resp := map[string]any{"conversation": toConversationJSON(c, s.Now()), "items": items, "subscribe_consents": cj}
 	if len(msgs) == n {

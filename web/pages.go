@@ -90,7 +90,7 @@ var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
 	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "authorizer", "authorizer_wechat",
 		"templates", "template_drafts", "rollout_new", "confirm", "audit", "accounts", "api_tokens", "tenants", "tenant", "testers", "apidocs",
-		"webhooks", "webhook", "inbox", "conversation", "subscribe", "subscribe_library", "cards", "wifi", "pay", "applyment"} {
+		"webhooks", "webhook", "inbox", "conversation", "subscribe", "subscribe_library", "subscribe_apply", "subscribe_apply_status", "cards", "wifi", "pay", "applyment"} {
 		m[name] = template.Must(template.New(name).Funcs(pageFuncs).Funcs(i18nFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m

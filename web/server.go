@@ -188,10 +188,11 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.page(mux, "GET /docs/api", StaffRead(), s.apiDocsPage)
 	s.accountPages(mux)
 	s.apiTokenPages(mux)
-	s.webhookPages(mux)   // console_webhooks.go
-	s.messagingPages(mux) // console_messaging.go
-	s.cardPages(mux)      // console_cards.go
-	s.payPages(mux)       // console_pay.go
+	s.webhookPages(mux)        // console_webhooks.go
+	s.messagingPages(mux)      // console_messaging.go
+	s.subscribeApplyPages(mux) // console_subscribe_apply.go
+	s.cardPages(mux)           // console_cards.go
+	s.payPages(mux)            // console_pay.go
 }
 
 // Recover serves next, and answers 500 (and logs) for a handler that panics,
