@@ -128,6 +128,8 @@ func TestOpenAPIResponsesMatchTheDocument(t *testing.T) {
 	s.want(200, req{op: "GET /api/v1/authorizers", path: "/api/v1/authorizers?limit=1&cursor=" + page.NextCursor}, nil)
 	s.want(200, req{op: "GET /api/v1/authorizers", path: "/api/v1/authorizers?limit=1&total=true&cursor=" + page.NextCursor}, nil)
 	s.want(200, req{op: "GET /api/v1/authorizers", path: "/api/v1/authorizers?total=false"}, nil)
+	s.want(200, req{op: "GET /api/v1/authorizers", path: "/api/v1/authorizers?tenant_id=1"}, nil)
+	s.want(400, req{op: "GET /api/v1/authorizers", path: "/api/v1/authorizers?tenant_id=0", bad: true}, nil)
 	s.want(400, req{op: "GET /api/v1/authorizers", path: "/api/v1/authorizers?total=maybe", bad: true}, nil)
 	s.want(400, req{op: "GET /api/v1/authorizers", path: "/api/v1/authorizers?limit=0", bad: true}, nil)
 	s.want(200, req{op: "GET /api/v1/authorizers/{appid}", path: "/api/v1/authorizers/" + a1}, nil)
