@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 )
 
 const fleetActionUsage = `wxfleet fleet-action — 对整个小程序群应用设置 / apply a setting to many mini programs
@@ -257,36 +256,13 @@ func getFleetAction(ctx context.Context, c *apiClient, id int64) (fleetView, err
 // watchFleetAction redraws the progress line every second until the action
 // is completed (or the context ends).
 func watchFleetAction(ctx context.Context, c *apiClient, id int64, out io.Writer) error {
-	tty := isTerminal(out)
-	last := ""
-	for {
+	return watchProgress(ctx, out, func() (string, bool, error) {
 		v, err := getFleetAction(ctx, c, id)
 		if err != nil {
-			return err
+			return "", false, err
 		}
-		line := fleetProgressLine(v, 40)
-		switch {
-		case tty:
-			fmt.Fprintf(out, "\r\033[K%s", line)
-		case line != last:
-			fmt.Fprintln(out, line)
-		}
-		last = line
-		if v.final() {
-			if tty {
-				fmt.Fprintln(out)
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			if tty {
-				fmt.Fprintln(out)
-			}
-			return nil
-		case <-time.After(time.Second):
-		}
-	}
+		return fleetProgressLine(v, 40), v.final(), nil
+	})
 }
 
 // fleetProgressLine draws a fleet action as one line: a bar of the apps
@@ -294,11 +270,7 @@ func watchFleetAction(ctx context.Context, c *apiClient, id int64, out io.Writer
 func fleetProgressLine(v fleetView, width int) string {
 	total := v.Counts["total"]
 	done := v.Counts["done"] + v.Counts["failed"] + v.Counts["skipped"]
-	filled := 0
-	if total > 0 {
-		filled = min(done*width/total, width)
-	}
-	bar := strings.Repeat("█", filled) + strings.Repeat("░", width-filled)
+	bar := progressBar(done, total, width)
 	what := v.Kind
 	switch {
 	case v.TemplateID != 0:

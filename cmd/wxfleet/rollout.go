@@ -271,14 +271,26 @@ func newAPIClient(cs *cmdSettings) (*apiClient, error) {
 // watchRollout redraws the progress line every second until the rollout is
 // final (or the context ends).
 func watchRollout(ctx context.Context, c *apiClient, id int64, out io.Writer) error {
+	return watchProgress(ctx, out, func() (string, bool, error) {
+		var v rolloutView
+		if err := c.do(ctx, http.MethodGet, "/api/v1/rollouts/"+strconv.FormatInt(id, 10), nil, &v); err != nil {
+			return "", false, err
+		}
+		return progressLine(v, 40), v.final(), nil
+	})
+}
+
+// watchProgress shows what poll reports every second until it is final (or
+// the context ends): redrawn in place on a terminal, a line per change
+// otherwise.
+func watchProgress(ctx context.Context, out io.Writer, poll func() (line string, final bool, err error)) error {
 	tty := isTerminal(out)
 	last := ""
 	for {
-		var v rolloutView
-		if err := c.do(ctx, http.MethodGet, "/api/v1/rollouts/"+strconv.FormatInt(id, 10), nil, &v); err != nil {
+		line, final, err := poll()
+		if err != nil {
 			return err
 		}
-		line := progressLine(v, 40)
 		switch {
 		case tty:
 			fmt.Fprintf(out, "\r\033[K%s", line)
@@ -286,7 +298,7 @@ func watchRollout(ctx context.Context, c *apiClient, id int64, out io.Writer) er
 			fmt.Fprintln(out, line)
 		}
 		last = line
-		if v.final() {
+		if final {
 			if tty {
 				fmt.Fprintln(out)
 			}
@@ -303,15 +315,20 @@ func watchRollout(ctx context.Context, c *apiClient, id int64, out io.Writer) er
 	}
 }
 
+// progressBar draws done of total as a bar width characters wide.
+func progressBar(done, total, width int) string {
+	filled := 0
+	if total > 0 {
+		filled = min(done*width/total, width)
+	}
+	return strings.Repeat("█", filled) + strings.Repeat("░", width-filled)
+}
+
 // progressLine draws a rollout as one line: a bar of done apps and the counts.
 func progressLine(v rolloutView, width int) string {
 	total := v.Counts["total"]
 	done := v.Counts["released"] + v.Counts["rejected"] + v.Counts["failed"] + v.Counts["skipped"] + v.Counts["cancelled"]
-	filled := 0
-	if total > 0 {
-		filled = done * width / total
-	}
-	bar := strings.Repeat("█", filled) + strings.Repeat("░", width-filled)
+	bar := progressBar(done, total, width)
 	line := fmt.Sprintf("#%d v%s %-9s [%s] %d/%d  批次 cohort %d/%d  提交 committed %d 审核中 auditing %d 通过 approved %d 已发布 released %d 驳回 rejected %d 失败 failed %d 跳过 skipped %d",
 		v.ID, v.UserVersion, v.Status, bar, done, total, min(v.Cohort+1, max(v.Cohorts, 1)), v.Cohorts,
 		v.Counts["committed"], v.Counts["auditing"], v.Counts["approved"], v.Counts["released"], v.Counts["rejected"], v.Counts["failed"], v.Counts["skipped"])
