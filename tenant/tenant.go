@@ -313,6 +313,11 @@ func (s *Service) Settings(ctx context.Context, sc wxfleet.Scope, id int64) (jso
 func (s *Service) SetSettings(ctx context.Context, sc wxfleet.Scope, id int64, raw []byte) (json.RawMessage, error) {
 	v, err := CheckSettings(raw)
 	if err != nil {
+		// Another tenant's (or a missing one) is not found, whatever its
+		// input: a bad input must not tell that the tenant exists.
+		if _, terr := s.Store.Tenant(ctx, sc, id); terr != nil {
+			return nil, terr
+		}
 		return nil, err
 	}
 	if err := s.Store.SetTenantSettings(ctx, sc, id, v, s.Now()); err != nil {

@@ -152,12 +152,12 @@ func (s *Server) tenantSettingsForm(w http.ResponseWriter, r *http.Request) {
 	}
 	auditTenant(r, id)
 	back := fmt.Sprintf("/tenants/%d", id)
-	// Another tenant's is not found, before its input is looked at.
-	if _, err := s.tenants().Settings(r.Context(), scopeOf(r), id); err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/")
-		return
-	}
+	// Another tenant's is not found, whatever its input (SetSettings).
 	if _, err := s.tenants().SetSettings(r.Context(), scopeOf(r), id, []byte(r.PostFormValue("settings"))); err != nil {
+		if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND {
+			s.errorPage(w, r, "出错了 Error", err, "/")
+			return
+		}
 		s.errorPage(w, r, "设置未保存 Settings not saved", err, back)
 		return
 	}
