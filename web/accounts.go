@@ -97,11 +97,9 @@ func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var after int64
-	if c := r.URL.Query().Get("cursor"); c != "" {
-		if after, err = strconv.ParseInt(c, 10, 64); err != nil || after < 0 {
-			return wxfleet.Errorf(wxfleet.EINVALID, "cursor 无效 / invalid cursor")
-		}
+	after, err := cursorParam(r)
+	if err != nil {
+		return err
 	}
 	list, err := s.Store.ListAccounts(r.Context(), actor.Scope(), after, n)
 	if err != nil {

@@ -398,11 +398,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	var cursor int64
-	if c := q.Get("cursor"); c != "" {
-		if cursor, err = strconv.ParseInt(c, 10, 64); err != nil || cursor < 1 {
-			return wxfleet.Errorf(wxfleet.EINVALID, "cursor 必须是上一页返回的 next_cursor / cursor must be a next_cursor from a previous page")
-		}
+	cursor, err := cursorParam(r)
+	if err != nil {
+		return err
 	}
 	list, total, err := s.Events.ListEvents(r.Context(), comp, store.EventFilter{AppID: q.Get("appid"), Type: q.Get("type"), Limit: n, Cursor: cursor})
 	if err != nil {

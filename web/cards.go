@@ -23,9 +23,9 @@ func (s *Server) cardRoutes(mux *http.ServeMux) {
 	s.api(mux, "POST /api/v1/authorizers/{appid}/cards", TenantWrite("card.create"), s.createCard)
 	s.api(mux, "GET /api/v1/authorizers/{appid}/cards", TenantRead(), s.listCards)
 	s.api(mux, "GET /api/v1/authorizers/{appid}/cards/{card_id}", TenantRead(), s.getCard)
-	s.api(mux, "POST /api/v1/authorizers/{appid}/cards/{card_id}/consume", StaffWrite("card.consume"), s.consumeCard)
+	s.api(mux, "POST /api/v1/authorizers/{appid}/cards/{card_id}/consume", TenantWrite("card.consume"), s.consumeCard)
 	s.api(mux, "GET /api/v1/authorizers/{appid}/wifi/shops", TenantRead(), s.listWiFiShops)
-	s.api(mux, "POST /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/devices", StaffWrite("wifi.device.add"), s.addWiFiDevice)
+	s.api(mux, "POST /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/devices", TenantWrite("wifi.device.add"), s.addWiFiDevice)
 	s.api(mux, "GET /api/v1/authorizers/{appid}/wifi/shops/{shop_id}/qrcode", TenantRead(), s.wifiQRCode)
 }
 

@@ -26,10 +26,10 @@ func (s *Server) cardPages(mux *http.ServeMux) {
 	}
 	s.page(mux, "GET /authorizers/{appid}/cards", TenantRead(), s.cardsPage)
 	s.page(mux, "POST /authorizers/{appid}/cards", TenantWrite("card.create"), s.createCouponForm)
-	s.page(mux, "POST /authorizers/{appid}/cards/{card_id}/consume", StaffWrite("card.consume"), s.consumeCardForm)
+	s.page(mux, "POST /authorizers/{appid}/cards/{card_id}/consume", TenantWrite("card.consume"), s.consumeCardForm)
 	s.page(mux, "GET /authorizers/{appid}/wifi", TenantRead(), s.wifiPage)
 	s.page(mux, "GET /authorizers/{appid}/wifi/{shop_id}/qrcode", TenantRead(), s.wifiQRCodeImage)
-	s.page(mux, "POST /authorizers/{appid}/wifi/{shop_id}/devices", StaffWrite("wifi.device.add"), s.addWiFiDeviceForm)
+	s.page(mux, "POST /authorizers/{appid}/wifi/{shop_id}/devices", TenantWrite("wifi.device.add"), s.addWiFiDeviceForm)
 }
 
 // couponForm is the create-coupon form.

@@ -149,10 +149,8 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if c := q.Get("cursor"); c != "" {
-		if f.Cursor, err = strconv.ParseInt(c, 10, 64); err != nil || f.Cursor < 1 {
-			return wxfleet.Errorf(wxfleet.EINVALID, "cursor 必须是上一页返回的 next_cursor / cursor must be a next_cursor from a previous page")
-		}
+	if f.Cursor, err = cursorParam(r); err != nil {
+		return err
 	}
 	list, err := s.Store.ListTenants(r.Context(), sc, f)
 	if err != nil {

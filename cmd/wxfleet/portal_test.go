@@ -207,7 +207,9 @@ func (d *testDemo) asMerchant(token, method, path string, body any) (int, string
 // and sees it issued once a user receives it — in the console and through
 // the API with its own token. Tenant B's mini program's inbox and cards are
 // 404 to it, page and API alike, showing nothing of B's, while the ISV's
-// staff see them; a staff-only capability (redeeming a code) is 403.
+// staff see them. The merchant redeems (核销) a user's code at its counter
+// from the cards page; a staff-only capability (WeChat's template library)
+// is 403.
 func TestMerchantPortalCapabilities(t *testing.T) {
 	d := bootDemo(t)
 	apps := d.miniPrograms()
@@ -286,8 +288,8 @@ func TestMerchantPortalCapabilities(t *testing.T) {
 
 	// A coupon made in the portal's cards page, approved, received once: 1 issued.
 	cards := "/authorizers/" + oa + "/cards" + q
-	if st, page := c.get(cards); st != 200 || !strings.Contains(page, `id="new-coupon"`) || strings.Contains(page, "/consume") {
-		t.Fatalf("the merchant's cards page: HTTP %d (no coupon form, or a staff-only redeem form)", st)
+	if st, page := c.get(cards); st != 200 || !strings.Contains(page, `id="new-coupon"`) {
+		t.Fatalf("the merchant's cards page: HTTP %d (no coupon form)", st)
 	}
 	form := url.Values{"card_type": {"GENERAL_COUPON"}, "title": {"满50减10"}, "brand_name": {"A 面包店"},
 		"logo_url": {"http://mmbiz.qpic.cn/mmbiz/demo-logo/0"}, "notice": {"出示二维码核销"}, "description": {"不与其他优惠同享"},
@@ -320,8 +322,23 @@ func TestMerchantPortalCapabilities(t *testing.T) {
 		len(list.Items) != 1 || list.Items[0].CardID != cardID || list.Items[0].Issued != 1 || list.Items[0].Redeemed != 0 {
 		t.Fatalf("the merchant's cards by API: HTTP %d %+v", st, list.Items)
 	}
-	if st, _ := d.asMerchant(tok.Token, "POST", "/api/v1/authorizers/"+oa+"/cards/"+cardID+"/consume", map[string]any{"code": got.Code}); st != 403 {
-		t.Errorf("the merchant redeems by API: HTTP %d, want 403 (staff only)", st)
+	// The user shows the code at the counter: the merchant redeems it from
+	// the cards page (the form is there for an approved card), once.
+	if _, page := c.get(cards); !strings.Contains(page, "/cards/"+cardID+"/consume") {
+		t.Fatal("the merchant's cards page offers no redeem form for the approved coupon")
+	}
+	if st, loc := c.post("/authorizers/"+oa+"/cards/"+cardID+"/consume"+q, url.Values{"code": {got.Code}}); st != http.StatusSeeOther || !strings.Contains(loc, "consumed=oDemoUser1") {
+		t.Fatalf("the merchant redeems: HTTP %d → %q", st, loc)
+	}
+	d.eventually("1 issued, 1 redeemed on the merchant's cards page", func() bool {
+		_, page := c.get(cards)
+		return strings.Contains(page, `<td class="issued">1</td><td class="redeemed">1</td>`)
+	})
+	if st, body := d.asMerchant(tok.Token, "POST", "/api/v1/authorizers/"+oa+"/cards/"+cardID+"/consume", map[string]any{"code": got.Code}); st != 409 {
+		t.Errorf("the merchant redeems the same code again by API: HTTP %d %s, want 409 (WeChat's 40099)", st, body)
+	}
+	if st, _ := d.asMerchant(tok.Token, "GET", "/api/v1/authorizers/"+oa+"/subscribe-library", nil); st != 403 {
+		t.Errorf("the merchant reads WeChat's template library: HTTP %d, want 403 (staff only)", st)
 	}
 
 	// Tenant B's app: not found, page and API, nothing of B's shown; staff see it.
