@@ -666,9 +666,12 @@
 // tables gabinlin/wx-pay-profits-sharing copies
 // (src/main/java/top/gabin/tools/response/pay/combine/); ORDERPAID is in
 // none of them (unverified). The notification schedule:
-// TheNorthMemory/wechatpay.js.org webhook/v3/TRANSACTION.SUCCESS.md. The
-// unknown business_code's 400 PARAM_ERROR: a developer's report on WeChat's
-// community (developers.weixin.qq.com/community, "未能找到申请单"). For
+// TheNorthMemory/wechatpay.js.org webhook/v3/TRANSACTION.SUCCESS.md. What
+// developers report WeChat Pay answering, on its community
+// (developers.weixin.qq.com/community): an unknown business_code's 400
+// PARAM_ERROR "未能找到申请单", a stale timestamp's 401 SIGN_ERROR (five
+// minutes), an order placed again with another amount INVALID_REQUEST "201
+// 商户订单号重复", an unpaid order's refund RESOURCE_NOT_EXISTS. For
 // onboarding, whose models that
 // SDK does not have: JeffreySu/WeiXinMPSDK
 // (ServiceProviderTenPayV3 GetApplyStatusResultJson.cs: states,

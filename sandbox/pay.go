@@ -337,7 +337,7 @@ func (s *Sandbox) payVerify(r *http.Request, p *payState, body []byte) *payError
 		return payErr(401, "SIGN_ERROR", "timestamp is not a number")
 	}
 	if d := s.wall().Sub(time.Unix(ts, 0)); d > payClockSkew || d < -payClockSkew {
-		return payErr(401, "SIGN_ERROR", "timestamp %d is more than 5 minutes from WeChat Pay's clock", ts)
+		return payErr(401, "SIGN_ERROR", "Http头Authorization中的timestamp与发起请求的时间不得超过5分钟（timestamp %d is more than 5 minutes from WeChat Pay's clock）", ts)
 	}
 	msg := r.Method + "\n" + r.URL.RequestURI() + "\n" + f["timestamp"] + "\n" + f["nonce_str"] + "\n" + string(body) + "\n"
 	sig, err := base64.StdEncoding.DecodeString(f["signature"])
