@@ -112,7 +112,8 @@ func (s *Service) Get(ctx context.Context, scope wxfleet.Scope, comp, appID, car
 }
 
 // Consume redeems a user's code of a card (核销) and returns the user's
-// openid. A code consumed before is ECONFLICT naming WeChat's 40099. When
+// openid. A code consumed before is ECONFLICT naming WeChat's 40099, an
+// expired one naming its 40127. When
 // WeChat's answer is lost the code is read back: consumed by now counts as
 // this consume's success (the one way to tell, since a consume is never
 // resent), anything else is the network error.
@@ -157,6 +158,9 @@ func weChatErr(err error) error {
 	switch we.Code {
 	case wechat.CodeCardCodeConsumed:
 		return wxfleet.WrapError(wxfleet.ECONFLICT, "该券码已核销（微信 errcode 40099）/ the code was already consumed (WeChat errcode 40099)", err)
+	case wechat.CodeCardCodeUnavailable:
+		return wxfleet.WrapError(wxfleet.ECONFLICT, "该券码已过期、已删除或不可用，不能核销（微信 errcode 40127）/ "+
+			"the code has expired, was deleted or made unavailable: it cannot be consumed (WeChat errcode 40127)", err)
 	case 48001, 61007:
 		return wxfleet.WrapError(wxfleet.EFORBIDDEN, fmt.Sprintf("该帐号不能调用此接口：卡券与连WiFi属于公众号，且须授权对应权限集（微信 errcode %d）/ "+
 			"this account may not call it: cards and Wi-Fi are official-account capabilities and need their permission set granted (WeChat errcode %d)", we.Code, we.Code), err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 	"unicode/utf8"
 
@@ -29,7 +30,8 @@ type RefundRequest struct {
 // Refund gives back req.Amount of the paid order o. The refund is stored
 // before WeChat Pay sees it; asking again with the same out_refund_no and
 // amount asks WeChat Pay again (it refunds once). WeChat Pay decides what is
-// left to refund: more than that is its INVALID_REQUEST.
+// left to refund: more than that is its INVALID_REQUEST; refundError words
+// its other refusals.
 func (s *Service) Refund(ctx context.Context, o *wxfleet.PayOrder, req RefundRequest) (*wxfleet.PayRefund, error) {
 	switch {
 	case req.Amount <= 0 || req.Amount > o.Amount:
@@ -72,7 +74,7 @@ func (s *Service) Refund(ctx context.Context, o *wxfleet.PayOrder, req RefundReq
 				s.logger().Warn("pay: dropping a refused refund", "out_refund_no", f.OutRefundNo, "err", derr)
 			}
 		}
-		return nil, apiError("退款", "the refund", err)
+		return nil, refundError(err)
 	}
 	if err := s.recordRefund(ctx, f, resp); err != nil {
 		return nil, err
@@ -80,6 +82,38 @@ func (s *Service) Refund(ctx context.Context, o *wxfleet.PayOrder, req RefundReq
 	s.logger().Info("pay: refund", "component_appid", f.ComponentAppID, "out_trade_no", f.OutTradeNo, "out_refund_no", f.OutRefundNo,
 		"amount", f.Amount, "status", str((*string)(resp.Status)))
 	return s.Store.PayRefund(ctx, f.ComponentAppID, f.SubMchID, f.OutRefundNo)
+}
+
+// refundError names what WeChat Pay's refusal of a refund means for the
+// operator, for the codes of its refund error table (docs/wechat-pay.md
+// "Refunds"); any other answer is apiError's. Each of these refusals means
+// the refund was not taken: asking again later is safe.
+func refundError(err error) error {
+	var ae *core.APIError
+	if !errors.As(err, &ae) {
+		return apiError("退款", "the refund", err)
+	}
+	code, zh, en := "", "", ""
+	switch ae.Code {
+	case "NOT_ENOUGH":
+		code, zh, en = wxfleet.ECONFLICT, "子商户的可用余额不足以退这笔款，充值后再试",
+			"the sub-merchant's available balance is too low for this refund: top it up, then try again"
+	case "USER_ACCOUNT_ABNORMAL":
+		code, zh, en = wxfleet.ECONFLICT, "付款用户的微信账户异常（如已注销），无法原路退回，请另行退给用户",
+			"the payer's WeChat account is abnormal (closed, for one): the money cannot go back that way; refund the user another way"
+	case "FREQUENCY_LIMITED":
+		code, zh, en = wxfleet.ETOOMANY, "退款请求过于频繁，微信支付未受理，请稍后再试",
+			"too many refund requests: WeChat Pay did not take this one; try again later"
+	case "RESOURCE_NOT_EXISTS":
+		code, zh, en = wxfleet.ENOTFOUND, "微信支付没有这笔已支付的订单",
+			"WeChat Pay has no paid order of that number"
+	case "NO_AUTH":
+		code, zh, en = wxfleet.EFORBIDDEN, "服务商没有这笔订单的退款权限",
+			"the provider may not refund this order"
+	default:
+		return apiError("退款", "the refund", err)
+	}
+	return wxfleet.WrapError(code, fmt.Sprintf("%s（微信支付 %s：%s）/ %s (WeChat Pay %s: %s)", zh, ae.Code, ae.Message, en, ae.Code, ae.Message), err)
 }
 
 // recordRefund stores WeChat Pay's answer about f.

@@ -459,35 +459,40 @@ func onWeChatCDN(u string) bool {
 var codeTypes = []string{"CODE_TYPE_TEXT", "CODE_TYPE_BARCODE", "CODE_TYPE_QRCODE", "CODE_TYPE_ONLY_QRCODE",
 	"CODE_TYPE_ONLY_BARCODE", "CODE_TYPE_NONE"}
 
-// Card errcodes (WeChat's global return codes; docs/wechat-cards-wifi.md).
+// Card errcodes and their errmsgs: WeChat's global return-code table as
+// binarywang/WxJava's WxOpenErrorMsgEnum copies it (docs/wechat-cards-wifi.md).
+// The table has no code for a bad code_type (40072 there is an invalid
+// location id): that is the generic 40097.
 const (
-	errInvalidCardType = 40071 // 不合法的卡券类型
-	errInvalidCodeType = 40072 // 不合法的编码方式
-	errInvalidCardID   = 40073 // 不合法的卡券 id
-	errInvalidTime     = 40079 // 不合法的时间
+	errInvalidCardType = 40071 // invalid card type
+	errInvalidCardID   = 40073 // invalid card id
+	errInvalidEncrypt  = 40075 // invalid encrypt code
+	errInvalidColor    = 40076 // invalid color id
+	errInvalidTime     = 40079 // invalid time
 	errInvalidArgs     = 40097 // 参数错误
-	errInvalidCode     = 40056 // 不合法的 code 码
-	errCardStatus      = 40078 // 不合法的卡券状态
-	errCodeConsumed    = 40099 // code 已核销
-	errMissingField    = 41011 // 缺少必填字段
-	errTooLong         = 45021 // 字段超过长度限制
-	errNoStock         = 40122 // 库存不足 (invalid quantity)
+	errInvalidCode     = 40056 // invalid serial code
+	errCodeConsumed    = 40099 // the code was consumed
+	errUserCardStatus  = 40127 // the user's code was deleted, expired or made unavailable
+	errMissingField    = 41011 // missing required fields
+	errTooLong         = 45021 // an argument over its length limit
+	errInvalidQuantity = 40122 // invalid card quantity
 )
 
 // cardErrmsg is WeChat's errmsg for the card and Wi-Fi errcodes.
 func cardErrmsg(code int) (string, bool) {
 	m, ok := map[int]string{
 		errInvalidCardType: "invalid card type",
-		errInvalidCodeType: "invalid code type",
 		errInvalidCardID:   "invalid card id",
+		errInvalidEncrypt:  "invalid encrypt code",
+		errInvalidColor:    "invalid color id",
 		errInvalidTime:     "invalid time",
 		errInvalidArgs:     "invalid args",
 		errInvalidCode:     "invalid serial code",
-		errCardStatus:      "invalid card status",
 		errCodeConsumed:    "invalid code, this code has consumed.",
-		errMissingField:    "missing required fields",
-		errTooLong:         "the field is too long",
-		errNoStock:         "invalid quantity",
+		errUserCardStatus:  "invalid user-card status! Hint: the card was given to user, but may be deleted or expired or set unavailable !",
+		errMissingField:    "missing required fields! please check document and request json!",
+		errTooLong:         "some argument may be out of length limit! please check document and request json!",
+		errInvalidQuantity: "invalid card quantity",
 	}[code]
 	return m, ok
 }
@@ -530,14 +535,14 @@ func checkCard(raw map[string]json.RawMessage, now time.Time) (string, *cardInne
 			return "", nil, nil, c
 		}
 	}
-	if !slices.Contains(codeTypes, b.CodeType) {
-		return "", nil, nil, errInvalidCodeType
-	}
-	if !validColor(b.Color) || !onWeChatCDN(b.LogoURL) {
+	if !slices.Contains(codeTypes, b.CodeType) || !onWeChatCDN(b.LogoURL) {
 		return "", nil, nil, errInvalidArgs
 	}
+	if !validColor(b.Color) {
+		return "", nil, nil, errInvalidColor
+	}
 	if q := *b.SKU.Quantity; q < 0 || q > 100_000_000 {
-		return "", nil, nil, errNoStock
+		return "", nil, nil, errInvalidQuantity
 	}
 	switch d := b.DateInfo; d.Type {
 	case "DATE_TYPE_FIX_TIME_RANGE":
@@ -749,8 +754,13 @@ func (s *Sandbox) apiCardCodeGet(r *http.Request, body []byte) (any, int) {
 	case !end.IsZero() && !s.now().Before(end):
 		status = "EXPIRE"
 	}
-	if status != "NORMAL" && (req.CheckConsume == nil || *req.CheckConsume) {
-		return nil, errCodeConsumed // check_consume defaults to true
+	if req.CheckConsume == nil || *req.CheckConsume { // check_consume defaults to true
+		switch status {
+		case "CONSUMED":
+			return nil, errCodeConsumed
+		case "EXPIRE":
+			return nil, errUserCardStatus
+		}
 	}
 	return map[string]any{"errcode": 0, "errmsg": "ok", "openid": cc.OpenID, "can_consume": status == "NORMAL",
 		"user_card_status": status,
@@ -776,7 +786,7 @@ func (s *Sandbox) apiCardConsume(r *http.Request, body []byte) (any, int) {
 	now := s.now()
 	if code == 0 {
 		if _, end := codeTimes(c, cc); !end.IsZero() && !now.Before(end) {
-			code = errCardStatus // expired
+			code = errUserCardStatus // expired
 		}
 	}
 	if code != 0 {
@@ -838,7 +848,7 @@ func (s *Sandbox) apiCardDecrypt(r *http.Request, body []byte) (any, int) {
 	defer cs.mu.Unlock()
 	cc := cs.codes[cs.encrypt[req.EncryptCode]]
 	if cc == nil || cs.cards[cc.CardID].AppID != who.appid {
-		return nil, errInvalidCode
+		return nil, errInvalidEncrypt
 	}
 	return struct {
 		wxError

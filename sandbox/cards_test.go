@@ -42,8 +42,8 @@ func TestCardCreateIsStrict(t *testing.T) {
 		{"notice of 17 characters", coupon(func(b map[string]any) { b["notice"] = strings.Repeat("请", 17) }), 45021},
 		{"missing title", coupon(func(b map[string]any) { delete(b, "title") }), 41011},
 		{"missing sku", coupon(func(b map[string]any) { delete(b, "sku") }), 41011},
-		{"bad code_type", coupon(func(b map[string]any) { b["code_type"] = "CODE_TYPE_NFC" }), 40072},
-		{"bad color", coupon(func(b map[string]any) { b["color"] = "red" }), 40097},
+		{"bad code_type", coupon(func(b map[string]any) { b["code_type"] = "CODE_TYPE_NFC" }), 40097},
+		{"bad color", coupon(func(b map[string]any) { b["color"] = "red" }), 40076},
 		{"logo not uploaded to WeChat", coupon(func(b map[string]any) { b["logo_url"] = "https://example.com/logo.png" }), 40097},
 		{"permanent coupon", coupon(func(b map[string]any) { b["date_info"] = map[string]any{"type": "DATE_TYPE_PERMANENT"} }), 40079},
 		{"range in the past", coupon(func(b map[string]any) {
@@ -109,6 +109,7 @@ func TestCardReviewReceiveConsume(t *testing.T) {
 	if str(dec, "code") != code {
 		t.Fatalf("decrypt = %v", dec)
 	}
+	wantErr(t, e.call(http.MethodPost, AppLifeOA, "/card/code/decrypt", map[string]string{"encrypt_code": "bm90IGEgY29kZQ=="}), 40075)
 	wantErr(t, e.call(http.MethodPost, AppLifeOA, "/card/code/consume", map[string]string{"code": "000000000000"}), 40056)
 	cons := e.call(http.MethodPost, AppLifeOA, "/card/code/consume", map[string]string{"code": code})
 	wantErr(t, cons, 0)
@@ -197,4 +198,30 @@ func TestWiFiShopDeviceQRCode(t *testing.T) {
 	bssid := str(recs[0].(map[string]any), "bssid")
 	wantErr(t, e.call(http.MethodPost, AppLifeOA, "/bizwifi/device/delete", map[string]string{"bssid": bssid}), 0)
 	wantErr(t, e.call(http.MethodPost, AppLifeOA, "/bizwifi/device/delete", map[string]string{"bssid": bssid}), 40097)
+}
+
+// A code past its validity (fixed_term days from receipt) is the table's
+// 40127 to consume and, checking, to read; unchecked it reads EXPIRE.
+func TestCardCodeExpired(t *testing.T) {
+	e := newCodeEnv(t, AppLifeOA)
+	out := e.call(http.MethodPost, AppLifeOA, "/card/create", coupon(func(b map[string]any) {
+		b["date_info"] = map[string]any{"type": "DATE_TYPE_FIX_TERM", "fixed_term": 1, "fixed_begin_term": 0}
+	}))
+	wantErr(t, out, 0)
+	cardID := str(out, "card_id")
+	e.later("10s")
+	waitFor(t, e.plat.messages, "Event", "card_pass_check")
+	status, rec := e.do(http.MethodPost, "/sandbox/api/apps/"+AppLifeOA+"/cards/"+cardID+"/receive", map[string]any{"openid": "oUserB"})
+	if status != http.StatusOK {
+		t.Fatalf("receive: HTTP %d %v", status, rec)
+	}
+	code := str(rec, "code")
+	e.later("25h")
+	wantErr(t, e.call(http.MethodPost, AppLifeOA, "/card/code/consume", map[string]string{"code": code}), 40127)
+	wantErr(t, e.call(http.MethodPost, AppLifeOA, "/card/code/get", map[string]any{"code": code}), 40127)
+	cg := e.call(http.MethodPost, AppLifeOA, "/card/code/get", map[string]any{"code": code, "check_consume": false})
+	wantErr(t, cg, 0)
+	if str(cg, "user_card_status") != "EXPIRE" || cg["can_consume"] != false {
+		t.Fatalf("code/get unchecked = %v", cg)
+	}
 }

@@ -115,10 +115,15 @@ func (s *Sandbox) apiCustomSend(r *http.Request, body []byte) (any, int) {
 }
 
 // customerServiceLimit is how many customer-service messages a user may get
-// after one message of theirs (45047 beyond; docs/wechat-capabilities.md:
-// sources disagree between 5 and 20, the sandbox enforces the stricter 5,
-// counted again from each message or session entry of the user).
-const customerServiceLimit = 5
+// in the 48 hours after one message of theirs, entryServiceLimit in the
+// minute after they enter the customer-service session (45047 beyond,
+// 45015 once both windows are shut). Source: WeChat's 发送客服消息 guide for
+// mini programs and its 客服消息 introduction for official accounts
+// (docs/wechat-capabilities.md).
+const (
+	customerServiceLimit = 5
+	entryServiceLimit    = 2
+)
 
 func (s *Sandbox) customSend(r *http.Request, body []byte, mediaCode int) (sendEvent, int) {
 	var ev sendEvent
@@ -143,7 +148,7 @@ func (s *Sandbox) customSend(r *http.Request, body []byte, mediaCode int) (sendE
 	if !slices.Contains(authz.FuncInfo, need) {
 		return ev, 61007
 	}
-	lastSeen, known := s.st.users(authz.AppID).Seen[req.ToUser]
+	_, known := s.st.users(authz.AppID).Seen[req.ToUser]
 	if req.ToUser == "" || !known {
 		return ev, 40003
 	}
@@ -155,17 +160,30 @@ func (s *Sandbox) customSend(r *http.Request, body []byte, mediaCode int) (sendE
 	if mediaCode != 0 {
 		return ev, mediaCode
 	}
-	if now.Sub(lastSeen) > userWindow {
-		return ev, 45015
-	}
 	users := s.st.users(authz.AppID)
-	if users.Sent[req.ToUser] >= customerServiceLimit {
+	wroteAt, wrote := users.Wrote[req.ToUser]
+	enteredAt, entered := users.Entered[req.ToUser]
+	if !wrote && !entered {
+		wroteAt, wrote = users.Seen[req.ToUser], true // an older state: Seen was a message
+	}
+	wroteOpen := wrote && now.Sub(wroteAt) <= userWindow
+	enteredOpen := entered && now.Sub(enteredAt) <= entryWindow
+	switch {
+	case wroteOpen && users.Sent[req.ToUser] < customerServiceLimit:
+		if users.Sent == nil {
+			users.Sent = map[string]int{}
+		}
+		users.Sent[req.ToUser]++
+	case enteredOpen && users.EntrySent[req.ToUser] < entryServiceLimit:
+		if users.EntrySent == nil {
+			users.EntrySent = map[string]int{}
+		}
+		users.EntrySent[req.ToUser]++
+	case !wroteOpen && !enteredOpen:
+		return ev, 45015
+	default:
 		return ev, 45047
 	}
-	if users.Sent == nil {
-		users.Sent = map[string]int{}
-	}
-	users.Sent[req.ToUser]++
 	s.touch(ref{kind: kUsers, a: authz.AppID})
 	s.st.nextSeq++
 	s.st.Outbox = append(s.st.Outbox, outboxEntry{

@@ -475,10 +475,14 @@
 // background. Source: WeChat's 小程序订阅消息 guide, 订阅消息事件推送 (mirrored
 // in public repos), which says failures there are only asynchronous system
 // failures; their codes are unverified and the sandbox reports none.
-// custom/send answers 45047 after 5 messages since the user's last message
-// (customerServiceLimit; unverified, sources say 5 or 20); subscribe/send
-// never does. The permission set of subscribe messages is not checked (its id is
-// not in our sources); customer service needs 19 (mini programs) or 1.
+// custom/send allows 5 messages within 48 h of the user's last message
+// and 2 within a minute of their entry into the session
+// (customerServiceLimit, entryServiceLimit): 45047 beyond, 45015 once both
+// windows are shut; subscribe/send never answers 45047. Source: WeChat's
+// 发送客服消息 guide for mini programs and 客服消息 introduction for official
+// accounts (developers.weixin.qq.com; the older rule of 20 is gone). The
+// permission set of subscribe messages is not checked (its id is not in
+// our sources); customer service needs 19 (mini programs) or 1.
 //
 //	POST /sandbox/api/apps/{appid}/user-message  {"openid"?,"msgtype":"text"|"image"|"miniprogrampage"|"event","content"?,
 //	                                            "pic_url"?,"title"?,"pagepath"?,"thumb_url"?,"event"?,"session_from"?,"component_appid"?}
@@ -508,9 +512,10 @@
 //	POST /card/create          {card:{card_type, <lower-case type>:{base_info, …}}} → {card_id}; see below
 //	POST /card/get             {card_id} → card:{card_type, <type>:{base_info:{…, id, status}, …}}; 40073 unknown or another account's
 //	POST /card/code/get        {code, card_id?, check_consume?} → {openid, can_consume, user_card_status, card:{card_id, begin_time, end_time, code}};
-//	                           40056 unknown code; 40099 a consumed (or expired) one unless check_consume is false
-//	POST /card/code/consume    {code, card_id?} → {card:{card_id}, openid}; 40099 the second time; pushes user_consume_card (ConsumeSource FROM_API)
-//	POST /card/code/decrypt    {encrypt_code} → {code}; 40056 unknown
+//	                           40056 unknown code; 40099 a consumed, 40127 an expired one unless check_consume is false
+//	POST /card/code/consume    {code, card_id?} → {card:{card_id}, openid}; 40099 the second time, 40127 expired;
+//	                           pushes user_consume_card (ConsumeSource FROM_API)
+//	POST /card/code/decrypt    {encrypt_code} → {code}; 40075 not an encrypted code of the account
 //	POST /bizwifi/shop/list    {pageindex, pagesize ≤ 20} → data:{totalcount, pageindex, pagecount, records[{shop_id, shop_name, ssid, ssid_list, ssid_password_list, protocol_type, sid}]}
 //	POST /bizwifi/shop/get     {shop_id} → data:{shop_name, ssid, ssid_list, password, protocol_type, ap_count, …}
 //	POST /bizwifi/device/add   {shop_id, ssid "WX…" ≤ 32 bytes, password 8–24}; a shop has one password network
@@ -524,8 +529,8 @@
 // brand_name, code_type, title, color, notice, description, sku.quantity and
 // date_info present (41011); brand_name ≤ 12, title ≤ 9, notice ≤ 16,
 // description ≤ 1024, center_title ≤ 6, sub_title ≤ 18 characters (45021);
-// code_type one of WeChat's six (40072); color Color010 … Color100 and a
-// logo on mmbiz.qpic.cn, where /cgi-bin/media/uploadimg puts it (40097);
+// code_type one of WeChat's six and a logo on mmbiz.qpic.cn, where
+// /cgi-bin/media/uploadimg puts it (40097); color Color010 … Color100 (40076);
 // sku.quantity 0 … 100,000,000 (40122); date_info DATE_TYPE_FIX_TIME_RANGE
 // with begin < end and end in the future, DATE_TYPE_FIX_TERM with
 // fixed_term > 0, DATE_TYPE_PERMANENT for member cards only (40079); and the
@@ -542,12 +547,17 @@
 // makes required (the sandbox requires none) and every member-card errcode
 // (the sandbox reuses base_info's).
 // Sources: the field table and limits of docs/wechat-cards-wifi.md (from
-// the official card docs as the wire notes give them); the errcodes 40056,
-// 40071, 40072, 40073, 40078, 40079, 40097, 40122, 41011 and 45021 come
-// from WeChat's global return-code table as remembered, unverified in code;
-// 40099 from the wire notes' errcode table. The Wi-Fi rules (ssid "WX",
-// password 8–24, pagesize ≤ 20) and their 40097 are widely quoted but
-// unverified; WeChat's own Wi-Fi errcodes are not modelled.
+// the official card docs as the wire notes give them); the errcodes and
+// errmsgs 40056, 40071, 40073, 40075, 40076, 40079, 40097, 40099, 40122,
+// 40127, 41011 and 45021 from WeChat's global return-code table as
+// binarywang/WxJava copies it (weixin-java-common
+// me/chanjar/weixin/common/error/WxOpenErrorMsgEnum.java); the table has no
+// code for a bad code_type (its 40072 is a location id), so that one is the
+// generic 40097, unverified. The event fields from WxJava's
+// weixin-java-mp me/chanjar/weixin/mp/bean/message/WxMpXmlMessage.java and
+// WxMpEventConstants.java. The Wi-Fi rules (ssid "WX", password 8–24,
+// pagesize ≤ 20) and their 40097 are widely quoted but unverified; WeChat's
+// own Wi-Fi errcodes are not modelled.
 //
 // A new card is CARD_STATUS_NOT_VERIFY. Its review is decided once the
 // card-rules delay has passed on the sandbox clock (a ticker, a clock move,
@@ -591,8 +601,10 @@
 //	POST /v3/refund/domestic/refunds {sub_mchid, out_trade_no|transaction_id, out_refund_no, reason, notify_url,
 //	     amount{refund,total,currency}}   400 PARAM_ERROR (sub_mchid, out_refund_no not 1–64 of [0-9A-Za-z_-|*@],
 //	     neither order id, amount's fields, currency not CNY, refund ≤ 0, reason > 80), 400 MCH_NOT_EXISTS,
-//	     404 RESOURCE_NOT_EXISTS (order), 400 INVALID_REQUEST (order not paid, total not the order's, refund more
-//	     than is left, out_refund_no reused with other parameters); the same out_refund_no again → the same refund.
+//	     404 RESOURCE_NOT_EXISTS (order missing or not paid), 400 INVALID_REQUEST (total not the order's, refund
+//	     more than is left, out_refund_no reused with other parameters), and the sub-merchant's refund refusal if
+//	     one is set (403 NOT_ENOUGH, 403 USER_ACCOUNT_ABNORMAL, 429 FREQUENCY_LIMITED); the same out_refund_no again →
+//	     the same refund.
 //	     Settled at once: the answer says PROCESSING, queries say SUCCESS, REFUND.SUCCESS goes to notify_url
 //	GET  /v3/refund/domestic/refunds/{out_refund_no}?sub_mchid=   400 PARAM_ERROR, 404 RESOURCE_NOT_EXISTS
 //	POST /v3/applyment4sub/applyment/   Wechatpay-Serial must name WeChat Pay's key (400 PARAM_ERROR);
@@ -601,7 +613,8 @@
 //	     contact_id_number, id_card_name, id_card_number, account_name, account_number must decrypt with
 //	     RSA-OAEP (SHA-1) under WeChat Pay's key; a business_code in use and not rejected → 400 INVALID_REQUEST;
 //	     a rejected one is replaced → {"applyment_id"}
-//	GET  /v3/applyment4sub/applyment/business_code/{code}   {business_code, applyment_id, applyment_state,
+//	GET  /v3/applyment4sub/applyment/business_code/{code}   400 PARAM_ERROR "未能找到申请单" (nothing under that code);
+//	     {business_code, applyment_id, applyment_state,
 //	     applyment_state_msg, sign_url, sub_mchid (FINISHED), audit_detail [{field, field_name, reject_reason}] (REJECTED)}
 //
 // The notification (TRANSACTION.SUCCESS) goes to the order's notify_url when
@@ -628,6 +641,9 @@
 //	POST /sandbox/api/pay/sub-merchants/{sub_mchid}/appids {"appid"}   bind a mini program (特约商户 APPID
 //	     配置, done in the merchant platform on WeChat Pay; no API found in the sources)
 //	GET  /sandbox/api/pay/sub-merchants
+//	POST /sandbox/api/pay/sub-merchants/{sub_mchid}/refund-refusal {"code"}   from now on the sub-merchant's
+//	     refunds answer code (NOT_ENOUGH, USER_ACCOUNT_ABNORMAL, FREQUENCY_LIMITED: the balance, the payer's
+//	     account and the rate limit the sandbox does not model), or are taken again for ""
 //
 // Sources: wechatpay-apiv3/wechatpay-go v0.2.21 (core/auth signers,
 // validators and verifiers, core/notify, services/partnerpayments/jsapi
@@ -636,16 +652,36 @@
 // QueryByOutRefundNoRequest: fields, statuses, sub_mchid in partner mode,
 // out_refund_no's characters, one refund per out_refund_no); WeChat Pay's
 // partner refund query page (sub_mchid required); for "more than is left" the
-// older XML API's INVALID_REQUEST; the refund error pairs are unverified),
-// utils/rsa_crypto.go: OAEP with SHA-1); for onboarding, whose models that
+// older XML API's INVALID_REQUEST), utils/rsa_crypto.go: OAEP with SHA-1).
+// The refund error table (codes with their HTTP statuses; an unpaid order is
+// RESOURCE_NOT_EXISTS 404): egzosn/pay-java-parent
+// pay-java-wx/src/main/java/com/egzosn/pay/wx/v3/bean/response/WxRefundResult.java
+// and gabinlin/wx-pay-profits-sharing
+// src/main/java/top/gabin/tools/response/ecommerce/refunds/RefundApplyResponse.java
+// (they differ on MCH_NOT_EXISTS, 404 and 400: the sandbox keeps 400,
+// unverified); reason 1–80 characters from the refund page as public
+// tutorials copy it. The order errors' statuses: WeChat Pay's partner
+// mini-program close-order page (pay.weixin.qq.com/docs/partner/apis/
+// partner-miniprogram-payment/close-order.html) and the combined-payment
+// tables gabinlin/wx-pay-profits-sharing copies
+// (src/main/java/top/gabin/tools/response/pay/combine/); ORDERPAID is in
+// none of them (unverified). The notification schedule:
+// TheNorthMemory/wechatpay.js.org webhook/v3/TRANSACTION.SUCCESS.md. What
+// developers report WeChat Pay answering, on its community
+// (developers.weixin.qq.com/community): an unknown business_code's 400
+// PARAM_ERROR "未能找到申请单", a stale timestamp's 401 SIGN_ERROR (five
+// minutes), an order placed again with another amount INVALID_REQUEST "201
+// 商户订单号重复", an unpaid order's refund RESOURCE_NOT_EXISTS. For
+// onboarding, whose models that
 // SDK does not have: JeffreySu/WeiXinMPSDK
 // (ServiceProviderTenPayV3 GetApplyStatusResultJson.cs: states,
 // audit_detail, sign_url, sub_mchid only when finished, a rejected
 // business_code may be submitted again), fudiwei/DotNetCore.SKIT.FlurlHttpClient.Wechat
 // (TenpayV3 Models/Apply4SubMerchant CreateApplyForSubMerchantApplymentRequest.cs:
 // which fields are sensitive, RSA-OAEP), TheNorthMemory/wechatpay-openapi
-// (src/V3/Applyment4sub/Applyment: the form's structure). Error codes of
-// onboarding, their HTTP statuses and the retry schedule are unverified.
+// (src/V3/Applyment4sub/Applyment: the form's structure). The error for a
+// business_code in use is unverified (searched those SDKs, wechatpay-go,
+// WxJava and WeChat's community threads on applyment4sub).
 //
 // # Pages
 //

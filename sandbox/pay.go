@@ -81,6 +81,20 @@ type paySubMerchant struct {
 	SubMchID string   `json:"sub_mchid"`
 	Name     string   `json:"name"`
 	AppIDs   []string `json:"appids"`
+	// RefundRefusal is the refusal every refund of the sub-merchant gets
+	// (a code of refundRefusals) until cleared: the control call's stand-in
+	// for an account with too little balance, a payer's closed account or
+	// a rate limit, which the sandbox does not model.
+	RefundRefusal string `json:"refund_refusal,omitempty"`
+}
+
+// refundRefusals are the refund errors a sub-merchant can be set to answer,
+// with the status WeChat Pay's refund error table pairs them with
+// (docs/wechat-pay.md "Refunds").
+var refundRefusals = map[string]*payError{
+	"NOT_ENOUGH":            {status: 403, Code: "NOT_ENOUGH", Message: "余额不足"},
+	"USER_ACCOUNT_ABNORMAL": {status: 403, Code: "USER_ACCOUNT_ABNORMAL", Message: "退款请求失败"},
+	"FREQUENCY_LIMITED":     {status: 429, Code: "FREQUENCY_LIMITED", Message: "频率限制"},
 }
 
 func (m *paySubMerchant) bound(appid string) bool {
@@ -263,6 +277,7 @@ func (s *Sandbox) payRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /sandbox/api/pay/applyments/{code}/decide", s.handlePayDecide)
 	mux.HandleFunc("POST /sandbox/api/pay/sub-merchants/{sub_mchid}/appids", s.handlePayBind)
 	mux.HandleFunc("GET /sandbox/api/pay/sub-merchants", s.handlePaySubMerchants)
+	mux.HandleFunc("POST /sandbox/api/pay/sub-merchants/{sub_mchid}/refund-refusal", s.handlePayRefundRefusal)
 }
 
 // payHandler checks what WeChat Pay checks on every API call, in its
@@ -322,7 +337,7 @@ func (s *Sandbox) payVerify(r *http.Request, p *payState, body []byte) *payError
 		return payErr(401, "SIGN_ERROR", "timestamp is not a number")
 	}
 	if d := s.wall().Sub(time.Unix(ts, 0)); d > payClockSkew || d < -payClockSkew {
-		return payErr(401, "SIGN_ERROR", "timestamp %d is more than 5 minutes from WeChat Pay's clock", ts)
+		return payErr(401, "SIGN_ERROR", "Http头Authorization中的timestamp与发起请求的时间不得超过5分钟（timestamp %d is more than 5 minutes from WeChat Pay's clock）", ts)
 	}
 	msg := r.Method + "\n" + r.URL.RequestURI() + "\n" + f["timestamp"] + "\n" + f["nonce_str"] + "\n" + string(body) + "\n"
 	sig, err := base64.StdEncoding.DecodeString(f["signature"])
@@ -453,6 +468,38 @@ func (s *Sandbox) handlePayBind(w http.ResponseWriter, r *http.Request) {
 	if !m.bound(req.AppID) {
 		m.AppIDs = append(m.AppIDs, req.AppID)
 	}
+	if err := s.savePayLocked(p); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+// POST /sandbox/api/pay/sub-merchants/{sub_mchid}/refund-refusal {"code"}:
+// from now on the sub-merchant's refunds are refused with code (NOT_ENOUGH,
+// USER_ACCOUNT_ABNORMAL, FREQUENCY_LIMITED), or taken again for "".
+func (s *Sandbox) handlePayRefundRefusal(w http.ResponseWriter, r *http.Request) {
+	p, err := s.pay()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	var req struct {
+		Code *string `json:"code"`
+	}
+	if json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req) != nil || req.Code == nil ||
+		(*req.Code != "" && refundRefusals[*req.Code] == nil) {
+		writeJSON(w, http.StatusBadRequest, payErr(400, "PARAM_ERROR", `body must be {"code"} with "NOT_ENOUGH", "USER_ACCOUNT_ABNORMAL", "FREQUENCY_LIMITED" or ""`))
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := p.SubMerchants[r.PathValue("sub_mchid")]
+	if m == nil {
+		writeJSON(w, http.StatusNotFound, payErr(404, "MCH_NOT_EXISTS", "no sub-merchant %s", r.PathValue("sub_mchid")))
+		return
+	}
+	m.RefundRefusal = *req.Code
 	if err := s.savePayLocked(p); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

@@ -273,7 +273,9 @@ func (s *Sandbox) payQueryApplyment(r *http.Request, p *payState, _ []byte) (any
 	defer p.mu.Unlock()
 	a := p.Applyments[r.PathValue("code")]
 	if a == nil {
-		return nil, payErr(404, "RESOURCE_NOT_EXISTS", "申请单不存在（no application with business_code %s）", r.PathValue("code"))
+		// WeChat Pay answers an unknown business_code with a 400, not a
+		// 404 (docs/wechat-pay.md "Sub-merchant onboarding").
+		return nil, payErr(400, "PARAM_ERROR", "未能找到申请单（no application with business_code %s）", r.PathValue("code"))
 	}
 	return a.view(), nil
 }

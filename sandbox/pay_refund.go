@@ -98,7 +98,8 @@ func (s *Sandbox) payCreateRefund(r *http.Request, p *payState, body []byte) (an
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.SubMerchants[req.SubMchID] == nil {
+	m := p.SubMerchants[req.SubMchID]
+	if m == nil {
 		return nil, payErr(400, "MCH_NOT_EXISTS", "特约商户号不存在（sub_mchid %s does not exist）", req.SubMchID)
 	}
 	var o *payOrder
@@ -122,13 +123,19 @@ func (s *Sandbox) payCreateRefund(r *http.Request, p *payState, body []byte) (an
 		return old.view(old.Status), nil
 	}
 	if o.State != "SUCCESS" {
-		return nil, payErr(400, "INVALID_REQUEST", "订单未支付，不能退款（the order is %s: only a paid order is refunded）", o.State)
+		// WeChat Pay's refund error table gives an unpaid order the same
+		// 404 as a missing one (docs/wechat-pay.md "Refunds").
+		return nil, payErr(404, "RESOURCE_NOT_EXISTS", "订单不存在或未支付，不能退款（the order is %s: an unpaid order cannot be refunded）", o.State)
 	}
 	if *req.Amount.Total != o.Total {
 		return nil, payErr(400, "INVALID_REQUEST", "订单金额 amount.total 与原订单不一致（amount.total is not the order's total %d）", o.Total)
 	}
 	if *req.Amount.Refund > o.Total-o.Refunded {
 		return nil, payErr(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额（the refund exceeds what is left to refund: %d）", o.Total-o.Refunded)
+	}
+	if e := refundRefusals[m.RefundRefusal]; e != nil {
+		c := *e
+		return nil, &c
 	}
 	f := &payRefund{
 		RefundID:    fmt.Sprintf("50300%s%012d", s.now().In(chinaTime).Format("20060102"), p.nextIDLocked()),

@@ -28,7 +28,7 @@ func TestPayRefundStrict(t *testing.T) {
 			"notify_url": srv.URL + "/pay/notify", "amount": map[string]any{"refund": amount, "total": total, "currency": "CNY"}}
 	}
 	st, out := c.call("POST", uri, refund("refund_1", 100, 1000), "", nil)
-	wantPayErr(t, st, out, 400, "INVALID_REQUEST") // unpaid
+	wantPayErr(t, st, out, 404, "RESOURCE_NOT_EXISTS") // unpaid: the same answer as no order
 	if st, out := e.do("POST", "/sandbox/api/pay/orders/order_refund_1/pay", map[string]any{"sub_mchid": sub, "lose_notification": true}); st != 200 {
 		t.Fatalf("pay: %d %v", st, out)
 	}
@@ -101,5 +101,54 @@ func TestPayRefundStrict(t *testing.T) {
 	if env.EventType != "REFUND.SUCCESS" || env.Resource["original_type"] != "refund" || n["refund_status"] != "SUCCESS" ||
 		n["out_refund_no"] != "refund_1" || n["refund_id"] != first["refund_id"] || n["sub_mchid"] != sub {
 		t.Fatalf("refund notification %s / %v", body, n)
+	}
+}
+
+// A sub-merchant set to refuse refunds answers the code with the status
+// WeChat Pay's refund table gives it, takes nothing, and refunds again once
+// cleared; a refund already taken is still answered as before.
+func TestPayRefundRefusal(t *testing.T) {
+	e := newEnv(t)
+	c := newPayClient(e)
+	sub := c.subMerchant("biz_refund_2", "wxapp1")
+	if st, out := c.call("POST", "/v3/pay/partner/transactions/jsapi", c.order(sub, "wxapp1", "order_refusal_1", 1000), "", nil); st != 200 {
+		t.Fatalf("order: %d %v", st, out)
+	}
+	if st, out := e.do("POST", "/sandbox/api/pay/orders/order_refusal_1/pay", map[string]any{"sub_mchid": sub}); st != 200 {
+		t.Fatalf("pay: %d %v", st, out)
+	}
+	const uri = "/v3/refund/domestic/refunds"
+	refund := func(no string) map[string]any {
+		return map[string]any{"sub_mchid": sub, "out_trade_no": "order_refusal_1", "out_refund_no": no,
+			"amount": map[string]any{"refund": 100, "total": 1000, "currency": "CNY"}}
+	}
+	if st, out := c.call("POST", uri, refund("refusal_0"), "", nil); st != 200 {
+		t.Fatalf("refund before: %d %v", st, out)
+	}
+	refuse := func(code string) {
+		t.Helper()
+		if st, out := e.do("POST", "/sandbox/api/pay/sub-merchants/"+sub+"/refund-refusal", map[string]string{"code": code}); st != 200 {
+			t.Fatalf("refusal %q: %d %v", code, st, out)
+		}
+	}
+	if st, _ := e.do("POST", "/sandbox/api/pay/sub-merchants/"+sub+"/refund-refusal", map[string]string{"code": "ERROR"}); st != 400 {
+		t.Fatalf("an unknown refusal: %d", st)
+	}
+	for _, w := range []struct {
+		code   string
+		status int
+	}{{"NOT_ENOUGH", 403}, {"USER_ACCOUNT_ABNORMAL", 403}, {"FREQUENCY_LIMITED", 429}} {
+		refuse(w.code)
+		st, out := c.call("POST", uri, refund("refusal_1"), "", nil)
+		wantPayErr(t, st, out, w.status, w.code)
+	}
+	if st, out := c.call("POST", uri, refund("refusal_0"), "", nil); st != 200 {
+		t.Fatalf("the refund taken before, asked again: %d %v", st, out)
+	}
+	st, out := c.call("GET", uri+"/refusal_1?sub_mchid="+sub, nil, "", nil)
+	wantPayErr(t, st, out, 404, "RESOURCE_NOT_EXISTS") // nothing was taken
+	refuse("")
+	if st, out := c.call("POST", uri, refund("refusal_1"), "", nil); st != 200 || out["status"] != "PROCESSING" {
+		t.Fatalf("cleared: %d %v", st, out)
 	}
 }

@@ -412,6 +412,9 @@ func TestPayApplyment(t *testing.T) {
 	wantPayErr(t, st, out, 400, "PARAM_ERROR")
 	st, out = c.call("POST", uri, c.form("biz_apply_1"), "", nil)
 	wantPayErr(t, st, out, 400, "PARAM_ERROR")
+	// Nothing submitted under that number yet: a 400, as WeChat Pay answers.
+	st, out = c.call("GET", "/v3/applyment4sub/applyment/business_code/biz_apply_1", nil, "", nil)
+	wantPayErr(t, st, out, 400, "PARAM_ERROR")
 
 	query := func() map[string]any {
 		st, out := c.call("GET", "/v3/applyment4sub/applyment/business_code/biz_apply_1", nil, "", nil)

@@ -21,6 +21,7 @@ const (
 	preAuthTTL     = 600 * time.Second  // pre_auth_code: expires_in says 600, we enforce 600
 	authCodeTTL    = 3600 * time.Second // authorization code (auth_code)
 	userWindow     = 48 * time.Hour     // customer-service reply window after the user's last message
+	entryWindow    = time.Minute        // the window of a user's entry into the customer-service session
 	forgetAfter    = 48 * time.Hour     // issued values older than this are dropped from the state
 )
 
@@ -117,6 +118,14 @@ type appUsers struct {
 	// Sent counts the customer-service messages each user got since their
 	// last message: WeChat allows customerServiceLimit (45047 after).
 	Sent map[string]int `json:"sent,omitempty"`
+	// Wrote is each user's last message, Entered their last entry into the
+	// customer-service session (user_enter_tempsession), EntrySent what was
+	// sent on the entry's own allowance (entryServiceLimit in entryWindow).
+	// A state without Wrote or Entered for a user (written before the two
+	// were told apart) counts Seen as a message.
+	Wrote     map[string]time.Time `json:"wrote,omitempty"`
+	Entered   map[string]time.Time `json:"entered,omitempty"`
+	EntrySent map[string]int       `json:"entry_sent,omitempty"`
 }
 
 // outboxEntry is a customer-service message the platform sent through

@@ -93,6 +93,32 @@ func TestSubscribeSentAndChangeEvents(t *testing.T) {
 	}
 }
 
+// Entering the customer-service session (user_enter_tempsession) allows 2
+// messages within a minute, on top of what the user's last message allows:
+// a third is 45047, and once the minute is over (the message's 48 h long
+// gone) 45015.
+func TestCustomSendSessionEntryAllowance(t *testing.T) {
+	e := newCapEnv(t)
+	e.advance("49h") // the user's first message no longer allows anything
+	e.renew()
+	wantErr(t, e.send(customText(e.openid, "在吗")), 45015)
+	e.userMessage(AppBakery, map[string]any{"openid": e.openid, "msgtype": "event", "event": "user_enter_tempsession"})
+	for i := range entryServiceLimit {
+		wantErr(t, e.send(customText(e.openid, fmt.Sprint("欢迎", i+1))), 0)
+	}
+	wantErr(t, e.send(customText(e.openid, "第三条")), 45047)
+	e.userMessage(AppBakery, map[string]any{"openid": e.openid, "msgtype": "event", "event": "user_enter_tempsession"})
+	wantErr(t, e.send(customText(e.openid, "又来了")), 0)
+	e.advance("61s")
+	wantErr(t, e.send(customText(e.openid, "还在吗")), 45015)
+	// A message allows its 5 again, whatever the entry allowed.
+	e.userMessage(AppBakery, map[string]any{"openid": e.openid, "content": "我想问一下"})
+	for range customerServiceLimit {
+		wantErr(t, e.send(customText(e.openid, "请讲")), 0)
+	}
+	wantErr(t, e.send(customText(e.openid, "第六条")), 45047)
+}
+
 // 45047 is the customer-service count limit: 5 messages after each message
 // of the user, counted again from the next one. Subscribe messages have no
 // such limit (WeChat does not answer 45047 to subscribe/send).

@@ -64,7 +64,14 @@ func (s *Sandbox) sendUserMessage(ctx context.Context, appid string, m userMessa
 		m.OpenID = users.Default
 	}
 	users.Seen[m.OpenID] = now
-	delete(users.Sent, m.OpenID) // a new message opens a new allowance (45047)
+	if m.MsgType == "event" {
+		// An entry into the session opens its own, short allowance.
+		users.Entered = setTime(users.Entered, m.OpenID, now)
+		delete(users.EntrySent, m.OpenID)
+	} else {
+		users.Wrote = setTime(users.Wrote, m.OpenID, now)
+		delete(users.Sent, m.OpenID) // a new message opens a new allowance (45047)
+	}
 	var msgID int64
 	if m.MsgType != "event" {
 		msgID = s.st.NextMsgID
@@ -172,4 +179,13 @@ func (s *Sandbox) handleUserMessages(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		Items []userLogEntry `json:"items"`
 	}{items})
+}
+
+// setTime sets m[k] = t, making m if needed.
+func setTime(m map[string]time.Time, k string, t time.Time) map[string]time.Time {
+	if m == nil {
+		m = map[string]time.Time{}
+	}
+	m[k] = t
+	return m
 }

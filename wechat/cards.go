@@ -24,9 +24,10 @@ const (
 
 // Card errcodes a caller acts on.
 const (
-	CodeCardCodeConsumed = 40099 // /card/code/consume: the code was consumed before
-	CodeInvalidCardCode  = 40056 // no such code
-	CodeInvalidCardID    = 40073 // no such card (of this account)
+	CodeCardCodeConsumed    = 40099 // /card/code/consume: the code was consumed before
+	CodeCardCodeUnavailable = 40127 // the user's code was deleted, expired or made unavailable
+	CodeInvalidCardCode     = 40056 // no such code
+	CodeInvalidCardID       = 40073 // no such card (of this account)
 )
 
 // cardReads are the card and Wi-Fi calls that change nothing (qrcode/get

@@ -20,7 +20,8 @@ type refundView struct {
 // Refunds: a paid order refunded in part through the API, WeChat Pay
 // refusing more than is left; the REFUND.SUCCESS notification verified and
 // stored once (sent again, it stores nothing), the refund shown succeeded;
-// an unpaid order cannot be refunded.
+// an unpaid order cannot be refunded; a refusal for too little balance is
+// worded for the operator.
 func TestPayRefundEndToEnd(t *testing.T) {
 	d := bootDemo(t)
 	rcv := hookPayEvents(t, d)
@@ -55,6 +56,17 @@ func TestPayRefundEndToEnd(t *testing.T) {
 	}
 	if st := d.api("POST", path, map[string]any{"amount": 600}, &e); st != 400 || !strings.Contains(e.Message, "INVALID_REQUEST") {
 		t.Fatalf("refunding more than is left: %d %+v", st, e)
+	}
+	// The sub-merchant's balance too low (NOT_ENOUGH, 403): the operator is
+	// told so, and nothing is kept of it.
+	if st := d.sandbox("POST", "/sandbox/api/pay/sub-merchants/"+sub+"/refund-refusal", map[string]string{"code": "NOT_ENOUGH"}, nil); st != 200 {
+		t.Fatalf("refusal: %d", st)
+	}
+	if st := d.api("POST", path, map[string]any{"amount": 100}, &e); st != 409 || !strings.Contains(e.Message, "NOT_ENOUGH") || !strings.Contains(e.Message, "余额不足") {
+		t.Fatalf("refunding with too little balance: %d %+v", st, e)
+	}
+	if st := d.sandbox("POST", "/sandbox/api/pay/sub-merchants/"+sub+"/refund-refusal", map[string]string{"code": ""}, nil); st != 200 {
+		t.Fatalf("refusal cleared: %d", st)
 	}
 	// The same out_refund_no again: the same refund, not a second one.
 	var again refundView
