@@ -101,6 +101,13 @@ func TestBrowserConsolePages(t *testing.T) {
 		t.Fatalf("add device: %d", st)
 	}
 	applyment := d.submitApplyment("wxf_browser_1", apps[0].AppID)
+	var tn apiTenant // a tenant with a mini program, for its pay page
+	if st := d.api("POST", "/api/v1/tenants", map[string]any{"name": "麦香坊"}, &tn); st != 201 {
+		t.Fatalf("tenant: %d", st)
+	}
+	if st := d.api("PUT", "/api/v1/authorizers/"+apps[0].AppID+"/tenant", map[string]any{"tenant_id": tn.ID}, nil); st != 200 && st != 204 {
+		t.Fatalf("app to tenant: %d", st)
+	}
 
 	shots := newScreenshots(t)
 	base := d.Platform.URL()
@@ -152,6 +159,7 @@ func TestBrowserConsolePages(t *testing.T) {
 		{"wifi", "/authorizers/" + oa + "/wifi", "#shops"},
 		{"pay", "/pay", "#applyments"},
 		{"applyment", fmt.Sprintf("/pay/applyments/%d", applyment.ID), "#applyment"},
+		{"tenant-pay", fmt.Sprintf("/tenants/%d/pay", tn.ID), "#tenant-pay"},
 	}
 	for _, lang := range []string{"zh", "en"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/lang?to="+lang+"&next=/"), chromedp.WaitVisible(css("#lang-switch"))); err != nil {

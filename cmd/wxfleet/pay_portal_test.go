@@ -133,6 +133,9 @@ func consoleStructuredApplyment(t *testing.T, d *testDemo, c *console, app strin
 	if st := d.api("GET", "/api/v1/pay/applyments/"+m[1], nil, &a); st != 200 || a.TenantID == nil || *a.TenantID != tn.ID || a.State != wxfleet.ApplymentAuditing {
 		t.Fatalf("the structured application: HTTP %d %+v, want tenant %d under review", st, a, tn.ID)
 	}
+	if _, page := c.get("/pay" + q); !strings.Contains(page, fmt.Sprintf(`<a href="/tenants/%d/pay">#%d</a>`, tn.ID, tn.ID)) {
+		t.Error("the pay page does not name the application's tenant")
+	}
 }
 
 // The merchant portal's WeChat Pay page: a merchant of tenant A submits its
