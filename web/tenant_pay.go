@@ -172,7 +172,7 @@ func (s *Server) renderTenantPay(w http.ResponseWriter, r *http.Request, status 
 	actor, _ := wxfleet.ActorFrom(ctx)
 	data := map[string]any{"Title": d.Name + " · 微信支付 WeChat Pay", "T": toTenantJSON(d.Tenant), "Back": back,
 		"Apps": apps, "Applyments": applyments, "Orders": orders, "States": applymentStates, "Next": applymentNext,
-		"CanSubmit": actor.Role != wxfleet.RoleViewer}
+		"CanSubmit": actor.Role != wxfleet.RoleViewer, "Staff": actor.Role.Staff()}
 	applymentFormData(data, f, fmt.Sprintf("/tenants/%d/pay/applyments", d.ID))
 	data["AFApps"] = apps
 	s.render(w, r, status, "tenant_pay", data)

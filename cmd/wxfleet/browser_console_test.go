@@ -192,5 +192,17 @@ func TestBrowserConsolePages(t *testing.T) {
 			check(p.name, lang)
 		}
 	}
+	// The onboarding form on a phone: one column, no input wider than its
+	// section or the screen.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+fmt.Sprintf("/tenants/%d/pay", tn.ID)),
+		chromedp.WaitVisible(css("#new-applyment"))); err != nil {
+		t.Fatal(err)
+	}
+	if wide, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#new-applyment input, #new-applyment select, #new-applyment button')]
+		.filter(e => e.offsetParent && e.getBoundingClientRect().right > Math.min(window.innerWidth, (e.closest('fieldset') || document.body).getBoundingClientRect().right))
+		.map(e => e.id || e.name)`)); err != nil || len(wide) > 0 {
+		t.Errorf("on a phone the onboarding form's inputs %v run off the screen (%v)", wide, err)
+	}
+	shots.save(ctx, "tenant-pay-phone")
 	t.Logf("screenshots in %s", strings.Join(shots.dirs, ", "))
 }
