@@ -51,11 +51,15 @@ type ApplymentRequest struct {
 }
 
 // SubmitApplyment submits (or, after a rejection, resubmits under the same
-// business_code) an application and returns it as stored.
-func (s *Service) SubmitApplyment(ctx context.Context, req ApplymentRequest) (*wxfleet.PayApplyment, error) {
+// business_code) an application inside sc and returns it as stored. A
+// merchant files it under its own tenant, whatever the request says.
+func (s *Service) SubmitApplyment(ctx context.Context, sc wxfleet.Scope, req ApplymentRequest) (*wxfleet.PayApplyment, error) {
 	code, _ := req.Form["business_code"].(string)
 	if !businessCodePattern.MatchString(code) {
 		return nil, wxfleet.Errorf(wxfleet.EINVALID, "表单须有 business_code（字母、数字、下划线）/ the form needs a business_code (letters, digits, _)")
+	}
+	if err := s.applymentTenant(ctx, sc, &req); err != nil {
+		return nil, err
 	}
 	bi, _ := req.Form["business_info"].(map[string]any)
 	shortname, _ := bi["merchant_shortname"].(string)
@@ -65,10 +69,16 @@ func (s *Service) SubmitApplyment(ctx context.Context, req ApplymentRequest) (*w
 	}
 	old, err := s.Store.PayApplymentByCode(ctx, req.ComponentAppID, code)
 	switch {
+	case err == nil && !sc.All() && (old.TenantID == nil || *old.TenantID != sc.TenantID):
+		// Another tenant's (or the staff's) number: taken, saying nothing of it.
+		return nil, wxfleet.Errorf(wxfleet.ECONFLICT, "业务申请编号 %s 已被使用，请换一个 / business_code %s is taken: choose another", code, code)
 	case err == nil && old.State != wxfleet.ApplymentRejected && old.State != wxfleet.ApplymentEditing && old.State != wxfleet.ApplymentNotUploaded:
 		return nil, wxfleet.Errorf(wxfleet.ECONFLICT, "申请单 %s 状态为 %s，只有被驳回的申请单可以重新提交 / application %s is %s: only a rejected one can be submitted again", code, old.State, code, old.State)
 	case err != nil && wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND:
 		return nil, err
+	}
+	if err == nil && req.TenantID == nil {
+		req.TenantID = old.TenantID // a resubmission stays with its tenant
 	}
 	plain, err := json.Marshal(req.Form)
 	if err != nil {
@@ -110,6 +120,41 @@ func (s *Service) SubmitApplyment(ctx context.Context, req ApplymentRequest) (*w
 	return a, nil
 }
 
+// applymentTenant fixes the tenant an application is filed under: a
+// merchant's own, always; for the staff the one given or, when none, the
+// tenant of the mini program it names. A merchant's mini program must be
+// on its tenant; a staff's that is on a tenant must be on the one given.
+// (An app unknown here stays allowed for the staff, as the appid is only
+// the application's sales scene; the binding checks the app.)
+func (s *Service) applymentTenant(ctx context.Context, sc wxfleet.Scope, req *ApplymentRequest) error {
+	if !sc.All() {
+		if sc.TenantID <= 0 || (req.TenantID != nil && *req.TenantID != sc.TenantID) {
+			return wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个租户 / no such tenant")
+		}
+		t := sc.TenantID
+		req.TenantID = &t
+	}
+	if req.AppID == "" {
+		return nil
+	}
+	a, err := s.Store.Authorizer(ctx, req.ComponentAppID, req.AppID)
+	switch {
+	case err != nil && wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND:
+		return err
+	case !sc.All() && (err != nil || a.TenantID != sc.TenantID):
+		return wxfleet.Errorf(wxfleet.ENOTFOUND, "没有这个小程序 / no such mini program")
+	case err != nil || a.TenantID == 0:
+		return nil
+	case req.TenantID == nil:
+		t := a.TenantID
+		req.TenantID = &t
+	case *req.TenantID != a.TenantID:
+		return wxfleet.Errorf(wxfleet.EINVALID, "小程序 %s 属于租户 %d，不是租户 %d / mini program %s is on tenant %d, not tenant %d",
+			req.AppID, a.TenantID, *req.TenantID, req.AppID, a.TenantID, *req.TenantID)
+	}
+	return nil
+}
+
 // encryptSensitive returns a copy of the form with the sensitive fields
 // encrypted with WeChat Pay's public key.
 func encryptSensitive(form map[string]any, mc *merchantClient) (map[string]any, error) {
@@ -143,10 +188,10 @@ func encryptSensitive(form map[string]any, mc *merchantClient) (map[string]any, 
 	return cp, nil
 }
 
-// Applyment returns an application, first reading its state from WeChat
-// Pay when it has one there.
-func (s *Service) Applyment(ctx context.Context, componentAppID string, id int64) (*wxfleet.PayApplyment, error) {
-	a, err := s.Store.PayApplyment(ctx, componentAppID, id)
+// Applyment returns an application inside sc, first reading its state from
+// WeChat Pay when it has one there; ENOTFOUND outside sc, before any call.
+func (s *Service) Applyment(ctx context.Context, sc wxfleet.Scope, componentAppID string, id int64) (*wxfleet.PayApplyment, error) {
+	a, err := s.Store.PayApplyment(ctx, sc, componentAppID, id)
 	if err != nil || a.State == wxfleet.ApplymentNotUploaded {
 		return a, err
 	}

@@ -91,12 +91,12 @@ func TestReconcileAndRefundAgainstTheSandbox(t *testing.T) {
 			"settlement_info":   map[string]any{"settlement_id": "719", "qualification_type": "餐饮"},
 			"bank_account_info": map[string]any{"bank_account_type": "BANK_ACCOUNT_TYPE_PERSONAL", "account_name": "张三", "account_bank": "工商银行", "bank_address_code": "110000", "account_number": "6222000000000000"},
 		}
-		a, err := s.SubmitApplyment(ctx, ApplymentRequest{ComponentAppID: "wxcomponent00001", AppID: "wxapp0000000001", Form: form})
+		a, err := s.SubmitApplyment(ctx, wxfleet.Scope{}, ApplymentRequest{ComponentAppID: "wxcomponent00001", AppID: "wxapp0000000001", Form: form})
 		must(err)
 		if st := post(t, srv.URL+"/sandbox/api/pay/applyments/biz_rec_1/decide", map[string]string{"result": "approve"}, nil); st != 200 {
 			t.Fatalf("approve: %d", st)
 		}
-		a, err = s.Applyment(ctx, "wxcomponent00001", a.ID)
+		a, err = s.Applyment(ctx, wxfleet.Scope{}, "wxcomponent00001", a.ID)
 		must(err)
 		sub := a.SubMchID
 		if st := post(t, srv.URL+"/sandbox/api/pay/sub-merchants/"+sub+"/appids", map[string]string{"appid": "wxapp0000000001"}, nil); st != 200 {

@@ -638,6 +638,8 @@
 //	POST /sandbox/api/pay/notifications/{id}/resend   once more, now, acknowledged or not → the attempt
 //	POST /sandbox/api/pay/applyments/{business_code}/decide {"result":"approve"|"reject"|"cancel","reason","field","field_name","state"}
 //	     approve → "state" (TO_BE_CONFIRMED, TO_BE_SIGNED, SIGNING) or FINISHED with a new sub_mchid
+//	GET  /sandbox/api/pay/applyments/{business_code}   the form as received (sensitive fields encrypted) and
+//	     "decrypted": those fields as decrypted, by path (not kept across a restart)
 //	POST /sandbox/api/pay/sub-merchants/{sub_mchid}/appids {"appid"}   bind a mini program (特约商户 APPID
 //	     配置, done in the merchant platform on WeChat Pay; no API found in the sources)
 //	GET  /sandbox/api/pay/sub-merchants

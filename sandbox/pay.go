@@ -275,6 +275,7 @@ func (s *Sandbox) payRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /sandbox/api/pay/notifications", s.handlePayNotifications)
 	mux.HandleFunc("POST /sandbox/api/pay/notifications/{id}/resend", s.handlePayResend)
 	mux.HandleFunc("POST /sandbox/api/pay/applyments/{code}/decide", s.handlePayDecide)
+	mux.HandleFunc("GET /sandbox/api/pay/applyments/{code}", s.handlePayApplymentReceived)
 	mux.HandleFunc("POST /sandbox/api/pay/sub-merchants/{sub_mchid}/appids", s.handlePayBind)
 	mux.HandleFunc("GET /sandbox/api/pay/sub-merchants", s.handlePaySubMerchants)
 	mux.HandleFunc("POST /sandbox/api/pay/sub-merchants/{sub_mchid}/refund-refusal", s.handlePayRefundRefusal)

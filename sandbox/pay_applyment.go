@@ -354,6 +354,32 @@ func (s *Sandbox) handlePayDecide(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.view())
 }
 
+// GET /sandbox/api/pay/applyments/{business_code} → {"business_code",
+// "applyment_state","submissions","form","decrypted"}: the form as WeChat
+// Pay received it (sensitive fields encrypted) and those fields as it
+// decrypted them, for a test to check both. decrypted is not kept across a
+// restart (nor is it anywhere else).
+func (s *Sandbox) handlePayApplymentReceived(w http.ResponseWriter, r *http.Request) {
+	p, err := s.pay()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a := p.Applyments[r.PathValue("code")]
+	if a == nil {
+		writeJSON(w, http.StatusNotFound, payErr(404, "RESOURCE_NOT_EXISTS", "no such application"))
+		return
+	}
+	plain := a.Plain
+	if plain == nil {
+		plain = map[string]string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"business_code": a.BusinessCode, "applyment_state": a.State,
+		"submissions": a.Submissions, "form": a.Form, "decrypted": plain})
+}
+
 // String names an application in logs without its sensitive fields.
 func (a *payApplyment) String() string {
 	return fmt.Sprintf("applyment %s (%d) %s", a.BusinessCode, a.ApplymentID, a.State)

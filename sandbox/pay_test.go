@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -429,6 +430,16 @@ func TestPayApplyment(t *testing.T) {
 	}
 	if q := query(); q["applyment_state"] != applyAuditing || q["sub_mchid"] != nil {
 		t.Fatalf("after submit %v", q)
+	}
+	// The control call shows the form as received and its sensitive fields decrypted.
+	if st, got := e.do("GET", "/sandbox/api/pay/applyments/biz_apply_1", nil); st != 200 {
+		t.Fatalf("received: %d %v", st, got)
+	} else if dec, _ := got["decrypted"].(map[string]any); dec["bank_account_info/account_number"] != "6222000000000000" || dec["contact_info/contact_name"] != "张三" ||
+		strings.Contains(fmt.Sprint(got["form"]), "6222000000000000") {
+		t.Fatalf("received %v", got)
+	}
+	if st, _ := e.do("GET", "/sandbox/api/pay/applyments/biz_none", nil); st != 404 {
+		t.Fatalf("an unknown application: %d", st)
 	}
 	// Submitting the same business_code while it is audited is refused.
 	st, out = c.call("POST", uri, c.form("biz_apply_1"), "", c.serialHeader())

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/wxfleet/wxfleet"
@@ -121,9 +122,58 @@ func testAppDataScoped(t *testing.T, h *harness) {
 		t.Errorf("staff see %d orders, want 2", len(orders))
 	}
 
+	// Applications belong to the tenant named on them (tenant_id), not to
+	// their app's: each tenant reads its own, by id and in the list; one
+	// without a tenant is the staff's only.
+	applied := map[int64]int64{} // tenant → its application's id
+	for app, tid := range apps {
+		a := &wxfleet.PayApplyment{ComponentAppID: "wxA", BusinessCode: "biz_" + app, AppID: app, TenantID: &tid, Shortname: "店 " + app,
+			Form: json.RawMessage(`{"business_code":"biz_` + app + `"}`), State: wxfleet.ApplymentAuditing, CreatedAt: base, UpdatedAt: base}
+		must(t, h.SavePayApplyment(h.ctx, a))
+		applied[tid] = a.ID
+	}
+	orphan := &wxfleet.PayApplyment{ComponentAppID: "wxA", BusinessCode: "biz_orphan", Form: json.RawMessage(`{}`), State: wxfleet.ApplymentAuditing, CreatedAt: base, UpdatedAt: base}
+	must(t, h.SavePayApplyment(h.ctx, orphan))
+	for _, c := range []struct {
+		who  string
+		sc   wxfleet.Scope
+		sees []int64 // the ids it reads, newest first
+	}{
+		{"staff", staff, []int64{orphan.ID, max(applied[ta.ID], applied[tb.ID]), min(applied[ta.ID], applied[tb.ID])}},
+		{"tenant A", scA, []int64{applied[ta.ID]}},
+		{"tenant B", scB, []int64{applied[tb.ID]}},
+		{"a merchant without a tenant", nobody, nil},
+	} {
+		list, err := h.PayApplyments(h.ctx, c.sc, "wxA", 10)
+		must(t, err)
+		var got []int64
+		for _, a := range list {
+			got = append(got, a.ID)
+		}
+		if !slices.Equal(got, c.sees) {
+			t.Errorf("%s lists applications %v, want %v", c.who, got, c.sees)
+		}
+		for _, id := range []int64{applied[ta.ID], applied[tb.ID], orphan.ID} {
+			a, err := h.PayApplyment(h.ctx, c.sc, "wxA", id)
+			if want := slices.Contains(c.sees, id); want != (err == nil) {
+				t.Errorf("%s reads application %d: %v, want found=%v", c.who, id, err, want)
+			} else if err != nil {
+				wantCode(t, err, wxfleet.ENOTFOUND)
+			} else if a.ID != id || len(a.Form) == 0 {
+				t.Errorf("%s reads application %d: %+v", c.who, id, a)
+			}
+		}
+	}
+
 	// A's app moved to B: its conversations and orders go with it (the card
-	// keeps the tenant it was made for).
+	// keeps the tenant it was made for, the application the tenant that applied).
 	must(t, h.SetAuthorizerTenant(h.ctx, staff, "wxA", "wxappa", tb.ID))
+	if _, err := h.PayApplyment(h.ctx, scB, "wxA", applied[ta.ID]); wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
+		t.Errorf("tenant B reads A's application after A's app moved to it: %v", err)
+	}
+	if _, err := h.PayApplyment(h.ctx, scA, "wxA", applied[ta.ID]); err != nil {
+		t.Errorf("tenant A lost its application when its app moved: %v", err)
+	}
 	if got := sees(scA, "wxappa"); got.conversation || got.order || got.notifications || got.consents {
 		t.Errorf("tenant A after its app moved to B: %+v", got)
 	}

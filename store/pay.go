@@ -138,9 +138,25 @@ func (s *Store) UpdatePayApplymentState(ctx context.Context, a *wxfleet.PayApply
 const applymentColumns = `id, component_appid, business_code, appid, tenant_id, shortname, form_sealed, applyment_id,
 	state, state_msg, audit_detail, sign_url, sub_mchid, created_at, updated_at`
 
-// PayApplyment returns an application of the platform by id, its form opened.
-func (s *Store) PayApplyment(ctx context.Context, componentAppID string, id int64) (*wxfleet.PayApplyment, error) {
-	return s.payApplyment(ctx, `SELECT `+applymentColumns+` FROM pay_applyments WHERE component_appid = $1 AND id = $2`, componentAppID, id)
+// An application belongs to the tenant its tenant_id names, not to the
+// tenant its mini program is on: it is the merchant's own file (licence,
+// identity, bank account), its appid only the sales scene, and it stays
+// with the tenant that applied if the app moves. One without a tenant is
+// the ISV staff's only.
+func applymentScoped(w *where, sc wxfleet.Scope) {
+	if !sc.All() {
+		w.and("tenant_id = $%d", sc.TenantID)
+	}
+}
+
+// PayApplyment returns an application of the platform by id inside sc, its
+// form opened; ENOTFOUND when none or outside sc.
+func (s *Store) PayApplyment(ctx context.Context, sc wxfleet.Scope, componentAppID string, id int64) (*wxfleet.PayApplyment, error) {
+	var w where
+	w.and("component_appid = $%d", componentAppID)
+	w.and("id = $%d", id)
+	applymentScoped(&w, sc)
+	return s.payApplyment(ctx, `SELECT `+applymentColumns+` FROM pay_applyments`+w.sql.String(), w.args...)
 }
 
 // PayApplymentByCode returns an application of the platform by its business_code.
@@ -178,15 +194,19 @@ func (s *Store) payApplyment(ctx context.Context, query string, args ...any) (*w
 	return &a, nil
 }
 
-// PayApplyments lists a platform's applications, the newest first, without
-// their forms (the list never opens the sealed fields).
-func (s *Store) PayApplyments(ctx context.Context, componentAppID string, limit int) ([]*wxfleet.PayApplyment, error) {
+// PayApplyments lists a platform's applications inside sc (a tenant's own,
+// for a merchant or for a tenant's page), the newest first, without their
+// forms (the list never opens the sealed fields).
+func (s *Store) PayApplyments(ctx context.Context, sc wxfleet.Scope, componentAppID string, limit int) ([]*wxfleet.PayApplyment, error) {
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
+	var w where
+	w.and("component_appid = $%d", componentAppID)
+	applymentScoped(&w, sc)
 	rows, err := s.read.QueryContext(ctx, `SELECT id, component_appid, business_code, appid, tenant_id, shortname, applyment_id,
 		state, state_msg, audit_detail, sign_url, sub_mchid, created_at, updated_at
-		FROM pay_applyments WHERE component_appid = $1 ORDER BY id DESC LIMIT $2`, componentAppID, limit)
+		FROM pay_applyments`+w.sql.String()+` ORDER BY id DESC LIMIT `+strconv.Itoa(limit), w.args...)
 	if err != nil {
 		return nil, dbErr("list pay applyments", err)
 	}

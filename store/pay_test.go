@@ -50,13 +50,13 @@ func testPay(t *testing.T, h *harness) {
 	first := a.ID
 	a.State, a.AuditDetail, a.UpdatedAt = wxfleet.ApplymentRejected, []wxfleet.PayAuditDetail{{Field: "id_card_copy", FieldName: "身份证", RejectReason: "模糊"}}, base.Add(time.Minute)
 	must(t, h.UpdatePayApplymentState(h.ctx, a))
-	ga, err := h.PayApplyment(h.ctx, "wxA", first)
+	ga, err := h.PayApplyment(h.ctx, wxfleet.Scope{}, "wxA", first)
 	must(t, err)
 	if ga.State != wxfleet.ApplymentRejected || len(ga.AuditDetail) != 1 || ga.AuditDetail[0].RejectReason != "模糊" || *ga.TenantID != 7 ||
 		!strings.Contains(string(ga.Form), "张三-plaintext") {
 		t.Fatalf("applyment %+v", ga)
 	}
-	_, err = h.PayApplyment(h.ctx, "wxB", first) // another platform's id
+	_, err = h.PayApplyment(h.ctx, wxfleet.Scope{}, "wxB", first) // another platform's id
 	wantCode(t, err, wxfleet.ENOTFOUND)
 	re := &wxfleet.PayApplyment{ComponentAppID: "wxA", BusinessCode: "biz_1", Form: json.RawMessage(`{"v":2}`), State: wxfleet.ApplymentAuditing, CreatedAt: base, UpdatedAt: base}
 	must(t, h.SavePayApplyment(h.ctx, re))
@@ -78,13 +78,13 @@ func testPay(t *testing.T, h *harness) {
 	second := &wxfleet.PayApplyment{ComponentAppID: "wxA", BusinessCode: "biz_2", Form: json.RawMessage(`{"v":3}`), State: wxfleet.ApplymentAuditing, CreatedAt: base, UpdatedAt: base}
 	must(t, h.SavePayApplyment(h.ctx, second))
 	must(t, h.SavePayApplyment(h.ctx, &wxfleet.PayApplyment{ComponentAppID: "wxB", BusinessCode: "biz_b", Form: json.RawMessage(`{}`), CreatedAt: base, UpdatedAt: base}))
-	apps, err := h.PayApplyments(h.ctx, "wxA", 10)
+	apps, err := h.PayApplyments(h.ctx, wxfleet.Scope{}, "wxA", 10)
 	must(t, err)
 	if len(apps) != 2 || apps[0].BusinessCode != "biz_2" || apps[1].BusinessCode != "biz_1" || apps[1].State != wxfleet.ApplymentAuditing ||
 		apps[0].Form != nil || apps[1].Form != nil {
 		t.Fatalf("applyments of wxA: %+v", apps)
 	}
-	if list, err := h.PayApplyments(h.ctx, "wxA", 1); err != nil || len(list) != 1 || list[0].BusinessCode != "biz_2" {
+	if list, err := h.PayApplyments(h.ctx, wxfleet.Scope{}, "wxA", 1); err != nil || len(list) != 1 || list[0].BusinessCode != "biz_2" {
 		t.Fatalf("one applyment: %+v %v", list, err)
 	}
 

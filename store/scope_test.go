@@ -76,14 +76,16 @@ var scopeless = map[string]scopeKind{
 
 	// pay.go: the ISV's provider merchant; WeChat Pay's notifications and the
 	// reconciliation; orders placed for a runtime session's own app; refunds
-	// and closes of an order read inside the caller's scope; applications.
+	// and closes of an order read inside the caller's scope; an application
+	// filed under the caller's own tenant (pay.Service.SubmitApplyment); the
+	// bindings, the staff's.
 	"PutPayMerchant": kindPlatform, "PayMerchant": kindPlatform, "PayMerchants": kindPlatform,
 	"RecordPayNotification": kindSystem, "RecordRefundNotification": kindSystem, "UnpaidPayOrders": kindSystem,
 	"CreatePayOrder": kindOwn, "DropUnplacedPayOrder": kindOwn, "SetPayOrderPrepay": kindOwn,
 	"ClosePayOrder": kindChecked, "CreatePayRefund": kindChecked, "DropUnplacedPayRefund": kindChecked,
 	"SetPayRefundState": kindChecked, "PayRefund": kindChecked, "PayRefunds": kindChecked,
-	"SavePayApplyment": kindStaff, "UpdatePayApplymentState": kindStaff, "PayApplyment": kindStaff,
-	"PayApplymentByCode": kindStaff, "PayApplyments": kindStaff, "BindPaySubMerchant": kindStaff,
+	"SavePayApplyment": kindChecked, "UpdatePayApplymentState": kindChecked, "PayApplymentByCode": kindChecked,
+	"BindPaySubMerchant": kindStaff,
 
 	// subscribe.go: an app's templates (synced from WeChat on an app in the
 	// caller's scope); the fleet-wide applies are the staff's.

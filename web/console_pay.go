@@ -2,19 +2,24 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/pay"
+	"github.com/wxfleet/wxfleet/store"
 )
 
 // The console's WeChat Pay page (package pay, docs/wechat-pay.md): the
 // provider merchant, the sub-merchant applications (特约商户进件) with their
 // state and WeChat Pay's rejection reasons, one application read again
 // from WeChat Pay, an application submitted (WeChat Pay's form as JSON),
-// a sub-merchant bound to a mini program, and the latest orders.
+// a sub-merchant bound to a mini program, and the latest orders. The
+// application form is field by field for the common cases (pay.ApplymentForm),
+// WeChat Pay's JSON for the rest; a tenant's own page has the same form
+// (tenant_pay.go).
 
 func (s *Server) payPages(mux *http.ServeMux) {
 	if s.Pay == nil {
@@ -24,6 +29,7 @@ func (s *Server) payPages(mux *http.ServeMux) {
 	s.pageCap(mux, "POST /pay/applyments", StaffWrite("pay.applyment.submit"), 64<<10, s.submitApplymentForm)
 	s.page(mux, "GET /pay/applyments/{id}", StaffRead(), s.applymentPage)
 	s.page(mux, "POST /pay/sub-merchants", StaffWrite("pay.sub_merchant.bind"), s.bindSubMerchantForm)
+	s.tenantPayPages(mux) // tenant_pay.go
 }
 
 // applymentStates are WeChat Pay's application states in words.
@@ -39,24 +45,85 @@ var applymentStates = map[string][2]string{ // tone, label
 	wxfleet.ApplymentEditing:     {"warn", "编辑中 being edited"},
 }
 
-// payForm is the application form as the page holds it.
+// payForm is the onboarding form as the page holds it: the structured
+// fields (F, by input name) with their errors, WeChat Pay's JSON when the
+// advanced textarea was used, the tenant chosen, and a form-wide error.
 type payForm struct {
-	Form, AppID, TenantID string
+	Form, TenantID string
+	F              map[string]string
+	Errs           pay.FieldErrors
+	Err            string
+}
+
+// applymentFormData is what applyment_form.html needs besides the form.
+func applymentFormData(data map[string]any, f payForm, action string) {
+	if f.F == nil {
+		f.F = map[string]string{}
+	}
+	data["AF"], data["AFAction"] = f, action
+	data["AFSubjects"], data["AFAccountTypes"] = pay.ApplymentSubjectTypes, pay.ApplymentBankAccountTypes
+}
+
+// readApplymentForm reads the onboarding form of r: WeChat Pay's JSON when
+// the advanced textarea holds some, else the structured fields, checked
+// here (field by field) before anything goes to WeChat Pay. code is the
+// business_code for a structured form that gives none. On error the form
+// comes back as it was typed, to be shown again.
+func readApplymentForm(r *http.Request, code string) (map[string]any, payForm, error) {
+	f := payForm{Form: r.PostFormValue("form"), TenantID: strings.TrimSpace(r.PostFormValue("tenant_id")), F: map[string]string{}}
+	var af pay.ApplymentForm
+	for _, name := range pay.ApplymentFormFields() {
+		af.Set(name, r.PostFormValue(name))
+	}
+	af.Trim()
+	f.F = af.Values()
+	if strings.TrimSpace(f.Form) != "" {
+		var form map[string]any
+		if err := json.Unmarshal([]byte(f.Form), &form); err != nil || form == nil {
+			err = wxfleet.Errorf(wxfleet.EINVALID, "进件表单须是微信支付申请单的 JSON 对象 / the form must be WeChat Pay's application as a JSON object")
+			f.Err = wxfleet.ErrorMessage(err)
+			return nil, f, err
+		}
+		return form, f, nil
+	}
+	if f.Errs = af.Validate(); f.Errs != nil {
+		names := make([]string, 0, len(f.Errs))
+		for _, name := range pay.ApplymentFormFields() {
+			if _, bad := f.Errs[name]; bad {
+				names = append(names, name)
+			}
+		}
+		err := wxfleet.Errorf(wxfleet.EINVALID, "请改正标出的字段：%s / fix the fields marked: %s", strings.Join(names, "、"), strings.Join(names, ", "))
+		f.Err = wxfleet.ErrorMessage(err)
+		return nil, f, err
+	}
+	return af.Build(code), f, nil
+}
+
+// newBusinessCode is a business_code for a form that gives none: ours,
+// unique per platform (the tenant and the millisecond).
+func (s *Server) newBusinessCode(tenantID *int64) string {
+	t := int64(0)
+	if tenantID != nil {
+		t = *tenantID
+	}
+	return fmt.Sprintf("wxf%d_%d", t, s.Now().UnixMilli())
 }
 
 func (s *Server) payPage(w http.ResponseWriter, r *http.Request) {
-	s.renderPay(w, r, http.StatusOK, payForm{}, "", "")
+	s.renderPay(w, r, http.StatusOK, payForm{}, "")
 }
 
-func (s *Server) renderPay(w http.ResponseWriter, r *http.Request, status int, f payForm, errMsg, bindErr string) {
+func (s *Server) renderPay(w http.ResponseWriter, r *http.Request, status int, f payForm, bindErr string) {
 	comp, err := s.platform(r)
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, "/")
 		return
 	}
 	ctx := r.Context()
-	data := map[string]any{"Title": "微信支付 WeChat Pay", "Platform": comp, "Path": "/pay" + platformQuery(comp), "F": f, "Err": errMsg, "BindErr": bindErr,
+	data := map[string]any{"Title": "微信支付 WeChat Pay", "Platform": comp, "Path": "/pay" + platformQuery(comp), "BindErr": bindErr,
 		"Bound": r.URL.Query().Get("bound")}
+	applymentFormData(data, f, "/pay/applyments"+platformQuery(comp))
 	if actor, ok := wxfleet.ActorFrom(ctx); ok && actor.Role != wxfleet.RoleViewer {
 		// As the API's GET /api/v1/pay/merchant: not for viewers.
 		m, err := s.Store.PayMerchant(ctx, comp)
@@ -69,8 +136,16 @@ func (s *Server) renderPay(w http.ResponseWriter, r *http.Request, status int, f
 			s.errorPage(w, r, "出错了 Error", err, "/")
 			return
 		}
+		// The tenant an application is filed under (a select of the first
+		// 1000; docs/tenants.md).
+		tenants, err := s.Store.ListTenants(ctx, scopeOf(r), store.TenantFilter{Limit: 1000})
+		if err != nil {
+			s.errorPage(w, r, "出错了 Error", err, "/")
+			return
+		}
+		data["AFTenants"] = tenants
 	}
-	apps, err := s.Store.PayApplyments(ctx, comp, 100)
+	apps, err := s.Store.PayApplyments(ctx, scopeOf(r), comp, 100)
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, "/")
 		return
@@ -89,37 +164,43 @@ func (s *Server) renderPay(w http.ResponseWriter, r *http.Request, status int, f
 }
 
 // submitApplymentForm submits an application (or resubmits a rejected one
-// under the same business_code) and shows it.
+// under the same business_code), filed under the tenant chosen, and shows it.
 func (s *Server) submitApplymentForm(w http.ResponseWriter, r *http.Request) {
 	comp, err := s.platform(r)
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, "/pay")
 		return
 	}
-	f := payForm{Form: r.PostFormValue("form"), AppID: strings.TrimSpace(r.PostFormValue("appid")), TenantID: strings.TrimSpace(r.PostFormValue("tenant_id"))}
-	req := pay.ApplymentRequest{ComponentAppID: comp, AppID: f.AppID}
-	if err := json.Unmarshal([]byte(f.Form), &req.Form); err != nil || req.Form == nil {
-		err = wxfleet.Errorf(wxfleet.EINVALID, "进件表单须是微信支付申请单的 JSON 对象 / the form must be WeChat Pay's application as a JSON object")
-		auditSkip(r)
-		s.renderPay(w, r, http.StatusBadRequest, f, wxfleet.ErrorMessage(err), "")
-		return
-	}
-	if f.TenantID != "" {
-		id, err := strconv.ParseInt(f.TenantID, 10, 64)
+	req := pay.ApplymentRequest{ComponentAppID: comp, AppID: strings.TrimSpace(r.PostFormValue("appid"))}
+	if v := strings.TrimSpace(r.PostFormValue("tenant_id")); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || id <= 0 {
 			auditSkip(r)
-			s.renderPay(w, r, http.StatusBadRequest, f, "租户须是数字 id / tenant must be a numeric id", "")
+			_, f, _ := readApplymentForm(r, "")
+			f.Err = "租户须是数字 id / tenant must be a numeric id"
+			s.renderPay(w, r, http.StatusBadRequest, f, "")
 			return
 		}
 		req.TenantID = &id
 	}
-	a, err := s.Pay.SubmitApplyment(r.Context(), req)
+	form, f, err := readApplymentForm(r, s.newBusinessCode(req.TenantID))
 	if err != nil {
 		auditSkip(r)
-		s.renderPay(w, r, statusOfErr(err), f, wxfleet.ErrorMessage(err), "")
+		s.renderPay(w, r, http.StatusBadRequest, f, "")
 		return
 	}
-	auditTarget(r, comp, f.AppID, a.BusinessCode)
+	req.Form = form
+	a, err := s.Pay.SubmitApplyment(r.Context(), scopeOf(r), req)
+	if err != nil {
+		auditSkip(r)
+		f.Err = wxfleet.ErrorMessage(err)
+		s.renderPay(w, r, statusOfErr(err), f, "")
+		return
+	}
+	if a.TenantID != nil {
+		auditTenant(r, *a.TenantID)
+	}
+	auditTarget(r, comp, req.AppID, a.BusinessCode)
 	http.Redirect(w, r, "/pay/applyments/"+strconv.FormatInt(a.ID, 10)+platformQuery(comp), http.StatusSeeOther)
 }
 
@@ -131,11 +212,11 @@ func (s *Server) applymentPage(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, "出错了 Error", err, "/pay")
 		return
 	}
-	data := map[string]any{"Platform": comp, "States": applymentStates}
-	a, err := s.Pay.Applyment(r.Context(), comp, id)
+	data := map[string]any{"Platform": comp, "States": applymentStates, "Back": "/pay" + platformQuery(comp)}
+	a, err := s.Pay.Applyment(r.Context(), scopeOf(r), comp, id)
 	if err != nil && wxfleet.ErrorCode(err) != wxfleet.ENOTFOUND {
 		data["ReadErr"] = wxfleet.ErrorMessage(err)
-		a, err = s.Store.PayApplyment(r.Context(), comp, id)
+		a, err = s.Store.PayApplyment(r.Context(), scopeOf(r), comp, id)
 	}
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, "/pay"+platformQuery(comp))
@@ -155,7 +236,7 @@ func (s *Server) bindSubMerchantForm(w http.ResponseWriter, r *http.Request) {
 	b := &wxfleet.PaySubMerchant{ComponentAppID: comp, AppID: strings.TrimSpace(r.PostFormValue("appid")), SubMchID: strings.TrimSpace(r.PostFormValue("sub_mchid"))}
 	if err := s.Pay.Bind(r.Context(), b); err != nil {
 		auditSkip(r)
-		s.renderPay(w, r, statusOfErr(err), payForm{}, "", wxfleet.ErrorMessage(err))
+		s.renderPay(w, r, statusOfErr(err), payForm{}, wxfleet.ErrorMessage(err))
 		return
 	}
 	auditTarget(r, comp, b.AppID, b.SubMchID)

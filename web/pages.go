@@ -77,6 +77,13 @@ var pageFuncs = template.FuncMap{
 		}
 		return tag(l[0], bilingual(lang, l[1]))
 	},
+	// {{template "pfield" (pfield . "name" "中文" "English" "type" "inputmode" "hint")}}: one input of the
+	// onboarding form (applyment_form.html), its value and error from the page's AF.
+	"pfield": func(page map[string]any, name, zh, en, typ, mode, hint string) map[string]any {
+		f, _ := page["AF"].(payForm)
+		return map[string]any{"Name": name, "ZH": zh, "EN": en, "Type": typ, "Mode": mode, "Hint": hint,
+			"Value": f.F[name], "Err": f.Errs[name], "L": page["L"]}
+	},
 	// {{yuan .Amount}}: fen as yuan.
 	"yuan": func(fen int64) string { return fmt.Sprintf("%d.%02d", fen/100, fen%100) },
 	// {{status $.L .Status}}: an authorizer status as a tag.
@@ -90,8 +97,13 @@ var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
 	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "authorizer", "authorizer_wechat",
 		"templates", "template_drafts", "rollout_new", "confirm", "audit", "accounts", "api_tokens", "tenants", "tenant", "testers", "apidocs",
-		"webhooks", "webhook", "inbox", "conversation", "subscribe", "subscribe_library", "subscribe_apply", "subscribe_apply_status", "cards", "wifi", "pay", "applyment"} {
-		m[name] = template.Must(template.New(name).Funcs(pageFuncs).Funcs(i18nFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+		"webhooks", "webhook", "inbox", "conversation", "subscribe", "subscribe_library", "subscribe_apply", "subscribe_apply_status", "cards", "wifi", "pay", "applyment",
+		"tenant_pay"} {
+		files := []string{"templates/layout.html", "templates/" + name + ".html"}
+		if name == "pay" || name == "tenant_pay" { // the onboarding form, on both
+			files = append(files, "templates/applyment_form.html")
+		}
+		m[name] = template.Must(template.New(name).Funcs(pageFuncs).Funcs(i18nFuncs).ParseFS(templateFS, files...))
 	}
 	return m
 }()

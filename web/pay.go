@@ -22,8 +22,11 @@ func (s *Server) payRoutes(mux *http.ServeMux) {
 		return
 	}
 	s.api(mux, "GET /api/v1/pay/merchant", OperatorRead(), s.payMerchant)
-	s.api(mux, "POST /api/v1/pay/applyments", StaffWrite("pay.applyment.submit"), s.submitApplyment)
-	s.api(mux, "GET /api/v1/pay/applyments/{id}", StaffRead(), s.getApplyment)
+	// A merchant submits and reads its own tenant's applications (filed
+	// under its tenant, whatever the body says); binding stays the staff's:
+	// it decides where a mini program's money goes.
+	s.api(mux, "POST /api/v1/pay/applyments", TenantWrite("pay.applyment.submit"), s.submitApplyment)
+	s.api(mux, "GET /api/v1/pay/applyments/{id}", TenantRead(), s.getApplyment)
 	s.api(mux, "POST /api/v1/pay/sub-merchants", StaffWrite("pay.sub_merchant.bind"), s.bindSubMerchant)
 	s.api(mux, "GET /api/v1/pay/orders", StaffRead(), s.listPayOrders)
 	s.api(mux, "GET /api/v1/pay/orders/{out_trade_no}", StaffRead(), s.getPayOrder)
@@ -77,6 +80,7 @@ func (s *Server) payMerchant(w http.ResponseWriter, r *http.Request) error {
 
 // POST /api/v1/pay/applyments {"form":{WeChat Pay's form, sensitive fields in the clear},"appid"?,"tenant_id"?}
 // → the application (201). A rejected application is submitted again with the same business_code.
+// A merchant's is filed under its own tenant (another tenant_id is a 404).
 func (s *Server) submitApplyment(w http.ResponseWriter, r *http.Request) error {
 	comp, err := s.platform(r)
 	if err != nil {
@@ -94,22 +98,26 @@ func (s *Server) submitApplyment(w http.ResponseWriter, r *http.Request) error {
 	if req.Form == nil {
 		return wxfleet.Errorf(wxfleet.EINVALID, "缺少 form（微信支付的进件表单）/ form (WeChat Pay's application form) is required")
 	}
-	a, err := s.Pay.SubmitApplyment(r.Context(), pay.ApplymentRequest{ComponentAppID: comp, AppID: req.AppID, TenantID: req.TenantID, Form: req.Form})
+	a, err := s.Pay.SubmitApplyment(r.Context(), scopeOf(r), pay.ApplymentRequest{ComponentAppID: comp, AppID: req.AppID, TenantID: req.TenantID, Form: req.Form})
 	if err != nil {
 		return err
+	}
+	if a.TenantID != nil {
+		auditTenant(r, *a.TenantID)
 	}
 	auditTarget(r, comp, req.AppID, a.BusinessCode)
 	writeJSON(w, http.StatusCreated, toApplymentJSON(a))
 	return nil
 }
 
-// GET /api/v1/pay/applyments/{id} → the application, its state read from WeChat Pay.
+// GET /api/v1/pay/applyments/{id} → the application, its state read from
+// WeChat Pay; another tenant's is a 404 to a merchant, WeChat Pay not asked.
 func (s *Server) getApplyment(w http.ResponseWriter, r *http.Request) error {
 	comp, id, err := s.platformAndID(r)
 	if err != nil {
 		return err
 	}
-	a, err := s.Pay.Applyment(r.Context(), comp, id)
+	a, err := s.Pay.Applyment(r.Context(), scopeOf(r), comp, id)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,8 @@ import (
 // runtime settings, a trial QR code and testers per mini program, links to
 // each mini program's capabilities (customer-service inbox, subscribe
 // messages, cards and coupons, Wi-Fi: pages bounded by the same scope,
-// appscope.go), and a 授权 button for another mini program.
+// appscope.go), its WeChat Pay page (tenant_pay.go), and a 授权 button for
+// another mini program.
 
 // portalApp is one of the tenant's mini programs on its page.
 type portalApp struct {
@@ -137,7 +138,7 @@ func (s *Server) tenantPage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "tenant", map[string]any{
 		"Title": d.Name + " · 租户 Tenant", "T": toTenantJSON(d.Tenant), "D": d, "Apps": apps,
-		"Settings": string(settings), "Staff": actor.Role.Staff(), "DaysLeft": daysLeft, "Expired": expired, "Cards": s.Cards != nil,
+		"Settings": string(settings), "Staff": actor.Role.Staff(), "DaysLeft": daysLeft, "Expired": expired, "Cards": s.Cards != nil, "Pay": s.Pay != nil,
 		"Link": r.URL.Query().Get("link"), "Saved": r.URL.Query().Get("saved") != "",
 	})
 }

@@ -65,7 +65,7 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /api/v1/audit-log":                             nil,
 	"GET /api/v1/pay/merchant":                          nil,
 	"POST /api/v1/pay/applyments":                       nil,
-	"GET /api/v1/pay/applyments/{id}":                   {"id": "1"},
+	"GET /api/v1/pay/applyments/{id}":                   {"id": "B.applyment"},
 	"POST /api/v1/pay/sub-merchants":                    nil,
 	"GET /api/v1/pay/orders":                            nil,
 	"GET /api/v1/pay/orders/{out_trade_no}":             {"out_trade_no": "wxf_sweep_0001"},
@@ -149,10 +149,15 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /authorizers/{appid}/wifi":                     {"appid": "B.appid"},
 	"GET /authorizers/{appid}/wifi/{shop_id}/qrcode":    {"appid": "B.appid", "shop_id": "1"},
 	"POST /authorizers/{appid}/wifi/{shop_id}/devices":  {"appid": "B.appid", "shop_id": "1"},
-	"GET /pay":                                                         nil,
-	"POST /pay/applyments":                                             nil,
-	"GET /pay/applyments/{id}":                                         {"id": "1"},
-	"POST /pay/sub-merchants":                                          nil,
+	"GET /pay":                 nil,
+	"POST /pay/applyments":     nil,
+	"GET /pay/applyments/{id}": {"id": "1"},
+	"POST /pay/sub-merchants":  nil,
+	// A tenant's pay page: B's tenant is not found; B's application (seeded
+	// below, with markers) is not found by its id under A's tenant either.
+	"GET /tenants/{id}/pay":                                            {"id": "B.tenant"},
+	"POST /tenants/{id}/pay/applyments":                                {"id": "B.tenant"},
+	"GET /tenants/{id}/pay/applyments/{aid}":                           {"id": "B.tenant", "aid": "B.applyment"},
 	"GET /api/v1/authorizers/{appid}/conversations":                    {"appid": "B.appid"},
 	"GET /api/v1/authorizers/{appid}/conversations/{openid}":           {"appid": "B.appid", "openid": "oB"},
 	"POST /api/v1/authorizers/{appid}/conversations/{openid}/messages": {"appid": "B.appid", "openid": "oB"},
@@ -253,10 +258,28 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 			t.Fatal(err)
 		}
 	}
-	ids := map[string]string{"B.token": itoa(tokensB[0].ID), "B.account": itoa(accB.ID), "B.appid": "wxappmarkerb", "B.tenant": itoa(tenantB),
+	// B's WeChat Pay: an application (rejected, with WeChat Pay's reason), its
+	// app bound to a sub-merchant, an order.
+	tb := int64(tenantB)
+	applB := &wxfleet.PayApplyment{ComponentAppID: testPlatform, BusinessCode: "biz_applmarkerb", AppID: "wxappmarkerb", TenantID: &tb,
+		Shortname: "shortname-marker-b", Form: []byte(`{"business_code":"biz_applmarkerb"}`), State: wxfleet.ApplymentRejected,
+		AuditDetail: []wxfleet.PayAuditDetail{{Field: "id_card_copy", FieldName: "身份证", RejectReason: "reason-marker-b"}},
+		SignURL:     "https://pay.example/sign-marker-b", CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := ts.st.SavePayApplyment(ctx, applB); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.st.BindPaySubMerchant(ctx, &wxfleet.PaySubMerchant{ComponentAppID: testPlatform, AppID: "wxappmarkerb", SubMchID: "1699990001", TenantID: &tb, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.st.CreatePayOrder(ctx, &wxfleet.PayOrder{ComponentAppID: testPlatform, SubMchID: "1699990001", OutTradeNo: "wxf_ordermarkerb", AppID: "wxappmarkerb",
+		OpenID: "oB", Description: "order-marker-b", Amount: 100, State: wxfleet.OrderNotPaid, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{"B.applyment": itoa(applB.ID), "B.token": itoa(tokensB[0].ID), "B.account": itoa(accB.ID), "B.appid": "wxappmarkerb", "B.tenant": itoa(tenantB),
 		"B.webhook": hookB.ID, "B.delivery": "dlv_markerb"}
 	markers := []string{"marker-b@tenant-b.example", "audit-marker-b", "wxappmarkerb", "tenant-marker-b", tokB, "hook-marker-b", "whsec_marker_b_secret", "payload-marker-b",
-		"msg-marker-b", "tmpl-marker-b", "card-marker-b", "pmarkerb", "pMarkerB"}
+		"msg-marker-b", "tmpl-marker-b", "card-marker-b", "pmarkerb", "pMarkerB",
+		"biz_applmarkerb", "shortname-marker-b", "reason-marker-b", "sign-marker-b", "1699990001", "wxf_ordermarkerb", "order-marker-b"}
 	_, session := ts.signIn("shop@tenant-a.example", testPassword)
 	if session == "" {
 		t.Fatal("merchant A cannot sign in")
@@ -326,6 +349,36 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 			}
 		}
 	}
+	// Tenant A's own pay page shows nothing of B's; B's application by its
+	// id under A's tenant, page or API, is not found; A cannot file an
+	// application under B (nothing is stored).
+	for p, want := range map[string]int{"/tenants/" + itoa(tenantA) + "/pay": 200, "/tenants/" + itoa(tenantA) + "/pay/applyments/" + itoa(applB.ID): 404} {
+		st, body := ts.call("GET", p, nil, "Cookie", session)
+		if st != want {
+			t.Errorf("merchant A GET %s: %d, want %d", p, st, want)
+		}
+		for _, m := range markers {
+			if strings.Contains(body, m) {
+				t.Errorf("merchant A's %s shows tenant B's %q", p, m)
+			}
+		}
+	}
+	st, body := ts.call("POST", "/api/v1/pay/applyments", map[string]any{"tenant_id": tenantB, "appid": "wxappmarkerb",
+		"form": map[string]any{"business_code": "biz_by_a_for_b"}}, bearer(tokA)...)
+	if st != 404 {
+		t.Errorf("merchant A files an application under B: %d %s, want 404", st, body)
+	}
+	if st, body := ts.call("POST", "/tenants/"+itoa(tenantA)+"/pay/applyments", url.Values{"csrf": {csrf}, "appid": {"wxappmarkerb"},
+		"form": {`{"business_code":"biz_by_a_for_b2"}`}}.Encode(), "Cookie", session); st != 400 || !strings.Contains(body, `data-field-error="appid"`) {
+		t.Errorf("merchant A applies for B's mini program in its portal: %d, want 400 naming the appid", st)
+	}
+	if list, err := ts.st.PayApplyments(ctx, wxfleet.Scope{}, testPlatform, 10); err != nil || len(list) != 1 {
+		t.Errorf("applications after the sweep: %d %v, want B's only", len(list), err)
+	}
+	if a, err := ts.st.PayApplyment(ctx, wxfleet.Scope{}, testPlatform, applB.ID); err != nil || a.State != wxfleet.ApplymentRejected || *a.TenantID != tenantB {
+		t.Errorf("B's application after the sweep: %+v %v", a, err)
+	}
+
 	var stale []string
 	for p := range sweepRoutes {
 		if !seen[p] {

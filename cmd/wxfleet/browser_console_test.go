@@ -101,6 +101,13 @@ func TestBrowserConsolePages(t *testing.T) {
 		t.Fatalf("add device: %d", st)
 	}
 	applyment := d.submitApplyment("wxf_browser_1", apps[0].AppID)
+	var tn apiTenant // a tenant with a mini program, for its pay page
+	if st := d.api("POST", "/api/v1/tenants", map[string]any{"name": "麦香坊"}, &tn); st != 201 {
+		t.Fatalf("tenant: %d", st)
+	}
+	if st := d.api("PUT", "/api/v1/authorizers/"+apps[0].AppID+"/tenant", map[string]any{"tenant_id": tn.ID}, nil); st != 200 && st != 204 {
+		t.Fatalf("app to tenant: %d", st)
+	}
 
 	shots := newScreenshots(t)
 	base := d.Platform.URL()
@@ -152,6 +159,7 @@ func TestBrowserConsolePages(t *testing.T) {
 		{"wifi", "/authorizers/" + oa + "/wifi", "#shops"},
 		{"pay", "/pay", "#applyments"},
 		{"applyment", fmt.Sprintf("/pay/applyments/%d", applyment.ID), "#applyment"},
+		{"tenant-pay", fmt.Sprintf("/tenants/%d/pay", tn.ID), "#tenant-pay"},
 	}
 	for _, lang := range []string{"zh", "en"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/lang?to="+lang+"&next=/"), chromedp.WaitVisible(css("#lang-switch"))); err != nil {
@@ -184,5 +192,17 @@ func TestBrowserConsolePages(t *testing.T) {
 			check(p.name, lang)
 		}
 	}
+	// The onboarding form on a phone: one column, no input wider than its
+	// section or the screen.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+fmt.Sprintf("/tenants/%d/pay", tn.ID)),
+		chromedp.WaitVisible(css("#new-applyment"))); err != nil {
+		t.Fatal(err)
+	}
+	if wide, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#new-applyment input, #new-applyment select, #new-applyment button')]
+		.filter(e => e.offsetParent && e.getBoundingClientRect().right > Math.min(window.innerWidth, (e.closest('fieldset') || document.body).getBoundingClientRect().right))
+		.map(e => e.id || e.name)`)); err != nil || len(wide) > 0 {
+		t.Errorf("on a phone the onboarding form's inputs %v run off the screen (%v)", wide, err)
+	}
+	shots.save(ctx, "tenant-pay-phone")
 	t.Logf("screenshots in %s", strings.Join(shots.dirs, ", "))
 }

@@ -432,4 +432,5 @@ func TestConsoleWiFiAndPay(t *testing.T) {
 	if _, body := c.get(loc); !strings.Contains(body, "已驳回") || !strings.Contains(body, "身份证国徽面照片模糊，请重新上传") {
 		t.Fatalf("the application page lacks the rejection and its reason:\n%s", body)
 	}
+	consoleStructuredApplyment(t, d, c, app)
 }
