@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// The pages of WeChat's people (docs/sandbox.md): 模拟微信用户, a WeChat
+// The pages of WeChat's people (README, 沙箱): 模拟微信用户, a WeChat
 // user of one app (/sandbox/user), and 模拟微信审核, WeChat's reviewers
 // (/sandbox/review). Their forms are thin wrappers over the control API:
 // each runs the JSON API's own handler in-process (controlCall), so a

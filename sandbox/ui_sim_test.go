@@ -308,3 +308,15 @@ func TestReviewPageApplyment(t *testing.T) {
 	_, flash, failed = e.postForm("/sandbox/ui/review/applyment", url.Values{"business_code": {"nope"}, "result": {"approve"}})
 	wantFlash(t, "an unknown application", flash, failed, true, "没有这个申请单")
 }
+
+// The user page lists a short choice of accounts, never all of them.
+func TestUserPageListsFewAccounts(t *testing.T) {
+	e := newEnv(t)
+	if st, out := e.do(http.MethodPost, "/sandbox/api/apps/bulk", map[string]any{"count": 50, "authorize": true}); st != 200 {
+		t.Fatalf("bulk: %d %v", st, out)
+	}
+	body := e.page("/sandbox/user")
+	if n := strings.Count(body, `href="/sandbox/user?appid=`); n == 0 || n > 10 {
+		t.Errorf("the user page links %d accounts, want 1 to 10", n)
+	}
+}
