@@ -34,13 +34,12 @@ type (
 func (s *Sandbox) handleReviewPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	v := reviewView{Flash: q.Get("flash"), Failed: q.Get("failed") != "", AppID: strings.TrimSpace(q.Get("appid"))}
-	if p, err := s.pay(); err == nil {
+	if p := s.payIfAny(); p != nil {
 		p.mu.Lock()
 		var list []*payApplyment
 		for _, a := range p.Applyments {
 			list = append(list, a)
 		}
-		p.mu.Unlock()
 		// Open ones first, then the newest.
 		slices.SortFunc(list, func(a, b *payApplyment) int {
 			if ao, bo := applymentOpen(a.State), applymentOpen(b.State); ao != bo {
@@ -51,7 +50,6 @@ func (s *Sandbox) handleReviewPage(w http.ResponseWriter, r *http.Request) {
 			}
 			return b.SubmittedAt.Compare(a.SubmittedAt)
 		})
-		p.mu.Lock()
 		for _, a := range list[:min(len(list), pageLimit)] {
 			row := applymentRow{BusinessCode: a.BusinessCode, Shortname: a.Shortname, State: a.State, StateMsg: applyStateMsg[a.State],
 				SubMchID: a.SubMchID, SubmittedAt: localTime(a.SubmittedAt), Open: applymentOpen(a.State)}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -268,10 +270,29 @@ func (s *Sandbox) fillUserCards(v *userView) {
 	slices.SortFunc(v.Held, func(a, b heldCard) int { return compareStrings(b.ReceivedAt, a.ReceivedAt) })
 }
 
-// fillUserOrders lists the app's latest orders at WeChat Pay.
-func (s *Sandbox) fillUserOrders(v *userView) {
+// payIfAny is WeChat Pay's state when it has one (loaded, or on disk), else
+// nil: a page that only shows it must not generate the keys (see pay).
+func (s *Sandbox) payIfAny() *payState {
+	s.payS.mu.Lock()
+	loaded := s.payS.loaded
+	s.payS.mu.Unlock()
+	if !loaded {
+		if _, err := os.Stat(filepath.Join(s.cfg.DataDir, payStateFile)); err != nil {
+			return nil
+		}
+	}
 	p, err := s.pay()
 	if err != nil {
+		s.log.Error("pay state", "err", err)
+		return nil
+	}
+	return p
+}
+
+// fillUserOrders lists the app's latest orders at WeChat Pay.
+func (s *Sandbox) fillUserOrders(v *userView) {
+	p := s.payIfAny()
+	if p == nil {
 		return
 	}
 	p.mu.Lock()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -318,5 +320,16 @@ func TestUserPageListsFewAccounts(t *testing.T) {
 	body := e.page("/sandbox/user")
 	if n := strings.Count(body, `href="/sandbox/user?appid=`); n == 0 || n > 10 {
 		t.Errorf("the user page links %d accounts, want 1 to 10", n)
+	}
+}
+
+// Showing the pages does not make WeChat Pay's keys: a sandbox that never
+// sees a payment pays nothing for them.
+func TestPagesDoNotMakePayKeys(t *testing.T) {
+	e := newCapEnv(t)
+	e.page("/sandbox/user?appid=" + AppBakery)
+	e.page("/sandbox/review")
+	if _, err := os.Stat(filepath.Join(e.dir, payStateFile)); !os.IsNotExist(err) {
+		t.Errorf("after showing the pages the pay state is on disk (%v)", err)
 	}
 }
