@@ -110,6 +110,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("GET /sandbox/review", s.handleReviewPage)
 	mux.HandleFunc("POST /sandbox/ui/review/applyment", s.handleUIReviewApplyment)
 	mux.HandleFunc("POST /sandbox/ui/review/card", s.handleUIReviewCard)
+	mux.HandleFunc("POST /sandbox/ui/pay/bind", s.handleUIPayBind)
 	// The control API answers with every app's refresh token; nothing sent
 	// as a WeChat API call may reach it (see controlOnly).
 	outer := http.NewServeMux()

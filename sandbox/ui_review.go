@@ -17,11 +17,15 @@ type (
 		AppID      string // the card filter; "" for every app
 		Applyments []applymentRow
 		Cards      []reviewCardRow
+		Subs       []subMerchantRow
 		Rules      cardRules
 	}
 	applymentRow struct {
 		BusinessCode, Shortname, State, StateMsg, SubMchID, SubmittedAt, Reason string
 		Open                                                                    bool // still to be decided
+	}
+	subMerchantRow struct {
+		SubMchID, Name, AppIDs string
 	}
 	reviewCardRow struct {
 		AppID, CardID, Type, Title, Status, RefuseReason, CreatedAt string
@@ -57,6 +61,14 @@ func (s *Sandbox) handleReviewPage(w http.ResponseWriter, r *http.Request) {
 				row.Reason = a.AuditDetail[0].FieldName + "：" + a.AuditDetail[0].RejectReason
 			}
 			v.Applyments = append(v.Applyments, row)
+		}
+		var subs []*paySubMerchant
+		for _, m := range p.SubMerchants {
+			subs = append(subs, m)
+		}
+		slices.SortFunc(subs, func(a, b *paySubMerchant) int { return compareStrings(b.SubMchID, a.SubMchID) }) // the newest first
+		for _, m := range subs[:min(len(subs), pageLimit)] {
+			v.Subs = append(v.Subs, subMerchantRow{m.SubMchID, m.Name, strings.Join(m.AppIDs, ", ")})
 		}
 		p.mu.Unlock()
 	}
@@ -144,4 +156,21 @@ func (s *Sandbox) handleUIReviewCard(w http.ResponseWriter, r *http.Request) {
 		msg = fmt.Sprintf("卡券 %s %s，但 %s 推送失败 · but the push failed: %s", cardID, word, event, errString(res))
 	}
 	backTo(w, r, "/sandbox/review", q, !res.OK, msg)
+}
+
+// POST /sandbox/ui/pay/bind {sub_mchid, appid}: the provider binds a mini
+// program to the sub-merchant in WeChat Pay's merchant platform (特约商户
+// APPID 配置; POST /sandbox/api/pay/sub-merchants/{sub_mchid}/appids).
+func (s *Sandbox) handleUIPayBind(w http.ResponseWriter, r *http.Request) {
+	sub, appid := r.FormValue("sub_mchid"), strings.TrimSpace(r.FormValue("appid"))
+	if appid == "" {
+		backTo(w, r, "/sandbox/review", nil, true, "请填写要绑定的 appid / give the appid to bind")
+		return
+	}
+	status, answer := controlCall(r, s.handlePayBind, map[string]string{"appid": appid}, "sub_mchid", sub)
+	if status != http.StatusOK {
+		backTo(w, r, "/sandbox/review", nil, true, "未绑定 · not bound: "+answerError(status, answer))
+		return
+	}
+	backTo(w, r, "/sandbox/review", nil, false, fmt.Sprintf("已将 %s 绑定到特约商户 %s · %s is bound to sub-merchant %s", appid, sub, appid, sub))
 }

@@ -61,6 +61,7 @@ var payCodeWords = map[string]string{
 	"RESOURCE_NOT_EXISTS": "没有这个申请单",
 	"INVALID_REQUEST":     "申请单已有结论，不能再审",
 	"PARAM_ERROR":         "参数错误",
+	"MCH_NOT_EXISTS":      "没有这个特约商户",
 }
 
 // answerError is the words of a control API's error answer: {"error"} of

@@ -309,6 +309,24 @@ func TestReviewPageApplyment(t *testing.T) {
 	}
 	_, flash, failed = e.postForm("/sandbox/ui/review/applyment", url.Values{"business_code": {"nope"}, "result": {"approve"}})
 	wantFlash(t, "an unknown application", flash, failed, true, "没有这个申请单")
+
+	// The merchant platform's binding: then WeChat Pay takes the app's orders.
+	sub := str(state(), "sub_mchid")
+	if page := e.page("/sandbox/review"); !strings.Contains(page, `data-sub="`+sub+`"`) {
+		t.Fatal("the reviewers' page does not list the sub-merchant")
+	}
+	order := c.order(sub, AppBakery, "ui_bind_1", 100)
+	st, out := c.call("POST", "/v3/pay/partner/transactions/jsapi", order, "", nil)
+	wantPayErr(t, st, out, 403, "NO_AUTH")
+	_, flash, failed = e.postForm("/sandbox/ui/pay/bind", url.Values{"sub_mchid": {sub}, "appid": {" "}})
+	wantFlash(t, "no appid", flash, failed, true, "请填写")
+	_, flash, failed = e.postForm("/sandbox/ui/pay/bind", url.Values{"sub_mchid": {"1699999999"}, "appid": {AppBakery}})
+	wantFlash(t, "an unknown sub-merchant", flash, failed, true, "没有这个特约商户")
+	_, flash, failed = e.postForm("/sandbox/ui/pay/bind", url.Values{"sub_mchid": {sub}, "appid": {AppBakery}})
+	wantFlash(t, "bind", flash, failed, false, "已将", sub)
+	if st, out := c.call("POST", "/v3/pay/partner/transactions/jsapi", order, "", nil); st != 200 {
+		t.Errorf("an order after binding on the page: %d %v", st, out)
+	}
 }
 
 // The user page lists a short choice of accounts, never all of them.

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,8 +35,19 @@ func TestBrowserBusiness(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil { // the browser's first run: see browserDo
 		t.Fatal(err)
 	}
-	flash := func(where string, want ...string) {
+	// press clicks a sandbox form's button, waits for the page it lands on
+	// (the navigation's answer) and checks its flash.
+	press := func(where, button string, want ...string) {
 		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, browserWait)
+		resp, err := chromedp.RunResponse(wctx, chromedp.Click(css(button)))
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		if resp.Status != 200 {
+			t.Fatalf("%s: the form landed on HTTP %d %s", where, resp.Status, resp.URL)
+		}
 		browserDo(t, ctx, where, chromedp.WaitVisible(css("#flash")))
 		text := browserText(t, ctx, "#flash")
 		for _, w := range want {
@@ -78,9 +92,8 @@ func TestBrowserBusiness(t *testing.T) {
 	// 1. Customer service: the user writes, the operator answers.
 	browserDo(t, ctx, "the user writes",
 		chromedp.SendKeys(css("#m-content"), "请问今天营业吗？"),
-		chromedp.Click(css("#send-message")),
 	)
-	flash("the user's message", "已发送")
+	press("the user's message", "#send-message", "已发送")
 	openid := strings.TrimSpace(browserText(t, ctx, "#openid"))
 	if !strings.HasPrefix(openid, "o") {
 		t.Fatalf("the user page names the user %q", openid)
@@ -146,9 +159,8 @@ func TestBrowserBusiness(t *testing.T) {
 		chromedp.Navigate(userPage),
 		chromedp.WaitVisible(css(`#subscribe tr[data-template="`+tmpl+`"]`)),
 		chromedp.Click(css(`#subscribe input[name="template_id"][value="`+tmpl+`"]`)),
-		chromedp.Click(css("#accept")),
 	)
-	flash("the user's consent", "已允许", tmpl)
+	press("the user's consent", "#accept", "已允许", tmpl)
 	if c := browserText(t, ctx, `#subscribe tr[data-template="`+tmpl+`"] .consent`); !strings.Contains(c, "可发送 1 次") {
 		t.Errorf("after accepting the user page shows %q", c)
 	}
@@ -197,8 +209,7 @@ func TestBrowserBusiness(t *testing.T) {
 	)
 	browserA11y(t, ctx, "the sandbox's reviewers' page")
 	shots.save(ctx, "business-09-review-card")
-	browserDo(t, ctx, "the reviewers pass the coupon", chromedp.Click(css(`#cards tr[data-card="`+cardID+`"] button.pass`)))
-	flash("the card's review", "已通过审核", "card_pass_check")
+	press("the reviewers pass the coupon", `#cards tr[data-card="`+cardID+`"] button.pass`, "已通过审核", "card_pass_check")
 	until("the coupon approved in the console", cards, `document.querySelector(`+jsString(row)+`).textContent.includes('已通过')`)
 	if n := browserText(t, ctx, row+" .issued"); n != "0" {
 		t.Fatalf("issued before any user picked it up: %q", n)
@@ -206,9 +217,8 @@ func TestBrowserBusiness(t *testing.T) {
 	browserDo(t, ctx, "the user picks the coupon up",
 		chromedp.Navigate(sb+"/sandbox/user?appid="+oa),
 		chromedp.WaitVisible(css(`#cards tr[data-card="`+cardID+`"] button`)),
-		chromedp.Click(css(`#cards tr[data-card="`+cardID+`"] button`)),
 	)
-	flash("the user's card", "已领取", "user_get_card")
+	press("the user picks the coupon up", `#cards tr[data-card="`+cardID+`"] button`, "已领取", "user_get_card")
 	if held := browserText(t, ctx, "#held"); !strings.Contains(held, "满100减20") {
 		t.Errorf("the user's cards: %q", held)
 	}
@@ -216,25 +226,51 @@ func TestBrowserBusiness(t *testing.T) {
 	until("1 issued in the console", cards, `document.querySelector(`+jsString(row+" .issued")+`).textContent === '1'`)
 	shots.save(ctx, "business-11-coupon-issued")
 
-	// 4. WeChat Pay: the application approved by the reviewers; an order
-	// the mini program made paid by the user.
-	a := d.submitApplyment("wxf_business_1", app)
+	// 4. WeChat Pay: the operator submits a sub-merchant application, the
+	// reviewers approve it; the sub-merchant and the mini program are bound
+	// on both sides (the console, WeChat Pay's merchant platform); an order
+	// the mini program made is paid by the user.
+	form, _ := json.Marshal(payForm("wxf_business_1"))
+	browserDo(t, ctx, "the operator's application",
+		chromedp.Navigate(base+"/pay"+q),
+		chromedp.WaitVisible(css("#new-applyment")),
+		chromedp.SetValue(css("#p-form"), string(form)),
+		chromedp.SendKeys(css("#p-appid"), app),
+		chromedp.Click(css("#submit-applyment")),
+		chromedp.WaitVisible(css("#applyment, #error")),
+	)
+	if browserEval[bool](t, ctx, `!!document.getElementById('error')`) {
+		t.Fatalf("the application was refused: %s", browserText(t, ctx, "#error"))
+	}
+	if st := browserText(t, ctx, "#state"); !strings.Contains(st, "审核中") {
+		t.Errorf("the submitted application's state: %q", st)
+	}
+	applymentID, _ := strconv.ParseInt(browserEval[string](t, ctx, `document.getElementById('applyment').dataset.applyment`), 10, 64)
 	browserDo(t, ctx, "the reviewers' applications",
 		chromedp.Navigate(sb+"/sandbox/review"),
 		chromedp.WaitVisible(css(`#applyments tr[data-code="wxf_business_1"] button.approve`)),
 	)
 	shots.save(ctx, "business-12-review-applyment")
-	browserDo(t, ctx, "the reviewers approve", chromedp.Click(css(`#applyments tr[data-code="wxf_business_1"] button.approve`)))
-	flash("the application's review", "已完成", "sub_mchid")
-	sub := d.applyment(a.ID).SubMchID
+	press("the reviewers approve", `#applyments tr[data-code="wxf_business_1"] button.approve`, "已完成", "sub_mchid")
+	sub := d.applyment(applymentID).SubMchID // the platform asks WeChat Pay
 	if sub == "" {
 		t.Fatal("the approved application has no sub_mchid on the platform")
 	}
-	if st := d.api("POST", "/api/v1/pay/sub-merchants", map[string]string{"sub_mchid": sub, "appid": app}, nil); st != 200 {
-		t.Fatalf("bind: %d", st)
-	}
-	if st := d.sandbox("POST", "/sandbox/api/pay/sub-merchants/"+sub+"/appids", map[string]string{"appid": app}, nil); st != 200 {
-		t.Fatalf("sandbox bind: %d", st)
+	browserDo(t, ctx, "WeChat Pay's merchant platform binds the mini program",
+		chromedp.WaitVisible(css(`#sub-merchants tr[data-sub="`+sub+`"]`)),
+		chromedp.SendKeys(css(`#b-`+sub), app),
+	)
+	press("the merchant platform's binding", `#sub-merchants tr[data-sub="`+sub+`"] button`, "已将", sub)
+	browserDo(t, ctx, "the console binds the mini program",
+		chromedp.Navigate(base+"/pay"+q),
+		chromedp.WaitVisible(css("#bind")),
+		chromedp.SendKeys(css("#b-sub"), sub),
+		chromedp.SendKeys(css("#b-app"), app),
+		chromedp.Click(css(`#bind button[type="submit"]`)),
+		chromedp.WaitVisible(css(`#bind [role="status"], #bind-error`)),
+	)
+	if browserEval[bool](t, ctx, `!!document.getElementById('bind-error')`) {
+		t.Fatalf("the console's binding failed: %s", browserText(t, ctx, "#bind-error"))
 	}
 	user := d.loginCode(app, map[string]string{"openid": openid})
 	st, _, token := d.runtimeLogin(app, user.Code)
@@ -254,8 +290,7 @@ func TestBrowserBusiness(t *testing.T) {
 		t.Fatalf("the order's row on the user page: %q", r)
 	}
 	shots.save(ctx, "business-13-user-order")
-	browserDo(t, ctx, "the user pays", chromedp.Click(css(orderRow+" button")))
-	flash("the payment", "已付款")
+	press("the user pays", orderRow+" button", "已付款")
 	if r := browserText(t, ctx, orderRow); !strings.Contains(r, "SUCCESS") {
 		t.Errorf("after paying the order's row: %q", r)
 	}
