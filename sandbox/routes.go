@@ -105,6 +105,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("GET /sandbox/user", s.handleUserPage)
 	mux.HandleFunc("POST /sandbox/ui/user/message", s.handleUIUserMessage)
 	mux.HandleFunc("POST /sandbox/ui/user/subscribe", s.handleUIUserSubscribe)
+	mux.HandleFunc("POST /sandbox/ui/user/subscribe-settings", s.handleUIUserSubscribeSettings)
 	mux.HandleFunc("POST /sandbox/ui/user/card", s.handleUIUserCard)
 	mux.HandleFunc("POST /sandbox/ui/user/pay", s.handleUIUserPay)
 	mux.HandleFunc("GET /sandbox/review", s.handleReviewPage)

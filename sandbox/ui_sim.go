@@ -368,6 +368,37 @@ func (s *Sandbox) handleUIUserSubscribe(w http.ResponseWriter, r *http.Request) 
 	backTo(w, r, "/sandbox/user", q, false, fmt.Sprintf("%s %s，平台回复 HTTP %d · platform answered HTTP %d", word, strings.Join(ids, ", "), res.Status, res.Status))
 }
 
+// POST /sandbox/ui/user/subscribe-settings {appid, openid, template_id (1 or more), accept "1"|""}:
+// the user switches the templates' 接收 off or back on in the mini
+// program's settings (POST /sandbox/api/apps/{appid}/subscribe-settings).
+func (s *Sandbox) handleUIUserSubscribeSettings(w http.ResponseWriter, r *http.Request) {
+	r.ParseForm()
+	appid, openid := r.FormValue("appid"), r.FormValue("openid")
+	ids := r.Form["template_id"]
+	if len(ids) == 0 {
+		backTo(w, r, "/sandbox/user", userQuery(appid, openid), true, "请选择订阅消息模板 / choose a template")
+		return
+	}
+	accept := r.FormValue("accept") == "1"
+	status, answer := controlCall(r, s.handleSubscribeSettings,
+		subscribeSettingsRequest{ComponentAppID: r.FormValue("component_appid"), OpenID: openid, TemplateIDs: ids, Accept: accept}, "appid", appid)
+	if status != http.StatusOK {
+		backTo(w, r, "/sandbox/user", userQuery(appid, openid), true, "设置未改变 · settings unchanged: "+answerError(status, answer))
+		return
+	}
+	var res subscribeSettingsResult
+	json.Unmarshal(answer, &res)
+	q := userQuery(appid, res.OpenID)
+	switch {
+	case res.Error != "":
+		backTo(w, r, "/sandbox/user", q, true, "已记录，但推送 subscribe_msg_change_event 失败 · recorded, the push failed: "+res.Error)
+	case accept:
+		backTo(w, r, "/sandbox/user", q, false, "已恢复接收（须再次在弹窗中允许才能发送）· receiving again (the popup must grant a send again)")
+	default:
+		backTo(w, r, "/sandbox/user", q, false, fmt.Sprintf("已在设置中拒收，平台回复 HTTP %d · turned off, platform answered HTTP %d", res.Status, res.Status))
+	}
+}
+
 // POST /sandbox/ui/user/card {appid, openid, card_id}: the user adds the
 // card to their 卡包 (POST /sandbox/api/apps/{appid}/cards/{card_id}/receive).
 func (s *Sandbox) handleUIUserCard(w http.ResponseWriter, r *http.Request) {

@@ -112,6 +112,20 @@ func TestUserPageMessageAndSubscribe(t *testing.T) {
 	}
 	wantErr(t, send(), 0)
 	wantErr(t, send(), 43101) // one accept, one send: as through the JSON API
+	// Turned off in the settings: what the user grants is refused until turned back on.
+	_, flash, failed = e.postForm("/sandbox/ui/user/subscribe-settings", with("template_id", tmpl, "accept", ""))
+	wantFlash(t, "turn off", flash, failed, false, "已在设置中拒收")
+	waitFor(t, e.plat.messages, "Event", "subscribe_msg_change_event")
+	e.postForm("/sandbox/ui/user/subscribe", with("template_id", tmpl, "accept", "1"))
+	waitFor(t, e.plat.messages, "Event", "subscribe_msg_popup_event")
+	wantErr(t, send(), 43101)
+	_, flash, failed = e.postForm("/sandbox/ui/user/subscribe-settings", with("template_id", tmpl, "accept", "1"))
+	wantFlash(t, "turn back on", flash, failed, false, "已恢复接收")
+	e.postForm("/sandbox/ui/user/subscribe", with("template_id", tmpl, "accept", "1"))
+	waitFor(t, e.plat.messages, "Event", "subscribe_msg_popup_event")
+	wantErr(t, send(), 0)
+	_, flash, failed = e.postForm("/sandbox/ui/user/subscribe-settings", with("accept", ""))
+	wantFlash(t, "settings without a template", flash, failed, true, "请选择")
 	body = e.page("/sandbox/user?appid=" + AppBakery + "&openid=" + e.openid)
 	if !strings.Contains(body, `data-via="subscribe_send"`) || !strings.Contains(body, "全麦吐司") || !strings.Contains(body, "有全麦吐司吗") {
 		t.Error("the user page does not show what the user sent and received")
