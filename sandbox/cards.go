@@ -882,28 +882,10 @@ func (cs *cardState) decideAllLocked() {
 			continue
 		}
 		rules := cs.meta.Rules
-		var x xmlDoc
-		x.str("ToUserName", c.UserName)
-		x.str("FromUserName", systemOpenID)
-		x.num("CreateTime", cs.s.wall().Unix())
-		x.str("MsgType", "event")
-		event := "card_pass_check"
 		word := cs.rejectWord(c, rules.RejectWords)
-		if word != "" || rules.Verdict == "reject" {
-			event = "card_not_pass_check"
-			c.Status, c.RefuseReason = cardVerifyNo, refuseReason(rules.RefuseReason, word)
-		} else {
-			c.Status = cardVerifyOK
-		}
-		c.DueAt = time.Time{}
-		x.str("Event", event)
-		x.str("CardId", c.ID)
-		if event == "card_not_pass_check" {
-			x.str("RefuseReason", c.RefuseReason)
-		}
-		cs.touch("card", c.ID)
-		if comp := cs.s.byID[c.Component]; comp != nil {
-			jobs = append(jobs, pushJob{comp: comp, kind: kindMessage, appID: c.AppID, toUser: c.UserName, event: event, plain: x.bytes()})
+		pass := word == "" && rules.Verdict != "reject"
+		if job, ok := cs.verdictLocked(c, pass, refuseReason(rules.RefuseReason, word)); ok { // cards_review.go
+			jobs = append(jobs, job)
 		}
 	}
 	if len(jobs) == 0 || cs.flush() != 0 {

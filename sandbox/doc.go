@@ -571,6 +571,9 @@
 //	GET  /sandbox/api/apps/{appid}/cards                 {"cards":[{"card_id","card_type","title","status","refuse_reason","quantity","issued","consumed"}]}
 //	POST /sandbox/api/apps/{appid}/cards/{card_id}/receive {"openid"?,"outer_str"?} → {"code","encrypt_code","openid","card_id","push"}:
 //	                                                     a user adds the card; 409 before approval or out of stock; user_get_card pushed synchronously
+//	POST /sandbox/api/apps/{appid}/cards/{card_id}/review {"verdict":"pass"|"reject","refuse_reason"?} → {"card_id","verdict","push"}:
+//	                                                     WeChat's reviewers decide a card under review now, before the rules' delay
+//	                                                     (the 审核 page's buttons); 409 once reviewed; the verdict pushed synchronously
 //	POST /sandbox/api/apps/{appid}/wifi/shops            {"shop_name"} → {"shop_id",…}: a 门店 of an official account (400 for a mini program)
 //
 // # WeChat Pay (微信支付), partner mode, API v3

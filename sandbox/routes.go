@@ -88,6 +88,7 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("POST /sandbox/api/ip-whitelist", s.handleSetWhitelist)
 	mux.HandleFunc("POST /sandbox/api/quotas", s.handleSetQuota)
 	mux.HandleFunc("POST /sandbox/api/release-check", s.handleReleaseCheck)
+	mux.HandleFunc("POST /sandbox/api/apps/{appid}/cards/{card_id}/review", s.handleReviewCard) // cards_review.go
 
 	// Human pages.
 	mux.HandleFunc("GET /{$}", s.handleHome)
@@ -100,6 +101,17 @@ func (s *Sandbox) routes() *http.ServeMux {
 	mux.HandleFunc("POST /sandbox/ui/message", s.handleUIMessage)
 	mux.HandleFunc("POST /sandbox/ui/unauthorize", s.handleUIUnauthorize)
 	mux.HandleFunc("POST /sandbox/ui/release-check", s.handleUIReleaseCheck)
+	// WeChat's people (ui_sim.go, ui_review.go): a user of one app, the reviewers.
+	mux.HandleFunc("GET /sandbox/user", s.handleUserPage)
+	mux.HandleFunc("POST /sandbox/ui/user/message", s.handleUIUserMessage)
+	mux.HandleFunc("POST /sandbox/ui/user/subscribe", s.handleUIUserSubscribe)
+	mux.HandleFunc("POST /sandbox/ui/user/subscribe-settings", s.handleUIUserSubscribeSettings)
+	mux.HandleFunc("POST /sandbox/ui/user/card", s.handleUIUserCard)
+	mux.HandleFunc("POST /sandbox/ui/user/pay", s.handleUIUserPay)
+	mux.HandleFunc("GET /sandbox/review", s.handleReviewPage)
+	mux.HandleFunc("POST /sandbox/ui/review/applyment", s.handleUIReviewApplyment)
+	mux.HandleFunc("POST /sandbox/ui/review/card", s.handleUIReviewCard)
+	mux.HandleFunc("POST /sandbox/ui/pay/bind", s.handleUIPayBind)
 	// The control API answers with every app's refresh token; nothing sent
 	// as a WeChat API call may reach it (see controlOnly).
 	outer := http.NewServeMux()

@@ -256,13 +256,15 @@ wxfleet 演示已启动 / demo running
   所有者 Owner:        %s
   密码 Password:       %s
   沙箱 WeChat sandbox: %s
+  模拟微信用户 User:   %s/sandbox/user   (发消息、订阅、领券、付款 / message, subscribe, cards, pay)
+  模拟微信审核 Review: %s/sandbox/review (进件、卡券审核 / applications, card reviews)
   管理令牌 Admin token: %s   (API 与应急登录 / API and emergency sign-in)
   数据目录 Data:       %s
   微信支付 WeChat Pay: 已按沙箱的服务商配置 / configured from the sandbox's provider (docs/wechat-pay.md)
 
   curl -H "Authorization: Bearer %s" %s/api/v1/authorizers
 按 Ctrl+C 停止 / press Ctrl+C to stop.
-`, u, u, u, d.OwnerEmail, d.OwnerPassword, d.SandboxURL, admin, data, admin, u)
+`, u, u, u, d.OwnerEmail, d.OwnerPassword, d.SandboxURL, d.SandboxURL, d.SandboxURL, admin, data, admin, u)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping…")
 	return nil
