@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -230,15 +229,15 @@ func TestBrowserBusiness(t *testing.T) {
 	// reviewers approve it; the sub-merchant and the mini program are bound
 	// on both sides (the console, WeChat Pay's merchant platform); an order
 	// the mini program made is paid by the user.
-	form, _ := json.Marshal(payForm("wxf_business_1"))
-	browserDo(t, ctx, "the operator's application",
-		chromedp.Navigate(base+"/pay"+q),
-		chromedp.WaitVisible(css("#new-applyment")),
-		chromedp.SetValue(css("#p-form"), string(form)),
-		chromedp.SendKeys(css("#p-appid"), app),
-		chromedp.Click(css("#submit-applyment")),
-		chromedp.WaitVisible(css("#applyment, #error")),
-	)
+	// The structured form, field by field, as a person fills it.
+	fill := []chromedp.Action[chromedp.Void]{chromedp.Navigate(base + "/pay" + q), chromedp.WaitVisible(css("#new-applyment"))}
+	fields := applymentFields(app)
+	fields.Set("business_code", "wxf_business_1")
+	for name := range fields {
+		fill = append(fill, chromedp.SetValue(css("#af-"+name), fields.Get(name)))
+	}
+	fill = append(fill, chromedp.Click(css("#submit-applyment")), chromedp.WaitVisible(css("#applyment, #error")))
+	browserDo(t, ctx, "the operator's application", fill...)
 	if browserEval[bool](t, ctx, `!!document.getElementById('error')`) {
 		t.Fatalf("the application was refused: %s", browserText(t, ctx, "#error"))
 	}
