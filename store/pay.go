@@ -258,6 +258,37 @@ func (s *Store) PaySubMerchant(ctx context.Context, sc wxfleet.Scope, componentA
 	return &b, nil
 }
 
+// PaySubMerchants lists the platform's bindings inside sc (those of the
+// tenant's mini programs), by appid.
+func (s *Store) PaySubMerchants(ctx context.Context, sc wxfleet.Scope, componentAppID string) ([]*wxfleet.PaySubMerchant, error) {
+	var w where
+	w.and("component_appid = $%d", componentAppID)
+	appScoped(&w, "pay_sub_merchants", sc)
+	rows, err := s.read.QueryContext(ctx, `SELECT component_appid, appid, sub_mchid, tenant_id, created_at FROM pay_sub_merchants`+
+		w.sql.String()+` ORDER BY appid`, w.args...)
+	if err != nil {
+		return nil, dbErr("list pay sub-merchants", err)
+	}
+	defer rows.Close()
+	out := []*wxfleet.PaySubMerchant{}
+	for rows.Next() {
+		var (
+			b       wxfleet.PaySubMerchant
+			tenant  sql.NullInt64
+			created int64
+		)
+		if err := rows.Scan(&b.ComponentAppID, &b.AppID, &b.SubMchID, &tenant, &created); err != nil {
+			return nil, dbErr("list pay sub-merchants", err)
+		}
+		if tenant.Valid {
+			b.TenantID = &tenant.Int64
+		}
+		b.CreatedAt = fromMillis(created)
+		out = append(out, &b)
+	}
+	return out, dbErr("list pay sub-merchants", rows.Err())
+}
+
 // CreatePayOrder stores a new order; ECONFLICT when the sub-merchant
 // already has one with this out_trade_no.
 func (s *Store) CreatePayOrder(ctx context.Context, o *wxfleet.PayOrder) error {
