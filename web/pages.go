@@ -77,6 +77,22 @@ var pageFuncs = template.FuncMap{
 		}
 		return tag(l[0], bilingual(lang, l[1]))
 	},
+	// {{orderState $.L .State}}: a pay order's state as a tag.
+	"orderState": func(lang, st string) template.HTML {
+		l, ok := orderStates[st]
+		if !ok {
+			return tag("warn", st)
+		}
+		return tag(l[0], bilingual(lang, l[1]))
+	},
+	// {{refundState $.L .Status}}: a refund's status as a tag.
+	"refundState": func(lang, st string) template.HTML {
+		l, ok := refundStates[st]
+		if !ok {
+			return tag("warn", st)
+		}
+		return tag(l[0], bilingual(lang, l[1]))
+	},
 	// {{yuan .Amount}}: fen as yuan.
 	"yuan": func(fen int64) string { return fmt.Sprintf("%d.%02d", fen/100, fen%100) },
 	// {{status $.L .Status}}: an authorizer status as a tag.
@@ -90,7 +106,7 @@ var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
 	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "authorizer", "authorizer_wechat",
 		"templates", "template_drafts", "rollout_new", "confirm", "audit", "accounts", "api_tokens", "tenants", "tenant", "testers", "apidocs",
-		"webhooks", "webhook", "inbox", "conversation", "subscribe", "subscribe_library", "subscribe_apply", "subscribe_apply_status", "cards", "wifi", "pay", "applyment"} {
+		"webhooks", "webhook", "inbox", "conversation", "subscribe", "subscribe_library", "subscribe_apply", "subscribe_apply_status", "cards", "wifi", "pay", "applyment", "pay_order"} {
 		m[name] = template.Must(template.New(name).Funcs(pageFuncs).Funcs(i18nFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
