@@ -72,7 +72,7 @@ func (s *Service) closeIfUnpaid(ctx context.Context, o *wxfleet.PayOrder) (strin
 	if got.State != wxfleet.OrderNotPaid || str(tx.TradeState) != wxfleet.OrderNotPaid {
 		return got.State, nil // paid or closed (recorded), or not NOTPAY at WeChat Pay yet
 	}
-	closed, err := s.CloseOrder(ctx, got)
+	closed, err := s.closeOrder(ctx, got, "auto")
 	if wxfleet.ErrorCode(err) == wxfleet.ECONFLICT {
 		// Paid between the query and the close (ORDERPAID): CloseOrder recorded it.
 		if after, ferr := s.Store.PayOrder(ctx, wxfleet.Scope{}, o.ComponentAppID, o.SubMchID, o.OutTradeNo); ferr == nil && after.State == wxfleet.OrderPaid {

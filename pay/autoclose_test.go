@@ -2,13 +2,18 @@ package pay
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/store/storetest"
+	"github.com/wxfleet/wxfleet/webhook"
 )
 
 // sandboxStates is each order's trade_state at the sandbox, by out_trade_no.
@@ -35,14 +40,42 @@ func (p *sandboxPay) sandboxStates(t *testing.T) map[string]string {
 	return out
 }
 
+// emitted records the events a Service emits.
+type emitted struct {
+	mu     sync.Mutex
+	events []webhook.Event
+}
+
+func (e *emitted) Emit(_ context.Context, _ *sql.Tx, ev webhook.Event) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.events = append(e.events, ev)
+	return nil
+}
+
+// of lists the type and source of each event, in order.
+func (e *emitted) of() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, ev := range e.events {
+		d, _ := ev.Data.(map[string]any)
+		out = append(out, fmt.Sprint(ev.Type, " ", d["out_trade_no"], " ", d["source"]))
+	}
+	return out
+}
+
 // The auto-close against the sandbox, the clock moved past the payment
 // window: an order left unpaid ends CLOSED both here and at WeChat Pay; one
 // paid whose notification was lost ends paid (recorded once), not closed;
 // one younger than the window is left alone; a second run does nothing.
+// pay.closed (source auto) and pay.paid (source query) are emitted once each.
 func TestCloseUnpaidAgainstTheSandbox(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		ctx := context.Background()
 		p := newSandboxPay(t, b, "biz_close_1")
+		events := &emitted{}
+		p.s.Events = events
 		rs := &wxfleet.RuntimeSession{ComponentAppID: "wxcomponent00001", AppID: "wxapp0000000001", OpenID: "o-user-1"}
 		order := func(no string) {
 			t.Helper()
@@ -88,6 +121,10 @@ func TestCloseUnpaidAgainstTheSandbox(t *testing.T) {
 		}
 		if res, err := p.s.CloseUnpaid(ctx, 0); err != nil || res.Asked != 0 {
 			t.Fatalf("again: %+v %v", res, err)
+		}
+		if got := strings.Join(events.of(), "; "); got != "pay.closed close_unpaid_1 auto; pay.paid close_paid_1 query" &&
+			got != "pay.paid close_paid_1 query; pay.closed close_unpaid_1 auto" {
+			t.Fatalf("events: %s", got)
 		}
 	})
 }

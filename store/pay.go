@@ -493,15 +493,24 @@ func (s *Store) queryOrders(ctx context.Context, q string, args ...any) ([]*wxfl
 }
 
 // ClosePayOrder marks an unpaid order closed (WeChat Pay closed it); a paid
-// one is left as it is. It tells whether the order changed.
-func (s *Store) ClosePayOrder(ctx context.Context, componentAppID, subMchID, outTradeNo string) (bool, error) {
-	res, err := s.write.ExecContext(ctx, `UPDATE pay_orders SET state = $4 WHERE component_appid = $1 AND sub_mchid = $2
-		AND out_trade_no = $3 AND state = $5`, componentAppID, subMchID, outTradeNo, wxfleet.OrderClosed, wxfleet.OrderNotPaid)
-	if err != nil {
-		return false, dbErr("close pay order", err)
-	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+// or already closed one is left as it is. It tells whether the order
+// changed; then, if not nil, runs in that transaction when it did (the
+// webhook event of the close commits with it, once).
+func (s *Store) ClosePayOrder(ctx context.Context, componentAppID, subMchID, outTradeNo string, then Then) (bool, error) {
+	changed := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE pay_orders SET state = $4 WHERE component_appid = $1 AND sub_mchid = $2
+			AND out_trade_no = $3 AND state = $5`, componentAppID, subMchID, outTradeNo, wxfleet.OrderClosed, wxfleet.OrderNotPaid)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		changed = true
+		return then.run(ctx, tx)
+	})
+	return changed, dbErr("close pay order", err)
 }
 
 // CreatePayRefund stores a new refund before WeChat Pay sees it; ECONFLICT

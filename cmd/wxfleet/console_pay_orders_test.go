@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"html"
 	"net/http"
@@ -35,7 +36,8 @@ func (d *testDemo) sandboxOrderStates() map[string]string {
 
 // The console's order page: every listed order links to it; it shows the
 // amount in yuan, the state in words, the payer and the transaction id; an
-// unpaid order is closed after a confirmation, here and at WeChat Pay; one
+// unpaid order is closed after a confirmation, here and at WeChat Pay, and
+// pay.closed sent once; one
 // paid whose notification was lost shows paid once WeChat Pay is asked, and
 // closing another such order shows WeChat Pay's ORDERPAID; a paid order is
 // refunded in yuan from the form, more than is left refused with the input
@@ -47,6 +49,16 @@ func TestConsolePayOrders(t *testing.T) {
 	d.payOrder(token, "wxf_cpo_0001", 1500)
 	d.payOrder(token, "wxf_cpo_0002", 300)
 	d.payOrder(token, "wxf_cpo_0003", 800)
+	rcv := newHookReceiver(t)
+	var hook struct {
+		Secret string `json:"secret"`
+	}
+	if st := d.api("POST", "/api/v1/webhooks", map[string]any{"url": rcv.srv.URL, "events": []string{"pay.closed"}}, &hook); st != 201 {
+		t.Fatalf("create webhook: %d", st)
+	}
+	rcv.mu.Lock()
+	rcv.secret = hook.Secret
+	rcv.mu.Unlock()
 	c := d.console()
 	q := "?platform=" + demoPlatform.AppID
 	page := func(no string) string { return "/pay/orders/" + no + q + "&sub_mchid=" + sub }
@@ -82,6 +94,20 @@ func TestConsolePayOrders(t *testing.T) {
 	}
 	if s := d.sandboxOrderStates()["wxf_cpo_0002"]; s != "CLOSED" {
 		t.Fatalf("closed order at the sandbox: %s", s)
+	}
+	d.eventually("pay.closed delivered", func() bool { return len(rcv.of("pay.closed", app)) > 0 })
+	var closed struct {
+		OutTradeNo string `json:"out_trade_no"`
+		Amount     int64  `json:"amount"`
+		Source     string `json:"source"`
+	}
+	json.Unmarshal(rcv.of("pay.closed", app)[0].Data, &closed)
+	if closed.OutTradeNo != "wxf_cpo_0002" || closed.Amount != 300 || closed.Source != "close" {
+		t.Fatalf("pay.closed %+v", closed)
+	}
+	// Closed again (the API, as a retry would): no second event.
+	if st := d.api("POST", "/api/v1/pay/orders/wxf_cpo_0002/close", nil, nil); st != 200 {
+		t.Fatalf("closing a closed order again: %d", st)
 	}
 
 	// Paid, the notification lost: asked about, it is paid.
@@ -164,6 +190,9 @@ func TestConsolePayOrders(t *testing.T) {
 	}
 	if st, _ := m.post("/pay/orders/wxf_cpo_b001/refunds"+q+"&sub_mchid=1600000077", url.Values{"amount": {"1"}}); st != 404 {
 		t.Fatalf("refunding another tenant's order: HTTP %d", st)
+	}
+	if n := d.countRows(t, `SELECT COUNT(*) FROM webhook_events WHERE type = 'pay.closed'`); n != 1 {
+		t.Fatalf("%d pay.closed events for one closed order", n)
 	}
 	if st, _ := m.get("/pay" + q); st != 403 {
 		t.Fatalf("the staff's pay page as a merchant: HTTP %d", st)
