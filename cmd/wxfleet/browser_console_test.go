@@ -101,6 +101,8 @@ func TestBrowserConsolePages(t *testing.T) {
 		t.Fatalf("add device: %d", st)
 	}
 	applyment := d.submitApplyment("wxf_browser_1", apps[0].AppID)
+	_, paySub, payToken := payReady(t, d, "wxf_browser_2")
+	d.payOrder(payToken, "wxf_browser_0001", 1500)
 
 	shots := newScreenshots(t)
 	base := d.Platform.URL()
@@ -152,6 +154,7 @@ func TestBrowserConsolePages(t *testing.T) {
 		{"wifi", "/authorizers/" + oa + "/wifi", "#shops"},
 		{"pay", "/pay", "#applyments"},
 		{"applyment", fmt.Sprintf("/pay/applyments/%d", applyment.ID), "#applyment"},
+		{"pay-order", "/pay/orders/wxf_browser_0001?sub_mchid=" + paySub, "#refunds"},
 	}
 	for _, lang := range []string{"zh", "en"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/lang?to="+lang+"&next=/"), chromedp.WaitVisible(css("#lang-switch"))); err != nil {
