@@ -191,6 +191,32 @@ func TestConsolePayOrders(t *testing.T) {
 	if st, _ := m.post("/pay/orders/wxf_cpo_b001/refunds"+q+"&sub_mchid=1600000077", url.Values{"amount": {"1"}}); st != 404 {
 		t.Fatalf("refunding another tenant's order: HTTP %d", st)
 	}
+	// The merchant's own API token: its orders listed and read, another tenant's a 404.
+	req, _ := http.NewRequest("POST", d.Platform.URL()+"/api/v1/api-tokens", strings.NewReader(`{"name":"收银台"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", m.csrf)
+	code, tokBody, _ := m.do(req)
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if json.Unmarshal([]byte(tokBody), &tok); code != 201 || tok.Token == "" {
+		t.Fatalf("the merchant's API token: HTTP %d %s", code, tokBody)
+	}
+	if st, body := d.asMerchant(tok.Token, "GET", "/api/v1/pay/orders", nil); st != 200 || !strings.Contains(body, "wxf_cpo_0001") || strings.Contains(body, "wxf_cpo_b001") {
+		t.Fatalf("the merchant's orders by API: HTTP %d %s", st, body)
+	}
+	if st, body := d.asMerchant(tok.Token, "GET", "/api/v1/pay/orders/wxf_cpo_0001/refunds", nil); st != 200 || !strings.Contains(body, `"amount":1000`) {
+		t.Fatalf("the merchant's refunds by API: HTTP %d %s", st, body)
+	}
+	for _, call := range [][2]string{{"GET", ""}, {"GET", "/refunds"}, {"POST", "/close"}, {"POST", "/refunds"}} {
+		var body any
+		if call[0] == "POST" {
+			body = map[string]any{"amount": 100}
+		}
+		if st, _ := d.asMerchant(tok.Token, call[0], "/api/v1/pay/orders/wxf_cpo_b001"+call[1], body); st != 404 {
+			t.Fatalf("%s another tenant's order%s by API: HTTP %d", call[0], call[1], st)
+		}
+	}
 	if n := d.countRows(t, `SELECT COUNT(*) FROM webhook_events WHERE type = 'pay.closed'`); n != 1 {
 		t.Fatalf("%d pay.closed events for one closed order", n)
 	}
