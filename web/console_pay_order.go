@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -221,7 +222,5 @@ func (s *Server) refundPayOrderForm(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, payOrderPath(o)+"&refunded="+url.QueryEscape(rf.OutRefundNo), http.StatusSeeOther)
 }
 
-// yuanText is fen as yuan, as {{yuan}} shows it.
-func yuanText(fen int64) string {
-	return strconv.FormatInt(fen/100, 10) + "." + strconv.FormatInt(fen%100/10, 10) + strconv.FormatInt(fen%10, 10)
-}
+// yuanText is fen as yuan ({{yuan}} on the pages).
+func yuanText(fen int64) string { return fmt.Sprintf("%d.%02d", fen/100, fen%100) }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"embed"
-	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -94,7 +93,7 @@ var pageFuncs = template.FuncMap{
 		return tag(l[0], bilingual(lang, l[1]))
 	},
 	// {{yuan .Amount}}: fen as yuan.
-	"yuan": func(fen int64) string { return fmt.Sprintf("%d.%02d", fen/100, fen%100) },
+	"yuan": yuanText,
 	// {{status $.L .Status}}: an authorizer status as a tag.
 	"status": func(lang string, s wxfleet.AuthorizerStatus) template.HTML {
 		return tag(s.Tone(), bilingual(lang, s.Label()))
