@@ -43,6 +43,19 @@ func (s *Service) paidEvent(n *wxfleet.PayNotification, appID string, total int6
 	return func(ctx context.Context, tx *sql.Tx) error { return s.Events.Emit(ctx, tx, ev) }
 }
 
+// closedEvent is the pay.closed event of an order closed here, its Then
+// (nil without Events); source says how: "close" (asked for), "auto" (the
+// auto-close), "query" (WeChat Pay answered CLOSED).
+func (s *Service) closedEvent(o *wxfleet.PayOrder, source string) store.Then {
+	if s.Events == nil {
+		return nil
+	}
+	ev := webhook.Event{ID: webhook.EventID(webhook.PayClosed, o.ComponentAppID, o.SubMchID, o.OutTradeNo),
+		Type: webhook.PayClosed, ComponentAppID: o.ComponentAppID, AppID: o.AppID, Data: map[string]any{
+			"out_trade_no": o.OutTradeNo, "sub_mchid": o.SubMchID, "amount": o.Amount, "source": source}}
+	return func(ctx context.Context, tx *sql.Tx) error { return s.Events.Emit(ctx, tx, ev) }
+}
+
 // ProductionURL is WeChat Pay's API host.
 const ProductionURL = "https://api.mch.weixin.qq.com"
 
@@ -58,8 +71,9 @@ type Service struct {
 	HTTPClient *http.Client
 	Now        func() time.Time
 	Logger     *slog.Logger
-	// Events receives pay.paid and pay.refund, in the transaction that
-	// records the payment or the refund's result, once; nil sends none.
+	// Events receives pay.paid, pay.refund and pay.closed, in the
+	// transaction that records the payment, the refund's result or the
+	// close, once; nil sends none.
 	Events webhook.Emitter
 
 	mu      sync.Mutex

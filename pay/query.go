@@ -102,7 +102,7 @@ func (s *Service) recordTransaction(ctx context.Context, o *wxfleet.PayOrder, tx
 		s.logger().Info("pay: order queried", "component_appid", o.ComponentAppID, "out_trade_no", o.OutTradeNo,
 			"trade_state", wxfleet.OrderPaid, "new", inserted)
 	case wxfleet.OrderClosed:
-		if _, err := s.Store.ClosePayOrder(ctx, o.ComponentAppID, o.SubMchID, o.OutTradeNo); err != nil {
+		if _, err := s.Store.ClosePayOrder(ctx, o.ComponentAppID, o.SubMchID, o.OutTradeNo, s.closedEvent(o, "query")); err != nil {
 			return err
 		}
 	}
@@ -113,6 +113,11 @@ func (s *Service) recordTransaction(ctx context.Context, o *wxfleet.PayOrder, tx
 // closed. A paid order is ECONFLICT (WeChat Pay's ORDERPAID): its payment,
 // if not yet recorded, is recorded from a query.
 func (s *Service) CloseOrder(ctx context.Context, o *wxfleet.PayOrder) (*wxfleet.PayOrder, error) {
+	return s.closeOrder(ctx, o, "close")
+}
+
+// closeOrder is CloseOrder, the pay.closed event naming source.
+func (s *Service) closeOrder(ctx context.Context, o *wxfleet.PayOrder, source string) (*wxfleet.PayOrder, error) {
 	switch o.State {
 	case wxfleet.OrderPaid:
 		return nil, wxfleet.Errorf(wxfleet.ECONFLICT, "订单 %s 已支付，不能关闭 / order %s is paid: it cannot be closed", o.OutTradeNo, o.OutTradeNo)
@@ -138,7 +143,7 @@ func (s *Service) CloseOrder(ctx context.Context, o *wxfleet.PayOrder) (*wxfleet
 	if err != nil {
 		return nil, apiError("关单", "closing the order", err)
 	}
-	if _, err := s.Store.ClosePayOrder(ctx, o.ComponentAppID, o.SubMchID, o.OutTradeNo); err != nil {
+	if _, err := s.Store.ClosePayOrder(ctx, o.ComponentAppID, o.SubMchID, o.OutTradeNo, s.closedEvent(o, source)); err != nil {
 		return nil, err
 	}
 	s.logger().Info("pay: order closed", "component_appid", o.ComponentAppID, "out_trade_no", o.OutTradeNo)

@@ -47,7 +47,7 @@ func (s *Server) features(router push.Router, pushes *push.Mux) []any {
 		&tenant.Feature{Service: s.Tenants, Interval: cfg.TenantCheckInterval},
 		&messaging.Feature{Service: s.Messaging},
 		&cards.Feature{Service: s.Cards},
-		&pay.Feature{Service: s.Pay, After: cfg.PayReconcileAfter, Interval: cfg.PayReconcileInterval},
+		&pay.Feature{Service: s.Pay, After: cfg.PayReconcileAfter, CloseAfter: cfg.PayCloseAfter, Interval: cfg.PayReconcileInterval},
 		&releasecheck.Responder{WeChat: s.WeChat, Tokens: s.Keeper, Now: cfg.Now, Logger: cfg.Logger, Background: s.background},
 		&webhook.Feature{Service: s.Webhooks},
 		&push.Retention{Store: s.Store, Keep: cfg.EventRetention, Now: cfg.Now, Logger: cfg.Logger},

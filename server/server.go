@@ -91,6 +91,10 @@ type Config struct {
 	// asked about at WeChat Pay, in case its notification was lost;
 	// PayReconcileInterval how often that runs. 0 → 5 min, 1 min.
 	PayReconcileAfter, PayReconcileInterval time.Duration
+	// PayCloseAfter is how long after its creation an order still unpaid is
+	// closed (asked about first, in case it was paid); 0 → 2 h, the life of
+	// a prepay_id.
+	PayCloseAfter time.Duration
 	// MetricsAddr, if set, serves /metrics on its own listener (for a private
 	// network) instead of the public one, where it needs MetricsToken.
 	MetricsAddr string

@@ -121,6 +121,14 @@ func testAppDataScoped(t *testing.T, h *harness) {
 	if orders, _ := h.PayOrders(h.ctx, staff, "wxA", "", 10); len(orders) != 2 {
 		t.Errorf("staff see %d orders, want 2", len(orders))
 	}
+	// So is the list of bindings.
+	for sc, want := range map[wxfleet.Scope]int{scA: 1, scB: 1, staff: 2, nobody: 0} {
+		list, err := h.PaySubMerchants(h.ctx, sc, "wxA")
+		must(t, err)
+		if len(list) != want || (want == 1 && list[0].AppID != map[wxfleet.Scope]string{scA: "wxappa", scB: "wxappb"}[sc]) {
+			t.Errorf("scope %d's bindings: %+v", sc.TenantID, list)
+		}
+	}
 
 	// Applications belong to the tenant named on them (tenant_id), not to
 	// their app's: each tenant reads its own, by id and in the list; one

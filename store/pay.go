@@ -278,6 +278,37 @@ func (s *Store) PaySubMerchant(ctx context.Context, sc wxfleet.Scope, componentA
 	return &b, nil
 }
 
+// PaySubMerchants lists the platform's bindings inside sc (those of the
+// tenant's mini programs), by appid.
+func (s *Store) PaySubMerchants(ctx context.Context, sc wxfleet.Scope, componentAppID string) ([]*wxfleet.PaySubMerchant, error) {
+	var w where
+	w.and("component_appid = $%d", componentAppID)
+	appScoped(&w, "pay_sub_merchants", sc)
+	rows, err := s.read.QueryContext(ctx, `SELECT component_appid, appid, sub_mchid, tenant_id, created_at FROM pay_sub_merchants`+
+		w.sql.String()+` ORDER BY appid`, w.args...)
+	if err != nil {
+		return nil, dbErr("list pay sub-merchants", err)
+	}
+	defer rows.Close()
+	out := []*wxfleet.PaySubMerchant{}
+	for rows.Next() {
+		var (
+			b       wxfleet.PaySubMerchant
+			tenant  sql.NullInt64
+			created int64
+		)
+		if err := rows.Scan(&b.ComponentAppID, &b.AppID, &b.SubMchID, &tenant, &created); err != nil {
+			return nil, dbErr("list pay sub-merchants", err)
+		}
+		if tenant.Valid {
+			b.TenantID = &tenant.Int64
+		}
+		b.CreatedAt = fromMillis(created)
+		out = append(out, &b)
+	}
+	return out, dbErr("list pay sub-merchants", rows.Err())
+}
+
 // CreatePayOrder stores a new order; ECONFLICT when the sub-merchant
 // already has one with this out_trade_no.
 func (s *Store) CreatePayOrder(ctx context.Context, o *wxfleet.PayOrder) error {
@@ -482,15 +513,24 @@ func (s *Store) queryOrders(ctx context.Context, q string, args ...any) ([]*wxfl
 }
 
 // ClosePayOrder marks an unpaid order closed (WeChat Pay closed it); a paid
-// one is left as it is. It tells whether the order changed.
-func (s *Store) ClosePayOrder(ctx context.Context, componentAppID, subMchID, outTradeNo string) (bool, error) {
-	res, err := s.write.ExecContext(ctx, `UPDATE pay_orders SET state = $4 WHERE component_appid = $1 AND sub_mchid = $2
-		AND out_trade_no = $3 AND state = $5`, componentAppID, subMchID, outTradeNo, wxfleet.OrderClosed, wxfleet.OrderNotPaid)
-	if err != nil {
-		return false, dbErr("close pay order", err)
-	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+// or already closed one is left as it is. It tells whether the order
+// changed; then, if not nil, runs in that transaction when it did (the
+// webhook event of the close commits with it, once).
+func (s *Store) ClosePayOrder(ctx context.Context, componentAppID, subMchID, outTradeNo string, then Then) (bool, error) {
+	changed := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE pay_orders SET state = $4 WHERE component_appid = $1 AND sub_mchid = $2
+			AND out_trade_no = $3 AND state = $5`, componentAppID, subMchID, outTradeNo, wxfleet.OrderClosed, wxfleet.OrderNotPaid)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		changed = true
+		return then.run(ctx, tx)
+	})
+	return changed, dbErr("close pay order", err)
 }
 
 // CreatePayRefund stores a new refund before WeChat Pay sees it; ECONFLICT

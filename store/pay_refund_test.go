@@ -55,11 +55,14 @@ func testPayRefunds(t *testing.T, h *harness) {
 	if o.State != wxfleet.OrderPaid || o.TransactionID != "tx1" || !o.PaidAt.Equal(base) {
 		t.Fatalf("paid order %+v", o)
 	}
-	if changed, err := h.ClosePayOrder(h.ctx, "wxA", "sub1", "o_1"); err != nil || changed {
+	if changed, err := h.ClosePayOrder(h.ctx, "wxA", "sub1", "o_1", count); err != nil || changed {
 		t.Fatalf("closing a paid order: %v %v", changed, err)
 	}
-	if changed, err := h.ClosePayOrder(h.ctx, "wxA", "sub1", "o_2"); err != nil || !changed {
+	if changed, err := h.ClosePayOrder(h.ctx, "wxA", "sub1", "o_2", count); err != nil || !changed {
 		t.Fatalf("closing an unpaid order: %v %v", changed, err)
+	}
+	if changed, err := h.ClosePayOrder(h.ctx, "wxA", "sub1", "o_2", count); err != nil || changed {
+		t.Fatalf("closing a closed order: %v %v", changed, err)
 	}
 	if byNo, err := h.PayOrdersByNo(h.ctx, wxfleet.Scope{}, "wxA", "o_2"); err != nil || len(byNo) != 1 || byNo[0].State != wxfleet.OrderClosed {
 		t.Fatalf("by number %+v %v", byNo, err)
@@ -94,8 +97,8 @@ func testPayRefunds(t *testing.T, h *harness) {
 		!refunds[0].SucceededAt.Equal(base.Add(time.Hour)) || refunds[0].Reason != "少一份" {
 		t.Fatalf("refunds %+v", refunds)
 	}
-	if thens != 2 {
-		t.Fatalf("then ran %d times for two new records", thens)
+	if thens != 3 {
+		t.Fatalf("then ran %d times for two new records and a close", thens)
 	}
 	ns, err := h.PayNotifications(h.ctx, wxfleet.Scope{}, "wxA", "sub1", "o_1")
 	must(t, err)

@@ -99,6 +99,12 @@ func testPay(t *testing.T, h *harness) {
 		t.Fatalf("binding %+v", b)
 	}
 	wantCode(t, h.BindPaySubMerchant(h.ctx, &wxfleet.PaySubMerchant{ComponentAppID: "wxA", AppID: "wx-none", SubMchID: "1", CreatedAt: base}), wxfleet.ENOTFOUND)
+	if list, err := h.PaySubMerchants(h.ctx, wxfleet.Scope{}, "wxA"); err != nil || len(list) != 1 || list[0].AppID != "wx1" || list[0].SubMchID != "1600000002" {
+		t.Fatalf("bindings of wxA: %+v %v", list, err)
+	}
+	if list, err := h.PaySubMerchants(h.ctx, wxfleet.Scope{}, "wxB"); err != nil || len(list) != 0 {
+		t.Fatalf("bindings of wxB: %+v %v", list, err)
+	}
 
 	// Orders and notifications: stored once, the order paid once.
 	o := &wxfleet.PayOrder{ComponentAppID: "wxA", OutTradeNo: "no_000001", SubMchID: "1600000002", AppID: "wx1", OpenID: "o1",

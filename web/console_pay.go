@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -30,6 +31,7 @@ func (s *Server) payPages(mux *http.ServeMux) {
 	s.page(mux, "GET /pay/applyments/{id}", StaffRead(), s.applymentPage)
 	s.page(mux, "POST /pay/sub-merchants", StaffWrite("pay.sub_merchant.bind"), s.bindSubMerchantForm)
 	s.tenantPayPages(mux) // tenant_pay.go
+	s.page(mux, "POST /pay/test-orders", StaffWrite("pay.order.test"), s.testOrderForm)
 }
 
 // applymentStates are WeChat Pay's application states in words.
@@ -53,6 +55,9 @@ type payForm struct {
 	F              map[string]string
 	Errs           pay.FieldErrors
 	Err            string
+	// Test is the test order form, TestErr its refusal.
+	Test    testOrderForm
+	TestErr string
 }
 
 // applymentFormData is what applyment_form.html needs besides the form.
@@ -110,6 +115,15 @@ func (s *Server) newBusinessCode(tenantID *int64) string {
 	return fmt.Sprintf("wxf%d_%d", t, s.Now().UnixMilli())
 }
 
+// testOrderForm is a test order: placed for a user of a mini program as the
+// mini program would place it, so a demo can take a payment from the browser.
+type testOrderForm struct {
+	AppID, OpenID, Amount, Description string
+}
+
+// The test order form's defaults: the smallest amount WeChat Pay takes.
+var testOrderDefaults = testOrderForm{Amount: "0.01", Description: "测试订单 test order"}
+
 func (s *Server) payPage(w http.ResponseWriter, r *http.Request) {
 	s.renderPay(w, r, http.StatusOK, payForm{}, "")
 }
@@ -120,8 +134,11 @@ func (s *Server) renderPay(w http.ResponseWriter, r *http.Request, status int, f
 		s.errorPage(w, r, "出错了 Error", err, "/")
 		return
 	}
+	if f.Test == (testOrderForm{}) {
+		f.Test = testOrderDefaults
+	}
 	ctx := r.Context()
-	data := map[string]any{"Title": "微信支付 WeChat Pay", "Platform": comp, "Path": "/pay" + platformQuery(comp), "BindErr": bindErr,
+	data := map[string]any{"Title": "微信支付 WeChat Pay", "Platform": comp, "Path": "/pay" + platformQuery(comp), "F": f, "BindErr": bindErr,
 		"Bound": r.URL.Query().Get("bound")}
 	applymentFormData(data, f, "/pay/applyments"+platformQuery(comp))
 	if actor, ok := wxfleet.ActorFrom(ctx); ok && actor.Role != wxfleet.RoleViewer {
@@ -159,7 +176,12 @@ func (s *Server) renderPay(w http.ResponseWriter, r *http.Request, status int, f
 		s.errorPage(w, r, "出错了 Error", err, "/")
 		return
 	}
-	data["Applyments"], data["Orders"], data["States"] = items, orders, applymentStates
+	bound, err := s.Store.PaySubMerchants(ctx, scopeOf(r), comp)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/")
+		return
+	}
+	data["Applyments"], data["Orders"], data["States"], data["Bindings"] = items, orders, applymentStates, bound
 	s.render(w, r, status, "pay", data)
 }
 
@@ -241,4 +263,52 @@ func (s *Server) bindSubMerchantForm(w http.ResponseWriter, r *http.Request) {
 	}
 	auditTarget(r, comp, b.AppID, b.SubMchID)
 	http.Redirect(w, r, "/pay"+platformQuery(comp)+"&bound="+b.AppID, http.StatusSeeOther)
+}
+
+// openIDPattern is what an openid looks like (28 characters from WeChat;
+// any short token without spaces is taken, the sandbox's included).
+var openIDPattern = regexp.MustCompile(`^[0-9A-Za-z_\-]{6,64}$`)
+
+// testOrderForm places a test order for a user of a mini program bound to a
+// sub-merchant, through the same CreateOrder as the mini program's call,
+// with the session that user would have (nothing is stored as a session),
+// and opens the new order's page, from which the user pays it.
+func (s *Server) testOrderForm(w http.ResponseWriter, r *http.Request) {
+	comp, err := s.platform(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/pay")
+		return
+	}
+	t := testOrderForm{AppID: strings.TrimSpace(r.PostFormValue("appid")), OpenID: strings.TrimSpace(r.PostFormValue("openid")),
+		Amount: strings.TrimSpace(r.PostFormValue("amount")), Description: strings.TrimSpace(r.PostFormValue("description"))}
+	refused := func(err error) {
+		auditSkip(r)
+		s.renderPay(w, r, statusOfErr(err), payForm{Test: t, TestErr: wxfleet.ErrorMessage(err)}, "")
+	}
+	if t.AppID == "" {
+		refused(wxfleet.Errorf(wxfleet.EINVALID, "请选择绑定了特约商户的小程序 / choose a mini program bound to a sub-merchant"))
+		return
+	}
+	if !openIDPattern.MatchString(t.OpenID) {
+		refused(wxfleet.Errorf(wxfleet.EINVALID, "openid 须为该小程序用户的 openid（6 到 64 位字母、数字、_ 或 -）/ openid must be a user of that mini program (6 to 64 letters, digits, _ or -)"))
+		return
+	}
+	fen, err := parseYuan(t.Amount)
+	if err != nil {
+		refused(err)
+		return
+	}
+	rs := &wxfleet.RuntimeSession{ComponentAppID: comp, AppID: t.AppID, OpenID: t.OpenID}
+	rp, err := s.Pay.CreateOrder(r.Context(), rs, pay.OrderRequest{Description: t.Description, Amount: fen})
+	if err != nil {
+		refused(err)
+		return
+	}
+	o, err := s.Pay.FindOrder(r.Context(), scopeOf(r), comp, "", rp.OutTradeNo)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/pay"+platformQuery(comp))
+		return
+	}
+	auditTarget(r, comp, t.AppID, rp.OutTradeNo)
+	http.Redirect(w, r, payOrderPath(o)+"&placed=1", http.StatusSeeOther)
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"embed"
-	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -84,8 +83,24 @@ var pageFuncs = template.FuncMap{
 		return map[string]any{"Name": name, "ZH": zh, "EN": en, "Type": typ, "Mode": mode, "Hint": hint,
 			"Value": f.F[name], "Err": f.Errs[name], "L": page["L"]}
 	},
+	// {{orderState $.L .State}}: a pay order's state as a tag.
+	"orderState": func(lang, st string) template.HTML {
+		l, ok := orderStates[st]
+		if !ok {
+			return tag("warn", st)
+		}
+		return tag(l[0], bilingual(lang, l[1]))
+	},
+	// {{refundState $.L .Status}}: a refund's status as a tag.
+	"refundState": func(lang, st string) template.HTML {
+		l, ok := refundStates[st]
+		if !ok {
+			return tag("warn", st)
+		}
+		return tag(l[0], bilingual(lang, l[1]))
+	},
 	// {{yuan .Amount}}: fen as yuan.
-	"yuan": func(fen int64) string { return fmt.Sprintf("%d.%02d", fen/100, fen%100) },
+	"yuan": yuanText,
 	// {{status $.L .Status}}: an authorizer status as a tag.
 	"status": func(lang string, s wxfleet.AuthorizerStatus) template.HTML {
 		return tag(s.Tone(), bilingual(lang, s.Label()))
@@ -98,7 +113,7 @@ var pages = func() map[string]*template.Template {
 	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "authorizer", "authorizer_wechat",
 		"templates", "template_drafts", "rollout_new", "confirm", "audit", "accounts", "api_tokens", "tenants", "tenant", "testers", "apidocs",
 		"webhooks", "webhook", "inbox", "conversation", "subscribe", "subscribe_library", "subscribe_apply", "subscribe_apply_status", "cards", "wifi", "pay", "applyment",
-		"tenant_pay"} {
+		"tenant_pay", "pay_order"} {
 		files := []string{"templates/layout.html", "templates/" + name + ".html"}
 		if name == "pay" || name == "tenant_pay" { // the onboarding form, on both
 			files = append(files, "templates/applyment_form.html")

@@ -28,11 +28,14 @@ func (s *Server) payRoutes(mux *http.ServeMux) {
 	s.api(mux, "POST /api/v1/pay/applyments", TenantWrite("pay.applyment.submit"), s.submitApplyment)
 	s.api(mux, "GET /api/v1/pay/applyments/{id}", TenantRead(), s.getApplyment)
 	s.api(mux, "POST /api/v1/pay/sub-merchants", StaffWrite("pay.sub_merchant.bind"), s.bindSubMerchant)
-	s.api(mux, "GET /api/v1/pay/orders", StaffRead(), s.listPayOrders)
-	s.api(mux, "GET /api/v1/pay/orders/{out_trade_no}", StaffRead(), s.getPayOrder)
-	s.api(mux, "POST /api/v1/pay/orders/{out_trade_no}/close", StaffWrite("pay.order.close"), s.closePayOrder)
-	s.api(mux, "POST /api/v1/pay/orders/{out_trade_no}/refunds", StaffWrite("pay.refund.create"), s.createPayRefund)
-	s.api(mux, "GET /api/v1/pay/orders/{out_trade_no}/refunds", StaffRead(), s.listPayRefunds)
+	// The orders and their refunds are tenant-scoped: every handler finds
+	// the order through findPayOrder or lists through Pay.Orders, both
+	// bounded by scopeOf(r), so a merchant meets only its tenant's orders.
+	s.api(mux, "GET /api/v1/pay/orders", TenantRead(), s.listPayOrders)
+	s.api(mux, "GET /api/v1/pay/orders/{out_trade_no}", TenantRead(), s.getPayOrder)
+	s.api(mux, "POST /api/v1/pay/orders/{out_trade_no}/close", TenantWrite("pay.order.close"), s.closePayOrder)
+	s.api(mux, "POST /api/v1/pay/orders/{out_trade_no}/refunds", TenantWrite("pay.refund.create"), s.createPayRefund)
+	s.api(mux, "GET /api/v1/pay/orders/{out_trade_no}/refunds", TenantRead(), s.listPayRefunds)
 	mux.Handle("POST /pay/notify", capBody(payNotifyBodyCap, http.HandlerFunc(s.payNotify)))
 }
 

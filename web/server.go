@@ -193,6 +193,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.subscribeApplyPages(mux) // console_subscribe_apply.go
 	s.cardPages(mux)           // console_cards.go
 	s.payPages(mux)            // console_pay.go
+	s.payOrderPages(mux)       // console_pay_order.go
 }
 
 // Recover serves next, and answers 500 (and logs) for a handler that panics,

@@ -158,6 +158,10 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /tenants/{id}/pay":                                            {"id": "B.tenant"},
 	"POST /tenants/{id}/pay/applyments":                                {"id": "B.tenant"},
 	"GET /tenants/{id}/pay/applyments/{aid}":                           {"id": "B.tenant", "aid": "B.applyment"},
+	"POST /pay/test-orders":                                            nil,
+	"GET /pay/orders/{out_trade_no}":                                   {"out_trade_no": "wxf_sweep_0001"},
+	"POST /pay/orders/{out_trade_no}/close":                            {"out_trade_no": "wxf_sweep_0001"},
+	"POST /pay/orders/{out_trade_no}/refunds":                          {"out_trade_no": "wxf_sweep_0001"},
 	"GET /api/v1/authorizers/{appid}/conversations":                    {"appid": "B.appid"},
 	"GET /api/v1/authorizers/{appid}/conversations/{openid}":           {"appid": "B.appid", "openid": "oB"},
 	"POST /api/v1/authorizers/{appid}/conversations/{openid}/messages": {"appid": "B.appid", "openid": "oB"},
@@ -275,11 +279,16 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 		OpenID: "oB", Description: "order-marker-b", Amount: 100, State: wxfleet.OrderNotPaid, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
+	// B's app took a payment, wxf_sweep_0001 (the order the pay routes name).
+	if err := ts.st.CreatePayOrder(ctx, &wxfleet.PayOrder{ComponentAppID: testPlatform, OutTradeNo: "wxf_sweep_0001", SubMchID: "1699990001", AppID: "wxappmarkerb",
+		OpenID: "o-payer-marker-b", Description: "order-marker-b", Amount: 1500, State: wxfleet.OrderPaid, TransactionID: "4200marker", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	ids := map[string]string{"B.applyment": itoa(applB.ID), "B.token": itoa(tokensB[0].ID), "B.account": itoa(accB.ID), "B.appid": "wxappmarkerb", "B.tenant": itoa(tenantB),
 		"B.webhook": hookB.ID, "B.delivery": "dlv_markerb"}
 	markers := []string{"marker-b@tenant-b.example", "audit-marker-b", "wxappmarkerb", "tenant-marker-b", tokB, "hook-marker-b", "whsec_marker_b_secret", "payload-marker-b",
 		"msg-marker-b", "tmpl-marker-b", "card-marker-b", "pmarkerb", "pMarkerB",
-		"biz_applmarkerb", "shortname-marker-b", "reason-marker-b", "sign-marker-b", "1699990001", "wxf_ordermarkerb", "order-marker-b"}
+		"biz_applmarkerb", "shortname-marker-b", "reason-marker-b", "sign-marker-b", "1699990001", "wxf_ordermarkerb", "order-marker-b", "o-payer-marker-b"}
 	_, session := ts.signIn("shop@tenant-a.example", testPassword)
 	if session == "" {
 		t.Fatal("merchant A cannot sign in")
@@ -414,6 +423,13 @@ func testIsolationSweep(t *testing.T, b storetest.Backend) {
 	}
 	if cs, err := ts.st.Cards(ctx, wxfleet.Scope{}, testPlatform, "wxappmarkerb"); err != nil || len(cs) != 2 || cs[0].Redeemed != 0 || cs[1].Redeemed != 0 {
 		t.Fatalf("B's cards after the sweep: %+v %v", cs, err)
+	}
+	// B's order is as it was: not closed, not refunded.
+	if o, err := ts.st.PayOrder(ctx, wxfleet.Scope{}, testPlatform, "1699990001", "wxf_sweep_0001"); err != nil || o.State != wxfleet.OrderPaid {
+		t.Fatalf("B's order after the sweep: %+v %v", o, err)
+	}
+	if fs, err := ts.st.PayRefunds(ctx, testPlatform, "1699990001", "wxf_sweep_0001"); err != nil || len(fs) != 0 {
+		t.Fatalf("B's refunds after the sweep: %+v %v", fs, err)
 	}
 	if l, _ := ts.st.ListAudit(ctx, wxfleet.Scope{}, store.AuditFilter{TenantID: tenantB}); len(l) != 1 {
 		t.Fatalf("tenant B's audit log after the sweep: %d entries", len(l))

@@ -38,6 +38,7 @@ const (
 	TenantSuspended        = "tenant.suspended"        // the tenant was suspended
 	PayPaid                = "pay.paid"                // a WeChat Pay order was paid (its notification, or a query)
 	PayRefund              = "pay.refund"              // WeChat Pay notified a refund's result
+	PayClosed              = "pay.closed"              // an unpaid WeChat Pay order was closed (by hand, the auto-close, or found closed)
 	// AllEvents subscribes an endpoint to every type, present and future.
 	AllEvents = "*"
 )
@@ -46,7 +47,7 @@ const (
 var Types = []string{
 	AuthorizerAuthorized, AuthorizerUnauthorized, AuthorizerUpdated,
 	AuditSuccess, AuditFail, AuditDelay, ReleaseDone, MessageReceived,
-	SubscriptionExpiring, SubscriptionExpired, TenantSuspended, PayPaid, PayRefund,
+	SubscriptionExpiring, SubscriptionExpired, TenantSuspended, PayPaid, PayRefund, PayClosed,
 }
 
 func knownType(t string) bool {

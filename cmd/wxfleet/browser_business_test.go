@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -295,8 +296,55 @@ func TestBrowserBusiness(t *testing.T) {
 	}
 	shots.save(ctx, "business-14-user-paid")
 	until("the order paid on the console's pay page", base+"/pay"+q,
-		fmt.Sprintf(`[...document.querySelectorAll('#orders tr')].some(r => r.textContent.includes(%s) && r.textContent.includes('SUCCESS'))`, jsString(no)))
+		fmt.Sprintf(`[...document.querySelectorAll('#orders tr')].some(r => r.textContent.includes(%s) && r.textContent.includes('已支付'))`, jsString(no)))
 	browserA11y(t, ctx, "the console's pay page")
 	shots.save(ctx, "business-15-console-paid")
+
+	// 5. Without a mini program at hand: the operator places a 0.01 yuan test
+	// order for the same user from /pay, the user pays it on the sandbox's
+	// page, the order's page shows it paid, and the operator refunds it there.
+	browserDo(t, ctx, "the operator's test order",
+		chromedp.Navigate(base+"/pay"+q),
+		chromedp.WaitVisible(css("#place-test-order")),
+		chromedp.SetValue(css("#t-app"), app),
+		chromedp.SendKeys(css("#t-openid"), openid),
+		chromedp.Click(css("#place-test-order")),
+		chromedp.WaitVisible(css("#order, #test-order-error")),
+	)
+	if browserEval[bool](t, ctx, `!!document.getElementById('test-order-error')`) {
+		t.Fatalf("the test order was refused: %s", browserText(t, ctx, "#test-order-error"))
+	}
+	orderPage := browserLocation(t, ctx)
+	m := regexp.MustCompile(`/pay/orders/([^?]+)\?`).FindStringSubmatch(orderPage)
+	if m == nil {
+		t.Fatalf("the test order landed on %s, not its order page", orderPage)
+	}
+	testNo := m[1]
+	if amt := browserText(t, ctx, "#amount"); !strings.Contains(amt, "0.01") {
+		t.Errorf("the test order's amount: %q", amt)
+	}
+	browserA11y(t, ctx, "the order page")
+	shots.save(ctx, "business-16-test-order")
+	testRow := `#orders tr[data-order="` + testNo + `"]`
+	browserDo(t, ctx, "the user's test order",
+		chromedp.Navigate(userPage),
+		chromedp.WaitVisible(css(testRow+" button")),
+	)
+	press("the user pays the test order", testRow+" button", "已付款")
+	until("the test order paid on its page", orderPage, `document.getElementById('state').textContent.includes('已支付')`)
+	browserDo(t, ctx, "the operator refunds the test order",
+		chromedp.WaitVisible(css("#refund-form")),
+		chromedp.SetValue(css("#r-amount"), "0.01"),
+		chromedp.SendKeys(css("#r-reason"), "测试退款"),
+		chromedp.Click(css("#refund")),
+		chromedp.WaitVisible(css("#refunded, #refund-error")),
+	)
+	if browserEval[bool](t, ctx, `!!document.getElementById('refund-error')`) {
+		t.Fatalf("the refund was refused: %s", browserText(t, ctx, "#refund-error"))
+	}
+	if list := browserText(t, ctx, "#refund-list"); !strings.Contains(list, "0.01") {
+		t.Errorf("the refunds after the refund: %q", list)
+	}
+	shots.save(ctx, "business-17-refunded")
 	t.Logf("screenshots in %s", strings.Join(shots.dirs, ", "))
 }

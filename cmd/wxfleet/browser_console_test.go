@@ -108,6 +108,8 @@ func TestBrowserConsolePages(t *testing.T) {
 	if st := d.api("PUT", "/api/v1/authorizers/"+apps[0].AppID+"/tenant", map[string]any{"tenant_id": tn.ID}, nil); st != 200 && st != 204 {
 		t.Fatalf("app to tenant: %d", st)
 	}
+	_, paySub, payToken := payReady(t, d, "wxf_browser_2")
+	d.payOrder(payToken, "wxf_browser_0001", 1500)
 
 	shots := newScreenshots(t)
 	base := d.Platform.URL()
@@ -160,6 +162,7 @@ func TestBrowserConsolePages(t *testing.T) {
 		{"pay", "/pay", "#applyments"},
 		{"applyment", fmt.Sprintf("/pay/applyments/%d", applyment.ID), "#applyment"},
 		{"tenant-pay", fmt.Sprintf("/tenants/%d/pay", tn.ID), "#tenant-pay"},
+		{"pay-order", "/pay/orders/wxf_browser_0001?sub_mchid=" + paySub, "#refunds"},
 	}
 	for _, lang := range []string{"zh", "en"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/lang?to="+lang+"&next=/"), chromedp.WaitVisible(css("#lang-switch"))); err != nil {

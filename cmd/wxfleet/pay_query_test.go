@@ -193,9 +193,10 @@ func TestPayQueryCloseAndLostNotification(t *testing.T) {
 	}
 }
 
-// WXFLEET_PAY_RECONCILE_AFTER: a duration from 1m to 2h; unset → the default.
+// WXFLEET_PAY_RECONCILE_AFTER: a duration from 1m to 2h, less than the
+// auto-close's (2h by default); unset → the default.
 func TestPayReconcileSetting(t *testing.T) {
-	for v, want := range map[string]time.Duration{"": 0, "10m": 10 * time.Minute, "1m": time.Minute, "2h": 2 * time.Hour, "30s": -1, "3h": -1, "soon": -1} {
+	for v, want := range map[string]time.Duration{"": 0, "10m": 10 * time.Minute, "1m": time.Minute, "119m": 119 * time.Minute, "2h": -1, "30s": -1, "3h": -1, "soon": -1} {
 		var cfg server.Config
 		e := newEnv(func(k string) (string, bool) {
 			if k == "WXFLEET_PAY_RECONCILE_AFTER" && v != "" {
@@ -212,6 +213,39 @@ func TestPayReconcileSetting(t *testing.T) {
 		}
 		if err != nil || cfg.PayReconcileAfter != want {
 			t.Errorf("%q: %v %v, want %v", v, cfg.PayReconcileAfter, err, want)
+		}
+	}
+}
+
+// WXFLEET_PAY_CLOSE_AFTER: a duration up to 24h, more than the
+// reconciliation's delay (given or its default); unset → the default.
+func TestPayCloseSetting(t *testing.T) {
+	for _, c := range []struct {
+		reconcile, close string
+		want             time.Duration // -1: refused
+	}{
+		{"", "", 0}, {"", "3h", 3 * time.Hour}, {"", "6m", 6 * time.Minute}, {"", "5m", -1}, {"", "25h", -1}, {"", "later", -1},
+		{"30m", "20m", -1}, {"30m", "", 0}, {"2h", "", -1}, {"2h", "2h1m", 2*time.Hour + time.Minute},
+	} {
+		var cfg server.Config
+		e := newEnv(func(k string) (string, bool) {
+			switch {
+			case k == "WXFLEET_PAY_RECONCILE_AFTER" && c.reconcile != "":
+				return c.reconcile, true
+			case k == "WXFLEET_PAY_CLOSE_AFTER" && c.close != "":
+				return c.close, true
+			}
+			return "", false
+		})
+		err := payReconcileSettings(e, &cfg)
+		if c.want < 0 {
+			if err == nil || !strings.Contains(err.Error(), "WXFLEET_PAY_CLOSE_AFTER") {
+				t.Errorf("%+v: err %v, want one naming the setting", c, err)
+			}
+			continue
+		}
+		if err != nil || cfg.PayCloseAfter != c.want {
+			t.Errorf("%+v: %v %v, want %v", c, cfg.PayCloseAfter, err, c.want)
 		}
 	}
 }

@@ -163,6 +163,8 @@ var settingTable = []setting{
 		ZH: "下单时的支付通知地址 notify_url（须 https）", EN: "the notify_url of orders (https on WeChat Pay)"},
 	{Env: "PAY_RECONCILE_AFTER", File: true, Commands: []string{"serve"}, Group: groupPay, DefaultDoc: "5m",
 		ZH: "下单后多久仍未收到支付通知就向微信支付查单并记录结果（1m 到 2h），每分钟检查一次", EN: "how long after an order is placed, still unpaid, WeChat Pay is asked about it and the answer recorded, in case the notification was lost (1m to 2h); checked every minute"},
+	{Env: "PAY_CLOSE_AFTER", File: true, Commands: []string{"serve"}, Group: groupPay, DefaultDoc: "2h",
+		ZH: "下单后多久仍未支付就关单：先查单（已支付则记为已支付），仍为 NOTPAY 则在微信支付关单并记为已关闭；须大于 PAY_RECONCILE_AFTER，至多 24h；每分钟检查一次", EN: "how long after an order is placed, still unpaid, it is closed: asked about first (recorded paid if it was), closed at WeChat Pay and here if still NOTPAY; more than PAY_RECONCILE_AFTER, at most 24h; checked every minute"},
 	{Flag: "shutdown-drain", Env: "SHUTDOWN_DRAIN", File: true, Default: "5s", Commands: []string{"serve"}, Group: groupSurface,
 		ZH: "收到 SIGTERM 后继续服务这么久，其间 /readyz 回 503 draining，让负载均衡不再转发；计入 25 秒的停止时间，最多其一半；0 立即停止监听", EN: "after SIGTERM keep serving this long with /readyz answering 503 draining, so load balancers stop sending; part of the 25 s stop, at most half of it; 0 = stop listening at once"},
 

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
+	"github.com/wxfleet/wxfleet/pay"
 	"github.com/wxfleet/wxfleet/server"
 )
 
@@ -34,16 +36,35 @@ func tenantSettings(e *env, cfg *server.Config) error {
 }
 
 // payReconcileSettings reads WXFLEET_PAY_RECONCILE_AFTER: how long an order
-// stays unpaid before WeChat Pay is asked about it (docs/wechat-pay.md).
+// stays unpaid before WeChat Pay is asked about it, and
+// WXFLEET_PAY_CLOSE_AFTER: how long before it is closed, which must come
+// later, or an order would be closed before the reconciliation had a chance
+// to find its lost payment (docs/wechat-pay.md).
 func payReconcileSettings(e *env, cfg *server.Config) error {
 	v, err := e.get("PAY_RECONCILE_AFTER")
-	if err != nil || v == "" {
+	if err != nil {
 		return err
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < time.Minute || d > 2*time.Hour {
-		return fmt.Errorf("WXFLEET_PAY_RECONCILE_AFTER %q: use a duration from 1m to 2h (5m)", v)
+	if v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 2*time.Hour {
+			return fmt.Errorf("WXFLEET_PAY_RECONCILE_AFTER %q: use a duration from 1m to 2h (5m)", v)
+		}
+		cfg.PayReconcileAfter = d
 	}
-	cfg.PayReconcileAfter = d
+	if v, err = e.get("PAY_CLOSE_AFTER"); err != nil {
+		return err
+	}
+	if v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > 24*time.Hour {
+			return fmt.Errorf("WXFLEET_PAY_CLOSE_AFTER %q: use a duration up to 24h (2h)", v)
+		}
+		cfg.PayCloseAfter = d
+	}
+	reconcile, closing := cmp.Or(cfg.PayReconcileAfter, pay.DefaultReconcileAfter), cmp.Or(cfg.PayCloseAfter, pay.DefaultCloseAfter)
+	if closing <= reconcile {
+		return fmt.Errorf("WXFLEET_PAY_CLOSE_AFTER (%s) must be more than WXFLEET_PAY_RECONCILE_AFTER (%s)", closing, reconcile)
+	}
 	return nil
 }

@@ -1,0 +1,86 @@
+package pay
+
+import (
+	"context"
+	"time"
+
+	"github.com/wxfleet/wxfleet"
+)
+
+// Auto-close (docs/wechat-pay.md, "Unpaid orders are closed"): a prepay_id
+// lives two hours, so an order still unpaid after that will not be paid
+// through it. Such an order is asked about first, since its payment may
+// have happened and its notification been lost, and closed at WeChat Pay
+// and here only when WeChat Pay still says NOTPAY.
+
+const (
+	// DefaultCloseAfter is how long after its creation an unpaid order is
+	// closed: the life of its prepay_id.
+	DefaultCloseAfter = 2 * time.Hour
+	// closeWindow is how far back the auto-close looks: an order that could
+	// not be closed for a month (its platform lost its merchant) is left
+	// alone rather than asked about every minute forever.
+	closeWindow = 30 * 24 * time.Hour
+)
+
+// CloseUnpaid asks WeChat Pay about every order still unpaid after (since
+// its creation; 0 → DefaultCloseAfter), at most reconcileBatch of them,
+// the oldest first. One WeChat Pay answers paid is recorded paid, as
+// Reconcile does; one still NOTPAY is closed at WeChat Pay and here. An
+// order WeChat Pay cannot answer for, or that is being paid (USERPAYING),
+// is left for the next run; it does not stop the others.
+func (s *Service) CloseUnpaid(ctx context.Context, after time.Duration) (ReconcileResult, error) {
+	var res ReconcileResult
+	if after <= 0 {
+		after = DefaultCloseAfter
+	}
+	now := s.now()
+	list, err := s.Store.UnpaidPayOrders(ctx, now.Add(-closeWindow), now.Add(-after), reconcileBatch)
+	if err != nil {
+		return res, err
+	}
+	for _, o := range list {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		res.Asked++
+		state, err := s.closeIfUnpaid(ctx, o)
+		if err != nil {
+			res.Failed++
+			s.logger().Warn("pay: closing an unpaid order", "component_appid", o.ComponentAppID, "sub_mchid", o.SubMchID,
+				"out_trade_no", o.OutTradeNo, "err", err)
+			continue
+		}
+		switch state {
+		case wxfleet.OrderPaid:
+			res.Paid++
+		case wxfleet.OrderClosed:
+			res.Closed++
+			s.logger().Info("pay: unpaid order closed", "component_appid", o.ComponentAppID, "sub_mchid", o.SubMchID,
+				"out_trade_no", o.OutTradeNo, "created_at", o.CreatedAt)
+		}
+	}
+	return res, nil
+}
+
+// closeIfUnpaid is one order of CloseUnpaid: the state it ends in.
+func (s *Service) closeIfUnpaid(ctx context.Context, o *wxfleet.PayOrder) (string, error) {
+	got, tx, err := s.RefreshOrder(ctx, o)
+	if err != nil {
+		return "", err
+	}
+	if got.State != wxfleet.OrderNotPaid || str(tx.TradeState) != wxfleet.OrderNotPaid {
+		return got.State, nil // paid or closed (recorded), or not NOTPAY at WeChat Pay yet
+	}
+	closed, err := s.closeOrder(ctx, got, "auto")
+	if wxfleet.ErrorCode(err) == wxfleet.ECONFLICT {
+		// Paid between the query and the close (ORDERPAID): CloseOrder recorded it.
+		if after, ferr := s.Store.PayOrder(ctx, wxfleet.Scope{}, o.ComponentAppID, o.SubMchID, o.OutTradeNo); ferr == nil && after.State == wxfleet.OrderPaid {
+			return wxfleet.OrderPaid, nil
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	return closed.State, nil
+}
