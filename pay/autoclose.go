@@ -30,37 +30,10 @@ const (
 // order WeChat Pay cannot answer for, or that is being paid (USERPAYING),
 // is left for the next run; it does not stop the others.
 func (s *Service) CloseUnpaid(ctx context.Context, after time.Duration) (ReconcileResult, error) {
-	var res ReconcileResult
 	if after <= 0 {
 		after = DefaultCloseAfter
 	}
-	now := s.now()
-	list, err := s.Store.UnpaidPayOrders(ctx, now.Add(-closeWindow), now.Add(-after), reconcileBatch)
-	if err != nil {
-		return res, err
-	}
-	for _, o := range list {
-		if ctx.Err() != nil {
-			return res, ctx.Err()
-		}
-		res.Asked++
-		state, err := s.closeIfUnpaid(ctx, o)
-		if err != nil {
-			res.Failed++
-			s.logger().Warn("pay: closing an unpaid order", "component_appid", o.ComponentAppID, "sub_mchid", o.SubMchID,
-				"out_trade_no", o.OutTradeNo, "err", err)
-			continue
-		}
-		switch state {
-		case wxfleet.OrderPaid:
-			res.Paid++
-		case wxfleet.OrderClosed:
-			res.Closed++
-			s.logger().Info("pay: unpaid order closed", "component_appid", o.ComponentAppID, "sub_mchid", o.SubMchID,
-				"out_trade_no", o.OutTradeNo, "created_at", o.CreatedAt)
-		}
-	}
-	return res, nil
+	return s.eachUnpaid(ctx, closeWindow, after, "pay: closing an unpaid order", s.closeIfUnpaid)
 }
 
 // closeIfUnpaid is one order of CloseUnpaid: the state it ends in.
@@ -81,6 +54,10 @@ func (s *Service) closeIfUnpaid(ctx context.Context, o *wxfleet.PayOrder) (strin
 	}
 	if err != nil {
 		return "", err
+	}
+	if closed.State == wxfleet.OrderClosed {
+		s.logger().Info("pay: unpaid order closed", "component_appid", o.ComponentAppID, "sub_mchid", o.SubMchID,
+			"out_trade_no", o.OutTradeNo, "created_at", o.CreatedAt)
 	}
 	return closed.State, nil
 }

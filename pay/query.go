@@ -160,12 +160,27 @@ type ReconcileResult struct {
 // the answers as RefreshOrder does. An order whose notification was lost
 // ends up paid; one already recorded is not recorded again.
 func (s *Service) Reconcile(ctx context.Context, after time.Duration) (ReconcileResult, error) {
-	var res ReconcileResult
 	if after <= 0 {
 		after = DefaultReconcileAfter
 	}
+	return s.eachUnpaid(ctx, reconcileWindow, after, "pay: reconciling an order", func(ctx context.Context, o *wxfleet.PayOrder) (string, error) {
+		got, _, err := s.RefreshOrder(ctx, o)
+		if err != nil {
+			return "", err
+		}
+		return got.State, nil
+	})
+}
+
+// eachUnpaid runs one on every order still unpaid after since its creation
+// and younger than window, at most reconcileBatch of them, and counts the
+// states they end in. One order WeChat Pay cannot answer for now does not
+// stop the others (it is logged as what, and asked again next time).
+func (s *Service) eachUnpaid(ctx context.Context, window, after time.Duration, what string,
+	one func(context.Context, *wxfleet.PayOrder) (string, error)) (ReconcileResult, error) {
+	var res ReconcileResult
 	now := s.now()
-	list, err := s.Store.UnpaidPayOrders(ctx, now.Add(-reconcileWindow), now.Add(-after), reconcileBatch)
+	list, err := s.Store.UnpaidPayOrders(ctx, now.Add(-window), now.Add(-after), reconcileBatch)
 	if err != nil {
 		return res, err
 	}
@@ -174,15 +189,13 @@ func (s *Service) Reconcile(ctx context.Context, after time.Duration) (Reconcile
 			return res, ctx.Err()
 		}
 		res.Asked++
-		got, _, err := s.RefreshOrder(ctx, o)
+		state, err := one(ctx, o)
 		if err != nil {
-			// One order WeChat Pay cannot answer for now does not stop the others;
-			// it is asked again next time.
 			res.Failed++
-			s.logger().Warn("pay: reconciling an order", "component_appid", o.ComponentAppID, "out_trade_no", o.OutTradeNo, "err", err)
+			s.logger().Warn(what, "component_appid", o.ComponentAppID, "sub_mchid", o.SubMchID, "out_trade_no", o.OutTradeNo, "err", err)
 			continue
 		}
-		switch got.State {
+		switch state {
 		case wxfleet.OrderPaid:
 			res.Paid++
 		case wxfleet.OrderClosed:
