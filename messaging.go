@@ -19,7 +19,14 @@ type Conversation struct {
 // send them customer-service messages (WeChat's errcode 45015 after it).
 const ReplyWindow = 48 * time.Hour
 
-// WindowOpen reports whether the mini program may still answer at now.
+// EntryWindow is how long after the user only entered the customer-service
+// session (user_enter_tempsession, no message) the mini program may answer
+// (docs/wechat-capabilities.md, §6).
+const EntryWindow = time.Minute
+
+// WindowOpen reports whether the mini program may still answer at now,
+// counting a session entry like a message; messaging.Service's check before
+// a send tells the two apart.
 func (c *Conversation) WindowOpen(now time.Time) bool {
 	return !c.LastUserAt.IsZero() && now.Before(c.LastUserAt.Add(ReplyWindow))
 }

@@ -173,9 +173,24 @@ func (s *Service) windowOpen(ctx context.Context, componentAppID, appID, openID 
 	if err != nil {
 		return err
 	}
-	if now := s.Now(); !c.WindowOpen(now) {
+	now := s.Now()
+	if !c.WindowOpen(now) {
 		return wxfleet.Errorf(wxfleet.ECONFLICT, "用户最后一条消息在 %s，已超过 48 小时，不能再回复（微信会以 45015 拒绝） / the user last wrote at %s, more than 48 hours ago: the reply window is closed (WeChat would refuse with 45015)",
 			c.LastUserAt.Format(time.RFC3339), c.LastUserAt.Format(time.RFC3339))
+	}
+	// The last thing within 48 hours may be an entry into the session only,
+	// which opens a minute, not two days.
+	msg, entry, err := s.Store.UserWrites(ctx, componentAppID, appID, openID, now.Add(-wxfleet.ReplyWindow))
+	if err == nil && msg.IsZero() {
+		s.theFiler().flush(ctx) // the user's message may be on its way to the store
+		msg, entry, err = s.Store.UserWrites(ctx, componentAppID, appID, openID, now.Add(-wxfleet.ReplyWindow))
+	}
+	if err != nil {
+		return err
+	}
+	if msg.IsZero() && !entry.IsZero() && !now.Before(entry.Add(wxfleet.EntryWindow)) {
+		return wxfleet.Errorf(wxfleet.ECONFLICT, "用户 %s 只进入了客服会话、没有发消息，进入后 1 分钟内才能回复（微信会以 45015 拒绝） / the user only entered the session at %s without writing: a reply is allowed within a minute of entering (WeChat would refuse with 45015)",
+			entry.Format(time.RFC3339), entry.Format(time.RFC3339))
 	}
 	return nil
 }

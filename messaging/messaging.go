@@ -32,6 +32,7 @@ type Store interface {
 	AddConversationMessage(ctx context.Context, m *wxfleet.ConversationMessage) (bool, error)
 	AddConversationMessages(ctx context.Context, ms []*wxfleet.ConversationMessage) ([]bool, error)
 	Conversation(ctx context.Context, sc wxfleet.Scope, componentAppID, appID, openID string) (*wxfleet.Conversation, error)
+	UserWrites(ctx context.Context, componentAppID, appID, openID string, since time.Time) (lastMessage, lastEntry time.Time, err error)
 	ListConversations(ctx context.Context, sc wxfleet.Scope, componentAppID, appID string, limit int, cursor string) ([]*wxfleet.Conversation, int, error)
 	ConversationMessages(ctx context.Context, sc wxfleet.Scope, componentAppID, appID, openID string, before int64, limit int) ([]*wxfleet.ConversationMessage, error)
 

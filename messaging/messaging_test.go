@@ -142,6 +142,50 @@ func TestReplyWindowIsCheckedBeforeWeChat(t *testing.T) {
 	})
 }
 
+// TestSessionEntryOpensAMinute: a user who only entered the customer-service
+// session may be answered for a minute, not 48 hours; one who also wrote
+// (even long before the entry) for the message's 48 hours.
+func TestSessionEntryOpensAMinute(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		e := newEnv(t, b)
+		file := func(key, openid, body string, at int64) {
+			t.Helper()
+			msg, err := push.ParseMessage([]byte(fmt.Sprintf(`<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[%s]]></FromUserName>`+
+				`<CreateTime>%d</CreateTime>%s</xml>`, openid, at, body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.s.handlePush(e.ctx, push.Push{Event: &wxfleet.Event{ComponentAppID: comp, AppID: app, DedupKey: key, ReceivedAt: t0}, Message: msg}); err != nil {
+				t.Fatal(err)
+			}
+			e.s.theFiler().flush(e.ctx)
+		}
+		const entry = `<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[user_enter_tempsession]]></Event><SessionFrom><![CDATA[]]></SessionFrom>`
+		at := t0.Unix()
+		file("e:1", "oENTERED", entry, at)
+		text := Reply{MsgType: "text", Text: &wechat.CustomText{Content: "欢迎光临"}}
+		e.now = t0.Add(50 * time.Second)
+		if _, err := e.s.Send(e.ctx, comp, app, "oENTERED", text); err != nil {
+			t.Fatalf("50 s after the entry: %v", err)
+		}
+		e.now = t0.Add(2 * time.Minute)
+		_, err := e.s.Send(e.ctx, comp, app, "oENTERED", text)
+		if wxfleet.ErrorCode(err) != wxfleet.ECONFLICT || !strings.Contains(err.Error(), "45015") || !strings.Contains(err.Error(), "1 分钟") {
+			t.Fatalf("2 min after an entry alone: %v, want a conflict naming the minute and 45015", err)
+		}
+		// A user who wrote an hour before entering: the message's 48 hours hold.
+		file("m:2", "oWROTE", `<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[有货吗]]></Content><MsgId>2</MsgId>`, at)
+		file("e:3", "oWROTE", entry, at+3600)
+		e.now = t0.Add(3 * time.Hour)
+		if _, err := e.s.Send(e.ctx, comp, app, "oWROTE", text); err != nil {
+			t.Fatalf("3 h after a message: %v", err)
+		}
+		if n := e.wx.count("/cgi-bin/message/custom/send"); n != 2 {
+			t.Fatalf("WeChat got %d sends, want 2: the refusal is the platform's own", n)
+		}
+	})
+}
+
 func popupPush(id int64, items ...string) push.Push {
 	var b strings.Builder
 	b.WriteString(`<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[oUSER]]></FromUserName><CreateTime>1760000000</CreateTime>` +

@@ -343,6 +343,27 @@ func (s *Store) ListConversations(ctx context.Context, sc wxfleet.Scope, compone
 // ConversationMessages pages one conversation's messages inside sc (none
 // outside it), newest first; before is the id of the last one of the
 // previous page (0 for the first).
+// UserWrites is when the user last wrote (a message) and last only entered
+// the customer-service session (user_enter_tempsession, filed as msgtype
+// "event") to one mini program, since since; zero when not. It reads the
+// user's rows of conversation_messages_by_user.
+func (s *Store) UserWrites(ctx context.Context, componentAppID, appID, openID string, since time.Time) (lastMessage, lastEntry time.Time, err error) {
+	var msg, entry sql.NullInt64
+	err = s.read.QueryRowContext(ctx, `SELECT MAX(CASE WHEN msgtype <> 'event' THEN created_at END), MAX(CASE WHEN msgtype = 'event' THEN created_at END)
+		FROM conversation_messages WHERE component_appid = $1 AND appid = $2 AND openid = $3 AND direction = $4 AND created_at >= $5`,
+		componentAppID, appID, openID, wxfleet.DirectionIn, toMillis(since)).Scan(&msg, &entry)
+	if err != nil {
+		return time.Time{}, time.Time{}, dbErr("user writes", err)
+	}
+	if msg.Valid {
+		lastMessage = fromMillis(msg.Int64)
+	}
+	if entry.Valid {
+		lastEntry = fromMillis(entry.Int64)
+	}
+	return lastMessage, lastEntry, nil
+}
+
 func (s *Store) ConversationMessages(ctx context.Context, sc wxfleet.Scope, componentAppID, appID, openID string, before int64, limit int) ([]*wxfleet.ConversationMessage, error) {
 	var w where
 	w.and("m.component_appid = $%d", componentAppID)

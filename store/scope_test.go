@@ -72,7 +72,7 @@ var scopeless = map[string]scopeKind{
 	"AddConversationMessages": kindSystem, "ApplySubscribePopup": kindSystem, "ApplySubscribeChange": kindSystem,
 	"RecordSubscribeDeliveries": kindSystem, "MessagingEventsAfter": kindSystem, "MessagingCursor": kindSystem,
 	"SetMessagingCursor": kindSystem, "AddConversationMessage": kindChecked, "ConsentRefused": kindChecked,
-	"TakeConsent": kindChecked, "ReturnConsent": kindChecked,
+	"TakeConsent": kindChecked, "ReturnConsent": kindChecked, "UserWrites": kindChecked,
 
 	// pay.go: the ISV's provider merchant; WeChat Pay's notifications and the
 	// reconciliation; orders placed for a runtime session's own app; refunds

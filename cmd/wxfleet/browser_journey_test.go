@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -179,6 +180,28 @@ func TestBrowserOperatorJourney(t *testing.T) {
 		t.Errorf("the tenant's app row %q lacks the nickname %q", row, app.Nickname)
 	}
 	shots.save(ctx, "journey-operator-07-tenant-app")
+
+	// The tenant's runtime settings, saved on its page, are what its mini
+	// program reads (GET /runtime/v1/config) once its user logged in.
+	const settings = `{"theme":"wheat","banner":"新品上市"}`
+	browserDo(t, ctx, "the tenant's runtime settings",
+		chromedp.SetValue(css("#settings-json"), settings),
+		chromedp.Click(css("#save-settings")),
+		chromedp.WaitVisible(css(`#tenant [role="status"]`)),
+	)
+	if got := browserEval[string](t, ctx, `document.getElementById('settings-json').value`); !strings.Contains(got, "新品上市") {
+		t.Fatalf("after saving, the settings form holds %q", got)
+	}
+	code := d.loginCode(app.AppID, map[string]string{"openid": "oJourneyUser"})
+	st, _, token := d.runtimeLogin(app.AppID, code.Code)
+	if st != 200 {
+		t.Fatalf("the mini program's login: HTTP %d", st)
+	}
+	st, _, cfg := d.runtime("GET", "/runtime/v1/config", token, nil, nil)
+	var got map[string]string
+	if err := json.Unmarshal(cfg, &got); st != 200 || err != nil || got["banner"] != "新品上市" || got["theme"] != "wheat" {
+		t.Fatalf("the mini program's config: HTTP %d %s, want the settings saved in the browser", st, cfg)
+	}
 
 	// A template from a draft the developer uploaded (WeChat's side).
 	var draft struct {
