@@ -166,6 +166,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.page(mux, "GET /tenants", StaffRead(), s.tenantsPage)
 	s.page(mux, "GET /authorizers/{appid}", StaffRead(), s.authorizerPage)
 	s.page(mux, "GET /authorizers/{appid}/wechat", StaffRead(), s.authorizerWeChat)
+	s.page(mux, "GET /events", StaffRead(), s.eventsPage)
 	s.page(mux, "GET /templates", StaffRead(), s.templatesPage)
 	s.page(mux, "GET /templates/drafts", StaffRead(), s.templateDrafts)
 	s.pageCap(mux, "POST /templates", StaffWrite("template.create"), formBodyCap*16, s.addTemplateForm)

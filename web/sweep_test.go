@@ -93,6 +93,7 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /authorizers":                                  nil,
 	"GET /authorizers/{appid}":                          {"appid": "B.appid"},
 	"GET /authorizers/{appid}/wechat":                   {"appid": "B.appid"},
+	"GET /events":                                       nil,
 	"GET /dashboard/quota":                              nil,
 	"GET /rollouts":                                     nil,
 	"GET /templates":                                    nil,
