@@ -143,6 +143,7 @@ func TestBrowserConsolePages(t *testing.T) {
 		{"dashboard", "/", "#platform-" + demoPlatform.AppID},
 		{"authorizers", "/authorizers", "#authorizers"},
 		{"authorizer", "/authorizers/" + apps[0].AppID, "#authorizer"},
+		{"events", "/events", "#events"},
 		{"tenants", "/tenants", "#tenants"},
 		{"templates", "/templates", "#templates"},
 		{"rollout-new", fmt.Sprintf("/rollouts/new?preview=1&target=all&template_id=%d", tmpl), "#plan"},
