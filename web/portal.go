@@ -136,11 +136,21 @@ func (s *Server) tenantPage(w http.ResponseWriter, r *http.Request) {
 		daysLeft = int(d.Subscription.ExpiresAt.Sub(now).Hours() / 24)
 		expired = d.Subscription.Expired(now)
 	}
-	s.render(w, r, http.StatusOK, "tenant", map[string]any{
+	data := map[string]any{
 		"Title": d.Name + " · 租户 Tenant", "T": toTenantJSON(d.Tenant), "D": d, "Apps": apps,
 		"Settings": string(settings), "Staff": actor.Role.Staff(), "DaysLeft": daysLeft, "Expired": expired, "Cards": s.Cards != nil, "Pay": s.Pay != nil,
 		"Link": r.URL.Query().Get("link"), "Saved": r.URL.Query().Get("saved") != "",
-	})
+	}
+	// Owners and operators edit the tenant (console_tenant_edit.go).
+	if actor.Role == wxfleet.RoleOwner || actor.Role == wxfleet.RoleOperator {
+		plans, err := s.Store.ListPlans(ctx)
+		if err != nil {
+			s.errorPage(w, r, "出错了 Error", err, "/")
+			return
+		}
+		data["StaffWrite"], data["Plans"], data["TagsText"] = true, plans, strings.Join(d.Tags, ", ")
+	}
+	s.render(w, r, http.StatusOK, "tenant", data)
 }
 
 // tenantSettingsForm saves the tenant's runtime settings (a JSON object;

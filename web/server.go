@@ -183,6 +183,8 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.pageCap(mux, "POST /tenants/{id}/settings", TenantWrite("tenant.settings"), 80<<10, s.tenantSettingsForm)
 	s.page(mux, "POST /tenants/{id}/authorization-link", TenantWrite("tenant.authorization_link"), s.tenantLinkForm)
 	s.page(mux, "POST /tenants/{id}/renew", StaffWrite("subscription.renew"), s.renewForm)
+	s.page(mux, "POST /tenants/{id}/edit", StaffWrite("tenant.update"), s.tenantEditForm)
+	s.page(mux, "POST /tenants/{id}/status", StaffWrite("tenant.update"), s.tenantStatusForm)
 	s.page(mux, "GET /tenants/{id}/apps/{appid}/qrcode", TenantRead(), s.appQRCode)
 	s.page(mux, "GET /tenants/{id}/apps/{appid}/testers", TenantRead(), s.appTesters)
 	s.page(mux, "POST /tenants/{id}/apps/{appid}/testers", TenantWrite("testers.update"), s.testersForm)
@@ -195,6 +197,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.cardPages(mux)           // console_cards.go
 	s.payPages(mux)            // console_pay.go
 	s.payOrderPages(mux)       // console_pay_order.go
+	s.planPages(mux)           // console_plans.go
 }
 
 // Recover serves next, and answers 500 (and logs) for a handler that panics,

@@ -144,6 +144,7 @@ func TestBrowserConsolePages(t *testing.T) {
 		{"authorizers", "/authorizers", "#authorizers"},
 		{"authorizer", "/authorizers/" + apps[0].AppID, "#authorizer"},
 		{"events", "/events", "#events"},
+		{"plans", "/plans", "#plans"},
 		{"tenants", "/tenants", "#tenants"},
 		{"templates", "/templates", "#templates"},
 		{"rollout-new", fmt.Sprintf("/rollouts/new?preview=1&target=all&template_id=%d", tmpl), "#plan"},
