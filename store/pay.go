@@ -418,17 +418,10 @@ func (s *Store) RecordPayNotification(ctx context.Context, n *wxfleet.PayNotific
 	}
 	inserted := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO pay_notifications (id, component_appid, event_type, transaction_id,
-			out_trade_no, sub_mchid, trade_state, resource, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT DO NOTHING`,
-			n.ID, n.ComponentAppID, n.EventType, n.TransactionID, n.OutTradeNo, n.SubMchID, n.TradeState, string(n.Resource), toMillis(n.ReceivedAt))
-		if err != nil {
+		var err error
+		if inserted, err = insertPayNotification(ctx, tx, n); err != nil || !inserted {
 			return err
 		}
-		if c, _ := res.RowsAffected(); c == 0 {
-			return nil
-		}
-		inserted = true
 		if n.TradeState == wxfleet.OrderPaid {
 			if _, err = tx.ExecContext(ctx, `UPDATE pay_orders SET state = $4, transaction_id = $5, paid_at = $6
 				WHERE component_appid = $1 AND sub_mchid = $2 AND out_trade_no = $3`,
@@ -624,6 +617,20 @@ func (s *Store) PayRefunds(ctx context.Context, componentAppID, subMchID, outTra
 	return out, dbErr("list pay refunds", rows.Err())
 }
 
+// insertPayNotification stores n unless its id (or its event and
+// transaction) is stored already; it tells whether it was new.
+func insertPayNotification(ctx context.Context, tx *sql.Tx, n *wxfleet.PayNotification) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO pay_notifications (id, component_appid, event_type, transaction_id,
+		out_trade_no, sub_mchid, trade_state, resource, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT DO NOTHING`,
+		n.ID, n.ComponentAppID, n.EventType, n.TransactionID, n.OutTradeNo, n.SubMchID, n.TradeState, string(n.Resource), toMillis(n.ReceivedAt))
+	if err != nil {
+		return false, err
+	}
+	c, _ := res.RowsAffected()
+	return c > 0, nil
+}
+
 // RecordRefundNotification stores a decrypted refund notification once (by
 // its id, and by its event and refund: n.TransactionID holds the refund_id)
 // and records the refund's status, in one transaction. It tells whether
@@ -635,17 +642,10 @@ func (s *Store) RecordRefundNotification(ctx context.Context, n *wxfleet.PayNoti
 	}
 	inserted := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO pay_notifications (id, component_appid, event_type, transaction_id,
-			out_trade_no, sub_mchid, trade_state, resource, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT DO NOTHING`,
-			n.ID, n.ComponentAppID, n.EventType, n.TransactionID, n.OutTradeNo, n.SubMchID, n.TradeState, string(n.Resource), toMillis(n.ReceivedAt))
-		if err != nil {
+		var err error
+		if inserted, err = insertPayNotification(ctx, tx, n); err != nil || !inserted {
 			return err
 		}
-		if c, _ := res.RowsAffected(); c == 0 {
-			return nil
-		}
-		inserted = true
 		if _, err = tx.ExecContext(ctx, `UPDATE pay_refunds SET refund_id = $4, status = $5, succeeded_at = $6
 			WHERE component_appid = $1 AND sub_mchid = $2 AND out_refund_no = $3 AND status <> $7`,
 			n.ComponentAppID, n.SubMchID, outRefundNo, n.TransactionID, n.TradeState, toMillisOrZero(succeededAt), wxfleet.RefundSuccess); err != nil {
