@@ -449,9 +449,10 @@ type SubscribeRequest struct {
 	Years     int        `json:"years"`
 }
 
-// Subscribe puts the tenant on a plan for a term. A trial or suspended
-// tenant whose new term is running becomes active.
-func (s *Service) Subscribe(ctx context.Context, sc wxfleet.Scope, id int64, req SubscribeRequest) (*wxfleet.Subscription, error) {
+// Term is the subscription Subscribe would set on tenant id for req at now,
+// checked as Subscribe checks it (the plan must exist); nothing is saved.
+// The console shows it to ask before a term is replaced.
+func (s *Service) Term(ctx context.Context, id int64, req SubscribeRequest, now time.Time) (*wxfleet.Subscription, error) {
 	if req.PlanID == 0 {
 		return nil, invalid("缺少 plan_id / plan_id is required")
 	}
@@ -464,7 +465,6 @@ func (s *Service) Subscribe(ctx context.Context, sc wxfleet.Scope, id int64, req
 	if _, err := s.Store.Plan(ctx, req.PlanID); err != nil {
 		return nil, err
 	}
-	now := s.Now()
 	sub := &wxfleet.Subscription{TenantID: id, PlanID: req.PlanID, StartsAt: now, UpdatedAt: now}
 	if req.StartsAt != nil {
 		sub.StartsAt = req.StartsAt.UTC()
@@ -476,6 +476,20 @@ func (s *Service) Subscribe(ctx context.Context, sc wxfleet.Scope, id int64, req
 		sub.ExpiresAt = sub.StartsAt.AddDate(req.Years, 0, 0)
 	default:
 		sub.ExpiresAt = sub.StartsAt.AddDate(1, 0, 0)
+	}
+	if !sub.ExpiresAt.After(sub.StartsAt) {
+		return nil, invalid("订阅的到期时间须晚于开始时间 / a subscription must expire after it starts")
+	}
+	return sub, nil
+}
+
+// Subscribe puts the tenant on a plan for a term (Term). A trial or
+// suspended tenant whose new term is running becomes active.
+func (s *Service) Subscribe(ctx context.Context, sc wxfleet.Scope, id int64, req SubscribeRequest) (*wxfleet.Subscription, error) {
+	now := s.Now()
+	sub, err := s.Term(ctx, id, req, now)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.Store.SetSubscription(ctx, sc, sub); err != nil {
 		return nil, err

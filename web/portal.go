@@ -92,6 +92,12 @@ func (s *Server) tenantApp(r *http.Request) (*tenant.Detail, *wxfleet.Authorizer
 }
 
 func (s *Server) tenantPage(w http.ResponseWriter, r *http.Request) {
+	s.renderTenant(w, r, http.StatusOK, nil, "")
+}
+
+// renderTenant shows the tenant's page; a refused subscription form
+// (console_tenant_subscribe.go) comes back with its input and the reason.
+func (s *Server) renderTenant(w http.ResponseWriter, r *http.Request, status int, sub *termForm, subErr string) {
 	d, err := s.tenantDetail(r)
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, "/")
@@ -149,8 +155,13 @@ func (s *Server) tenantPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		data["StaffWrite"], data["Plans"], data["TagsText"] = true, plans, strings.Join(d.Tags, ", ")
+		if sub == nil {
+			sub = &termForm{PlanID: d.Tenant.PlanID}
+		}
+		data["Sub"], data["SubErr"] = sub, subErr
 	}
-	s.render(w, r, http.StatusOK, "tenant", data)
+	data["Subscribed"] = r.URL.Query().Get("subscribed") != ""
+	s.render(w, r, status, "tenant", data)
 }
 
 // tenantSettingsForm saves the tenant's runtime settings (a JSON object;

@@ -183,6 +183,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.pageCap(mux, "POST /tenants/{id}/settings", TenantWrite("tenant.settings"), 80<<10, s.tenantSettingsForm)
 	s.page(mux, "POST /tenants/{id}/authorization-link", TenantWrite("tenant.authorization_link"), s.tenantLinkForm)
 	s.page(mux, "POST /tenants/{id}/renew", StaffWrite("subscription.renew"), s.renewForm)
+	s.page(mux, "POST /tenants/{id}/subscription", StaffWrite("subscription.create"), s.subscriptionForm)
 	s.page(mux, "POST /tenants/{id}/edit", StaffWrite("tenant.update"), s.tenantEditForm)
 	s.page(mux, "POST /tenants/{id}/status", StaffWrite("tenant.update"), s.tenantStatusForm)
 	s.page(mux, "GET /tenants/{id}/apps/{appid}/qrcode", TenantRead(), s.appQRCode)

@@ -118,6 +118,7 @@ var sweepRoutes = map[string]map[string]string{
 	"POST /tenants/{id}/settings":                       {"id": "B.tenant"},
 	"POST /tenants/{id}/authorization-link":             {"id": "B.tenant"},
 	"POST /tenants/{id}/renew":                          {"id": "B.tenant"},
+	"POST /tenants/{id}/subscription":                   {"id": "B.tenant"},
 	"POST /tenants/{id}/edit":                           {"id": "B.tenant"},
 	"POST /tenants/{id}/status":                         {"id": "B.tenant"},
 	"GET /plans":                                        nil,
