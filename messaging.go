@@ -25,10 +25,26 @@ const ReplyWindow = 48 * time.Hour
 const EntryWindow = time.Minute
 
 // WindowOpen reports whether the mini program may still answer at now,
-// counting a session entry like a message; messaging.Service's check before
-// a send tells the two apart.
+// counting a session entry like a message: an upper bound, for a quick
+// "closed"; messaging.Service.Window tells the two apart (ReplyWindowEnd).
 func (c *Conversation) WindowOpen(now time.Time) bool {
 	return !c.LastUserAt.IsZero() && now.Before(c.LastUserAt.Add(ReplyWindow))
+}
+
+// ReplyWindowEnd is when the mini program's customer-service window closes
+// (or closed), from the user's last message and last session entry (zero:
+// none): 48 hours after the message, a minute after an entry alone,
+// whichever is later. It is zero when the user never wrote; entryOnly tells
+// that the end comes from an entry, not a message. The send path and the
+// inbox both decide with it (messaging.Service.Window).
+func ReplyWindowEnd(lastMessage, lastEntry time.Time) (ends time.Time, entryOnly bool) {
+	if !lastMessage.IsZero() {
+		ends = lastMessage.Add(ReplyWindow)
+	}
+	if !lastEntry.IsZero() && lastEntry.Add(EntryWindow).After(ends) {
+		return lastEntry.Add(EntryWindow), true
+	}
+	return ends, false
 }
 
 // Message directions.

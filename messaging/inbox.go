@@ -158,41 +158,66 @@ func (s *Service) Send(ctx context.Context, componentAppID, appID, openID string
 	return out, nil
 }
 
+// Window is when conversation c's reply window closes (or closed), and
+// whether that end comes from a session entry alone (a minute) rather than
+// a message (48 hours): wxfleet.ReplyWindowEnd of the user's last message
+// and entry. Zero when the user never wrote. The send path refuses with it
+// (windowOpen) and the console shows it, so the two always agree.
+func (s *Service) Window(ctx context.Context, c *wxfleet.Conversation) (ends time.Time, entryOnly bool, err error) {
+	if c.LastUserAt.IsZero() {
+		return time.Time{}, false, nil
+	}
+	// A message older than 48 hours before the last item cannot outlast it.
+	msg, entry, err := s.Store.UserWrites(ctx, c.ComponentAppID, c.AppID, c.OpenID, c.LastUserAt.Add(-wxfleet.ReplyWindow))
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	if msg.IsZero() && entry.IsZero() {
+		// Only the conversation's row tells (its messages are gone): as a message.
+		msg = c.LastUserAt
+	}
+	ends, entryOnly = wxfleet.ReplyWindowEnd(msg, entry)
+	return ends, entryOnly, nil
+}
+
 // windowOpen refuses, before calling WeChat, a reply to a user who never
-// wrote or whose last message is more than 48 hours old.
+// wrote, whose last message is more than 48 hours old, or who only entered
+// the session more than a minute ago (Window).
 func (s *Service) windowOpen(ctx context.Context, componentAppID, appID, openID string) error {
-	c, err := s.Store.Conversation(ctx, wxfleet.Scope{}, componentAppID, appID, openID)
-	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND || (err == nil && !c.WindowOpen(s.Now())) {
+	now := s.Now()
+	read := func() (time.Time, bool, error) {
+		c, err := s.Store.Conversation(ctx, wxfleet.Scope{}, componentAppID, appID, openID)
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		if !c.WindowOpen(now) { // closed whatever it was
+			return c.LastUserAt.Add(wxfleet.ReplyWindow), false, nil
+		}
+		return s.Window(ctx, c)
+	}
+	ends, entryOnly, err := read()
+	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND || (err == nil && !now.Before(ends)) {
 		// The user's latest message may be on its way to the store.
 		s.theFiler().flush(ctx)
-		c, err = s.Store.Conversation(ctx, wxfleet.Scope{}, componentAppID, appID, openID)
+		ends, entryOnly, err = read()
 	}
-	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND || (err == nil && c.LastUserAt.IsZero()) {
+	if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND || (err == nil && ends.IsZero()) {
 		return wxfleet.Errorf(wxfleet.ECONFLICT, "该用户从未给小程序发过客服消息，不能主动发送（微信会以 45015 拒绝） / this user never wrote to the mini program: no customer-service message can be sent (WeChat would refuse with 45015)")
 	}
 	if err != nil {
 		return err
 	}
-	now := s.Now()
-	if !c.WindowOpen(now) {
-		return wxfleet.Errorf(wxfleet.ECONFLICT, "用户最后一条消息在 %s，已超过 48 小时，不能再回复（微信会以 45015 拒绝） / the user last wrote at %s, more than 48 hours ago: the reply window is closed (WeChat would refuse with 45015)",
-			c.LastUserAt.Format(time.RFC3339), c.LastUserAt.Format(time.RFC3339))
+	if now.Before(ends) {
+		return nil
 	}
-	// The last thing within 48 hours may be an entry into the session only,
-	// which opens a minute, not two days.
-	msg, entry, err := s.Store.UserWrites(ctx, componentAppID, appID, openID, now.Add(-wxfleet.ReplyWindow))
-	if err == nil && msg.IsZero() {
-		s.theFiler().flush(ctx) // the user's message may be on its way to the store
-		msg, entry, err = s.Store.UserWrites(ctx, componentAppID, appID, openID, now.Add(-wxfleet.ReplyWindow))
-	}
-	if err != nil {
-		return err
-	}
-	if msg.IsZero() && !entry.IsZero() && !now.Before(entry.Add(wxfleet.EntryWindow)) {
+	if entryOnly {
+		entry := ends.Add(-wxfleet.EntryWindow)
 		return wxfleet.Errorf(wxfleet.ECONFLICT, "用户 %s 只进入了客服会话、没有发消息，进入后 1 分钟内才能回复（微信会以 45015 拒绝） / the user only entered the session at %s without writing: a reply is allowed within a minute of entering (WeChat would refuse with 45015)",
 			entry.Format(time.RFC3339), entry.Format(time.RFC3339))
 	}
-	return nil
+	last := ends.Add(-wxfleet.ReplyWindow)
+	return wxfleet.Errorf(wxfleet.ECONFLICT, "用户最后一条消息在 %s，已超过 48 小时，不能再回复（微信会以 45015 拒绝） / the user last wrote at %s, more than 48 hours ago: the reply window is closed (WeChat would refuse with 45015)",
+		last.Format(time.RFC3339), last.Format(time.RFC3339))
 }
 
 // Typing shows or hides 正在输入 to the user.

@@ -70,7 +70,10 @@ func (s *Server) inboxPage(w http.ResponseWriter, r *http.Request) {
 	now := s.Now()
 	items := make([]conversationJSON, len(list))
 	for i, c := range list {
-		items[i] = toConversationJSON(c, now)
+		if items[i], err = s.toConversationJSON(r.Context(), c, now); err != nil {
+			s.errorPage(w, r, "出错了 Error", err, appHome(r, comp, a.AppID))
+			return
+		}
 	}
 	data := map[string]any{"Title": a.Nickname + " · 客服消息 Customer service", "Platform": comp, "A": toAuthorizerJSON(a, now, false),
 		"Items": items, "Total": total}
@@ -116,8 +119,13 @@ func (s *Server) renderConversation(w http.ResponseWriter, r *http.Request, stat
 		items[len(msgs)-1-i] = toMessageJSON(m)
 	}
 	now := s.Now()
+	cv, err := s.toConversationJSON(ctx, c, now)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, back)
+		return
+	}
 	data := map[string]any{"Title": openid + " · 客服消息 Customer service", "Platform": comp, "Path": appBack(comp, a.AppID, "/inbox/"+url.PathEscape(openid)), "A": toAuthorizerJSON(a, now, false),
-		"C": toConversationJSON(c, now), "Items": items, "Err": errMsg, "Draft": draft, "Sent": r.URL.Query().Get("sent") != ""}
+		"C": cv, "Items": items, "Err": errMsg, "Draft": draft, "Sent": r.URL.Query().Get("sent") != ""}
 	if len(msgs) == pageSize {
 		data["Older"] = msgs[len(msgs)-1].ID
 	}

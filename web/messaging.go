@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -40,15 +41,23 @@ type conversationJSON struct {
 	WindowEndsAt  *time.Time `json:"window_ends_at"`
 	LastPreview   string     `json:"last_preview"`
 	Messages      int64      `json:"messages"`
+	EntryOnly     bool       `json:"-"` // the window was a session entry's minute (the console says so)
 }
 
-func toConversationJSON(c *wxfleet.Conversation, now time.Time) conversationJSON {
+// toConversationJSON is c with its reply window at now, decided as the send
+// path decides it (messaging.Service.Window: a session entry alone opens a
+// minute, a message 48 hours).
+func (s *Server) toConversationJSON(ctx context.Context, c *wxfleet.Conversation, now time.Time) (conversationJSON, error) {
 	j := conversationJSON{OpenID: c.OpenID, LastUserAt: timePtr(c.LastUserAt), LastMessageAt: timePtr(c.LastMessageAt),
-		WindowOpen: c.WindowOpen(now), LastPreview: c.LastPreview, Messages: c.Messages}
-	if !c.LastUserAt.IsZero() {
-		j.WindowEndsAt = timePtr(c.LastUserAt.Add(wxfleet.ReplyWindow))
+		LastPreview: c.LastPreview, Messages: c.Messages}
+	ends, entryOnly, err := s.Messaging.Window(ctx, c)
+	if err != nil {
+		return j, err
 	}
-	return j
+	if !ends.IsZero() {
+		j.WindowOpen, j.WindowEndsAt, j.EntryOnly = now.Before(ends), timePtr(ends), entryOnly
+	}
+	return j, nil
 }
 
 type conversationMessageJSON struct {
@@ -96,7 +105,11 @@ func (s *Server) listConversations(w http.ResponseWriter, r *http.Request) error
 	now := s.Now()
 	items := make([]conversationJSON, 0, len(list))
 	for _, c := range list {
-		items = append(items, toConversationJSON(c, now))
+		j, err := s.toConversationJSON(r.Context(), c, now)
+		if err != nil {
+			return err
+		}
+		items = append(items, j)
 	}
 	resp := map[string]any{"items": items, "total": total}
 	if len(list) == n {
@@ -149,7 +162,11 @@ func (s *Server) getConversation(w http.ResponseWriter, r *http.Request) error {
 	for _, k := range consents {
 		cj = append(cj, consentJSON{k.TemplateID, k.Remaining, k.LongTerm, timePtr(k.RefusedAt)})
 	}
-	resp := map[string]any{"conversation": toConversationJSON(c, s.Now()), "items": items, "subscribe_consents": cj}
+	cv, err := s.toConversationJSON(r.Context(), c, s.Now())
+	if err != nil {
+		return err
+	}
+	resp := map[string]any{"conversation": cv, "items": items, "subscribe_consents": cj}
 	if len(msgs) == n {
 		resp["next_before"] = msgs[len(msgs)-1].ID
 	}
