@@ -18,6 +18,9 @@ type EventFilter struct {
 	Type   string // only this type; "" for all
 	Limit  int    // page size; 0 means 50, at most 1000
 	Cursor int64  // return ids below this one (the last id of the previous page); 0 for the first page
+	// NoCount skips counting the matching events, which reads them all: the
+	// total is -1. For a later page whose caller showed the total already.
+	NoCount bool
 }
 
 // eventChunk is how many events one INSERT carries: at 7 parameters a row, a
@@ -373,7 +376,7 @@ func (s *Store) Event(ctx context.Context, componentAppID string, id int64) (*wx
 }
 
 // ListEvents returns a page of a platform's events, newest first, and how many
-// match the filter in total (all pages).
+// match the filter in total (all pages), or -1 when f.NoCount.
 func (s *Store) ListEvents(ctx context.Context, componentAppID string, f EventFilter) ([]*wxfleet.Event, int, error) {
 	var w where
 	w.and("component_appid = $%d", componentAppID)
@@ -383,9 +386,11 @@ func (s *Store) ListEvents(ctx context.Context, componentAppID string, f EventFi
 	if f.Type != "" {
 		w.and("type = $%d", f.Type)
 	}
-	var total int
-	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`+w.sql.String(), w.args...).Scan(&total); err != nil {
-		return nil, 0, dbErr("count events", err)
+	total := -1
+	if !f.NoCount {
+		if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`+w.sql.String(), w.args...).Scan(&total); err != nil {
+			return nil, 0, dbErr("count events", err)
+		}
 	}
 	if f.Cursor > 0 {
 		w.and("id < $%d", f.Cursor)

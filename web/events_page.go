@@ -50,7 +50,8 @@ func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := store.EventFilter{AppID: strings.TrimSpace(q.Get("appid")), Type: strings.TrimSpace(q.Get("type")), Limit: eventsPageSize, Cursor: cursor}
+	f := store.EventFilter{AppID: strings.TrimSpace(q.Get("appid")), Type: strings.TrimSpace(q.Get("type")), Limit: eventsPageSize, Cursor: cursor,
+		NoCount: cursor != 0} // the total is shown on the first page only
 	var events EventReader = s.Store
 	if s.Events != nil { // the ingest: its reads include every acknowledged push
 		events = s.Events
