@@ -29,6 +29,7 @@ func (s *Server) payPages(mux *http.ServeMux) {
 	s.page(mux, "GET /pay", StaffRead(), s.payPage)
 	s.pageCap(mux, "POST /pay/applyments", StaffWrite("pay.applyment.submit"), 64<<10, s.submitApplymentForm)
 	s.page(mux, "GET /pay/applyments/{id}", StaffRead(), s.applymentPage)
+	s.page(mux, "GET /pay/tenant-options", StaffRead(), s.payTenantOptions)
 	s.page(mux, "POST /pay/sub-merchants", StaffWrite("pay.sub_merchant.bind"), s.bindSubMerchantForm)
 	s.tenantPayPages(mux) // tenant_pay.go
 	s.page(mux, "POST /pay/test-orders", StaffWrite("pay.order.test"), s.testOrderForm)
@@ -153,14 +154,15 @@ func (s *Server) renderPay(w http.ResponseWriter, r *http.Request, status int, f
 			s.errorPage(w, r, "出错了 Error", err, "/")
 			return
 		}
-		// The tenant an application is filed under (a select of the first
-		// 1000; docs/tenants.md).
-		tenants, err := s.Store.ListTenants(ctx, scopeOf(r), store.TenantFilter{Limit: 1000})
-		if err != nil {
-			s.errorPage(w, r, "出错了 Error", err, "/")
-			return
+		// The tenant an application is filed under: its id, typed or picked
+		// from the suggestions of a name search (payTenantOptions); the
+		// tenant typed before comes back named.
+		data["AFTenantPick"] = true
+		if id, err := strconv.ParseInt(f.TenantID, 10, 64); err == nil && id > 0 {
+			if t, err := s.Store.Tenant(ctx, scopeOf(r), id); err == nil {
+				data["AFTenantOptions"] = []*wxfleet.Tenant{t}
+			}
 		}
-		data["AFTenants"] = tenants
 	}
 	apps, err := s.Store.PayApplyments(ctx, scopeOf(r), comp, 100)
 	if err != nil {
@@ -311,4 +313,39 @@ func (s *Server) testOrderForm(w http.ResponseWriter, r *http.Request) {
 	}
 	auditTarget(r, comp, t.AppID, rp.OutTradeNo)
 	http.Redirect(w, r, payOrderPath(o)+"&placed=1", http.StatusSeeOther)
+}
+
+// tenantOptionsLimit is how many tenants one search suggests.
+const tenantOptionsLimit = 20
+
+// payTenantOptions is the /pay form's tenant suggestions (an htmx fragment
+// of <option>s for its datalist): the tenant whose id was typed, then the
+// tenants whose name contains what was typed (the tenants page's search,
+// store.TenantFilter.Q), at most tenantOptionsLimit.
+func (s *Server) payTenantOptions(w http.ResponseWriter, r *http.Request) {
+	ctx, sc := r.Context(), scopeOf(r)
+	q := strings.TrimSpace(r.URL.Query().Get("tenant_id"))
+	var list []*wxfleet.Tenant
+	if q != "" {
+		if id, err := strconv.ParseInt(q, 10, 64); err == nil && id > 0 {
+			if t, err := s.Store.Tenant(ctx, sc, id); err == nil {
+				list = append(list, t)
+			}
+		}
+		named, err := s.Store.ListTenants(ctx, sc, store.TenantFilter{Q: q, Limit: tenantOptionsLimit})
+		if err != nil {
+			s.errorPage(w, r, "出错了 Error", err, "/pay")
+			return
+		}
+		for _, t := range named {
+			if len(list) < tenantOptionsLimit && (len(list) == 0 || list[0].ID != t.ID) {
+				list = append(list, t)
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := pages["pay"].ExecuteTemplate(w, "tenant_options", map[string]any{"AFTenantOptions": list, "L": pageLang(r)}); err != nil {
+		s.Logger.Error("rendering tenant options failed", "err", err)
+	}
 }

@@ -159,6 +159,7 @@ var sweepRoutes = map[string]map[string]string{
 	"GET /pay":                 nil,
 	"POST /pay/applyments":     nil,
 	"GET /pay/applyments/{id}": {"id": "1"},
+	"GET /pay/tenant-options":  nil,
 	"POST /pay/sub-merchants":  nil,
 	// A tenant's pay page: B's tenant is not found; B's application (seeded
 	// below, with markers) is not found by its id under A's tenant either.

@@ -88,8 +88,8 @@ func (d *testDemo) checkReceived(code, appid string) {
 	}
 }
 
-// The console's structured onboarding form (staff, a tenant chosen from the
-// select): a missing field is refused naming it, the input kept, nothing
+// The console's structured onboarding form (staff, a tenant found by the
+// name search): a missing field is refused naming it, the input kept, nothing
 // sent; the filled form reaches WeChat Pay as its JSON would, the sensitive
 // fields encrypted, filed under the tenant chosen.
 func consoleStructuredApplyment(t *testing.T, d *testDemo, c *console, app string) {
@@ -101,9 +101,12 @@ func consoleStructuredApplyment(t *testing.T, d *testDemo, c *console, app strin
 	if st := d.api("PUT", "/api/v1/authorizers/"+app+"/tenant", map[string]any{"tenant_id": tn.ID}, nil); st != 200 && st != 204 {
 		t.Fatalf("app to tenant: %d", st)
 	}
-	if _, page := c.get("/pay" + q); !strings.Contains(page, fmt.Sprintf(`<option value="%d">李四面馆 #%d</option>`, tn.ID, tn.ID)) ||
+	if _, page := c.get("/pay" + q); !strings.Contains(page, `id="af-tenant" name="tenant_id"`) ||
 		!strings.Contains(page, `<label for="af-mobile_phone">`) || !strings.Contains(page, `id="advanced"`) {
-		t.Fatal("the pay page lacks the structured form with the tenant select")
+		t.Fatal("the pay page lacks the structured form with the tenant input")
+	}
+	if _, opts := c.get("/pay/tenant-options" + q + "&tenant_id=" + url.QueryEscape("李四")); !strings.Contains(opts, fmt.Sprintf(`<option value="%d">李四面馆 #%d</option>`, tn.ID, tn.ID)) {
+		t.Fatalf("the tenant search does not suggest 李四面馆: %s", opts)
 	}
 	form := applymentFields(app)
 	form.Set("business_code", "wxf_struct_1")
@@ -112,7 +115,7 @@ func consoleStructuredApplyment(t *testing.T, d *testDemo, c *console, app strin
 	form.Set("mobile_phone", "1391234567")
 	st, page := c.post("/pay/applyments"+q, form)
 	if st != 400 || !strings.Contains(page, `data-field-error="merchant_name"`) || !strings.Contains(page, `data-field-error="mobile_phone"`) ||
-		!strings.Contains(page, `value="0571-88880000"`) || !strings.Contains(page, fmt.Sprintf(`<option value="%d" selected>`, tn.ID)) {
+		!strings.Contains(page, `value="0571-88880000"`) || !strings.Contains(page, fmt.Sprintf(`name="tenant_id" value="%d"`, tn.ID)) {
 		t.Fatalf("a form missing merchant_name with a short mobile: HTTP %d, want 400 naming both and keeping the input:\n%s", st, page)
 	}
 	if st, _ := d.received("wxf_struct_1"); st != 404 {
