@@ -340,9 +340,6 @@ func (s *Store) ListConversations(ctx context.Context, sc wxfleet.Scope, compone
 	return out, total, dbErr("list conversations", rows.Err())
 }
 
-// ConversationMessages pages one conversation's messages inside sc (none
-// outside it), newest first; before is the id of the last one of the
-// previous page (0 for the first).
 // UserWrites is when the user last wrote (a message) and last only entered
 // the customer-service session (user_enter_tempsession, filed as msgtype
 // "event") to one mini program, since since; zero when not. It reads the
@@ -364,6 +361,9 @@ func (s *Store) UserWrites(ctx context.Context, componentAppID, appID, openID st
 	return lastMessage, lastEntry, nil
 }
 
+// ConversationMessages pages one conversation's messages inside sc (none
+// outside it), newest first; before is the id of the last one of the
+// previous page (0 for the first).
 func (s *Store) ConversationMessages(ctx context.Context, sc wxfleet.Scope, componentAppID, appID, openID string, before int64, limit int) ([]*wxfleet.ConversationMessage, error) {
 	var w where
 	w.and("m.component_appid = $%d", componentAppID)
