@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/wxfleet/wxfleet"
@@ -16,6 +17,11 @@ type AuthorizerFilter struct {
 	Limit    int                      // page size; 0 means 50, at most 1000
 	Cursor   string                   // return appids after this one (the last appid of the previous page)
 	TenantID int64                    // only this tenant's; 0 for all
+	Tag      string                   // only those carrying this tag (a rollout target's tag)
+	// Query finds an authorizer by its appid (exactly) or by a part of its
+	// name or its principal's (case-insensitive): a scan of the platform's
+	// rows, tens of milliseconds at 100 000 authorizers (README, figures).
+	Query string
 	// Total asks ListAuthorizers to count every match as well (all pages):
 	// a COUNT(*) over the platform's rows, milliseconds at 100 000
 	// authorizers, so only the callers that show it ask.
@@ -167,6 +173,13 @@ func (s *Store) ListAuthorizers(ctx context.Context, componentAppID string, f Au
 	}
 	if f.TenantID != 0 {
 		w.and("tenant_id = $%d", f.TenantID)
+	}
+	if f.Tag != "" {
+		w.and("EXISTS (SELECT 1 FROM authorizer_tags g WHERE g.component_appid = authorizers.component_appid AND g.appid = authorizers.appid AND g.tag = $%d)", f.Tag)
+	}
+	if q := strings.TrimSpace(f.Query); q != "" {
+		w.andN(`(appid = $%[1]d OR LOWER(nickname) LIKE $%[2]d ESCAPE '\' OR LOWER(principal_name) LIKE $%[2]d ESCAPE '\')`,
+			q, "%"+likeEscape(strings.ToLower(q))+"%")
 	}
 	total := -1
 	if f.Total {
