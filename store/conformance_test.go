@@ -568,6 +568,7 @@ func testAuthorizerList(t *testing.T, h *harness) {
 		{store.AuthorizerFilter{Query: "%"}, []string{"wxnoodles"}}, // a literal percent sign, not a wildcard
 		{store.AuthorizerFilter{Query: "面馆"}, []string{"wxnoodles"}},
 		{store.AuthorizerFilter{Query: "wxonlyb"}, nil},
+		{store.AuthorizerFilter{Query: "APP1"}, []string{"wxapp10", "wxapp11", "wxapp12", "wxapp13", "wxapp14", "wxapp15", "wxapp16", "wxapp17", "wxapp18", "wxapp19"}},
 		{store.AuthorizerFilter{Query: "有限公司", Tag: "vip"}, []string{"wxapp03", "wxnoodles"}},
 		{store.AuthorizerFilter{Query: "小程序", Tag: "vip"}, []string{"wxapp03"}},
 		{store.AuthorizerFilter{Query: "wxapp03", Tag: "north"}, nil},
