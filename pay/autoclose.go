@@ -2,7 +2,10 @@ package pay
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/wechatpay-apiv3/wechatpay-go/core"
 
 	"github.com/wxfleet/wxfleet"
 )
@@ -11,7 +14,9 @@ import (
 // lives two hours, so an order still unpaid after that will not be paid
 // through it. Such an order is asked about first, since its payment may
 // have happened and its notification been lost, and closed at WeChat Pay
-// and here only when WeChat Pay still says NOTPAY.
+// and here only when WeChat Pay still says NOTPAY. One WeChat Pay does not
+// know (ORDER_NOT_EXIST: its placing never reached it, or its answer was
+// lost before a prepay_id came back) is closed here alone.
 
 const (
 	// DefaultCloseAfter is how long after its creation an unpaid order is
@@ -33,12 +38,23 @@ func (s *Service) CloseUnpaid(ctx context.Context, after time.Duration) (Reconci
 	if after <= 0 {
 		after = DefaultCloseAfter
 	}
-	return s.eachUnpaid(ctx, closeWindow, after, "pay: closing an unpaid order", s.closeIfUnpaid)
+	return s.eachUnpaid(ctx, closeWindow, after, true, "pay: closing an unpaid order", s.closeIfUnpaid)
 }
 
 // closeIfUnpaid is one order of CloseUnpaid: the state it ends in.
 func (s *Service) closeIfUnpaid(ctx context.Context, o *wxfleet.PayOrder) (string, error) {
 	got, tx, err := s.RefreshOrder(ctx, o)
+	var ae *core.APIError
+	if errors.As(err, &ae) && ae.Code == "ORDER_NOT_EXIST" {
+		// Its placing failed on the way (no prepay_id came back) and WeChat
+		// Pay never took it: nothing to close there, and nobody can pay it.
+		if _, err := s.Store.ClosePayOrder(ctx, o.ComponentAppID, o.SubMchID, o.OutTradeNo, s.closedEvent(o, "auto")); err != nil {
+			return "", err
+		}
+		s.logger().Info("pay: unplaced order closed", "component_appid", o.ComponentAppID, "sub_mchid", o.SubMchID,
+			"out_trade_no", o.OutTradeNo, "created_at", o.CreatedAt)
+		return wxfleet.OrderClosed, nil
+	}
 	if err != nil {
 		return "", err
 	}

@@ -128,3 +128,38 @@ func TestCloseUnpaidAgainstTheSandbox(t *testing.T) {
 		}
 	})
 }
+
+// An order whose placing never reached WeChat Pay (no prepay_id: the call
+// failed on the way) is not asked about for a month: past the window,
+// WeChat Pay answers ORDER_NOT_EXIST and it is closed here alone, with its
+// pay.closed event; a second run asks nothing.
+func TestCloseUnpaidClosesAnUnplacedOrder(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		p := newSandboxPay(t, b, "biz_close_2")
+		events := &emitted{}
+		p.s.Events = events
+		o := &wxfleet.PayOrder{ComponentAppID: "wxcomponent00001", OutTradeNo: "close_unplaced_1", SubMchID: p.sub, AppID: "wxapp0000000001",
+			OpenID: "o-user-1", Description: "牛肉面", Amount: 1500, State: wxfleet.OrderNotPaid, CreatedAt: p.clk.now()}
+		if err := p.st.CreatePayOrder(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		p.clk.add(DefaultCloseAfter + time.Minute)
+		if res, err := p.s.CloseUnpaid(ctx, 0); err != nil || res != (ReconcileResult{Asked: 1, Closed: 1}) {
+			t.Fatalf("the unplaced order: %+v %v", res, err)
+		}
+		got, err := p.s.FindOrder(ctx, wxfleet.Scope{}, "wxcomponent00001", p.sub, o.OutTradeNo)
+		if err != nil || got.State != wxfleet.OrderClosed {
+			t.Fatalf("after the close: %+v %v", got, err)
+		}
+		if _, at := p.sandboxStates(t)[o.OutTradeNo]; at {
+			t.Fatal("the sandbox has the order: it was placed after all")
+		}
+		if res, err := p.s.CloseUnpaid(ctx, 0); err != nil || res.Asked != 0 {
+			t.Fatalf("again: %+v %v", res, err)
+		}
+		if got := strings.Join(events.of(), "; "); got != "pay.closed close_unplaced_1 auto" {
+			t.Fatalf("events: %s", got)
+		}
+	})
+}

@@ -163,7 +163,7 @@ func (s *Service) Reconcile(ctx context.Context, after time.Duration) (Reconcile
 	if after <= 0 {
 		after = DefaultReconcileAfter
 	}
-	return s.eachUnpaid(ctx, reconcileWindow, after, "pay: reconciling an order", func(ctx context.Context, o *wxfleet.PayOrder) (string, error) {
+	return s.eachUnpaid(ctx, reconcileWindow, after, false, "pay: reconciling an order", func(ctx context.Context, o *wxfleet.PayOrder) (string, error) {
 		got, _, err := s.RefreshOrder(ctx, o)
 		if err != nil {
 			return "", err
@@ -176,11 +176,12 @@ func (s *Service) Reconcile(ctx context.Context, after time.Duration) (Reconcile
 // and younger than window, at most reconcileBatch of them, and counts the
 // states they end in. One order WeChat Pay cannot answer for now does not
 // stop the others (it is logged as what, and asked again next time).
-func (s *Service) eachUnpaid(ctx context.Context, window, after time.Duration, what string,
+// unplaced takes the orders without a prepay_id too.
+func (s *Service) eachUnpaid(ctx context.Context, window, after time.Duration, unplaced bool, what string,
 	one func(context.Context, *wxfleet.PayOrder) (string, error)) (ReconcileResult, error) {
 	var res ReconcileResult
 	now := s.now()
-	list, err := s.Store.UnpaidPayOrders(ctx, now.Add(-window), now.Add(-after), reconcileBatch)
+	list, err := s.Store.UnpaidPayOrders(ctx, now.Add(-window), now.Add(-after), reconcileBatch, unplaced)
 	if err != nil {
 		return res, err
 	}

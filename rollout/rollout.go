@@ -36,7 +36,7 @@ type Store interface {
 
 	CreateRollout(ctx context.Context, r *wxfleet.Rollout, appIDs []string, skipped map[string]string, then store.Then) error
 	Rollout(ctx context.Context, componentAppID string, id int64) (*wxfleet.Rollout, error)
-	ListRollouts(ctx context.Context, componentAppID string, before int64, limit int) ([]*wxfleet.Rollout, error)
+	ListRollouts(ctx context.Context, componentAppID string, f store.RolloutFilter) ([]*wxfleet.Rollout, error)
 	SetRolloutStatus(ctx context.Context, componentAppID string, id int64, from []wxfleet.RolloutStatus, to wxfleet.RolloutStatus, reason string, now time.Time, then store.Then) (bool, error)
 	AdvanceCohort(ctx context.Context, componentAppID string, id int64, from int, now time.Time, then store.Then) (bool, error)
 	RunningRollouts(ctx context.Context) ([]wxfleet.Rollout, error)

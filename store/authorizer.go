@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/wxfleet/wxfleet"
@@ -16,6 +17,12 @@ type AuthorizerFilter struct {
 	Limit    int                      // page size; 0 means 50, at most 1000
 	Cursor   string                   // return appids after this one (the last appid of the previous page)
 	TenantID int64                    // only this tenant's; 0 for all
+	Tag      string                   // only those carrying this tag (a rollout target's tag)
+	// Query finds an authorizer by its AppID (that app alone, from the key)
+	// or by a part of its appid, name or principal's name (case-insensitive:
+	// a scan of the platform's rows, about 50 ms at 100 000 authorizers;
+	// README, figures).
+	Query string
 	// Total asks ListAuthorizers to count every match as well (all pages):
 	// a COUNT(*) over the platform's rows, milliseconds at 100 000
 	// authorizers, so only the callers that show it ask.
@@ -167,6 +174,24 @@ func (s *Store) ListAuthorizers(ctx context.Context, componentAppID string, f Au
 	}
 	if f.TenantID != 0 {
 		w.and("tenant_id = $%d", f.TenantID)
+	}
+	if f.Tag != "" {
+		w.and("EXISTS (SELECT 1 FROM authorizer_tags g WHERE g.component_appid = authorizers.component_appid AND g.appid = authorizers.appid AND g.tag = $%d)", f.Tag)
+	}
+	if q := strings.TrimSpace(f.Query); q != "" {
+		// An AppID finds its app from the key; any other text is looked for
+		// in the appids, names and principals.
+		var one int
+		err := s.read.QueryRowContext(ctx, `SELECT 1 FROM authorizers WHERE component_appid = $1 AND appid = $2`, componentAppID, q).Scan(&one)
+		switch {
+		case err == nil:
+			w.and("appid = $%d", q)
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, 0, dbErr("search authorizers", err)
+		default:
+			w.andN(`(LOWER(appid) LIKE $%[1]d ESCAPE '\' OR LOWER(nickname) LIKE $%[1]d ESCAPE '\' OR LOWER(principal_name) LIKE $%[1]d ESCAPE '\')`,
+				"%"+likeEscape(strings.ToLower(q))+"%")
+		}
 	}
 	total := -1
 	if f.Total {

@@ -547,6 +547,43 @@ func testAuthorizerList(t *testing.T, h *harness) {
 	if len(none) != 0 || total != 0 {
 		t.Fatalf("pending: %d items, total %d", len(none), total)
 	}
+	// Found by tag, by appid, by a part of the name or principal.
+	noodles := fullAuthorizer("wxA", "wxnoodles")
+	noodles.Nickname, noodles.PrincipalName = "兰州拉面 Noodles", "面馆 50%_off 有限公司"
+	must(t, h.UpsertAuthorizer(h.ctx, noodles))
+	must(t, h.SetAuthorizerTags(h.ctx, "wxA", "wxapp03", []string{"vip"}))
+	must(t, h.SetAuthorizerTags(h.ctx, "wxA", "wxnoodles", []string{"vip", "north"}))
+	must(t, h.SetAuthorizerTags(h.ctx, "wxB", "wxapp01", []string{"vip"}))
+	for _, c := range []struct {
+		f    store.AuthorizerFilter
+		want []string
+	}{
+		{store.AuthorizerFilter{Tag: "vip"}, []string{"wxapp03", "wxnoodles"}},
+		{store.AuthorizerFilter{Tag: "north"}, []string{"wxnoodles"}},
+		{store.AuthorizerFilter{Tag: "none"}, nil},
+		{store.AuthorizerFilter{Query: "wxapp07"}, []string{"wxapp07"}},
+		{store.AuthorizerFilter{Query: "noodles"}, []string{"wxnoodles"}},
+		{store.AuthorizerFilter{Query: " 拉面 "}, []string{"wxnoodles"}},
+		{store.AuthorizerFilter{Query: "50%_"}, []string{"wxnoodles"}},
+		{store.AuthorizerFilter{Query: "%"}, []string{"wxnoodles"}}, // a literal percent sign, not a wildcard
+		{store.AuthorizerFilter{Query: "面馆"}, []string{"wxnoodles"}},
+		{store.AuthorizerFilter{Query: "wxonlyb"}, nil},
+		{store.AuthorizerFilter{Query: "APP1"}, []string{"wxapp10", "wxapp11", "wxapp12", "wxapp13", "wxapp14", "wxapp15", "wxapp16", "wxapp17", "wxapp18", "wxapp19"}},
+		{store.AuthorizerFilter{Query: "有限公司", Tag: "vip"}, []string{"wxapp03", "wxnoodles"}},
+		{store.AuthorizerFilter{Query: "小程序", Tag: "vip"}, []string{"wxapp03"}},
+		{store.AuthorizerFilter{Query: "wxapp03", Tag: "north"}, nil},
+	} {
+		c.f.Limit, c.f.Total = 100, true
+		list, total, err := h.ListAuthorizers(h.ctx, "wxA", c.f)
+		must(t, err)
+		var got []string
+		for _, a := range list {
+			got = append(got, a.AppID)
+		}
+		if !slices.Equal(got, c.want) || total != len(c.want) {
+			t.Errorf("ListAuthorizers(%+v) = %v (total %d), want %v", c.f, got, total, c.want)
+		}
+	}
 
 	plats, err := h.AuthorizerPlatforms(h.ctx, "wxapp01")
 	must(t, err)

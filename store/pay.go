@@ -480,10 +480,15 @@ func (s *Store) PayOrdersByNo(ctx context.Context, sc wxfleet.Scope, componentAp
 }
 
 // UnpaidPayOrders lists the orders of every platform still unpaid that
-// WeChat Pay took (a prepay_id) and that were created in [from, to), the
-// oldest first: those whose notification may have been lost.
-func (s *Store) UnpaidPayOrders(ctx context.Context, from, to time.Time, limit int) ([]*wxfleet.PayOrder, error) {
-	return s.queryOrders(ctx, `SELECT `+orderColumns+` FROM pay_orders WHERE state = $1 AND prepay_id <> ''
+// were created in [from, to), the oldest first: those WeChat Pay took (a
+// prepay_id), whose notification may have been lost, and with unplaced
+// also those whose placing never brought a prepay_id back.
+func (s *Store) UnpaidPayOrders(ctx context.Context, from, to time.Time, limit int, unplaced bool) ([]*wxfleet.PayOrder, error) {
+	placed := ` AND prepay_id <> ''`
+	if unplaced {
+		placed = ""
+	}
+	return s.queryOrders(ctx, `SELECT `+orderColumns+` FROM pay_orders WHERE state = $1`+placed+`
 		AND created_at >= $2 AND created_at < $3 ORDER BY created_at, out_trade_no LIMIT `+strconv.Itoa(clampLimit(limit)),
 		wxfleet.OrderNotPaid, toMillis(from), toMillis(to))
 }

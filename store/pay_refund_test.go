@@ -30,10 +30,16 @@ func testPayRefunds(t *testing.T, h *harness) {
 	order("o_unplaced", base, "")
 
 	// Unpaid, placed, in the window: o_1 only (o_2 too young, o_old too old, o_unplaced never placed).
-	list, err := h.UnpaidPayOrders(h.ctx, base.Add(-24*time.Hour), base.Add(30*time.Second), 10)
+	list, err := h.UnpaidPayOrders(h.ctx, base.Add(-24*time.Hour), base.Add(30*time.Second), 10, false)
 	must(t, err)
 	if len(list) != 1 || list[0].OutTradeNo != "o_1" {
 		t.Fatalf("unpaid %+v", list)
+	}
+	// With the unplaced ones (the auto-close): o_1 and o_unplaced.
+	list, err = h.UnpaidPayOrders(h.ctx, base.Add(-24*time.Hour), base.Add(30*time.Second), 10, true)
+	must(t, err)
+	if len(list) != 2 || list[0].OutTradeNo != "o_1" || list[1].OutTradeNo != "o_unplaced" {
+		t.Fatalf("unpaid with the unplaced %+v", list)
 	}
 
 	// then runs once per new record, inside its transaction.

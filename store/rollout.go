@@ -126,16 +126,30 @@ func (s *Store) Rollout(ctx context.Context, componentAppID string, id int64) (*
 	return r, dbErr("get rollout", err)
 }
 
-// ListRollouts returns a page of a platform's rollouts, newest first: those
-// with an id below before (0: from the newest).
-func (s *Store) ListRollouts(ctx context.Context, componentAppID string, before int64, limit int) ([]*wxfleet.Rollout, error) {
+// RolloutFilter selects rollouts for ListRollouts: Status and TemplateID
+// when set, Before (an id) the cursor, newest first.
+type RolloutFilter struct {
+	Status     wxfleet.RolloutStatus
+	TemplateID int64
+	Before     int64
+	Limit      int
+}
+
+// ListRollouts returns a platform's rollouts that f selects, newest first.
+func (s *Store) ListRollouts(ctx context.Context, componentAppID string, f RolloutFilter) ([]*wxfleet.Rollout, error) {
 	var w where
 	w.and("component_appid = $%d", componentAppID)
-	if before > 0 {
-		w.and("id < $%d", before)
+	if f.Status != "" {
+		w.and("status = $%d", string(f.Status))
+	}
+	if f.TemplateID > 0 {
+		w.and("template_id = $%d", f.TemplateID)
+	}
+	if f.Before > 0 {
+		w.and("id < $%d", f.Before)
 	}
 	return queryAll(ctx, s, "list rollouts", `SELECT `+rolloutColumns+` FROM rollouts`+w.sql.String()+
-		` ORDER BY id DESC LIMIT `+w.next(clampLimit(limit)), scanRollout, w.args...)
+		` ORDER BY id DESC LIMIT `+w.next(clampLimit(f.Limit)), scanRollout, w.args...)
 }
 
 // SetRolloutStatus moves a rollout to status (with reason) if it is in one

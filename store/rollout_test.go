@@ -214,7 +214,7 @@ func testRollouts(t *testing.T, h *harness) {
 	if !moved || !ran || again {
 		t.Fatalf("AdvanceCohort: first moved=%v ran=%v, second moved=%v", moved, ran, again)
 	}
-	list, err := h.ListRollouts(h.ctx, "wxA", 0, 10)
+	list, err := h.ListRollouts(h.ctx, "wxA", store.RolloutFilter{Limit: 10})
 	must(t, err)
 	if len(list) != 1 || list[0].Status != wxfleet.RolloutRunning || list[0].Cohort != 1 {
 		t.Fatalf("ListRollouts = %+v", *list[0])
@@ -223,7 +223,34 @@ func testRollouts(t *testing.T, h *harness) {
 	// One app's history across two rollouts, newest first, this platform's only.
 	r2 := newRollout(10)
 	r2.UserVersion = "2.1.0"
+	r2.TemplateID = 8
 	must(t, h.CreateRollout(h.ctx, r2, []string{"wx00000"}, nil, nil))
+	// The list's filters and cursor.
+	for _, c := range []struct {
+		f    store.RolloutFilter
+		want []int64
+	}{
+		{store.RolloutFilter{Limit: 10}, []int64{r2.ID, r.ID}},
+		{store.RolloutFilter{Status: wxfleet.RolloutRunning, Limit: 10}, []int64{r.ID}},
+		{store.RolloutFilter{Status: wxfleet.RolloutPending, Limit: 10}, []int64{r2.ID}},
+		{store.RolloutFilter{Status: wxfleet.RolloutCompleted, Limit: 10}, nil},
+		{store.RolloutFilter{TemplateID: 7, Limit: 10}, []int64{r.ID}},
+		{store.RolloutFilter{Before: r2.ID, Limit: 10}, []int64{r.ID}},
+		{store.RolloutFilter{Limit: 1}, []int64{r2.ID}},
+	} {
+		list, err := h.ListRollouts(h.ctx, "wxA", c.f)
+		must(t, err)
+		var got []int64
+		for _, ro := range list {
+			got = append(got, ro.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("ListRollouts(%+v) = %v, want %v", c.f, got, c.want)
+		}
+	}
+	if list, _ := h.ListRollouts(h.ctx, "wxB", store.RolloutFilter{Limit: 10}); len(list) != 0 {
+		t.Errorf("wxB lists wxA's rollouts: %d", len(list))
+	}
 	hist, err := h.AppVersions(h.ctx, "wxA", "wx00000", 10)
 	must(t, err)
 	if len(hist) != 2 || hist[0].RolloutID != r2.ID || hist[0].UserVersion != "2.1.0" || hist[0].App.State != wxfleet.AppPending ||

@@ -459,6 +459,22 @@ func (w *where) and(cond string, arg any) {
 	fmt.Fprintf(&w.sql, cond, len(w.args))
 }
 
+// andN adds cond with several arguments; cond names their placeholders
+// %[1]d, %[2]d… (one may be used twice).
+func (w *where) andN(cond string, args ...any) {
+	nums := make([]any, len(args))
+	for i, a := range args {
+		w.args = append(w.args, a)
+		nums[i] = len(w.args)
+	}
+	if w.sql.Len() == 0 {
+		w.sql.WriteString(" WHERE ")
+	} else {
+		w.sql.WriteString(" AND ")
+	}
+	fmt.Fprintf(&w.sql, cond, nums...)
+}
+
 // next returns the placeholder for one more argument.
 func (w *where) next(arg any) string {
 	w.args = append(w.args, arg)

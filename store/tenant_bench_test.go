@@ -87,6 +87,10 @@ func benchTenantPages(b *testing.B, be backend) {
 	b.Run("authorizers/deep-page", authorizers(store.AuthorizerFilter{Limit: 100, Cursor: deep}))
 	b.Run("authorizers/deep-page-total", authorizers(store.AuthorizerFilter{Limit: 100, Cursor: deep, Total: true}))
 	b.Run("authorizers/by-tenant", authorizers(store.AuthorizerFilter{Limit: 100, TenantID: 4_321}))
+	// The console's search: one app by its appid, or by a part of its name
+	// (a scan of the platform's rows), with the first page's total.
+	b.Run("authorizers/search-appid", authorizers(store.AuthorizerFilter{Limit: 50, Total: true, Query: store.SeedAppIDPrefix + "0000054321"}))
+	b.Run("authorizers/search-name", authorizers(store.AuthorizerFilter{Limit: 50, Total: true, Query: "app 054321"}))
 	b.Run("rollout-targets/tenant-tag", func(b *testing.B) {
 		for b.Loop() {
 			ids, err := s.TargetAppIDs(ctx, "wxA", wxfleet.RolloutTargets{Tags: []string{"vip"}})

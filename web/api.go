@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
@@ -223,14 +224,7 @@ func (s *Server) listAuthorizers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	var status wxfleet.AuthorizerStatus
-	if v := q.Get("status"); v != "" {
-		if status, err = wxfleet.ParseAuthorizerStatus(v); err != nil {
-			return err
-		}
-	}
-	tenantID, err := tenantIDParam(r)
+	f, err := authorizerFilter(r)
 	if err != nil {
 		return err
 	}
@@ -238,7 +232,8 @@ func (s *Server) listAuthorizers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list, total, err := s.Store.ListAuthorizers(r.Context(), comp, store.AuthorizerFilter{Status: status, Limit: n, Cursor: q.Get("cursor"), TenantID: tenantID, Total: count})
+	f.Limit, f.Total = n, count
+	list, total, err := s.Store.ListAuthorizers(r.Context(), comp, f)
 	if err != nil {
 		return err
 	}
@@ -256,6 +251,26 @@ func (s *Server) listAuthorizers(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// authorizerFilter reads the authorizer list's ?status=, ?tenant_id=,
+// ?tag=, ?q= and ?cursor= (the API's and the console's).
+func authorizerFilter(r *http.Request) (store.AuthorizerFilter, error) {
+	q := r.URL.Query()
+	f := store.AuthorizerFilter{Cursor: q.Get("cursor"), Tag: strings.TrimSpace(q.Get("tag")), Query: strings.TrimSpace(q.Get("q"))}
+	var err error
+	if v := q.Get("status"); v != "" {
+		if f.Status, err = wxfleet.ParseAuthorizerStatus(v); err != nil {
+			return f, err
+		}
+	}
+	if f.TenantID, err = tenantIDParam(r); err != nil {
+		return f, err
+	}
+	if utf8.RuneCountInString(f.Query) > 64 || utf8.RuneCountInString(f.Tag) > 64 {
+		return f, wxfleet.Errorf(wxfleet.EINVALID, "q 与 tag 最长 64 个字符 / q and tag are at most 64 characters")
+	}
+	return f, nil
 }
 
 // wantTotal reads ?total= of the authorizer list: the count of every match

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +20,12 @@ import (
 // WeChat call — its live versions, gray release, domains, testers and
 // privacy settings.
 func (s *Server) authorizerPage(w http.ResponseWriter, r *http.Request) {
+	s.renderAuthorizer(w, r, http.StatusOK, nil)
+}
+
+// renderAuthorizer shows the page; refused is a staff form that came back
+// with its input and reason (console_authorizer_forms.go).
+func (s *Server) renderAuthorizer(w http.ResponseWriter, r *http.Request, status int, refused *authorizerForm) {
 	comp, err := s.platform(r)
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
@@ -48,9 +55,47 @@ func (s *Server) authorizerPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.render(w, r, http.StatusOK, "authorizer", map[string]any{
+	tags, err := s.Store.AuthorizerTags(ctx, comp, a.AppID)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		return
+	}
+	settings, err := s.Store.AuthorizerSettings(ctx, comp, a.AppID)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		return
+	}
+	hold, err := s.Store.AppHoldOf(ctx, comp, a.AppID)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		return
+	}
+	var tenantName string
+	if a.TenantID != 0 {
+		if t, err := s.Store.Tenant(ctx, wxfleet.Scope{}, a.TenantID); err == nil {
+			tenantName = t.Name
+		}
+	}
+	// The forms show what is stored, or what a refused form held.
+	f := authorizerForm{Tags: strings.Join(tags, ", "), Settings: settingsText(settings)}
+	if a.TenantID != 0 {
+		f.TenantID = strconv.FormatInt(a.TenantID, 10)
+	}
+	if refused != nil {
+		f.Which, f.Err = refused.Which, refused.Err
+		switch refused.Which {
+		case "tags":
+			f.Tags = refused.Tags
+		case "settings":
+			f.Settings = refused.Settings
+		case "tenant":
+			f.TenantID = refused.TenantID
+		}
+	}
+	s.render(w, r, status, "authorizer", map[string]any{
 		"Title": a.Nickname + " · 授权方 Authorizer", "Platform": comp, "A": toAuthorizerJSON(a, s.Now(), false),
 		"Versions": versions, "LastErrors": lastErrors, "Events": events,
+		"Tags": tags, "Hold": hold, "TenantName": tenantName, "F": f, "Saved": r.URL.Query().Get("saved"),
 	})
 }
 

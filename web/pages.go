@@ -9,7 +9,6 @@ import (
 
 	"github.com/wxfleet/wxfleet"
 	"github.com/wxfleet/wxfleet/authorization"
-	"github.com/wxfleet/wxfleet/store"
 )
 
 //go:embed templates/*.html
@@ -275,10 +274,15 @@ func (s *Server) authorizersPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	const pageSize = 50
+	f, err := authorizerFilter(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+		return
+	}
 	// The total is counted for the first page only: a COUNT(*) over every
 	// authorizer of the platform on each later page would cost more than the page.
-	cursor := r.URL.Query().Get("cursor")
-	list, total, err := s.Store.ListAuthorizers(r.Context(), comp, store.AuthorizerFilter{Limit: pageSize, Cursor: cursor, Total: cursor == ""})
+	f.Limit, f.Total = pageSize, f.Cursor == ""
+	list, total, err := s.Store.ListAuthorizers(r.Context(), comp, f)
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, "/")
 		return
@@ -288,11 +292,16 @@ func (s *Server) authorizersPage(w http.ResponseWriter, r *http.Request) {
 	for _, a := range list {
 		items = append(items, toAuthorizerJSON(a, now, false))
 	}
-	next := ""
-	if len(list) == pageSize {
-		next = list[len(list)-1].AppID
+	q := r.URL.Query()
+	data := map[string]any{
+		"Title": "授权方 Authorizers", "Platform": comp, "PlatformName": p.Name, "Items": items, "Total": total, "HasTotal": total >= 0,
+		"Q": f.Query, "Tag": f.Tag, "Status": string(f.Status), "TenantID": q.Get("tenant_id"), "Statuses": wxfleet.AuthorizerStatuses(),
+		"Filtered": f.Query != "" || f.Tag != "" || f.Status != "" || f.TenantID != 0,
 	}
-	s.render(w, r, http.StatusOK, "authorizers", map[string]any{
-		"Title": "授权方 Authorizers", "Platform": comp, "PlatformName": p.Name, "Items": items, "Total": total, "HasTotal": total >= 0, "Next": next,
-	})
+	if len(list) == pageSize {
+		q.Set("platform", comp)
+		q.Set("cursor", list[len(list)-1].AppID)
+		data["NextQuery"] = template.URL("?" + q.Encode())
+	}
+	s.render(w, r, http.StatusOK, "authorizers", data)
 }

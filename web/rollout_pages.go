@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/wxfleet/wxfleet"
@@ -33,7 +34,8 @@ func tag(tone, text string) template.HTML {
 	return template.HTML(`<span class="tag ` + tone + `">` + template.HTMLEscapeString(text) + `</span>`)
 }
 
-// rolloutsPage lists the platform's rollouts.
+// rolloutsPage lists the platform's rollouts, newest first, filtered by
+// status and template as GET /api/v1/rollouts is, paged by the last id shown.
 func (s *Server) rolloutsPage(w http.ResponseWriter, r *http.Request) {
 	comp, err := s.platform(r)
 	if err != nil {
@@ -45,7 +47,13 @@ func (s *Server) rolloutsPage(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, "出错了 Error", err, "/")
 		return
 	}
-	rs, err := s.Store.ListRollouts(r.Context(), comp, 0, 50)
+	f, err := rolloutFilter(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/rollouts")
+		return
+	}
+	f.Limit = rolloutsPageSize
+	rs, err := s.Store.ListRollouts(r.Context(), comp, f)
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, "/")
 		return
@@ -59,8 +67,31 @@ func (s *Server) rolloutsPage(w http.ResponseWriter, r *http.Request) {
 		}
 		items = append(items, toRolloutJSON(st))
 	}
-	s.render(w, r, http.StatusOK, "rollouts", map[string]any{"Title": "发布任务 Rollouts", "Platform": comp, "PlatformName": p.Name, "Items": items})
+	data := map[string]any{"Title": "发布任务 Rollouts", "Platform": comp, "PlatformName": p.Name, "Items": items,
+		"Status": string(f.Status), "Statuses": rolloutStatuses, "TemplateID": r.URL.Query().Get("template_id"),
+		"Filtered": f.Status != "" || f.TemplateID != 0}
+	if len(rs) == rolloutsPageSize {
+		q := r.URL.Query()
+		q.Set("platform", comp)
+		q.Set("cursor", strconv.FormatInt(rs[len(rs)-1].ID, 10))
+		data["NextQuery"] = template.URL("?" + q.Encode())
+	}
+	s.render(w, r, http.StatusOK, "rollouts", data)
 }
+
+// rolloutsPageSize is how many rollouts one page of /rollouts shows.
+const rolloutsPageSize = 50
+
+// rolloutStatuses are the status filter's choices, in a rollout's order,
+// with their labels ("中文 English").
+var rolloutStatuses = func() [][2]string {
+	var out [][2]string
+	for _, st := range []wxfleet.RolloutStatus{wxfleet.RolloutPending, wxfleet.RolloutRunning, wxfleet.RolloutPaused,
+		wxfleet.RolloutCompleted, wxfleet.RolloutCancelled, wxfleet.RolloutFailed} {
+		out = append(out, [2]string{string(st), rolloutStatusTags[string(st)][1]})
+	}
+	return out
+}()
 
 // rolloutPage shows one rollout; its script follows rolloutEvents live.
 func (s *Server) rolloutPage(w http.ResponseWriter, r *http.Request) {

@@ -354,6 +354,28 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// rolloutFilter reads ?status=, ?template_id= and ?cursor= of a rollout
+// list (the API's and the console's).
+func rolloutFilter(r *http.Request) (store.RolloutFilter, error) {
+	var f store.RolloutFilter
+	var err error
+	if f.Before, err = cursorParam(r); err != nil {
+		return f, err
+	}
+	q := r.URL.Query()
+	if v := q.Get("status"); v != "" {
+		if f.Status = wxfleet.RolloutStatus(v); !f.Status.Valid() {
+			return f, wxfleet.Errorf(wxfleet.EINVALID, "未知的发布状态 %q / unknown rollout status %q", v, v)
+		}
+	}
+	if v := q.Get("template_id"); v != "" {
+		if f.TemplateID, err = strconv.ParseInt(v, 10, 64); err != nil || f.TemplateID < 1 {
+			return f, wxfleet.Errorf(wxfleet.EINVALID, "template_id 必须是正整数 / template_id must be a positive integer")
+		}
+	}
+	return f, nil
+}
+
 func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request) error {
 	comp, err := s.platform(r)
 	if err != nil {
@@ -363,11 +385,12 @@ func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	before, err := cursorParam(r)
+	f, err := rolloutFilter(r)
 	if err != nil {
 		return err
 	}
-	rs, err := s.Store.ListRollouts(r.Context(), comp, before, n)
+	f.Limit = n
+	rs, err := s.Store.ListRollouts(r.Context(), comp, f)
 	if err != nil {
 		return err
 	}

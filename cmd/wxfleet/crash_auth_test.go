@@ -32,6 +32,9 @@ func TestAuthorizationSurvivesKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts wxfleet serve twice and wxfleet sandbox")
 	}
+	// In parallel: it mostly waits for its child processes (under -race
+	// 23 s of wall clock for 6 s of CPU).
+	t.Parallel()
 	dir := t.TempDir()
 	// The sandbox must know where to push before the platform has a port, and
 	// the restarted platform gets another: a proxy of the test's own stands

@@ -38,8 +38,8 @@ func TestRolloutSurvivesKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts wxfleet serve four times and wxfleet sandbox")
 	}
-	// In parallel with the other long rollout tests (this package's only
-	// parallel ones): much of their time is spent waiting.
+	// In parallel with the other long tests that wait much of their time
+	// (the kill, drain and PostgreSQL tests).
 	t.Parallel()
 	const n = 50
 	dir := t.TempDir()

@@ -43,6 +43,9 @@ func twoOnPostgres(t *testing.T, change func(*demoOptions)) (*testDemo, *server.
 // roll back, gray release — with two `wxfleet serve` instances sharing one
 // PostgreSQL database: River hands the steps to either.
 func TestRolloutEndToEndOnTwoPostgresInstances(t *testing.T) {
+	// In parallel: its time is mostly PostgreSQL's (under -race 13 s of
+	// wall clock for 2 s of the test's CPU).
+	t.Parallel()
 	a, b := twoOnPostgres(t, nil)
 	rolloutEndToEnd(t, a)
 	t.Logf("apps moved on by instance A: %d, by instance B: %d", stepsOn(t, a.Platform), stepsOn(t, b))
@@ -55,8 +58,8 @@ func TestRolloutFleetOnTwoPostgresInstances(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a rollout to 200 mini programs")
 	}
-	// In parallel with the other long rollout tests (this package's only
-	// parallel ones): much of their time is spent waiting.
+	// In parallel with the other long tests that wait much of their time
+	// (the kill, drain and PostgreSQL tests).
 	t.Parallel()
 	a, b := twoOnPostgres(t, fleetOptions)
 	rolloutFleetUnderFaults(t, a)

@@ -95,8 +95,8 @@ func TestRolloutFleetUnderFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a rollout to 200 mini programs")
 	}
-	// In parallel with the other long rollout tests (this package's only
-	// parallel ones): much of their time is spent waiting.
+	// In parallel with the other long tests that wait much of their time
+	// (the kill, drain and PostgreSQL tests).
 	t.Parallel()
 	rolloutFleetUnderFaults(t, bootDemoWith(t, fleetOptions))
 }
