@@ -50,7 +50,7 @@ func (s *Server) renderAuthorizer(w http.ResponseWriter, r *http.Request, status
 	}
 	var events []*wxfleet.Event
 	if s.Events != nil {
-		if events, _, err = s.Events.ListEvents(ctx, comp, store.EventFilter{AppID: a.AppID, Limit: 20}); err != nil {
+		if events, _, err = s.Events.ListEvents(ctx, comp, store.EventFilter{AppID: a.AppID, Limit: 20, NoCount: true}); err != nil {
 			s.errorPage(w, r, "出错了 Error", err, "/authorizers")
 			return
 		}
