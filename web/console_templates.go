@@ -322,13 +322,21 @@ func (s *Server) deleteTemplateForm(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		auditSkip(r) // asked, not done
+		en := pageLang(r) == langEN
 		subject := fmt.Sprintf("模板 template #%d · v%s", id, t.UserVersion)
+		if en {
+			subject = fmt.Sprintf("Template #%d · v%s", id, t.UserVersion)
+		}
 		if len(running) > 0 {
 			ids := make([]string, len(running))
 			for i, ro := range running {
 				ids[i] = "#" + strconv.FormatInt(ro.ID, 10)
 			}
-			subject += fmt.Sprintf(" · %d 个未结束的发布 / %d rollouts not finished: %s", len(running), len(running), strings.Join(ids, ", "))
+			if en {
+				subject += fmt.Sprintf(" · rollouts not finished: %s", strings.Join(ids, ", "))
+			} else {
+				subject += fmt.Sprintf(" · 未结束的发布 rollouts not finished: %s", strings.Join(ids, ", "))
+			}
 		}
 		s.render(w, r, http.StatusOK, "confirm", map[string]any{
 			"Title": "请确认 Please confirm", "What": templateDeleteWhat, "Back": back, "Platform": comp,
