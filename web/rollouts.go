@@ -210,19 +210,25 @@ func (s *Server) previewExtJSON(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.Store.Authorizer(r.Context(), comp, appID); err != nil {
-		return err
-	}
-	settings, err := s.Store.AuthorizerSettings(r.Context(), comp, appID)
-	if err != nil {
-		return err
-	}
-	ext, err := rollout.RenderExtJSON(t.ExtJSON, appID, settings)
+	ext, err := s.renderExtJSONFor(r.Context(), comp, t, appID)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"appid": appID, "ext_json": ext})
 	return nil
+}
+
+// renderExtJSONFor renders t's ext_json with the settings of the platform's
+// authorizer appID (previewExtJSON and the template page's preview).
+func (s *Server) renderExtJSONFor(ctx context.Context, comp string, t *wxfleet.Template, appID string) (string, error) {
+	if _, err := s.Store.Authorizer(ctx, comp, appID); err != nil {
+		return "", err
+	}
+	settings, err := s.Store.AuthorizerSettings(ctx, comp, appID)
+	if err != nil {
+		return "", err
+	}
+	return rollout.RenderExtJSON(t.ExtJSON, appID, settings)
 }
 
 func (s *Server) getAuthorizerSettings(w http.ResponseWriter, r *http.Request) error {
