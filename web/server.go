@@ -198,6 +198,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.payPages(mux)            // console_pay.go
 	s.payOrderPages(mux)       // console_pay_order.go
 	s.planPages(mux)           // console_plans.go
+	s.fleetPages(mux)          // console_fleet.go
 }
 
 // Recover serves next, and answers 500 (and logs) for a handler that panics,
