@@ -133,18 +133,8 @@ func (f rolloutForm) request() (rollout.CreateRequest, error) {
 		return req, wxfleet.Errorf(wxfleet.EINVALID, "请选择模板 / choose a template")
 	}
 	req.TemplateID, req.Release, req.UserDesc = id, f.Release, strings.TrimSpace(f.UserDesc)
-	words := func(s string) []string {
-		return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '，' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
-	}
-	switch f.Target {
-	case "all":
-		req.Targets.All = true
-	case "tags":
-		req.Targets.Tags = words(f.Tags)
-	case "appids":
-		req.Targets.AppIDs = words(f.AppIDs)
-	default:
-		return req, wxfleet.Errorf(wxfleet.EINVALID, "未知的发布范围 / unknown target %q", f.Target)
+	if req.Targets, err = formTargets(f.Target, f.Tags, f.AppIDs); err != nil {
+		return req, err
 	}
 	if err := num("gray_percentage", f.GrayPercentage, &req.GrayPercentage); err != nil {
 		return req, err
@@ -160,6 +150,27 @@ func (f rolloutForm) request() (rollout.CreateRequest, error) {
 		req.MaxFailureRatio = &ratio
 	}
 	return req, nil
+}
+
+// formTargets reads a console form's targets (the rollout and fleet action
+// forms): target is all, tags or appids; tags and appids are separated by
+// commas, spaces or lines.
+func formTargets(target, tags, appids string) (wxfleet.RolloutTargets, error) {
+	var t wxfleet.RolloutTargets
+	words := func(s string) []string {
+		return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '，' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
+	}
+	switch target {
+	case "all":
+		t.All = true
+	case "tags":
+		t.Tags = words(tags)
+	case "appids":
+		t.AppIDs = words(appids)
+	default:
+		return t, wxfleet.Errorf(wxfleet.EINVALID, "未知的发布范围 / unknown target %q", target)
+	}
+	return t, nil
 }
 
 // newRolloutPage is the form that starts a rollout; with ?preview=1 (the

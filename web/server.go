@@ -201,6 +201,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.planPages(mux)           // console_plans.go
 	s.authorizerForms(mux)     // console_authorizer_forms.go
 	s.templatePages(mux)       // console_templates.go
+	s.fleetPages(mux)          // console_fleet.go
 }
 
 // Recover serves next, and answers 500 (and logs) for a handler that panics,
