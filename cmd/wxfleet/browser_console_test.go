@@ -110,6 +110,13 @@ func TestBrowserConsolePages(t *testing.T) {
 	}
 	_, paySub, payToken := payReady(t, d, "wxf_browser_2")
 	d.payOrder(payToken, "wxf_browser_0001", 1500)
+	var fleet struct {
+		ID int64 `json:"id"`
+	}
+	if st := d.api("POST", "/api/v1/fleet-actions", map[string]any{"kind": "bind_tester", "wechatid": "browser-tester",
+		"targets": map[string]any{"appids": []string{apps[0].AppID}}}, &fleet); st != 201 {
+		t.Fatalf("fleet action: %d", st)
+	}
 
 	shots := newScreenshots(t)
 	base := d.Platform.URL()
@@ -142,13 +149,19 @@ func TestBrowserConsolePages(t *testing.T) {
 	pages := []struct{ name, path, ready string }{
 		{"dashboard", "/", "#platform-" + demoPlatform.AppID},
 		{"authorizers", "/authorizers", "#authorizers"},
+		{"authorizers-filtered", "/authorizers?status=authorized&q=" + apps[0].AppID, "#authorizer-filter"},
 		{"authorizer", "/authorizers/" + apps[0].AppID, "#authorizer"},
 		{"events", "/events", "#events"},
 		{"plans", "/plans", "#plans"},
 		{"tenants", "/tenants", "#tenants"},
 		{"templates", "/templates", "#templates"},
+		{"template", fmt.Sprintf("/templates/%d", tmpl), "#policy-form"},
 		{"rollout-new", fmt.Sprintf("/rollouts/new?preview=1&target=all&template_id=%d", tmpl), "#plan"},
 		{"rollouts", "/rollouts", "#rollouts"},
+		{"rollouts-filtered", fmt.Sprintf("/rollouts?status=running&template_id=%d", tmpl), "#rollout-filter"},
+		{"fleet-actions", "/fleet-actions", "#fleet-actions"},
+		{"fleet-action-new", fmt.Sprintf("/fleet-actions/new?kind=setup&template_id=%d", tmpl), "#fleet-form"},
+		{"fleet-action", fmt.Sprintf("/fleet-actions/%d", fleet.ID), "#fleet-apps"},
 		{"rollout", fmt.Sprintf("/rollouts/%d", created.ID), "#rollout"},
 		{"audit-log", "/audit-log", "#audit"},
 		{"accounts", "/accounts", "#accounts"},
