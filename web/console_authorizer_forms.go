@@ -62,7 +62,7 @@ func (s *Server) authorizerTagsForm(w http.ResponseWriter, r *http.Request) {
 	}
 	appID := r.PathValue("appid")
 	raw := r.PostFormValue("tags")
-	tags := strings.FieldsFunc(raw, func(c rune) bool { return c == ',' || c == '，' || c == ' ' || c == '\n' || c == '\r' || c == '\t' })
+	tags := formWords(raw)
 	if err := s.Store.SetAuthorizerTags(r.Context(), comp, appID, tags); err != nil {
 		s.refuseAuthorizerForm(w, r, authorizerForm{Which: "tags", Tags: raw}, err)
 		return

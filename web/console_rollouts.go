@@ -157,20 +157,23 @@ func (f rolloutForm) request() (rollout.CreateRequest, error) {
 // commas, spaces or lines.
 func formTargets(target, tags, appids string) (wxfleet.RolloutTargets, error) {
 	var t wxfleet.RolloutTargets
-	words := func(s string) []string {
-		return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '，' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
-	}
 	switch target {
 	case "all":
 		t.All = true
 	case "tags":
-		t.Tags = words(tags)
+		t.Tags = formWords(tags)
 	case "appids":
-		t.AppIDs = words(appids)
+		t.AppIDs = formWords(appids)
 	default:
 		return t, wxfleet.Errorf(wxfleet.EINVALID, "未知的发布范围 / unknown target %q", target)
 	}
 	return t, nil
+}
+
+// formWords splits a form's list of tags or appids at commas (either
+// width), spaces and line breaks.
+func formWords(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '，' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
 }
 
 // newRolloutPage is the form that starts a rollout; with ?preview=1 (the
