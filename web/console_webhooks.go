@@ -28,6 +28,7 @@ func (s *Server) webhookPages(mux *http.ServeMux) {
 	s.page(mux, "POST /webhooks", TenantWrite("webhook.create"), s.createWebhookForm)
 	s.page(mux, "GET /webhooks/{id}", TenantRead(), s.webhookPage)
 	s.page(mux, "POST /webhooks/{id}/disable", TenantWrite("webhook.update"), s.disableWebhookForm)
+	s.page(mux, "POST /webhooks/{id}/edit", TenantWrite("webhook.update"), s.editWebhookForm)
 	s.page(mux, "POST /webhooks/{id}/rotate-secret", TenantWrite("webhook.rotate_secret"), s.rotateWebhookForm)
 	s.page(mux, "POST /webhooks/{id}/delete", TenantWrite("webhook.delete"), s.deleteWebhookForm)
 	s.page(mux, "POST /webhook-deliveries/{id}/redeliver", TenantWrite("webhook.redeliver"), s.redeliverForm)
@@ -120,10 +121,16 @@ func statusOfErr(err error) int {
 
 // webhookPage is one endpoint: its settings and its delivery log.
 func (s *Server) webhookPage(w http.ResponseWriter, r *http.Request) {
-	s.renderWebhook(w, r, http.StatusOK, "")
+	s.renderWebhook(w, r, http.StatusOK, "", nil)
 }
 
-func (s *Server) renderWebhook(w http.ResponseWriter, r *http.Request, status int, secret string) {
+// webhookEdit is the edit form as a refused post held it.
+type webhookEdit struct {
+	URL, Description, Err string
+	Events                map[string]bool
+}
+
+func (s *Server) renderWebhook(w http.ResponseWriter, r *http.Request, status int, secret string, edit *webhookEdit) {
 	comp, err := s.platform(r)
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, "/webhooks")
@@ -146,7 +153,13 @@ func (s *Server) renderWebhook(w http.ResponseWriter, r *http.Request, status in
 	for i, d := range list {
 		items[i] = toDeliveryJSON(d)
 	}
-	data := map[string]any{"Title": "Webhook " + e.ID, "Platform": comp, "Path": "/webhooks/" + url.PathEscape(e.ID) + platformQuery(comp), "E": toWebhookJSON(e), "Items": items,
+	if edit == nil { // the form shows what is stored
+		edit = &webhookEdit{URL: e.URL, Description: e.Description, Events: map[string]bool{}}
+		for _, ev := range e.Events {
+			edit.Events[ev] = true
+		}
+	}
+	data := map[string]any{"Title": "Webhook " + e.ID, "Edit": edit, "Types": webhook.Types, "Saved": r.URL.Query().Get("saved") != "", "Platform": comp, "Path": "/webhooks/" + url.PathEscape(e.ID) + platformQuery(comp), "E": toWebhookJSON(e), "Items": items,
 		"Status": string(f.Status), "Secret": secret, "Confirm": r.URL.Query().Get("confirm") == "delete",
 		"Redelivered": r.URL.Query().Get("redelivered")}
 	if len(list) == 50 {
@@ -177,6 +190,36 @@ func (s *Server) disableWebhookForm(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
+// editWebhookForm changes the endpoint's URL, events and description, as
+// PATCH /api/v1/webhooks/{id} does; a refused post comes back with its input.
+func (s *Server) editWebhookForm(w http.ResponseWriter, r *http.Request) {
+	comp, err := s.platform(r)
+	if err != nil {
+		s.errorPage(w, r, "出错了 Error", err, "/webhooks")
+		return
+	}
+	id := r.PathValue("id")
+	u, desc, events := strings.TrimSpace(r.PostFormValue("url")), strings.TrimSpace(r.PostFormValue("description")), r.PostForm["events"]
+	e, err := s.Webhooks.Update(r.Context(), comp, id, webhook.UpdateRequest{URL: &u, Events: &events, Description: &desc})
+	if err != nil {
+		auditSkip(r)
+		if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND {
+			s.errorPage(w, r, "出错了 Error", err, "/webhooks"+platformQuery(comp))
+			return
+		}
+		edit := &webhookEdit{URL: u, Description: desc, Err: wxfleet.ErrorMessage(err), Events: map[string]bool{}}
+		for _, ev := range events {
+			edit.Events[ev] = true
+		}
+		s.renderWebhook(w, r, statusOfErr(err), "", edit)
+		return
+	}
+	auditTarget(r, comp, "", e.ID)
+	auditTenant(r, e.TenantID)
+	auditDetail(r, map[string]any{"url": redactQuery(e.URL), "events": e.Events})
+	http.Redirect(w, r, "/webhooks/"+url.PathEscape(id)+platformQuery(comp)+"&saved=1", http.StatusSeeOther)
+}
+
 // rotateWebhookForm gives the endpoint a new secret, shown on this answer only.
 func (s *Server) rotateWebhookForm(w http.ResponseWriter, r *http.Request) {
 	comp, err := s.platform(r)
@@ -191,7 +234,7 @@ func (s *Server) rotateWebhookForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	auditTarget(r, comp, "", id)
-	s.renderWebhook(w, r, http.StatusOK, sec.Reveal())
+	s.renderWebhook(w, r, http.StatusOK, sec.Reveal(), nil)
 }
 
 // deleteWebhookForm removes the endpoint and its delivery log; without

@@ -88,6 +88,20 @@ func testMerchantWebhookPages(t *testing.T, b storetest.Backend) {
 		t.Errorf("merchant GET another tenant's webhook: %d, want 404", st)
 	}
 
+	// Edited: URL, events, description, as PATCH does; a bad URL kept with its reason.
+	st, page = post(wp, wp+"/edit", url.Values{"url": {"ftp://shop-a.example/x"}, "events": {"message.received", "audit.fail"}, "description": {"改过"}})
+	if st != http.StatusBadRequest || !strings.Contains(page, `id="edit-error"`) || !strings.Contains(page, `value="ftp://shop-a.example/x"`) {
+		t.Errorf("edit with a bad URL: %d, want 400 with the reason and the input kept", st)
+	}
+	if st, body := post(wp, wp+"/edit", url.Values{"url": {"https://shop-a.example/hook2"}, "events": {"message.received", "audit.fail"}, "description": {"改过"}}); st != http.StatusSeeOther {
+		t.Fatalf("edit: %d %s", st, body)
+	}
+	if got, _ := ts.st.WebhookEndpoint(ctx, wxfleet.Scope{}, testPlatform, e.ID); got.URL != "https://shop-a.example/hook2" || strings.Join(got.Events, ",") != "message.received,audit.fail" || got.Description != "改过" {
+		t.Errorf("after the edit: %+v", got)
+	}
+	if st, _ := post(wp, "/webhooks/wh_other_marker/edit", url.Values{"url": {"https://x.example/"}, "events": {"*"}}); st != http.StatusNotFound {
+		t.Errorf("editing another tenant's webhook: %d, want 404", st)
+	}
 	if st, _ := post(wp, wp+"/disable", url.Values{"disabled": {"1"}}); st != http.StatusSeeOther {
 		t.Errorf("disable: %d", st)
 	}

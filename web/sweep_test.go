@@ -146,6 +146,7 @@ var sweepRoutes = map[string]map[string]string{
 	"POST /webhooks":                          nil,
 	"GET /webhooks/{id}":                      {"id": "B.webhook"},
 	"POST /webhooks/{id}/disable":             {"id": "B.webhook"},
+	"POST /webhooks/{id}/edit":                {"id": "B.webhook"},
 	"POST /webhooks/{id}/rotate-secret":       {"id": "B.webhook"},
 	"POST /webhooks/{id}/delete":              {"id": "B.webhook"},
 	"POST /webhook-deliveries/{id}/redeliver": {"id": "B.delivery"},
