@@ -150,13 +150,22 @@ func forwardPath(r *http.Request) (string, error) {
 			return "", wxfleet.Errorf(wxfleet.EINVALID, "转发路径不能含编码的斜杠、反斜杠或点 / the forwarded path must not contain encoded slashes, backslashes or dots")
 		}
 	}
+	if err := checkForwardSegments(p); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// checkForwardSegments refuses a forwarded path with an empty, . or ..
+// segment, or outside WeChat's API families.
+func checkForwardSegments(p string) error {
 	for _, seg := range strings.Split(p[1:], "/") {
 		if seg == "" || seg == "." || seg == ".." {
-			return "", wxfleet.Errorf(wxfleet.EINVALID, "转发路径不能含空段或 . / .. / the forwarded path must not contain empty, . or .. segments")
+			return wxfleet.Errorf(wxfleet.EINVALID, "转发路径不能含空段或 . / .. / the forwarded path must not contain empty, . or .. segments")
 		}
 	}
 	if !wechat.UnderAPIPrefix(p) {
-		return "", wxfleet.Errorf(wxfleet.EFORBIDDEN, "只转发微信 API 路径（/cgi-bin/、/wxa/、/sns/ 等）/ only WeChat API paths are forwarded (/cgi-bin/, /wxa/, /sns/, …): %s", p)
+		return wxfleet.Errorf(wxfleet.EFORBIDDEN, "只转发微信 API 路径（/cgi-bin/、/wxa/、/sns/ 等）/ only WeChat API paths are forwarded (/cgi-bin/, /wxa/, /sns/, …): %s", p)
 	}
-	return p, nil
+	return nil
 }

@@ -112,7 +112,7 @@ var pages = func() map[string]*template.Template {
 	for _, name := range []string{"home", "authorize", "callback", "error", "login", "authorizers", "rollouts", "rollout", "authorizer", "authorizer_wechat",
 		"templates", "template_drafts", "rollout_new", "confirm", "audit", "accounts", "api_tokens", "tenants", "tenant", "testers", "apidocs",
 		"webhooks", "webhook", "inbox", "conversation", "subscribe", "subscribe_library", "subscribe_apply", "subscribe_apply_status", "cards", "wifi", "pay", "applyment",
-		"tenant_pay", "pay_order", "events", "plans", "template", "fleet_actions", "fleet_action_new", "fleet_action"} {
+		"tenant_pay", "pay_order", "events", "plans", "template", "fleet_actions", "fleet_action_new", "fleet_action", "wechat_call"} {
 		files := []string{"templates/layout.html", "templates/" + name + ".html"}
 		if name == "pay" || name == "tenant_pay" { // the onboarding form, on both
 			files = append(files, "templates/applyment_form.html")

@@ -200,6 +200,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	s.payOrderPages(mux)       // console_pay_order.go
 	s.planPages(mux)           // console_plans.go
 	s.authorizerForms(mux)     // console_authorizer_forms.go
+	s.wechatCallRoutes(mux)    // console_wechat_call.go
 	s.templatePages(mux)       // console_templates.go
 	s.fleetPages(mux)          // console_fleet.go
 }

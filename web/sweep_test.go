@@ -133,6 +133,8 @@ var sweepRoutes = map[string]map[string]string{
 	"POST /authorizers/{appid}/settings":                {"appid": "B.appid"},
 	"POST /authorizers/{appid}/tenant":                  {"appid": "B.appid"},
 	"POST /authorizers/{appid}/hold/release":            {"appid": "B.appid"},
+	"GET /authorizers/{appid}/wechat/call":              {"appid": "B.appid"},
+	"POST /authorizers/{appid}/wechat/call":             {"appid": "B.appid"},
 	"GET /plans":                                        nil,
 	"POST /plans":                                       nil,
 	"POST /plans/{id}":                                  {"id": "1"},
