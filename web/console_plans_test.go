@@ -135,3 +135,74 @@ func testConsolePlansAndTenantForms(t *testing.T, b storetest.Backend) {
 		t.Errorf("the merchant changed the tenant: %+v", got)
 	}
 }
+
+// TestTenantPageRefusedForms: a refused form on the tenant page comes back
+// on the page with its reason and the input as typed — a
+// merchant's runtime settings that are no JSON object, a renewal of no
+// whole number of years or too many, an edit with no name — and nothing
+// changes; a viewer is offered no renewal it may not make.
+func TestTenantPageRefusedForms(t *testing.T) { storetest.Run(t, testTenantPageRefusedForms) }
+
+func testTenantPageRefusedForms(t *testing.T, b storetest.Backend) {
+	ts := newTestServer(t, b, nil)
+	ctx := context.Background()
+	tn, err := ts.tenants().Create(ctx, wxfleet.Scope{}, tenant.CreateRequest{Name: "乙店", Contact: "李经理"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := "/tenants/" + itoa(tn.ID)
+	post := func(session, path string, form url.Values) (int, string) {
+		t.Helper()
+		cookies, csrf := ts.page(tp, session)
+		form.Set("csrf", csrf)
+		return ts.call("POST", path, form.Encode(), "Cookie", cookies)
+	}
+	ts.account("m@yi.example", wxfleet.RoleMerchant, tn.ID)
+	_, merchant := ts.signIn("m@yi.example", testPassword)
+	ts.account("ops@isv.example", wxfleet.RoleOperator, 0)
+	_, ops := ts.signIn("ops@isv.example", testPassword)
+	ts.account("viewer@isv.example", wxfleet.RoleViewer, 0)
+	_, viewer := ts.signIn("viewer@isv.example", testPassword)
+
+	// The merchant's settings: saved, then a broken text refused and kept.
+	if st, body := post(merchant, tp+"/settings", url.Values{"settings": {`{"theme":"green"}`}}); st != http.StatusSeeOther {
+		t.Fatalf("settings: %d %s", st, body)
+	}
+	st, page := post(merchant, tp+"/settings", url.Values{"settings": {`{"theme": "red",}`}})
+	if st != http.StatusBadRequest || !strings.Contains(page, `id="settings-error"`) || !strings.Contains(page, `{&#34;theme&#34;: &#34;red&#34;,}</textarea>`) {
+		t.Errorf("broken settings: %d, want 400 on the tenant page with the reason and the text kept", st)
+	}
+	if got, _ := ts.tenants().Settings(ctx, wxfleet.Scope{}, tn.ID); string(got) != `{"theme":"green"}` {
+		t.Errorf("settings after the refused form: %s", got)
+	}
+
+	// Renewals: not a number, too many years; the subscription unchanged.
+	before, _ := ts.st.Subscription(ctx, wxfleet.Scope{}, tn.ID)
+	for years, want := range map[string]string{"two": "whole number of years", "99": "1"} {
+		st, page := post(ops, tp+"/renew", url.Values{"years": {years}})
+		if st != http.StatusBadRequest || !strings.Contains(page, `id="renew-error"`) || !strings.Contains(page, want) || !strings.Contains(page, `name="years" value="`+years+`"`) {
+			t.Errorf("renew %q: %d, want 400 on the tenant page with the reason and the input kept", years, st)
+		}
+	}
+	after, _ := ts.st.Subscription(ctx, wxfleet.Scope{}, tn.ID)
+	if (before == nil) != (after == nil) || (before != nil && !before.ExpiresAt.Equal(after.ExpiresAt)) {
+		t.Errorf("a refused renewal changed the subscription: %+v → %+v", before, after)
+	}
+
+	// An edit with no name: refused, the other fields kept as typed.
+	st, page = post(ops, tp+"/edit", url.Values{"name": {" "}, "contact": {"张三"}, "tags": {"新标签"}})
+	if st != http.StatusBadRequest || !strings.Contains(page, `id="edit-error"`) || !strings.Contains(page, `value="张三"`) || !strings.Contains(page, `value="新标签"`) {
+		t.Errorf("an edit with no name: %d, want 400 with the input kept", st)
+	}
+	if got, _ := ts.st.Tenant(ctx, wxfleet.Scope{}, tn.ID); got.Name != "乙店" || got.Contact != "李经理" {
+		t.Errorf("the refused edit changed the tenant: %+v", got)
+	}
+
+	// A viewer sees no renewal form (its route refuses viewers).
+	if _, page := ts.call("GET", tp, nil, "Cookie", viewer); strings.Contains(page, `/renew"`) {
+		t.Error("a viewer is offered the renewal form")
+	}
+	if st, _ := post(viewer, tp+"/renew", url.Values{"years": {"1"}}); st != http.StatusForbidden {
+		t.Errorf("a viewer's renewal: %d, want 403", st)
+	}
+}

@@ -26,11 +26,12 @@ func (s *Server) tenantEditForm(w http.ResponseWriter, r *http.Request) {
 	auditTenant(r, id)
 	back := fmt.Sprintf("/tenants/%d", id)
 	name, contact := r.PostFormValue("name"), r.PostFormValue("contact")
-	tags := splitList(r.PostFormValue("tags"))
+	f := tenantForms{Which: "edit", Name: name, Contact: contact, Tags: r.PostFormValue("tags"), PlanID: strings.TrimSpace(r.PostFormValue("plan_id"))}
+	tags := splitList(f.Tags)
 	var plan int64
-	if v := strings.TrimSpace(r.PostFormValue("plan_id")); v != "" {
-		if plan, err = strconv.ParseInt(v, 10, 64); err != nil || plan < 0 {
-			s.errorPage(w, r, "租户未保存 Tenant not saved", wxfleet.Errorf(wxfleet.EINVALID, "请选择一个套餐 / choose a plan"), back)
+	if f.PlanID != "" {
+		if plan, err = strconv.ParseInt(f.PlanID, 10, 64); err != nil || plan < 0 {
+			s.refuseTenantForm(w, r, f, wxfleet.Errorf(wxfleet.EINVALID, "请选择一个套餐 / choose a plan"))
 			return
 		}
 	}
@@ -40,7 +41,7 @@ func (s *Server) tenantEditForm(w http.ResponseWriter, r *http.Request) {
 			s.errorPage(w, r, "出错了 Error", err, "/tenants")
 			return
 		}
-		s.errorPage(w, r, "租户未保存 Tenant not saved", err, back)
+		s.refuseTenantForm(w, r, f, err)
 		return
 	}
 	http.Redirect(w, r, back+"?saved=1", http.StatusSeeOther)

@@ -99,8 +99,7 @@ func (s *Server) subscriptionForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	refuse := func(err error) { // the page again, with the input and the reason
-		auditSkip(r) // refused: nothing to record
-		s.renderTenant(w, r, statusOfErr(err), &f, wxfleet.ErrorMessage(err))
+		s.refuseTenantForm(w, r, tenantForms{Which: "subscription", Sub: &f}, err)
 	}
 	req, err := f.request()
 	if err != nil {

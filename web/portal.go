@@ -92,12 +92,33 @@ func (s *Server) tenantApp(r *http.Request) (*tenant.Detail, *wxfleet.Authorizer
 }
 
 func (s *Server) tenantPage(w http.ResponseWriter, r *http.Request) {
-	s.renderTenant(w, r, http.StatusOK, nil, "")
+	s.renderTenant(w, r, http.StatusOK, tenantForms{})
 }
 
-// renderTenant shows the tenant's page; a refused subscription form
-// (console_tenant_subscribe.go) comes back with its input and the reason.
-func (s *Server) renderTenant(w http.ResponseWriter, r *http.Request, status int, sub *termForm, subErr string) {
+// tenantForms is what a refused form on the tenant page held: which form
+// ("subscription", "settings", "renew", "edit"), its reason, and its input,
+// shown again in place of the saved values.
+type tenantForms struct {
+	Which, Err string
+	Sub        *termForm // the subscription form
+	Settings   string    // the runtime settings as typed
+	Years      string    // the renewal's years
+	Name       string    // the edit form's fields
+	Contact    string
+	Tags       string
+	PlanID     string
+}
+
+// refuseTenantForm shows the tenant page again with f's input and err.
+func (s *Server) refuseTenantForm(w http.ResponseWriter, r *http.Request, f tenantForms, err error) {
+	auditSkip(r) // refused: nothing to record
+	f.Err = wxfleet.ErrorMessage(err)
+	s.renderTenant(w, r, statusOfErr(err), f)
+}
+
+// renderTenant shows the tenant's page; a refused form comes back with its
+// input and the reason (f).
+func (s *Server) renderTenant(w http.ResponseWriter, r *http.Request, status int, f tenantForms) {
 	d, err := s.tenantDetail(r)
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, "/")
@@ -154,12 +175,23 @@ func (s *Server) renderTenant(w http.ResponseWriter, r *http.Request, status int
 			s.errorPage(w, r, "出错了 Error", err, "/")
 			return
 		}
-		data["StaffWrite"], data["Plans"], data["TagsText"] = true, plans, strings.Join(d.Tags, ", ")
-		if sub == nil {
-			sub = &termForm{PlanID: d.Tenant.PlanID}
+		data["StaffWrite"], data["Plans"] = true, plans
+		if f.Which != "edit" {
+			f.Name, f.Contact, f.Tags = d.Name, d.Contact, strings.Join(d.Tags, ", ")
+			f.PlanID = strconv.FormatInt(d.Tenant.PlanID, 10)
 		}
-		data["Sub"], data["SubErr"] = sub, subErr
+		if f.Sub == nil {
+			f.Sub = &termForm{PlanID: d.Tenant.PlanID}
+		}
+		data["Sub"] = f.Sub
 	}
+	if f.Which == "settings" {
+		data["Settings"] = f.Settings
+	}
+	if f.Years == "" {
+		f.Years = "1"
+	}
+	data["F"] = f
 	data["Subscribed"] = r.URL.Query().Get("subscribed") != ""
 	s.render(w, r, status, "tenant", data)
 }
@@ -175,12 +207,13 @@ func (s *Server) tenantSettingsForm(w http.ResponseWriter, r *http.Request) {
 	auditTenant(r, id)
 	back := fmt.Sprintf("/tenants/%d", id)
 	// Another tenant's is not found, whatever its input (SetSettings).
-	if _, err := s.tenants().SetSettings(r.Context(), scopeOf(r), id, []byte(r.PostFormValue("settings"))); err != nil {
+	text := r.PostFormValue("settings")
+	if _, err := s.tenants().SetSettings(r.Context(), scopeOf(r), id, []byte(text)); err != nil {
 		if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND {
 			s.errorPage(w, r, "出错了 Error", err, "/")
 			return
 		}
-		s.errorPage(w, r, "设置未保存 Settings not saved", err, back)
+		s.refuseTenantForm(w, r, tenantForms{Which: "settings", Settings: text}, err)
 		return
 	}
 	http.Redirect(w, r, back+"?saved=1", http.StatusSeeOther)
@@ -241,9 +274,18 @@ func (s *Server) renewForm(w http.ResponseWriter, r *http.Request) {
 	}
 	auditTenant(r, id)
 	back := fmt.Sprintf("/tenants/%d", id)
-	years, _ := strconv.Atoi(r.PostFormValue("years"))
+	raw := strings.TrimSpace(r.PostFormValue("years"))
+	years, err := strconv.Atoi(raw)
+	if err != nil {
+		s.refuseTenantForm(w, r, tenantForms{Which: "renew", Years: raw}, wxfleet.Errorf(wxfleet.EINVALID, "续费年数须是 1 到 10 的整数 / renew for a whole number of years, 1 to 10"))
+		return
+	}
 	if _, err := s.tenants().Renew(r.Context(), scopeOf(r), id, years); err != nil {
-		s.errorPage(w, r, "续费失败 Renewal failed", err, back)
+		if wxfleet.ErrorCode(err) == wxfleet.ENOTFOUND {
+			s.errorPage(w, r, "出错了 Error", err, "/tenants")
+			return
+		}
+		s.refuseTenantForm(w, r, tenantForms{Which: "renew", Years: raw}, err)
 		return
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)

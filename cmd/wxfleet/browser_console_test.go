@@ -151,6 +151,7 @@ func TestBrowserConsolePages(t *testing.T) {
 		{"authorizers", "/authorizers", "#authorizers"},
 		{"authorizers-filtered", "/authorizers?status=authorized&q=" + apps[0].AppID, "#authorizer-filter"},
 		{"authorizer", "/authorizers/" + apps[0].AppID, "#authorizer"},
+		{"wechat-call", "/authorizers/" + apps[0].AppID + "/wechat/call?path=/wxa/get_category", "#call-form"},
 		{"events", "/events", "#events"},
 		{"plans", "/plans", "#plans"},
 		{"tenants", "/tenants", "#tenants"},
@@ -200,6 +201,15 @@ func TestBrowserConsolePages(t *testing.T) {
 				// The shop's connect QR code, served through the console under the CSP.
 				if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(document.querySelector('#shops img')||{}).naturalWidth > 0`)); err != nil {
 					t.Fatalf("wifi (%s): the QR code never loaded: %v", lang, err)
+				}
+			}
+			if p.name == "wechat-call" {
+				// Sent to the sandbox: its answer shown with errcode 0.
+				if err := chromedp.Do(ctx, chromedp.Click(css("#call-send")), chromedp.WaitVisible(css("#call-answer"))); err != nil {
+					t.Fatalf("wechat-call (%s): %v", lang, err)
+				}
+				if code, err := chromedp.Run(ctx, chromedp.Text(css("#call-errcode"))); err != nil || code != "errcode 0" {
+					t.Fatalf("wechat-call (%s): the sandbox answered %q (%v), want errcode 0", lang, code, err)
 				}
 			}
 			if p.name == "authorizer" {
