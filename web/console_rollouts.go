@@ -28,12 +28,23 @@ func (s *Server) templatesPage(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, "出错了 Error", err, "/")
 		return
 	}
+	// WeChat's template library holds about a hundred (docs/wechat-code.md):
+	// one page, filtered here. Templates deleted on WeChat's side are not
+	// listed (their rollouts still link to their pages).
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	items := make([]templateJSON, 0, len(list))
+	hidden := 0
 	for _, t := range list {
-		items = append(items, toTemplateJSON(t))
+		j := toTemplateJSON(t)
+		if !templateMatches(j, q) {
+			hidden++
+			continue
+		}
+		items = append(items, j)
 	}
 	s.render(w, r, http.StatusOK, "templates", map[string]any{
 		"Title": "代码模板 Templates", "Platform": comp, "Items": items, "Added": r.URL.Query().Get("added"),
+		"Q": q, "Hidden": hidden, "Total": len(list),
 	})
 }
 
@@ -287,4 +298,19 @@ func (s *Server) rolloutActionForm(w http.ResponseWriter, r *http.Request) {
 		auditDetail(r, map[string]any{"to_version": v})
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// templateMatches says whether the template's id, version, description or
+// notes hold q (any case); an empty q matches every template.
+func templateMatches(t templateJSON, q string) bool {
+	if q == "" {
+		return true
+	}
+	q = strings.ToLower(q)
+	for _, f := range []string{strconv.FormatInt(t.TemplateID, 10), t.UserVersion, t.UserDesc, t.Notes} {
+		if strings.Contains(strings.ToLower(f), q) {
+			return true
+		}
+	}
+	return false
 }

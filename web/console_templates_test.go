@@ -297,3 +297,59 @@ func testConsoleTemplatePage(t *testing.T, b storetest.Backend) {
 func htmlText(s string) string {
 	return strings.NewReplacer(`"`, "&#34;", "<", "&lt;", ">", "&gt;", "&", "&amp;", "'", "&#39;").Replace(s)
 }
+
+// TestTemplatesPageFilters: the templates page finds templates by id,
+// version or description, saying how many it did not show, and leaves out
+// templates deleted on WeChat's side.
+func TestTemplatesPageFilters(t *testing.T) { storetest.Run(t, testTemplatesPageFilters) }
+
+func testTemplatesPageFilters(t *testing.T, b storetest.Backend) {
+	ts := newTestServer(t, b, func(s *Server) { s.Rollouts = &rollout.Service{Store: s.Store, Now: time.Now} })
+	ctx := context.Background()
+	now := time.Now()
+	all := []wxfleet.Template{
+		{TemplateID: 41, UserVersion: "1.2.0", UserDesc: "春季菜单 spring", CreateTime: now.Add(-3 * time.Hour)},
+		{TemplateID: 42, UserVersion: "2.0.0", UserDesc: "夏季菜单 Summer", CreateTime: now.Add(-2 * time.Hour)},
+		{TemplateID: 43, UserVersion: "3.0.0", UserDesc: "秋季菜单 autumn", CreateTime: now.Add(-time.Hour)},
+	}
+	if err := ts.st.SyncTemplates(ctx, testPlatform, all, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.st.SyncTemplates(ctx, testPlatform, all[:2], now); err != nil { // 43 deleted on WeChat's side
+		t.Fatal(err)
+	}
+	ts.account("viewer@isv.example", wxfleet.RoleViewer, 0)
+	_, viewer := ts.signIn("viewer@isv.example", testPassword)
+	shown := func(query string) []string {
+		t.Helper()
+		st, page := ts.call("GET", "/templates"+query, nil, "Cookie", viewer)
+		if st != http.StatusOK {
+			t.Fatalf("GET /templates%s: %d", query, st)
+		}
+		var ids []string
+		for _, id := range []string{"41", "42", "43"} {
+			if strings.Contains(page, `data-template="`+id+`"`) {
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
+	for query, want := range map[string]string{
+		"":                      "41,42",
+		"?q=summer":             "42",
+		"?q=%E6%98%A5%E5%AD%A3": "41", // 春季
+		"?q=41":                 "41",
+		"?q=autumn":             "",
+		"?q=nothing":            "",
+	} {
+		if got := strings.Join(shown(query), ","); got != want {
+			t.Errorf("/templates%s shows %q, want %q", query, got, want)
+		}
+	}
+	if _, page := ts.call("GET", "/templates?q=summer", nil, "Cookie", viewer); !strings.Contains(page, `id="templates-hidden"`) || !strings.Contains(page, "1 / 2") {
+		t.Error("the filtered page does not say how many templates it left out")
+	}
+	if _, page := ts.call("GET", "/templates?q=nothing", nil, "Cookie", viewer); !strings.Contains(page, "No template matches") {
+		t.Error("a search that finds nothing does not say so")
+	}
+}

@@ -46,7 +46,7 @@ func testDashboardFollowsTenRollouts(t *testing.T, b storetest.Backend) {
 	if strings.Contains(page, "v1.0.0<") {
 		t.Error("the completed rollout is followed")
 	}
-	if !strings.Contains(page, "还有 2 个进行中的发布") || !strings.Contains(page, `href="/rollouts?platform=`+testPlatform+`"`) {
+	if !strings.Contains(page, "还有 2 个进行中的发布") || !strings.Contains(page, `href="/rollouts?platform=`+testPlatform+`&amp;status=running"`) {
 		t.Error("the 2 rollouts past the first 10 are not counted and linked")
 	}
 }
