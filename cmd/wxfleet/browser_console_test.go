@@ -155,6 +155,7 @@ func TestBrowserConsolePages(t *testing.T) {
 		{"events", "/events", "#events"},
 		{"plans", "/plans", "#plans"},
 		{"tenants", "/tenants", "#tenants"},
+		{"tenant", fmt.Sprintf("/tenants/%d", tn.ID), "#settings"},
 		{"templates", "/templates", "#templates"},
 		{"template", fmt.Sprintf("/templates/%d", tmpl), "#policy-form"},
 		{"rollout-new", fmt.Sprintf("/rollouts/new?preview=1&target=all&template_id=%d", tmpl), "#plan"},
@@ -231,6 +232,22 @@ func TestBrowserConsolePages(t *testing.T) {
 		.map(e => e.id || e.name)`)); err != nil || len(wide) > 0 {
 		t.Errorf("on a phone the onboarding form's inputs %v run off the screen (%v)", wide, err)
 	}
-	shots.save(ctx, "tenant-pay-phone")
+	// Every page on a phone: nothing wider than the screen (a wide table
+	// scrolls inside itself), so no page scrolls sideways.
+	for _, p := range pages {
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+p.path), chromedp.WaitVisible(css(p.ready))); err != nil {
+			t.Fatalf("%s (phone): %v", p.name, err)
+		}
+		wide, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`document.documentElement.scrollWidth <= window.innerWidth ? [] :
+			[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 &&
+				![...document.querySelectorAll('table, .scroll, pre')].some(c => c !== e && c.contains(e)))
+			.slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : ''))`))
+		if err != nil || len(wide) > 0 {
+			t.Errorf("%s on a phone scrolls sideways: %v (%v)", p.name, wide, err)
+		}
+		if p.name == "dashboard" || p.name == "tenant-pay" || p.name == "conversation" {
+			shots.save(ctx, p.name+"-phone")
+		}
+	}
 	t.Logf("screenshots in %s", strings.Join(shots.dirs, ", "))
 }

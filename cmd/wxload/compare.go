@@ -158,6 +158,8 @@ func Compare(ctx context.Context, o compareOptions, progress io.Writer) (*Compar
 	if o.Verbose {
 		level = slog.LevelInfo
 	}
+	// The platform's goroutines log to progress while this one prints to it.
+	progress = &lockedWriter{w: progress}
 	logger, logs := newCappedLogger(progress, level, 20, unreachableWeChat)
 
 	dir := o.Data

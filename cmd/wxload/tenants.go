@@ -130,6 +130,7 @@ func tenantsBenchmark(ctx context.Context, s TenantsSettings, stderr io.Writer) 
 			dsn = dir + "/wxfleet.db"
 		}
 		creds := defaultCredentials()
+		stderr = &lockedWriter{w: stderr} // the platform's goroutines log beside this one's progress
 		p, err := startPlatformOn(ctx, dsn, creds, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 		if err != nil {
 			return nil, err
