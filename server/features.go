@@ -110,7 +110,7 @@ func (s *Server) wire(pushes *push.Mux, features []any) error {
 			routes = w.GuardAPI(mux)
 		}
 	}
-	s.handler = web.RequestID(s.logger, web.Recover(s.logger, web.SecurityHeaders(s.cfg.https(), routes)))
+	s.handler = web.RequestID(s.logger, web.Recover(s.logger, web.SecurityHeaders(s.cfg.https(), s.cfg.WeChatURL, routes)))
 	return nil
 }
 

@@ -259,6 +259,12 @@ func TestSecurityHeadersOnEveryPage(t *testing.T) {
 			t.Errorf("%s: HSTS over plain HTTP", path)
 		}
 	}
+	// WeChat's hosts point at a plain-HTTP sandbox here: its avatars, from
+	// that one origin, are allowed; plain HTTP in general is not.
+	csp := do(t, "GET", srv.URL()+"/login", nil).Header.Get("Content-Security-Policy")
+	if origin := strings.TrimSuffix(srv.cfg.WeChatURL, "/"); !strings.Contains(csp, "img-src 'self' https: data: "+origin+";") || strings.Contains(csp, " http:;") || strings.Contains(csp, " http: ") {
+		t.Errorf("CSP %q: want img-src with the sandbox's origin %s only", csp, origin)
+	}
 	tls := bootWith(t, storetest.SQLite, func(cfg *Config) { cfg.PublicURL = "https://wxfleet.example" })
 	rec := httptest.NewRecorder()
 	tls.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/login", nil))

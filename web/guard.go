@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 
 	"github.com/wxfleet/wxfleet"
@@ -52,8 +53,14 @@ func bodyErr(err error) error {
 // no framing. form-action is left out on purpose: the authorization forms
 // post here and are redirected on to WeChat's page, which form-action would
 // block in some browsers.
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
-	"img-src 'self' https: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+func contentSecurityPolicy(imgOrigin string) string {
+	img := "'self' https: data:"
+	if imgOrigin != "" {
+		img += " " + imgOrigin
+	}
+	return "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
+		"img-src " + img + "; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+}
 
 // SecurityHeaders sets the headers every response carries: no MIME
 // sniffing, the CSP, no framing, HSTS when served over TLS (directly, or
@@ -61,11 +68,20 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 // other sites the origin only: WeChat's authorization page checks that the
 // visitor came from the platform's registered domain, so "no-referrer" would
 // break it while the full URL would leak link ids.
-func SecurityHeaders(publicHTTPS bool, next http.Handler) http.Handler {
+//
+// wechatURL is where WeChat's hosts point when they are not WeChat's own (the
+// sandbox, "" otherwise): its avatars are served over plain HTTP from
+// another origin, which the CSP then allows too.
+func SecurityHeaders(publicHTTPS bool, wechatURL string, next http.Handler) http.Handler {
+	imgOrigin := ""
+	if u, err := url.Parse(wechatURL); err == nil && wechatURL != "" && u.Scheme == "http" && u.Host != "" {
+		imgOrigin = u.Scheme + "://" + u.Host
+	}
+	csp := contentSecurityPolicy(imgOrigin)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 		if r.TLS != nil || publicHTTPS {

@@ -214,6 +214,10 @@ func TestBrowserConsolePages(t *testing.T) {
 				}
 			}
 			if p.name == "authorizer" {
+				// The avatar from the sandbox's origin, allowed by the CSP.
+				if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(document.querySelector('#authorizer img.icon')||{}).naturalWidth > 0`)); err != nil {
+					t.Fatalf("authorizer (%s): the avatar never loaded: %v", lang, err)
+				}
 				if err := chromedp.Do(ctx, chromedp.Click(css("#load-wechat")), chromedp.WaitVisible(css("#live-privacy"))); err != nil {
 					t.Fatalf("authorizer (%s): the live panel: %v", lang, err)
 				}
