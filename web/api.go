@@ -2,11 +2,13 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -339,25 +341,15 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	appID := r.PathValue("appid")
-	a, err := s.Store.Authorizer(r.Context(), comp, appID)
-	if err != nil {
-		return err
-	}
-	if err := a.Status.Unusable(appID); err != nil {
-		return err
-	}
 	body, err := io.ReadAll(r.Body) // capped by the route
 	if err != nil {
 		return bodyErr(err)
 	}
 	query := r.URL.Query()
 	query.Del("platform")
-	auditTarget(r, comp, appID, "")
-	auditDetail(r, map[string]any{"path": path}) // the path only: bodies may carry anything
-	resp, err := s.WeChat.Forward(r.Context(), s.Keeper.ForwardSource(comp, appID, path), r.Method, path, query, body)
+	_, resp, err := s.forwardFor(r.Context(), r, comp, r.PathValue("appid"), r.Method, path, query, body)
 	if err != nil {
-		return forwardError(err)
+		return err
 	}
 	if resp.ContentType != "" {
 		w.Header().Set("Content-Type", resp.ContentType)
@@ -365,6 +357,27 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(resp.Status)
 	w.Write(resp.Body)
 	return nil
+}
+
+// forwardFor sends a checked forward (the path already passed
+// checkForwardSegments) for an authorized app with its token, recording the
+// app, the method and the path in r's audit entry (never the body: it may
+// carry anything). The API's forward and the console's WeChat call share it.
+func (s *Server) forwardFor(ctx context.Context, r *http.Request, comp, appID, method, path string, query url.Values, body []byte) (*wxfleet.Authorizer, *wechat.Response, error) {
+	a, err := s.Store.Authorizer(ctx, comp, appID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := a.Status.Unusable(appID); err != nil {
+		return a, nil, err
+	}
+	auditTarget(r, comp, appID, "")
+	auditDetail(r, map[string]any{"path": path, "method": method})
+	resp, err := s.WeChat.Forward(ctx, s.Keeper.ForwardSource(comp, appID, path), method, path, query, body)
+	if err != nil {
+		return a, nil, forwardError(err)
+	}
+	return a, resp, nil
 }
 
 // forwardError is the answer to a forward that failed before WeChat's answer

@@ -63,23 +63,22 @@ type wechatCall struct {
 }
 
 func (s *Server) wechatCallPage(w http.ResponseWriter, r *http.Request) {
-	c := wechatCall{Method: http.MethodGet}
-	if p := r.URL.Query().Get("path"); p != "" {
-		c.Path = p
-	}
-	s.renderWechatCall(w, r, http.StatusOK, c)
+	s.renderWechatCall(w, r, http.StatusOK, nil, wechatCall{Method: http.MethodGet, Path: r.URL.Query().Get("path")})
 }
 
-func (s *Server) renderWechatCall(w http.ResponseWriter, r *http.Request, status int, c wechatCall) {
+// renderWechatCall shows the form and c's answer for the app a (nil: read
+// it here).
+func (s *Server) renderWechatCall(w http.ResponseWriter, r *http.Request, status int, a *wxfleet.Authorizer, c wechatCall) {
 	comp, err := s.platform(r)
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
 		return
 	}
-	a, err := s.Store.Authorizer(r.Context(), comp, r.PathValue("appid"))
-	if err != nil {
-		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
-		return
+	if a == nil {
+		if a, err = s.Store.Authorizer(r.Context(), comp, r.PathValue("appid")); err != nil {
+			s.errorPage(w, r, "出错了 Error", err, "/authorizers")
+			return
+		}
 	}
 	s.render(w, r, status, "wechat_call", map[string]any{
 		"Title": "调用微信接口 Call a WeChat API", "Platform": comp, "A": toAuthorizerJSON(a, s.Now(), false), "C": c,
@@ -96,43 +95,35 @@ func (s *Server) wechatCallForm(w http.ResponseWriter, r *http.Request) {
 		Query:  strings.TrimSpace(r.PostFormValue("query")),
 		Body:   strings.TrimSpace(r.PostFormValue("body")),
 	}
-	refuse := func(err error) {
+	refuse := func(a *wxfleet.Authorizer, err error) {
 		auditSkip(r)
 		c.Err = wxfleet.ErrorMessage(err)
-		s.renderWechatCall(w, r, statusOfErr(err), c)
+		s.renderWechatCall(w, r, statusOfErr(err), a, c)
 	}
 	comp, err := s.platform(r)
 	if err != nil {
 		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
 		return
 	}
-	appID := r.PathValue("appid")
 	query, body, err := c.check()
 	if err != nil {
-		refuse(err)
+		refuse(nil, err)
 		return
 	}
-	a, err := s.Store.Authorizer(r.Context(), comp, appID)
-	if err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	a, resp, err := s.forwardFor(ctx, r, comp, r.PathValue("appid"), c.Method, c.Path, query, body)
+	if a == nil {
 		s.errorPage(w, r, "出错了 Error", err, "/authorizers")
 		return
 	}
-	if err := a.Status.Unusable(appID); err != nil {
-		refuse(err)
-		return
-	}
-	auditTarget(r, comp, appID, "")
-	auditDetail(r, map[string]any{"path": c.Path, "method": c.Method})
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	resp, err := s.WeChat.Forward(ctx, s.Keeper.ForwardSource(comp, appID, c.Path), c.Method, c.Path, query, body)
 	if err != nil {
-		refuse(forwardError(err))
+		refuse(a, err)
 		return
 	}
 	c.Sent, c.Status, c.ContentType, c.Bytes = true, resp.Status, resp.ContentType, len(resp.Body)
 	c.show(resp.Body)
-	s.renderWechatCall(w, r, http.StatusOK, c)
+	s.renderWechatCall(w, r, http.StatusOK, a, c)
 }
 
 // check is the form's input as a forward: a method WeChat's APIs use, a path
